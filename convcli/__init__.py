@@ -1,0 +1,42 @@
+"""convcli: convolution and pooling, as a calculator, a library and an image filter.
+
+``import convcli`` is cheap: the NumPy-backed functions below are imported on first
+use, so that ``convcli shape`` and ``--help`` never pay for NumPy, SciPy or Pillow.
+
+>>> import convcli
+>>> convcli.conv2d([[0, 1, 2], [3, 4, 5], [6, 7, 8]], [[0, 1], [2, 3]]).tolist()
+[[19.0, 25.0], [37.0, 43.0]]
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import Any
+
+__version__ = "0.1.0"
+
+# Public name -> module that defines it. Resolved lazily by __getattr__ (PEP 562).
+_LAZY: dict[str, str] = {
+    "conv2d": "convcli.core",
+    "conv_transpose2d": "convcli.core",
+    "max_pool2d": "convcli.core",
+    "avg_pool2d": "convcli.core",
+    "min_pool2d": "convcli.core",
+    "median_filter2d": "convcli.core",
+    "choose_algorithm": "convcli.core",
+}
+
+__all__ = ["__version__", *_LAZY]
+
+
+def __getattr__(name: str) -> Any:
+    module_name = _LAZY.get(name)
+    if module_name is None:
+        raise AttributeError(f"module 'convcli' has no attribute {name!r}")
+    value = getattr(importlib.import_module(module_name), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,0 +1,3 @@
+"""One module per CLI command. Each parses its options, calls one library function
+and hands the result to :mod:`convcli.render`. Heavy imports stay inside function
+bodies so that ``--help`` and ``convcli shape`` start fast."""

@@ -1,0 +1,49 @@
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from convcli import __version__
+from convcli.core.separable import rank1_factors
+
+
+def test_version(cli):
+    result = cli("--version")
+    assert result.exit_code == 0
+    assert result.stdout == f"convcli {__version__}\n"
+
+
+def test_unknown_command_is_one_error_line_exit_2(cli):
+    result = cli("nosuchcommand")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ")
+    assert result.stderr.count("\n") == 1
+    assert "nosuchcommand" in result.stderr
+
+
+def test_python_dash_m_works():
+    completed = subprocess.run(
+        [sys.executable, "-m", "convcli", "--version"], capture_output=True, text=True
+    )
+    assert completed.returncode == 0
+    assert completed.stdout.strip() == f"convcli {__version__}"
+
+
+def test_import_convcli_is_lazy():
+    code = "import sys, convcli; print('numpy' in sys.modules, 'PIL' in sys.modules)"
+    completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert completed.stdout.split() == ["False", "False"]
+
+
+def test_rank1_factors_sobel_and_rank2():
+    import numpy as np
+
+    sobel_x = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=float)
+    column, row = rank1_factors(sobel_x)
+    np.testing.assert_allclose(np.outer(column, row), sobel_x, atol=1e-12)
+    # Proportional to [1,2,1] and [-1,0,1]; sign fixed so the row's largest entry is positive.
+    np.testing.assert_allclose(column / column[0], [1, 2, 1])
+    np.testing.assert_allclose(row / row[2], [-1, 0, 1])
+    assert rank1_factors([[0, -1, 0], [-1, 4, -1], [0, -1, 0]]) is None
+    assert rank1_factors(np.zeros((3, 3))) is None
