@@ -1,0 +1,308 @@
+"""Padding: resolve a padding spec into per-side pads, and pad arrays by border mode.
+
+The resolution half (:func:`resolve_padding`, :func:`to_pair`, :func:`same_pads`) is pure
+Python, so that size calculators can import it without NumPy; NumPy is imported only
+inside :func:`pad2d`.
+
+Border modes, one behaviour with many names (input ``1 2 3 4 5``, 3 pixels each side):
+
+============  ===================  ===========  =============  ======================
+convcli       result               NumPy pad    scipy.ndimage  OpenCV
+============  ===================  ===========  =============  ======================
+zeros         ``0 0 0|1..5|0 0 0``  constant     constant       BORDER_CONSTANT
+reflect       ``4 3 2|1..5|4 3 2``  reflect      mirror         BORDER_REFLECT_101
+replicate     ``1 1 1|1..5|5 5 5``  edge         nearest        BORDER_REPLICATE
+circular      ``3 4 5|1..5|1 2 3``  wrap         wrap           BORDER_WRAP
+symmetric     ``3 2 1|1..5|5 4 3``  symmetric    reflect        BORDER_REFLECT
+============  ===================  ===========  =============  ======================
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Sequence
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:  # NumPy is imported lazily: see the module docstring
+    import numpy as np
+    from numpy.typing import ArrayLike
+
+PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular", "symmetric")
+"""The border modes, by their PyTorch/NumPy names (see the module docstring)."""
+
+PaddingSpec = int | str | Sequence[int]
+"""``int``, ``(ph, pw)``, ``(top, bottom, left, right)``, ``"valid"`` or ``"same"``."""
+
+Pads = tuple[int, int, int, int]
+"""Pads actually applied: ``(top, bottom, left, right)``."""
+
+
+def _as_int(value: object, name: str) -> int:
+    """``value`` as a Python int, refusing bools, floats and strings (named in the error)."""
+    if isinstance(value, bool):
+        raise ValueError(f"{name} must be an integer, got {value!r}")
+    try:
+        return operator.index(value)  # type: ignore[arg-type]
+    except TypeError:
+        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+
+
+def to_pair(value: int | Sequence[int], name: str, minimum: int = 1) -> tuple[int, int]:
+    """An int or a pair as ``(height, width)`` values, each at least ``minimum``.
+
+    Parameters
+    ----------
+    value : int or sequence of 2 ints
+        The same value for both axes, or ``(height, width)``.
+    name : str
+        The parameter's name, used in error messages (``"stride"``, ``"dilation"``).
+    minimum : int
+        Smallest allowed value.
+
+    Returns
+    -------
+    (int, int)
+
+    Examples
+    --------
+    >>> to_pair(2, "stride")
+    (2, 2)
+    >>> to_pair(0, "stride")
+    Traceback (most recent call last):
+    ...
+    ValueError: stride must be >= 1, got 0
+    """
+    if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
+        pair = (_as_int(value, name),) * 2
+    else:
+        if len(value) != 2:
+            raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
+        pair = (_as_int(value[0], name), _as_int(value[1], name))
+    for item in pair:
+        if item < minimum:
+            shown = pair[0] if pair[0] == pair[1] else tuple(pair)
+            raise ValueError(f"{name} must be >= {minimum}, got {shown}")
+    return pair
+
+
+def same_pads(
+    in_size: int, kernel_size: int, stride: int = 1, dilation: int = 1
+) -> tuple[int, int]:
+    """Pads ``(before, after)`` for TensorFlow/Keras ``"same"`` along one axis.
+
+    Notes
+    -----
+    ``out = ceil(in / stride)``, ``total = max((out - 1) * stride + ke - in, 0)`` with
+    ``ke = dilation * (kernel_size - 1) + 1``; ``before = total // 2`` and the odd pixel
+    goes after (bottom/right). For stride 1 this is PyTorch's ``padding="same"``.
+
+    Examples
+    --------
+    >>> same_pads(224, 3, 2), same_pads(224, 7, 2), same_pads(225, 3, 2), same_pads(8, 2)
+    ((0, 1), (2, 3), (1, 1), (0, 1))
+    """
+    out_size = -(-in_size // stride)
+    effective = dilation * (kernel_size - 1) + 1
+    total = max((out_size - 1) * stride + effective - in_size, 0)
+    return total // 2, total - total // 2
+
+
+def resolve_padding(
+    padding: PaddingSpec,
+    in_size: tuple[int, int] | None = None,
+    kernel_size: tuple[int, int] | None = None,
+    stride: int | Sequence[int] = 1,
+    dilation: int | Sequence[int] = 1,
+) -> Pads:
+    """Turn a padding spec into the pads applied on each side.
+
+    Parameters
+    ----------
+    padding : int, (ph, pw), (top, bottom, left, right), "valid" or "same"
+        An int pads all four sides; a pair pads top and bottom by ``ph``, left and right
+        by ``pw`` (PyTorch); four values are per side; ``"valid"`` is no padding;
+        ``"same"`` follows TensorFlow/Keras (see :func:`same_pads`).
+    in_size : (height, width), optional
+        Needed only for ``"same"``.
+    kernel_size : (kh, kw), optional
+        Needed only for ``"same"``.
+    stride, dilation : int or (int, int)
+        Used only for ``"same"``.
+
+    Returns
+    -------
+    (top, bottom, left, right) : tuple of int
+
+    Raises
+    ------
+    ValueError
+        Naming ``padding`` when the spec is malformed or negative.
+
+    Examples
+    --------
+    >>> resolve_padding(1), resolve_padding((1, 2)), resolve_padding("valid")
+    ((1, 1, 1, 1), (1, 1, 2, 2), (0, 0, 0, 0))
+    >>> resolve_padding("same", (224, 224), (7, 7), stride=2)
+    (2, 3, 2, 3)
+    """
+    if isinstance(padding, str):
+        if padding == "valid":
+            return (0, 0, 0, 0)
+        if padding != "same":
+            raise ValueError(
+                f"padding must be an int, (h, w), (top, bottom, left, right), "
+                f"'valid' or 'same', got {padding!r}"
+            )
+        if in_size is None or kernel_size is None:
+            raise ValueError("padding='same' needs the input size and the kernel size")
+        stride_h, stride_w = to_pair(stride, "stride")
+        dilation_h, dilation_w = to_pair(dilation, "dilation")
+        top, bottom = same_pads(in_size[0], kernel_size[0], stride_h, dilation_h)
+        left, right = same_pads(in_size[1], kernel_size[1], stride_w, dilation_w)
+        return (top, bottom, left, right)
+    if isinstance(padding, Sequence):
+        if len(padding) == 2:
+            pad_h, pad_w = (_as_int(item, "padding") for item in padding)
+            pads = (pad_h, pad_h, pad_w, pad_w)
+        elif len(padding) == 4:
+            pads = tuple(_as_int(item, "padding") for item in padding)  # type: ignore[assignment]
+        else:
+            raise ValueError(
+                f"padding must have 2 values (h, w) or 4 (top, bottom, left, right), "
+                f"got {len(padding)}: {tuple(padding)!r}"
+            )
+    else:
+        pads = (_as_int(padding, "padding"),) * 4
+    if min(pads) < 0:
+        shown = pads[0] if len(set(pads)) == 1 else pads
+        raise ValueError(f"padding must be >= 0, got {shown}")
+    return pads  # type: ignore[return-value]
+
+
+def check_padding_mode(mode: str) -> str:
+    """Return ``mode`` if it is one of :data:`PADDING_MODES`, else raise a ValueError."""
+    if mode not in PADDING_MODES:
+        raise ValueError(f"padding_mode must be one of {', '.join(PADDING_MODES)}, got {mode!r}")
+    return mode
+
+
+def check_pads_fit(pads: Pads, in_size: tuple[int, int], mode: str) -> None:
+    """Reject the pads that ``mode`` cannot produce from an input of ``in_size``.
+
+    ``reflect`` needs each pad < the size of its axis and ``circular`` <= it (PyTorch's
+    rules); ``symmetric`` folds once, so <= it; ``replicate`` needs a non-empty axis.
+    """
+    height, width = in_size
+    limits = {"reflect": (0, "<"), "circular": (1, "<="), "symmetric": (1, "<=")}
+    sides = (("top", height), ("bottom", height), ("left", width), ("right", width))
+    for pad, (side, size) in zip(pads, sides, strict=True):
+        if pad == 0 or mode == "zeros":
+            continue
+        axis = "height" if side in ("top", "bottom") else "width"
+        if size == 0:
+            raise ValueError(f"padding_mode={mode!r} cannot pad an input of {axis} 0")
+        if mode in limits:
+            slack, relation = limits[mode]
+            if pad >= size + slack:
+                raise ValueError(
+                    f"padding_mode={mode!r} needs padding {relation} input {axis}: "
+                    f"{side} padding {pad}, input {axis} {size}"
+                )
+
+
+def _source_index(size: int, before: int, after: int, mode: str) -> list[int]:
+    """For a padded axis, the input index each output position copies from."""
+    positions = range(-before, size + after)
+    if mode == "replicate":
+        return [min(max(p, 0), size - 1) for p in positions]
+    if mode == "circular":
+        return [p % size for p in positions]
+    if mode == "reflect":  # edge not repeated
+        return [-p if p < 0 else (2 * (size - 1) - p if p >= size else p) for p in positions]
+    # symmetric: edge repeated
+    return [-p - 1 if p < 0 else (2 * size - 1 - p if p >= size else p) for p in positions]
+
+
+def pad2d(
+    x: ArrayLike, pads: Pads, mode: str = "zeros", out: np.ndarray | None = None
+) -> np.ndarray:
+    """Pad the last two axes of ``x`` by ``(top, bottom, left, right)`` in a border mode.
+
+    Parameters
+    ----------
+    x : array_like, shape (..., H, W)
+        ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)``; leading axes are left alone.
+    pads : (top, bottom, left, right)
+        Non-negative pads, e.g. from :func:`resolve_padding`.
+    mode : {"zeros", "reflect", "replicate", "circular", "symmetric"}
+        See the module docstring for the other libraries' names.
+    out : ndarray, shape (..., H + top + bottom, W + left + right), optional
+        Written in place and returned (saves a fresh allocation in hot loops).
+
+    Returns
+    -------
+    ndarray, shape (..., H + top + bottom, W + left + right), dtype of ``x``
+
+    Raises
+    ------
+    ValueError
+        For an unknown mode, negative pads, or pads the mode cannot produce
+        (``reflect`` pad >= size, ``circular`` or ``symmetric`` pad > size).
+
+    Notes
+    -----
+    Rows are padded first (inside the original columns), then columns over the full
+    padded height; every mode is separable per axis, so the corners come out right.
+
+    Examples
+    --------
+    >>> pad2d([[1, 2, 3, 4, 5]], (0, 0, 3, 3), "reflect").tolist()
+    [[4, 3, 2, 1, 2, 3, 4, 5, 4, 3, 2]]
+    >>> pad2d([[1, 2, 3, 4, 5]], (0, 0, 3, 3), "symmetric").tolist()
+    [[3, 2, 1, 1, 2, 3, 4, 5, 5, 4, 3]]
+    """
+    import numpy as np
+
+    array = np.asarray(x)
+    if array.ndim < 2:
+        raise ValueError(f"x must have at least 2 dimensions (H, W), got shape {array.shape}")
+    check_padding_mode(mode)
+    top, bottom, left, right = resolve_padding(tuple(pads))
+    height, width = array.shape[-2:]
+    check_pads_fit((top, bottom, left, right), (height, width), mode)
+    shape = array.shape[:-2] + (height + top + bottom, width + left + right)
+    if out is None:
+        out = np.empty(shape, dtype=array.dtype)
+    elif out.shape != shape:
+        raise ValueError(f"out must have shape {shape}, got {out.shape}")
+    out[..., top : top + height, left : left + width] = array
+    if mode == "zeros":
+        out[..., :top, :] = 0
+        out[..., top + height :, :] = 0
+        out[..., top : top + height, :left] = 0
+        out[..., top : top + height, left + width :] = 0
+        return out
+    if top or bottom:
+        rows = _source_index(height, top, bottom, mode)
+        inner = out[..., :, left : left + width]
+        inner[..., :top, :] = array[..., rows[:top], :]
+        inner[..., top + height :, :] = array[..., rows[top + height :], :]
+    if left or right:
+        # Columns come from the already row-padded output, so corners follow both rules.
+        columns = [left + index for index in _source_index(width, left, right, mode)]
+        out[..., :left] = out[..., columns[:left]]
+        out[..., left + width :] = out[..., columns[left + width :]]
+    return out
+
+
+__all__ = [
+    "PADDING_MODES",
+    "Pads",
+    "PaddingSpec",
+    "check_padding_mode",
+    "check_pads_fit",
+    "pad2d",
+    "resolve_padding",
+    "same_pads",
+    "to_pair",
+]
