@@ -1,0 +1,85 @@
+"""Network presets: the layer tables as words, their errors, and the sample net files."""
+
+from __future__ import annotations
+
+import pytest
+
+from convcli.errors import SpecError
+from convcli.presets import (
+    get_preset,
+    mobilenet_channels,
+    net_file_text,
+    preset_input,
+    preset_names,
+    preset_words,
+)
+from tests.conftest import SAMPLES
+
+
+def test_known_presets():
+    assert preset_names() == ["alexnet", "lenet5", "mobilenet_v1", "vgg16"]
+
+
+def test_unknown_preset_lists_the_known_ones():
+    with pytest.raises(SpecError) as caught:
+        get_preset("resnet50")
+    assert str(caught.value) == (
+        "unknown preset 'resnet50'; known presets: alexnet, lenet5, mobilenet_v1, vgg16"
+    )
+
+
+def test_preset_names_forgive_case_and_dashes():
+    assert get_preset("MobileNet-V1").name == "mobilenet_v1"
+
+
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "vgg16", "mobilenet_v1"])
+def test_sample_net_file_is_the_preset(name):
+    # samples/ shows users the format; it must never drift from the preset
+    assert (SAMPLES / f"{name}.net").read_text() == net_file_text(name)
+
+
+def test_mobilenet_table_1_rows():
+    words = preset_words("mobilenet_v1")
+    # 1 full conv + 13 (depthwise, pointwise) pairs + gap, flatten, fc = 30 words
+    assert len(words) == 30
+    assert words[0] == "conv:32,k=3,s=2,p=1,bias=false"
+    assert words[1:3] == ["dwconv:k=3,s=1,p=1,bias=false", "pwconv:64,bias=false"]
+    # the paper prints the last depthwise layer as s2; its input and output are 7x7
+    assert words[-5:] == [
+        "dwconv:k=3,s=1,p=1,bias=false",
+        "pwconv:1024,bias=false",
+        "gap",
+        "flatten",
+        "fc:1000",
+    ]
+    strides = [word.split("s=")[1][0] for word in words if word.startswith("dwconv")]
+    assert "".join(strides) == "1212121111121"
+
+
+def test_width_multiplier_thins_every_layer_but_the_classes():
+    words = preset_words("mobilenet_v1", width_mult=0.25)
+    assert words[0] == "conv:8,k=3,s=2,p=1,bias=false"
+    assert words[-4] == "pwconv:256,bias=false"
+    assert words[-1] == "fc:1000"
+
+
+@pytest.mark.parametrize(
+    ("channels", "alpha", "expected"),
+    [(1024, 0.75, 768), (32, 0.25, 8), (32, 0.1, 8), (64, 0.35, 22), (1024, 1.4, 1433)],
+)
+def test_mobilenet_channel_rounding_truncates_with_floor_of_8(channels, alpha, expected):
+    assert mobilenet_channels(channels, alpha) == expected
+
+
+def test_width_multiplier_errors():
+    with pytest.raises(SpecError, match=r"^--width-mult applies only to mobilenet_v1, not to "):
+        preset_words("vgg16", width_mult=0.5)
+    with pytest.raises(SpecError, match=r"^--width-mult must be > 0, got 0$"):
+        preset_words("mobilenet_v1", width_mult=0)
+
+
+def test_preset_input_and_resolution():
+    assert preset_input("lenet5") == "1x32x32"
+    assert preset_input("mobilenet_v1", resolution=128) == "3x128x128"
+    with pytest.raises(SpecError, match=r"^--resolution must be >= 1, got 0$"):
+        preset_input("mobilenet_v1", resolution=0)
