@@ -1,0 +1,1078 @@
+"""Named kernels, the STEP syntax of ``-k``, and what a kernel is made of.
+
+A STEP is one word of ``convcli apply -k`` and ``convcli kernels``:
+
+- a named kernel with layer-word arguments: ``sobel-x``, ``gaussian:1.5,size=7``, ``box:5``,
+  ``log:1.4``, ``sobel-x:s=2,border=replicate``;
+- a pooling step: ``maxpool:3,s=1,p=1``, ``avgpool:2``, ``minpool:3``, ``median:5``;
+- an inline matrix: ``"1,-1"``, ``"1 0 -1; 2 0 -2; 1 0 -1"``, ``"[[1,-1]]"``, ImageMagick's
+  ``"3x3: -1,0,1 -2,0,2 -1,0,1"``; channels split by ``|`` make a 3-D kernel;
+- a file: ``@kernel.txt`` (any inline syntax, or whitespace rows with ``#`` comments and blank
+  lines between channels), ``kernel.npy`` (2-, 3- or 4-D), ``kernel.csv``.
+
+Every kernel is held in cross-correlation orientation (the kernel is laid on the image as
+written, as PyTorch, OpenCV ``filter2D`` and ``scipy.ndimage.correlate`` do); ``sobel-x`` is
+positive where brightness rises to the right and y points down. This module is pure: arrays
+and numbers in and out, no printing, no Pillow.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import json
+import math
+import re
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from convcli.core.separable import rank1_factors
+from convcli.errors import ConvcliError, SpecError
+
+__all__ = [
+    "BORDERS",
+    "KernelDescription",
+    "KernelInfo",
+    "KernelStep",
+    "PoolStep",
+    "box_kernel",
+    "catalogue",
+    "describe",
+    "gaussian_kernel",
+    "laplacian_of_gaussian_kernel",
+    "parse_step",
+]
+
+#: ``border=`` values a kernel step accepts (PyTorch / NumPy names, as ``--border``).
+BORDERS = ("zeros", "reflect", "replicate", "circular", "symmetric")
+
+#: A sum this small relative to the sum of magnitudes counts as zero (edge kernels).
+_ZERO_SUM_RTOL = 1e-6
+
+
+# --------------------------------------------------------------------------------------------
+# Steps
+# --------------------------------------------------------------------------------------------
+
+
+# eq=False: the fields hold arrays, whose ``==`` is elementwise; identity equality is honest.
+@dataclass(frozen=True, eq=False)
+class KernelStep:
+    """A kernel to correlate with, and the per-step geometry that overrides the global options.
+
+    Attributes
+    ----------
+    text : str
+        The STEP as the user typed it.
+    slug : str
+        A short filename-safe name for output naming: ``"sobel-x"``, ``"gaussian-1"``,
+        ``"kernel-3x3"``.
+    weight : ndarray, shape (kh, kw), (c_in, kh, kw) or (c_out, c_in, kh, kw), float64
+        The kernel in cross-correlation orientation. For a gradient magnitude, the x kernel.
+    magnitude : (ndarray, ndarray) or None
+        For ``sobel``, ``scharr``, ``prewitt`` and ``roberts``: the two kernels ``(gx, gy)``;
+        the step's result is ``sqrt(corr(x, gx)**2 + corr(x, gy)**2)``.
+    stride, dilation : (int, int) or None
+        ``s=`` and ``d=`` of the step; None means the global ``--stride`` / ``--dilation``.
+    padding : (int, int) or "same" or "valid" or None
+        ``p=`` of the step; None means the global ``--padding``.
+    border : str or None
+        ``border=`` of the step (one of :data:`BORDERS`); None means the global ``--border``.
+    name : str or None
+        The catalogue name for a named kernel, None for inline and file kernels.
+    """
+
+    text: str
+    slug: str
+    weight: np.ndarray
+    magnitude: tuple[np.ndarray, np.ndarray] | None = None
+    stride: tuple[int, int] | None = None
+    padding: object | None = None
+    dilation: tuple[int, int] | None = None
+    border: str | None = None
+    name: str | None = None
+
+    @property
+    def zero_sum(self) -> bool:
+        """True for edge kernels (sum ~ 0, each output filter of a 4-D kernel) and magnitudes.
+
+        ``--map auto`` maps such results with ``abs``.
+        """
+        if self.magnitude is not None:
+            return True
+        filters = (
+            self.weight.reshape(self.weight.shape[0], -1)
+            if self.weight.ndim == 4
+            else [self.weight.ravel()]
+        )
+        return all(_sums_to_zero(values) for values in filters)
+
+    def flipped(self) -> KernelStep:
+        """The step for true convolution (``--convolve``): both spatial axes reversed."""
+        magnitude = None
+        if self.magnitude is not None:
+            magnitude = (_flip_spatial(self.magnitude[0]), _flip_spatial(self.magnitude[1]))
+        return replace(self, weight=_flip_spatial(self.weight), magnitude=magnitude)
+
+    def normalized(self) -> KernelStep:
+        """The step divided by its sum (``--normalize``); a 4-D kernel per output filter.
+
+        Raises
+        ------
+        ConvcliError
+            When the sum is ~0 (an edge kernel or a gradient magnitude): nothing to divide by.
+        """
+        if self.magnitude is not None:
+            raise ConvcliError(
+                f"--normalize: kernel '{self.text}' is a gradient magnitude; its kernels sum to 0"
+            )
+        if self.weight.ndim == 4:
+            sums = self.weight.sum(axis=(1, 2, 3))
+            flat = self.weight.reshape(self.weight.shape[0], -1)
+            if not any(_sums_to_zero(values) for values in flat):
+                return replace(self, weight=self.weight / sums[:, None, None, None])
+        elif not _sums_to_zero(self.weight.ravel()):
+            return replace(self, weight=self.weight / self.weight.sum())
+        raise ConvcliError(f"--normalize: kernel '{self.text}' sums to 0, cannot divide by it")
+
+
+@dataclass(frozen=True)
+class PoolStep:
+    """A pooling or median step.
+
+    Attributes
+    ----------
+    text, slug : str
+        As for :class:`KernelStep`.
+    op : str
+        ``"max"``, ``"avg"``, ``"min"`` or ``"median"``.
+    kernel_size, stride, padding : (int, int)
+        Window, step and zero/neutral padding per side, as (height, width). The stride
+        defaults to the window for pools (PyTorch) and to 1 for the median filter.
+    ceil_mode : bool
+        PyTorch's ``ceil_mode`` (pools only).
+    """
+
+    text: str
+    slug: str
+    op: str
+    kernel_size: tuple[int, int]
+    stride: tuple[int, int]
+    padding: tuple[int, int]
+    ceil_mode: bool = False
+
+
+def _flip_spatial(weight: np.ndarray) -> np.ndarray:
+    return np.ascontiguousarray(weight[..., ::-1, ::-1])
+
+
+def _sums_to_zero(values: np.ndarray) -> bool:
+    scale = float(np.abs(values).sum())
+    return scale == 0.0 or abs(float(values.sum())) <= _ZERO_SUM_RTOL * scale
+
+
+# --------------------------------------------------------------------------------------------
+# Kernel makers (public: usable from Python without the STEP syntax)
+# --------------------------------------------------------------------------------------------
+
+
+def _radius_from_sigma(sigma: float, truncate: float) -> int:
+    # scipy.ndimage's rule, so that gaussian:SIGMA matches gaussian_filter(truncate=3).
+    return int(truncate * sigma + 0.5)
+
+
+def _offsets(size: int) -> np.ndarray:
+    """Sample positions of a ``size``-tap kernel, centred on 0 (half-integers when even)."""
+    return np.arange(size, dtype=np.float64) - (size - 1) / 2.0
+
+
+def gaussian_kernel(sigma: float = 1.0, size: int | None = None) -> np.ndarray:
+    """A sampled, normalised 2-D Gaussian.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation in pixels, > 0.
+    size : int, optional
+        Side length; default ``2 * int(3 * sigma + 0.5) + 1`` (radius about 3 sigma).
+
+    Returns
+    -------
+    ndarray, shape (size, size), float64
+        Sums to 1.
+
+    Notes
+    -----
+    ``g(u) = exp(-u**2 / (2 sigma**2))`` sampled at integer offsets from the centre,
+    normalised in 1-D; the 2-D kernel is ``outer(g, g)`` (separable by construction).
+    Equal to ``scipy.ndimage.gaussian_filter(impulse, sigma, truncate=3.0)``.
+
+    Examples
+    --------
+    >>> gaussian_kernel(1.0).shape
+    (7, 7)
+    """
+    if size is None:
+        size = 2 * _radius_from_sigma(sigma, 3.0) + 1
+    taps = np.exp(-0.5 * (_offsets(size) / sigma) ** 2)
+    taps /= taps.sum()
+    return np.outer(taps, taps)
+
+
+def laplacian_of_gaussian_kernel(sigma: float = 1.0, size: int | None = None) -> np.ndarray:
+    """A sampled Laplacian of Gaussian with positive centre, shifted to sum to exactly 0.
+
+    Parameters
+    ----------
+    sigma : float
+        Standard deviation in pixels, > 0.
+    size : int, optional
+        Side length; default ``2 * int(4 * sigma + 0.5) + 1`` (radius about 4 sigma, scipy's
+        ``gaussian_laplace`` truncation: the LoG's negative ring reaches further than a Gaussian).
+
+    Returns
+    -------
+    ndarray, shape (size, size), float64
+
+    Notes
+    -----
+    ``LoG(u, v) = (1 - R) exp(-R) / (pi sigma**4)`` with ``R = (u**2 + v**2) / (2 sigma**2)``:
+    minus the Laplacian of the unit Gaussian, so the centre is positive like ``laplacian``.
+    Truncation leaves a small positive sum; its mean is subtracted from every tap (as MATLAB's
+    ``fspecial('log')`` does) so that flat regions give exactly 0.
+
+    Examples
+    --------
+    >>> k = laplacian_of_gaussian_kernel(1.4)
+    >>> k.shape, bool(k[5, 5] > 0), abs(float(k.sum())) < 1e-12
+    ((13, 13), True, True)
+    """
+    if size is None:
+        size = 2 * _radius_from_sigma(sigma, 4.0) + 1
+    offsets = _offsets(size)
+    ratio = (offsets[:, None] ** 2 + offsets[None, :] ** 2) / (2.0 * sigma**2)
+    kernel = (1.0 - ratio) * np.exp(-ratio) / (math.pi * sigma**4)
+    return kernel - kernel.mean()
+
+
+def box_kernel(height: int = 3, width: int | None = None) -> np.ndarray:
+    """The mean filter: ``ones((height, width)) / (height * width)``.
+
+    Examples
+    --------
+    >>> box_kernel(2).tolist()
+    [[0.25, 0.25], [0.25, 0.25]]
+    """
+    width = height if width is None else width
+    return np.full((height, width), 1.0 / (height * width))
+
+
+def _identity(height: int = 1, width: int | None = None) -> np.ndarray:
+    width = height if width is None else width
+    kernel = np.zeros((height, width))
+    kernel[(height - 1) // 2, (width - 1) // 2] = 1.0
+    return kernel
+
+
+def _matrix(rows: list[list[float]]) -> np.ndarray:
+    return np.array(rows, dtype=np.float64)
+
+
+# Correlation orientation; x to the right, y down. The y kernels are the x kernels transposed.
+_SOBEL_X = _matrix([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])
+_SCHARR_X = _matrix([[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]])
+_PREWITT_X = _matrix([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]])
+# Roberts cross, signed like sobel-x: positive where brightness rises towards the bottom-right
+# (diag) and towards the bottom-left (anti).
+_ROBERTS_DIAG = _matrix([[-1, 0], [0, 1]])
+_ROBERTS_ANTI = _matrix([[0, -1], [1, 0]])
+
+
+# --------------------------------------------------------------------------------------------
+# The catalogue
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class KernelInfo:
+    """One catalogue entry, as ``convcli kernels`` lists it.
+
+    Attributes
+    ----------
+    name : str
+        The STEP name.
+    size : str
+        Default size, e.g. ``"3x3"``, ``"7x7 (sigma 1)"``, ``"K"``.
+    arguments : str
+        The arguments the STEP takes, e.g. ``"SIGMA (1), size=N"``; ``""`` when none.
+    description : str
+        What it does, in one line.
+    kind : str
+        ``"kernel"``, ``"magnitude"`` or ``"pool"``.
+    """
+
+    name: str
+    size: str
+    arguments: str
+    description: str
+    kind: str = "kernel"
+
+
+@dataclass(frozen=True)
+class _Named:
+    """How to build a named step: its catalogue entry and a maker from parsed arguments."""
+
+    info: KernelInfo
+    positional: str | None  # meaning of the first bare argument: "sigma", "size" or None
+    keys: tuple[str, ...]  # keyword arguments specific to this kernel (beyond s/p/d/border)
+    make: Callable[..., np.ndarray] | None  # None for magnitudes and pools
+    parts: tuple[np.ndarray, np.ndarray] | None = None  # (gx, gy) of a magnitude
+    pool_op: str | None = None
+
+
+_GEOMETRY_ARGS = "s=, p=, d=, border="
+
+
+def _fixed(matrix: np.ndarray, name: str, description: str) -> _Named:
+    height, width = matrix.shape
+    return _Named(
+        KernelInfo(name, f"{height}x{width}", _GEOMETRY_ARGS, description),
+        None,
+        (),
+        lambda: matrix.copy(),
+    )
+
+
+def _magnitude(name: str, gx: np.ndarray, gy: np.ndarray, what: str) -> _Named:
+    height, width = gx.shape
+    return _Named(
+        KernelInfo(name, f"{height}x{width}", _GEOMETRY_ARGS, what, kind="magnitude"),
+        None,
+        (),
+        None,
+        parts=(gx, gy),
+    )
+
+
+def _pool(name: str, op: str, description: str, stride_default: str) -> _Named:
+    return _Named(
+        KernelInfo(
+            name,
+            "K",
+            f"K (required), s= ({stride_default}), p= (0), ceil=",
+            description,
+            kind="pool",
+        ),
+        "size",
+        ("k", "s", "p", "ceil") if op != "median" else ("k", "s", "p"),
+        None,
+        pool_op=op,
+    )
+
+
+_NAMED: dict[str, _Named] = {
+    named.info.name: named
+    for named in [
+        _magnitude(
+            "sobel",
+            _SOBEL_X,
+            _SOBEL_X.T,
+            "Sobel gradient magnitude sqrt(gx^2 + gy^2) of sobel-x and sobel-y",
+        ),
+        _fixed(
+            _SOBEL_X,
+            "sobel-x",
+            "Sobel x derivative, positive where brightness rises to the "
+            "right: [1,2,1]^T x [-1,0,1]",
+        ),
+        _fixed(
+            _SOBEL_X.T, "sobel-y", "Sobel y derivative, positive where brightness rises downwards"
+        ),
+        _magnitude(
+            "scharr",
+            _SCHARR_X,
+            _SCHARR_X.T,
+            "Scharr gradient magnitude (more rotation-invariant than Sobel)",
+        ),
+        _fixed(_SCHARR_X, "scharr-x", "Scharr x derivative: [3,10,3]^T x [-1,0,1]"),
+        _fixed(_SCHARR_X.T, "scharr-y", "Scharr y derivative (y down)"),
+        _magnitude("prewitt", _PREWITT_X, _PREWITT_X.T, "Prewitt gradient magnitude"),
+        _fixed(_PREWITT_X, "prewitt-x", "Prewitt x derivative: [1,1,1]^T x [-1,0,1]"),
+        _fixed(_PREWITT_X.T, "prewitt-y", "Prewitt y derivative (y down)"),
+        _magnitude(
+            "roberts",
+            _ROBERTS_DIAG,
+            _ROBERTS_ANTI,
+            "Roberts cross gradient magnitude of roberts-diag and roberts-anti",
+        ),
+        _fixed(
+            _ROBERTS_DIAG,
+            "roberts-diag",
+            "Roberts cross, positive where brightness rises towards the bottom-right",
+        ),
+        _fixed(
+            _ROBERTS_ANTI,
+            "roberts-anti",
+            "Roberts cross, positive where brightness rises towards the bottom-left",
+        ),
+        _fixed(
+            _matrix([[0, -1, 0], [-1, 4, -1], [0, -1, 0]]),
+            "laplacian",
+            "4-neighbour Laplacian, positive centre (ImageMagick Laplacian:1, skimage)",
+        ),
+        _fixed(
+            _matrix([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
+            "laplacian8",
+            "8-neighbour Laplacian, positive centre",
+        ),
+        _Named(
+            KernelInfo(
+                "log",
+                "2*int(4*sigma+0.5)+1",
+                f"SIGMA (1), size=N, {_GEOMETRY_ARGS}",
+                "Laplacian of Gaussian (positive centre, zero sum): blob and edge detector",
+            ),
+            "sigma",
+            ("sigma", "size"),
+            laplacian_of_gaussian_kernel,
+        ),
+        _Named(
+            KernelInfo(
+                "gaussian",
+                "2*int(3*sigma+0.5)+1",
+                f"SIGMA (1), size=N, {_GEOMETRY_ARGS}",
+                "Gaussian blur, sampled and normalised to sum 1",
+            ),
+            "sigma",
+            ("sigma", "size"),
+            gaussian_kernel,
+        ),
+        _Named(
+            KernelInfo(
+                "box",
+                "3x3",
+                f"N or HxW (3), {_GEOMETRY_ARGS}",
+                "Mean (box) blur: every tap 1/(H*W)",
+            ),
+            "size",
+            ("size",),
+            box_kernel,
+        ),
+        _fixed(
+            _matrix([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
+            "sharpen",
+            "Sharpen: identity + 4-neighbour Laplacian (sum 1)",
+        ),
+        _fixed(
+            _matrix([[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]),
+            "emboss",
+            "Emboss, light from the bottom-right (sum 1)",
+        ),
+        _fixed(_matrix([[1, -1]]), "diff-x", "Forward difference [1,-1]: out = in[x] - in[x+1]"),
+        _fixed(_matrix([[1], [-1]]), "diff-y", "Forward difference down: out = in[y] - in[y+1]"),
+        _Named(
+            KernelInfo(
+                "identity",
+                "1x1",
+                f"N or HxW (1), {_GEOMETRY_ARGS}",
+                "Identity: a single 1 at the centre",
+            ),
+            "size",
+            ("size",),
+            _identity,
+        ),
+        _pool("maxpool", "max", "Max pooling (PyTorch MaxPool2d)", "K"),
+        _pool("avgpool", "avg", "Average pooling (PyTorch AvgPool2d, padding counted)", "K"),
+        _pool("minpool", "min", "Min pooling (erosion-like)", "K"),
+        _pool("median", "median", "Median filter over a KxK window", "1"),
+    ]
+}
+
+
+def catalogue() -> list[KernelInfo]:
+    """The named kernels and pooling steps, in display order.
+
+    Examples
+    --------
+    >>> [info.name for info in catalogue()][:3]
+    ['sobel', 'sobel-x', 'sobel-y']
+    """
+    return [named.info for named in _NAMED.values()]
+
+
+# --------------------------------------------------------------------------------------------
+# Parsing
+# --------------------------------------------------------------------------------------------
+
+_FILE_SUFFIXES = (".npy", ".csv", ".txt")
+_IMAGEMAGICK = re.compile(r"^\s*(\d+)(?:x(\d+))?\s*([+-]\d+[+-]\d+)?\s*:(.*)$", re.DOTALL)
+_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
+
+
+def parse_step(text: str) -> KernelStep | PoolStep:
+    """Parse one ``-k`` STEP.
+
+    Parameters
+    ----------
+    text : str
+        A named kernel or pool with arguments, an inline matrix, or a file (see the module
+        docstring for the syntax).
+
+    Returns
+    -------
+    KernelStep or PoolStep
+
+    Raises
+    ------
+    SpecError
+        The words cannot be parsed (unknown name, ragged matrix, non-numeric value, bad
+        argument). One line, naming the step.
+    ConvcliError
+        A kernel file is missing or unreadable.
+
+    Examples
+    --------
+    >>> parse_step("sobel-x").weight.tolist()
+    [[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]]
+    >>> parse_step("maxpool:3,s=1,p=1").stride
+    (1, 1)
+    >>> parse_step("1 0 -1; 2 0 -2").weight.shape
+    (2, 3)
+    """
+    stripped = text.strip()
+    if not stripped:
+        raise SpecError("kernel step is empty")
+    if stripped.startswith("@"):
+        return _file_step(text, stripped[1:])
+    name = stripped.split(":", 1)[0].strip().lower().replace("_", "-")
+    if _NAME.match(name) and name in _NAMED:
+        return _named_step(text, name, stripped.partition(":")[2])
+    if stripped.lower().endswith(_FILE_SUFFIXES):
+        return _file_step(text, stripped)
+    if stripped[0] in "[(" or _IMAGEMAGICK.match(stripped) or stripped[0] in "0123456789+-.":
+        weight = _parse_matrix_text(stripped, f"kernel '{text}'", allow_newlines=False)
+        return KernelStep(text=text, slug=_shape_slug(weight), weight=weight)
+    if _NAME.match(name):
+        raise SpecError(f"unknown kernel '{name}'{_did_you_mean(name)}")
+    raise SpecError(
+        f"kernel '{text}': not a kernel name, a matrix (\"1 0 -1; 2 0 -2\") or a file (@kernel.txt)"
+    )
+
+
+def _did_you_mean(name: str) -> str:
+    close = difflib.get_close_matches(name, list(_NAMED), n=3, cutoff=0.6)
+    if close:
+        return " (did you mean " + " or ".join(f"'{c}'" for c in close) + "?)"
+    return " (see `convcli kernels` for the list)"
+
+
+def _shape_slug(weight: np.ndarray) -> str:
+    return "kernel-" + "x".join(str(n) for n in weight.shape)
+
+
+def _name_slug(text: str) -> str:
+    """``gaussian:1.5,size=7`` -> ``gaussian-1.5-size7``: safe in any file system."""
+    slug = re.sub(r"[^A-Za-z0-9._]+", "-", text.strip().lower().replace("=", ""))
+    return slug.strip("-.") or "kernel"
+
+
+# ---- named steps -----------------------------------------------------------------------------
+
+
+def _split_arguments(where: str, argument_text: str) -> tuple[list[str], dict[str, str]]:
+    """``"1.5,size=7"`` -> (["1.5"], {"size": "7"}); bare arguments must come first."""
+    positional: list[str] = []
+    keywords: dict[str, str] = {}
+    if not argument_text.strip():
+        return positional, keywords
+    for piece in argument_text.split(","):
+        piece = piece.strip()
+        if not piece:
+            raise SpecError(f"{where}: empty argument")
+        key, equals, value = piece.partition("=")
+        if equals:
+            key = key.strip().lower()
+            if key in keywords:
+                raise SpecError(f"{where}: argument '{key}' given twice")
+            keywords[key] = value.strip()
+        elif keywords:
+            raise SpecError(f"{where}: bare argument '{piece}' after key=value arguments")
+        else:
+            positional.append(piece)
+    return positional, keywords
+
+
+def _int_value(where: str, key: str, value: str, minimum: int) -> int:
+    try:
+        number = int(value)
+    except ValueError:
+        raise SpecError(f"{where}: {key} must be an integer, got '{value}'") from None
+    if number < minimum:
+        raise SpecError(f"{where}: {key} must be >= {minimum}, got {number}")
+    return number
+
+
+def _pair_value(where: str, key: str, value: str, minimum: int) -> tuple[int, int]:
+    """``"3"`` -> (3, 3); ``"3x5"`` -> (3, 5) (height x width)."""
+    parts = value.lower().split("x")
+    if len(parts) == 1:
+        number = _int_value(where, key, parts[0], minimum)
+        return number, number
+    if len(parts) == 2:
+        return (
+            _int_value(where, key, parts[0], minimum),
+            _int_value(where, key, parts[1], minimum),
+        )
+    raise SpecError(f"{where}: {key} must be N or HxW, got '{value}'")
+
+
+def _float_value(where: str, key: str, value: str) -> float:
+    try:
+        number = float(value)
+    except ValueError:
+        raise SpecError(f"{where}: {key} must be a number, got '{value}'") from None
+    if not math.isfinite(number) or number <= 0:
+        raise SpecError(f"{where}: {key} must be > 0, got '{value}'")
+    return number
+
+
+def _bool_value(where: str, key: str, value: str) -> bool:
+    lowered = value.lower()
+    if lowered in ("true", "yes", "1", "on"):
+        return True
+    if lowered in ("false", "no", "0", "off"):
+        return False
+    raise SpecError(f"{where}: {key} must be true/false, yes/no or 1/0, got '{value}'")
+
+
+def _padding_value(where: str, value: str) -> object:
+    if value.lower() in ("same", "valid"):
+        return value.lower()
+    return _pair_value(where, "p", value, 0)
+
+
+def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolStep:
+    named = _NAMED[name]
+    where = f"kernel '{text.strip()}'"
+    positional, keywords = _split_arguments(where, argument_text)
+    if len(positional) > (1 if named.positional else 0):
+        takes = (
+            f"one bare argument ({named.positional})" if named.positional else "no bare argument"
+        )
+        raise SpecError(f"{where}: {name} takes {takes}, got {len(positional)}")
+    geometry_keys = ("s", "p", "d", "border") if named.pool_op is None else ()
+    allowed = named.keys + geometry_keys
+    for key in keywords:
+        if key not in allowed:
+            expected = ", ".join(allowed) if allowed else "none"
+            raise SpecError(f"{where}: unknown argument '{key}' (expected one of: {expected})")
+    slug = _name_slug(text)
+    if named.pool_op is not None:
+        return _pool_step(text, slug, where, named.pool_op, positional, keywords)
+
+    stride = _pair_value(where, "s", keywords["s"], 1) if "s" in keywords else None
+    dilation = _pair_value(where, "d", keywords["d"], 1) if "d" in keywords else None
+    padding = _padding_value(where, keywords["p"]) if "p" in keywords else None
+    border = keywords.get("border")
+    if border is not None and border.lower() not in BORDERS:
+        raise SpecError(f"{where}: border must be one of {', '.join(BORDERS)}, got '{border}'")
+    geometry = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "border": border.lower() if border else None,
+    }
+    if named.parts is not None:
+        gx, gy = (part.copy() for part in named.parts)
+        return KernelStep(
+            text=text, slug=slug, weight=gx, magnitude=(gx, gy), name=name, **geometry
+        )
+    weight = named.make(**_maker_arguments(where, named, positional, keywords))
+    return KernelStep(text=text, slug=slug, weight=weight, name=name, **geometry)
+
+
+def _maker_arguments(
+    where: str, named: _Named, positional: list[str], keywords: dict[str, str]
+) -> dict[str, object]:
+    """The keyword arguments of ``named.make`` from the STEP's arguments."""
+    if named.positional == "sigma":
+        if positional and "sigma" in keywords:
+            raise SpecError(f"{where}: sigma given twice")
+        arguments: dict[str, object] = {}
+        sigma_text = positional[0] if positional else keywords.get("sigma")
+        if "size" in keywords:
+            arguments["size"] = _int_value(where, "size", keywords["size"], 1)
+        if sigma_text is not None:
+            arguments["sigma"] = _float_value(where, "sigma", sigma_text)
+        elif "size" in arguments and named.make is gaussian_kernel:
+            # OpenCV's getGaussianKernel rule: a size alone implies a sigma.
+            arguments["sigma"] = 0.3 * ((arguments["size"] - 1) * 0.5 - 1) + 0.8
+        return arguments
+    if named.positional == "size":
+        if positional and "size" in keywords:
+            raise SpecError(f"{where}: size given twice")
+        size_text = positional[0] if positional else keywords.get("size")
+        if size_text is None:
+            return {}
+        height, width = _pair_value(where, "size", size_text, 1)
+        return {"height": height, "width": width}
+    return {}
+
+
+def _pool_step(
+    text: str,
+    slug: str,
+    where: str,
+    op: str,
+    positional: list[str],
+    keywords: dict[str, str],
+) -> PoolStep:
+    if positional and "k" in keywords:
+        raise SpecError(f"{where}: kernel size given twice (bare and k=)")
+    size_text = positional[0] if positional else keywords.get("k")
+    if size_text is None:
+        raise SpecError(f"{where}: {op} needs a window size, e.g. '{text.split(':')[0]}:3'")
+    kernel_size = _pair_value(where, "kernel size", size_text, 1)
+    default_stride = (1, 1) if op == "median" else kernel_size
+    stride = _pair_value(where, "s", keywords["s"], 1) if "s" in keywords else default_stride
+    padding = _pair_value(where, "p", keywords["p"], 0) if "p" in keywords else (0, 0)
+    if op != "median":
+        for axis, (pad, size) in enumerate(zip(padding, kernel_size, strict=True)):
+            if pad > size // 2:
+                raise SpecError(
+                    f"{where}: padding must be at most half the window (PyTorch), got p={pad} "
+                    f"for k={size} on the {'height' if axis == 0 else 'width'} axis"
+                )
+    ceil_mode = _bool_value(where, "ceil", keywords["ceil"]) if "ceil" in keywords else False
+    return PoolStep(
+        text=text,
+        slug=slug,
+        op=op,
+        kernel_size=kernel_size,
+        stride=stride,
+        padding=padding,
+        ceil_mode=ceil_mode,
+    )
+
+
+# ---- matrices ----------------------------------------------------------------------------------
+
+
+def _parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray:
+    """Inline / file matrix syntax -> float64 array of 2 to 4 dimensions.
+
+    ``allow_newlines`` (files) makes line breaks separate rows and blank lines separate
+    channels, in addition to ``;`` and ``|``.
+    """
+    stripped = text.strip()
+    if stripped[:1] in "[(":
+        return _parse_nested(stripped, where)
+    imagemagick = _IMAGEMAGICK.match(stripped)
+    if imagemagick:
+        return _parse_imagemagick(imagemagick, where)
+    if allow_newlines:
+        blocks = [block for block in re.split(r"\n\s*\n", stripped) if block.strip()]
+        channels_text = [
+            channel for block in blocks for channel in block.replace("\n", ";").split("|")
+        ]
+    else:
+        channels_text = stripped.split("|")
+    channels = [
+        _parse_rows(channel, where, index, len(channels_text))
+        for index, channel in enumerate(channels_text)
+    ]
+    if len(channels) == 1:
+        return channels[0]
+    first = channels[0].shape
+    for index, channel in enumerate(channels[1:], start=2):
+        if channel.shape != first:
+            raise SpecError(
+                f"{where}: channel {index} is {_shape_text(channel.shape)}, channel 1 is "
+                f"{_shape_text(first)} (every channel must have the same shape)"
+            )
+    return np.stack(channels)
+
+
+def _shape_text(shape: tuple[int, ...]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+def _number(token: str, where: str) -> float:
+    try:
+        value = float(token)
+    except ValueError:
+        raise SpecError(f"{where}: '{token}' is not a number") from None
+    if not math.isfinite(value):
+        raise SpecError(f"{where}: '{token}' is not a finite number")
+    return value
+
+
+def _parse_rows(text: str, where: str, channel: int, channel_count: int) -> np.ndarray:
+    """``"1 0 -1; 2 0 -2"`` -> shape (2, 3). Values split by commas and/or whitespace."""
+    rows_text = [row for row in text.split(";") if row.strip()]
+    in_channel = f" in channel {channel + 1}" if channel_count > 1 else ""
+    if not rows_text:
+        raise SpecError(f"{where}: no values{in_channel}")
+    rows: list[list[float]] = []
+    for row_text in rows_text:
+        tokens = [token for token in re.split(r"[\s,]+", row_text.strip()) if token]
+        rows.append([_number(token, where) for token in tokens])
+    for index, row in enumerate(rows[1:], start=2):
+        if len(row) != len(rows[0]):
+            raise SpecError(
+                f"{where}: ragged matrix{in_channel}: row {index} has {len(row)} values, "
+                f"row 1 has {len(rows[0])}"
+            )
+    return np.array(rows, dtype=np.float64)
+
+
+def _parse_nested(text: str, where: str) -> np.ndarray:
+    """JSON or Python nesting: ``[[1,-1]]``; a flat list is one row."""
+    try:
+        nested = json.loads(text)
+    except ValueError:
+        try:
+            nested = ast.literal_eval(text)
+        except (ValueError, SyntaxError):
+            raise SpecError(f"{where}: not a valid nested list (JSON or Python)") from None
+    _check_nested_numbers(nested, where)
+    try:
+        weight = np.array(nested, dtype=np.float64)
+    except ValueError:
+        raise SpecError(f"{where}: ragged matrix (rows of different lengths)") from None
+    return _as_kernel_array(weight, where)
+
+
+def _check_nested_numbers(value: object, where: str) -> None:
+    if isinstance(value, (list, tuple)):
+        for item in value:
+            _check_nested_numbers(item, where)
+    elif isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise SpecError(f"{where}: '{value}' is not a number")
+    elif not math.isfinite(value):
+        raise SpecError(f"{where}: '{value}' is not a finite number")
+
+
+def _parse_imagemagick(match: re.Match[str], where: str) -> np.ndarray:
+    """ImageMagick's ``WxH: v v v ...`` (width first, values row-major); ``N:`` is NxN."""
+    width = int(match.group(1))
+    height = int(match.group(2)) if match.group(2) else width
+    if match.group(3):
+        raise SpecError(
+            f"{where}: ImageMagick origin offsets ('{match.group(3)}') are not "
+            "supported; the origin is the centre"
+        )
+    tokens = [token for token in re.split(r"[\s,]+", match.group(4).strip()) if token]
+    if len(tokens) != width * height:
+        raise SpecError(
+            f"{where}: {width}x{height} (width x height) needs {width * height} "
+            f"values, got {len(tokens)}"
+        )
+    if width == 0 or height == 0:
+        raise SpecError(f"{where}: a kernel needs at least one value")
+    values = [_number(token, where) for token in tokens]
+    return np.array(values, dtype=np.float64).reshape(height, width)
+
+
+def _as_kernel_array(weight: np.ndarray, where: str) -> np.ndarray:
+    """Check the dimensions of a parsed or loaded kernel; a 1-D kernel is one row."""
+    if weight.ndim == 1:
+        weight = weight[None, :]
+    if weight.ndim not in (2, 3, 4):
+        raise SpecError(f"{where}: a kernel must have 1 to 4 dimensions, got shape {weight.shape}")
+    if weight.size == 0:
+        raise SpecError(f"{where}: a kernel needs at least one value, got shape {weight.shape}")
+    if not np.all(np.isfinite(weight)):
+        raise SpecError(f"{where}: the kernel has NaN or infinite values")
+    return weight
+
+
+# ---- files -------------------------------------------------------------------------------------
+
+
+def _file_step(text: str, path_text: str) -> KernelStep:
+    path = Path(path_text.strip()).expanduser()
+    where = f"kernel file '{path_text.strip()}'"
+    if not path.is_file():
+        reason = "is a directory" if path.is_dir() else "not found"
+        raise ConvcliError(f"{where}: {reason}")
+    if path.suffix.lower() == ".npy":
+        try:
+            loaded = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as error:
+            raise ConvcliError(f"{where}: not a readable .npy array ({error})") from None
+        if not np.issubdtype(loaded.dtype, np.number) or np.issubdtype(
+            loaded.dtype, np.complexfloating
+        ):
+            raise ConvcliError(f"{where}: expected real numbers, got dtype {loaded.dtype}")
+        weight = _as_kernel_array(np.asarray(loaded, dtype=np.float64), where)
+    else:
+        try:
+            content = path.read_text(encoding="utf-8-sig")
+        except (OSError, UnicodeDecodeError) as error:
+            raise ConvcliError(f"{where}: cannot read it ({error})") from None
+        lines = [line.split("#", 1)[0].rstrip() for line in content.splitlines()]
+        body = "\n".join(lines).strip()
+        if not body:
+            raise SpecError(f"{where}: no values")
+        weight = _as_kernel_array(_parse_matrix_text(body, where, allow_newlines=True), where)
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or _shape_slug(weight)
+    return KernelStep(text=text, slug=slug, weight=weight)
+
+
+# --------------------------------------------------------------------------------------------
+# Describing a kernel
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, eq=False)
+class KernelDescription:
+    """What ``convcli kernels STEP`` shows about a step.
+
+    Attributes
+    ----------
+    text : str
+        The STEP as typed.
+    kind : str
+        ``"kernel"``, ``"magnitude"`` or ``"pool"``.
+    summary : str
+        The catalogue line for a named step, else where the kernel came from.
+    matrix : ndarray or None
+        The kernel (for a magnitude: gx); None for a pool.
+    total : float or None
+        Sum of all taps.
+    integer : bool
+        Every tap is a whole number (they print without decimals).
+    rank : int or None
+        Matrix rank of a 2-D kernel; None for 3-D/4-D kernels and pools.
+    factors : (ndarray, ndarray) or None
+        ``(column, row)`` with ``outer(column, row) == matrix`` for a rank-1 2-D kernel,
+        scaled to the smallest whole numbers when the kernel is integer, else so that both
+        factors sum to the same value (a normalised Gaussian gives the 1-D Gaussian twice).
+    parts : tuple of KernelDescription
+        For a magnitude: the descriptions of gx and gy.
+    step : KernelStep or PoolStep
+        The parsed step.
+    """
+
+    text: str
+    kind: str
+    summary: str
+    step: KernelStep | PoolStep
+    matrix: np.ndarray | None = None
+    total: float | None = None
+    integer: bool = False
+    rank: int | None = None
+    factors: tuple[np.ndarray, np.ndarray] | None = None
+    parts: tuple[KernelDescription, ...] = field(default_factory=tuple)
+
+    @property
+    def separable(self) -> bool | None:
+        """True/False for a 2-D kernel, None when the question does not apply."""
+        if self.rank is None:
+            return None
+        return self.factors is not None
+
+
+def describe(step: KernelStep | PoolStep) -> KernelDescription:
+    """The matrix, sum, rank and separable factors of a step, for display.
+
+    Examples
+    --------
+    >>> info = describe(parse_step("sobel-x"))
+    >>> info.factors[0].tolist(), info.factors[1].tolist()
+    ([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0])
+    """
+    name = getattr(step, "name", None) or step.text.split(":", 1)[0].strip().lower()
+    named = _NAMED.get(name.replace("_", "-"))
+    if isinstance(step, PoolStep):
+        summary = named.info.description if named else step.op
+        return KernelDescription(text=step.text, kind="pool", summary=summary, step=step)
+    if named is not None and step.name is not None:
+        summary = named.info.description
+    elif step.text.strip().startswith("@") or step.text.strip().lower().endswith(_FILE_SUFFIXES):
+        summary = f"kernel from file {step.text.strip().lstrip('@')}"
+    else:
+        summary = "inline kernel"
+    if step.magnitude is not None:
+        labels = ("gx", "gy")
+        parts = tuple(
+            _describe_matrix(f"{label} of {step.text}", "kernel", label, step, matrix)
+            for label, matrix in zip(labels, step.magnitude, strict=True)
+        )
+        return KernelDescription(
+            text=step.text,
+            kind="magnitude",
+            summary=summary,
+            step=step,
+            matrix=step.weight,
+            total=0.0,
+            integer=parts[0].integer,
+            parts=parts,
+        )
+    return _describe_matrix(step.text, "kernel", summary, step, step.weight)
+
+
+def _describe_matrix(
+    text: str, kind: str, summary: str, step: KernelStep, matrix: np.ndarray
+) -> KernelDescription:
+    integer = bool(np.all(matrix == np.round(matrix))) and float(np.abs(matrix).max()) < 2**53
+    total = float(matrix.sum())
+    if integer:
+        total = float(round(total))
+    rank = factors = None
+    if matrix.ndim == 2:
+        rank = int(np.linalg.matrix_rank(matrix))
+        split = rank1_factors(matrix)
+        if split is not None:
+            factors = _nice_factors(matrix, *split, integer=integer)
+    return KernelDescription(
+        text=text,
+        kind=kind,
+        summary=summary,
+        step=step,
+        matrix=matrix,
+        total=total,
+        integer=integer,
+        rank=rank,
+        factors=factors,
+    )
+
+
+def _nice_factors(
+    matrix: np.ndarray, column: np.ndarray, row: np.ndarray, integer: bool
+) -> tuple[np.ndarray, np.ndarray]:
+    """Rescale an SVD split ``outer(column, row)`` into the form people write down.
+
+    Integer kernels: the column becomes a primitive integer vector (a column of the kernel
+    divided by the gcd of its entries); then the row is integer too (Bezout). Others: both
+    factors get the same sum when neither sums to 0 (Gaussian = g x g, box = b x b).
+    A factor with one sign throughout (a smoothing factor) is made positive.
+    """
+    if integer:
+        rounded = np.round(matrix).astype(np.int64)
+        nonzero_column = int(np.flatnonzero(np.any(rounded != 0, axis=0))[0])
+        column_ints = rounded[:, nonzero_column]
+        column_ints = column_ints // math.gcd(*(int(v) for v in column_ints))
+        pivot = int(np.flatnonzero(column_ints)[0])
+        column = column_ints.astype(np.float64)
+        row = matrix[pivot] / column[pivot]
+    else:
+        column_sum, row_sum = float(column.sum()), float(row.sum())
+        scale_rtol = 1e-9
+        if (
+            abs(column_sum) > scale_rtol * np.abs(column).sum()
+            and abs(row_sum) > scale_rtol * np.abs(row).sum()
+        ):
+            scale = math.sqrt(abs(column_sum * row_sum)) / abs(column_sum)
+            column, row = column * scale, row / scale
+    column_one_sign = bool(np.all(column >= 0) or np.all(column <= 0))
+    row_one_sign = bool(np.all(row >= 0) or np.all(row <= 0))
+    if (column_one_sign and column.sum() < 0) or (
+        not column_one_sign and row_one_sign and row.sum() < 0
+    ):
+        column, row = -column, -row
+    return column, row

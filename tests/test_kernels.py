@@ -1,0 +1,410 @@
+"""The kernel catalogue, the STEP syntax and kernel descriptions (convcli.kernels)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from convcli.errors import ConvcliError, SpecError
+from convcli.kernels import (
+    KernelStep,
+    PoolStep,
+    catalogue,
+    describe,
+    gaussian_kernel,
+    laplacian_of_gaussian_kernel,
+    parse_step,
+)
+
+SAMPLES = Path(__file__).parent.parent / "samples"
+RNG = np.random.default_rng(7)
+IMAGE = RNG.random((9, 11))
+
+
+def correlate(image: np.ndarray, step_text: str, mode: str = "mirror") -> np.ndarray:
+    """Our kernel laid on the image as written (scipy's correlate, centre origin)."""
+    return ndimage.correlate(image, parse_step(step_text).weight, mode=mode)
+
+
+# ---- orientation and values against scipy.ndimage ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("name", "axis", "reference"),
+    [
+        ("sobel-x", 1, ndimage.sobel),
+        ("sobel-y", 0, ndimage.sobel),
+        ("prewitt-x", 1, ndimage.prewitt),
+        ("prewitt-y", 0, ndimage.prewitt),
+    ],
+)
+def test_derivative_kernels_match_scipy(name, axis, reference):
+    np.testing.assert_allclose(
+        correlate(IMAGE, name), reference(IMAGE, axis=axis, mode="mirror"), atol=1e-12
+    )
+
+
+def test_sobel_x_is_positive_where_brightness_rises_to_the_right():
+    ramp = np.tile(np.arange(6.0), (5, 1))  # brighter to the right
+    out = correlate(ramp, "sobel-x", mode="nearest")[1:-1, 1:-1]
+    np.testing.assert_array_equal(out, np.full((3, 4), 8.0))  # (1+2+1) * (x+1 - (x-1))
+    down = ramp.T  # brighter downwards: y points down
+    assert np.all(correlate(down, "sobel-y", mode="nearest")[1:-1, 1:-1] == 8.0)
+
+
+def test_scharr_values_and_transpose():
+    assert parse_step("scharr-x").weight.tolist() == [[-3, 0, 3], [-10, 0, 10], [-3, 0, 3]]
+    np.testing.assert_array_equal(parse_step("scharr-y").weight, parse_step("scharr-x").weight.T)
+
+
+def test_laplacian_has_positive_centre_and_is_minus_ndimage_laplace():
+    assert parse_step("laplacian").weight.tolist() == [[0, -1, 0], [-1, 4, -1], [0, -1, 0]]
+    np.testing.assert_allclose(
+        correlate(IMAGE, "laplacian"), -ndimage.laplace(IMAGE, mode="mirror"), atol=1e-12
+    )
+    assert parse_step("laplacian8").weight.tolist() == [[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]
+
+
+@pytest.mark.parametrize(("sigma", "side"), [(1.0, 7), (1.5, 11), (0.5, 5)])
+def test_gaussian_matches_gaussian_filter_on_an_impulse(sigma, side):
+    kernel = parse_step(f"gaussian:{sigma}").weight
+    assert kernel.shape == (side, side)
+    impulse = np.zeros((side, side))
+    impulse[side // 2, side // 2] = 1.0
+    expected = ndimage.gaussian_filter(impulse, sigma, truncate=3.0, mode="constant")
+    np.testing.assert_allclose(kernel, expected, atol=1e-15)
+    assert math.isclose(kernel.sum(), 1.0)
+
+
+def test_gaussian_with_size_and_size_alone():
+    kernel = parse_step("gaussian:1.5,size=7").weight
+    impulse = np.zeros((7, 7))
+    impulse[3, 3] = 1
+    np.testing.assert_allclose(kernel, ndimage.gaussian_filter(impulse, 1.5, radius=3), atol=1e-15)
+    # size alone: OpenCV's getGaussianKernel sigma, 0.3*((5-1)/2 - 1) + 0.8 = 1.1
+    np.testing.assert_allclose(parse_step("gaussian:size=5").weight, gaussian_kernel(1.1, 5))
+
+
+def test_log_follows_the_reference_formula_and_sums_to_zero():
+    sigma = 1.4
+    kernel = parse_step(f"log:{sigma}").weight
+    assert kernel.shape == (13, 13)  # radius int(4*1.4 + 0.5) = 6
+    u = np.arange(13) - 6.0
+    ratio = (u[:, None] ** 2 + u[None, :] ** 2) / (2 * sigma**2)
+    formula = (1 - ratio) * np.exp(-ratio) / (math.pi * sigma**4)
+    # The sampled formula, shifted by one constant so the kernel sums to exactly 0.
+    np.testing.assert_allclose(kernel - formula, np.full((13, 13), -formula.mean()), atol=1e-15)
+    assert abs(kernel.sum()) < 1e-15
+    assert kernel[6, 6] == kernel.max() > 0
+    assert parse_step("log:1,size=5").weight.shape == (5, 5)
+    np.testing.assert_allclose(
+        laplacian_of_gaussian_kernel(1.0, 5), parse_step("log:size=5").weight
+    )
+
+
+def test_box_matches_uniform_filter():
+    np.testing.assert_allclose(
+        correlate(IMAGE, "box:3"), ndimage.uniform_filter(IMAGE, 3, mode="mirror"), atol=1e-12
+    )
+    assert parse_step("box:2x4").weight.shape == (2, 4)
+    assert parse_step("box").weight.shape == (3, 3)
+
+
+def test_diff_identity_sharpen_emboss_roberts():
+    assert parse_step("diff-x").weight.tolist() == [[1, -1]]
+    assert parse_step("diff-y").weight.tolist() == [[1], [-1]]
+    row = np.array([[1.0, 4.0, 9.0, 16.0]])
+    # Correlation with no padding: out[x] = in[x] - in[x+1].
+    assert ndimage.correlate(row, parse_step("diff-x").weight, origin=(0, -1))[0, :3].tolist() == [
+        -3,
+        -5,
+        -7,
+    ]
+    assert parse_step("identity").weight.tolist() == [[1]]
+    assert parse_step("identity:3").weight.tolist() == [[0, 0, 0], [0, 1, 0], [0, 0, 0]]
+    assert parse_step("sharpen").weight.tolist() == [[0, -1, 0], [-1, 5, -1], [0, -1, 0]]
+    assert parse_step("emboss").weight.tolist() == [[-2, -1, 0], [-1, 1, 1], [0, 1, 2]]
+    roberts = parse_step("roberts")
+    assert roberts.magnitude[0].tolist() == [[-1, 0], [0, 1]]
+    assert roberts.magnitude[1].tolist() == [[0, -1], [1, 0]]
+
+
+def test_magnitude_steps_hold_both_kernels():
+    step = parse_step("sobel")
+    gx, gy = step.magnitude
+    np.testing.assert_array_equal(step.weight, gx)
+    np.testing.assert_array_equal(gx, parse_step("sobel-x").weight)
+    np.testing.assert_array_equal(gy, parse_step("sobel-y").weight)
+    assert parse_step("scharr").magnitude[0][1, 0] == -10
+    assert parse_step("prewitt").magnitude[1].tolist() == [[-1, -1, -1], [0, 0, 0], [1, 1, 1]]
+
+
+def test_every_catalogue_entry_parses():
+    for info in catalogue():
+        text = f"{info.name}:3" if info.kind == "pool" else info.name
+        step = parse_step(text)
+        assert isinstance(step, PoolStep if info.kind == "pool" else KernelStep)
+        assert (info.kind == "magnitude") == (getattr(step, "magnitude", None) is not None)
+    names = {info.name for info in catalogue()}
+    assert {"sobel", "scharr", "prewitt", "roberts", "laplacian", "laplacian8", "log"} <= names
+    assert {"gaussian", "box", "sharpen", "emboss", "diff-x", "diff-y", "identity"} <= names
+    assert {"maxpool", "avgpool", "minpool", "median"} <= names
+
+
+# ---- step arguments --------------------------------------------------------------------------
+
+
+def test_kernel_step_geometry_arguments():
+    step = parse_step("sobel-x:s=2,p=same,d=1x2,border=Replicate")
+    assert (step.stride, step.padding, step.dilation, step.border) == (
+        (2, 2),
+        "same",
+        (1, 2),
+        "replicate",
+    )
+    assert step.slug == "sobel-x-s2-psame-d1x2-borderreplicate"
+    plain = parse_step("sobel-x")
+    assert (plain.stride, plain.padding, plain.dilation, plain.border) == (None, None, None, None)
+    assert parse_step("box:5,p=2x1").padding == (2, 1)
+    assert parse_step("gaussian:1").slug == "gaussian-1"
+    assert parse_step("Sobel_X").name == "sobel-x"
+
+
+def test_pool_steps():
+    assert parse_step("maxpool:3,s=1,p=1") == PoolStep(
+        "maxpool:3,s=1,p=1", "maxpool-3-s1-p1", "max", (3, 3), (1, 1), (1, 1), False
+    )
+    assert parse_step("avgpool:2").stride == (2, 2)
+    assert parse_step("minpool:k=3x2").kernel_size == (3, 2)
+    median = parse_step("median:5")
+    assert (median.op, median.stride, median.padding) == ("median", (1, 1), (0, 0))
+    assert parse_step("maxpool:2,ceil=yes").ceil_mode is True
+
+
+# ---- inline matrices and files -----------------------------------------------------------------
+
+SOBEL_X = [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "-1 0 1; -2 0 2; -1 0 1",
+        "-1,0,1;-2,0,2;-1,0,1",
+        "[[-1,0,1],[-2,0,2],[-1,0,1]]",
+        "((-1, 0, 1), (-2, 0, 2), (-1, 0, 1))",
+        "3x3: -1,0,1 -2,0,2 -1,0,1",
+        "3: -1 0 1 -2 0 2 -1 0 1",
+    ],
+)
+def test_inline_syntaxes_agree(text):
+    step = parse_step(text)
+    assert step.weight.tolist() == SOBEL_X
+    assert step.slug == "kernel-3x3"
+    assert step.name is None
+
+
+def test_inline_shapes():
+    assert parse_step("1,-1").weight.tolist() == [[1, -1]]
+    assert parse_step("1;-1").weight.tolist() == [[1], [-1]]
+    assert parse_step("[1,-1]").weight.shape == (1, 2)
+    assert parse_step("2x1: 1 -1").weight.tolist() == [[1, -1]]  # ImageMagick: width first
+    three_d = parse_step("0 1; 2 3 | 1 2; 3 4")
+    assert three_d.weight.tolist() == [[[0, 1], [2, 3]], [[1, 2], [3, 4]]]
+    assert three_d.slug == "kernel-2x2x2"
+    assert parse_step("0.5 .25 1e-1").weight.tolist() == [[0.5, 0.25, 0.1]]
+
+
+def test_text_file_with_comments_and_channels(tmp_path):
+    path = tmp_path / "edge.txt"
+    path.write_text("# Sobel x\n-1 0 1\n-2 0 2  # middle row\n-1 0 1\n\n1 1 1\n1 1 1\n1 1 1\n")
+    step = parse_step(f"@{path}")
+    assert step.weight.shape == (2, 3, 3)
+    assert step.weight[0].tolist() == SOBEL_X
+    assert step.slug == "edge"
+    (tmp_path / "im.txt").write_text("3x3: -1,0,1 -2,0,2 -1,0,1\n")
+    assert parse_step(f"@{tmp_path / 'im.txt'}").weight.tolist() == SOBEL_X
+
+
+def test_csv_and_npy_files(tmp_path):
+    (tmp_path / "k.csv").write_text("-1,0,1\n-2,0,2\n-1,0,1\n")
+    assert parse_step(str(tmp_path / "k.csv")).weight.tolist() == SOBEL_X
+    layer = np.arange(2 * 3 * 3 * 3, dtype=np.float32).reshape(2, 3, 3, 3)
+    np.save(tmp_path / "layer.npy", layer)
+    step = parse_step(str(tmp_path / "layer.npy"))
+    assert step.weight.dtype == np.float64
+    assert step.weight.shape == (2, 3, 3, 3)
+    np.save(tmp_path / "row.npy", np.array([1, -1]))
+    assert parse_step(f"@{tmp_path / 'row.npy'}").weight.tolist() == [[1, -1]]
+
+
+def test_samples_parse():
+    assert parse_step(f"@{SAMPLES / 'kernels' / 'sobel_x.txt'}").weight.tolist() == SOBEL_X
+    assert parse_step(str(SAMPLES / "kernels" / "emboss.csv")).weight.tolist() == (
+        parse_step("emboss").weight.tolist()
+    )
+    assert parse_step(str(SAMPLES / "kernels" / "edges_rgb.npy")).weight.shape == (2, 3, 3, 3)
+
+
+# ---- errors --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("sobelx", "unknown kernel 'sobelx' (did you mean 'sobel-x' or 'sobel' or 'sobel-y'?)"),
+        ("gausian:2", "unknown kernel 'gausian' (did you mean 'gaussian'?)"),
+        ("zzz", "unknown kernel 'zzz' (see `convcli kernels` for the list)"),
+        ("1 2 3; 4 5", "kernel '1 2 3; 4 5': ragged matrix: row 2 has 2 values, row 1 has 3"),
+        ("[[1,2],[3]]", "kernel '[[1,2],[3]]': ragged matrix (rows of different lengths)"),
+        ("1 a; 2 3", "kernel '1 a; 2 3': 'a' is not a number"),
+        ('[["a"]]', "kernel '[[\"a\"]]': 'a' is not a number"),
+        ("1 nan", "kernel '1 nan': 'nan' is not a finite number"),
+        (
+            "0 1; 2 3 | 1 2 3",
+            "kernel '0 1; 2 3 | 1 2 3': channel 2 is 1x3, channel 1 is 2x2 "
+            "(every channel must have the same shape)",
+        ),
+        (
+            "3x3: 1 2 3",
+            "kernel '3x3: 1 2 3': 3x3 (width x height) needs 9 values, got 3",
+        ),
+        (
+            "gaussian:0",
+            "kernel 'gaussian:0': sigma must be > 0, got '0'",
+        ),
+        (
+            "gaussian:1,foo=2",
+            "kernel 'gaussian:1,foo=2': unknown argument 'foo' (expected one of: sigma, size, "
+            "s, p, d, border)",
+        ),
+        ("sobel-x:3", "kernel 'sobel-x:3': sobel-x takes no bare argument, got 1"),
+        ("box:0", "kernel 'box:0': size must be >= 1, got 0"),
+        ("sobel:s=0", "kernel 'sobel:s=0': s must be >= 1, got 0"),
+        (
+            "sobel:border=wrap",
+            "kernel 'sobel:border=wrap': border must be one of zeros, reflect, replicate, "
+            "circular, symmetric, got 'wrap'",
+        ),
+        ("maxpool", "kernel 'maxpool': max needs a window size, e.g. 'maxpool:3'"),
+        (
+            "maxpool:2,p=2",
+            "kernel 'maxpool:2,p=2': padding must be at most half the window (PyTorch), "
+            "got p=2 for k=2 on the height axis",
+        ),
+        (
+            "maxpool:2,ceil=maybe",
+            "kernel 'maxpool:2,ceil=maybe': ceil must be true/false, yes/no or 1/0, got 'maybe'",
+        ),
+        ("  ", "kernel step is empty"),
+    ],
+)
+def test_spec_errors(text, message):
+    with pytest.raises(SpecError) as caught:
+        parse_step(text)
+    assert str(caught.value) == message
+
+
+def test_missing_file_is_a_convcli_error_naming_it(tmp_path):
+    missing = tmp_path / "nope.txt"
+    with pytest.raises(ConvcliError) as caught:
+        parse_step(f"@{missing}")
+    assert not isinstance(caught.value, SpecError)
+    assert str(caught.value) == f"kernel file '{missing}': not found"
+    with pytest.raises(ConvcliError, match="not found"):
+        parse_step("nope.npy")
+
+
+def test_bad_npy_files(tmp_path):
+    np.save(tmp_path / "five.npy", np.zeros((1, 1, 1, 1, 2)))
+    with pytest.raises(SpecError, match=r"1 to 4 dimensions, got shape \(1, 1, 1, 1, 2\)"):
+        parse_step(str(tmp_path / "five.npy"))
+    (tmp_path / "junk.npy").write_bytes(b"not an npy")
+    with pytest.raises(ConvcliError, match="not a readable .npy array"):
+        parse_step(str(tmp_path / "junk.npy"))
+
+
+# ---- flipped, normalized, zero_sum --------------------------------------------------------------
+
+
+def test_flipped_is_true_convolution():
+    step = parse_step("1 2 3; 4 5 6; 7 8 10")
+    flipped = step.flipped()
+    assert flipped.weight.tolist() == [[10, 8, 7], [6, 5, 4], [3, 2, 1]]
+    np.testing.assert_allclose(
+        ndimage.correlate(IMAGE, flipped.weight), ndimage.convolve(IMAGE, step.weight)
+    )
+    sobel = parse_step("sobel").flipped()
+    assert sobel.magnitude[0].tolist() == [[1, 0, -1], [2, 0, -2], [1, 0, -1]]
+    assert sobel.magnitude[1].tolist() == [[1, 2, 1], [0, 0, 0], [-1, -2, -1]]
+    assert sobel.weight.tolist() == sobel.magnitude[0].tolist()
+    assert parse_step("0 1 | 2 3").flipped().weight.tolist() == [[[1, 0]], [[3, 2]]]
+
+
+def test_normalized_divides_by_the_sum():
+    assert parse_step("1 2 1").normalized().weight.tolist() == [[0.25, 0.5, 0.25]]
+    assert parse_step("[[[[1,1]]],[[[1,3]]]]").normalized().weight.tolist() == [
+        [[[0.5, 0.5]]],
+        [[[0.25, 0.75]]],
+    ]
+    with pytest.raises(ConvcliError, match="^--normalize: kernel 'sobel-x' sums to 0, cannot"):
+        parse_step("sobel-x").normalized()
+    with pytest.raises(ConvcliError, match="gradient magnitude"):
+        parse_step("sobel").normalized()
+
+
+def test_zero_sum():
+    zero = ["sobel", "sobel-x", "laplacian", "log:1.4", "diff-x", "roberts", "1 -1 | 2 -2"]
+    for text in zero:
+        assert parse_step(text).zero_sum, text
+    for text in ["gaussian:1", "box:3", "sharpen", "emboss", "identity", "1 2"]:
+        assert not parse_step(text).zero_sum, text
+
+
+# ---- describe ----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("text", "column", "row"),
+    [
+        ("sobel-x", [1, 2, 1], [-1, 0, 1]),
+        ("sobel-y", [-1, 0, 1], [1, 2, 1]),
+        ("scharr-x", [3, 10, 3], [-1, 0, 1]),
+        ("prewitt-x", [1, 1, 1], [-1, 0, 1]),
+        ("diff-x", [1], [1, -1]),
+        ("2 4; 3 6", [2, 3], [1, 2]),
+        ("-2 -4; -3 -6", [2, 3], [-1, -2]),
+    ],
+)
+def test_integer_factors_are_small_integers(text, column, row):
+    info = describe(parse_step(text))
+    assert info.separable is True
+    assert info.rank == 1
+    assert info.integer
+    assert info.factors[0].tolist() == column
+    assert info.factors[1].tolist() == row
+
+
+def test_float_factors_share_the_sum():
+    info = describe(parse_step("gaussian:1"))
+    taps = np.exp(-0.5 * np.arange(-3, 4) ** 2)
+    np.testing.assert_allclose(info.factors[0], taps / taps.sum())
+    np.testing.assert_allclose(info.factors[1], taps / taps.sum())
+    box = describe(parse_step("box:3"))
+    np.testing.assert_allclose(box.factors[0], [1 / 3] * 3)
+
+
+def test_describe_rank2_magnitude_pool_and_3d():
+    laplacian = describe(parse_step("laplacian"))
+    assert (laplacian.separable, laplacian.rank, laplacian.total) == (False, 2, 0.0)
+    sobel = describe(parse_step("sobel"))
+    assert sobel.kind == "magnitude"
+    assert [part.factors[0].tolist() for part in sobel.parts] == [[1, 2, 1], [-1, 0, 1]]
+    pool = describe(parse_step("maxpool:2"))
+    assert (pool.kind, pool.matrix, pool.separable) == ("pool", None, None)
+    three_d = describe(parse_step("0 1; 2 3 | 1 2; 3 4"))
+    assert (three_d.total, three_d.separable, three_d.summary) == (16.0, None, "inline kernel")
