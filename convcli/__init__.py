@@ -24,6 +24,15 @@ _LAZY: dict[str, str] = {
     "min_pool2d": "convcli.core",
     "median_filter2d": "convcli.core",
     "choose_algorithm": "convcli.core",
+    "analyze": "convcli.geometry",
+    "Layer": "convcli.geometry",
+    "Shape": "convcli.geometry",
+    "conv_output_size": "convcli.geometry",
+    "pool_output_size": "convcli.geometry",
+    "transposed_output_size": "convcli.geometry",
+    "same_padding": "convcli.geometry",
+    "parse_layer": "convcli.layers",
+    "parse_size": "convcli.layers",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,229 @@
+"""Sizes, pads, costs and receptive fields (convcli.geometry), against hand values."""
+
+from __future__ import annotations
+
+from fractions import Fraction
+
+import pytest
+
+from convcli.errors import ConvcliError, SpecError
+from convcli.geometry import (
+    Layer,
+    Shape,
+    analyze,
+    conv_output_size,
+    dropped_inputs,
+    expand,
+    pool_output_size,
+    same_padding,
+    target_options,
+    transposed_output_size,
+)
+from convcli.layers import parse_layer, parse_size
+
+
+def chain(size: str, *words: str):
+    return analyze(parse_size(size), [parse_layer(w, i) for i, w in enumerate(words, 1)])
+
+
+def test_per_axis_formulas():
+    assert conv_output_size(8, 3, padding=1) == 8
+    assert conv_output_size(8, 3, stride=2, padding=1) == 4
+    assert conv_output_size(224, 3, stride=2, padding=(0, 1)) == 112
+    assert conv_output_size(10, 3, dilation=2) == 6
+    assert pool_output_size(4, 3, stride=2, padding=1) == 2
+    assert pool_output_size(5, 2, stride=2, padding=1, ceil_mode=True) == 3
+    assert pool_output_size(5, 2, stride=2, padding=1) == 3
+    assert pool_output_size(6, 3, ceil_mode=True) == 2
+    assert pool_output_size(7, 3, ceil_mode=True) == 3
+    assert transposed_output_size(16, 4, stride=2, padding=1) == 32
+    assert transposed_output_size(7, 3, stride=2, padding=1, output_padding=1) == 14
+
+
+def test_tf_same_padding():
+    assert same_padding(224, 3, 2) == (0, 1)
+    assert same_padding(224, 7, 2) == (2, 3)
+    assert same_padding(225, 3, 2) == (1, 1)
+    assert same_padding(8, 3, 1, dilation=2) == (2, 2)
+    assert same_padding(5, 1, 3) == (0, 0)
+    report = chain("3x224x224", "conv:8,k=7,s=2,p=same")
+    assert report.output == Shape(8, 112, 112)
+    assert report.layers[0].padding == (2, 3, 2, 3)
+
+
+def test_dropped_inputs():
+    assert dropped_inputs(224, 109, 7, 2, 0) == 1
+    assert dropped_inputs(224, 112, 3, 2, 1) == 0  # only a padding row is left over
+    report = chain("3x224x224", "conv:8,k=7,s=2")
+    assert report.layers[0].warnings == (
+        "floor division drops 1 input row at the bottom",
+        "floor division drops 1 input column at the right",
+    )
+    report = chain("10x13", "maxpool:k=4")
+    assert report.layers[0].warnings == (
+        "floor division drops 2 input rows at the bottom",
+        "floor division drops 1 input column at the right",
+    )
+
+
+def test_seed_example_costs():
+    report = chain("3x12x12", "conv:256,k=5")
+    assert report.output == Shape(256, 8, 8)
+    assert report.total.params == 19456
+    assert report.total.macs == 256 * 8 * 8 * 3 * 25
+    assert report.total.flops == 2 * report.total.macs
+    assert report.total.memory_bytes == 256 * 8 * 8 * 4
+
+
+def test_deconv_counts_from_the_input_side():
+    report = chain("64x16x16", "deconv:32,k=4,s=2,p=1")
+    layer = report.layers[0]
+    assert layer.output == Shape(32, 32, 32)
+    assert layer.macs == 8_388_608
+    assert layer.params == 64 * 32 * 16 + 32
+    # Equivalent stride-1 conv on the zero-inserted input: jump 1/2, span 1 + 3/2.
+    assert layer.rf == (Fraction(5, 2), Fraction(5, 2))
+    assert layer.jump == (Fraction(1, 2), Fraction(1, 2))
+
+
+def test_dilated_receptive_fields():
+    report = chain(
+        "1x64x64",
+        "conv:1,k=3,p=1",
+        "conv:1,k=3,p=2,d=2",
+        "conv:1,k=3,p=4,d=4",
+        "conv:1,k=3,p=8,d=8",
+    )
+    assert [r.rf for r in report.layers] == [(n, n) for n in (3, 7, 15, 31)]
+    assert all(r.output == Shape(1, 64, 64) for r in report.layers)
+
+
+def test_receptive_field_jump_and_padding():
+    report = chain("3x224x224", "conv:64,k=7,s=2,p=3", "maxpool:k=3,s=2,p=1")
+    stem, pool = report.layers
+    assert (stem.rf, stem.jump, stem.rf_padding) == ((7, 7), (2, 2), (3, 3))
+    assert (pool.rf, pool.jump, pool.rf_padding) == ((11, 11), (4, 4), (5, 5))
+    rect = chain("32x32", "conv:k=5x3,s=2x1,p=2x1")
+    assert (rect.layers[0].rf, rect.layers[0].jump) == ((5, 3), (2, 1))
+
+
+def test_sepconv_expands_into_dw_and_pw():
+    report = chain("32x56x56", "sepconv:64,k=3,p=1")
+    layer = report.layers[0]
+    dw, pw = layer.parts
+    assert (dw.kind, pw.kind) == ("dwconv", "pwconv")
+    assert dw.params == 32 * 9 and dw.macs == 32 * 56 * 56 * 9
+    assert pw.params == 64 * 32 + 64 and pw.macs == 64 * 32 * 56 * 56
+    assert layer.params == dw.params + pw.params
+    assert layer.macs == dw.macs + pw.macs
+    assert [part.kind for part in expand(parse_layer("sepconv:64,k=3"))] == ["dwconv", "pwconv"]
+
+
+def test_dwconv_depth_multiplier_and_groups():
+    assert chain("8x10x10", "dwconv:k=3,dm=2").output == Shape(16, 8, 8)
+    assert chain("8x10x10", "dwconv:24,k=3").output == Shape(24, 8, 8)
+    report = chain("8x10x10", "conv:16,k=3,g=4,bias=no")
+    assert report.total.params == 16 * 2 * 9
+
+
+def test_pools_gap_flatten_fc_and_batch():
+    report = chain("2x3x32x32", "maxpool:k=2", "gap", "flatten", "fc:10")
+    pool, gap, flat, fc = report.layers
+    assert pool.output == Shape(3, 16, 16, 2)
+    assert (pool.params, pool.macs, pool.window_ops) == (0, 0, 2 * 3 * 16 * 16 * 4)
+    assert gap.output == Shape(3, 1, 1, 2)
+    assert flat.output == Shape.features(3, 2)
+    assert fc.output == Shape.features(10, 2)
+    assert (fc.params, fc.macs) == (10 * 3 + 10, 2 * 10 * 3)
+    assert str(fc.output) == "2x10"
+    assert gap.rf == (32, 32)
+
+
+def test_fc_flattens_a_spatial_input():
+    report = chain("3x4x4", "fc:5,bias=no")
+    assert report.total.params == 5 * 48
+
+
+def test_channel_less_input_stays_channel_less():
+    assert str(chain("8x8", "conv:k=3,p=1").output) == "8x8"
+    assert str(chain("8x8", "conv:4,k=3,p=1").output) == "4x8x8"
+    assert chain("8x8", "conv:k=3,p=1").total.params == 9 + 1
+
+
+def label_error(size, word, kind=ConvcliError):
+    with pytest.raises(kind) as caught:
+        chain(size, "conv:4,k=1", word)
+    assert type(caught.value) is kind
+    return str(caught.value)
+
+
+def test_geometry_errors():
+    assert label_error("3x4x4", "conv:8,k=7") == (
+        "layer 2 'conv:8,k=7': output size must be >= 1, got -2x-2 (input 4x4, effective "
+        "kernel 7x7, stride 1x1, padding 0,0,0,0)"
+    )
+    assert label_error("3x8x8", "conv:8,k=3,g=3") == (
+        "layer 2 'conv:8,k=3,g=3': input channels 4 must be divisible by groups 3"
+    )
+    assert label_error("3x8x8", "conv:6,k=3,g=4") == (
+        "layer 2 'conv:6,k=3,g=4': out channels 6 must be divisible by groups 4"
+    )
+    assert label_error("3x8x8", "maxpool:k=2,d=3,p=2") == (
+        "layer 2 'maxpool:k=2,d=3,p=2': padding must be at most kernel // 2 = 1 (PyTorch's rule, "
+        "on the undilated kernel 2), got 2"
+    )
+    assert label_error("3x8x8", "deconv:4,k=3,s=2,op=2") == (
+        "layer 2 'deconv:4,k=3,s=2,op=2': output_padding must be smaller than max(stride, "
+        "dilation) = 2, got 2"
+    )
+    assert label_error("3x8x8", "maxpool:k=2,s=1,d=3,p=same") == (
+        "layer 2 'maxpool:k=2,s=1,d=3,p=same': padding 'same' cannot be honoured: it needs 2 on "
+        "one side, more than kernel // 2 = 1 (PyTorch's pooling rule)"
+    )
+
+
+def test_range_errors_are_spec_errors():
+    assert label_error("3x8x8", "conv:8,k=3,s=0", SpecError) == (
+        "layer 2 'conv:8,k=3,s=0': stride must be >= 1, got 0"
+    )
+    assert label_error("3x8x8", "conv:8,k=3,p=-1", SpecError) == (
+        "layer 2 'conv:8,k=3,p=-1': padding must be >= 0, got -1"
+    )
+    assert label_error("3x8x8", "conv:8", SpecError) == (
+        "layer 2 'conv:8': conv needs a kernel size (k=K or k=KHxKW)"
+    )
+    assert label_error("3x8x8", "conv:8,k=3,d=0", SpecError) == (
+        "layer 2 'conv:8,k=3,d=0': dilation must be >= 1, got 0"
+    )
+
+
+def test_spatial_layer_after_flatten_is_an_error():
+    with pytest.raises(ConvcliError) as caught:
+        chain("3x8x8", "flatten", "conv:8,k=3")
+    assert str(caught.value) == (
+        "layer 2 'conv:8,k=3': conv needs a spatial input (C x H x W), got 192 flat features"
+    )
+
+
+def test_target_options():
+    options = target_options(224, 112, 3, stride=2)
+    assert [(o.stride, o.pads, o.pytorch, o.tf_same) for o in options] == [
+        (2, (0, 1), "", True),
+        (2, (1, 1), "padding=1", False),
+    ]
+    same = target_options(8, 8, 3, stride=1)
+    assert [(o.pads, o.pytorch, o.tf_same) for o in same] == [
+        ((1, 1), "padding=1 or padding='same'", True)
+    ]
+    strides = {o.stride for o in target_options(224, 112, 7)}
+    assert strides == {2}
+    deconv = target_options(16, 32, 4, stride=2, kind="deconv")
+    assert [(o.pads, o.output_padding, o.pytorch) for o in deconv] == [
+        ((1, 1), 0, "padding=1"),
+    ]
+
+
+def test_layer_built_in_code_has_a_word():
+    layer = Layer("conv", out_channels=64, kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1))
+    assert layer.to_word() == "conv:64,k=3,s=2,p=1"
+    assert layer.label(2) == "layer 2 'conv:64,k=3,s=2,p=1'"
