@@ -1,0 +1,868 @@
+"""2-D convolution (cross-correlation, as deep-learning layers do) and its transpose.
+
+PyTorch's ``torch.nn.functional.conv2d`` / ``conv_transpose2d`` semantics over NumPy
+arrays, with four interchangeable algorithms chosen by cost:
+
+``direct``
+    shift-and-add: one scaled, shifted view of the input per tap and channel pair.
+``separable``
+    every kernel has rank 1 (SVD): a vertical 1-D pass, then a horizontal one.
+``gemm``
+    im2col + one matrix multiply per band: for many channels.
+``fft``
+    ``scipy.fft`` overlap-save over bands: for large kernels.
+
+All four run over row bands with a halo (:mod:`convcli.core._strips`), on two threads
+when the image is large.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from convcli.core._strips import MIN_PARALLEL_ELEMENTS, PaddedRows, band_rows, run_bands
+from convcli.core.padding import (
+    PaddingSpec,
+    check_padding_mode,
+    check_pads_fit,
+    resolve_padding,
+    to_pair,
+)
+from convcli.core.separable import rank1_factors
+
+ALGORITHMS: tuple[str, ...] = ("auto", "direct", "separable", "gemm", "fft")
+"""Values accepted by ``algorithm=``."""
+
+BAND_BYTES = 1 << 19
+"""Target size of one band of padded input: small enough to stay in the L2 cache."""
+
+FFT_BAND_BYTES = 1 << 23
+"""FFT bands are taller: the halo (kernel height - 1 rows) is recomputed per band."""
+
+GEMM_BAND_BYTES = 1 << 23
+"""Upper bound on one band's im2col matrix."""
+
+
+# --------------------------------------------------------------------------- dtypes
+
+
+def compute_dtype(x: np.ndarray) -> np.dtype:
+    """The dtype the core computes in and returns, decided from the input alone.
+
+    float64 stays float64; everything else (integers, bools, float16, float32) is
+    computed in float32, as the tools this mirrors do.
+    """
+    if np.iscomplexobj(x):
+        raise ValueError(f"x must be real, got dtype {x.dtype}")
+    if x.dtype.kind not in "biuf":
+        raise ValueError(f"x must be numeric, got dtype {x.dtype}")
+    return np.dtype(np.float64) if x.dtype == np.float64 else np.dtype(np.float32)
+
+
+def _as_array(value: ArrayLike, name: str) -> np.ndarray:
+    try:
+        array = np.asarray(value)
+    except ValueError as error:  # ragged lists
+        raise ValueError(f"{name} must be a rectangular array: {error}") from None
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be numeric, got dtype {array.dtype}")
+    return array
+
+
+# ------------------------------------------------------------------- validated problem
+
+
+@dataclass(frozen=True)
+class ConvProblem:
+    """A validated convolution: 4-D arrays in the compute dtype, and its geometry.
+
+    Attributes
+    ----------
+    x : ndarray, shape (N, C_in, H, W)
+    weight : ndarray, shape (C_out, C_in / groups, kh, kw)
+    bias : ndarray, shape (C_out,), or None
+    rank : int
+        Rank of the caller's ``x`` (2, 3 or 4); the result gets it back.
+    """
+
+    x: np.ndarray
+    weight: np.ndarray
+    bias: np.ndarray | None
+    stride: tuple[int, int]
+    dilation: tuple[int, int]
+    groups: int
+    pads: tuple[int, int, int, int]
+    padding_mode: str
+    rank: int
+
+    @property
+    def kernel_size(self) -> tuple[int, int]:
+        return self.weight.shape[2], self.weight.shape[3]
+
+    @property
+    def effective_kernel(self) -> tuple[int, int]:
+        (kh, kw), (dh, dw) = self.kernel_size, self.dilation
+        return dh * (kh - 1) + 1, dw * (kw - 1) + 1
+
+    @property
+    def out_size(self) -> tuple[int, int]:
+        top, bottom, left, right = self.pads
+        height, width = self.x.shape[2:]
+        eh, ew = self.effective_kernel
+        sh, sw = self.stride
+        return (height + top + bottom - eh) // sh + 1, (width + left + right - ew) // sw + 1
+
+    @property
+    def out_shape(self) -> tuple[int, int, int, int]:
+        return (self.x.shape[0], self.weight.shape[0], *self.out_size)
+
+    @cached_property
+    def rank1(self) -> list[list[tuple[np.ndarray, np.ndarray] | None]] | None:
+        """Per (out channel, in-group channel): rank-1 factors, or None if any kernel has rank > 1.
+
+        An all-zero kernel is given as ``(zeros, zeros)``. Computed once per problem.
+        """
+        return _rank1_table(self.weight)
+
+
+def _promote_weight(weight: np.ndarray, transposed: bool) -> np.ndarray:
+    if weight.ndim == 4:
+        return weight
+    if weight.ndim == 2:
+        return weight[None, None]
+    if weight.ndim == 3 and not transposed:  # (C_in, kh, kw): one output channel
+        return weight[None]
+    expected = (
+        "2-D (kh, kw) or 4-D (C_in, C_out/groups, kh, kw)"
+        if transposed
+        else ("2-D (kh, kw), 3-D (C_in, kh, kw) or 4-D (C_out, C_in/groups, kh, kw)")
+    )
+    raise ValueError(f"weight must be {expected}, got shape {weight.shape}")
+
+
+def _prepare_inputs(
+    x: ArrayLike, weight: ArrayLike, bias: ArrayLike | None, groups: int, transposed: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None, int, int]:
+    """Common checks: ranks, dtypes, groups and bias. Returns 4-D x, 4-D weight, bias."""
+    x_array = _as_array(x, "x")
+    if x_array.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"x must be (H, W), (C, H, W) or (N, C, H, W), got {x_array.ndim}-D shape "
+            f"{x_array.shape}"
+        )
+    dtype = compute_dtype(x_array)
+    rank = x_array.ndim
+    x4 = x_array.reshape((1,) * (4 - rank) + x_array.shape).astype(dtype, copy=False)
+    weight4 = _promote_weight(_as_array(weight, "weight"), transposed).astype(dtype, copy=False)
+    if isinstance(groups, bool) or not isinstance(groups, (int, np.integer)):
+        raise ValueError(f"groups must be an integer, got {groups!r}")
+    groups = int(groups)
+    if groups < 1:
+        raise ValueError(f"groups must be >= 1, got {groups}")
+    in_channels = x4.shape[1]
+    if min(weight4.shape[2:]) < 1:
+        raise ValueError(f"weight must have a kernel of at least 1x1, got shape {weight4.shape}")
+    if in_channels % groups:
+        raise ValueError(f"groups={groups} does not divide in_channels={in_channels}")
+    if transposed:
+        if weight4.shape[0] != in_channels:
+            raise ValueError(
+                f"weight has {weight4.shape[0]} input channels (shape {weight4.shape}), "
+                f"x has in_channels={in_channels}"
+            )
+        out_channels = weight4.shape[1] * groups
+    else:
+        out_channels = weight4.shape[0]
+        if out_channels % groups:
+            raise ValueError(f"groups={groups} does not divide out_channels={out_channels}")
+        if weight4.shape[1] * groups != in_channels:
+            raise ValueError(
+                f"weight expects {weight4.shape[1] * groups} input channels "
+                f"(shape {weight4.shape}, groups={groups}), x has in_channels={in_channels}"
+            )
+    if rank == 2 and out_channels != 1:
+        raise ValueError(
+            f"an (H, W) input gives one output channel, weight has out_channels={out_channels}: "
+            "pass x as (1, H, W)"
+        )
+    bias_array = None
+    if bias is not None:
+        bias_array = _as_array(bias, "bias").astype(dtype, copy=False)
+        if bias_array.shape != (out_channels,):
+            raise ValueError(
+                f"bias must have shape ({out_channels},) (one value per output channel), "
+                f"got {bias_array.shape}"
+            )
+    return x4, weight4, bias_array, rank, groups
+
+
+def prepare_conv(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingSpec = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> ConvProblem:
+    """Validate :func:`conv2d`'s arguments (first, naming the parameter) into a problem."""
+    stride_pair = to_pair(stride, "stride")
+    dilation_pair = to_pair(dilation, "dilation")
+    check_padding_mode(padding_mode)
+    x4, weight4, bias_array, rank, groups = _prepare_inputs(x, weight, bias, groups, False)
+    height, width = x4.shape[2:]
+    kernel = weight4.shape[2:]
+    pads = resolve_padding(padding, (height, width), kernel, stride_pair, dilation_pair)
+    if height == 0 or width == 0:
+        raise ValueError(f"x must have a non-empty height and width, got shape {x4.shape[2:]}")
+    check_pads_fit(pads, (height, width), padding_mode)
+    problem = ConvProblem(
+        x4, weight4, bias_array, stride_pair, dilation_pair, groups, pads, padding_mode, rank
+    )
+    padded = (height + pads[0] + pads[1], width + pads[2] + pads[3])
+    effective = problem.effective_kernel
+    if padded[0] < effective[0] or padded[1] < effective[1]:
+        raise ValueError(
+            f"kernel size {effective[0]}x{effective[1]} (dilation included) is larger than "
+            f"the padded input {padded[0]}x{padded[1]}"
+        )
+    return problem
+
+
+# ------------------------------------------------------------------------- rank-1 split
+
+
+def _snap(column: np.ndarray, row: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, ...]:
+    """Scale the factors so the row's largest entry is 1; snap to integers when exact.
+
+    Taps equal to 0 or +-1 then cost nothing or no multiply, and integer kernels
+    (Sobel, box) are applied exactly.
+    """
+    pivot = row[np.argmax(np.abs(row))]
+    column, row = column * pivot, row / pivot
+    snapped_column, snapped_row = np.round(column), np.round(row)
+    if np.array_equal(np.outer(snapped_column, snapped_row), kernel):
+        return snapped_column, snapped_row
+    tiny = 1e-13 * max(np.abs(column).max(), 1e-300)
+    column = np.where(np.abs(column) <= tiny, 0.0, column)
+    row = np.where(np.abs(row) <= 1e-13, 0.0, row)
+    return column, row
+
+
+def _rank1_table(weight: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]] | None:
+    """Rank-1 factors of every kernel in ``weight``, or None if one has rank > 1."""
+    rtol = 1e-12 if weight.dtype == np.float64 else 1e-6
+    cache: dict[bytes, tuple[np.ndarray, np.ndarray] | None] = {}
+    table = []
+    for per_out in weight:
+        row_of_factors = []
+        for kernel in per_out:
+            key = kernel.tobytes()
+            if key not in cache:
+                kernel64 = kernel.astype(np.float64)
+                if not kernel64.any():
+                    cache[key] = (np.zeros(kernel.shape[0]), np.zeros(kernel.shape[1]))
+                else:
+                    factors = rank1_factors(kernel64, rtol=rtol)
+                    cache[key] = None if factors is None else _snap(*factors, kernel64)
+            if cache[key] is None:
+                return None
+            column, row = cache[key]  # type: ignore[misc]
+            row_of_factors.append((column.astype(weight.dtype), row.astype(weight.dtype)))
+        table.append(row_of_factors)
+    return table
+
+
+# ------------------------------------------------------------------------ the engines
+
+
+def _accumulate(
+    target: np.ndarray,
+    taps: list[tuple[Any, np.ndarray]],
+    scratch: np.ndarray,
+    first: bool,
+) -> bool:
+    """``target (+)= sum(weight * view)`` with no temporaries; returns the new ``first``.
+
+    ``first`` means ``target`` holds garbage and the first tap overwrites it (saves a
+    zero fill). Taps of 0 are skipped; taps of +-1 need no multiply.
+    """
+    for weight, view in taps:
+        if weight == 0:
+            continue
+        if first:
+            if weight == 1:
+                np.copyto(target, view)
+            elif weight == -1:
+                np.negative(view, out=target)
+            else:
+                np.multiply(view, weight, out=target)
+            first = False
+        elif weight == 1:
+            np.add(target, view, out=target)
+        elif weight == -1:
+            np.subtract(target, view, out=target)
+        else:
+            np.multiply(view, weight, out=scratch)
+            np.add(target, scratch, out=target)
+    return first
+
+
+def _tap_view(
+    block: np.ndarray,
+    i: int,
+    j: int,
+    rows: int,
+    cols: int,
+    stride: Sequence[int],
+    dilation: Sequence[int],
+) -> np.ndarray:
+    """The input samples that tap ``(i, j)`` multiplies, for ``rows x cols`` outputs."""
+    top, left = i * dilation[0], j * dilation[1]
+    return block[
+        ...,
+        top : top + stride[0] * (rows - 1) + 1 : stride[0],
+        left : left + stride[1] * (cols - 1) + 1 : stride[1],
+    ]
+
+
+class _Engine:
+    """One algorithm, run on one band of one image and one group at a time."""
+
+    #: How tall a band of padded input may be, in bytes (see band_rows_for).
+    band_bytes = BAND_BYTES
+
+    def __init__(self, problem: ConvProblem) -> None:
+        self.problem = problem
+        self.group_in = problem.weight.shape[1]
+        self.group_out = problem.weight.shape[0] // problem.groups
+
+    def rows_per_band(self) -> int:
+        p = self.problem
+        padded_width = p.x.shape[3] + p.pads[2] + p.pads[3]
+        row_bytes = self.group_in * padded_width * p.x.dtype.itemsize * p.stride[0]
+        return max(1, self.band_bytes // max(row_bytes, 1))
+
+    def scratch(self, rows: int) -> dict[str, np.ndarray]:
+        """Buffers one thread reuses for every band of at most ``rows`` output rows."""
+        return {}
+
+    def run(
+        self, block: np.ndarray, group: int, target: np.ndarray, buffers: dict[str, np.ndarray]
+    ) -> None:
+        """Compute ``target`` (shape (group_out, rows, W_out)) from a padded ``block``."""
+        raise NotImplementedError
+
+
+class _Direct(_Engine):
+    def scratch(self, rows: int) -> dict[str, np.ndarray]:
+        width = self.problem.out_size[1]
+        return {"product": np.empty((rows, width), self.problem.x.dtype)}
+
+    def run(self, block, group, target, buffers):
+        p = self.problem
+        rows, cols = target.shape[1:]
+        product = buffers["product"][:rows]
+        kh, kw = p.kernel_size
+        for o in range(self.group_out):
+            kernels = p.weight[group * self.group_out + o]
+            taps = [
+                (kernels[c, i, j], _tap_view(block[c], i, j, rows, cols, p.stride, p.dilation))
+                for c in range(self.group_in)
+                for i in range(kh)
+                for j in range(kw)
+            ]
+            if _accumulate(target[o], taps, product, first=True):
+                target[o] = 0
+
+
+class _Separable(_Engine):
+    def scratch(self, rows: int) -> dict[str, np.ndarray]:
+        p = self.problem
+        padded_width = p.x.shape[3] + p.pads[2] + p.pads[3]
+        dtype = p.x.dtype
+        return {
+            "vertical": np.empty((rows, padded_width), dtype),
+            "vertical_product": np.empty((rows, padded_width), dtype),
+            "product": np.empty((rows, p.out_size[1]), dtype),
+        }
+
+    def run(self, block, group, target, buffers):
+        p = self.problem
+        rows, cols = target.shape[1:]
+        padded_width = block.shape[-1]
+        vertical = buffers["vertical"][:rows]
+        vertical_product = buffers["vertical_product"][:rows]
+        product = buffers["product"][:rows]
+        table = p.rank1
+        assert table is not None
+        for o in range(self.group_out):
+            out_channel = group * self.group_out + o
+            first = True
+            for c in range(self.group_in):
+                column, row = table[out_channel][c]
+                vertical_taps = [
+                    (
+                        column[i],
+                        _tap_view(
+                            block[c], i, 0, rows, padded_width, (p.stride[0], 1), (p.dilation[0], 1)
+                        ),
+                    )
+                    for i in range(len(column))
+                ]
+                if _accumulate(vertical, vertical_taps, vertical_product, first=True):
+                    continue  # an all-zero kernel adds nothing
+                horizontal_taps = [
+                    (
+                        row[j],
+                        _tap_view(vertical, 0, j, rows, cols, (1, p.stride[1]), (1, p.dilation[1])),
+                    )
+                    for j in range(len(row))
+                ]
+                first = _accumulate(target[o], horizontal_taps, product, first)
+            if first:
+                target[o] = 0
+
+
+class _Gemm(_Engine):
+    band_bytes = GEMM_BAND_BYTES
+
+    def rows_per_band(self) -> int:
+        p = self.problem
+        kh, kw = p.kernel_size
+        row_bytes = self.group_in * kh * kw * p.out_size[1] * p.x.dtype.itemsize
+        return max(1, self.band_bytes // max(row_bytes, 1))
+
+    def scratch(self, rows: int) -> dict[str, np.ndarray]:
+        p = self.problem
+        kh, kw = p.kernel_size
+        width = p.out_size[1]
+        dtype = p.x.dtype
+        # Flat, so that a shorter last band still reshapes without a copy.
+        return {
+            "columns": np.empty(self.group_in * kh * kw * rows * width, dtype),
+            "product": np.empty(self.group_out * rows * width, dtype),
+        }
+
+    def run(self, block, group, target, buffers):
+        p = self.problem
+        rows, cols = target.shape[1:]
+        kh, kw = p.kernel_size
+        depth = self.group_in * kh * kw
+        columns = buffers["columns"][: depth * rows * cols].reshape(
+            self.group_in, kh, kw, rows, cols
+        )
+        for i in range(kh):
+            for j in range(kw):
+                columns[:, i, j] = _tap_view(block, i, j, rows, cols, p.stride, p.dilation)
+        weights = p.weight[group * self.group_out : (group + 1) * self.group_out]
+        product = buffers["product"][: self.group_out * rows * cols].reshape(
+            self.group_out, rows * cols
+        )
+        np.matmul(
+            weights.reshape(self.group_out, depth), columns.reshape(depth, rows * cols), out=product
+        )
+        target[...] = product.reshape(self.group_out, rows, cols)
+
+
+class _Fft(_Engine):
+    """Overlap-save: each band's valid part is free of the circular wrap-around."""
+
+    band_bytes = FFT_BAND_BYTES
+
+    def __init__(self, problem: ConvProblem) -> None:
+        super().__init__(problem)
+        import scipy.fft  # ~0.25 s: only on this path
+
+        self.fft = scipy.fft
+        self.spectra: dict[tuple[int, int], np.ndarray] = {}
+
+    def rows_per_band(self) -> int:
+        rows = super().rows_per_band()
+        return max(rows, 4 * self.problem.effective_kernel[0])
+
+    def _spectrum(self, shape: tuple[int, int]) -> np.ndarray:
+        """Spectra of the flipped, dilated kernels at this FFT size (cached per size)."""
+        if shape not in self.spectra:
+            p = self.problem
+            eh, ew = p.effective_kernel
+            dh, dw = p.dilation
+            dilated = np.zeros(p.weight.shape[:2] + (eh, ew), p.weight.dtype)
+            dilated[..., ::dh, ::dw] = p.weight
+            # Correlation = convolution with the kernel flipped on both axes.
+            flipped = dilated[..., ::-1, ::-1]
+            self.spectra[shape] = self.fft.rfft2(flipped, s=shape, workers=1)
+        return self.spectra[shape]
+
+    def run(self, block, group, target, buffers):
+        p = self.problem
+        rows, cols = target.shape[1:]
+        eh, ew = p.effective_kernel
+        sh, sw = p.stride
+        in_rows, in_cols = block.shape[-2:]
+        shape = (
+            self.fft.next_fast_len(in_rows, real=True),
+            self.fft.next_fast_len(in_cols, real=True),
+        )
+        spectrum = self._spectrum(shape)[group * self.group_out : (group + 1) * self.group_out]
+        block_spectrum = self.fft.rfft2(block, s=shape, workers=1)
+        # Sum over the group's input channels: (O, C, f) x (C, f) -> (O, f).
+        product = np.einsum("ocij,cij->oij", spectrum, block_spectrum)
+        full = self.fft.irfft2(product, s=shape, workers=1)
+        target[...] = full[
+            :,
+            eh - 1 : eh - 1 + sh * (rows - 1) + 1 : sh,
+            ew - 1 : ew - 1 + sw * (cols - 1) + 1 : sw,
+        ]
+
+
+_ENGINES: dict[str, type[_Engine]] = {
+    "direct": _Direct,
+    "separable": _Separable,
+    "gemm": _Gemm,
+    "fft": _Fft,
+}
+
+
+def _execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
+    """Run ``algorithm`` over row bands (on worker threads when large); returns 4-D output."""
+    engine = _ENGINES[algorithm](problem)
+    batch, _, height, width = problem.x.shape
+    out = np.empty(problem.out_shape, problem.x.dtype)
+    out_rows = out.shape[2]
+    if out.size == 0:
+        return out
+    bands = band_rows(out_rows, engine.rows_per_band())
+    eh = problem.effective_kernel[0]
+    sh = problem.stride[0]
+    group_in, group_out = engine.group_in, engine.group_out
+    padded_width = width + problem.pads[2] + problem.pads[3]
+    gatherers = [
+        [
+            PaddedRows(
+                problem.x[n, g * group_in : (g + 1) * group_in], problem.pads, problem.padding_mode
+            )
+            for g in range(problem.groups)
+        ]
+        for n in range(batch)
+    ]
+    largest = max(stop - start for start, stop in bands)
+
+    def work(share: list[tuple[int, int]]) -> None:
+        block_buffer = np.empty((group_in, (largest - 1) * sh + eh, padded_width), out.dtype)
+        buffers = engine.scratch(largest)
+        for start, stop in share:
+            first_row, last_row = start * sh, (stop - 1) * sh + eh
+            block = block_buffer[:, : last_row - first_row]
+            for n in range(batch):
+                for g in range(problem.groups):
+                    gatherers[n][g].fill(first_row, last_row, block)
+                    target = out[n, g * group_out : (g + 1) * group_out, start:stop]
+                    engine.run(block, g, target, buffers)
+                    if problem.bias is not None:
+                        target += problem.bias[g * group_out : (g + 1) * group_out, None, None]
+
+    run_bands(bands, work, parallel=out.size >= MIN_PARALLEL_ELEMENTS)
+    return out
+
+
+# ----------------------------------------------------------------- algorithm choice
+
+# Rough costs on this kind of machine, in nanoseconds per element operation; only their
+# ratios matter. An in-cache NumPy ufunc pass: ~0.4 ns/element; a BLAS multiply-add:
+# ~0.05 ns; an FFT butterfly pass over complex64: ~1 ns per element per log2.
+_NS_PASS = 0.4
+_NS_MAC_BLAS = 0.05
+_NS_FFT = 0.6
+_NS_CALL = 1500.0  # Python + ufunc dispatch per NumPy call
+
+
+def _estimates(problem: ConvProblem) -> dict[str, float]:
+    """Estimated run time (ns) of each applicable algorithm."""
+    p = problem
+    batch = p.x.shape[0]
+    out_channels, group_in, kh, kw = p.weight.shape
+    out_rows, out_cols = p.out_size
+    out_pixels = batch * out_rows * out_cols
+    padded_width = p.x.shape[3] + p.pads[2] + p.pads[3]
+    engine_rows = max(1, BAND_BYTES // max(group_in * padded_width * p.x.dtype.itemsize, 1))
+    bands = max(1, math.ceil(out_rows / engine_rows))
+    nonzero = np.count_nonzero(p.weight, axis=(2, 3))  # (C_out, C_in/g)
+    taps = np.count_nonzero(p.weight)
+    # multiply + add per tap (2 passes); calls per tap per band
+    estimates = {"direct": out_pixels * taps * 2 * _NS_PASS + bands * batch * taps * 2 * _NS_CALL}
+    pairs = int(np.count_nonzero(nonzero))
+    if p.rank1 is not None and pairs:
+        vertical = out_rows * batch * padded_width * kh * 2
+        horizontal = out_pixels * kw * 2
+        estimates["separable"] = (
+            pairs * (vertical + horizontal) * _NS_PASS
+            + bands * batch * pairs * (kh + kw) * 2 * _NS_CALL
+        )
+    depth = group_in * kh * kw
+    copy = out_pixels * depth * p.groups * _NS_PASS
+    estimates["gemm"] = (
+        copy
+        + out_pixels * out_channels * depth * _NS_MAC_BLAS
+        + (bands * batch * p.groups * (kh * kw + 2) * _NS_CALL)
+    )
+    eh, ew = p.effective_kernel
+    fft_band_rows = max(4 * eh, FFT_BAND_BYTES // max(group_in * padded_width * 4, 1))
+    fft_rows = out_rows * p.stride[0] + (eh - 1) * math.ceil(out_rows / fft_band_rows)
+    area = fft_rows * (padded_width + 2)
+    log_area = math.log2(max(area, 2))
+    transforms = batch * (p.x.shape[1] + out_channels)
+    estimates["fft"] = (
+        transforms * area * log_area * _NS_FFT
+        + batch * out_channels * group_in * area * 4 * _NS_PASS
+        + 2.5e5  # import scipy.fft and planning, paid once per call
+    )
+    return estimates
+
+
+def _choose(problem: ConvProblem) -> tuple[str, str]:
+    estimates = _estimates(problem)
+    best = min(estimates, key=estimates.__getitem__)
+    kh, kw = problem.kernel_size
+    reasons = {
+        "direct": f"{np.count_nonzero(problem.weight)} non-zero taps over few channels: "
+        "shift-and-add is cheapest",
+        "separable": f"every {kh}x{kw} kernel has rank 1 (SVD): "
+        f"{kh}+{kw} taps per pass instead of {kh * kw}",
+        "gemm": f"{problem.weight.shape[1] * kh * kw} products per output over "
+        f"{problem.weight.shape[0]} output channels: im2col + matrix multiply",
+        "fft": f"{kh}x{kw} kernel: FFT cost grows with log(size), not with the taps",
+    }
+    others = ", ".join(
+        f"{name} ~{estimates[name] / 1e6:.3g} ms" for name in sorted(estimates, key=estimates.get)
+    )
+    return best, f"{reasons[best]} (estimates: {others})"
+
+
+def choose_algorithm(
+    x: ArrayLike | tuple[int, ...],
+    weight: ArrayLike,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingSpec = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+) -> tuple[str, str]:
+    """Which algorithm ``conv2d(..., algorithm="auto")`` would run, and why.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W), (C, H, W) or (N, C, H, W); or a tuple of ints
+        The input, or just its shape (only the shape is used).
+    weight, stride, padding, dilation, groups, padding_mode
+        As for :func:`conv2d`.
+
+    Returns
+    -------
+    (name, reason) : tuple of str
+        ``name`` is one of ``"direct"``, ``"separable"``, ``"gemm"``, ``"fft"``;
+        ``reason`` is one line, with the cost estimates compared.
+
+    Notes
+    -----
+    Each algorithm's time is estimated from its element passes, BLAS multiply-adds or
+    FFT work, plus a per-call overhead, with constants measured on a 2-core machine;
+    the cheapest wins. ``separable`` is a candidate only when every kernel has rank 1.
+
+    Examples
+    --------
+    >>> choose_algorithm((1, 512, 512), [[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]])[0]
+    'separable'
+    """
+    if isinstance(x, tuple) and all(isinstance(v, (int, np.integer)) for v in x):
+        x = np.broadcast_to(np.zeros((), np.float32), x)
+    problem = prepare_conv(x, weight, None, stride, padding, dilation, groups, padding_mode)
+    return _choose(problem)
+
+
+# -------------------------------------------------------------------------- public API
+
+
+def conv2d(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: PaddingSpec = 0,
+    dilation: int | Sequence[int] = 1,
+    groups: int = 1,
+    padding_mode: str = "zeros",
+    algorithm: str = "auto",
+) -> np.ndarray:
+    """2-D cross-correlation, as ``torch.nn.functional.conv2d`` (and ``nn.Conv2d``) computes it.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W), (C_in, H, W) or (N, C_in, H, W)
+        Integer input is computed in float32; float64 stays float64.
+    weight : array_like, shape (C_out, C_in/groups, kh, kw), (C_in, kh, kw) or (kh, kw)
+        Applied as written (no flip). A 3-D weight is one output channel summing over
+        the input channels; a 2-D one needs a single input channel (or ``groups=C_in``
+        after stacking it to ``(C_in, 1, kh, kw)``).
+    bias : array_like, shape (C_out,), optional
+    stride, dilation : int or (int, int)
+    padding : int, (ph, pw), (top, bottom, left, right), "valid" or "same"
+        ``"same"`` follows TensorFlow/Keras: ``out = ceil(in / stride)``, the odd pixel
+        of padding bottom/right (PyTorch's ``'same'`` for stride 1, also allowed with
+        stride > 1 here).
+    groups : int
+        ``groups = C_in`` with weight ``(C_in * m, 1, kh, kw)`` is a depthwise conv.
+    padding_mode : {"zeros", "reflect", "replicate", "circular", "symmetric"}
+        How the padding is filled (see :mod:`convcli.core.padding` for other libraries'
+        names).
+    algorithm : {"auto", "direct", "separable", "gemm", "fft"}
+        ``auto`` picks by estimated cost (see :func:`choose_algorithm`).
+
+    Returns
+    -------
+    ndarray, shape (H_out, W_out), (C_out, H_out, W_out) or (N, C_out, H_out, W_out)
+        Same rank as ``x``; float32, or float64 for float64 input.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, for every combination PyTorch rejects (and for
+        ``algorithm="separable"`` on a kernel of rank > 1).
+
+    Notes
+    -----
+    ``out[n, o, y, x] = bias[o] + sum_{c, i, j} weight[o, c, i, j] *
+    xpad[n, g*C_in/groups + c, y*sh + i*dh, x*sw + j*dw]`` where ``g`` is ``o``'s group,
+    and ``H_out = floor((H + top + bottom - dh*(kh-1) - 1) / sh) + 1`` (same for W).
+
+    Examples
+    --------
+    >>> conv2d(np.arange(9).reshape(3, 3), [[0, 1], [2, 3]]).tolist()
+    [[19.0, 25.0], [37.0, 43.0]]
+    >>> conv2d(np.ones((4, 6)), [[1, -1]], padding="same", padding_mode="replicate").shape
+    (4, 6)
+    """
+    if algorithm not in ALGORITHMS:
+        raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
+    problem = prepare_conv(x, weight, bias, stride, padding, dilation, groups, padding_mode)
+    if algorithm == "auto":
+        algorithm, _ = _choose(problem)
+    elif algorithm == "separable" and problem.rank1 is None:
+        raise ValueError(
+            "algorithm='separable' needs every kernel to have rank 1 (SVD), "
+            f"weight of shape {problem.weight.shape} does not"
+        )
+    out = _execute(problem, algorithm)
+    return out.reshape(out.shape[4 - problem.rank :])
+
+
+def conv_transpose2d(
+    x: ArrayLike,
+    weight: ArrayLike,
+    bias: ArrayLike | None = None,
+    stride: int | Sequence[int] = 1,
+    padding: int | Sequence[int] = 0,
+    output_padding: int | Sequence[int] = 0,
+    groups: int = 1,
+    dilation: int | Sequence[int] = 1,
+) -> np.ndarray:
+    """Transposed 2-D convolution, as ``torch.nn.functional.conv_transpose2d``.
+
+    The gradient of :func:`conv2d` with respect to its input: every input pixel
+    scatters ``weight`` into the output.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W), (C_in, H, W) or (N, C_in, H, W)
+    weight : array_like, shape (C_in, C_out/groups, kh, kw) or (kh, kw)
+        Note PyTorch's order: input channels first.
+    bias : array_like, shape (C_out,), optional
+    stride, dilation : int or (int, int)
+    padding : int or (int, int)
+        Crops ``padding`` rows/columns from each side of the full output (the input
+        padding of the :func:`conv2d` this transposes).
+    output_padding : int or (int, int)
+        Extra rows/columns at the bottom/right; must be < max(stride, dilation).
+    groups : int
+
+    Returns
+    -------
+    ndarray, same rank as ``x``, shape (..., C_out, H_out, W_out)
+
+    Notes
+    -----
+    ``H_out = (H - 1)*sh - 2*ph + dh*(kh - 1) + output_padding_h + 1``;
+    ``full[n, o, y*sh + i*dh, x*sw + j*dw] += x[n, c, y, x] * weight[c, o', i, j]``,
+    then ``out = full[..., ph : ph + H_out, pw : pw + W_out]``.
+
+    Examples
+    --------
+    >>> conv_transpose2d([[1, 2], [3, 4]], [[1, 1], [1, 1]], stride=2).tolist()[0]
+    [1.0, 1.0, 2.0, 2.0]
+    """
+    stride_pair = to_pair(stride, "stride")
+    dilation_pair = to_pair(dilation, "dilation")
+    if isinstance(padding, str):
+        raise ValueError(f"padding must be an int or a pair for conv_transpose2d, got {padding!r}")
+    pad_pair = to_pair(padding, "padding", minimum=0)
+    extra_pair = to_pair(output_padding, "output_padding", minimum=0)
+    x4, weight4, bias_array, rank, groups = _prepare_inputs(x, weight, bias, groups, True)
+    for axis, extra, s, d in zip("hw", extra_pair, stride_pair, dilation_pair, strict=True):
+        if extra >= max(s, d):
+            raise ValueError(
+                f"output_padding must be smaller than stride or dilation, got "
+                f"output_padding={extra} with stride={s}, dilation={d} ({axis} axis)"
+            )
+    batch, in_channels, height, width = x4.shape
+    group_in = in_channels // groups
+    group_out = weight4.shape[1]
+    kh, kw = weight4.shape[2:]
+    full_size = [
+        (size - 1) * s + d * (k - 1) + extra + 1
+        for size, s, d, k, extra in zip(
+            (height, width), stride_pair, dilation_pair, (kh, kw), extra_pair, strict=True
+        )
+    ]
+    out_size = [full - 2 * p for full, p in zip(full_size, pad_pair, strict=True)]
+    if height == 0 or width == 0:
+        raise ValueError(f"x must have a non-empty height and width, got shape {x4.shape[2:]}")
+    if min(out_size) < 1:
+        raise ValueError(
+            f"conv_transpose2d output would be {out_size[0]}x{out_size[1]}: padding={padding} "
+            f"is too large for input {height}x{width} and kernel {kh}x{kw}"
+        )
+    full = np.zeros((batch, groups * group_out, *full_size), x4.dtype)
+    (sh, sw), (dh, dw) = stride_pair, dilation_pair
+    for g in range(groups):
+        inputs = x4[:, g * group_in : (g + 1) * group_in].reshape(batch, group_in, height * width)
+        for i in range(kh):
+            for j in range(kw):
+                taps = weight4[g * group_in : (g + 1) * group_in, :, i, j]  # (C_in/g, C_out/g)
+                if not taps.any():
+                    continue
+                # (C_out/g, C_in/g) @ (N, C_in/g, H*W) -> (N, C_out/g, H*W)
+                scattered = np.matmul(taps.T, inputs).reshape(batch, group_out, height, width)
+                full[
+                    :,
+                    g * group_out : (g + 1) * group_out,
+                    i * dh : i * dh + sh * (height - 1) + 1 : sh,
+                    j * dw : j * dw + sw * (width - 1) + 1 : sw,
+                ] += scattered
+    out = full[
+        :, :, pad_pair[0] : pad_pair[0] + out_size[0], pad_pair[1] : pad_pair[1] + out_size[1]
+    ]
+    if bias_array is not None:
+        out = out + bias_array[:, None, None]
+    out = np.ascontiguousarray(out)
+    return out.reshape(out.shape[4 - rank :])
+
+
+__all__ = ["ALGORITHMS", "choose_algorithm", "compute_dtype", "conv2d", "conv_transpose2d"]
