@@ -33,6 +33,9 @@ _LAZY: dict[str, str] = {
     "same_padding": "convcli.geometry",
     "parse_layer": "convcli.layers",
     "parse_size": "convcli.layers",
+    "parse_step": "convcli.kernels",
+    "KernelStep": "convcli.kernels",
+    "PoolStep": "convcli.kernels",
 }
 
 __all__ = ["__version__", *_LAZY]

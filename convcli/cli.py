@@ -18,6 +18,7 @@ import typer
 from typer.core import TyperGroup
 
 from convcli import __version__
+from convcli.commands import kernels as kernels_command
 from convcli.errors import ConvcliError
 
 
@@ -129,6 +130,7 @@ def _root(
 
 
 # Command registration: one line per command module (each module defines one function).
+app.command("kernels", epilog=kernels_command.EPILOG)(kernels_command.kernels)
 
 
 def main() -> None:

@@ -29,11 +29,11 @@ from pathlib import Path
 
 import numpy as np
 
+from convcli.core.padding import PADDING_MODES
 from convcli.core.separable import rank1_factors
 from convcli.errors import ConvcliError, SpecError
 
 __all__ = [
-    "BORDERS",
     "KernelDescription",
     "KernelInfo",
     "KernelStep",
@@ -45,9 +45,6 @@ __all__ = [
     "laplacian_of_gaussian_kernel",
     "parse_step",
 ]
-
-#: ``border=`` values a kernel step accepts (PyTorch / NumPy names, as ``--border``).
-BORDERS = ("zeros", "reflect", "replicate", "circular", "symmetric")
 
 #: A sum this small relative to the sum of magnitudes counts as zero (edge kernels).
 _ZERO_SUM_RTOL = 1e-6
@@ -80,7 +77,8 @@ class KernelStep:
     padding : (int, int) or "same" or "valid" or None
         ``p=`` of the step; None means the global ``--padding``.
     border : str or None
-        ``border=`` of the step (one of :data:`BORDERS`); None means the global ``--border``.
+        ``border=`` of the step (a :data:`~convcli.core.padding.PADDING_MODES` name); None
+        means the global ``--border``.
     name : str or None
         The catalogue name for a named kernel, None for inline and file kernels.
     """
@@ -305,9 +303,9 @@ class KernelInfo:
     name : str
         The STEP name.
     size : str
-        Default size, e.g. ``"3x3"``, ``"7x7 (sigma 1)"``, ``"K"``.
+        Default size, e.g. ``"3x3"``, ``"7x7 at sigma 1"``, ``"KxK"``.
     arguments : str
-        The arguments the STEP takes, e.g. ``"SIGMA (1), size=N"``; ``""`` when none.
+        The arguments the STEP takes, defaults in brackets: ``"SIGMA (1), size=N, ..."``.
     description : str
         What it does, in one line.
     kind : str
@@ -357,17 +355,14 @@ def _magnitude(name: str, gx: np.ndarray, gy: np.ndarray, what: str) -> _Named:
     )
 
 
-def _pool(name: str, op: str, description: str, stride_default: str) -> _Named:
+def _pool(name: str, op: str, description: str) -> _Named:
+    # The median filter slides (stride 1) and has no ceil mode; pools step by their window.
+    keys = ("k", "s", "p") if op == "median" else ("k", "s", "p", "ceil")
+    arguments = "K, s= (1), p= (0)" if op == "median" else "K, s= (K), p= (0), ceil=no"
     return _Named(
-        KernelInfo(
-            name,
-            "K",
-            f"K (required), s= ({stride_default}), p= (0), ceil=",
-            description,
-            kind="pool",
-        ),
+        KernelInfo(name, "KxK", arguments, description, kind="pool"),
         "size",
-        ("k", "s", "p", "ceil") if op != "median" else ("k", "s", "p"),
+        keys,
         None,
         pool_op=op,
     )
@@ -431,9 +426,9 @@ _NAMED: dict[str, _Named] = {
         _Named(
             KernelInfo(
                 "log",
-                "2*int(4*sigma+0.5)+1",
+                "9x9 at sigma 1",
                 f"SIGMA (1), size=N, {_GEOMETRY_ARGS}",
-                "Laplacian of Gaussian (positive centre, zero sum): blob and edge detector",
+                "Laplacian of Gaussian, positive centre, zero sum; radius int(4*sigma+0.5)",
             ),
             "sigma",
             ("sigma", "size"),
@@ -442,9 +437,9 @@ _NAMED: dict[str, _Named] = {
         _Named(
             KernelInfo(
                 "gaussian",
-                "2*int(3*sigma+0.5)+1",
+                "7x7 at sigma 1",
                 f"SIGMA (1), size=N, {_GEOMETRY_ARGS}",
-                "Gaussian blur, sampled and normalised to sum 1",
+                "Gaussian blur, sampled, sums to 1; radius int(3*sigma+0.5)",
             ),
             "sigma",
             ("sigma", "size"),
@@ -484,10 +479,10 @@ _NAMED: dict[str, _Named] = {
             ("size",),
             _identity,
         ),
-        _pool("maxpool", "max", "Max pooling (PyTorch MaxPool2d)", "K"),
-        _pool("avgpool", "avg", "Average pooling (PyTorch AvgPool2d, padding counted)", "K"),
-        _pool("minpool", "min", "Min pooling (erosion-like)", "K"),
-        _pool("median", "median", "Median filter over a KxK window", "1"),
+        _pool("maxpool", "max", "Max pooling (PyTorch MaxPool2d)"),
+        _pool("avgpool", "avg", "Average pooling (PyTorch AvgPool2d, padding counted)"),
+        _pool("minpool", "min", "Min pooling (erosion-like)"),
+        _pool("median", "median", "Median filter over a KxK window"),
     ]
 }
 
@@ -677,8 +672,9 @@ def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolSt
     dilation = _pair_value(where, "d", keywords["d"], 1) if "d" in keywords else None
     padding = _padding_value(where, keywords["p"]) if "p" in keywords else None
     border = keywords.get("border")
-    if border is not None and border.lower() not in BORDERS:
-        raise SpecError(f"{where}: border must be one of {', '.join(BORDERS)}, got '{border}'")
+    if border is not None and border.lower() not in PADDING_MODES:
+        choices = ", ".join(PADDING_MODES)
+        raise SpecError(f"{where}: border must be one of {choices}, got '{border}'")
     geometry = {
         "stride": stride,
         "padding": padding,
@@ -734,7 +730,9 @@ def _pool_step(
         raise SpecError(f"{where}: kernel size given twice (bare and k=)")
     size_text = positional[0] if positional else keywords.get("k")
     if size_text is None:
-        raise SpecError(f"{where}: {op} needs a window size, e.g. '{text.split(':')[0]}:3'")
+        raise SpecError(
+            f"{where}: the window size is missing, e.g. '{text.split(':')[0].strip()}:3'"
+        )
     kernel_size = _pair_value(where, "kernel size", size_text, 1)
     default_stride = (1, 1) if op == "median" else kernel_size
     stride = _pair_value(where, "s", keywords["s"], 1) if "s" in keywords else default_stride
@@ -810,6 +808,10 @@ def _number(token: str, where: str) -> float:
     return value
 
 
+def _count(values: int) -> str:
+    return f"{values} value" if values == 1 else f"{values} values"
+
+
 def _parse_rows(text: str, where: str, channel: int, channel_count: int) -> np.ndarray:
     """``"1 0 -1; 2 0 -2"`` -> shape (2, 3). Values split by commas and/or whitespace."""
     rows_text = [row for row in text.split(";") if row.strip()]
@@ -823,8 +825,8 @@ def _parse_rows(text: str, where: str, channel: int, channel_count: int) -> np.n
     for index, row in enumerate(rows[1:], start=2):
         if len(row) != len(rows[0]):
             raise SpecError(
-                f"{where}: ragged matrix{in_channel}: row {index} has {len(row)} values, "
-                f"row 1 has {len(rows[0])}"
+                f"{where}: ragged matrix{in_channel}: row {index} has {_count(len(row))}, "
+                f"row 1 has {_count(len(rows[0]))}"
             )
     return np.array(rows, dtype=np.float64)
 
@@ -868,8 +870,8 @@ def _parse_imagemagick(match: re.Match[str], where: str) -> np.ndarray:
     tokens = [token for token in re.split(r"[\s,]+", match.group(4).strip()) if token]
     if len(tokens) != width * height:
         raise SpecError(
-            f"{where}: {width}x{height} (width x height) needs {width * height} "
-            f"values, got {len(tokens)}"
+            f"{where}: {width}x{height} (width x height) needs {_count(width * height)}, "
+            f"got {len(tokens)}"
         )
     if width == 0 or height == 0:
         raise SpecError(f"{where}: a kernel needs at least one value")

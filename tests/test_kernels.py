@@ -259,7 +259,10 @@ def test_samples_parse():
         ("sobelx", "unknown kernel 'sobelx' (did you mean 'sobel-x' or 'sobel' or 'sobel-y'?)"),
         ("gausian:2", "unknown kernel 'gausian' (did you mean 'gaussian'?)"),
         ("zzz", "unknown kernel 'zzz' (see `convcli kernels` for the list)"),
-        ("1 2 3; 4 5", "kernel '1 2 3; 4 5': ragged matrix: row 2 has 2 values, row 1 has 3"),
+        (
+            "1 2 3; 4 5",
+            "kernel '1 2 3; 4 5': ragged matrix: row 2 has 2 values, row 1 has 3 values",
+        ),
         ("[[1,2],[3]]", "kernel '[[1,2],[3]]': ragged matrix (rows of different lengths)"),
         ("1 a; 2 3", "kernel '1 a; 2 3': 'a' is not a number"),
         ('[["a"]]', "kernel '[[\"a\"]]': 'a' is not a number"),
@@ -290,7 +293,7 @@ def test_samples_parse():
             "kernel 'sobel:border=wrap': border must be one of zeros, reflect, replicate, "
             "circular, symmetric, got 'wrap'",
         ),
-        ("maxpool", "kernel 'maxpool': max needs a window size, e.g. 'maxpool:3'"),
+        ("maxpool", "kernel 'maxpool': the window size is missing, e.g. 'maxpool:3'"),
         (
             "maxpool:2,p=2",
             "kernel 'maxpool:2,p=2': padding must be at most half the window (PyTorch), "

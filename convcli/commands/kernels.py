@@ -1,0 +1,90 @@
+"""``convcli kernels``: list the named kernels, or show what one STEP parses to."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from convcli.render import OutputFormat
+
+EPILOG = """\
+[bold]Examples[/]
+
+  convcli kernels                          [dim]# the catalogue[/]
+
+  convcli kernels sobel-x                  [dim]# matrix, sum, [1,2,1]^T x [-1,0,1][/]
+
+  convcli kernels gaussian:1.5,size=7 --format json
+
+  convcli kernels "3x3: -1,0,1 -2,0,2 -1,0,1"   [dim]# check an inline kernel[/]
+
+  convcli kernels -- "-1 0 1; -2 0 2; -1 0 1"   [dim]# '--' before a leading minus[/]
+
+  convcli kernels @samples/kernels/sobel_x.txt --convolve
+"""
+
+
+def kernels(
+    step: Annotated[
+        str | None,
+        typer.Argument(
+            metavar="[STEP]",
+            help=(
+                "A named kernel or pool with arguments (gaussian:1.5,size=7), an inline matrix "
+                '("1 0 -1; 2 0 -2; 1 0 -1", "[[1,-1]]", "3x3: ..."; channels split by |) '
+                "or a file (@kernel.txt, kernel.npy, kernel.csv). Omit it to list the catalogue."
+            ),
+            show_default=False,
+        ),
+    ] = None,
+    convolve: Annotated[
+        bool,
+        typer.Option(
+            "--convolve",
+            help="Show the kernel flipped, as `apply --convolve` uses it (true convolution).",
+            rich_help_panel="Kernel",
+        ),
+    ] = False,
+    normalize: Annotated[
+        bool,
+        typer.Option(
+            "--normalize",
+            help="Show the kernel divided by its sum, as `apply --normalize` uses it.",
+            rich_help_panel="Kernel",
+        ),
+    ] = False,
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option(
+            "--format",
+            help=(
+                "table (Rich), plain (the matrix as text, facts as # comments: a kernel file), "
+                "json, or csv (the catalogue, or one 2-D matrix)."
+            ),
+            rich_help_panel="Output",
+        ),
+    ] = OutputFormat.table,
+) -> None:
+    """List the named kernels, or show one STEP: its matrix, sum, and separable factors.
+
+    Kernels are held in cross-correlation orientation, as PyTorch and OpenCV apply them:
+    sobel-x is positive where brightness rises to the right (y points down).
+    """
+    from convcli import kernels as kernel_library
+    from convcli.render import kernels as render
+
+    if step is None:
+        if convolve or normalize:
+            raise typer.BadParameter("--convolve and --normalize need a STEP")
+        render.render_catalogue(kernel_library.catalogue(), output_format)
+        return
+    parsed = kernel_library.parse_step(step)
+    if isinstance(parsed, kernel_library.KernelStep):
+        if convolve:
+            parsed = parsed.flipped()
+        if normalize:
+            parsed = parsed.normalized()
+    elif convolve or normalize:
+        raise typer.BadParameter(f"--convolve and --normalize apply to kernels; '{step}' is a pool")
+    render.render_step(kernel_library.describe(parsed), output_format)

@@ -1,0 +1,327 @@
+"""Rendering for ``convcli kernels``: the catalogue, and one kernel's matrix and factors.
+
+Formats: ``table`` (Rich), ``plain`` (text with no markup; for one kernel the matrix rows are
+data and everything else is a ``#`` comment, so the output is itself a kernel file),
+``json`` (a stable schema, below) and ``csv`` (the catalogue, or one 2-D matrix).
+
+JSON for one step::
+
+    {"step": "sobel-x", "kind": "kernel" | "magnitude" | "pool", "name": "sobel-x" | null,
+     "description": "...", "zero_sum": true,
+     "stride": [h, w] | null, "padding": [h, w] | "same" | "valid" | null,
+     "dilation": [h, w] | null, "border": "reflect" | null,
+     # kernels:   "shape", "matrix", "sum", "integer", "rank", "separable", "factors"
+     #            ({"column": [...], "row": [...]} or null)
+     # magnitude: "formula", "components": [{"label": "gx", <kernel keys>}, {"label": "gy", ...}]
+     # pools:     "op", "kernel_size", "stride", "padding", "ceil_mode"}
+"""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from convcli.render import OutputFormat, print_csv, print_json, stdout_console
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from convcli.kernels import KernelDescription, KernelInfo
+
+_CATALOGUE_HEADER = ("name", "kind", "size", "arguments", "description")
+
+
+# ---- numbers -------------------------------------------------------------------------------------
+
+
+_TABLE_DIGITS = 4  # significant digits on screen: a 7x7 Gaussian stays readable
+_PLAIN_DIGITS = 6
+
+
+def format_number(value: float, digits: int | None = None) -> str:
+    """A kernel tap as text: whole numbers without decimals, others to ``digits`` significant
+    digits (None: the shortest text that reads back exactly).
+
+    >>> format_number(2.0), format_number(-0.0), format_number(1 / 3, 4)
+    ('2', '0', '0.3333')
+    """
+    if float(value).is_integer():
+        return str(int(value))
+    return repr(float(value)) if digits is None else f"{value:.{digits}g}"
+
+
+def _json_number(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else float(value)
+
+
+def _json_array(array: np.ndarray) -> Any:
+    if array.ndim == 0:
+        return _json_number(float(array))
+    return [_json_array(item) for item in array]
+
+
+def _vector_text(vector: np.ndarray) -> str:
+    return "[" + ",".join(format_number(v, _TABLE_DIGITS) for v in vector) + "]"
+
+
+def factors_text(factors: tuple[np.ndarray, np.ndarray]) -> str:
+    """``([1,2,1], [-1,0,1])`` -> ``[1,2,1]^T x [-1,0,1]`` (column times row)."""
+    column, row = factors
+    return f"{_vector_text(column)}^T x {_vector_text(row)}"
+
+
+def _matrix_rows(matrix: np.ndarray, digits: int | None) -> list[list[str]]:
+    return [[format_number(v, digits) for v in row] for row in matrix]
+
+
+def _aligned(rows: list[list[str]]) -> list[str]:
+    """Right-aligned columns, one space apart (readable back by ``@file.txt``)."""
+    width = max(len(cell) for row in rows for cell in row)
+    return [" ".join(cell.rjust(width) for cell in row) for row in rows]
+
+
+def _slices(matrix: np.ndarray) -> list[tuple[str, np.ndarray]]:
+    """The 2-D slices of a 2-, 3- or 4-D kernel, each with a label ("" for 2-D)."""
+    if matrix.ndim == 2:
+        return [("", matrix)]
+    if matrix.ndim == 3:
+        return [(f"input channel {c + 1}", matrix[c]) for c in range(matrix.shape[0])]
+    return [
+        (f"output {o + 1}, input channel {c + 1}", matrix[o, c])
+        for o in range(matrix.shape[0])
+        for c in range(matrix.shape[1])
+    ]
+
+
+def _shape_text(shape: Sequence[int]) -> str:
+    return "x".join(str(n) for n in shape)
+
+
+# ---- the catalogue -------------------------------------------------------------------------------
+
+
+def render_catalogue(infos: Sequence[KernelInfo], output_format: OutputFormat) -> None:
+    """Print the named kernels and pooling steps."""
+    rows = [(i.name, i.kind, i.size, i.arguments, i.description) for i in infos]
+    if output_format is OutputFormat.json:
+        print_json([dict(zip(_CATALOGUE_HEADER, row, strict=True)) for row in rows])
+    elif output_format is OutputFormat.csv:
+        print_csv(_CATALOGUE_HEADER, rows)
+    elif output_format is OutputFormat.plain:
+        name_width = max(len(row[0]) for row in rows)
+        size_width = max(len(row[2]) for row in rows)
+        for name, _kind, size, _arguments, description in rows:
+            sys.stdout.write(f"{name:<{name_width}}  {size:<{size_width}}  {description}\n")
+    else:
+        from rich.markup import escape
+        from rich.table import Table
+
+        table = Table(title="Named kernels and pooling steps (-k STEP)", title_justify="left")
+        for column in ("Name", "Size", "Arguments", "What it does"):
+            table.add_column(column, no_wrap=column != "What it does")
+        previous_kind = rows[0][1]
+        for name, kind, size, arguments, description in rows:
+            if (kind == "pool") != (previous_kind == "pool"):
+                table.add_section()
+            previous_kind = kind
+            table.add_row(f"[bold]{escape(name)}[/]", size, escape(arguments), escape(description))
+        console = stdout_console()
+        console.print(table)
+        console.print(
+            'Also: inline matrices ("1 0 -1; 2 0 -2; 1 0 -1", "[[1,-1]]", "3x3: ..."), '
+            "files (@kernel.txt, kernel.npy, kernel.csv). `convcli kernels STEP` shows one.",
+            markup=False,
+            highlight=False,
+        )
+
+
+# ---- one step ------------------------------------------------------------------------------------
+
+
+def _kernel_facts(info: KernelDescription) -> dict[str, Any]:
+    """JSON keys of one (component) kernel."""
+    assert info.matrix is not None and info.total is not None
+    return {
+        "shape": list(info.matrix.shape),
+        "matrix": _json_array(info.matrix),
+        "sum": _json_number(info.total) if info.integer else info.total,
+        "integer": info.integer,
+        "rank": info.rank,
+        "separable": info.separable,
+        "factors": None
+        if info.factors is None
+        else {"column": _json_array(info.factors[0]), "row": _json_array(info.factors[1])},
+    }
+
+
+def _step_json(info: KernelDescription) -> dict[str, Any]:
+    from convcli.kernels import PoolStep
+
+    step = info.step
+    data: dict[str, Any] = {
+        "step": info.text,
+        "kind": info.kind,
+        "name": getattr(step, "name", None),
+        "description": info.summary,
+    }
+    if isinstance(step, PoolStep):
+        data["name"] = step.text.split(":", 1)[0].strip().lower()
+        data.update(
+            zero_sum=False,
+            op=step.op,
+            kernel_size=list(step.kernel_size),
+            stride=list(step.stride),
+            padding=list(step.padding),
+            ceil_mode=step.ceil_mode,
+        )
+        return data
+    data.update(
+        zero_sum=step.zero_sum,
+        stride=None if step.stride is None else list(step.stride),
+        padding=list(step.padding) if isinstance(step.padding, tuple) else step.padding,
+        dilation=None if step.dilation is None else list(step.dilation),
+        border=step.border,
+    )
+    if info.kind == "magnitude":
+        data["formula"] = "sqrt(corr(x, gx)^2 + corr(x, gy)^2)"
+        data["components"] = [{"label": part.summary, **_kernel_facts(part)} for part in info.parts]
+    else:
+        data.update(_kernel_facts(info))
+    return data
+
+
+def _fact_lines(info: KernelDescription) -> list[tuple[str, str]]:
+    """``(label, value)`` lines under one kernel's matrix."""
+    assert info.matrix is not None and info.total is not None
+    total = format_number(info.total, _PLAIN_DIGITS)
+    lines = [("shape", _shape_text(info.matrix.shape)), ("sum", total)]
+    if info.rank is not None:
+        lines.append(("rank", str(info.rank)))
+    if info.separable is None:
+        lines.append(("separable", "n/a (not a 2-D kernel)"))
+    elif info.factors is not None:
+        lines.append(("separable", f"yes: {factors_text(info.factors)}"))
+    else:
+        lines.append(("separable", "no"))
+    return lines
+
+
+def _step_lines(info: KernelDescription) -> list[tuple[str, str]]:
+    """``(label, value)`` lines about the step as a whole: pools, overrides, zero sum."""
+    from convcli.kernels import PoolStep
+
+    step = info.step
+    if isinstance(step, PoolStep):
+        lines = [
+            ("op", step.op),
+            ("window", _shape_text(step.kernel_size)),
+            ("stride", _shape_text(step.stride)),
+            ("padding", _shape_text(step.padding)),
+        ]
+        if step.op != "median":
+            lines.append(("ceil mode", "yes" if step.ceil_mode else "no"))
+        return lines
+    lines = []
+    for label, value in (
+        ("stride", step.stride),
+        ("padding", step.padding),
+        ("dilation", step.dilation),
+    ):
+        if value is not None:
+            lines.append((label, value if isinstance(value, str) else _shape_text(value)))
+    if step.border is not None:
+        lines.append(("border", step.border))
+    if info.kind == "magnitude":
+        lines.append(("result", "sqrt(corr(x, gx)^2 + corr(x, gy)^2)"))
+    lines.append(("zero sum", "yes (--map auto uses abs)" if step.zero_sum else "no"))
+    return lines
+
+
+def _blocks(info: KernelDescription) -> list[tuple[str, np.ndarray | None, list[tuple[str, str]]]]:
+    """``(heading, matrix or None, facts)`` in display order, shared by table and plain."""
+    step_facts = _step_lines(info)
+    if info.kind == "pool":
+        return [("", None, step_facts)]
+    if info.kind == "magnitude":
+        blocks = [(part.summary, part.matrix, _fact_lines(part)) for part in info.parts]
+        return [*blocks, ("", None, step_facts)]
+    return [("", info.matrix, _fact_lines(info) + step_facts)]
+
+
+def _render_plain(info: KernelDescription) -> None:
+    out = [f"# {info.text}: {info.summary}"]
+    for heading, matrix, facts in _blocks(info):
+        if heading:
+            out.append(f"# {heading}")
+        out += [f"# {label}: {value}" for label, value in facts]
+        if matrix is None:
+            continue
+        for index, (slice_label, plane) in enumerate(_slices(matrix)):
+            if index:
+                out.append("")  # a blank line starts the next channel when read back
+            if slice_label:
+                out.append(f"# {slice_label}")
+            out += _aligned(_matrix_rows(plane, _PLAIN_DIGITS))
+    sys.stdout.write("\n".join(out) + "\n")
+
+
+def _render_table(info: KernelDescription) -> None:
+    from rich import box
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = stdout_console()
+    console.print(f"[bold]{escape(info.text)}[/]  {escape(info.summary)}", highlight=False)
+    for heading, matrix, facts in _blocks(info):
+        if heading:
+            console.print(f"[bold]{escape(heading)}[/]", highlight=False)
+        for slice_label, plane in _slices(matrix) if matrix is not None else []:
+            if slice_label:
+                console.print(slice_label, style="dim", highlight=False)
+            table = Table(show_header=False, box=box.SQUARE)
+            for _ in range(plane.shape[1]):
+                table.add_column(justify="right")
+            for row in _matrix_rows(plane, _TABLE_DIGITS):
+                table.add_row(*row)
+            console.print(table)
+        grid = Table.grid(padding=(0, 2))
+        grid.add_column(style="dim")
+        grid.add_column()
+        for label, value in facts:
+            grid.add_row(label, escape(value))
+        console.print(grid)
+
+
+def render_step(info: KernelDescription, output_format: OutputFormat) -> None:
+    """Print one step: its matrix (or pool geometry), sum, rank and separable factors.
+
+    Raises
+    ------
+    ConvcliError
+        ``--format csv`` for something that is not one 2-D matrix.
+    """
+    if output_format is OutputFormat.json:
+        print_json(_step_json(info))
+    elif output_format is OutputFormat.csv:
+        if info.kind != "kernel" or info.matrix is None or info.matrix.ndim != 2:
+            from convcli.errors import ConvcliError
+
+            what = {"pool": "a pooling step", "magnitude": "a magnitude of two kernels"}.get(
+                info.kind, f"a {info.matrix.ndim if info.matrix is not None else 0}-D kernel"
+            )
+            raise ConvcliError(
+                f"--format csv writes one 2-D matrix; '{info.text}' is {what} (use --format json)"
+            )
+        _write_csv_matrix(info.matrix)
+    elif output_format is OutputFormat.plain:
+        _render_plain(info)
+    else:
+        _render_table(info)
+
+
+def _write_csv_matrix(matrix: np.ndarray) -> None:
+    import csv
+
+    writer = csv.writer(sys.stdout, lineterminator="\n")
+    writer.writerows(_matrix_rows(matrix, None))  # exact: a CSV is read back
