@@ -19,6 +19,12 @@ _LAZY: dict[str, str] = {
     "pad2d": "convcli.core.padding",
     "resolve_padding": "convcli.core.padding",
     "PADDING_MODES": "convcli.core.padding",
+    "max_pool2d": "convcli.core.pool",
+    "avg_pool2d": "convcli.core.pool",
+    "min_pool2d": "convcli.core.pool",
+    "median_filter2d": "convcli.core.pool",
+    "pool_output_size": "convcli.core.pool",
+    "POOL_ALGORITHMS": "convcli.core.pool",
 }
 
 __all__ = list(_LAZY)

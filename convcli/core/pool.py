@@ -1,0 +1,701 @@
+"""Pooling with PyTorch's semantics: max, average and min pooling, and a median filter.
+
+Every function takes ``(H, W)``, ``(C, H, W)`` or ``(N, C, H, W)`` arrays and returns the
+same rank. float64 stays float64; every other real dtype (integers, bools, float16,
+float32) is computed and returned as float32.
+
+Three algorithms compute the same pools (``algorithm=``):
+
+``"direct"``
+    Pad explicitly (``-inf`` for max, ``+inf`` for min, zeros for average), then reduce
+    the ``kh * kw`` strided views of the padded array. The reference: obviously right,
+    ``kh * kw`` passes over the output.
+``"reshape"``
+    Non-overlapping windows only (stride = kernel, no dilation, no padding, no ceil-mode
+    overhang): split each axis into ``(out, kernel)`` by reshaping, then reduce the kernel
+    axis one slice at a time (pairs of rows, then of columns), which is about 10x faster
+    than ``reshape(...).max(axis)``.
+``"separable"``
+    A window reduction is a reduction over rows of a reduction over columns, so each axis
+    is done on its own, with the padding left implicit (each kernel tap only touches the
+    outputs whose source lies inside the input). For max/min with a long kernel and a
+    short stride, each axis uses a running max by doubling (``log2(k) + 1`` passes
+    instead of ``k``). Work is done in strips of rows about 1 MiB big, so intermediates
+    stay in cache and no image-sized temporary is allocated.
+
+``"auto"`` (the default) picks ``"reshape"`` when it applies and ``"separable"``
+otherwise.
+"""
+
+from __future__ import annotations
+
+import operator
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from numpy.typing import ArrayLike
+
+from convcli.core.padding import (
+    PaddingSpec,
+    check_padding_mode,
+    pad2d,
+    resolve_padding,
+    to_pair,
+)
+
+POOL_ALGORITHMS: tuple[str, ...] = ("auto", "direct", "reshape", "separable")
+"""The values accepted by the ``algorithm`` argument of the pooling functions."""
+
+IntPair = int | Sequence[int]
+"""An int for both axes, or ``(height, width)``."""
+
+# Intermediate strips of about this many bytes: small enough for L2, big enough that
+# NumPy's per-call overhead stays negligible.
+_STRIP_BYTES = 1 << 20
+
+
+# --------------------------------------------------------------------------- inputs
+
+
+def _as_planes(x: ArrayLike) -> tuple[np.ndarray, tuple[int, ...]]:
+    """``x`` as float32/float64 planes ``(P, H, W)``, and its leading shape to restore."""
+    array = np.asarray(x)
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"x must hold real numbers, got dtype {array.dtype}")
+    if array.dtype != np.float64:
+        array = array.astype(np.float32, copy=False)
+    if array.ndim not in (2, 3, 4):
+        raise ValueError(
+            f"x must have shape (H, W), (C, H, W) or (N, C, H, W), got shape {array.shape}"
+        )
+    # PyTorch accepts an empty batch but no empty channel or spatial axis.
+    non_batch = array.shape[1:] if array.ndim == 4 else array.shape
+    if 0 in non_batch:
+        raise ValueError(f"x must not have an empty axis besides the batch, got {array.shape}")
+    lead = array.shape[:-2]
+    return array.reshape((-1,) + array.shape[-2:]), lead
+
+
+def _int_pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
+    """Like :func:`to_pair`, also taking PyTorch's one-element tuples ``(k,)``."""
+    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 1:
+        value = value[0]
+    return to_pair(value, name, minimum=minimum)
+
+
+def _shown(pair: Sequence[int]) -> int | tuple[int, ...]:
+    """A pair as users wrote it: one int when both axes agree."""
+    return pair[0] if len(set(pair)) == 1 else tuple(pair)
+
+
+# ------------------------------------------------------------------------- geometry
+
+
+@dataclass(frozen=True)
+class AxisWindows:
+    """Where the pooling windows of one spatial axis fall.
+
+    Window ``i`` reads input positions ``i * stride + j * dilation - pad_before`` for
+    ``j = 0 .. kernel - 1``; positions outside ``[0, size)`` are padding (or, in ceil
+    mode, overhang past the padding).
+    """
+
+    size: int
+    kernel: int
+    stride: int
+    dilation: int
+    pad_before: int
+    pad_after: int
+    out_size: int
+
+    @property
+    def extent(self) -> int:
+        """Length of the padded axis that covers every window (overhang included)."""
+        return (self.out_size - 1) * self.stride + self.dilation * (self.kernel - 1) + 1
+
+    def counts(self, include_pad: bool) -> np.ndarray:
+        """Per output, the positions of its window inside the padded (or bare) input.
+
+        Notes
+        -----
+        PyTorch's rule: ``start = i*s - p_before``, ``end = min(start + k, size + p_after)``;
+        with padding counted the divisor is ``end - start``, so the ceil-mode overhang past
+        the padding never counts; without, ``start`` and ``end`` are first clipped to
+        ``[0, size)``.
+        """
+        start = np.arange(self.out_size) * self.stride - self.pad_before
+        end = np.minimum(start + self.kernel, self.size + self.pad_after)
+        if not include_pad:
+            start = np.maximum(start, 0)
+            end = np.minimum(end, self.size)
+        return end - start
+
+
+def pool_output_size(
+    size: int,
+    kernel: int,
+    stride: int,
+    pad_before: int,
+    pad_after: int,
+    dilation: int = 1,
+    ceil_mode: bool = False,
+) -> int:
+    """Output length of pooling along one axis, exactly as PyTorch computes it.
+
+    Notes
+    -----
+    ``out = floor((size + p_before + p_after - d(k-1) - 1 [+ s - 1 if ceil]) / s) + 1``;
+    in ceil mode the last window may not start in the right padding, so one is taken
+    off when ``(out - 1) * s >= size + p_before``. May be < 1 (the caller rejects it).
+
+    Examples
+    --------
+    >>> pool_output_size(5, 2, 2, 1, 1, ceil_mode=True), pool_output_size(5, 2, 2, 1, 1)
+    (3, 3)
+    >>> pool_output_size(6, 3, 2, 0, 0, ceil_mode=True), pool_output_size(6, 3, 2, 0, 0)
+    (3, 2)
+    """
+    span = size + pad_before + pad_after - dilation * (kernel - 1) - 1
+    if ceil_mode:
+        span += stride - 1
+    out = span // stride + 1  # floor division, also for a negative span (as div_rtn)
+    if ceil_mode and (out - 1) * stride >= size + pad_before:
+        out -= 1
+    return out
+
+
+def _pool_windows(
+    shape: tuple[int, int],
+    kernel_size: IntPair,
+    stride: IntPair | None,
+    padding: PaddingSpec,
+    dilation: IntPair,
+    ceil_mode: bool,
+) -> tuple[AxisWindows, AxisWindows]:
+    """Check the pooling arguments in PyTorch's order and place the windows of each axis."""
+    kernel = _int_pair(kernel_size, "kernel_size", minimum=1)
+    empty = stride is None or (isinstance(stride, Sequence) and len(stride) == 0)
+    strides = kernel if empty else _int_pair(stride, "stride", minimum=1)  # type: ignore[arg-type]
+    dilations = _int_pair(dilation, "dilation", minimum=1)
+    if isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == 1:
+        padding = padding[0]
+    top, bottom, left, right = resolve_padding(padding, shape, kernel, strides, dilations)
+    limit = (kernel[0] // 2, kernel[1] // 2)
+    if max(top, bottom) > limit[0] or max(left, right) > limit[1]:
+        raise ValueError(
+            f"padding must be at most half the kernel size (kernel_size // 2 = "
+            f"{_shown(limit)}) on each side, got {_shown((top, bottom, left, right))}"
+        )
+    pads = ((top, bottom), (left, right))
+    axes = tuple(
+        AxisWindows(
+            size=shape[axis],
+            kernel=kernel[axis],
+            stride=strides[axis],
+            dilation=dilations[axis],
+            pad_before=pads[axis][0],
+            pad_after=pads[axis][1],
+            out_size=pool_output_size(
+                shape[axis],
+                kernel[axis],
+                strides[axis],
+                *pads[axis],
+                dilations[axis],
+                bool(ceil_mode),
+            ),
+        )
+        for axis in (0, 1)
+    )
+    if min(axes[0].out_size, axes[1].out_size) < 1:
+        raise ValueError(
+            f"kernel_size {_shown(kernel)} (dilation {_shown(dilations)}, padding "
+            f"{_shown((top, bottom, left, right))}) does not fit the input {shape[0]}x{shape[1]}: "
+            f"the output would be {axes[0].out_size}x{axes[1].out_size}"
+        )
+    return axes  # type: ignore[return-value]
+
+
+# ----------------------------------------------------------------------- reductions
+
+
+@dataclass(frozen=True)
+class _Reduction:
+    """A window reduction: its ufunc and the padding value that never changes it."""
+
+    ufunc: np.ufunc
+    identity: float
+    idempotent: bool  # op(a, a) == a: overlapping parts may be reduced twice
+
+
+_MAX = _Reduction(np.maximum, -np.inf, True)
+_MIN = _Reduction(np.minimum, np.inf, True)
+_SUM = _Reduction(np.add, 0.0, False)
+
+
+def _along(axis: int, index: slice | int) -> tuple[slice | int, ...]:
+    """An index tuple that applies ``index`` to ``axis`` of a 3-D array."""
+    return (slice(None),) * axis + (index,)
+
+
+def _direct(planes: np.ndarray, windows: tuple[AxisWindows, ...], op: _Reduction) -> np.ndarray:
+    """Reduce the ``kh * kw`` strided views of an explicitly padded copy (the reference)."""
+    rows, cols = windows
+    height = max(rows.extent, rows.pad_before + rows.size)
+    width = max(cols.extent, cols.pad_before + cols.size)
+    padded = np.full((planes.shape[0], height, width), op.identity, dtype=planes.dtype)
+    padded[:, rows.pad_before : rows.pad_before + rows.size,
+           cols.pad_before : cols.pad_before + cols.size] = planes  # fmt: skip
+    out = np.full((planes.shape[0], rows.out_size, cols.out_size), op.identity, planes.dtype)
+    for tap_row in range(rows.kernel):
+        first_row = tap_row * rows.dilation
+        row_index = slice(first_row, first_row + (rows.out_size - 1) * rows.stride + 1, rows.stride)
+        for tap_col in range(cols.kernel):
+            first_col = tap_col * cols.dilation
+            col_index = slice(
+                first_col, first_col + (cols.out_size - 1) * cols.stride + 1, cols.stride
+            )
+            op.ufunc(out, padded[:, row_index, col_index], out=out)
+    return out
+
+
+def _direct_counts(windows: tuple[AxisWindows, ...], include_pad: bool) -> np.ndarray:
+    """Divisors by brute force: pool a mask of the counted positions with a sum."""
+    masks = []
+    for axis in windows:
+        mask = np.zeros(max(axis.extent, axis.pad_before + axis.size))
+        if include_pad:
+            mask[: axis.pad_before + axis.size + axis.pad_after] = 1
+        else:
+            mask[axis.pad_before : axis.pad_before + axis.size] = 1
+        masks.append(mask)
+    plane = np.multiply.outer(*masks)[None]
+    # The mask is already padded: pool it with the same windows and no further padding.
+    bare = tuple(
+        AxisWindows(len(mask), a.kernel, a.stride, a.dilation, 0, 0, a.out_size)
+        for a, mask in zip(windows, masks, strict=True)
+    )
+    return _direct(plane, bare, _SUM)[0]
+
+
+AxisPass = Callable[[np.ndarray, int, AxisWindows, _Reduction, np.ndarray, int], None]
+
+
+def _strided_pass(
+    source: np.ndarray, axis: int, win: AxisWindows, op: _Reduction, out: np.ndarray, first: int
+) -> None:
+    """``out[i - first] = reduce_j source[i*s + j*d - p_before]`` along ``axis``, for the
+    outputs ``first .. first + out.shape[axis] - 1``, skipping taps that fall outside."""
+    stop = first + out.shape[axis]
+    taps = []  # (offset, first output it reaches, one past the last)
+    for tap in range(win.kernel):
+        offset = tap * win.dilation - win.pad_before
+        low = max(first, -(offset // win.stride))  # ceil(-offset / stride)
+        high = min(stop, (win.size - 1 - offset) // win.stride + 1)
+        if low < high:
+            taps.append((offset, low, high))
+
+    def source_view(offset: int, low: int, high: int) -> np.ndarray:
+        start = low * win.stride + offset
+        return source[_along(axis, slice(start, start + (high - low - 1) * win.stride + 1,
+                                         win.stride))]  # fmt: skip
+
+    # Start from taps that reach every output, so that no pass is spent on the identity.
+    full = [tap for tap in taps if tap[1] == first and tap[2] == stop]
+    rest = [tap for tap in taps if tap not in full[:2]]
+    if len(full) >= 2:
+        op.ufunc(source_view(*full[0]), source_view(*full[1]), out=out)
+    elif full:
+        np.copyto(out, source_view(*full[0]))
+    else:
+        out.fill(op.identity)
+        rest = taps
+    for offset, low, high in rest:
+        target = out[_along(axis, slice(low - first, high - first))]
+        op.ufunc(target, source_view(offset, low, high), out=target)
+
+
+def _doubling_pass(
+    source: np.ndarray, axis: int, win: AxisWindows, op: _Reduction, out: np.ndarray, first: int
+) -> None:
+    """Running max/min by doubling: windows of 1, 2, 4, ... taps, then two overlapping ones.
+
+    ``m_{2t}[q] = op(m_t[q], m_t[q + t*d])``; a window of ``k`` taps starting at ``q`` is
+    ``op(m_T[q], m_T[q + (k - T) d])`` with ``T`` the largest power of two <= ``k``
+    (the two halves overlap, which max and min do not mind).
+    """
+    count = out.shape[axis]
+    low = first * win.stride - win.pad_before  # first input position read
+    length = (count - 1) * win.stride + win.dilation * (win.kernel - 1) + 1
+    shape = list(source.shape)
+    shape[axis] = length
+    level = np.full(shape, op.identity, dtype=source.dtype)
+    inside_start, inside_stop = max(low, 0), min(low + length, win.size)
+    if inside_start < inside_stop:
+        level[_along(axis, slice(inside_start - low, inside_stop - low))] = source[
+            _along(axis, slice(inside_start, inside_stop))
+        ]
+    taps = 1
+    while 2 * taps <= win.kernel:
+        shift = taps * win.dilation
+        size = level.shape[axis] - shift
+        head = level[_along(axis, slice(0, size))]
+        op.ufunc(head, level[_along(axis, slice(shift, shift + size))], out=head)
+        level = head
+        taps *= 2
+    last = (count - 1) * win.stride + 1
+    first_half = level[_along(axis, slice(0, last, win.stride))]
+    shift = (win.kernel - taps) * win.dilation
+    second_half = level[_along(axis, slice(shift, shift + last, win.stride))]
+    op.ufunc(first_half, second_half, out=out)
+
+
+def _separable_pass(
+    source: np.ndarray, axis: int, win: AxisWindows, op: _Reduction, out: np.ndarray, first: int
+) -> None:
+    """One axis of the separable algorithm: strided taps, or doubling when cheaper."""
+    count = out.shape[axis]
+    strided_cost = win.kernel * count
+    span = (count - 1) * win.stride + win.dilation * (win.kernel - 1) + 1
+    doubling_cost = span * (win.kernel.bit_length() + 1) + count
+    if op.idempotent and doubling_cost < strided_cost:
+        _doubling_pass(source, axis, win, op, out, first)
+    else:
+        _strided_pass(source, axis, win, op, out, first)
+
+
+def _reshape_pass(
+    source: np.ndarray, axis: int, win: AxisWindows, op: _Reduction, out: np.ndarray, first: int
+) -> None:
+    """Non-overlapping windows: split ``axis`` into ``(out, kernel)`` and reduce slices."""
+    count = out.shape[axis]
+    block = source[_along(axis, slice(first * win.kernel, (first + count) * win.kernel))]
+    split = block.reshape(block.shape[:axis] + (count, win.kernel) + block.shape[axis + 1 :])
+    taps = [split[_along(axis + 1, tap)] for tap in range(win.kernel)]
+    if len(taps) == 1:
+        np.copyto(out, taps[0])
+        return
+    op.ufunc(taps[0], taps[1], out=out)
+    for tap in taps[2:]:
+        op.ufunc(out, tap, out=out)
+
+
+def _by_axes(
+    planes: np.ndarray, windows: tuple[AxisWindows, ...], op: _Reduction, axis_pass: AxisPass
+) -> np.ndarray:
+    """Rows then columns, in strips of output rows so the intermediate stays in cache."""
+    rows, cols = windows
+    count, _, width = planes.shape
+    out = np.empty((count, rows.out_size, cols.out_size), dtype=planes.dtype)
+    strip_rows = max(1, min(rows.out_size, _STRIP_BYTES // max(1, count * width * planes.itemsize)))
+    strip = np.empty((count, strip_rows, width), dtype=planes.dtype)
+    for first in range(0, rows.out_size, strip_rows):
+        stop = min(rows.out_size, first + strip_rows)
+        reduced_rows = strip[:, : stop - first]
+        axis_pass(planes, 1, rows, op, reduced_rows, first)
+        axis_pass(reduced_rows, 2, cols, op, out[:, first:stop], 0)
+    return out
+
+
+def _reshape_applies(windows: tuple[AxisWindows, ...]) -> bool:
+    return all(
+        w.stride == w.kernel
+        and w.dilation == 1
+        and w.pad_before == w.pad_after == 0
+        and w.out_size * w.kernel <= w.size
+        for w in windows
+    )
+
+
+def _reduce(
+    planes: np.ndarray, windows: tuple[AxisWindows, ...], op: _Reduction, algorithm: str
+) -> np.ndarray:
+    if algorithm not in POOL_ALGORITHMS:
+        raise ValueError(
+            f"algorithm must be one of {', '.join(POOL_ALGORITHMS)}, got {algorithm!r}"
+        )
+    if algorithm == "auto":
+        algorithm = "reshape" if _reshape_applies(windows) else "separable"
+    if algorithm == "direct":
+        return _direct(planes, windows, op)
+    if algorithm == "reshape":
+        if not _reshape_applies(windows):
+            raise ValueError(
+                "algorithm='reshape' needs non-overlapping windows: stride equal to "
+                "kernel_size, no dilation, no padding and no ceil-mode overhang"
+            )
+        return _by_axes(planes, windows, op, _reshape_pass)
+    return _by_axes(planes, windows, op, _separable_pass)
+
+
+def _restore(out: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
+    return out.reshape(lead + out.shape[-2:])
+
+
+# ------------------------------------------------------------------------ public API
+
+
+def _extreme_pool(
+    x: ArrayLike,
+    kernel_size: IntPair,
+    stride: IntPair | None,
+    padding: PaddingSpec,
+    dilation: IntPair,
+    ceil_mode: bool,
+    algorithm: str,
+    op: _Reduction,
+) -> np.ndarray:
+    planes, lead = _as_planes(x)
+    windows = _pool_windows(planes.shape[-2:], kernel_size, stride, padding, dilation, ceil_mode)
+    return _restore(_reduce(planes, windows, op, algorithm), lead)
+
+
+def max_pool2d(
+    x: ArrayLike,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: PaddingSpec = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+    *,
+    algorithm: str = "auto",
+) -> np.ndarray:
+    """Max pooling, as ``torch.nn.functional.max_pool2d``.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W), (C, H, W) or (N, C, H, W)
+        Input; each channel is pooled on its own.
+    kernel_size : int or (kh, kw)
+        Window size.
+    stride : int or (sh, sw), optional
+        Step between windows; ``None`` (default) means ``kernel_size``, as in PyTorch.
+    padding : int, (ph, pw), (top, bottom, left, right), "valid" or "same"
+        Implicit ``-inf`` padding (padding never wins), at most ``kernel_size // 2`` on each
+        side as PyTorch requires. PyTorch takes only an int or a pair; the 4-value form and
+        ``"same"`` (TensorFlow's: ``out = ceil(in / stride)``, odd pixel bottom/right) are
+        convcli extensions, checked against the same limit.
+    dilation : int or (dh, dw)
+        Spacing between window taps.
+    ceil_mode : bool
+        Round the output size up; the last window must still start inside the input or
+        the left padding.
+    algorithm : {"auto", "direct", "reshape", "separable"}
+        See the module docstring; all give the same values.
+
+    Returns
+    -------
+    ndarray, shape (H_out, W_out), (C, H_out, W_out) or (N, C, H_out, W_out)
+        float64 for float64 input, float32 otherwise.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter, for everything PyTorch rejects: kernel_size, stride or
+        dilation < 1, negative padding, padding > kernel_size // 2, an output smaller than
+        1x1; and for an input of another rank.
+
+    Notes
+    -----
+    ``out[i, j] = max_{a<kh, b<kw} xpad[i*sh + a*dh, j*sw + b*dw]``, with
+    ``H_out = floor((H + p_top + p_bottom - dh(kh-1) - 1) / sh) + 1`` (see
+    :func:`pool_output_size` for ceil mode). A window that only covers padding (possible
+    with dilation) gives ``-inf``, as in PyTorch; NaN propagates.
+
+    Examples
+    --------
+    >>> max_pool2d(np.arange(16).reshape(4, 4), 3, stride=2, padding=1).tolist()
+    [[5.0, 7.0], [13.0, 15.0]]
+    """
+    return _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, algorithm, _MAX)
+
+
+def min_pool2d(
+    x: ArrayLike,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: PaddingSpec = 0,
+    dilation: IntPair = 1,
+    ceil_mode: bool = False,
+    *,
+    algorithm: str = "auto",
+) -> np.ndarray:
+    """Min pooling: :func:`max_pool2d` with ``min``, padding with ``+inf``.
+
+    PyTorch has no min pool; this equals ``-max_pool2d(-x, ...)`` with the same
+    parameters, checks and output shape (see :func:`max_pool2d`).
+
+    Examples
+    --------
+    >>> min_pool2d(np.arange(9).reshape(3, 3), 2, stride=1).tolist()
+    [[0.0, 1.0], [3.0, 4.0]]
+    """
+    return _extreme_pool(x, kernel_size, stride, padding, dilation, ceil_mode, algorithm, _MIN)
+
+
+def avg_pool2d(
+    x: ArrayLike,
+    kernel_size: IntPair,
+    stride: IntPair | None = None,
+    padding: PaddingSpec = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+    *,
+    algorithm: str = "auto",
+) -> np.ndarray:
+    """Average pooling, as ``torch.nn.functional.avg_pool2d``.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W), (C, H, W) or (N, C, H, W)
+        Input; each channel is pooled on its own.
+    kernel_size, stride, padding, ceil_mode
+        As in :func:`max_pool2d` (no dilation, as in PyTorch); padding is zeros.
+    count_include_pad : bool
+        Count the padding zeros in the divisor (never the ceil-mode overhang past the
+        padding); ``False`` divides by the number of real pixels in the window.
+    divisor_override : int, optional
+        Divide every window sum by this non-zero integer instead.
+    algorithm : {"auto", "direct", "reshape", "separable"}
+        See the module docstring; all give the same values to float rounding.
+
+    Returns
+    -------
+    ndarray, same rank as ``x``
+        float64 for float64 input, float32 otherwise.
+
+    Raises
+    ------
+    ValueError
+        As :func:`max_pool2d`, and for a zero or non-integer ``divisor_override``.
+
+    Notes
+    -----
+    ``out[i, j] = sum_{a<kh, b<kw} xpad[i*sh + a, j*sw + b] / divisor[i, j]``. Along each
+    axis, with ``start = i*s - p_before`` and ``end = min(start + k, size + p_after)``,
+    the count is ``end - start`` when padding counts, else the same after clipping both
+    to ``[0, size)``; the divisor is the product of the two axes' counts.
+
+    Examples
+    --------
+    >>> avg_pool2d(np.arange(9).reshape(3, 3), 2, stride=1).tolist()
+    [[2.0, 3.0], [5.0, 6.0]]
+    >>> avg_pool2d(np.ones((2, 2)), 2, padding=1, count_include_pad=False).tolist()
+    [[1.0, 1.0], [1.0, 1.0]]
+    """
+    planes, lead = _as_planes(x)
+    windows = _pool_windows(planes.shape[-2:], kernel_size, stride, padding, 1, ceil_mode)
+    if divisor_override is not None:
+        divisor_override = _divisor(divisor_override)
+    sums = _reduce(planes, windows, _SUM, algorithm)
+    if divisor_override is not None:
+        sums /= sums.dtype.type(divisor_override)
+        return _restore(sums, lead)
+    if algorithm == "direct":
+        divisor = _direct_counts(windows, bool(count_include_pad))
+    else:
+        row_counts, col_counts = (w.counts(bool(count_include_pad)) for w in windows)
+        if row_counts.min() == row_counts.max() and col_counts.min() == col_counts.max():
+            divisor = np.asarray(row_counts[0] * col_counts[0])  # one number: one cheap pass
+        else:
+            divisor = np.multiply.outer(row_counts, col_counts)
+    sums /= divisor.astype(sums.dtype)
+    return _restore(sums, lead)
+
+
+def _divisor(value: object) -> int:
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ValueError(f"divisor_override must be a non-zero integer, got {value!r}")
+    if value == 0:
+        raise ValueError("divisor_override must be non-zero, got 0")
+    return operator.index(value)
+
+
+def median_filter2d(
+    x: ArrayLike,
+    kernel_size: IntPair,
+    stride: IntPair = 1,
+    padding: PaddingSpec = "same",
+    padding_mode: str = "reflect",
+) -> np.ndarray:
+    """Median of each window, per channel (never across channels), via SciPy.
+
+    PyTorch has no median filter; the signature follows ``conv2d``'s, with the defaults of
+    a denoising filter (SciPy, OpenCV, scikit-image): the output keeps the input's size.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W), (C, H, W) or (N, C, H, W)
+        Input.
+    kernel_size : int or (kh, kw)
+        Window size.
+    stride : int or (sh, sw)
+        Step between windows (default 1).
+    padding : int, (ph, pw), (top, bottom, left, right), "valid" or "same"
+        As for convolution: any non-negative amount; ``"same"`` (default) keeps the size at
+        stride 1 (TensorFlow's rule, odd pixel bottom/right).
+    padding_mode : {"reflect", "zeros", "replicate", "circular", "symmetric"}
+        How the border is filled (see :mod:`convcli.core.padding`); default ``"reflect"``
+        (``4 3 2 | 1 2 3 4 5``, OpenCV's default, SciPy's ``mirror``).
+
+    Returns
+    -------
+    ndarray, same rank as ``x``
+        float64 for float64 input, float32 otherwise.
+
+    Raises
+    ------
+    ValueError
+        Naming the parameter: kernel_size or stride < 1, bad padding or padding_mode,
+        pads the mode cannot produce, or an output smaller than 1x1.
+
+    Notes
+    -----
+    ``out[i, j] = median{xpad[i*sh + a, j*sw + b] : a < kh, b < kw}``, with
+    ``H_out = floor((H + p_top + p_bottom - kh) / sh) + 1``. For an even number of taps it
+    is the upper of the two middle values (SciPy's rank ``kh*kw // 2``), so the result is
+    always one of the inputs.
+
+    Examples
+    --------
+    >>> median_filter2d([[1, 9, 2], [8, 3, 7], [4, 6, 5]], 3, padding=0).tolist()
+    [[5.0]]
+    """
+    from scipy import ndimage  # SciPy only here: `import convcli.core` stays cheap
+
+    planes, lead = _as_planes(x)
+    kernel = _int_pair(kernel_size, "kernel_size", minimum=1)
+    strides = _int_pair(stride, "stride", minimum=1)
+    height, width = planes.shape[-2:]
+    top, bottom, left, right = resolve_padding(padding, (height, width), kernel, strides)
+    check_padding_mode(padding_mode)
+    out_height = (height + top + bottom - kernel[0]) // strides[0] + 1
+    out_width = (width + left + right - kernel[1]) // strides[1] + 1
+    if min(out_height, out_width) < 1:
+        raise ValueError(
+            f"kernel_size {_shown(kernel)} (padding {_shown((top, bottom, left, right))}) "
+            f"does not fit the input {height}x{width}: "
+            f"the output would be {out_height}x{out_width}"
+        )
+    padded = pad2d(planes, (top, bottom, left, right), padding_mode)
+    # SciPy's window for output q covers q - k//2 .. q - k//2 + k - 1: the window starting
+    # at padded position r is output r + k//2. Its own border mode is never reached there.
+    filtered = ndimage.median_filter(padded, size=(1, *kernel), mode="nearest")
+    out = filtered[
+        :,
+        kernel[0] // 2 : kernel[0] // 2 + (out_height - 1) * strides[0] + 1 : strides[0],
+        kernel[1] // 2 : kernel[1] // 2 + (out_width - 1) * strides[1] + 1 : strides[1],
+    ]
+    return _restore(np.ascontiguousarray(out), lead)
+
+
+__all__ = [
+    "POOL_ALGORITHMS",
+    "AxisWindows",
+    "avg_pool2d",
+    "max_pool2d",
+    "median_filter2d",
+    "min_pool2d",
+    "pool_output_size",
+]
