@@ -32,6 +32,8 @@ import numpy as np
 from convcli.core.padding import PADDING_MODES
 from convcli.core.separable import rank1_factors
 from convcli.errors import ConvcliError, SpecError
+from convcli.layers import _split_args as split_layer_arguments
+from convcli.layers import parse_bool, parse_padding, parse_pair
 
 __all__ = [
     "KernelDescription",
@@ -74,8 +76,9 @@ class KernelStep:
         the step's result is ``sqrt(corr(x, gx)**2 + corr(x, gy)**2)``.
     stride, dilation : (int, int) or None
         ``s=`` and ``d=`` of the step; None means the global ``--stride`` / ``--dilation``.
-    padding : (int, int) or "same" or "valid" or None
-        ``p=`` of the step; None means the global ``--padding``.
+    padding : (top, bottom, left, right) or "same" or "valid" or None
+        ``p=`` of the step, as :func:`convcli.layers.parse_padding` reads it (``p=1``,
+        ``p=1x2``, ``p=0,1,0,1``, ``p=same``); None means the global ``--padding``.
     border : str or None
         ``border=`` of the step (a :data:`~convcli.core.padding.PADDING_MODES` name); None
         means the global ``--border``.
@@ -578,13 +581,15 @@ def _name_slug(text: str) -> str:
 
 
 def _split_arguments(where: str, argument_text: str) -> tuple[list[str], dict[str, str]]:
-    """``"1.5,size=7"`` -> (["1.5"], {"size": "7"}); bare arguments must come first."""
+    """``"1.5,size=7"`` -> (["1.5"], {"size": "7"}); bare arguments must come first.
+
+    Split like a LAYER word, so ``p=1,2,3,4`` (top, bottom, left, right) stays one argument.
+    """
     positional: list[str] = []
     keywords: dict[str, str] = {}
     if not argument_text.strip():
         return positional, keywords
-    for piece in argument_text.split(","):
-        piece = piece.strip()
+    for piece in split_layer_arguments(argument_text):
         if not piece:
             raise SpecError(f"{where}: empty argument")
         key, equals, value = piece.partition("=")
@@ -605,23 +610,19 @@ def _int_value(where: str, key: str, value: str, minimum: int) -> int:
         number = int(value)
     except ValueError:
         raise SpecError(f"{where}: {key} must be an integer, got '{value}'") from None
+    return _at_least(where, key, number, minimum)
+
+
+def _at_least(where: str, key: str, number: int, minimum: int) -> int:
     if number < minimum:
         raise SpecError(f"{where}: {key} must be >= {minimum}, got {number}")
     return number
 
 
 def _pair_value(where: str, key: str, value: str, minimum: int) -> tuple[int, int]:
-    """``"3"`` -> (3, 3); ``"3x5"`` -> (3, 5) (height x width)."""
-    parts = value.lower().split("x")
-    if len(parts) == 1:
-        number = _int_value(where, key, parts[0], minimum)
-        return number, number
-    if len(parts) == 2:
-        return (
-            _int_value(where, key, parts[0], minimum),
-            _int_value(where, key, parts[1], minimum),
-        )
-    raise SpecError(f"{where}: {key} must be N or HxW, got '{value}'")
+    """``"3"`` -> (3, 3); ``"3x5"`` -> (3, 5) (height x width), each at least ``minimum``."""
+    height, width = parse_pair(value, key, f"{where}: ")
+    return _at_least(where, key, height, minimum), _at_least(where, key, width, minimum)
 
 
 def _float_value(where: str, key: str, value: str) -> float:
@@ -632,21 +633,6 @@ def _float_value(where: str, key: str, value: str) -> float:
     if not math.isfinite(number) or number <= 0:
         raise SpecError(f"{where}: {key} must be > 0, got '{value}'")
     return number
-
-
-def _bool_value(where: str, key: str, value: str) -> bool:
-    lowered = value.lower()
-    if lowered in ("true", "yes", "1", "on"):
-        return True
-    if lowered in ("false", "no", "0", "off"):
-        return False
-    raise SpecError(f"{where}: {key} must be true/false, yes/no or 1/0, got '{value}'")
-
-
-def _padding_value(where: str, value: str) -> object:
-    if value.lower() in ("same", "valid"):
-        return value.lower()
-    return _pair_value(where, "p", value, 0)
 
 
 def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolStep:
@@ -670,7 +656,7 @@ def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolSt
 
     stride = _pair_value(where, "s", keywords["s"], 1) if "s" in keywords else None
     dilation = _pair_value(where, "d", keywords["d"], 1) if "d" in keywords else None
-    padding = _padding_value(where, keywords["p"]) if "p" in keywords else None
+    padding = parse_padding(keywords["p"], f"{where}: ") if "p" in keywords else None
     border = keywords.get("border")
     if border is not None and border.lower() not in PADDING_MODES:
         choices = ", ".join(PADDING_MODES)
@@ -744,7 +730,7 @@ def _pool_step(
                     f"{where}: padding must be at most half the window (PyTorch), got p={pad} "
                     f"for k={size} on the {'height' if axis == 0 else 'width'} axis"
                 )
-    ceil_mode = _bool_value(where, "ceil", keywords["ceil"]) if "ceil" in keywords else False
+    ceil_mode = parse_bool(keywords["ceil"], "ceil", f"{where}: ") if "ceil" in keywords else False
     return PoolStep(
         text=text,
         slug=slug,

@@ -169,7 +169,9 @@ def test_kernel_step_geometry_arguments():
     assert step.slug == "sobel-x-s2-psame-d1x2-borderreplicate"
     plain = parse_step("sobel-x")
     assert (plain.stride, plain.padding, plain.dilation, plain.border) == (None, None, None, None)
-    assert parse_step("box:5,p=2x1").padding == (2, 1)
+    assert parse_step("box:5,p=2x1").padding == (2, 2, 1, 1)
+    # Four pads stay one argument, as in LAYER words.
+    assert parse_step("box:5,p=0,1,0,1,s=2").padding == (0, 1, 0, 1)
     assert parse_step("gaussian:1").slug == "gaussian-1"
     assert parse_step("Sobel_X").name == "sobel-x"
 

@@ -206,6 +206,14 @@ def test_step_overrides_are_shown(cli):
     assert (data["stride"], data["padding"], data["border"]) == ([2, 2], "same", "zeros")
     plain = cli("kernels", "box:3,p=1,d=2", "--format", "plain").stdout
     assert "# padding: 1x1\n# dilation: 2x2\n" in plain
+    uneven = cli("kernels", "diff-x:p=0,0,0,1", "--format", "plain").stdout
+    assert "# padding: 0,0,0,1 (top,bottom,left,right)\n" in uneven
+    assert json.loads(cli("kernels", "diff-x:p=0,0,0,1", "--format", "json").stdout)["padding"] == [
+        0,
+        0,
+        0,
+        1,
+    ]
 
 
 def test_convolve_and_normalize(cli):

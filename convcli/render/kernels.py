@@ -98,6 +98,14 @@ def _shape_text(shape: Sequence[int]) -> str:
     return "x".join(str(n) for n in shape)
 
 
+def _padding_text(pads: Sequence[int]) -> str:
+    """``(1, 1, 2, 2)`` -> ``1x2``; uneven pads spelled out as top,bottom,left,right."""
+    top, bottom, left, right = pads
+    if top == bottom and left == right:
+        return f"{top}x{left}"
+    return f"{top},{bottom},{left},{right} (top,bottom,left,right)"
+
+
 # ---- the catalogue -------------------------------------------------------------------------------
 
 
@@ -228,8 +236,10 @@ def _step_lines(info: KernelDescription) -> list[tuple[str, str]]:
         ("padding", step.padding),
         ("dilation", step.dilation),
     ):
-        if value is not None:
-            lines.append((label, value if isinstance(value, str) else _shape_text(value)))
+        if isinstance(value, str):
+            lines.append((label, value))
+        elif value is not None:
+            lines.append((label, _padding_text(value) if len(value) == 4 else _shape_text(value)))
     if step.border is not None:
         lines.append(("border", step.border))
     if info.kind == "magnitude":
