@@ -36,6 +36,10 @@ _LAZY: dict[str, str] = {
     "parse_step": "convcli.kernels",
     "KernelStep": "convcli.kernels",
     "PoolStep": "convcli.kernels",
+    "learn_kernel": "convcli.learn",
+    "fit_kernel": "convcli.learn",
+    "fit_kernel_gd": "convcli.learn",
+    "KernelFit": "convcli.learn",
 }
 
 __all__ = ["__version__", *_LAZY]

@@ -1,0 +1,883 @@
+"""Recover the convolution kernel that maps an input to a target: "what filter was this?".
+
+Pure NumPy, arrays in and numbers out. Two solvers share one problem set-up:
+
+- :func:`fit_kernel` solves the linear least-squares problem over every output pixel
+  and channel (exact for a linear filter) and says how well-conditioned it was;
+- :func:`fit_kernel_gd` reproduces the seed material's gradient descent (squared error,
+  a randomly initialised kernel, plain SGD steps), for teaching;
+- :func:`learn_kernel` is the front door: it infers the padding from the sizes, tries
+  kernel sizes when none is given, and refuses a target no linear kernel explains.
+
+Arrays follow the library's PyTorch layout: ``(H, W)`` or ``(C, H, W)``. Kernels are
+cross-correlation kernels, as ``convcli apply`` and PyTorch use them.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from numpy.lib.stride_tricks import sliding_window_view
+from numpy.typing import ArrayLike
+
+from convcli.core.padding import PaddingSpec, Pads, check_padding_mode, pad2d, resolve_padding
+from convcli.errors import ConvcliError, SpecError
+
+KernelSize = tuple[int, int]
+
+SIZE_CANDIDATES: tuple[KernelSize, ...] = ((1, 1), (1, 2), (2, 1), (3, 3), (5, 5), (7, 7))
+"""Sizes tried, smallest first, when no kernel size is given: the odd squares up to 7
+and the two shapes of the ``[1,-1]`` edge detector."""
+
+MAX_DECIMALS = 6
+"""Kernels are printed with at most this many decimals (float32 work is not finer)."""
+
+_ROWS_PER_CHUNK = 1 << 15  # design-matrix rows built at once: bounds memory on big images
+
+SINGULAR_RATIO = 1e-7
+"""Smallest singular value, relative to the largest (unit-norm columns), that still
+determines a direction of the kernel: float32 pixel data carry about 7 digits, so a
+direction weaker than this is noise, and the system counts as singular."""
+
+
+class SizeMismatchError(ConvcliError):
+    """TARGET's size cannot come from INPUT's with this kernel size and padding."""
+
+
+def parse_kernel_size(text: str) -> KernelSize:
+    """Read a kernel size word: ``"3"`` (3x3), ``"3x5"`` (height x width), ``"1x2"``.
+
+    Raises
+    ------
+    SpecError
+        Naming ``--size`` and the word when it is not one or two positive integers.
+
+    Examples
+    --------
+    >>> parse_kernel_size("3"), parse_kernel_size("1x2"), parse_kernel_size("3X5")
+    ((3, 3), (1, 2), (3, 5))
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+)\s*)?", str(text))
+    if match is None:
+        raise SpecError(f"--size must be K or KHxKW (e.g. 3, 3x5, 1x2), got {text!r}")
+    height = int(match.group(1))
+    width = int(match.group(2)) if match.group(2) is not None else height
+    if height < 1 or width < 1:
+        raise SpecError(f"--size must be at least 1x1, got {text!r}")
+    return height, width
+
+
+def format_size(size: Sequence[int]) -> str:
+    """``(6, 8)`` -> ``"6x8"``."""
+    return "x".join(str(int(item)) for item in size)
+
+
+def infer_pads(in_size: KernelSize, target_size: KernelSize, kernel_size: KernelSize) -> Pads:
+    """The padding that makes a ``kernel_size`` convolution of ``in_size`` give ``target_size``.
+
+    Parameters
+    ----------
+    in_size, target_size, kernel_size : (height, width)
+
+    Returns
+    -------
+    (top, bottom, left, right) : tuple of int
+        ``total = target - in + k - 1`` pixels per axis, split as PyTorch's and
+        TensorFlow's ``"same"`` split it: ``total // 2`` before, the odd pixel after.
+
+    Raises
+    ------
+    ConvcliError
+        When no padding from 0 ("valid") to ``k - 1`` per side ("full") gives the target
+        size; the message names the sizes that kernel can give, and the kernel size that
+        would fit without padding.
+
+    Notes
+    -----
+    Stride 1: ``out = in + before + after - k + 1``. A pad wider than ``k - 1`` would
+    make outputs that see only padding, which no filter of an image produces.
+
+    Examples
+    --------
+    >>> infer_pads((6, 8), (6, 7), (1, 2))
+    (0, 0, 0, 0)
+    >>> infer_pads((6, 8), (6, 8), (1, 2))
+    (0, 0, 0, 1)
+    >>> infer_pads((5, 5), (5, 5), (3, 3))
+    (1, 1, 1, 1)
+    """
+    pads: list[int] = []
+    for size, target, kernel in zip(in_size, target_size, kernel_size, strict=True):
+        total = target - size + kernel - 1
+        if not 0 <= total <= 2 * (kernel - 1):
+            raise SizeMismatchError(_no_padding_fits(in_size, target_size, kernel_size))
+        pads += [total // 2, total - total // 2]
+    return pads[0], pads[1], pads[2], pads[3]
+
+
+def _no_padding_fits(in_size: KernelSize, target_size: KernelSize, kernel_size: KernelSize) -> str:
+    """The one-line message for sizes that no padding of this kernel explains."""
+    valid = [size - kernel + 1 for size, kernel in zip(in_size, kernel_size, strict=True)]
+    full = [size + kernel - 1 for size, kernel in zip(in_size, kernel_size, strict=True)]
+    span = ", ".join(
+        f"{axis} {low}..{high}" if low != high else f"{axis} {low}"
+        for axis, low, high in zip(("heights", "widths"), valid, full, strict=True)
+    )
+    message = (
+        f"TARGET {format_size(target_size)} cannot come from INPUT {format_size(in_size)} "
+        f"with a {format_size(kernel_size)} kernel and any padding: that kernel gives "
+        f"{span} ({format_size(valid)} with no padding, {format_size(in_size)} 'same', "
+        f"{format_size(full)} 'full')"
+    )
+    fitting = [size - target + 1 for size, target in zip(in_size, target_size, strict=True)]
+    if min(fitting) >= 1:
+        message += f"; a {format_size(fitting)} kernel fits these sizes with no padding"
+    return message
+
+
+@dataclass(frozen=True)
+class KernelFit:
+    """A recovered kernel and how well it explains the target.
+
+    Attributes
+    ----------
+    kernel : ndarray, shape (kh, kw) or (C, kh, kw), float64
+        One shared 2-D kernel, or one per channel (``per_channel``).
+    bias : float, ndarray of shape (C,), or None
+        The fitted bias (``None`` when no bias was fitted).
+    kernel_size : (kh, kw)
+    pads : (top, bottom, left, right)
+        The padding applied to the input (inferred or given).
+    border : str
+        The border mode the padding used.
+    method : {"lstsq", "gd"}
+    rmse, max_error : float
+        Root-mean-square and largest absolute error over the fitted pixels, in the
+        target's units.
+    tolerance : float
+        Largest ``max_error`` still counted as a fit.
+    fits : bool
+        ``max_error <= tolerance``.
+    condition_number : float
+        Ratio of the largest to the smallest singular value of the design matrix with
+        unit-norm columns (``inf`` when singular); scale-free.
+    rank, unknowns : int
+        Rank of the design matrix and the number of unknowns per fitted kernel.
+    samples : int
+        Equations (target pixels) used.
+    excluded : int
+        Target pixels left out of the fit (e.g. saturated 8-bit values).
+    stderr : float
+        Largest standard error of a kernel coefficient (``sigma * sqrt(diag((A^T A)^-1))``),
+        0 for an exact fit; sets how many decimals are worth printing.
+    channels : int
+        Channels of the input and target.
+    losses : list of (epoch, loss)
+        Gradient descent only: mean squared error after each epoch, epoch 0 = start.
+    """
+
+    kernel: np.ndarray
+    bias: float | np.ndarray | None
+    kernel_size: KernelSize
+    pads: Pads
+    border: str
+    method: str
+    rmse: float
+    max_error: float
+    tolerance: float
+    condition_number: float
+    rank: int
+    unknowns: int
+    samples: int
+    excluded: int
+    stderr: float
+    channels: int
+    per_channel: bool = False
+    losses: list[tuple[int, float]] = field(default_factory=list)
+
+    @property
+    def fits(self) -> bool:
+        return self.max_error <= self.tolerance
+
+    @property
+    def singular(self) -> bool:
+        return self.rank < self.unknowns
+
+    @property
+    def decimals(self) -> int:
+        """Decimals worth printing: down to the first uncertain digit, at most 6.
+
+        Gradient descent has no standard error (it stops before converging): 4.
+        """
+        if self.method == "gd":
+            return 4
+        if not self.stderr > 0 or not math.isfinite(self.stderr):
+            return MAX_DECIMALS
+        return max(1, min(MAX_DECIMALS, math.ceil(-math.log10(self.stderr))))
+
+    def rounded_kernel(self) -> np.ndarray:
+        """The kernel rounded to :attr:`decimals` (``-0`` shown as ``0``)."""
+        return np.round(self.kernel, self.decimals) + 0.0
+
+    def rounded_bias(self) -> float | np.ndarray | None:
+        """The bias rounded like the kernel."""
+        if self.bias is None:
+            return None
+        rounded = np.round(self.bias, self.decimals) + 0.0
+        return float(rounded) if np.ndim(rounded) == 0 else rounded
+
+
+def default_tolerance(target: ArrayLike) -> float:
+    """Largest max-error still counted as "fits" for this target.
+
+    Integer targets (8- or 16-bit images) were rounded to whole levels, so 1 level;
+    float targets come from float32 arithmetic, so ``1e-5`` of the largest magnitude.
+
+    Examples
+    --------
+    >>> default_tolerance(np.zeros(3, np.uint8)), default_tolerance([0.0, -200.0])
+    (1.0, 0.002)
+    """
+    array = np.asarray(target)
+    if np.issubdtype(array.dtype, np.integer) or array.dtype == bool:
+        return 1.0
+    largest = float(np.max(np.abs(array))) if array.size else 0.0
+    return max(1e-5 * largest, 1e-9)
+
+
+@dataclass
+class _Problem:
+    """The set-up both solvers share: padded-input windows, target, mask, groups."""
+
+    windows: np.ndarray  # (C, H_out, W_out, kh, kw) view into the padded input
+    target: np.ndarray  # (C, H_out, W_out) float64
+    mask: np.ndarray  # (C, H_out, W_out) bool: pixels that enter the fit
+    kernel_size: KernelSize
+    pads: Pads
+    border: str
+    bias: bool
+    groups: list[list[int]]  # channels sharing one kernel: [[0, 1, 2]] or [[0], [1], [2]]
+    per_channel: bool
+    default_tolerance: float
+
+    @property
+    def unknowns(self) -> int:
+        return self.kernel_size[0] * self.kernel_size[1] + int(self.bias)
+
+    def chunks(self, channels: list[int]) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        """Design-matrix rows ``[window | 1]`` and targets for the masked pixels, in chunks."""
+        _, out_height, out_width, kernel_height, kernel_width = self.windows.shape
+        rows_per_block = max(1, _ROWS_PER_CHUNK // max(out_width, 1))
+        for channel in channels:
+            for start in range(0, out_height, rows_per_block):
+                stop = min(start + rows_per_block, out_height)
+                keep = self.mask[channel, start:stop].ravel()
+                if not keep.any():
+                    continue
+                block = self.windows[channel, start:stop].reshape(-1, kernel_height * kernel_width)
+                design = block[keep]
+                if self.bias:
+                    design = np.hstack([design, np.ones((design.shape[0], 1))])
+                yield design, self.target[channel, start:stop].ravel()[keep]
+
+    def predict(self, kernels: np.ndarray, biases: np.ndarray) -> np.ndarray:
+        """The target each group's kernel and bias produce, shape (C, H_out, W_out)."""
+        out = np.empty(self.target.shape)
+        for group, channels in enumerate(self.groups):
+            for channel in channels:
+                out[channel] = np.einsum("hwij,ij->hw", self.windows[channel], kernels[group])
+                out[channel] += biases[group]
+        return out
+
+
+def _as_chw(array: ArrayLike, name: str) -> np.ndarray:
+    values = np.asarray(array)
+    if values.ndim == 2:
+        values = values[np.newaxis]
+    if values.ndim != 3:
+        raise ConvcliError(f"{name} must be (H, W) or (C, H, W), got shape {values.shape}")
+    if values.shape[-1] == 0 or values.shape[-2] == 0:
+        raise ConvcliError(f"{name} is empty: shape {values.shape}")
+    return values.astype(np.float64, copy=False)
+
+
+def _set_up(
+    x: ArrayLike,
+    y: ArrayLike,
+    kernel_size: KernelSize,
+    padding: PaddingSpec | None,
+    border: str,
+    bias: bool,
+    per_channel: bool,
+    mask: ArrayLike | None,
+) -> _Problem:
+    inputs = _as_chw(x, "INPUT")
+    target = _as_chw(y, "TARGET")
+    tolerance = default_tolerance(y)  # before the float conversion: integer targets differ
+    if inputs.shape[0] != target.shape[0]:
+        raise ConvcliError(
+            f"INPUT has {inputs.shape[0]} channel(s) but TARGET has {target.shape[0]}: "
+            "learn fits kernels that map each channel to the same channel"
+        )
+    check_padding_mode(border)
+    in_size = (inputs.shape[1], inputs.shape[2])
+    target_size = (target.shape[1], target.shape[2])
+    if padding is None:
+        pads = infer_pads(in_size, target_size, kernel_size)
+    else:
+        pads = resolve_padding(padding, in_size, kernel_size)
+        out_size = (
+            in_size[0] + pads[0] + pads[1] - kernel_size[0] + 1,
+            in_size[1] + pads[2] + pads[3] - kernel_size[1] + 1,
+        )
+        if out_size != target_size:
+            raise SizeMismatchError(
+                f"padding {padding!r} (pads {pads}) and a {format_size(kernel_size)} kernel "
+                f"turn INPUT {format_size(in_size)} into {format_size(out_size)}, but TARGET "
+                f"is {format_size(target_size)}; leave the padding out to infer it"
+            )
+    padded = pad2d(inputs, pads, border)
+    windows = sliding_window_view(padded, kernel_size, axis=(-2, -1))
+    keep = np.isfinite(target)
+    if mask is not None:
+        keep &= np.broadcast_to(np.asarray(mask, dtype=bool), target.shape)
+    channels = list(range(inputs.shape[0]))
+    groups = [[channel] for channel in channels] if per_channel else [channels]
+    return _Problem(
+        windows, target, keep, kernel_size, pads, border, bias, groups, per_channel, tolerance
+    )
+
+
+@dataclass
+class _Solution:
+    kernels: np.ndarray  # (G, kh, kw)
+    biases: np.ndarray  # (G,)
+    condition_number: float  # worst over the groups
+    rank: int  # lowest over the groups
+    variance_factors: np.ndarray  # (G,): max_j diag((A^T A)^+)_j; stderr = sigma * sqrt(this)
+
+
+def _normal_equations(
+    chunks: Iterator[tuple[np.ndarray, np.ndarray]], unknowns: int
+) -> tuple[np.ndarray, np.ndarray, int]:
+    """``A^T A`` and ``A^T b`` summed over the chunks, and the number of rows."""
+    gram = np.zeros((unknowns, unknowns))
+    moment = np.zeros(unknowns)
+    rows = 0
+    for design, values in chunks:
+        gram += design.T @ design
+        moment += design.T @ values
+        rows += design.shape[0]
+    return gram, moment, rows
+
+
+def _solve(problem: _Problem) -> _Solution:
+    """Least squares for each group of channels, through the normal equations.
+
+    The design matrix is never held whole: its Gram matrix is summed a chunk of rows at
+    a time (one matrix product per chunk), then scaled to unit-norm columns and solved
+    by ``np.linalg.lstsq`` with a cut-off at ``SINGULAR_RATIO``.
+    """
+    n = problem.unknowns
+    kernel_length = problem.kernel_size[0] * problem.kernel_size[1]
+    kernels, biases, factors = [], [], []
+    worst_condition, worst_rank = 1.0, n
+    for channels in problem.groups:
+        gram, moment, rows = _normal_equations(problem.chunks(channels), n)
+        if rows < n:
+            raise ConvcliError(
+                f"only {rows} target pixels for {n} unknowns: the images are too small "
+                f"for a {format_size(problem.kernel_size)} kernel"
+                + (" with a bias" if problem.bias else "")
+            )
+        # Unit-norm columns make the condition number scale-free (pixels in 0..255 next
+        # to a bias column of ones would otherwise look ill-conditioned).
+        norms = np.sqrt(np.diag(gram))
+        norms[norms == 0] = 1.0
+        scaled = gram / np.outer(norms, norms)
+        eigenvalues = np.linalg.eigvalsh(scaled)  # ascending; singular values squared
+        cut = eigenvalues[-1] * SINGULAR_RATIO**2
+        rank = int(np.sum(eigenvalues > cut))
+        solution, *_ = np.linalg.lstsq(scaled, moment / norms, rcond=SINGULAR_RATIO**2)
+        solution /= norms
+        pseudo_inverse = np.linalg.pinv(scaled, rcond=SINGULAR_RATIO**2, hermitian=True)
+        factors.append(
+            float(np.max(np.diag(pseudo_inverse)[:kernel_length] / norms[:kernel_length] ** 2))
+        )
+        if rank == n:
+            worst_condition = max(worst_condition, math.sqrt(eigenvalues[-1] / eigenvalues[0]))
+        else:
+            worst_condition = math.inf
+        worst_rank = min(worst_rank, rank)
+        kernels.append(solution[:kernel_length].reshape(problem.kernel_size))
+        biases.append(solution[kernel_length] if problem.bias else 0.0)
+    return _Solution(
+        np.array(kernels), np.array(biases), worst_condition, worst_rank, np.array(factors)
+    )
+
+
+def _report(
+    problem: _Problem,
+    solution: _Solution,
+    method: str,
+    tolerance: float | None,
+    losses: list[tuple[int, float]] | None = None,
+) -> KernelFit:
+    """Measure the residual of a solution and package everything as a :class:`KernelFit`."""
+    errors = problem.predict(solution.kernels, solution.biases) - problem.target
+    used = errors[problem.mask]
+    samples = int(used.size)
+    rmse = float(np.sqrt(np.mean(used**2))) if samples else 0.0
+    max_error = float(np.max(np.abs(used))) if samples else 0.0
+    stderr = 0.0
+    for group, channels in enumerate(problem.groups):
+        group_errors = errors[channels][problem.mask[channels]]
+        if group_errors.size > problem.unknowns:
+            variance = float(np.sum(group_errors**2)) / (group_errors.size - problem.unknowns)
+            stderr = max(stderr, math.sqrt(variance * solution.variance_factors[group]))
+    per_channel = problem.per_channel
+    kernel = solution.kernels if per_channel else solution.kernels[0]
+    bias: float | np.ndarray | None = None
+    if problem.bias:
+        bias = solution.biases.copy() if per_channel else float(solution.biases[0])
+    return KernelFit(
+        kernel=kernel,
+        bias=bias,
+        kernel_size=problem.kernel_size,
+        pads=problem.pads,
+        border=problem.border,
+        method=method,
+        rmse=rmse,
+        max_error=max_error,
+        tolerance=problem.default_tolerance if tolerance is None else float(tolerance),
+        condition_number=solution.condition_number,
+        rank=solution.rank,
+        unknowns=problem.unknowns,
+        samples=samples,
+        excluded=int(problem.mask.size - np.count_nonzero(problem.mask)),
+        stderr=stderr,
+        channels=int(problem.target.shape[0]),
+        per_channel=per_channel,
+        losses=list(losses or []),
+    )
+
+
+def fit_kernel(
+    x: ArrayLike,
+    y: ArrayLike,
+    kernel_size: KernelSize,
+    *,
+    padding: PaddingSpec | None = None,
+    border: str = "zeros",
+    bias: bool = False,
+    per_channel: bool = False,
+    mask: ArrayLike | None = None,
+    tolerance: float | None = None,
+) -> KernelFit:
+    """Least-squares kernel (and bias) mapping ``x`` to ``y`` by cross-correlation.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W) or (C, H, W)
+        The input.
+    y : array_like, shape (H_out, W_out) or (C, H_out, W_out)
+        The target, with as many channels as ``x``. An integer dtype (8-bit image)
+        sets the default tolerance to one level.
+    kernel_size : (kh, kw)
+    padding : int, (ph, pw), (top, bottom, left, right), "valid", "same" or None
+        ``None`` infers it from the sizes (:func:`infer_pads`).
+    border : {"zeros", "reflect", "replicate", "circular", "symmetric"}
+        How the input was padded.
+    bias : bool
+        Also fit a constant added to every output.
+    per_channel : bool
+        One kernel per channel instead of one shared by all channels.
+    mask : array_like of bool, broadcastable to y's shape, optional
+        Target pixels to fit (``False`` excludes, e.g. clipped 8-bit values). NaN target
+        pixels are always excluded.
+    tolerance : float, optional
+        Largest max-error counted as a fit; default :func:`default_tolerance`.
+
+    Returns
+    -------
+    KernelFit
+        ``fit.singular`` is true when the data cannot determine the kernel; then the
+        kernel is the minimum-norm solution and :func:`learn_kernel` raises instead.
+
+    Notes
+    -----
+    Each output pixel is one equation ``y[c,i,j] = sum_uv k[u,v] xp[c,i+u,j+v] + b``
+    over the padded input ``xp``: ``A k = y``. ``A^T A`` and ``A^T y`` are summed a
+    chunk of rows at a time (memory stays small on large images), the columns scaled to
+    unit norm, and ``np.linalg.lstsq`` solves the normal equations with singular values
+    below :data:`SINGULAR_RATIO` of the largest cut off. The condition number
+    ``s_max / s_min`` is that of the column-scaled ``A``. Normal equations square it, so
+    a problem with condition 1e4 keeps about 8 digits in float64: more than float32
+    pixel data hold. (A QR of ``A`` itself was the first version: LAPACK's threaded QR
+    on tall matrices was up to 100x slower on a busy two-core machine.)
+
+    Examples
+    --------
+    >>> x = np.ones((6, 8)); x[:, 2:6] = 0
+    >>> y = x[:, :-1] - x[:, 1:]
+    >>> fit = fit_kernel(x, y, (1, 2))
+    >>> fit.rounded_kernel().tolist(), fit.pads, fit.fits
+    ([[1.0, -1.0]], (0, 0, 0, 0), True)
+    """
+    problem = _set_up(x, y, kernel_size, padding, border, bias, per_channel, mask)
+    return _report(problem, _solve(problem), "lstsq", tolerance)
+
+
+def fit_kernel_gd(
+    x: ArrayLike,
+    y: ArrayLike,
+    kernel_size: KernelSize,
+    *,
+    padding: PaddingSpec | None = None,
+    border: str = "zeros",
+    bias: bool = False,
+    per_channel: bool = False,
+    mask: ArrayLike | None = None,
+    tolerance: float | None = None,
+    epochs: int = 10,
+    lr: float = 0.03,
+    seed: int | None = 0,
+    batch_size: int = 1,
+    on_epoch: Callable[[int, float], None] | None = None,
+    on_steps: Callable[[int], None] | None = None,
+) -> KernelFit:
+    """Gradient descent on the squared error, as the seed material trains its 1x2 kernel.
+
+    Parameters
+    ----------
+    x, y, kernel_size, padding, border, bias, per_channel, mask, tolerance
+        As for :func:`fit_kernel`.
+    epochs : int
+        Passes over all target pixels.
+    lr : float
+        Learning rate (step size).
+    seed : int or None
+        Seeds the initial kernel and the pixel order.
+    batch_size : int
+        Pixels per step: 1 (default) is per-pixel SGD; a batch of all pixels is one
+        full-batch step per epoch.
+    on_epoch : callable(epoch, loss), optional
+        Called with the mean squared error at the start (epoch 0) and after each epoch.
+    on_steps : callable(count), optional
+        Called as steps are done (for a progress bar), with the number done since the
+        last call.
+
+    Returns
+    -------
+    KernelFit
+        With ``method="gd"`` and ``losses`` = ``[(0, start), (1, ...), ...]``; the
+        condition number is that of the same least-squares problem.
+
+    Raises
+    ------
+    ConvcliError
+        When the loss overflows (learning rate too large for the data's scale); the
+        message suggests a stable rate.
+
+    Notes
+    -----
+    Loss: ``L = mean_p (k . w_p + b - y_p)^2`` over target pixels ``p`` with windows
+    ``w_p``. Each step moves ``k -= lr * 2 * mean_batch(e_p w_p)`` (and ``b`` by
+    ``e_p``) over a shuffled batch. The initial kernel and bias are uniform in
+    ``+-1/sqrt(kh*kw)``, PyTorch's default for ``nn.Conv2d``.
+
+    Why per-pixel steps: with the seed's 6x8 example the mean loss has curvatures 1.43
+    and 0.29 along ``[1,1]`` and ``[1,-1]``, so ten full-batch steps of 0.03 would barely
+    leave the random start; ten passes of per-pixel steps (420 steps) reach
+    ``[1,-1]`` to about 1e-2, like the seed's full-batch steps on the summed loss.
+
+    Examples
+    --------
+    >>> x = np.ones((6, 8)); x[:, 2:6] = 0
+    >>> fit = fit_kernel_gd(x, x[:, :-1] - x[:, 1:], (1, 2), seed=0)
+    >>> fit.losses[-1][1] < fit.losses[0][1], np.allclose(fit.kernel, [[1, -1]], atol=0.05)
+    (True, True)
+    """
+    if epochs < 0:
+        raise ConvcliError(f"--epochs must be >= 0, got {epochs}")
+    if not lr > 0:
+        raise ConvcliError(f"--lr must be > 0, got {lr}")
+    if batch_size < 1:
+        raise ConvcliError(f"--batch-size must be >= 1, got {batch_size}")
+    problem = _set_up(x, y, kernel_size, padding, border, bias, per_channel, mask)
+    rng = np.random.default_rng(seed)
+    kernel_length = kernel_size[0] * kernel_size[1]
+    bound = 1.0 / math.sqrt(kernel_length)
+    group_count = len(problem.groups)
+    kernels = rng.uniform(-bound, bound, (group_count, *kernel_size))
+    biases = rng.uniform(-bound, bound, group_count) if bias else np.zeros(group_count)
+    group_of_channel = np.zeros(problem.target.shape[0], dtype=np.intp)
+    for group, channels in enumerate(problem.groups):
+        group_of_channel[channels] = group
+    channel_index, row_index, column_index = np.nonzero(problem.mask)
+    pixels = channel_index.size
+    if pixels == 0:
+        raise ConvcliError("no target pixels left to fit (all excluded)")
+
+    def loss() -> float:
+        errors = problem.predict(kernels, biases)[problem.mask] - problem.target[problem.mask]
+        return float(np.mean(errors**2))
+
+    losses = [(0, loss())]
+    if on_epoch is not None:
+        on_epoch(0, losses[0][1])
+    report_every = 4096
+    for epoch in range(1, epochs + 1):
+        order = rng.permutation(pixels)
+        pending = 0
+        for start in range(0, pixels, batch_size):
+            batch = order[start : start + batch_size]
+            channels = channel_index[batch]
+            groups = group_of_channel[channels]
+            windows = problem.windows[channels, row_index[batch], column_index[batch]]
+            predicted = np.einsum("bij,bij->b", windows, kernels[groups]) + biases[groups]
+            errors = predicted - problem.target[channels, row_index[batch], column_index[batch]]
+            scale = 2.0 * lr / batch.size
+            if group_count == 1:
+                kernels[0] -= scale * np.einsum("b,bij->ij", errors, windows)
+                biases[0] -= scale * errors.sum() if bias else 0.0
+            else:
+                np.add.at(kernels, groups, -scale * errors[:, None, None] * windows)
+                if bias:
+                    np.add.at(biases, groups, -scale * errors)
+            pending += batch.size
+            if on_steps is not None and pending >= report_every:
+                on_steps(pending)
+                pending = 0
+        if on_steps is not None and pending:
+            on_steps(pending)
+        current = loss()
+        if not math.isfinite(current) or current > 1e100:
+            largest = float(np.max(np.sum(problem.windows**2, axis=(-2, -1)))) + float(bias)
+            raise ConvcliError(
+                f"gradient descent diverged at epoch {epoch} (loss {current:.3g}): "
+                f"--lr {lr:g} is too large for this data; per-pixel steps are stable "
+                f"below about {1.0 / largest:.2g}"
+            )
+        losses.append((epoch, current))
+        if on_epoch is not None:
+            on_epoch(epoch, current)
+    # The same problem's conditioning, for the report; no standard error for GD.
+    conditioning = _solve(problem)
+    solution = _Solution(
+        kernels,
+        biases,
+        conditioning.condition_number,
+        conditioning.rank,
+        np.zeros(group_count),
+    )
+    return _report(problem, solution, "gd", tolerance, losses)
+
+
+def _interior_mask(
+    target_size: KernelSize, in_size: KernelSize, kernel_size: KernelSize, pads: Pads
+) -> np.ndarray:
+    """Output pixels whose window lies wholly inside the input (no border mode involved)."""
+    rows = np.arange(target_size[0])
+    columns = np.arange(target_size[1])
+    inside_rows = (rows >= pads[0]) & (rows + kernel_size[0] - 1 < pads[0] + in_size[0])
+    inside_columns = (columns >= pads[2]) & (columns + kernel_size[1] - 1 < pads[2] + in_size[1])
+    return inside_rows[:, np.newaxis] & inside_columns[np.newaxis, :]
+
+
+def _describe_misfit(fit: KernelFit) -> str:
+    return (
+        f"RMSE {fit.rmse:.4g} and max error {fit.max_error:.4g} "
+        f"(tolerance {fit.tolerance:.4g}) over {fit.samples} pixels"
+    )
+
+
+def _singular_message(fit: KernelFit) -> str:
+    return (
+        f"the system is singular (rank {fit.rank} of {fit.unknowns} unknowns): INPUT has "
+        f"too little structure to determine a {format_size(fit.kernel_size)} kernel "
+        "(a flat image is explained by any kernel with the same sum)"
+    )
+
+
+def _fit_one_size(
+    inputs: np.ndarray,
+    target: np.ndarray,
+    kernel_size: KernelSize,
+    padding: PaddingSpec | None,
+    borders: Sequence[str],
+    options: dict,
+) -> tuple[KernelFit, str | None]:
+    """Least squares for one kernel size, trying border modes only if they can matter.
+
+    Returns the chosen fit and, when it does not fit, a note for the error message.
+    """
+    first = fit_kernel(inputs, target, kernel_size, padding=padding, border=borders[0], **options)
+    if first.fits or first.singular or first.pads == (0, 0, 0, 0) or len(borders) == 1:
+        return first, None
+    # The border mode changes only the edge pixels: if the interior does not fit either,
+    # no other mode will, and one extra solve says so.
+    interior = _interior_mask(target.shape[-2:], inputs.shape[-2:], kernel_size, first.pads)
+    user_mask = options.get("mask")
+    mask = interior if user_mask is None else np.asarray(user_mask, dtype=bool) & interior
+    inner_options = {**options, "mask": mask}
+    inner = fit_kernel(
+        inputs, target, kernel_size, padding=padding, border=borders[0], **inner_options
+    )
+    if inner.singular or not inner.fits:
+        return first, None
+    for border in borders[1:]:
+        candidate = fit_kernel(
+            inputs, target, kernel_size, padding=padding, border=border, **options
+        )
+        if candidate.fits:
+            return candidate, None
+    return first, (
+        f"the interior fits (max error {inner.max_error:.4g}) but no border mode "
+        f"({', '.join(borders)}) explains the edge pixels"
+    )
+
+
+def learn_kernel(
+    x: ArrayLike,
+    y: ArrayLike,
+    kernel_size: KernelSize | None = None,
+    *,
+    method: str = "lstsq",
+    padding: PaddingSpec | None = None,
+    border: str | Sequence[str] = "zeros",
+    bias: bool = False,
+    per_channel: bool = False,
+    mask: ArrayLike | None = None,
+    tolerance: float | None = None,
+    require_fit: bool = True,
+    candidates: Sequence[KernelSize] = SIZE_CANDIDATES,
+    **gd_options: object,
+) -> KernelFit:
+    """Recover the kernel that maps ``x`` to ``y``: the front door of this module.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W) or (C, H, W)
+    y : array_like, shape (H_out, W_out) or (C, H_out, W_out)
+    kernel_size : (kh, kw), optional
+        ``None`` tries ``candidates`` smallest first and keeps the first that fits
+        (least squares only).
+    method : {"lstsq", "gd"}
+        Least squares (:func:`fit_kernel`) or gradient descent (:func:`fit_kernel_gd`,
+        which takes ``gd_options``: epochs, lr, seed, batch_size, on_epoch, on_steps).
+    padding : padding spec or None
+        ``None`` infers it from the sizes.
+    border : str or sequence of str
+        The border mode, or modes to try in order of preference: the first is used,
+        and the others only when the interior pixels fit but the edge pixels do not.
+    bias, per_channel, mask, tolerance
+        As for :func:`fit_kernel`.
+    require_fit : bool
+        Least squares only: raise when no kernel fits within the tolerance, rather than
+        return the best (misfitting) one.
+    candidates : sequence of (kh, kw)
+        Sizes tried when ``kernel_size`` is None.
+
+    Returns
+    -------
+    KernelFit
+
+    Raises
+    ------
+    ConvcliError
+        Mismatched channel counts; sizes no padding of the kernel explains (naming the
+        sizes that would fit); a singular system (a flat image); least squares that
+        leave a residual above the tolerance ("no linear kernel of this size fits",
+        with the residual), unless ``require_fit`` is false.
+    SpecError
+        ``method="gd"`` without a kernel size, or an unknown method.
+
+    Examples
+    --------
+    >>> x = np.ones((6, 8)); x[:, 2:6] = 0
+    >>> fit = learn_kernel(x, x[:, :-1] - x[:, 1:])
+    >>> fit.kernel_size, fit.rounded_kernel().tolist()
+    ((1, 2), [[1.0, -1.0]])
+    """
+    borders = [border] if isinstance(border, str) else list(border)
+    if not borders:
+        raise ValueError("border must name at least one border mode")
+    for mode in borders:
+        check_padding_mode(mode)
+    if tolerance is None:  # from y as given: an integer dtype means rounded levels
+        tolerance = default_tolerance(y)
+    options = {"bias": bias, "per_channel": per_channel, "mask": mask, "tolerance": tolerance}
+    if method == "gd":
+        if kernel_size is None:
+            raise SpecError("--method gd needs --size: the size search uses least squares")
+        return fit_kernel_gd(
+            x, y, kernel_size, padding=padding, border=borders[0], **options, **gd_options
+        )
+    if method != "lstsq":
+        raise SpecError(f"--method must be lstsq or gd, got {method!r}")
+    if gd_options:
+        raise TypeError(f"options only gradient descent takes: {', '.join(gd_options)}")
+    inputs, target = _as_chw(x, "INPUT"), _as_chw(y, "TARGET")
+    if inputs.shape[0] != target.shape[0]:  # the same check fit_kernel makes, said first
+        _set_up(inputs, target, (1, 1), "valid", "zeros", bias, per_channel, None)
+    sizes = [kernel_size] if kernel_size is not None else list(candidates)
+    fits: list[KernelFit] = []
+    geometry_errors: list[str] = []
+    note = None
+    for size in sizes:
+        try:
+            fit, size_note = _fit_one_size(inputs, target, size, padding, borders, options)
+        except SizeMismatchError as error:
+            if kernel_size is not None:
+                raise
+            geometry_errors.append(str(error))
+            continue
+        if fit.singular:
+            if kernel_size is not None:
+                raise ConvcliError(_singular_message(fit))
+            continue
+        if fit.fits or (not require_fit and kernel_size is not None):
+            return fit
+        fits.append(fit)
+        note = note or size_note
+    if not fits:
+        if len(geometry_errors) == len(sizes):
+            raise ConvcliError(
+                f"no kernel from {format_size(sizes[0])} to {format_size(sizes[-1])} "
+                f"explains TARGET {format_size(target.shape[-2:])} from INPUT "
+                f"{format_size(inputs.shape[-2:])} with any padding; "
+                f"{_size_hint(inputs.shape[-2:], target.shape[-2:])}"
+            )
+        raise ConvcliError(
+            "the system is singular for every kernel size tried: INPUT has too little "
+            "structure to determine a kernel (a flat image?)"
+        )
+    best = min(fits, key=lambda item: item.rmse)
+    if not require_fit:
+        return best
+    if kernel_size is not None:
+        what = f"no linear {format_size(kernel_size)} kernel fits: the best leaves"
+    else:
+        what = (
+            f"no linear kernel from {format_size(sizes[0])} to {format_size(sizes[-1])} fits: "
+            f"the best, {format_size(best.kernel_size)}, leaves"
+        )
+    message = (
+        f"{what} {_describe_misfit(best)}; TARGET is not a linear filter of INPUT with "
+        "this kernel size, padding and border (--allow-misfit shows the best kernel anyway)"
+    )
+    if note:
+        message += f"; {note}"
+    raise ConvcliError(message)
+
+
+def _size_hint(in_size: Sequence[int], target_size: Sequence[int]) -> str:
+    fitting = [size - target + 1 for size, target in zip(in_size, target_size, strict=True)]
+    if min(fitting) >= 1:
+        return f"a {format_size(fitting)} kernel fits these sizes with no padding"
+    return "TARGET is larger than INPUT plus any kernel's 'full' padding"
