@@ -86,8 +86,9 @@ def test_divisor_override_replaces_the_divisor():
 
 
 def _load_fixture():
-    data = np.load(DATA / "core_pool_torch.npz", allow_pickle=False)
-    return json.loads(str(data["cases"])), data
+    with np.load(DATA / "core_pool_torch.npz", allow_pickle=False) as data:
+        arrays = {name: data[name] for name in data.files}  # NpzFile re-reads on each access
+    return json.loads(str(arrays.pop("cases"))), arrays
 
 
 CASES, FIXTURE = _load_fixture()
