@@ -544,6 +544,8 @@ def parse_step(text: str) -> KernelStep | PoolStep:
     if not stripped:
         raise SpecError("kernel step is empty")
     if stripped.startswith("@"):
+        if not stripped[1:].strip():
+            raise SpecError(f"kernel '{text}': the file name after '@' is missing")
         return _file_step(text, stripped[1:])
     name = stripped.split(":", 1)[0].strip().lower().replace("_", "-")
     if _NAME.match(name) and name in _NAMED:
@@ -690,7 +692,8 @@ def _maker_arguments(
         if sigma_text is not None:
             arguments["sigma"] = _float_value(where, "sigma", sigma_text)
         elif "size" in arguments and named.make is gaussian_kernel:
-            # OpenCV's getGaussianKernel rule: a size alone implies a sigma.
+            # A size alone implies a sigma by the formula OpenCV documents for
+            # getGaussianKernel (OpenCV itself returns rounded tables; we keep the formula).
             arguments["sigma"] = 0.3 * ((arguments["size"] - 1) * 0.5 - 1) + 0.8
         return arguments
     if named.positional == "size":
