@@ -543,15 +543,14 @@ def parse_step(text: str) -> KernelStep | PoolStep:
     stripped = text.strip()
     if not stripped:
         raise SpecError("kernel step is empty")
-    if stripped.startswith("@"):
-        if not stripped[1:].strip():
-            raise SpecError(f"kernel '{text}': the file name after '@' is missing")
-        return _file_step(text, stripped[1:])
     name = stripped.split(":", 1)[0].strip().lower().replace("_", "-")
     if _NAME.match(name) and name in _NAMED:
         return _named_step(text, name, stripped.partition(":")[2])
-    if stripped.lower().endswith(_FILE_SUFFIXES):
-        return _file_step(text, stripped)
+    if _names_a_file(stripped):
+        path_text = stripped.removeprefix("@").strip()
+        if not path_text:
+            raise SpecError(f"kernel '{text}': the file name after '@' is missing")
+        return _file_step(text, path_text)
     if stripped[0] in "[(" or _IMAGEMAGICK.match(stripped) or stripped[0] in "0123456789+-.":
         weight = _parse_matrix_text(stripped, f"kernel '{text}'", allow_newlines=False)
         return KernelStep(text=text, slug=_shape_slug(weight), weight=weight)
@@ -560,6 +559,10 @@ def parse_step(text: str) -> KernelStep | PoolStep:
     raise SpecError(
         f"kernel '{text}': not a kernel name, a matrix (\"1 0 -1; 2 0 -2\") or a file (@kernel.txt)"
     )
+
+
+def _names_a_file(stripped: str) -> bool:
+    return stripped.startswith("@") or stripped.lower().endswith(_FILE_SUFFIXES)
 
 
 def _did_you_mean(name: str) -> str:
@@ -947,12 +950,15 @@ class KernelDescription:
         For a magnitude: the descriptions of gx and gy.
     step : KernelStep or PoolStep
         The parsed step.
+    name : str or None
+        The catalogue name (``"sobel-x"``, ``"maxpool"``), None for inline and file kernels.
     """
 
     text: str
     kind: str
     summary: str
     step: KernelStep | PoolStep
+    name: str | None = None
     matrix: np.ndarray | None = None
     total: float | None = None
     integer: bool = False
@@ -977,38 +983,42 @@ def describe(step: KernelStep | PoolStep) -> KernelDescription:
     >>> info.factors[0].tolist(), info.factors[1].tolist()
     ([1.0, 2.0, 1.0], [-1.0, 0.0, 1.0])
     """
-    name = getattr(step, "name", None) or step.text.split(":", 1)[0].strip().lower()
-    named = _NAMED.get(name.replace("_", "-"))
     if isinstance(step, PoolStep):
-        summary = named.info.description if named else step.op
-        return KernelDescription(text=step.text, kind="pool", summary=summary, step=step)
-    if named is not None and step.name is not None:
-        summary = named.info.description
-    elif step.text.strip().startswith("@") or step.text.strip().lower().endswith(_FILE_SUFFIXES):
-        summary = f"kernel from file {step.text.strip().lstrip('@')}"
-    else:
-        summary = "inline kernel"
-    if step.magnitude is not None:
-        labels = ("gx", "gy")
-        parts = tuple(
-            _describe_matrix(f"{label} of {step.text}", "kernel", label, step, matrix)
-            for label, matrix in zip(labels, step.magnitude, strict=True)
-        )
+        named = next(named for named in _NAMED.values() if named.pool_op == step.op)
         return KernelDescription(
             text=step.text,
-            kind="magnitude",
-            summary=summary,
+            kind="pool",
+            summary=named.info.description,
             step=step,
-            matrix=step.weight,
-            total=0.0,
-            integer=parts[0].integer,
-            parts=parts,
+            name=named.info.name,
         )
-    return _describe_matrix(step.text, "kernel", summary, step, step.weight)
+    if step.name is not None:
+        summary = _NAMED[step.name].info.description
+    elif _names_a_file(step.text.strip()):
+        summary = f"kernel from file {step.text.strip().removeprefix('@')}"
+    else:
+        summary = "inline kernel"
+    if step.magnitude is None:
+        return _describe_matrix(step.text, summary, step, step.weight)
+    parts = tuple(
+        _describe_matrix(f"{label} of {step.text}", label, step, matrix)
+        for label, matrix in zip(("gx", "gy"), step.magnitude, strict=True)
+    )
+    return KernelDescription(
+        text=step.text,
+        kind="magnitude",
+        summary=summary,
+        step=step,
+        name=step.name,
+        matrix=step.weight,
+        total=0.0,
+        integer=parts[0].integer,
+        parts=parts,
+    )
 
 
 def _describe_matrix(
-    text: str, kind: str, summary: str, step: KernelStep, matrix: np.ndarray
+    text: str, summary: str, step: KernelStep, matrix: np.ndarray
 ) -> KernelDescription:
     integer = bool(np.all(matrix == np.round(matrix))) and float(np.abs(matrix).max()) < 2**53
     total = float(matrix.sum())
@@ -1022,9 +1032,10 @@ def _describe_matrix(
             factors = _nice_factors(matrix, *split, integer=integer)
     return KernelDescription(
         text=text,
-        kind=kind,
+        kind="kernel",
         summary=summary,
         step=step,
+        name=step.name,
         matrix=matrix,
         total=total,
         integer=integer,

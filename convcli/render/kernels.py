@@ -170,11 +170,10 @@ def _step_json(info: KernelDescription) -> dict[str, Any]:
     data: dict[str, Any] = {
         "step": info.text,
         "kind": info.kind,
-        "name": getattr(step, "name", None),
+        "name": info.name,
         "description": info.summary,
     }
     if isinstance(step, PoolStep):
-        data["name"] = step.text.split(":", 1)[0].strip().lower()
         data.update(
             zero_sum=False,
             op=step.op,
