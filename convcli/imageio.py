@@ -1,0 +1,703 @@
+"""Image and matrix files: read, write, and the atomic write that never leaves a partial file.
+
+This is the only module that imports Pillow. Everything it reads comes back as a NumPy array
+in the layout NumPy and Pillow use, ``H×W`` (grey) or ``H×W×C``, in the file's own numbers:
+
+========================  ==========  =======  ===============================================
+Pillow mode read          array       depth    notes
+========================  ==========  =======  ===============================================
+``L``, ``1``              uint8 H×W   ``8``    ``1`` (bilevel) becomes 0/255
+``LA``, ``La``            uint8 H×W×2 ``8``
+``RGB`` (and CMYK, YCbCr) uint8 H×W×3 ``8``    converted by Pillow; a CMYK ICC profile is dropped
+``RGBA``, ``RGBa``        uint8 H×W×4 ``8``
+``P``, ``PA``             uint8       ``8``    RGB, or RGBA when the palette has transparency
+``I;16`` (any byte order) uint16 H×W  ``16``   16-bit stays 16-bit
+``I`` (32-bit integer)    uint16 H×W  ``16``   when every value fits in 0..65535, else float
+``F`` (32-bit float)      float32 H×W ``float``
+========================  ==========  =======  ===============================================
+
+The *depth* says what full scale means when values are mapped back: 255 for ``8``, 65535
+for ``16`` and 1.0 for ``float`` (see :data:`FULL_SCALE`).
+
+Writing goes through :func:`atomic_output`: a temporary file in the target folder, renamed
+into place only when everything was written, removed on any error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import re
+import struct
+import sys
+import tempfile
+import threading
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import BinaryIO
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from convcli.errors import ConvcliError, SpecError
+
+__all__ = [
+    "DEFAULT_MAX_PIXELS",
+    "FULL_SCALE",
+    "MATRIX_SUFFIXES",
+    "Picture",
+    "atomic_output",
+    "check_output_path",
+    "format_for_path",
+    "is_matrix_path",
+    "load_image",
+    "load_matrix",
+    "parse_matrix",
+    "save_image",
+    "save_npy",
+    "write_bytes",
+]
+
+#: Pillow's decompression-bomb limit (pixels), the default of ``--max-pixels``.
+DEFAULT_MAX_PIXELS: int = int(Image.MAX_IMAGE_PIXELS or 89_478_485)
+
+#: Full-scale value of each depth: what "white" is when results are mapped back.
+FULL_SCALE: dict[str, float] = {"8": 255.0, "16": 65535.0, "float": 1.0}
+
+#: File suffixes read as numeric matrices rather than images.
+MATRIX_SUFFIXES: tuple[str, ...] = (".npy", ".csv", ".txt")
+
+#: Suffix -> format. Formats convcli writes itself: NPY, PFM, CSV, TXT; the rest go to Pillow.
+_FORMAT_BY_SUFFIX: dict[str, str] = {
+    ".png": "PNG",
+    ".jpg": "JPEG",
+    ".jpeg": "JPEG",
+    ".jpe": "JPEG",
+    ".jfif": "JPEG",
+    ".tif": "TIFF",
+    ".tiff": "TIFF",
+    ".bmp": "BMP",
+    ".webp": "WEBP",
+    ".gif": "GIF",
+    ".pfm": "PFM",
+    ".npy": "NPY",
+    ".csv": "CSV",
+    ".txt": "TXT",
+}
+
+#: Formats that hold float values (TIFF only for one channel: Pillow's ``F`` mode).
+FLOAT_FORMATS: frozenset[str] = frozenset({"NPY", "PFM", "TIFF", "CSV", "TXT"})
+#: Formats that hold nothing but float values.
+FLOAT_ONLY_FORMATS: frozenset[str] = frozenset({"NPY", "PFM", "CSV", "TXT"})
+#: Formats Pillow writes 16-bit greyscale to.
+SIXTEEN_BIT_FORMATS: frozenset[str] = frozenset({"PNG", "TIFF"})
+#: Formats without an alpha channel.
+NO_ALPHA_FORMATS: frozenset[str] = frozenset({"JPEG", "PPM"})
+
+_GREY_MODES = {"L": "L", "1": "L", "LA": "LA", "La": "LA", "RGBa": "RGBA", "PA": "RGBA"}
+
+# Image.open's own bomb check reads a module global; it is switched off (under this lock)
+# while we open a file, because --max-pixels replaces it and may be larger than Pillow's.
+_OPEN_LOCK = threading.Lock()
+
+
+def _current_umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+# Read once at import (single-threaded): temporary files get the permissions a plain
+# open() would have given the output.
+_FILE_PERMISSIONS = 0o666 & ~_current_umask()
+
+
+@dataclass
+class Picture:
+    """An image read from a file, in its own numbers.
+
+    Attributes
+    ----------
+    pixels : ndarray, shape (H, W) or (H, W, C), uint8, uint16 or float32
+        The decoded pixels (EXIF orientation applied).
+    channels : str
+        ``"L"``, ``"LA"``, ``"RGB"`` or ``"RGBA"``: what the last axis holds.
+    depth : str
+        ``"8"``, ``"16"`` or ``"float"``; full scale is ``FULL_SCALE[depth]``.
+    format : str or None
+        Pillow's format name of the file (``"PNG"``, ``"JPEG"``...).
+    mode : str
+        The Pillow mode as stored in the file (``"P"``, ``"I;16B"``...).
+    icc_profile : bytes or None
+        The embedded colour profile, kept for the output.
+    dpi : (float, float) or None
+        Resolution, kept for the output.
+    notes : list of str
+        One-line remarks for stderr (bits Pillow cannot give, frames skipped...).
+    """
+
+    pixels: np.ndarray
+    channels: str
+    depth: str
+    format: str | None
+    mode: str
+    icc_profile: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def has_alpha(self) -> bool:
+        return self.channels in ("LA", "RGBA")
+
+
+# --------------------------------------------------------------------------------------------
+# Reading
+# --------------------------------------------------------------------------------------------
+
+
+def is_matrix_path(path: str | os.PathLike[str]) -> bool:
+    """True when the file is read as a numeric matrix (``.npy``, ``.csv``, ``.txt``)."""
+    return Path(path).suffix.lower() in MATRIX_SUFFIXES
+
+
+def _display_name(source: str | os.PathLike[str] | BinaryIO, name: str | None) -> str:
+    if name is not None:
+        return name
+    if isinstance(source, (str, os.PathLike)):
+        return str(source)
+    return "stdin"
+
+
+def _read_failure(name: str, error: BaseException) -> ConvcliError:
+    """One line for an image Pillow could not decode."""
+    if isinstance(error, UnidentifiedImageError):
+        return ConvcliError(f"{name}: not an image (Pillow cannot identify its format)")
+    reason = str(error).strip() or type(error).__name__
+    if isinstance(error, FileNotFoundError):
+        return ConvcliError(f"{name}: no such file")
+    if isinstance(error, IsADirectoryError):
+        return ConvcliError(f"{name}: is a directory, not an image")
+    if isinstance(error, PermissionError):
+        return ConvcliError(f"{name}: permission denied")
+    if isinstance(error, OSError) and error.strerror:
+        reason = error.strerror
+    return ConvcliError(f"{name}: corrupt or truncated image ({reason})")
+
+
+def _rawmode(image: Image.Image) -> str:
+    """The raw mode of the first decoder tile (``"RGB;16B"`` for a 16-bit RGB PNG), or ''."""
+    for tile in getattr(image, "tile", None) or []:
+        args = tile[3] if len(tile) > 3 else None
+        if isinstance(args, str):
+            return args
+        if isinstance(args, tuple) and args and isinstance(args[0], str):
+            return args[0]
+    return ""
+
+
+def _read_pfm(data: bytes, name: str) -> Picture:
+    """A Portable Float Map (``PF`` colour or ``Pf`` grey), which Pillow reads only in grey."""
+    match = re.match(rb"(P[Ff])\s+(\d+)\s+(\d+)\s+(\S+)\s", data)
+    if match is None:
+        raise ConvcliError(f"{name}: corrupt PFM header")
+    colour = match.group(1) == b"PF"
+    width, height = int(match.group(2)), int(match.group(3))
+    try:
+        scale = float(match.group(4))
+    except ValueError:
+        raise ConvcliError(f"{name}: corrupt PFM header (scale '{match.group(4)!r}')") from None
+    channels = 3 if colour else 1
+    dtype = np.dtype("<f4" if scale < 0 else ">f4")
+    count = width * height * channels
+    body = data[match.end() :]
+    if len(body) < count * 4:
+        raise ConvcliError(
+            f"{name}: corrupt or truncated image (PFM needs {count * 4} bytes, has {len(body)})"
+        )
+    values = np.frombuffer(body, dtype=dtype, count=count).astype(np.float32)
+    shape = (height, width, 3) if colour else (height, width)
+    pixels = np.ascontiguousarray(values.reshape(shape)[::-1])  # PFM stores rows bottom-up
+    return Picture(pixels, "RGB" if colour else "L", "float", "PFM", "F")
+
+
+def load_image(
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    name: str | None = None,
+) -> Picture:
+    """Decode an image file completely, or fail with one line naming the file.
+
+    Parameters
+    ----------
+    source : path or binary file object
+        The file (any format Pillow reads; the format comes from the content), or a
+        file object such as stdin's buffer.
+    max_pixels : int or None
+        Refuse images with more pixels than this, from the header, before decoding.
+        None or 0: no limit. Default: Pillow's decompression-bomb limit.
+    name : str, optional
+        How to call the file in messages (default: the path, or ``stdin``).
+
+    Returns
+    -------
+    Picture
+        See the module docstring for the modes and arrays.
+
+    Raises
+    ------
+    ConvcliError
+        Missing, unreadable, unidentifiable, truncated or corrupt file, or too many pixels.
+
+    Notes
+    -----
+    GIF and multi-page TIFF give their first frame (with a note). EXIF orientation is applied.
+    Pillow decodes 16-bit RGB(A) and LA PNGs to 8 bits; a note says so.
+
+    Examples
+    --------
+    >>> import io
+    >>> buffer = io.BytesIO()
+    >>> Image.new("L", (3, 2), 7).save(buffer, "PNG")
+    >>> picture = load_image(io.BytesIO(buffer.getvalue()))
+    >>> picture.pixels.shape, picture.depth, picture.channels
+    ((2, 3), '8', 'L')
+    """
+    name = _display_name(source, name)
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                data = handle.read()
+        else:
+            data = source.read()
+    except OSError as error:
+        raise _read_failure(name, error) from None
+    if data[:3] in (b"PF\n", b"Pf\n", b"PF ", b"Pf ", b"PF\r", b"Pf\r"):
+        picture = _read_pfm(data, name)
+        _check_pixels(name, picture.pixels.shape[1], picture.pixels.shape[0], max_pixels)
+        return picture
+    try:
+        with _OPEN_LOCK:
+            saved_limit = Image.MAX_IMAGE_PIXELS
+            Image.MAX_IMAGE_PIXELS = None
+            try:
+                image = Image.open(io.BytesIO(data))
+            finally:
+                Image.MAX_IMAGE_PIXELS = saved_limit
+        _check_pixels(name, image.width, image.height, max_pixels)
+        file_format = image.format
+        notes = _lost_bits_notes(image, name)
+        frames = getattr(image, "n_frames", 1)
+        if frames > 1:
+            notes.append(f"{name}: {frames} frames; using the first")
+            image.seek(0)
+        image.load()
+        image = ImageOps.exif_transpose(image) or image
+    except ConvcliError:
+        raise
+    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as error:
+        raise _read_failure(name, error) from None
+    return _picture_from_pillow(image, name, notes, file_format)
+
+
+def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
+    if max_pixels and width * height > max_pixels:
+        raise ConvcliError(
+            f"{name}: {width}x{height} is {width * height:,} pixels, more than "
+            f"--max-pixels {max_pixels:,}"
+        )
+
+
+def _lost_bits_notes(image: Image.Image, name: str) -> list[str]:
+    """Say so when the file has 16 bits per channel that Pillow's mode cannot hold."""
+    rawmode = _rawmode(image)
+    if ";16" in rawmode and image.mode in ("RGB", "RGBA", "LA"):
+        return [
+            f"{name}: 16-bit {image.mode} image; Pillow decodes it to 8 bits per channel "
+            "(the low 8 bits are lost)"
+        ]
+    return []
+
+
+def _picture_from_pillow(
+    image: Image.Image, name: str, notes: list[str], file_format: str | None
+) -> Picture:
+    mode = image.mode
+    icc_profile = image.info.get("icc_profile")
+    dpi = image.info.get("dpi")
+    depth = "8"
+    if mode.startswith("I;16"):
+        pixels = np.asarray(image).astype(np.uint16)  # native byte order
+        channels, depth = "L", "16"
+    elif mode == "I":
+        values = np.asarray(image)
+        if values.size and (values.min() < 0 or values.max() > 65535):
+            pixels = values.astype(np.float32)
+            channels, depth = "L", "float"
+            notes.append(f"{name}: 32-bit integer values outside 0..65535, read as float")
+        else:
+            pixels = values.astype(np.uint16)
+            channels, depth = "L", "16"
+    elif mode == "F":
+        pixels = np.asarray(image, dtype=np.float32)
+        channels, depth = "L", "float"
+    else:
+        if mode == "P":
+            target = "RGBA" if "transparency" in image.info else "RGB"
+        elif mode in _GREY_MODES:
+            target = _GREY_MODES[mode]
+        elif mode in ("L", "LA", "RGB", "RGBA"):
+            target = mode
+        else:  # CMYK, YCbCr, LAB, HSV, RGBX...
+            target = "RGBA" if "A" in mode else "RGB"
+            if icc_profile is not None and mode == "CMYK":
+                icc_profile = None
+                notes.append(f"{name}: CMYK converted to RGB; its ICC profile is dropped")
+        if target != mode:
+            image = image.convert(target)
+        pixels = np.asarray(image)
+        channels = target
+    return Picture(
+        pixels=np.ascontiguousarray(pixels),
+        channels=channels,
+        depth=depth,
+        format=file_format,
+        mode=mode,
+        icc_profile=icc_profile,
+        dpi=tuple(dpi) if dpi else None,  # type: ignore[arg-type]
+        notes=notes,
+    )
+
+
+def parse_matrix(text: str, where: str) -> np.ndarray:
+    """Numbers typed or stored as text -> float64 array, shape (H, W) or (C, H, W).
+
+    Rows are split by ``;`` or line breaks, values by spaces or commas, channels by ``|``
+    or blank lines; ``#`` starts a comment. The same syntax as an inline ``-k`` kernel.
+
+    Examples
+    --------
+    >>> parse_matrix("0 1 2; 3 4 5", "--matrix").shape
+    (2, 3)
+    >>> parse_matrix("0 1; 2 3 | 4 5; 6 7", "--matrix").shape
+    (2, 2, 2)
+    """
+    from convcli.kernels import _parse_matrix_text  # the one matrix syntax, shared with -k
+
+    lines = [line.split("#", 1)[0].rstrip() for line in text.splitlines()]
+    body = "\n".join(lines).strip()
+    if not body:
+        raise SpecError(f"{where}: no values")
+    values = _parse_matrix_text(body, where, allow_newlines=True)
+    if values.ndim == 1:
+        values = values[None, :]
+    if values.ndim > 3:
+        raise SpecError(f"{where}: a matrix has 2 or 3 dimensions (C,H,W), got {values.shape}")
+    return values
+
+
+def load_matrix(
+    source: str | os.PathLike[str] | BinaryIO, *, name: str | None = None, kind: str | None = None
+) -> np.ndarray:
+    """Read a numeric matrix from ``.npy``, ``.csv`` or ``.txt``.
+
+    Parameters
+    ----------
+    source : path or binary file object
+    name : str, optional
+        How to call it in messages.
+    kind : {"npy", "csv", "txt"}, optional
+        Default: from the suffix.
+
+    Returns
+    -------
+    ndarray, float64, as stored (1-D becomes one row)
+        The caller decides the layout; ``.npy`` may hold any number of dimensions.
+
+    Raises
+    ------
+    ConvcliError
+        Missing or unreadable file, non-numeric content.
+    """
+    name = _display_name(source, name)
+    if kind is None:
+        kind = Path(name).suffix.lower().lstrip(".")
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                data = handle.read()
+        else:
+            data = source.read()
+    except OSError as error:
+        raise _read_failure(name, error) from None
+    if kind == "npy":
+        try:
+            values = np.load(io.BytesIO(data), allow_pickle=False)
+        except (OSError, ValueError, EOFError) as error:
+            raise ConvcliError(f"{name}: not a readable .npy array ({error})") from None
+        if values.dtype == np.bool_:
+            values = values.astype(np.uint8)
+        if not np.issubdtype(values.dtype, np.number) or np.issubdtype(
+            values.dtype, np.complexfloating
+        ):
+            raise ConvcliError(f"{name}: expected real numbers, got dtype {values.dtype}")
+        values = np.asarray(values, dtype=np.float64)
+    else:
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            raise ConvcliError(f"{name}: not a text matrix (not UTF-8 text)") from None
+        try:
+            values = parse_matrix(text, f"matrix file '{name}'")
+        except SpecError as error:  # a bad file is failed work (exit 1), not a usage error
+            raise ConvcliError(str(error)) from None
+    if values.ndim == 0 or values.size == 0:
+        raise ConvcliError(f"{name}: the matrix is empty (shape {values.shape})")
+    if values.ndim == 1:
+        values = values[None, :]
+    if not np.all(np.isfinite(values)):
+        raise ConvcliError(f"{name}: the matrix has NaN or infinite values")
+    return values
+
+
+# --------------------------------------------------------------------------------------------
+# Writing
+# --------------------------------------------------------------------------------------------
+
+
+def format_for_path(path: str | os.PathLike[str]) -> str | None:
+    """The output format a file name asks for: ``"PNG"``, ``"NPY"``..., or None if unknown.
+
+    Examples
+    --------
+    >>> format_for_path("out.JPG"), format_for_path("x.npy"), format_for_path("x.zzz")
+    ('JPEG', 'NPY', None)
+    """
+    suffix = Path(path).suffix.lower()
+    if suffix in _FORMAT_BY_SUFFIX:
+        return _FORMAT_BY_SUFFIX[suffix]
+    Image.init()
+    pillow_format = Image.registered_extensions().get(suffix)
+    if pillow_format is not None and pillow_format in Image.SAVE:
+        return pillow_format
+    return None
+
+
+def check_output_path(
+    path: str | os.PathLike[str],
+    inputs: Sequence[str | os.PathLike[str]] = (),
+    *,
+    force: bool = False,
+) -> None:
+    """Refuse an output before any work is done: fail fast, leave nothing behind.
+
+    Raises
+    ------
+    ConvcliError
+        The output is one of the inputs (even with ``force``), exists without ``force``,
+        is a folder, or its folder is missing or not writable.
+    """
+    target = Path(path)
+    if target.exists():
+        for source in inputs:
+            with contextlib.suppress(OSError):
+                if os.path.samefile(source, target):
+                    raise ConvcliError(
+                        f"output '{path}' is the input file; convcli never overwrites an input"
+                    )
+        if target.is_dir():
+            raise ConvcliError(f"output '{path}' is a folder; give a file name")
+        if not force:
+            raise ConvcliError(f"output '{path}' exists; use --force to overwrite it")
+    folder = target.parent
+    if not folder.is_dir():
+        raise ConvcliError(f"output folder '{folder}' does not exist")
+    if not os.access(folder, os.W_OK | os.X_OK):
+        raise ConvcliError(f"cannot write to folder '{folder}': permission denied")
+
+
+def _make_temporary(target: Path) -> tuple[int, str]:
+    """A new temporary file next to ``target`` (same file system, so the rename is atomic)."""
+    return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+
+
+@contextlib.contextmanager
+def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Iterator[BinaryIO]:
+    """Write a file all or nothing: yield a temporary file, rename it into place at the end.
+
+    Parameters
+    ----------
+    path : path
+        The final file.
+    force : bool
+        Replace an existing file. Without it an existing file is an error, checked again at
+        the moment of the rename (a hard link never replaces an existing name).
+
+    Raises
+    ------
+    ConvcliError
+        The folder is missing or not writable, or the output appeared meanwhile.
+
+    Notes
+    -----
+    The temporary file ``.NAME.XXXX.part`` lives in the target folder, so the final
+    ``rename`` is atomic; it is removed in a ``finally`` on any error or Ctrl-C.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> with atomic_output(folder / "a.bin") as handle:
+    ...     _ = handle.write(b"data")
+    >>> sorted(p.name for p in folder.iterdir())
+    ['a.bin']
+    """
+    target = Path(path)
+    try:
+        descriptor, temporary = _make_temporary(target)
+    except FileNotFoundError:
+        raise ConvcliError(f"output folder '{target.parent}' does not exist") from None
+    except OSError as error:
+        reason = (error.strerror or str(error)).lower()
+        raise ConvcliError(f"cannot write to folder '{target.parent}': {reason}") from None
+    try:
+        os.fchmod(descriptor, _FILE_PERMISSIONS)
+        with os.fdopen(descriptor, "wb") as handle:
+            yield handle
+        _publish(temporary, target, force)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temporary)
+
+
+def _publish(temporary: str, target: Path, force: bool) -> None:
+    if force:
+        os.replace(temporary, target)
+        return
+    try:
+        os.link(temporary, target)  # fails if the name exists: no clobbering, no race
+    except FileExistsError:
+        raise ConvcliError(f"output '{target}' exists; use --force to overwrite it") from None
+    except OSError:  # a file system without hard links
+        if target.exists():
+            raise ConvcliError(f"output '{target}' exists; use --force to overwrite it") from None
+        os.replace(temporary, target)
+
+
+def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> None:
+    """Write ``data`` to ``path`` atomically, or to stdout when ``path`` is ``-``."""
+    if str(path) == "-":
+        sys.stdout.flush()
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+        return
+    with atomic_output(path, force=force) as handle:
+        handle.write(data)
+
+
+def save_npy(path: str | os.PathLike[str], values: np.ndarray, *, force: bool = False) -> None:
+    """Save an array as ``.npy`` (atomically; ``-`` is stdout)."""
+    buffer = io.BytesIO()
+    np.save(buffer, values, allow_pickle=False)
+    write_bytes(path, buffer.getvalue(), force=force)
+
+
+def _pfm_bytes(pixels: np.ndarray) -> bytes:
+    """Portable Float Map: ``Pf`` grey or ``PF`` RGB, little-endian, rows bottom-up."""
+    if pixels.ndim == 3 and pixels.shape[2] not in (1, 3):
+        raise ConvcliError(
+            f"PFM holds 1 or 3 channels, the result has {pixels.shape[2]}; write .npy or .tif"
+        )
+    colour = pixels.ndim == 3 and pixels.shape[2] == 3
+    height, width = pixels.shape[:2]
+    header = f"{'PF' if colour else 'Pf'}\n{width} {height}\n-1.0\n".encode("ascii")
+    body = np.ascontiguousarray(pixels[::-1], dtype="<f4").tobytes()
+    return header + body
+
+
+def _pillow_image(pixels: np.ndarray, format_name: str) -> Image.Image:
+    """The Pillow image for an output array (uint8 1-4 channels, uint16 or float32 grey)."""
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    if pixels.ndim == 3 and channels == 1:
+        pixels = pixels[:, :, 0]
+    if pixels.dtype == np.uint8:
+        mode = {1: "L", 2: "LA", 3: "RGB", 4: "RGBA"}.get(channels)
+        if mode is None:
+            raise ConvcliError(f"{format_name} cannot hold {channels} channels; write .npy instead")
+        return Image.fromarray(np.ascontiguousarray(pixels), mode=mode)
+    if channels != 1:
+        depth = "16-bit" if pixels.dtype == np.uint16 else "float"
+        raise ConvcliError(
+            f"{format_name} via Pillow cannot hold {depth} images with {channels} channels; "
+            "write .npy (or .pfm for float RGB)"
+        )
+    if pixels.dtype == np.uint16:
+        return Image.fromarray(np.ascontiguousarray(pixels))  # mode I;16
+    return Image.fromarray(np.ascontiguousarray(pixels, dtype=np.float32), mode="F")
+
+
+def save_image(
+    pixels: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    force: bool = False,
+    quality: int = 90,
+    png_compression: int = 1,
+    icc_profile: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+) -> None:
+    """Encode an image and write it atomically (``-`` writes the bytes to stdout).
+
+    Parameters
+    ----------
+    pixels : ndarray, shape (H, W) or (H, W, C)
+        uint8 (1 to 4 channels), uint16 (grey) or float32 (grey; 1 or 3 channels for PFM).
+    path : path or "-"
+    format : str, optional
+        ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"PFM"``, ... Default: from the suffix.
+    force : bool
+        Replace an existing file.
+    quality : int
+        JPEG and WebP quality, 1..100.
+    png_compression : int
+        zlib level 0..9 for PNG. The default, 1, writes a 4K photo about 4x faster than
+        Pillow's default 6 for files a little larger.
+    icc_profile, dpi
+        Carried into formats that hold them (PNG, JPEG, TIFF, WebP; DPI also BMP).
+
+    Raises
+    ------
+    ConvcliError
+        Unknown format, or pixels the format cannot hold.
+    """
+    format_name = (format or format_for_path(path) or "").upper()
+    if not format_name:
+        raise SpecError(f"cannot tell the output format from '{path}'; use --to FORMAT")
+    if format_name == "NPY":
+        save_npy(path, pixels, force=force)
+        return
+    if format_name == "PFM":
+        write_bytes(path, _pfm_bytes(np.asarray(pixels, dtype=np.float32)), force=force)
+        return
+    image = _pillow_image(pixels, format_name)
+    options: dict[str, object] = {}
+    if format_name == "PNG":
+        options["compress_level"] = png_compression
+    if format_name in ("JPEG", "WEBP"):
+        options["quality"] = quality
+    if icc_profile is not None and format_name in ("PNG", "JPEG", "TIFF", "WEBP"):
+        options["icc_profile"] = icc_profile
+    if dpi is not None and format_name in ("PNG", "JPEG", "TIFF", "BMP"):
+        options["dpi"] = dpi
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=format_name, **options)
+    except (OSError, ValueError, KeyError, TypeError) as error:
+        reason = str(error).strip("'\"") or type(error).__name__
+        raise ConvcliError(
+            f"cannot write this {image.mode} image as {format_name}: {reason}"
+        ) from None
+    write_bytes(path, buffer.getvalue(), force=force)
