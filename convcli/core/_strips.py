@@ -8,6 +8,7 @@ the GIL inside its loops, so two bands really do run at once on two cores.
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -58,35 +59,47 @@ def axis_source(size: int, before: int, after: int, mode: str) -> np.ndarray:
     return np.where(folded >= size, 2 * size - 1 - folded, folded)
 
 
-def _runs(indices: np.ndarray) -> list[tuple[int, int, int]]:
-    """Split indices into runs ``(start_in_indices, first_value, length)`` of +1 steps.
+def _runs(indices: np.ndarray) -> list[tuple[int, int, int, int]]:
+    """Split source indices into runs ``(offset, first, length, step)``, step +1 or -1.
 
-    Runs of -1 (zeros) are reported with ``first_value`` -1.
+    A run of zeros (index -1) has ``first`` -1. Reflected borders come out as one
+    descending run, so a band is gathered with a handful of slice copies.
     """
-    runs: list[tuple[int, int, int]] = []
-    start = 0
-    count = len(indices)
-    while start < count:
-        first = int(indices[start])
-        stop = start + 1
+    runs: list[tuple[int, int, int, int]] = []
+    values = indices.tolist()
+    count = len(values)
+    offset = 0
+    while offset < count:
+        first = values[offset]
+        stop = offset + 1
+        step = 1
         if first < 0:
-            while stop < count and indices[stop] < 0:
+            while stop < count and values[stop] < 0:
                 stop += 1
         else:
-            while stop < count and indices[stop] == first + (stop - start):
+            if first > 0 and stop < count and values[stop] == first - 1:
+                step = -1
+            while stop < count and values[stop] == first + step * (stop - offset):
                 stop += 1
-        runs.append((start, first, stop - start))
-        start = stop
+        runs.append((offset, first, stop - offset, step))
+        offset = stop
     return runs
 
 
+def _source_slice(first: int, length: int, step: int) -> slice:
+    if step == 1:
+        return slice(first, first + length)
+    end = first - length
+    return slice(first, end if end >= 0 else None, -1)
+
+
 class PaddedRows:
-    """Gathers bands of rows of a padded image without padding the whole image.
+    """Gathers rectangles of a padded image without padding the whole image.
 
     Parameters
     ----------
     x : ndarray, shape (C, H, W)
-        The unpadded input channels that one band needs.
+        The unpadded input channels that one block needs.
     pads : (top, bottom, left, right)
     mode : str
         Border mode.
@@ -95,35 +108,47 @@ class PaddedRows:
     def __init__(self, x: np.ndarray, pads: Sequence[int], mode: str) -> None:
         top, bottom, left, right = pads
         self.x = x
-        self.mode = mode
         height, width = x.shape[-2:]
         self.rows = axis_source(height, top, bottom, mode)
-        columns = axis_source(width, left, right, mode)
-        self.left, self.width = left, width
-        # Border columns copy from the centre of the band itself (offset by `left`).
-        self.left_columns = [(k, int(s)) for k, s in enumerate(columns[:left])]
-        self.right_columns = [
-            (left + width + k, int(s)) for k, s in enumerate(columns[left + width :])
-        ]
-        self.padded_width = width + left + right
+        self.columns = axis_source(width, left, right, mode)
+        self.top, self.left = top, left
+        self.height, self.width = height, width
 
-    def fill(self, start: int, stop: int, out: np.ndarray) -> np.ndarray:
-        """Write padded rows ``start:stop`` (padded coordinates) into ``out``.
+    def interior(self, row_start: int, row_stop: int, col_start: int, col_stop: int) -> bool:
+        """Whether padded rows/columns ``start:stop`` all lie inside the unpadded input."""
+        return (
+            row_start >= self.top
+            and row_stop <= self.top + self.height
+            and col_start >= self.left
+            and col_stop <= self.left + self.width
+        )
 
-        ``out`` has shape ``(C, stop - start, padded_width)`` and is returned.
+    def block(
+        self, row_start: int, row_stop: int, col_start: int, col_stop: int, buffer: np.ndarray
+    ) -> np.ndarray:
+        """Padded rows and columns ``start:stop`` (padded coordinates), shape (C, rows, cols).
+
+        A view of the input when the rectangle needs no padding (no copy); otherwise
+        gathered into the front of ``buffer`` (a flat array, large enough).
         """
-        left, width = self.left, self.width
-        centre = out[..., left : left + width]
-        for offset, first, length in _runs(self.rows[start:stop]):
-            if first < 0:
-                centre[..., offset : offset + length, :] = 0
-            else:
-                centre[..., offset : offset + length, :] = self.x[..., first : first + length, :]
-        for target, source in (*self.left_columns, *self.right_columns):
-            if self.mode == "zeros" or source < 0:
-                out[..., target] = 0
-            else:
-                out[..., target] = centre[..., source]
+        if self.interior(row_start, row_stop, col_start, col_stop):
+            top, left = self.top, self.left
+            return self.x[..., row_start - top : row_stop - top, col_start - left : col_stop - left]
+        shape = (self.x.shape[0], row_stop - row_start, col_stop - col_start)
+        out = buffer[: math.prod(shape)].reshape(shape)
+        column_runs = _runs(self.columns[col_start:col_stop])
+        for row_offset, row_first, row_length, row_step in _runs(self.rows[row_start:row_stop]):
+            target_rows = slice(row_offset, row_offset + row_length)
+            if row_first < 0:
+                out[:, target_rows] = 0
+                continue
+            source = self.x[:, _source_slice(row_first, row_length, row_step)]
+            for col_offset, col_first, col_length, col_step in column_runs:
+                target = out[:, target_rows, col_offset : col_offset + col_length]
+                if col_first < 0:
+                    target[...] = 0
+                else:
+                    target[...] = source[..., _source_slice(col_first, col_length, col_step)]
         return out
 
 

@@ -12,8 +12,8 @@ arrays, with four interchangeable algorithms chosen by cost:
 ``fft``
     ``scipy.fft`` overlap-save over bands: for large kernels.
 
-All four run over row bands with a halo (:mod:`convcli.core._strips`), on two threads
-when the image is large.
+All four run over row bands with a halo, on two threads when the image is large
+(:mod:`convcli.core._engines`, :mod:`convcli.core._strips`).
 """
 
 from __future__ import annotations
@@ -22,12 +22,11 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Any
 
 import numpy as np
 from numpy.typing import ArrayLike
 
-from convcli.core._strips import MIN_PARALLEL_ELEMENTS, PaddedRows, band_rows, run_bands
+from convcli.core._engines import BAND_BYTES, FFT_BAND_BYTES, execute
 from convcli.core.padding import (
     PaddingSpec,
     check_padding_mode,
@@ -39,15 +38,6 @@ from convcli.core.separable import rank1_factors
 
 ALGORITHMS: tuple[str, ...] = ("auto", "direct", "separable", "gemm", "fft")
 """Values accepted by ``algorithm=``."""
-
-BAND_BYTES = 1 << 19
-"""Target size of one band of padded input: small enough to stay in the L2 cache."""
-
-FFT_BAND_BYTES = 1 << 23
-"""FFT bands are taller: the halo (kernel height - 1 rows) is recomputed per band."""
-
-GEMM_BAND_BYTES = 1 << 23
-"""Upper bound on one band's im2col matrix."""
 
 
 # --------------------------------------------------------------------------- dtypes
@@ -281,299 +271,6 @@ def _rank1_table(weight: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]
     return table
 
 
-# ------------------------------------------------------------------------ the engines
-
-
-def _accumulate(
-    target: np.ndarray,
-    taps: list[tuple[Any, np.ndarray]],
-    scratch: np.ndarray,
-    first: bool,
-) -> bool:
-    """``target (+)= sum(weight * view)`` with no temporaries; returns the new ``first``.
-
-    ``first`` means ``target`` holds garbage and the first tap overwrites it (saves a
-    zero fill). Taps of 0 are skipped; taps of +-1 need no multiply.
-    """
-    for weight, view in taps:
-        if weight == 0:
-            continue
-        if first:
-            if weight == 1:
-                np.copyto(target, view)
-            elif weight == -1:
-                np.negative(view, out=target)
-            else:
-                np.multiply(view, weight, out=target)
-            first = False
-        elif weight == 1:
-            np.add(target, view, out=target)
-        elif weight == -1:
-            np.subtract(target, view, out=target)
-        else:
-            np.multiply(view, weight, out=scratch)
-            np.add(target, scratch, out=target)
-    return first
-
-
-def _tap_view(
-    block: np.ndarray,
-    i: int,
-    j: int,
-    rows: int,
-    cols: int,
-    stride: Sequence[int],
-    dilation: Sequence[int],
-) -> np.ndarray:
-    """The input samples that tap ``(i, j)`` multiplies, for ``rows x cols`` outputs."""
-    top, left = i * dilation[0], j * dilation[1]
-    return block[
-        ...,
-        top : top + stride[0] * (rows - 1) + 1 : stride[0],
-        left : left + stride[1] * (cols - 1) + 1 : stride[1],
-    ]
-
-
-class _Engine:
-    """One algorithm, run on one band of one image and one group at a time."""
-
-    #: How tall a band of padded input may be, in bytes (see band_rows_for).
-    band_bytes = BAND_BYTES
-
-    def __init__(self, problem: ConvProblem) -> None:
-        self.problem = problem
-        self.group_in = problem.weight.shape[1]
-        self.group_out = problem.weight.shape[0] // problem.groups
-
-    def rows_per_band(self) -> int:
-        p = self.problem
-        padded_width = p.x.shape[3] + p.pads[2] + p.pads[3]
-        row_bytes = self.group_in * padded_width * p.x.dtype.itemsize * p.stride[0]
-        return max(1, self.band_bytes // max(row_bytes, 1))
-
-    def scratch(self, rows: int) -> dict[str, np.ndarray]:
-        """Buffers one thread reuses for every band of at most ``rows`` output rows."""
-        return {}
-
-    def run(
-        self, block: np.ndarray, group: int, target: np.ndarray, buffers: dict[str, np.ndarray]
-    ) -> None:
-        """Compute ``target`` (shape (group_out, rows, W_out)) from a padded ``block``."""
-        raise NotImplementedError
-
-
-class _Direct(_Engine):
-    def scratch(self, rows: int) -> dict[str, np.ndarray]:
-        width = self.problem.out_size[1]
-        return {"product": np.empty((rows, width), self.problem.x.dtype)}
-
-    def run(self, block, group, target, buffers):
-        p = self.problem
-        rows, cols = target.shape[1:]
-        product = buffers["product"][:rows]
-        kh, kw = p.kernel_size
-        for o in range(self.group_out):
-            kernels = p.weight[group * self.group_out + o]
-            taps = [
-                (kernels[c, i, j], _tap_view(block[c], i, j, rows, cols, p.stride, p.dilation))
-                for c in range(self.group_in)
-                for i in range(kh)
-                for j in range(kw)
-            ]
-            if _accumulate(target[o], taps, product, first=True):
-                target[o] = 0
-
-
-class _Separable(_Engine):
-    def scratch(self, rows: int) -> dict[str, np.ndarray]:
-        p = self.problem
-        padded_width = p.x.shape[3] + p.pads[2] + p.pads[3]
-        dtype = p.x.dtype
-        return {
-            "vertical": np.empty((rows, padded_width), dtype),
-            "vertical_product": np.empty((rows, padded_width), dtype),
-            "product": np.empty((rows, p.out_size[1]), dtype),
-        }
-
-    def run(self, block, group, target, buffers):
-        p = self.problem
-        rows, cols = target.shape[1:]
-        padded_width = block.shape[-1]
-        vertical = buffers["vertical"][:rows]
-        vertical_product = buffers["vertical_product"][:rows]
-        product = buffers["product"][:rows]
-        table = p.rank1
-        assert table is not None
-        for o in range(self.group_out):
-            out_channel = group * self.group_out + o
-            first = True
-            for c in range(self.group_in):
-                column, row = table[out_channel][c]
-                vertical_taps = [
-                    (
-                        column[i],
-                        _tap_view(
-                            block[c], i, 0, rows, padded_width, (p.stride[0], 1), (p.dilation[0], 1)
-                        ),
-                    )
-                    for i in range(len(column))
-                ]
-                if _accumulate(vertical, vertical_taps, vertical_product, first=True):
-                    continue  # an all-zero kernel adds nothing
-                horizontal_taps = [
-                    (
-                        row[j],
-                        _tap_view(vertical, 0, j, rows, cols, (1, p.stride[1]), (1, p.dilation[1])),
-                    )
-                    for j in range(len(row))
-                ]
-                first = _accumulate(target[o], horizontal_taps, product, first)
-            if first:
-                target[o] = 0
-
-
-class _Gemm(_Engine):
-    band_bytes = GEMM_BAND_BYTES
-
-    def rows_per_band(self) -> int:
-        p = self.problem
-        kh, kw = p.kernel_size
-        row_bytes = self.group_in * kh * kw * p.out_size[1] * p.x.dtype.itemsize
-        return max(1, self.band_bytes // max(row_bytes, 1))
-
-    def scratch(self, rows: int) -> dict[str, np.ndarray]:
-        p = self.problem
-        kh, kw = p.kernel_size
-        width = p.out_size[1]
-        dtype = p.x.dtype
-        # Flat, so that a shorter last band still reshapes without a copy.
-        return {
-            "columns": np.empty(self.group_in * kh * kw * rows * width, dtype),
-            "product": np.empty(self.group_out * rows * width, dtype),
-        }
-
-    def run(self, block, group, target, buffers):
-        p = self.problem
-        rows, cols = target.shape[1:]
-        kh, kw = p.kernel_size
-        depth = self.group_in * kh * kw
-        columns = buffers["columns"][: depth * rows * cols].reshape(
-            self.group_in, kh, kw, rows, cols
-        )
-        for i in range(kh):
-            for j in range(kw):
-                columns[:, i, j] = _tap_view(block, i, j, rows, cols, p.stride, p.dilation)
-        weights = p.weight[group * self.group_out : (group + 1) * self.group_out]
-        product = buffers["product"][: self.group_out * rows * cols].reshape(
-            self.group_out, rows * cols
-        )
-        np.matmul(
-            weights.reshape(self.group_out, depth), columns.reshape(depth, rows * cols), out=product
-        )
-        target[...] = product.reshape(self.group_out, rows, cols)
-
-
-class _Fft(_Engine):
-    """Overlap-save: each band's valid part is free of the circular wrap-around."""
-
-    band_bytes = FFT_BAND_BYTES
-
-    def __init__(self, problem: ConvProblem) -> None:
-        super().__init__(problem)
-        import scipy.fft  # ~0.25 s: only on this path
-
-        self.fft = scipy.fft
-        self.spectra: dict[tuple[int, int], np.ndarray] = {}
-
-    def rows_per_band(self) -> int:
-        rows = super().rows_per_band()
-        return max(rows, 4 * self.problem.effective_kernel[0])
-
-    def _spectrum(self, shape: tuple[int, int]) -> np.ndarray:
-        """Spectra of the flipped, dilated kernels at this FFT size (cached per size)."""
-        if shape not in self.spectra:
-            p = self.problem
-            eh, ew = p.effective_kernel
-            dh, dw = p.dilation
-            dilated = np.zeros(p.weight.shape[:2] + (eh, ew), p.weight.dtype)
-            dilated[..., ::dh, ::dw] = p.weight
-            # Correlation = convolution with the kernel flipped on both axes.
-            flipped = dilated[..., ::-1, ::-1]
-            self.spectra[shape] = self.fft.rfft2(flipped, s=shape, workers=1)
-        return self.spectra[shape]
-
-    def run(self, block, group, target, buffers):
-        p = self.problem
-        rows, cols = target.shape[1:]
-        eh, ew = p.effective_kernel
-        sh, sw = p.stride
-        in_rows, in_cols = block.shape[-2:]
-        shape = (
-            self.fft.next_fast_len(in_rows, real=True),
-            self.fft.next_fast_len(in_cols, real=True),
-        )
-        spectrum = self._spectrum(shape)[group * self.group_out : (group + 1) * self.group_out]
-        block_spectrum = self.fft.rfft2(block, s=shape, workers=1)
-        # Sum over the group's input channels: (O, C, f) x (C, f) -> (O, f).
-        product = np.einsum("ocij,cij->oij", spectrum, block_spectrum)
-        full = self.fft.irfft2(product, s=shape, workers=1)
-        target[...] = full[
-            :,
-            eh - 1 : eh - 1 + sh * (rows - 1) + 1 : sh,
-            ew - 1 : ew - 1 + sw * (cols - 1) + 1 : sw,
-        ]
-
-
-_ENGINES: dict[str, type[_Engine]] = {
-    "direct": _Direct,
-    "separable": _Separable,
-    "gemm": _Gemm,
-    "fft": _Fft,
-}
-
-
-def _execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
-    """Run ``algorithm`` over row bands (on worker threads when large); returns 4-D output."""
-    engine = _ENGINES[algorithm](problem)
-    batch, _, height, width = problem.x.shape
-    out = np.empty(problem.out_shape, problem.x.dtype)
-    out_rows = out.shape[2]
-    if out.size == 0:
-        return out
-    bands = band_rows(out_rows, engine.rows_per_band())
-    eh = problem.effective_kernel[0]
-    sh = problem.stride[0]
-    group_in, group_out = engine.group_in, engine.group_out
-    padded_width = width + problem.pads[2] + problem.pads[3]
-    gatherers = [
-        [
-            PaddedRows(
-                problem.x[n, g * group_in : (g + 1) * group_in], problem.pads, problem.padding_mode
-            )
-            for g in range(problem.groups)
-        ]
-        for n in range(batch)
-    ]
-    largest = max(stop - start for start, stop in bands)
-
-    def work(share: list[tuple[int, int]]) -> None:
-        block_buffer = np.empty((group_in, (largest - 1) * sh + eh, padded_width), out.dtype)
-        buffers = engine.scratch(largest)
-        for start, stop in share:
-            first_row, last_row = start * sh, (stop - 1) * sh + eh
-            block = block_buffer[:, : last_row - first_row]
-            for n in range(batch):
-                for g in range(problem.groups):
-                    gatherers[n][g].fill(first_row, last_row, block)
-                    target = out[n, g * group_out : (g + 1) * group_out, start:stop]
-                    engine.run(block, g, target, buffers)
-                    if problem.bias is not None:
-                        target += problem.bias[g * group_out : (g + 1) * group_out, None, None]
-
-    run_bands(bands, work, parallel=out.size >= MIN_PARALLEL_ELEMENTS)
-    return out
-
-
 # ----------------------------------------------------------------- algorithm choice
 
 # Rough costs on this kind of machine, in nanoseconds per element operation; only their
@@ -760,7 +457,7 @@ def conv2d(
             "algorithm='separable' needs every kernel to have rank 1 (SVD), "
             f"weight of shape {problem.weight.shape} does not"
         )
-    out = _execute(problem, algorithm)
+    out = execute(problem, algorithm)
     return out.reshape(out.shape[4 - problem.rank :])
 
 
