@@ -1,0 +1,610 @@
+"""Run ``-k`` steps on an array, and the colour handling around them. Pure NumPy.
+
+An image or matrix arrives here as a ``(C, H, W)`` float32 array (PyTorch's layout, the
+core's); :func:`run_steps` passes it through the steps left to right. Around that,
+:func:`filter_picture` does what images need and matrices do not:
+
+1. ``--gray``: ITU-R BT.601 luma ``0.299 R + 0.587 G + 0.114 B``, Pillow's ``L``;
+2. ``--linear``: decode sRGB to linear light, filter, encode back;
+3. alpha: colour multiplied by alpha before filtering and divided by the filtered alpha
+   after, so the colour hidden under transparent pixels never bleeds into the result;
+4. ``--map``: bring the results back to ``0 .. full scale`` (see :func:`map_values`).
+
+Defaults differ by kind on purpose: images keep their size (``padding="same"``, border
+``reflect``), matrices follow PyTorch (padding 0, zeros).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from convcli.core.conv import choose_algorithm, conv2d
+from convcli.core.padding import PaddingSpec, resolve_padding
+from convcli.core.pool import avg_pool2d, max_pool2d, median_filter2d, min_pool2d
+from convcli.errors import ConvcliError, SpecError
+from convcli.kernels import KernelStep, PoolStep
+
+__all__ = [
+    "MAP_MODES",
+    "LUMA_WEIGHTS",
+    "StepOptions",
+    "StepReport",
+    "PictureResult",
+    "filter_picture",
+    "linear_to_srgb",
+    "map_values",
+    "mixes_channels",
+    "prepare_steps",
+    "resolve_map",
+    "run_steps",
+    "srgb_to_linear",
+    "to_gray",
+]
+
+#: ``--map`` choices.
+MAP_MODES: tuple[str, ...] = ("auto", "clip", "abs", "offset", "minmax", "raw")
+
+#: ITU-R BT.601 luma weights for R, G, B (what Pillow's ``convert("L")`` uses).
+LUMA_WEIGHTS: tuple[float, float, float] = (0.299, 0.587, 0.114)
+
+# Alpha (as a fraction of full scale) at or below which a pixel counts as fully transparent.
+_TRANSPARENT = 1e-6
+
+Step = KernelStep | PoolStep
+
+
+@dataclass(frozen=True, eq=False)
+class StepOptions:
+    """The global options that apply to kernel steps which do not set their own.
+
+    Attributes
+    ----------
+    stride, dilation : (int, int) or None
+        ``--stride`` / ``--dilation``; None is 1.
+    padding : PaddingSpec or None
+        ``--padding``; None is the kind's default (images ``"same"``, matrices 0).
+    border : str or None
+        ``--border``; None is the kind's default (images ``reflect``, matrices ``zeros``).
+    convolve : bool
+        ``--convolve``: flip every kernel (true convolution).
+    normalize : bool
+        ``--normalize``: divide every kernel by its sum.
+    bias : ndarray, shape (C_out,) or (1,), or None
+        ``--bias``, added by the chain's only kernel step.
+    """
+
+    stride: tuple[int, int] | None = None
+    padding: PaddingSpec | None = None
+    dilation: tuple[int, int] | None = None
+    border: str | None = None
+    convolve: bool = False
+    normalize: bool = False
+    bias: np.ndarray | None = None
+
+
+@dataclass
+class StepReport:
+    """What one step did, for ``--explain``.
+
+    Attributes
+    ----------
+    index : int
+        1-based position in the chain.
+    text : str
+        The STEP as typed.
+    in_shape, out_shape : tuple of int
+        ``(C, H, W)`` before and after.
+    operation : str
+        ``"depthwise 3x3 kernel"``, ``"3-D kernel summing 3 channels"``, ``"max pool 2x2"``...
+    pads : (top, bottom, left, right) or None
+        Pads applied (None when the step pads nothing itself, e.g. pools without ``p=``).
+    border : str or None
+        How the padding was filled.
+    algorithms : list of (label, name, reason)
+        The core's choice for each convolution the step ran (two for a magnitude).
+    """
+
+    index: int
+    text: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    operation: str
+    pads: tuple[int, int, int, int] | None = None
+    border: str | None = None
+    algorithms: list[tuple[str, str, str]] = field(default_factory=list)
+
+
+# --------------------------------------------------------------------------------------------
+# Steps
+# --------------------------------------------------------------------------------------------
+
+
+def mixes_channels(step: Step) -> bool:
+    """True for 3-D and 4-D kernels: they combine channels instead of filtering each."""
+    return isinstance(step, KernelStep) and step.weight.ndim >= 3
+
+
+def prepare_steps(steps: Sequence[Step], options: StepOptions) -> list[Step]:
+    """Apply ``--convolve`` (flip) and ``--normalize`` (divide by the sum) to kernel steps."""
+    prepared: list[Step] = []
+    for step in steps:
+        if isinstance(step, KernelStep):
+            if options.convolve:
+                step = step.flipped()
+            if options.normalize:
+                step = step.normalized()
+        prepared.append(step)
+    return prepared
+
+
+def _where(index: int, step: Step) -> str:
+    return f"step {index} '{step.text.strip()}'"
+
+
+def _pair_text(pair: tuple[int, int]) -> str:
+    return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
+
+
+def _gives_user_padding(step: PoolStep) -> bool:
+    """Whether ``p=`` was typed (PoolStep keeps a default 0 otherwise)."""
+    return re.search(r"[:,]\s*p\s*=", step.text) is not None
+
+
+def _conv_weight(weight: np.ndarray, channels: int, where: str) -> tuple[np.ndarray, int, str]:
+    """The 4-D weight and groups for ``weight`` on ``channels`` channels, and a description."""
+    kernel = "x".join(str(n) for n in weight.shape[-2:])
+    if weight.ndim == 2:
+        stacked = np.broadcast_to(weight, (channels, 1, *weight.shape))
+        what = f"{kernel} kernel" + (f", depthwise on {channels} channels" if channels > 1 else "")
+        return stacked, channels, what
+    if weight.ndim == 3:
+        if weight.shape[0] != channels:
+            raise ConvcliError(
+                f"{where}: a 3-D kernel ({weight.shape[0]},{kernel}) sums over "
+                f"{weight.shape[0]} input channels, the input has {channels}"
+            )
+        return weight[None], 1, f"{weight.shape[0]}x{kernel} kernel summing {channels} channels"
+    out_channels, group_in = weight.shape[:2]
+    if group_in == 0 or channels % group_in:
+        raise ConvcliError(
+            f"{where}: a 4-D kernel {tuple(weight.shape)} takes {group_in} input channels "
+            f"(per group), the input has {channels}"
+        )
+    groups = channels // group_in
+    if out_channels % groups:
+        raise ConvcliError(
+            f"{where}: a 4-D kernel {tuple(weight.shape)} on {channels} channels needs "
+            f"groups={groups}, which does not divide its {out_channels} output channels"
+        )
+    grouped = f", groups={groups}" if groups > 1 else ""
+    return weight, groups, f"conv layer {channels}->{out_channels}, {kernel}{grouped}"
+
+
+def _run_kernel(
+    x: np.ndarray,
+    step: KernelStep,
+    where: str,
+    options: StepOptions,
+    defaults: tuple[PaddingSpec, str],
+    bias: np.ndarray | None,
+    report: StepReport,
+) -> np.ndarray:
+    stride = step.stride or options.stride or (1, 1)
+    dilation = step.dilation or options.dilation or (1, 1)
+    padding = step.padding if step.padding is not None else options.padding
+    if padding is None:
+        padding = defaults[0]
+    if isinstance(padding, tuple) and len(padding) == 2:
+        padding = (padding[0], padding[0], padding[1], padding[1])
+    border = step.border or options.border or defaults[1]
+    channels = x.shape[0]
+    kernels = (
+        [("gx", step.magnitude[0]), ("gy", step.magnitude[1])]
+        if step.magnitude
+        else [("", step.weight)]
+    )
+    results: list[np.ndarray] = []
+    for label, weight in kernels:
+        weight4, groups, what = _conv_weight(weight, channels, where)
+        weight4 = weight4.astype(np.float32)
+        step_bias = None
+        if bias is not None:
+            out_channels = weight4.shape[0]
+            step_bias = np.broadcast_to(bias, (out_channels,)) if bias.size == 1 else bias
+            if step_bias.shape != (out_channels,):
+                raise ConvcliError(
+                    f"{where}: --bias has {bias.size} values, the kernel has "
+                    f"{out_channels} output channels"
+                )
+        try:
+            algorithm, reason = choose_algorithm(
+                x.shape, weight4, stride, padding, dilation, groups, border
+            )
+            result = conv2d(
+                x, weight4, step_bias, stride, padding, dilation, groups, border, algorithm
+            )
+        except ConvcliError:
+            raise
+        except ValueError as error:
+            raise ConvcliError(f"{where}: {error}") from None
+        report.algorithms.append((label, algorithm, reason))
+        results.append(result)
+        report.operation = (
+            f"gradient magnitude sqrt(gx² + gy²) of {what}" if step.magnitude else what
+        )
+    report.pads = resolve_padding(padding, x.shape[-2:], step.weight.shape[-2:], stride, dilation)
+    report.border = border
+    if len(results) == 1:
+        return results[0]
+    magnitude, other = results
+    np.multiply(magnitude, magnitude, out=magnitude)
+    np.multiply(other, other, out=other)
+    magnitude += other
+    return np.sqrt(magnitude, out=magnitude)
+
+
+_POOLS = {"max": max_pool2d, "avg": avg_pool2d, "min": min_pool2d}
+
+
+def _run_pool(
+    x: np.ndarray,
+    step: PoolStep,
+    where: str,
+    options: StepOptions,
+    defaults: tuple[PaddingSpec, str],
+    report: StepReport,
+) -> np.ndarray:
+    size = _pair_text(step.kernel_size)
+    try:
+        if step.op == "median":
+            # A median filter is a denoiser: on images it keeps the size like a kernel does.
+            padding: PaddingSpec = step.padding
+            if not _gives_user_padding(step):
+                padding = defaults[0]
+            border = options.border or defaults[1]
+            report.operation = f"median filter {size}"
+            report.pads = resolve_padding(padding, x.shape[-2:], step.kernel_size, step.stride)
+            report.border = border
+            return median_filter2d(x, step.kernel_size, step.stride, padding, border)
+        pool = _POOLS[step.op]
+        report.operation = f"{step.op} pool {size}, stride {_pair_text(step.stride)}"
+        if step.padding != (0, 0):
+            report.pads = resolve_padding(step.padding)
+            report.border = "-inf/+inf (never wins)" if step.op != "avg" else "zeros"
+        return pool(x, step.kernel_size, step.stride, step.padding, ceil_mode=step.ceil_mode)
+    except ValueError as error:
+        raise ConvcliError(f"{where}: {error}") from None
+
+
+def run_steps(
+    x: np.ndarray,
+    steps: Sequence[Step],
+    options: StepOptions = StepOptions(),
+    *,
+    image: bool = False,
+) -> tuple[np.ndarray, list[StepReport]]:
+    """Pass ``x`` through the steps, left to right.
+
+    Parameters
+    ----------
+    x : ndarray, shape (C, H, W), float32
+        The input channels.
+    steps : sequence of KernelStep or PoolStep
+        Already prepared (see :func:`prepare_steps`).
+    options : StepOptions
+        Global stride, padding, dilation and border for kernel steps that set none, and
+        ``--bias`` (for the chain's only kernel step).
+    image : bool
+        Image defaults (padding ``"same"``, border ``reflect``) instead of PyTorch's
+        (padding 0, zeros).
+
+    Returns
+    -------
+    (y, reports) : ndarray, shape (C_out, H_out, W_out), float32; list of StepReport
+
+    Raises
+    ------
+    ConvcliError
+        Naming the step: a kernel larger than the padded input, channel counts that do
+        not match, a border the input is too small for...
+
+    Notes
+    -----
+    A 2-D kernel filters each channel on its own (depthwise: weight ``(C, 1, kh, kw)``,
+    ``groups = C``); a 3-D ``(C, kh, kw)`` kernel sums over the channels (one output
+    channel); a 4-D ``(C_out, C_in, kh, kw)`` kernel is a conv layer. A magnitude step gives
+    ``sqrt(corr(x, gx)² + corr(x, gy)²)``.
+
+    Examples
+    --------
+    >>> from convcli.kernels import parse_step
+    >>> x = np.arange(9, dtype=np.float32).reshape(1, 3, 3)
+    >>> run_steps(x, [parse_step("0 1; 2 3")])[0].tolist()
+    [[[19.0, 25.0], [37.0, 43.0]]]
+    """
+    defaults: tuple[PaddingSpec, str] = ("same", "reflect") if image else (0, "zeros")
+    kernel_steps = [step for step in steps if isinstance(step, KernelStep)]
+    if options.bias is not None and len(kernel_steps) != 1:
+        raise SpecError(
+            f"--bias is added by the chain's only kernel step; this chain has {len(kernel_steps)}"
+        )
+    reports: list[StepReport] = []
+    for index, step in enumerate(steps, start=1):
+        where = _where(index, step)
+        report = StepReport(index, step.text.strip(), tuple(x.shape), (), "")
+        if isinstance(step, KernelStep):
+            x = _run_kernel(x, step, where, options, defaults, options.bias, report)
+        else:
+            x = _run_pool(x, step, where, options, defaults, report)
+        x = np.asarray(x, dtype=np.float32)
+        report.out_shape = tuple(x.shape)
+        reports.append(report)
+    return x, reports
+
+
+# --------------------------------------------------------------------------------------------
+# Colour
+# --------------------------------------------------------------------------------------------
+
+
+def srgb_to_linear(values: np.ndarray) -> np.ndarray:
+    """Decode sRGB (0..1) to linear light (IEC 61966-2-1).
+
+    Notes
+    -----
+    ``c <= 0.04045 ? c / 12.92 : ((c + 0.055) / 1.055) ** 2.4``. Values outside 0..1 are
+    extended with the sign kept (``f(-c) = -f(c)``), so nothing is lost.
+
+    Examples
+    --------
+    >>> round(float(srgb_to_linear(np.float32(0.5))), 4)
+    0.214
+    """
+    values = np.asarray(values, dtype=np.float32)
+    magnitude = np.abs(values)
+    curve = np.where(
+        magnitude <= 0.04045,
+        magnitude / np.float32(12.92),
+        ((magnitude + np.float32(0.055)) / np.float32(1.055)) ** np.float32(2.4),
+    )
+    return np.copysign(curve, values).astype(np.float32)
+
+
+def linear_to_srgb(values: np.ndarray) -> np.ndarray:
+    """Encode linear light (0..1) to sRGB, the inverse of :func:`srgb_to_linear`.
+
+    Notes
+    -----
+    ``c <= 0.0031308 ? 12.92 c : 1.055 c ** (1/2.4) - 0.055``, sign kept outside 0..1.
+
+    Examples
+    --------
+    >>> round(float(linear_to_srgb(np.float32(0.5))) * 255, 2)  # black and white averaged
+    187.52
+    """
+    values = np.asarray(values, dtype=np.float32)
+    magnitude = np.abs(values)
+    curve = np.where(
+        magnitude <= 0.0031308,
+        magnitude * np.float32(12.92),
+        np.float32(1.055) * magnitude ** np.float32(1 / 2.4) - np.float32(0.055),
+    )
+    return np.copysign(curve, values).astype(np.float32)
+
+
+def to_gray(x: np.ndarray, has_alpha: bool) -> np.ndarray:
+    """RGB(A) ``(C, H, W)`` -> luma (and alpha): ``0.299 R + 0.587 G + 0.114 B``.
+
+    Grey input (1 or 2 channels) is returned unchanged.
+
+    Examples
+    --------
+    >>> red = np.array([[[255.0]], [[0.0]], [[0.0]]], np.float32)
+    >>> round(float(to_gray(red, has_alpha=False)[0, 0, 0]), 3)
+    76.245
+    """
+    colour_channels = x.shape[0] - (1 if has_alpha else 0)
+    if colour_channels == 1:
+        return x
+    red, green, blue = (np.float32(w) for w in LUMA_WEIGHTS)
+    luma = red * x[0] + green * x[1] + blue * x[2]
+    planes = [luma, x[-1]] if has_alpha else [luma]
+    return np.stack(planes).astype(np.float32)
+
+
+# --------------------------------------------------------------------------------------------
+# Mapping back
+# --------------------------------------------------------------------------------------------
+
+
+def resolve_map(requested: str, steps: Sequence[Step], *, float_output: bool) -> tuple[str, str]:
+    """The ``--map`` mode that will run, and why (for ``--explain``).
+
+    ``auto`` is ``raw`` for float outputs, ``abs`` when any kernel step sums to zero (edges,
+    gradient magnitudes: the result is a signed difference), ``clip`` otherwise.
+
+    Examples
+    --------
+    >>> from convcli.kernels import parse_step
+    >>> resolve_map("auto", [parse_step("sobel-x")], float_output=False)
+    ('abs', "auto: kernel 'sobel-x' sums to zero (an edge kernel): abs")
+    """
+    if requested not in MAP_MODES:
+        raise SpecError(f"--map must be one of {', '.join(MAP_MODES)}, got {requested!r}")
+    if requested != "auto":
+        return requested, f"{requested} (as asked)"
+    if float_output:
+        return "raw", "auto: the output holds floats: raw values"
+    for step in steps:
+        if isinstance(step, KernelStep) and step.zero_sum:
+            return "abs", f"auto: kernel '{step.text.strip()}' sums to zero (an edge kernel): abs"
+    return "clip", "auto: no zero-sum kernel: clip"
+
+
+def map_values(values: np.ndarray, mode: str, full_scale: float) -> np.ndarray:
+    """Bring filter results back to ``0 .. full_scale``.
+
+    Parameters
+    ----------
+    values : ndarray, float32
+        Results, in the input's units.
+    mode : {"clip", "abs", "offset", "minmax", "raw"}
+        ``clip``: values outside the range are cut; ``abs``: the magnitude of signed
+        responses (edges both ways), cut at full scale; ``offset``: zero moves to mid-grey
+        (``full_scale / 2``, 128 in 8 bits), so negative responses stay visible; ``minmax``:
+        the results' lowest value becomes 0 and the highest full scale (all channels
+        together; a constant result gives 0); ``raw``: unchanged.
+    full_scale : float
+        255, 65535 or 1.0.
+
+    Returns
+    -------
+    ndarray, float32, same shape
+
+    Examples
+    --------
+    >>> ramp = np.array([-300.0, -10.0, 0.0, 100.0, 300.0], np.float32)
+    >>> map_values(ramp, "clip", 255).tolist(), map_values(ramp, "abs", 255).tolist()
+    ([0.0, 0.0, 0.0, 100.0, 255.0], [255.0, 10.0, 0.0, 100.0, 255.0])
+    >>> map_values(ramp, "offset", 255).tolist()
+    [0.0, 117.5, 127.5, 227.5, 255.0]
+    >>> map_values(ramp, "minmax", 255).tolist()
+    [0.0, 123.25, 127.5, 170.0, 255.0]
+    """
+    values = np.asarray(values, dtype=np.float32)
+    scale = np.float32(full_scale)
+    if mode == "raw":
+        return values
+    if mode == "clip":
+        return np.clip(values, 0, scale)
+    if mode == "abs":
+        return np.minimum(np.abs(values), scale)
+    if mode == "offset":
+        return np.clip(values + scale / 2, 0, scale)
+    if mode == "minmax":
+        low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
+        if high <= low:
+            return np.zeros_like(values)
+        return ((values - np.float32(low)) * np.float32(full_scale / (high - low))).astype(
+            np.float32
+        )
+    raise SpecError(f"--map must be one of {', '.join(MAP_MODES)}, got {mode!r}")
+
+
+# --------------------------------------------------------------------------------------------
+# Pictures
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass
+class PictureResult:
+    """The filtered picture and how it was made.
+
+    Attributes
+    ----------
+    values : ndarray, shape (C, H, W), float32
+        In the input's units: ``0 .. full_scale`` after a map, anything with ``raw``.
+    channels : str
+        ``"L"``, ``"LA"``, ``"RGB"``, ``"RGBA"``, or ``"N"`` for other channel counts
+        (a conv layer's outputs).
+    reports : list of StepReport
+    notes : list of str
+        Remarks for stderr (alpha dropped...).
+    """
+
+    values: np.ndarray
+    channels: str
+    reports: list[StepReport]
+    notes: list[str] = field(default_factory=list)
+
+
+def _channels_name(count: int, has_alpha: bool) -> str:
+    if has_alpha:
+        return {2: "LA", 4: "RGBA"}.get(count, "N")
+    return {1: "L", 3: "RGB"}.get(count, "N")
+
+
+def filter_picture(
+    x: np.ndarray,
+    channels: str,
+    full_scale: float,
+    steps: Sequence[Step],
+    options: StepOptions = StepOptions(),
+    *,
+    map_mode: str = "clip",
+    gray: bool = False,
+    linear: bool = False,
+) -> PictureResult:
+    """Filter an image's channels the way an image should be filtered.
+
+    Parameters
+    ----------
+    x : ndarray, shape (C, H, W), float32
+        Pixels in the file's units (``0 .. full_scale``).
+    channels : {"L", "LA", "RGB", "RGBA"}
+        What the channels are; the last is alpha for ``LA`` and ``RGBA``.
+    full_scale : float
+        255, 65535 or 1.0 (float images).
+    steps : sequence of KernelStep or PoolStep
+        Prepared steps (see :func:`prepare_steps`).
+    options : StepOptions
+    map_mode : {"clip", "abs", "offset", "minmax", "raw"}
+        Already resolved (see :func:`resolve_map`).
+    gray : bool
+        Convert RGB to BT.601 luma first (alpha kept).
+    linear : bool
+        Filter in linear light.
+
+    Returns
+    -------
+    PictureResult
+
+    Notes
+    -----
+    With alpha ``a`` (0..1), colour ``c`` is filtered as ``K*(a c)`` and alpha as ``K*a``;
+    the result is ``K*(a c) / K*a`` where ``K*a > 0`` and 0 where the result is fully
+    transparent. When a step sums to zero (edges), ``K*a`` is ~0 and there is nothing to
+    divide by: the result is the edge response of the premultiplied colour (the outline
+    of a transparent shape is an edge) and the output is opaque. Steps that mix channels
+    (3-D/4-D kernels) see colour only; alpha is dropped with a note.
+    """
+    notes: list[str] = []
+    has_alpha = channels in ("LA", "RGBA")
+    if gray:
+        x = to_gray(x, has_alpha)
+    if linear and full_scale == 1.0:
+        raise ConvcliError("--linear decodes sRGB: it needs an 8- or 16-bit image, not floats")
+    colour = x[:-1] if has_alpha else x
+    alpha = x[-1] / np.float32(full_scale) if has_alpha else None
+    if linear:
+        colour = srgb_to_linear(colour / np.float32(full_scale))
+    work_scale = 1.0 if linear else full_scale
+    edges = any(isinstance(s, KernelStep) and s.zero_sum for s in steps)
+    if alpha is not None and any(mixes_channels(s) for s in steps):
+        notes.append("alpha dropped: a 3-D/4-D kernel mixes channels and sees colour only")
+        alpha = None
+    if alpha is None:
+        result, reports = run_steps(np.ascontiguousarray(colour), steps, options, image=True)
+        out_alpha = None
+    else:
+        stacked = np.concatenate([colour * alpha, alpha[None] * np.float32(work_scale)])
+        result, reports = run_steps(stacked, steps, options, image=True)
+        result, filtered_alpha = result[:-1], result[-1] / np.float32(work_scale)
+        if edges:
+            out_alpha = np.ones_like(filtered_alpha)
+        else:
+            visible = filtered_alpha > _TRANSPARENT
+            safe = np.where(visible, filtered_alpha, np.float32(1))
+            result = np.where(visible, result / safe, np.float32(0))
+            out_alpha = np.clip(filtered_alpha, 0, 1)
+    result = map_values(result, map_mode, work_scale)
+    if linear:
+        result = linear_to_srgb(result) * np.float32(full_scale)
+    planes = [result] if out_alpha is None else [result, out_alpha[None] * np.float32(full_scale)]
+    values = np.concatenate(planes).astype(np.float32, copy=False)
+    name = _channels_name(values.shape[0], out_alpha is not None)
+    return PictureResult(values, name, reports, notes)
