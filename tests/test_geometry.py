@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 from fractions import Fraction
+from pathlib import Path
 
 import pytest
 
@@ -227,3 +229,120 @@ def test_layer_built_in_code_has_a_word():
     layer = Layer("conv", out_channels=64, kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1))
     assert layer.to_word() == "conv:64,k=3,s=2,p=1"
     assert layer.label(2) == "layer 2 'conv:64,k=3,s=2,p=1'"
+
+
+# ---------------------------------------------------------------------------------------
+# Agreement with PyTorch: tests/data/shape_torch.json (made by make_shape_fixture.py)
+
+FIXTURE = json.loads((Path(__file__).parent / "data" / "shape_torch.json").read_text())
+#: What our message says for each kind of rejection torch makes.
+REJECTION = {
+    "size": "output size must be >= 1",
+    "groups": "must be divisible by groups",
+    "padding": "padding must be at most kernel // 2",
+    "output_padding": "output_padding must be smaller than max(stride, dilation)",
+}
+
+
+def rows(table: str) -> list[dict]:
+    fields = FIXTURE[table]["fields"]
+    return [dict(zip(fields, case, strict=True)) for case in FIXTURE[table]["cases"]]
+
+
+def check_against_torch(case: dict, layer: Layer, input_shape: Shape) -> str | None:
+    """None when we agree with torch on this case, else a description of the difference."""
+    if case["error"] is None and 0 in case["output"]:
+        # ConvTranspose2d returns an empty tensor when the output size is 0; an empty
+        # layer is never what a user meant, so convcli rejects it like any size < 1.
+        case = {**case, "error": "size"}
+    try:
+        report = analyze(input_shape, [layer])
+    except ConvcliError as error:
+        if case["error"] is None:
+            return f"{case}: we reject ({error}), torch accepts"
+        if REJECTION[case["error"]] not in str(error):
+            return f"{case}: torch rejects for {case['error']}, we say {error}"
+        return None
+    if case["error"] is not None:
+        return f"{case}: torch rejects ({case['error']}), we give {report.output}"
+    got = report.output.dims()
+    if got != case["output"]:
+        return f"{case}: torch {case['output']}, we {got}"
+    if "params" in case and report.total.params != case["params"]:
+        return f"{case}: torch {case['params']} params, we {report.total.params}"
+    if "flops" in case and report.total.flops != case["flops"]:
+        return f"{case}: torch {case['flops']} FLOPs, we {report.total.flops}"
+    return None
+
+
+def test_conv_agrees_with_torch():
+    cases = rows("conv")
+    assert len(cases) > 5000
+    assert {c["error"] for c in cases} == {None, "size", "groups"}
+    problems = []
+    for case in cases:
+        layer = Layer(
+            "conv",
+            out_channels=case["out_channels"],
+            kernel=tuple(case["kernel"]),
+            stride=tuple(case["stride"]),
+            padding=tuple(case["padding"]),
+            dilation=tuple(case["dilation"]),
+            groups=case["groups"],
+            bias=case["bias"],
+        )
+        problems.append(check_against_torch(case, layer, Shape(*case["input"])))
+    assert [p for p in problems if p] == []
+
+
+def test_deconv_agrees_with_torch():
+    cases = rows("deconv")
+    assert {c["error"] for c in cases} == {None, "size", "groups", "output_padding"}
+    problems = []
+    for case in cases:
+        layer = Layer(
+            "deconv",
+            out_channels=case["out_channels"],
+            kernel=tuple(case["kernel"]),
+            stride=tuple(case["stride"]),
+            padding=tuple(case["padding"]),
+            dilation=tuple(case["dilation"]),
+            groups=case["groups"],
+            bias=case["bias"],
+            output_padding=tuple(case["output_padding"]),
+        )
+        problems.append(check_against_torch(case, layer, Shape(*case["input"])))
+    assert [p for p in problems if p] == []
+
+
+def test_pooling_agrees_with_torch():
+    cases = rows("pool")
+    assert {c["error"] for c in cases} == {None, "size", "padding"}
+    assert any(c["ceil_mode"] and c["error"] is None for c in cases)
+    problems = []
+    for case in cases:
+        pad_h, pad_w = case["padding"]
+        layer = Layer(
+            f"{case['op']}pool",
+            kernel=tuple(case["kernel"]),
+            stride=None if case["stride"] is None else tuple(case["stride"]),
+            padding=(pad_h, pad_h, pad_w, pad_w),
+            dilation=tuple(case["dilation"]),
+            ceil_mode=case["ceil_mode"],
+        )
+        problems.append(check_against_torch(case, layer, Shape(*case["input"])))
+    assert [p for p in problems if p] == []
+
+
+def test_same_padding_matches_torch_at_stride_1():
+    cases = rows("same")
+    checked = 0
+    for case in cases:
+        (height, width), (kh, kw), dilation = case["input"], case["kernel"], case["dilation"]
+        assert case["output"] == [height, width]
+        if case["pads"] is None:
+            continue
+        ours = [*same_padding(height, kh, 1, dilation), *same_padding(width, kw, 1, dilation)]
+        assert ours == case["pads"], case
+        checked += 1
+    assert checked > 150
