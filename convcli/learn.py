@@ -45,7 +45,19 @@ direction weaker than this is noise, and the system counts as singular."""
 
 
 class SizeMismatchError(ConvcliError):
-    """TARGET's size cannot come from INPUT's with this kernel size and padding."""
+    """TARGET's size cannot come from INPUT's with this kernel size and padding, or
+    leaves fewer target pixels than unknowns."""
+
+
+class NoFitError(ConvcliError):
+    """Least squares leaves a residual above the tolerance: no linear kernel fits.
+
+    :attr:`fit` is the best (misfitting) fit, for callers that want to say more.
+    """
+
+    def __init__(self, message: str, fit: KernelFit) -> None:
+        super().__init__(message)
+        self.fit = fit
 
 
 def parse_kernel_size(text: str) -> KernelSize:
@@ -389,7 +401,7 @@ def _solve(problem: _Problem) -> _Solution:
     for channels in problem.groups:
         gram, moment, rows = _normal_equations(problem.chunks(channels), n)
         if rows < n:
-            raise ConvcliError(
+            raise SizeMismatchError(
                 f"only {rows} target pixels for {n} unknowns: the images are too small "
                 f"for a {format_size(problem.kernel_size)} kernel"
                 + (" with a bias" if problem.bias else "")
@@ -847,11 +859,12 @@ def learn_kernel(
         note = note or size_note
     if not fits:
         if len(geometry_errors) == len(sizes):
-            raise ConvcliError(
+            how = "any padding" if padding is None else f"padding {padding!r}"
+            raise SizeMismatchError(
                 f"no kernel from {format_size(sizes[0])} to {format_size(sizes[-1])} "
                 f"explains TARGET {format_size(target.shape[-2:])} from INPUT "
-                f"{format_size(inputs.shape[-2:])} with any padding; "
-                f"{_size_hint(inputs.shape[-2:], target.shape[-2:])}"
+                f"{format_size(inputs.shape[-2:])} with {how} (and more target pixels than "
+                f"unknowns); {_size_hint(inputs.shape[-2:], target.shape[-2:])}"
             )
         raise ConvcliError(
             "the system is singular for every kernel size tried: INPUT has too little "
@@ -873,7 +886,7 @@ def learn_kernel(
     )
     if note:
         message += f"; {note}"
-    raise ConvcliError(message)
+    raise NoFitError(message, best)
 
 
 def _size_hint(in_size: Sequence[int], target_size: Sequence[int]) -> str:
