@@ -24,6 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from convcli.errors import SpecError
+from convcli.geometry import Layer, Shape
+from convcli.layers import parse_layer, parse_size
 
 NetRows = list[tuple[str, str]]
 """A net as ``(LAYER word, the paper's description of that row)`` pairs."""
@@ -265,6 +267,26 @@ def preset_words(name: str, width_mult: float | None = None) -> list[str]:
     return [word for word, _ in preset_rows(name, width_mult)]
 
 
+def preset_layers(name: str, width_mult: float | None = None) -> list[Layer]:
+    """The preset's layers, parsed from its words (errors name ``preset NAME``).
+
+    Examples
+    --------
+    >>> [layer.kind for layer in preset_layers("lenet5")][:3]
+    ['conv', 'avgpool', 'conv']
+    """
+    source = f"preset {get_preset(name).name}"
+    return [
+        parse_layer(word, position, source)
+        for position, word in enumerate(preset_words(name, width_mult), start=1)
+    ]
+
+
+def preset_shape(name: str, resolution: int | None = None) -> Shape:
+    """The preset's input as a :class:`~convcli.geometry.Shape` (see :func:`preset_input`)."""
+    return parse_size(preset_input(name, resolution))
+
+
 def preset_input(name: str, resolution: int | None = None) -> str:
     """The preset's input size as ``CxHxW``; ``resolution`` replaces H and W.
 
@@ -298,9 +320,10 @@ def net_file_text(name: str, width_mult: float | None = None) -> str:
     width = max(len(word) for word, _ in rows) + 2
     lines = [
         f"# {preset.title}: {preset.source}.",
-        f"# Input {preset.input_size} (C x H x W). One LAYER word per line; '#' starts a comment.",
+        "# One LAYER word per line; '#' starts a comment; 'input' gives the size (C x H x W).",
         f"# Try: convcli shape {preset.input_size} --net samples/{preset.name}.net",
         "",
+        f"input {preset.input_size}",
     ]
     lines += [f"{word:<{width}}# {description}" for word, description in rows]
     return "\n".join(lines) + "\n"

@@ -2,18 +2,28 @@
 
 from __future__ import annotations
 
+import json
+from dataclasses import replace
+
 import pytest
 
 from convcli.errors import SpecError
+from convcli.geometry import Shape, analyze
+from convcli.layers import read_net
 from convcli.presets import (
     get_preset,
     mobilenet_channels,
     net_file_text,
     preset_input,
+    preset_layers,
     preset_names,
+    preset_shape,
     preset_words,
 )
-from tests.conftest import SAMPLES
+from tests.conftest import DATA, SAMPLES
+
+# Counted by torch on hand-built torchvision/paper architectures (make_presets_fixture.py).
+REFERENCE = json.loads((DATA / "presets_reference.json").read_text())
 
 
 def test_known_presets():
@@ -83,3 +93,39 @@ def test_preset_input_and_resolution():
     assert preset_input("mobilenet_v1", resolution=128) == "3x128x128"
     with pytest.raises(SpecError, match=r"^--resolution must be >= 1, got 0$"):
         preset_input("mobilenet_v1", resolution=0)
+
+
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "vgg16", "mobilenet_v1"])
+def test_sample_net_file_parses_to_the_preset(name):
+    net = read_net(SAMPLES / f"{name}.net")
+    assert net.input == preset_shape(name)
+    plain = [replace(layer, source="") for layer in net.layers]
+    assert plain == [replace(layer, source="") for layer in preset_layers(name)]
+
+
+@pytest.mark.parametrize("name", ["lenet5", "alexnet", "vgg16"])
+def test_preset_costs_match_torch(name):
+    chain = analyze(preset_shape(name), preset_layers(name))
+    expected = REFERENCE[name]
+    assert (chain.total.params, chain.total.macs) == (expected["params"], expected["macs"])
+    assert chain.output.dims() == expected["output"]
+
+
+def test_torchvision_parameter_counts():
+    # torchvision.models.vgg16() and alexnet(): 138,357,544 and 61,100,840 parameters
+    assert analyze(preset_shape("vgg16"), preset_layers("vgg16")).total.params == 138_357_544
+    assert analyze(preset_shape("alexnet"), preset_layers("alexnet")).total.params == 61_100_840
+
+
+def test_lenet5_sizes_follow_the_paper():
+    chain = analyze(preset_shape("lenet5"), preset_layers("lenet5"))
+    outputs = [str(report.output) for report in chain.layers]
+    assert outputs == ["6x28x28", "6x14x14", "16x10x10", "16x5x5", "400", "120", "84", "10"]
+    assert chain.total.params == 61_706
+
+
+def test_mobilenet_sizes_follow_table_1():
+    chain = analyze(Shape(3, 224, 224), preset_layers("mobilenet_v1"))
+    sides = [report.output.height for report in chain.layers if report.kind == "pwconv"]
+    assert sides == [112, 56, 56, 28, 28, 14, 14, 14, 14, 14, 14, 7, 7]
+    assert str(chain.layers[-4].output) == "1024x7x7"

@@ -1,0 +1,464 @@
+"""Rendering for ``convcli compare``: one layer's forms side by side, or a whole network.
+
+Formats: ``table`` (Rich), ``plain`` (aligned text, no markup), ``json`` (the schema of
+:meth:`convcli.compare.LayerComparison.to_dict` and
+:meth:`convcli.compare.NetworkComparison.to_dict`, plus ``kernel`` and ``bench`` when
+asked for) and ``csv`` (one row per form, or per layer/block with a total row).
+Rich is imported only when a table is drawn; NumPy never.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import TYPE_CHECKING, Any
+
+from convcli.geometry import COUNTING_CONVENTION
+from convcli.render import OutputFormat, print_csv, print_json, stdout_console, thousands
+
+if TYPE_CHECKING:
+    from convcli.compare import (
+        BenchResult,
+        Cost,
+        KernelSeparability,
+        KindShare,
+        LayerComparison,
+        NetworkComparison,
+    )
+
+_BAR_WIDTH = 40
+_EIGHTHS = " ▏▎▍▌▋▊▉"
+
+
+def bar(fraction: float, width: int = _BAR_WIDTH) -> str:
+    """A horizontal bar of block characters, ``fraction`` of ``width`` cells long.
+
+    >>> bar(0.5, 4), bar(0.0, 4), len(bar(1.0, 4))
+    ('██', '', 4)
+    """
+    eighths = round(max(0.0, min(1.0, fraction)) * width * 8)
+    full, rest = divmod(eighths, 8)
+    return "█" * full + (_EIGHTHS[rest] if rest else "")
+
+
+def ratio_text(value: float | None) -> str:
+    """``0.0439 (22.8x fewer)``; ``1 (same)``; ``-`` when undefined.
+
+    >>> ratio_text(0.04390625), ratio_text(2.5), ratio_text(1.0)
+    ('0.0439 (22.8x fewer)', '2.5 (2.5x more)', '1 (same)')
+    """
+    if value is None:
+        return "-"
+    if value == 1:
+        return "1 (same)"
+    if value < 1:
+        return f"{value:.3g} ({1 / value:.3g}x fewer)" if value else "0"
+    return f"{value:.3g} ({value:.3g}x more)"
+
+
+def _percent(share: float) -> str:
+    return f"{100 * share:.2f}%"
+
+
+def _shape(cost: Cost) -> str:
+    return "-" if cost.output is None else str(cost.output)
+
+
+def _words(cost: Cost) -> str:
+    return " + ".join(cost.layers)
+
+
+# ---- one layer -----------------------------------------------------------------------------------
+
+
+def _forms(result: LayerComparison) -> list[tuple[str, Cost | None]]:
+    return [
+        ("standard", result.standard),
+        ("depthwise", result.depthwise),
+        ("pointwise", result.pointwise),
+        ("separable", result.separable),
+        ("spatial", result.spatial),
+    ]
+
+
+def kernels_text(result: LayerComparison, form: str) -> str:
+    """The kernels of a form, as the MobileNet paper writes them: ``256 x 5x5x3``."""
+    kh, kw = result.kernel
+    in_channels = result.input.channel_count
+    middle = in_channels * result.depth_multiplier
+    out_channels = result.out_channels
+    return {
+        "standard": f"{out_channels} x {kh}x{kw}x{in_channels}",
+        "depthwise": f"{middle} x {kh}x{kw}x1",
+        "pointwise": f"{out_channels} x 1x1x{middle}",
+        "separable": f"{middle} x {kh}x{kw}x1 + {out_channels} x 1x1x{middle}",
+        "spatial": f"{out_channels * in_channels} x ({kh}x1 + 1x{kw})",
+    }[form]
+
+
+def closed_form_text(result: LayerComparison) -> str:
+    """``1/C_out + 1/k^2 = 1/256 + 1/25 = 0.0439`` (with ``M (...)`` when M > 1)."""
+    kh, kw = result.kernel
+    body = f"1/{result.out_channels} + 1/{kh * kw}"
+    if result.depth_multiplier == 1:
+        return f"1/C_out + 1/k^2 = {body} = {result.closed_form:.4g}"
+    multiplier = result.depth_multiplier
+    return f"M (1/C_out + 1/k^2) = {multiplier} x ({body}) = {result.closed_form:.4g}"
+
+
+def _layer_summary_lines(result: LayerComparison) -> list[str]:
+    lines = [
+        f"separable / standard: params {ratio_text(result.params_ratio)}, "
+        f"MACs {ratio_text(result.macs_ratio)}",
+        f"closed form {closed_form_text(result)}",
+    ]
+    if result.spatial is not None:
+        params = result.spatial.params / result.standard.params if result.standard.params else None
+        macs = result.spatial.macs / result.standard.macs if result.standard.macs else None
+        lines.append(
+            f"spatial / standard: params {ratio_text(params)}, MACs {ratio_text(macs)} "
+            "(exact only when every kernel has rank 1)"
+        )
+    else:
+        lines.append(f"spatial form: does not apply ({result.spatial_note})")
+    return lines
+
+
+def _kernel_lines(kernel: KernelSeparability) -> list[str]:
+    from convcli.render.kernels import format_number
+
+    def vector(values: Sequence[float]) -> str:
+        return "[" + ",".join(format_number(v, 4) for v in values) + "]"
+
+    rows, columns = len(kernel.matrix), len(kernel.matrix[0])
+    singular = ", ".join(format_number(v, 4) for v in kernel.singular_values)
+    lines = [f"kernel {kernel.label}: {rows}x{columns}, SVD rank {kernel.rank} (singular values "
+             f"{singular})"]  # fmt: skip
+    if kernel.factors is None or kernel.separated is None:
+        lines.append(
+            f"  not spatially separable: rank {kernel.rank} > 1, so no column x row split; "
+            f"direct {thousands(kernel.direct.macs)} MACs on {kernel.direct.output}"
+        )
+        return lines
+    column, row = kernel.factors
+    lines.append(f"  spatially separable: {vector(column)}^T x {vector(row)}")
+    direct, separated = kernel.direct, kernel.separated
+    lines.append(
+        f"  per channel, {rows * columns} -> {rows + columns} multiply-adds per output; "
+        f"on the input: {thousands(direct.macs)} -> {thousands(separated.macs)} MACs "
+        f"({ratio_text(separated.macs / direct.macs if direct.macs else None)}), "
+        f"{thousands(direct.params)} -> {thousands(separated.params)} weights"
+    )
+    return lines
+
+
+def _bench_lines(bench: BenchResult) -> list[str]:
+    return [
+        f"bench (NumPy core, float32, median of {bench.repeat} after a warm-up): "
+        f"standard {bench.standard_seconds * 1e3:.3g} ms, separable "
+        f"{bench.separable_seconds * 1e3:.3g} ms",
+        f"  speed-up measured {bench.measured_speedup:.3g}x, theoretical (MACs) "
+        f"{bench.theoretical_speedup:.3g}x",
+    ]
+
+
+def render_layer(
+    result: LayerComparison | None,
+    output_format: OutputFormat,
+    kernels: Sequence[KernelSeparability] = (),
+    bench: BenchResult | None = None,
+) -> None:
+    """Print one layer's comparison (``result`` may be None when only ``--kernel-matrix``
+    was asked for), the kernel's separability and the timings."""
+    if output_format is OutputFormat.json:
+        data: dict[str, Any] = result.to_dict() if result is not None else {}
+        if kernels:
+            data["kernel"] = [kernel.to_dict() for kernel in kernels]
+        if bench is not None:
+            data["bench"] = bench.to_dict()
+        print_json(data)
+        return
+    if output_format is OutputFormat.csv:
+        header = ["form", "params", "macs", "flops", "output", "params_ratio", "macs_ratio"]
+        rows: list[list[Any]] = []
+        if result is not None:
+            for name, cost in _forms(result):
+                if cost is None:
+                    continue
+                rows.append(
+                    [
+                        name,
+                        cost.params,
+                        cost.macs,
+                        cost.flops,
+                        _shape(cost),
+                        cost.params / result.standard.params if result.standard.params else "",
+                        cost.macs / result.standard.macs if result.standard.macs else "",
+                    ]
+                )
+        for kernel in kernels:
+            for name, cost in (
+                ("kernel direct", kernel.direct),
+                ("kernel separated", kernel.separated),
+            ):
+                if cost is not None:
+                    ratio_params = (
+                        cost.params / kernel.direct.params if kernel.direct.params else ""
+                    )
+                    ratio_macs = cost.macs / kernel.direct.macs if kernel.direct.macs else ""
+                    rows.append(
+                        [
+                            name,
+                            cost.params,
+                            cost.macs,
+                            cost.flops,
+                            _shape(cost),
+                            ratio_params,
+                            ratio_macs,
+                        ]
+                    )
+        print_csv(header, rows)
+        return
+
+    notes: list[str] = []
+    if result is not None:
+        notes += _layer_summary_lines(result)
+    for kernel in kernels:
+        notes += _kernel_lines(kernel)
+    if bench is not None:
+        notes += _bench_lines(bench)
+
+    if output_format is OutputFormat.plain:
+        if result is not None:
+            for name, cost in _forms(result):
+                if cost is None:
+                    continue
+                print(
+                    f"{name:<10} params {cost.params:>14,}  MACs {cost.macs:>16,}  "
+                    f"FLOPs {cost.flops:>16,}  output {_shape(cost):<12}  {_words(cost)}"
+                )
+        for line in notes:
+            print(line)
+        if result is not None:
+            print(COUNTING_CONVENTION)
+        return
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = stdout_console()
+    if result is not None:
+        kh, kw = result.kernel
+        table = Table(
+            title=(
+                f"{result.input} with a {kh}x{kw} kernel to {result.out_channels} channels"
+                + (
+                    f", depth multiplier {result.depth_multiplier}"
+                    if result.depth_multiplier > 1
+                    else ""
+                )
+                + ("" if result.bias else ", no bias")
+            ),
+            title_justify="left",
+            caption=COUNTING_CONVENTION,
+            caption_justify="left",
+        )
+        table.add_column("form")
+        table.add_column("kernels")
+        table.add_column("layers")
+        table.add_column("output", justify="right")
+        table.add_column("params", justify="right")
+        table.add_column("MACs", justify="right")
+        table.add_column("FLOPs", justify="right")
+        table.add_column("MACs vs standard", justify="right")
+        for name, cost in _forms(result):
+            style = "bold" if name in ("standard", "separable") else None
+            if cost is None:
+                table.add_row(
+                    name,
+                    "",
+                    f"[dim]does not apply: {escape(result.spatial_note)}[/]",
+                    "",
+                    "",
+                    "",
+                    "",
+                    "",
+                )
+                continue
+            share = cost.macs / result.standard.macs if result.standard.macs else None
+            table.add_row(
+                name,
+                kernels_text(result, name),
+                escape("\n".join(cost.layers)),
+                _shape(cost),
+                thousands(cost.params),
+                thousands(cost.macs),
+                thousands(cost.flops),
+                "-" if share is None else f"{share:.4g}",
+                style=style,
+            )
+            if name == "pointwise":
+                table.add_section()
+        console.print(table)
+    for line in notes:
+        console.print(escape(line), highlight=False)
+
+
+# ---- a network -----------------------------------------------------------------------------------
+
+
+def _by_kind_rows(shares: Sequence[KindShare]) -> list[list[str]]:
+    return [
+        [share.label, thousands(share.macs), _percent(share.macs_share), thousands(share.params),
+         _percent(share.params_share)]
+        for share in shares
+    ]  # fmt: skip
+
+
+def render_network(result: NetworkComparison, output_format: OutputFormat) -> None:
+    """Print a network as given against its all-standard twin, and the Table 2 split."""
+    if output_format is OutputFormat.json:
+        print_json(result.to_dict())
+        return
+    if output_format is OutputFormat.csv:
+        header = [
+            "position",
+            "given",
+            "output",
+            "params",
+            "macs",
+            "standard",
+            "standard_params",
+            "standard_macs",
+        ]
+        rows: list[list[Any]] = [
+            [
+                block.position,
+                _words(block.separable),
+                _shape(block.separable),
+                block.separable.params,
+                block.separable.macs,
+                _words(block.standard) if block.replaced else "",
+                block.standard.params,
+                block.standard.macs,
+            ]
+            for block in result.blocks
+        ]
+        rows.append(
+            [
+                "total",
+                "",
+                _shape(result.separable),
+                result.separable.params,
+                result.separable.macs,
+                "",
+                result.standard.params,
+                result.standard.macs,
+            ]
+        )
+        print_csv(header, rows)
+        return
+
+    name = result.name or "network"
+    summary = [
+        f"{name} on {result.input}: {result.replaced} depthwise-separable block"
+        f"{'' if result.replaced == 1 else 's'} replaced by standard convolutions",
+        f"as given: {thousands(result.separable.macs)} MACs, {thousands(result.separable.params)} "
+        f"params; all standard: {thousands(result.standard.macs)} MACs, "
+        f"{thousands(result.standard.params)} params",
+        f"given / standard: params {ratio_text(result.params_ratio)}, MACs "
+        f"{ratio_text(result.macs_ratio)}",
+    ]
+
+    if output_format is OutputFormat.plain:
+        for block in result.blocks:
+            standard = _words(block.standard) if block.replaced else "(same)"
+            print(
+                f"{block.position:>3}  {_words(block.separable):<60} {_shape(block.separable):>12}"
+                f"  params {block.separable.params:>12,}  MACs {block.separable.macs:>15,}"
+                f"  | {standard:<32} params {block.standard.params:>12,}"
+                f"  MACs {block.standard.macs:>15,}"
+            )
+        for line in summary:
+            print(line)
+        print("by kind of layer (share of the network as given):")
+        for row in _by_kind_rows(result.by_kind):
+            print(f"  {row[0]:<16} MACs {row[1]:>15} {row[2]:>8}   params {row[3]:>12} {row[4]:>8}")
+        print(COUNTING_CONVENTION)
+        return
+
+    from rich.markup import escape
+    from rich.table import Table
+
+    console = stdout_console()
+    table = Table(
+        title=(
+            f"{escape(name)} on {result.input}: as given vs every depthwise-separable block "
+            "as a standard convolution"
+        ),
+        title_justify="left",
+        caption=COUNTING_CONVENTION,
+        caption_justify="left",
+    )
+    table.add_column("#", justify="right")
+    table.add_column("as given")
+    table.add_column("output", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("MACs", justify="right")
+    table.add_column("as standard conv")
+    table.add_column("params", justify="right")
+    table.add_column("MACs", justify="right")
+    table.add_column("MACs x", justify="right")
+    for block in result.blocks:
+        times = block.standard.macs / block.separable.macs if block.separable.macs else None
+        table.add_row(
+            str(block.position),
+            escape("\n".join(block.separable.layers)),
+            _shape(block.separable),
+            thousands(block.separable.params),
+            thousands(block.separable.macs),
+            escape(_words(block.standard)) if block.replaced else "[dim]same[/]",
+            thousands(block.standard.params),
+            thousands(block.standard.macs),
+            f"{times:.3g}" if times is not None and block.replaced else "",
+        )
+    table.add_section()
+    total_times = result.standard.macs / result.separable.macs if result.separable.macs else None
+    table.add_row(
+        "",
+        "total",
+        _shape(result.separable),
+        thousands(result.separable.params),
+        thousands(result.separable.macs),
+        "total",
+        thousands(result.standard.params),
+        thousands(result.standard.macs),
+        f"{total_times:.3g}" if total_times is not None else "",
+        style="bold",
+    )
+    console.print(table)
+    for line in summary[1:]:
+        console.print(escape(line), highlight=False)
+
+    kinds = Table(
+        title="by kind of layer, as given (the MobileNet paper's Table 2)",
+        title_justify="left",
+    )
+    for column in ("kind", "MACs", "share", "params", "share"):
+        kinds.add_column(column, justify="left" if column == "kind" else "right")
+    for row in _by_kind_rows(result.by_kind):
+        kinds.add_row(*row)
+    console.print(kinds)
+
+    chart = Table(title="share of MACs and of parameters", title_justify="left", box=None)
+    chart.add_column("kind")
+    chart.add_column("", justify="left")
+    chart.add_column("bar", justify="left", no_wrap=True)
+    chart.add_column("share", justify="right")
+    for share in result.by_kind:
+        chart.add_row(
+            share.label, "MACs", f"[cyan]{bar(share.macs_share)}[/]", _percent(share.macs_share)
+        )
+        chart.add_row(
+            "", "params", f"[magenta]{bar(share.params_share)}[/]", _percent(share.params_share)
+        )
+    console.print(chart)
