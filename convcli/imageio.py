@@ -170,9 +170,30 @@ def _display_name(source: str | os.PathLike[str] | BinaryIO, name: str | None) -
     return "stdin"
 
 
-def _read_failure(name: str, error: BaseException) -> ConvcliError:
+_SIGNATURES: tuple[tuple[bytes, str], ...] = (
+    (b"\x89PNG\r\n\x1a\n", "PNG"),
+    (b"\xff\xd8\xff", "JPEG"),
+    (b"GIF87a", "GIF"),
+    (b"GIF89a", "GIF"),
+    (b"II*\x00", "TIFF"),
+    (b"MM\x00*", "TIFF"),
+    (b"BM", "BMP"),
+)
+
+
+def _signature(data: bytes) -> str | None:
+    """The format a file's first bytes claim, for a better message when Pillow gives up."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "WebP"
+    return next((name for magic, name in _SIGNATURES if data.startswith(magic)), None)
+
+
+def _read_failure(name: str, error: BaseException, data: bytes = b"") -> ConvcliError:
     """One line for an image Pillow could not decode."""
     if isinstance(error, UnidentifiedImageError):
+        claimed = _signature(data)
+        if claimed is not None:
+            return ConvcliError(f"{name}: corrupt {claimed} file (Pillow cannot read its header)")
         return ConvcliError(f"{name}: not an image (Pillow cannot identify its format)")
     reason = str(error).strip() or type(error).__name__
     if isinstance(error, FileNotFoundError):
@@ -298,7 +319,7 @@ def load_image(
     except ConvcliError:
         raise
     except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as error:
-        raise _read_failure(name, error) from None
+        raise _read_failure(name, error, data) from None
     return _picture_from_pillow(image, name, notes, file_format)
 
 

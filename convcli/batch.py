@@ -1,0 +1,435 @@
+"""One input through the steps to one output: :func:`process_one`, the unit of work of
+``convcli apply`` (and of a batch of many files, which calls it once per file).
+
+It reads the input (image, ``.npy``/``.csv``/``.txt`` matrix, ``--matrix`` values or stdin),
+runs the steps (:mod:`convcli.pipeline`), maps the result back and writes it atomically
+(:mod:`convcli.imageio`), or returns a matrix result for printing. It never prints:
+remarks come back in :attr:`ApplyResult.notes`, failures as :class:`ConvcliError`.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from convcli import imageio
+from convcli.errors import ConvcliError, SpecError
+from convcli.kernels import KernelStep, PoolStep
+from convcli.pipeline import (
+    StepOptions,
+    StepReport,
+    filter_picture,
+    prepare_steps,
+    resolve_map,
+    run_steps,
+)
+
+__all__ = ["ApplyOptions", "ApplyResult", "MatrixInput", "process_one"]
+
+Step = KernelStep | PoolStep
+
+_DEPTH_NAMES = {"8": "8-bit", "16": "16-bit", "float": "float32"}
+
+
+@dataclass(frozen=True, eq=False)
+class ApplyOptions:
+    """Everything but the input, the output and the steps.
+
+    Attributes
+    ----------
+    steps : StepOptions
+        Global stride/padding/dilation/border, ``--convolve``, ``--normalize``, ``--bias``.
+    map_mode : str
+        ``--map``: auto, clip, abs, offset, minmax or raw.
+    gray, linear : bool
+        ``--gray`` (BT.601 luma first), ``--linear`` (filter in linear light).
+    to : str or None
+        Output format (``"PNG"``, ``"NPY"``...) overriding the output's suffix.
+    depth : {"8", "16", "float"} or None
+        Output depth; None: the input's, as far as the format holds it.
+    quality : int
+        JPEG/WebP quality.
+    png_compression : int
+        PNG zlib level 0..9 (default 1: fast).
+    force : bool
+        Replace an existing output.
+    max_pixels : int or None
+        Refuse larger images before decoding (None: Pillow's limit; 0: no limit).
+    channels_last : bool
+        Read a 3-D ``.npy`` matrix as (H, W, C) and write it back that way.
+    """
+
+    steps: StepOptions = field(default_factory=StepOptions)
+    map_mode: str = "auto"
+    gray: bool = False
+    linear: bool = False
+    to: str | None = None
+    depth: str | None = None
+    quality: int = 90
+    png_compression: int = 1
+    force: bool = False
+    max_pixels: int | None = None
+    channels_last: bool = False
+
+
+@dataclass(frozen=True, eq=False)
+class MatrixInput:
+    """Values given directly (``--matrix``), shape (H, W) or (C, H, W)."""
+
+    values: np.ndarray
+    name: str = "--matrix"
+
+
+@dataclass
+class ApplyResult:
+    """What :func:`process_one` did.
+
+    Attributes
+    ----------
+    input : str
+        The input's name.
+    output : str or None
+        Where the result was written; None when it is returned in ``values`` to print.
+    kind : {"image", "matrix"}
+    in_shape, out_shape : tuple of int
+        (C, H, W) before and after the steps.
+    values : ndarray or None
+        A matrix result to print: (H, W) for one channel from a 2-D input, else (C, H, W).
+    reports : list of StepReport
+        One per step (operation, pads, algorithm and why).
+    map_reason : str
+        Which ``--map`` ran and why ('' for printed matrices).
+    output_description : str
+        ``"PNG, 8-bit RGB"`` and the like.
+    notes : list of str
+        Remarks for stderr.
+    seconds : float
+        Wall time of the whole call.
+    """
+
+    input: str
+    output: str | None
+    kind: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    values: np.ndarray | None = None
+    reports: list[StepReport] = field(default_factory=list)
+    map_reason: str = ""
+    output_description: str = ""
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+# --------------------------------------------------------------------------------------------
+# Inputs
+# --------------------------------------------------------------------------------------------
+
+
+def _matrix_to_chw(values: np.ndarray, name: str, channels_last: bool) -> np.ndarray:
+    """A matrix as read -> (C, H, W) float32."""
+    if values.ndim == 4:
+        if values.shape[0] != 1:
+            raise ConvcliError(
+                f"{name}: a 4-D matrix must hold one sample (1,C,H,W), got shape {values.shape}"
+            )
+        values = values[0]
+    if values.ndim == 2:
+        values = values[None]
+    elif values.ndim == 3 and channels_last:
+        values = np.moveaxis(values, -1, 0)
+    elif values.ndim != 3:
+        raise ConvcliError(f"{name}: a matrix has 2 or 3 dimensions, got shape {values.shape}")
+    return np.ascontiguousarray(values, dtype=np.float32)
+
+
+def _looks_like_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\n\r\t" for ch in text)
+
+
+def _read_input(
+    source: str | os.PathLike[str] | MatrixInput, options: ApplyOptions
+) -> tuple[str, imageio.Picture | np.ndarray, int]:
+    """(name, Picture or raw matrix values, matrix rank as read) for any kind of input."""
+    max_pixels = imageio.DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
+    if isinstance(source, MatrixInput):
+        return source.name, source.values, source.values.ndim
+    name = str(source)
+    if name == "-":
+        data = sys.stdin.buffer.read()
+        if data.startswith(b"\x93NUMPY"):
+            values = imageio.load_matrix(io.BytesIO(data), name="stdin", kind="npy")
+            return "stdin", values, values.ndim
+        try:
+            return "stdin", imageio.load_image(io.BytesIO(data), max_pixels=max_pixels), 0
+        except ConvcliError:
+            if not data.strip() or not _looks_like_text(data):
+                raise
+        values = imageio.load_matrix(io.BytesIO(data), name="stdin", kind="txt")
+        return "stdin", values, values.ndim
+    if imageio.is_matrix_path(name):
+        values = imageio.load_matrix(name)
+        return name, values, values.ndim
+    return name, imageio.load_image(name, max_pixels=max_pixels), 0
+
+
+# --------------------------------------------------------------------------------------------
+# Outputs
+# --------------------------------------------------------------------------------------------
+
+
+def _output_format(output: str, options: ApplyOptions, default: str | None) -> str:
+    if options.to:
+        return options.to.upper()
+    if output == "-":
+        return default or "PNG"
+    found = imageio.format_for_path(output)
+    if found is None:
+        raise SpecError(
+            f"cannot tell the output format from '{output}'; give a known suffix or --to FORMAT"
+        )
+    return found
+
+
+def _float_output(format_name: str, options: ApplyOptions, picture_depth: str) -> bool:
+    """Whether the output holds floats (decided before filtering: --map auto depends on it)."""
+    if format_name in imageio.FLOAT_ONLY_FORMATS:
+        if options.depth not in (None, "float"):
+            raise SpecError(f"--depth {options.depth}: {format_name} holds float values only")
+        return True
+    if options.depth == "float" or (options.depth is None and options.map_mode == "raw"):
+        if format_name not in imageio.FLOAT_FORMATS:
+            asked = "--depth float" if options.depth == "float" else "--map raw"
+            raise SpecError(
+                f"{asked} keeps float values, which {format_name} cannot hold; "
+                "write .npy, .pfm or .tif, or choose --map clip, abs, offset or minmax"
+            )
+        return True
+    if options.depth is None and picture_depth == "float":
+        return format_name in imageio.FLOAT_FORMATS
+    return False
+
+
+def _integer_depth(
+    format_name: str, options: ApplyOptions, picture_depth: str, channels: int, notes: list[str]
+) -> str:
+    """The integer depth to write: the asked or the input's, if the format can hold it."""
+    wanted = options.depth or picture_depth
+    if wanted == "float":  # float pixels (0..1) into an integer format: the most bits it has
+        wanted = "16"
+        notes.append(f"float image written to {format_name} as integers (0..1 -> full scale)")
+    if wanted == "16" and (format_name not in imageio.SIXTEEN_BIT_FORMATS or channels != 1):
+        what = "16-bit greyscale only" if format_name in imageio.SIXTEEN_BIT_FORMATS else "8 bits"
+        notes.append(f"{format_name} (via Pillow) holds {what}: the result is written in 8 bits")
+        return "8"
+    return wanted
+
+
+def _to_output_pixels(values: np.ndarray, in_scale: float, depth: str) -> np.ndarray:
+    """(C, H, W) float in the input's units -> (H, W[, C]) array of the output depth."""
+    if depth == "float":
+        pixels = values
+    else:
+        out_scale = imageio.FULL_SCALE[depth]
+        scaled = values * np.float32(out_scale / in_scale) if out_scale != in_scale else values
+        # Round half up (as Pillow does): mid-grey 127.5 -> 128, and offset maps -15 to 113.
+        clipped = np.clip(scaled, 0, out_scale)
+        pixels = np.floor(clipped + np.float32(0.5), out=clipped).astype(
+            np.uint8 if depth == "8" else np.uint16
+        )
+    pixels = np.moveaxis(pixels, 0, -1)
+    return np.ascontiguousarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+
+
+def _matrix_output_array(values: np.ndarray, rank: int, channels_last: bool) -> np.ndarray:
+    """(C, H, W) result -> the layout its input had: (H, W) for one channel of a 2-D input."""
+    if values.shape[0] == 1 and rank == 2:
+        return values[0]
+    if channels_last:
+        return np.ascontiguousarray(np.moveaxis(values, 0, -1))
+    return values
+
+
+# --------------------------------------------------------------------------------------------
+# The unit of work
+# --------------------------------------------------------------------------------------------
+
+
+def process_one(
+    source: str | os.PathLike[str] | MatrixInput,
+    output: str | os.PathLike[str] | None,
+    steps: Sequence[Step],
+    options: ApplyOptions = ApplyOptions(),
+    *,
+    protected: Sequence[str | os.PathLike[str]] = (),
+) -> ApplyResult:
+    """Read one input, run the steps, write (or return) the result.
+
+    Parameters
+    ----------
+    source : path, ``"-"`` (stdin) or MatrixInput
+        An image (format from content), a ``.npy``/``.csv``/``.txt`` matrix, or values.
+    output : path, ``"-"`` (stdout) or None
+        None returns a matrix result in :attr:`ApplyResult.values` (images need a file).
+    steps : sequence of KernelStep or PoolStep
+        As parsed; ``--convolve``/``--normalize`` are applied here.
+    options : ApplyOptions
+    protected : sequence of paths
+        More files that must never be overwritten (a batch's other inputs).
+
+    Returns
+    -------
+    ApplyResult
+
+    Raises
+    ------
+    ConvcliError
+        Any failure, in one line naming the file or the step; nothing is left at
+        ``output`` (the write is atomic).
+    SpecError
+        Options that contradict each other or the output format.
+    """
+    started = time.perf_counter()
+    output_text = None if output is None else str(output)
+    if output_text is not None and output_text != "-":
+        inputs = [*protected]
+        if not isinstance(source, MatrixInput) and str(source) != "-":
+            inputs.append(source)
+        imageio.check_output_path(output_text, inputs, force=options.force)
+    prepared = prepare_steps(steps, options.steps)
+    name, loaded, rank = _read_input(source, options)
+    if isinstance(loaded, imageio.Picture):
+        result = _process_picture(name, loaded, output_text, prepared, options)
+    else:
+        result = _process_matrix(name, loaded, rank, output_text, prepared, options)
+    result.seconds = time.perf_counter() - started
+    return result
+
+
+def _process_matrix(
+    name: str,
+    raw: np.ndarray,
+    rank: int,
+    output: str | None,
+    steps: Sequence[Step],
+    options: ApplyOptions,
+) -> ApplyResult:
+    if options.map_mode not in ("auto", "raw"):
+        raise SpecError(
+            f"--map {options.map_mode} maps images to a pixel range; matrix results are raw numbers"
+        )
+    if options.gray or options.linear:
+        raise SpecError("--gray and --linear are for images; the input is a matrix")
+    x = _matrix_to_chw(raw, name, options.channels_last)
+    values, reports = run_steps(x, steps, options.steps, image=False)
+    shown = _matrix_output_array(values, rank, options.channels_last)
+    result = ApplyResult(name, None, "matrix", tuple(x.shape), tuple(values.shape), reports=reports)
+    if output is None:
+        result.values = shown
+        return result
+    format_name = (options.to or "").upper() or (
+        "TXT" if output == "-" else imageio.format_for_path(output) or ""
+    )
+    if format_name == "NPY":
+        imageio.save_npy(output, shown, force=options.force)
+    elif format_name in ("CSV", "TXT"):
+        from convcli.render.apply import matrix_text
+
+        if format_name == "CSV" and shown.ndim != 2:
+            raise ConvcliError(
+                f"CSV holds one 2-D matrix, the result has shape {shown.shape}; write .npy or .txt"
+            )
+        text = matrix_text(shown, separator="," if format_name == "CSV" else " ")
+        imageio.write_bytes(output, text.encode("utf-8"), force=options.force)
+    else:
+        shown_format = format_name or Path(output).suffix or output
+        raise SpecError(f"a matrix result is written as .npy, .csv or .txt, not {shown_format}")
+    result.output = output
+    result.output_description = f"{format_name}, shape {'x'.join(map(str, shown.shape))}"
+    return result
+
+
+def _process_picture(
+    name: str,
+    picture: imageio.Picture,
+    output: str | None,
+    steps: Sequence[Step],
+    options: ApplyOptions,
+) -> ApplyResult:
+    notes = list(picture.notes)
+    if output is None:
+        raise SpecError(
+            f"{name} is an image: give -o FILE for the result (or -o - --to png for stdout)"
+        )
+    format_name = _output_format(output, options, picture.format)
+    float_output = _float_output(format_name, options, picture.depth)
+    map_mode, map_reason = resolve_map(options.map_mode, steps, float_output=float_output)
+    if not float_output and map_mode == "raw":
+        raise SpecError(
+            f"--map raw keeps float values, which {format_name} cannot hold at --depth "
+            f"{options.depth}; choose clip, abs, offset or minmax"
+        )
+    in_scale = imageio.FULL_SCALE[picture.depth]
+    pixels = picture.pixels
+    x = pixels[None] if pixels.ndim == 2 else np.moveaxis(pixels, -1, 0)
+    x = np.ascontiguousarray(x, dtype=np.float32)
+    filtered = filter_picture(
+        x,
+        picture.channels,
+        in_scale,
+        steps,
+        options.steps,
+        map_mode=map_mode,
+        gray=options.gray,
+        linear=options.linear,
+    )
+    notes.extend(filtered.notes)
+    channels = filtered.values.shape[0]
+    depth = (
+        "float"
+        if float_output
+        else _integer_depth(format_name, options, picture.depth, channels, notes)
+    )
+    if filtered.channels in ("LA", "RGBA") and format_name in imageio.NO_ALPHA_FORMATS:
+        raise ConvcliError(
+            f"{format_name} has no alpha channel and the result is {filtered.channels}; "
+            "write PNG, TIFF or WebP"
+        )
+    out_pixels = _to_output_pixels(filtered.values, in_scale, depth)
+    icc_profile = picture.icc_profile
+    colour_in = picture.channels in ("RGB", "RGBA")
+    colour_out = filtered.channels in ("RGB", "RGBA")
+    if colour_in != colour_out:
+        icc_profile = None  # an RGB profile does not describe grey (or N-channel) data
+    imageio.save_image(
+        out_pixels,
+        output,
+        format=format_name,
+        force=options.force,
+        quality=options.quality,
+        png_compression=options.png_compression,
+        icc_profile=icc_profile,
+        dpi=picture.dpi,
+    )
+    description = f"{format_name}, {_DEPTH_NAMES[depth]} {filtered.channels}"
+    return ApplyResult(
+        input=name,
+        output=output,
+        kind="image",
+        in_shape=tuple(x.shape),
+        out_shape=tuple(filtered.values.shape),
+        reports=filtered.reports,
+        map_reason=map_reason,
+        output_description=description,
+        notes=notes,
+    )

@@ -1,0 +1,455 @@
+"""``convcli apply`` end to end: matrices printed, images written, and every refusal."""
+
+from __future__ import annotations
+
+import io
+import os
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+from typer.testing import CliRunner
+
+from convcli import imageio
+from convcli.cli import app
+from tests.conftest import SAMPLES
+
+MATRIX = "0 1 2; 3 4 5; 6 7 8"
+
+
+def write_png(path: Path, pixels: np.ndarray) -> Path:
+    Image.fromarray(pixels).save(path)
+    return path
+
+
+def read_pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def assert_one_error(result, code: int, *fragments: str) -> None:
+    assert result.exit_code == code, result.stderr
+    assert result.stdout == ""
+    assert result.stderr.startswith("Error: ")
+    assert result.stderr.count("\n") == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr
+
+
+def only_files(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir())
+
+
+# ------------------------------------------------------------------------- matrices
+
+
+def test_matrix_correlation_prints_rows(cli):
+    result = cli("apply", "--matrix", MATRIX, "-k", "0 1; 2 3")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "19 25\n37 43\n", "")
+
+
+def test_matrix_max_pool(cli):
+    result = cli("apply", "--matrix", MATRIX, "-k", "maxpool:2,s=1")
+    assert result.stdout == "4 5\n7 8\n"
+
+
+EDGE_INPUT = "; ".join(["1 1 0 0 0 0 1 1"] * 6)  # ones, columns 2..5 zero
+
+
+@pytest.mark.parametrize("kernel", ["diff-x", "1,-1"])
+def test_the_one_minus_one_edge_example(cli, kernel):
+    result = cli("apply", "--matrix", EDGE_INPUT, "-k", kernel, "--format", "json")
+    assert result.exit_code == 0
+    import json
+
+    payload = json.loads(result.stdout)
+    assert payload["shape"] == [6, 7]
+    assert payload["data"] == [[0, 1, 0, 0, 0, -1, 0]] * 6
+    plain = cli("apply", "--matrix", EDGE_INPUT, "-k", kernel).stdout
+    assert plain.splitlines()[0] == "0 1 0 0 0 -1 0"  # each column right-aligned
+
+
+def test_matrix_channels_and_formats(cli):
+    two = cli("apply", "--matrix", "0 1; 2 3 | 4 5; 6 7", "-k", "1")
+    assert two.stdout == "0 1\n2 3\n\n4 5\n6 7\n"
+    summed = cli("apply", "--matrix", "0 1; 2 3 | 4 5; 6 7", "-k", "1 | 1")
+    assert summed.stdout == "4  6\n8 10\n"
+    fractions = cli("apply", "--matrix", "1 2 3", "-k", "0.5 0.25")
+    assert fractions.stdout == "1 1.75\n"
+    csv = cli("apply", "--matrix", MATRIX, "-k", "0 1; 2 3", "--format", "csv")
+    assert csv.stdout == "19,25\n37,43\n"
+    json_text = cli("apply", "--matrix", MATRIX, "-k", "0 1; 2 3", "--format", "json").stdout
+    assert json_text == '{"shape": [2, 2], "data": [[19, 25], [37, 43]]}\n'
+
+
+def test_matrix_padding_stride_and_border_options(cli):
+    padded = cli("apply", "--matrix", MATRIX, "-k", "box:3", "-p", "1", "--normalize")
+    assert padded.exit_code == 0
+    assert padded.stdout.splitlines()[0].split()[0] == "0.8888889"  # (0+1+3+4)/9
+    strided = cli("apply", "--matrix", MATRIX, "-k", "1", "-s", "2")
+    assert strided.stdout == "0 2\n6 8\n"
+    replicate = cli(
+        "apply", "--matrix", "1 2", "-k", "1 1 1", "-p", "0,0,1,1", "--border", "replicate"
+    )
+    assert replicate.stdout == "4 5\n"
+    flipped = cli("apply", "--matrix", "1 2 3", "-k", "1 0 -1", "--convolve")
+    assert flipped.stdout == "2\n"
+
+
+def test_matrix_files_in_and_out(cli, tmp_path):
+    np.save(tmp_path / "m.npy", np.arange(9).reshape(3, 3))
+    (tmp_path / "m.csv").write_text("0,1,2\n3,4,5\n6,7,8\n")
+    for name in ("m.npy", "m.csv"):
+        result = cli("apply", tmp_path / name, "-k", "0 1; 2 3")
+        assert result.stdout == "19 25\n37 43\n"
+    saved = cli("apply", tmp_path / "m.npy", "-k", "0 1; 2 3", "-o", tmp_path / "out.npy")
+    assert (saved.exit_code, saved.stdout) == (0, "")
+    assert np.load(tmp_path / "out.npy").tolist() == [[19, 25], [37, 43]]
+    cli("apply", "--matrix", MATRIX, "-k", "0 1; 2 3", "-o", tmp_path / "out.csv")
+    assert (tmp_path / "out.csv").read_text() == "19,25\n37,43\n"
+
+
+def test_four_d_layer_with_bias(cli, tmp_path):
+    weight = np.ones((2, 2, 1, 1))
+    weight[1] *= -1
+    np.save(tmp_path / "layer.npy", weight)
+    result = cli(
+        "apply", "--matrix", "1 2 | 10 20", "-k", tmp_path / "layer.npy", "--bias", "0.5,1"
+    )
+    assert result.stdout == "11.5 22.5\n\n-10 -21\n"
+
+
+def test_explain_says_algorithm_pads_and_map(cli, tmp_path):
+    write_png(tmp_path / "in.png", np.zeros((8, 8), np.uint8))
+    result = cli(
+        "apply", tmp_path / "in.png", "-k", "sobel-x", "-o", tmp_path / "o.png", "--explain"
+    )
+    lines = result.stderr.splitlines()
+    assert lines[1].startswith("step 1 'sobel-x': 3x3 kernel; 1x8x8 -> 1x8x8; ")
+    assert lines[1].endswith("pads top 1, bottom 1, left 1, right 1 (reflect)")
+    assert lines[2].startswith("  algorithm ")
+    assert "map: auto: kernel 'sobel-x' sums to zero (an edge kernel): abs" in lines
+    assert lines[-1] == f"output: {tmp_path / 'o.png'} (PNG, 8-bit L)"
+
+
+# ------------------------------------------------------------------------- images
+
+
+def numpy_sobel_magnitude(rgb: np.ndarray) -> np.ndarray:
+    """Reference: reflect-padded Sobel magnitude per channel, abs, clipped, rounded."""
+    sobel_x = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], dtype=np.float64)
+    padded = np.pad(rgb.astype(np.float64), ((1, 1), (1, 1), (0, 0)), mode="reflect")
+    height, width = rgb.shape[:2]
+    gx = np.zeros(rgb.shape)
+    gy = np.zeros(rgb.shape)
+    for i in range(3):
+        for j in range(3):
+            window = padded[i : i + height, j : j + width]
+            gx += sobel_x[i, j] * window
+            gy += sobel_x.T[i, j] * window
+    return np.rint(np.clip(np.hypot(gx, gy), 0, 255)).astype(np.uint8)
+
+
+def test_sobel_magnitude_on_a_photo_matches_numpy(cli, tmp_path):
+    photo = SAMPLES / "chelsea.png"
+    result = cli("apply", photo, "-k", "sobel", "-o", tmp_path / "edges.png")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    ours = read_pixels(tmp_path / "edges.png").astype(int)
+    expected = numpy_sobel_magnitude(read_pixels(photo)).astype(int)
+    assert ours.shape == expected.shape == (300, 451, 3)
+    assert np.abs(ours - expected).max() <= 1  # float32 vs float64 at .5 ties
+    assert np.mean(ours != expected) < 1e-3
+
+
+def ramp_png(tmp_path: Path) -> Path:
+    return write_png(tmp_path / "ramp.png", np.arange(0, 256, 15, dtype=np.uint8)[None, :])
+
+
+@pytest.mark.parametrize(
+    ("mode", "expected"),
+    [
+        ("clip", [0] * 18),
+        ("abs", list(range(0, 256, 15))),
+        ("offset", [128 - v if v < 128 else 0 for v in range(0, 256, 15)]),
+        ("minmax", [255 - v for v in range(0, 256, 15)]),
+    ],
+)
+def test_map_modes_on_a_ramp(cli, tmp_path, mode, expected):
+    out = tmp_path / "out.png"
+    result = cli("apply", ramp_png(tmp_path), "-k", "-1", "--map", mode, "-o", out)
+    assert result.exit_code == 0, result.stderr
+    assert read_pixels(out)[0].tolist() == expected
+
+
+def test_map_auto_is_abs_for_edges_and_clip_otherwise(cli, tmp_path):
+    ramp = ramp_png(tmp_path)
+    cli("apply", ramp, "-k", "-1", "-o", tmp_path / "negated.png")
+    assert read_pixels(tmp_path / "negated.png").max() == 0  # clip
+    cli("apply", ramp, "-k", "diff-x", "-o", tmp_path / "edges.png")
+    assert read_pixels(tmp_path / "edges.png")[0, :-1].tolist() == [15] * 17  # abs
+
+
+def test_float_outputs_keep_raw_values(cli, tmp_path):
+    ramp = ramp_png(tmp_path)
+    cli("apply", ramp, "-k", "-1", "-o", tmp_path / "raw.npy")
+    values = np.load(tmp_path / "raw.npy")
+    assert values.dtype == np.float32
+    assert values[0].tolist() == [-v for v in range(0, 256, 15)]  # H x W for grey
+    cli("apply", ramp, "-k", "-1", "-o", tmp_path / "raw.pfm")
+    assert imageio.load_image(tmp_path / "raw.pfm").pixels[0, 3] == -45
+    cli("apply", ramp, "-k", "-1", "--map", "raw", "-o", tmp_path / "raw.tif")
+    assert imageio.load_image(tmp_path / "raw.tif").pixels[0, 3] == -45
+
+
+def test_sixteen_bit_grey_png_round_trips_without_loss(cli, tmp_path):
+    values = (np.arange(64, dtype=np.uint32).reshape(8, 8) * 1031 + 5).astype(np.uint16)
+    imageio.save_image(values, tmp_path / "in16.png")
+    result = cli("apply", tmp_path / "in16.png", "-k", "identity", "-o", tmp_path / "out16.png")
+    assert result.exit_code == 0
+    with Image.open(tmp_path / "out16.png") as written:
+        assert written.mode == "I;16"
+        assert np.array_equal(np.asarray(written), values)
+
+
+def test_rgba_with_a_transparent_red_region_blurred_shows_no_red(cli, tmp_path):
+    rgba = np.zeros((16, 16, 4), np.uint8)
+    rgba[:, :8] = (0, 0, 255, 255)  # opaque blue
+    rgba[:, 8:] = (255, 0, 0, 0)  # transparent red
+    write_png(tmp_path / "in.png", rgba)
+    result = cli("apply", tmp_path / "in.png", "-k", "gaussian:2", "-o", tmp_path / "out.png")
+    assert result.exit_code == 0
+    with Image.open(tmp_path / "out.png") as written:
+        assert written.mode == "RGBA"
+        out = np.asarray(written)
+    assert out[..., 0].max() == 0
+    assert out[:, 7, 3].min() < 255 and out[:, 9, 3].max() > 0  # alpha was blurred too
+
+
+def checkerboard_png(tmp_path: Path) -> Path:
+    board = (np.indices((8, 8)).sum(axis=0) % 2 * 255).astype(np.uint8)
+    return write_png(tmp_path / "board.png", board)
+
+
+def test_avgpool_of_a_checkerboard_is_188_in_linear_light_and_128_without(cli, tmp_path):
+    board = checkerboard_png(tmp_path)
+    cli("apply", board, "-k", "avgpool:2", "-o", tmp_path / "plain.png")
+    cli("apply", board, "-k", "avgpool:2", "--linear", "-o", tmp_path / "linear.png")
+    assert read_pixels(tmp_path / "plain.png").tolist() == [[128] * 4] * 4
+    assert read_pixels(tmp_path / "linear.png").tolist() == [[188] * 4] * 4
+
+
+def test_gray_gives_luma_and_drops_the_rgb_profile(cli, tmp_path):
+    rgb = np.zeros((4, 4, 3), np.uint8)
+    rgb[..., 0] = 255
+    Image.fromarray(rgb).save(tmp_path / "red.png", icc_profile=b"rgb profile", dpi=(300, 300))
+    cli("apply", tmp_path / "red.png", "-k", "identity", "--gray", "-o", tmp_path / "g.png")
+    with Image.open(tmp_path / "g.png") as written:
+        assert written.mode == "L"
+        assert np.asarray(written).max() == 76  # 0.299 * 255
+        assert "icc_profile" not in written.info
+        assert written.info["dpi"] == pytest.approx((300, 300), abs=0.02)
+    cli("apply", tmp_path / "red.png", "-k", "identity", "-o", tmp_path / "c.png")
+    with Image.open(tmp_path / "c.png") as written:
+        assert written.info["icc_profile"] == b"rgb profile"
+
+
+def test_jpeg_quality_and_png_compression(cli, tmp_path):
+    photo = SAMPLES / "camera.png"
+    for quality in (30, 95):
+        cli(
+            "apply",
+            photo,
+            "-k",
+            "identity",
+            "-o",
+            tmp_path / f"q{quality}.jpg",
+            "--quality",
+            quality,
+        )
+    assert (tmp_path / "q30.jpg").stat().st_size < (tmp_path / "q95.jpg").stat().st_size
+    for level in (0, 9):
+        cli(
+            "apply",
+            photo,
+            "-k",
+            "identity",
+            "-o",
+            tmp_path / f"l{level}.png",
+            "--png-compression",
+            level,
+        )
+    assert (tmp_path / "l0.png").stat().st_size > (tmp_path / "l9.png").stat().st_size
+    assert np.array_equal(read_pixels(tmp_path / "l9.png"), read_pixels(photo))
+
+
+def test_stdout_and_stdin(tmp_path):
+    board = checkerboard_png(tmp_path)
+    runner = CliRunner()
+    result = runner.invoke(app, ["apply", str(board), "-k", "avgpool:2", "-o", "-", "--to", "png"])
+    assert result.exit_code == 0
+    assert np.asarray(Image.open(io.BytesIO(result.stdout_bytes))).tolist() == [[128] * 4] * 4
+    piped = runner.invoke(
+        app, ["apply", "-", "-k", "avgpool:2", "-o", "-"], input=board.read_bytes()
+    )
+    assert piped.stdout_bytes == result.stdout_bytes  # default: the input's format, PNG
+    matrix = runner.invoke(app, ["apply", "-", "-k", "0 1; 2 3"], input="0 1 2\n3 4 5\n6 7 8\n")
+    assert matrix.stdout == "19 25\n37 43\n"
+
+
+# ------------------------------------------------------------------------- refusals
+
+
+def test_kernel_larger_than_the_padded_input(cli, tmp_path):
+    result = cli("apply", "--matrix", MATRIX, "-k", "box:5")
+    assert_one_error(result, 1, "step 1 'box:5'", "kernel size 5x5", "padded input 3x3")
+    write_png(tmp_path / "tiny.png", np.zeros((3, 3), np.uint8))
+    out = tmp_path / "out.png"
+    image = cli("apply", tmp_path / "tiny.png", "-k", "box:5", "-p", "0", "-o", out)
+    assert_one_error(image, 1, "kernel size 5x5", "padded input 3x3")
+    assert not out.exists()
+
+
+def broken_files(tmp_path: Path) -> dict[str, tuple[Path, str]]:
+    """Each broken file, and what the error line says after its name."""
+    rng = np.random.default_rng(3)
+    image = Image.fromarray(rng.integers(0, 256, (48, 48, 3), dtype=np.uint8))
+    reasons = {
+        "truncated": "corrupt or truncated image (image file is truncated",
+        "corrupt PNG": "corrupt PNG file (Pillow cannot read its header)",
+        "corrupt JPEG": "corrupt or truncated image (broken data stream when reading image file)",
+    }
+    files = {}
+    for format_name, suffix in (("PNG", "png"), ("JPEG", "jpg")):
+        buffer = io.BytesIO()
+        image.save(buffer, format_name)
+        data = buffer.getvalue()
+        truncated = tmp_path / f"truncated.{suffix}"
+        truncated.write_bytes(data[: len(data) * 2 // 3])
+        files[f"truncated {format_name}"] = (truncated, reasons["truncated"])
+        corrupt = tmp_path / f"corrupt.{suffix}"
+        corrupt.write_bytes(data[:40] + bytes(64) + data[104:])  # headers zeroed, full length
+        files[f"corrupt {format_name}"] = (corrupt, reasons[f"corrupt {format_name}"])
+    return files
+
+
+@pytest.mark.parametrize(
+    "which", ["truncated PNG", "corrupt PNG", "truncated JPEG", "corrupt JPEG"]
+)
+def test_truncated_or_corrupt_input(cli, tmp_path, which):
+    source, reason = broken_files(tmp_path)[which]
+    out = tmp_path / "out.png"
+    result = cli("apply", source, "-k", "box:3", "-o", out)
+    assert_one_error(result, 1, f"Error: {source}: {reason}")
+    assert not out.exists()
+
+
+def test_text_file_given_as_an_image(cli, tmp_path):
+    (tmp_path / "notes.png").write_text("these are notes, not pixels\n")
+    out = tmp_path / "out.png"
+    result = cli("apply", tmp_path / "notes.png", "-k", "box:3", "-o", out)
+    assert_one_error(result, 1, "notes.png: not an image (Pillow cannot identify its format)")
+    assert not out.exists()
+
+
+def test_output_exists_needs_force(cli, tmp_path):
+    board = checkerboard_png(tmp_path)
+    out = tmp_path / "out.png"
+    out.write_bytes(b"precious")
+    result = cli("apply", board, "-k", "box:3", "-o", out)
+    assert_one_error(result, 1, f"output '{out}' exists; use --force to overwrite it")
+    assert out.read_bytes() == b"precious"
+    assert only_files(tmp_path) == ["board.png", "out.png"]
+    forced = cli("apply", board, "-k", "box:3", "-o", out, "--force")
+    assert forced.exit_code == 0
+    assert read_pixels(out).shape == (8, 8)
+
+
+def test_output_equal_to_input_is_refused_even_with_force(cli, tmp_path):
+    board = checkerboard_png(tmp_path)
+    before = board.read_bytes()
+    result = cli("apply", board, "-k", "box:3", "-o", board, "--force")
+    assert_one_error(result, 1, "is the input file; convcli never overwrites an input")
+    assert board.read_bytes() == before
+    assert only_files(tmp_path) == ["board.png"]
+
+
+@pytest.fixture
+def unwritable_folder(tmp_path, monkeypatch):
+    """A folder nobody may write into: chmod for users, chattr +i for root (which ignores modes)."""
+    folder = tmp_path / "locked"
+    folder.mkdir()
+    folder.chmod(0o555)
+    locked_by = "mode"
+    if os.access(folder, os.W_OK):  # root
+        done = subprocess.run(["chattr", "+i", str(folder)], capture_output=True)
+        locked_by = "immutable" if done.returncode == 0 else "simulated"
+        if locked_by == "simulated":  # no chattr: make the OS calls answer as for a user
+            real_access = os.access
+            monkeypatch.setattr(
+                os, "access", lambda p, m: False if Path(p) == folder else real_access(p, m)
+            )
+    yield folder
+    if locked_by == "immutable":
+        subprocess.run(["chattr", "-i", str(folder)], check=True)
+    folder.chmod(0o755)
+
+
+def test_unwritable_folder(cli, tmp_path, unwritable_folder):
+    board = checkerboard_png(tmp_path)
+    out = unwritable_folder / "out.png"
+    result = cli("apply", board, "-k", "box:3", "-o", out)
+    assert_one_error(result, 1, f"cannot write to folder '{unwritable_folder}'")
+    assert not out.exists()
+    assert only_files(unwritable_folder) == []
+
+
+def test_missing_output_folder(cli, tmp_path):
+    result = cli(
+        "apply", checkerboard_png(tmp_path), "-k", "box:3", "-o", tmp_path / "no" / "o.png"
+    )
+    assert_one_error(result, 1, f"output folder '{tmp_path / 'no'}' does not exist")
+
+
+def test_ctrl_c_while_writing_leaves_no_file(cli, tmp_path, monkeypatch):
+    board = checkerboard_png(tmp_path)
+
+    def interrupted_save(self, fp, *args, **kwargs):
+        fp.write(b"\x89PNG half of it")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(Image.Image, "save", interrupted_save)
+    result = cli("apply", board, "-k", "box:3", "-o", tmp_path / "out.png")
+    assert result.exit_code == 130  # Typer's Ctrl-C exit, silent
+    assert only_files(tmp_path) == ["board.png"]
+
+
+def test_usage_conflicts_exit_2(cli, tmp_path):
+    board = checkerboard_png(tmp_path)
+    raw_png = cli("apply", board, "-k", "sobel", "--map", "raw", "-o", tmp_path / "o.png")
+    assert_one_error(raw_png, 2, "--map raw keeps float values, which PNG cannot hold")
+    two = cli("apply", board, board, "-k", "box:3", "-o", tmp_path / "o.png")
+    assert_one_error(two, 2, "2 inputs given")
+    both = cli("apply", board, "--matrix", MATRIX, "-k", "1")
+    assert_one_error(both, 2, "either INPUT files or --matrix")
+    no_output = cli("apply", board, "-k", "box:3")
+    assert_one_error(no_output, 2, "is an image: give -o FILE")
+    unknown = cli("apply", board, "-k", "box:3", "-o", tmp_path / "o.zzz")
+    assert_one_error(unknown, 2, "cannot tell the output format")
+    matrix_to_png = cli("apply", "--matrix", MATRIX, "-k", "1", "-o", tmp_path / "m.png")
+    assert_one_error(matrix_to_png, 2, "a matrix result is written as .npy, .csv or .txt")
+    assert only_files(tmp_path) == ["board.png"]
+
+
+def test_rgba_to_jpeg_is_refused(cli, tmp_path):
+    write_png(tmp_path / "a.png", np.zeros((4, 4, 4), np.uint8))
+    result = cli("apply", tmp_path / "a.png", "-k", "box:3", "-o", tmp_path / "a.jpg")
+    assert_one_error(result, 1, "JPEG has no alpha channel and the result is RGBA")
+    assert not (tmp_path / "a.jpg").exists()
+
+
+def test_max_pixels_option(cli, tmp_path):
+    board = checkerboard_png(tmp_path)
+    result = cli("apply", board, "-k", "box:3", "-o", tmp_path / "o.png", "--max-pixels", "63")
+    assert_one_error(result, 1, "8x8 is 64 pixels, more than --max-pixels 63")
