@@ -40,6 +40,10 @@ _LAZY: dict[str, str] = {
     "fit_kernel": "convcli.learn",
     "fit_kernel_gd": "convcli.learn",
     "KernelFit": "convcli.learn",
+    "compare_layer": "convcli.compare",
+    "compare_network": "convcli.compare",
+    "preset_layers": "convcli.presets",
+    "preset_names": "convcli.presets",
 }
 
 __all__ = ["__version__", *_LAZY]
