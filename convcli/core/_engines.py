@@ -10,6 +10,7 @@ that are gathered with their padding; bands are shared between two threads.
 from __future__ import annotations
 
 import math
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -95,7 +96,8 @@ def accumulate(
             plus = []
         first = False
     elif first and minus:
-        np.negative(minus[0], out=target)
+        # Not np.negative: NumPy 2.4's SIMD negative misreads (n, 1)-shaped strided views.
+        np.multiply(minus[0], scale(-1), out=target)
         minus = minus[1:]
         first = False
     for view in plus:
@@ -103,6 +105,52 @@ def accumulate(
     for view in minus:
         np.subtract(target, view, out=target)
     return first
+
+
+def window_sum(
+    source: np.ndarray,
+    count: int,
+    spacing: int,
+    target: np.ndarray,
+    buffers: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """``target[y] = sum_{i < count} source[y + i * spacing]`` along axis 0, by doubling.
+
+    Sums of 2, 4, 8, ... taps are built from each other (one pass each) and the ones
+    in the binary expansion of ``count`` are added up: a 15-tap box costs 7 passes
+    instead of 14, with the same rounding as adding the taps one by one.
+
+    ``buffers`` are two arrays at least ``source``'s shape, used in turn.
+    """
+    out_len = target.shape[0]
+    level = source  # level[y] = sum of `width` taps starting at y
+    width = 1
+    offset = 0  # taps already in `pending`/`target`
+    pending: np.ndarray | None = None  # a view not yet written to target
+    wrote = False
+    toggle = 0
+    remaining = count
+    while True:
+        if remaining & 1:
+            view = level[offset * spacing : offset * spacing + out_len]
+            if pending is None and not wrote:
+                pending = view
+            elif pending is not None:
+                np.add(pending, view, out=target)
+                pending, wrote = None, True
+            else:
+                np.add(target, view, out=target)
+            offset += width
+        remaining >>= 1
+        if not remaining:
+            break
+        shift = width * spacing
+        length = level.shape[0] - shift
+        doubled = buffers[toggle][:length, : level.shape[1]]
+        np.add(level[:length], level[shift : shift + length], out=doubled)
+        level, width, toggle = doubled, width * 2, 1 - toggle
+    if pending is not None:
+        np.copyto(target, pending)
 
 
 def _flat(buffer: np.ndarray, *shape: int) -> np.ndarray:
@@ -114,6 +162,8 @@ class Engine:
     """One algorithm, run on one block of one image and one group at a time."""
 
     band_bytes = BAND_BYTES
+    #: Whether bands are cut into edge and interior pieces (interior read in place).
+    split_columns = True
 
     def __init__(self, problem: ConvProblem) -> None:
         self.problem = problem
@@ -164,12 +214,45 @@ class Direct(Engine):
 class Separable(Engine):
     """Rank-1 kernels: a vertical pass with the column factor, then a horizontal one."""
 
+    #: Uniform factors (box filters) at least this long are summed by doubling.
+    min_window = 5
+
     def scratch(self, rows, in_cols, cols):
+        p = self.problem
+        in_rows = (rows - 1) * p.stride[0] + p.effective_kernel[0]
         return {
             "vertical": np.empty(rows * in_cols, self.dtype),
             "vertical_product": np.empty(rows * in_cols, self.dtype),
             "product": np.empty(rows * cols, self.dtype),
+            "levels": np.empty(2 * in_rows * in_cols, self.dtype),
         }
+
+    def _pass(
+        self,
+        source: np.ndarray,
+        factor: np.ndarray,
+        stride: int,
+        spacing: int,
+        target: np.ndarray,
+        product: np.ndarray,
+        levels: tuple[np.ndarray, np.ndarray],
+        first: bool,
+    ) -> bool:
+        """One 1-D pass along axis 0 of ``source`` into ``target``; returns ``first``."""
+        rows = target.shape[0]
+        if stride == 1 and len(factor) >= self.min_window and np.all(factor == factor[0]):
+            holder = target if first else product
+            window_sum(source, len(factor), spacing, holder, levels)
+            if factor[0] != 1:
+                np.multiply(holder, factor[0], out=holder)
+            if not first:
+                np.add(target, product, out=target)
+            return False
+        taps = [
+            (factor[i], source[i * spacing : i * spacing + stride * (rows - 1) + 1 : stride])
+            for i in range(len(factor))
+        ]
+        return accumulate(target, taps, product, first)
 
     def run(self, block, group, target, buffers):
         p = self.problem
@@ -178,6 +261,17 @@ class Separable(Engine):
         vertical = _flat(buffers["vertical"], rows, in_cols)
         vertical_product = _flat(buffers["vertical_product"], rows, in_cols)
         product = _flat(buffers["product"], rows, cols)
+        in_rows = block.shape[1]
+        level_size = in_rows * in_cols
+        vertical_levels = (
+            _flat(buffers["levels"], in_rows, in_cols),
+            _flat(buffers["levels"][level_size:], in_rows, in_cols),
+        )
+        # The horizontal pass runs along axis 0 of transposed views (same memory).
+        horizontal_levels = (
+            _flat(buffers["levels"], rows, in_cols).T,
+            _flat(buffers["levels"][level_size:], rows, in_cols).T,
+        )
         table = p.rank1
         assert table is not None
         (sh, sw), (dh, dw) = p.stride, p.dilation
@@ -186,17 +280,14 @@ class Separable(Engine):
             first = True
             for c in range(self.group_in):
                 column, row = table[out_channel][c]
-                vertical_taps = [
-                    (column[i], tap_view(block[c], i, 0, rows, in_cols, (sh, 1), (dh, 1)))
-                    for i in range(len(column))
-                ]
-                if accumulate(vertical, vertical_taps, vertical_product, first=True):
+                if not column.any():
                     continue  # an all-zero kernel adds nothing
-                horizontal_taps = [
-                    (row[j], tap_view(vertical, 0, j, rows, cols, (1, sw), (1, dw)))
-                    for j in range(len(row))
-                ]
-                first = accumulate(target[o], horizontal_taps, product, first)
+                self._pass(
+                    block[c], column, sh, dh, vertical, vertical_product, vertical_levels, True
+                )
+                first = self._pass(
+                    vertical.T, row, sw, dw, target[o].T, product.T, horizontal_levels, first
+                )
             if first:
                 target[o] = 0
 
@@ -239,52 +330,101 @@ class Gemm(Engine):
 
 
 class Fft(Engine):
-    """Overlap-save with ``scipy.fft``: a band's valid part is free of wrap-around."""
+    """Overlap-save with ``scipy.fft``: a band's valid part is free of wrap-around.
 
-    band_bytes = FFT_BAND_BYTES
+    Bands span the full padded width (one FFT shape for all of them, so each distinct
+    kernel is transformed once); their height is picked to minimise the total work,
+    since every band recomputes a halo of (kernel height - 1) rows.
+    """
+
+    split_columns = False
 
     def __init__(self, problem: ConvProblem) -> None:
         super().__init__(problem)
         import scipy.fft  # ~0.25 s of start-up: only on this path
 
         self.fft = scipy.fft
-        self.spectra: dict[tuple[int, int], np.ndarray] = {}
+        self.lock = threading.Lock()
+        self.spectra: dict[tuple[int, int], list[list[np.ndarray]]] = {}
+        self.shape: tuple[int, int] | None = None
 
     def rows_per_band(self) -> int:
-        return max(super().rows_per_band(), 4 * self.problem.effective_kernel[0])
+        p = self.problem
+        out_rows = p.out_size[0]
+        (eh, _), (sh, _) = p.effective_kernel, p.stride
+        width = p.x.shape[3] + p.pads[2] + p.pads[3]
+        fast = self.fft.next_fast_len
 
-    def _spectrum(self, shape: tuple[int, int]) -> np.ndarray:
-        """Spectra of the flipped, dilated kernels at this FFT size (cached per size)."""
-        if shape not in self.spectra:
-            p = self.problem
-            eh, ew = p.effective_kernel
-            dh, dw = p.dilation
-            dilated = np.zeros(p.weight.shape[:2] + (eh, ew), self.dtype)
-            dilated[..., ::dh, ::dw] = p.weight
-            # Correlation = convolution with the kernel flipped on both axes.
-            self.spectra[shape] = self.fft.rfft2(dilated[..., ::-1, ::-1], s=shape)
-        return self.spectra[shape]
+        def cost(rows: int) -> float:
+            length = fast((rows - 1) * sh + eh, real=True)
+            bands = -(-out_rows // rows)
+            # Past ~4 MB per transform, cache misses make long bands dearer.
+            penalty = 1.0 + max(0.0, length * width * 8 / FFT_BAND_BYTES - 1.0) * 0.3
+            return bands * length * math.log2(length * width) * penalty
+
+        candidates = {out_rows} | {min(out_rows, 1 << k) for k in range(4, 13)}
+        candidates |= {
+            min(out_rows, max(1, (fast(n * eh, real=True) - eh) // sh + 1))
+            for n in (2, 3, 4, 6, 8, 12, 16)
+        }
+        return min(sorted(candidates), key=cost)
+
+    def scratch(self, rows, in_cols, cols):
+        # One transform shape for every band (the last, shorter one is zero-padded).
+        p = self.problem
+        in_rows = (rows - 1) * p.stride[0] + p.effective_kernel[0]
+        fast = self.fft.next_fast_len
+        self.shape = (fast(in_rows, real=True), fast(in_cols, real=True))
+        return {}
+
+    def _spectra(self, shape: tuple[int, int]) -> list[list[np.ndarray]]:
+        """Spectra of the flipped, dilated kernels at ``shape``, one per distinct kernel."""
+        with self.lock:
+            if shape not in self.spectra:
+                p = self.problem
+                eh, ew = p.effective_kernel
+                dh, dw = p.dilation
+                distinct: dict[bytes, np.ndarray] = {}
+                table = []
+                for per_out in p.weight:
+                    row = []
+                    for kernel in per_out:
+                        key = kernel.tobytes()
+                        if key not in distinct:
+                            dilated = np.zeros((eh, ew), self.dtype)
+                            dilated[::dh, ::dw] = kernel
+                            # Correlation = convolution with the kernel flipped both ways.
+                            distinct[key] = self.fft.rfft2(dilated[::-1, ::-1], s=shape)
+                        row.append(distinct[key])
+                    table.append(row)
+                self.spectra[shape] = table
+            return self.spectra[shape]
 
     def run(self, block, group, target, buffers):
         p = self.problem
         rows, cols = target.shape[1:]
         eh, ew = p.effective_kernel
         sh, sw = p.stride
-        in_rows, in_cols = block.shape[-2:]
-        shape = (
-            self.fft.next_fast_len(in_rows, real=True),
-            self.fft.next_fast_len(in_cols, real=True),
-        )
-        spectrum = self._spectrum(shape)[group * self.group_out : (group + 1) * self.group_out]
-        block_spectrum = self.fft.rfft2(block, s=shape)
-        # Sum over the group's input channels: (O, C, f) x (C, f) -> (O, f).
-        product = np.einsum("ocij,cij->oij", spectrum, block_spectrum)
-        full = self.fft.irfft2(product, s=shape)
-        target[...] = full[
-            :,
-            eh - 1 : eh - 1 + sh * (rows - 1) + 1 : sh,
-            ew - 1 : ew - 1 + sw * (cols - 1) + 1 : sw,
-        ]
+        shape = self.shape
+        assert shape is not None, "scratch() sets the FFT shape"
+        spectra = self._spectra(shape)
+        block_spectra = self.fft.rfft2(block, s=shape)  # (C, fh, fw // 2 + 1)
+        for o in range(self.group_out):
+            kernels = spectra[group * self.group_out + o]
+            if self.group_in == 1:
+                product = (
+                    block_spectra[0] if o == self.group_out - 1 else np.empty_like(block_spectra[0])
+                )
+                np.multiply(block_spectra[0], kernels[0], out=product)
+            else:
+                product = block_spectra[0] * kernels[0]
+                for c in range(1, self.group_in):
+                    product += block_spectra[c] * kernels[c]
+            full = self.fft.irfft2(product, s=shape)
+            target[o] = full[
+                eh - 1 : eh - 1 + sh * (rows - 1) + 1 : sh,
+                ew - 1 : ew - 1 + sw * (cols - 1) + 1 : sw,
+            ]
 
 
 ENGINES: dict[str, type[Engine]] = {
@@ -321,7 +461,7 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
     if out.size == 0:
         return out
     bands = band_rows(out.shape[2], engine.rows_per_band())
-    pieces = column_pieces(problem)
+    pieces = column_pieces(problem) if engine.split_columns else [(0, problem.out_size[1])]
     (eh, ew), (sh, sw) = problem.effective_kernel, problem.stride
     group_in, group_out = engine.group_in, engine.group_out
     padded_width = width + problem.pads[2] + problem.pads[3]
