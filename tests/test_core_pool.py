@@ -303,12 +303,20 @@ def _fits(x, args, dilation) -> bool:
 
 
 @settings(max_examples=300, deadline=None)
-@given(problem=pooling_problems(), strip_bytes=st.sampled_from([1, 200, 1 << 20]))
-def test_algorithms_agree_with_direct(problem, strip_bytes):
+@given(
+    problem=pooling_problems(),
+    strip_bytes=st.sampled_from([1, 200, 1 << 20]),
+    threads=st.booleans(),
+)
+def test_algorithms_agree_with_direct(problem, strip_bytes, threads):
     x, args, dilation = problem
     if not _fits(x, args, dilation):
         return
-    with mock.patch.object(pool, "_STRIP_BYTES", strip_bytes):
+    parallel_from = 0 if threads else pool.MIN_PARALLEL_ELEMENTS
+    with (
+        mock.patch.object(pool, "_STRIP_BYTES", strip_bytes),
+        mock.patch.object(pool, "MIN_PARALLEL_ELEMENTS", parallel_from),
+    ):
         for function in (max_pool2d, min_pool2d):
             reference = function(x, **args, dilation=dilation, algorithm="direct")
             assert np.array_equal(function(x, **args, dilation=dilation), reference)
@@ -361,6 +369,21 @@ def test_running_max_by_doubling_agrees_with_strided_taps(
     pool._doubling_pass(source, 1, windows, op, doubled, first)
     pool._strided_pass(source, 1, windows, op, strided, first)
     assert np.array_equal(doubled, strided)
+
+
+def test_a_large_image_runs_in_parallel_bands_and_agrees():
+    x = np.random.default_rng(6).normal(size=(3, 300, 400)).astype(np.float32)
+    assert x.size >= pool.MIN_PARALLEL_ELEMENTS
+    with mock.patch.object(pool, "run_bands", wraps=pool.run_bands) as run_bands:
+        filtered = max_pool2d(x, 3, stride=1, padding="same")
+        averaged = avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
+    same_size, quarter = run_bands.call_args_list
+    assert same_size.args[2] is True and len(same_size.args[0]) > 1  # several bands, 2 threads
+    assert quarter.args[2] is False  # 90,000 outputs: threads would cost more than they save
+    direct = max_pool2d(x, 3, stride=1, padding="same", algorithm="direct")
+    assert np.array_equal(filtered, direct)
+    direct = avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True, algorithm="direct")
+    assert np.allclose(averaged, direct, rtol=1e-5, atol=1e-6)
 
 
 def test_a_long_stride_one_max_filter_uses_doubling_and_agrees():

@@ -36,6 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from convcli.core._strips import MIN_PARALLEL_ELEMENTS, band_rows, run_bands
 from convcli.core.padding import (
     PaddingSpec,
     check_padding_mode,
@@ -285,34 +286,49 @@ def _strided_pass(
     source: np.ndarray, axis: int, win: AxisWindows, op: _Reduction, out: np.ndarray, first: int
 ) -> None:
     """``out[i - first] = reduce_j source[i*s + j*d - p_before]`` along ``axis``, for the
-    outputs ``first .. first + out.shape[axis] - 1``, skipping taps that fall outside."""
+    outputs ``first .. first + out.shape[axis] - 1``, skipping taps that fall outside.
+
+    The outputs every tap reaches (the interior) take ``k - 1`` passes with no fill; only
+    the few border outputs start from the identity.
+    """
     stop = first + out.shape[axis]
     taps = []  # (offset, first output it reaches, one past the last)
     for tap in range(win.kernel):
         offset = tap * win.dilation - win.pad_before
         low = max(first, -(offset // win.stride))  # ceil(-offset / stride)
         high = min(stop, (win.size - 1 - offset) // win.stride + 1)
-        if low < high:
-            taps.append((offset, low, high))
+        taps.append((offset, low, high))
+    inner_low = max(low for _, low, _ in taps)
+    inner_high = min(high for _, _, high in taps)
+    if inner_low >= inner_high:  # no output sees every tap: all of it is border
+        inner_low = inner_high = first
 
     def source_view(offset: int, low: int, high: int) -> np.ndarray:
         start = low * win.stride + offset
         return source[_along(axis, slice(start, start + (high - low - 1) * win.stride + 1,
                                          win.stride))]  # fmt: skip
 
-    # Start from taps that reach every output, so that no pass is spent on the identity.
-    full = [tap for tap in taps if tap[1] == first and tap[2] == stop]
-    rest = [tap for tap in taps if tap not in full[:2]]
-    if len(full) >= 2:
-        op.ufunc(source_view(*full[0]), source_view(*full[1]), out=out)
-    elif full:
-        np.copyto(out, source_view(*full[0]))
-    else:
-        out.fill(op.identity)
-        rest = taps
-    for offset, low, high in rest:
-        target = out[_along(axis, slice(low - first, high - first))]
-        op.ufunc(target, source_view(offset, low, high), out=target)
+    def target(low: int, high: int) -> np.ndarray:
+        return out[_along(axis, slice(low - first, high - first))]
+
+    if inner_low < inner_high:
+        inner = target(inner_low, inner_high)
+        views = [source_view(offset, inner_low, inner_high) for offset, _, _ in taps]
+        if len(views) == 1:
+            np.copyto(inner, views[0])
+        else:
+            op.ufunc(views[0], views[1], out=inner)
+            for view in views[2:]:
+                op.ufunc(inner, view, out=inner)
+    for border_low, border_high in ((first, inner_low), (inner_high, stop)):
+        if border_low >= border_high:
+            continue
+        target(border_low, border_high).fill(op.identity)
+        for offset, low, high in taps:
+            low, high = max(low, border_low), min(high, border_high)
+            if low < high:
+                part = target(low, high)
+                op.ufunc(part, source_view(offset, low, high), out=part)
 
 
 def _doubling_pass(
@@ -335,13 +351,16 @@ def _doubling_pass(
         level[_along(axis, slice(inside_start - low, inside_stop - low))] = source[
             _along(axis, slice(inside_start, inside_stop))
         ]
+    # Two buffers in turn: an in-place shifted ufunc would make NumPy copy its input.
+    spare = np.empty_like(level)
     taps = 1
     while 2 * taps <= win.kernel:
         shift = taps * win.dilation
         size = level.shape[axis] - shift
-        head = level[_along(axis, slice(0, size))]
-        op.ufunc(head, level[_along(axis, slice(shift, shift + size))], out=head)
-        level = head
+        doubled = spare[_along(axis, slice(0, size))]
+        op.ufunc(level[_along(axis, slice(0, size))],
+                 level[_along(axis, slice(shift, shift + size))], out=doubled)  # fmt: skip
+        spare, level = level, doubled
         taps *= 2
     last = (count - 1) * win.stride + 1
     first_half = level[_along(axis, slice(0, last, win.stride))]
@@ -355,9 +374,11 @@ def _separable_pass(
 ) -> None:
     """One axis of the separable algorithm: strided taps, or doubling when cheaper."""
     count = out.shape[axis]
-    strided_cost = win.kernel * count
+    # Passes over the data: k - 1 strided taps, against one padded copy, bit_length - 1
+    # doublings over the whole span, and the final pair.
+    strided_cost = (win.kernel - 1) * count
     span = (count - 1) * win.stride + win.dilation * (win.kernel - 1) + 1
-    doubling_cost = span * (win.kernel.bit_length() + 1) + count
+    doubling_cost = span * win.kernel.bit_length() + count
     if op.idempotent and doubling_cost < strided_cost:
         _doubling_pass(source, axis, win, op, out, first)
     else:
@@ -381,19 +402,37 @@ def _reshape_pass(
 
 
 def _by_axes(
-    planes: np.ndarray, windows: tuple[AxisWindows, ...], op: _Reduction, axis_pass: AxisPass
+    planes: np.ndarray,
+    windows: tuple[AxisWindows, ...],
+    op: _Reduction,
+    axis_pass: AxisPass,
+    divisor: np.ndarray | None = None,
 ) -> np.ndarray:
-    """Rows then columns, in strips of output rows so the intermediate stays in cache."""
+    """Rows then columns, in bands of output rows so the intermediate stays in cache.
+
+    Bands run on both cores (NumPy releases the GIL in its loops); each worker reuses
+    one strip buffer. ``divisor`` (a scalar or ``(H_out, W_out)``) divides each band
+    while it is still in cache.
+    """
     rows, cols = windows
     count, _, width = planes.shape
     out = np.empty((count, rows.out_size, cols.out_size), dtype=planes.dtype)
-    strip_rows = max(1, min(rows.out_size, _STRIP_BYTES // max(1, count * width * planes.itemsize)))
-    strip = np.empty((count, strip_rows, width), dtype=planes.dtype)
-    for first in range(0, rows.out_size, strip_rows):
-        stop = min(rows.out_size, first + strip_rows)
-        reduced_rows = strip[:, : stop - first]
-        axis_pass(planes, 1, rows, op, reduced_rows, first)
-        axis_pass(reduced_rows, 2, cols, op, out[:, first:stop], 0)
+    row_bytes = max(1, count * width * planes.itemsize)
+    strip_rows = max(1, min(rows.out_size, _STRIP_BYTES // row_bytes))
+    if divisor is not None:
+        divisor = divisor.astype(planes.dtype)
+
+    def work(bands: list[tuple[int, int]]) -> None:
+        strip = np.empty((count, strip_rows, width), dtype=planes.dtype)
+        for first, stop in bands:
+            reduced_rows = strip[:, : stop - first]
+            band = out[:, first:stop]
+            axis_pass(planes, 1, rows, op, reduced_rows, first)
+            axis_pass(reduced_rows, 2, cols, op, band, 0)
+            if divisor is not None:
+                band /= divisor if divisor.ndim == 0 else divisor[first:stop]
+
+    run_bands(band_rows(rows.out_size, strip_rows), work, out.size >= MIN_PARALLEL_ELEMENTS)
     return out
 
 
@@ -408,8 +447,13 @@ def _reshape_applies(windows: tuple[AxisWindows, ...]) -> bool:
 
 
 def _reduce(
-    planes: np.ndarray, windows: tuple[AxisWindows, ...], op: _Reduction, algorithm: str
+    planes: np.ndarray,
+    windows: tuple[AxisWindows, ...],
+    op: _Reduction,
+    algorithm: str,
+    divisor: np.ndarray | None = None,
 ) -> np.ndarray:
+    """Reduce every window with ``op`` by ``algorithm``, then divide by ``divisor``."""
     if algorithm not in POOL_ALGORITHMS:
         raise ValueError(
             f"algorithm must be one of {', '.join(POOL_ALGORITHMS)}, got {algorithm!r}"
@@ -417,15 +461,18 @@ def _reduce(
     if algorithm == "auto":
         algorithm = "reshape" if _reshape_applies(windows) else "separable"
     if algorithm == "direct":
-        return _direct(planes, windows, op)
+        out = _direct(planes, windows, op)
+        if divisor is not None:
+            out /= divisor.astype(out.dtype)
+        return out
     if algorithm == "reshape":
         if not _reshape_applies(windows):
             raise ValueError(
                 "algorithm='reshape' needs non-overlapping windows: stride equal to "
                 "kernel_size, no dilation, no padding and no ceil-mode overhang"
             )
-        return _by_axes(planes, windows, op, _reshape_pass)
-    return _by_axes(planes, windows, op, _separable_pass)
+        return _by_axes(planes, windows, op, _reshape_pass, divisor)
+    return _by_axes(planes, windows, op, _separable_pass, divisor)
 
 
 def _restore(out: np.ndarray, lead: tuple[int, ...]) -> np.ndarray:
@@ -587,21 +634,16 @@ def avg_pool2d(
     planes, lead = _as_planes(x)
     windows = _pool_windows(planes.shape[-2:], kernel_size, stride, padding, 1, ceil_mode)
     if divisor_override is not None:
-        divisor_override = _divisor(divisor_override)
-    sums = _reduce(planes, windows, _SUM, algorithm)
-    if divisor_override is not None:
-        sums /= sums.dtype.type(divisor_override)
-        return _restore(sums, lead)
-    if algorithm == "direct":
+        divisor = np.asarray(_divisor(divisor_override))
+    elif algorithm == "direct":
         divisor = _direct_counts(windows, bool(count_include_pad))
     else:
         row_counts, col_counts = (w.counts(bool(count_include_pad)) for w in windows)
         if row_counts.min() == row_counts.max() and col_counts.min() == col_counts.max():
-            divisor = np.asarray(row_counts[0] * col_counts[0])  # one number: one cheap pass
+            divisor = np.asarray(row_counts[0] * col_counts[0])  # one number: cheaper
         else:
             divisor = np.multiply.outer(row_counts, col_counts)
-    sums /= divisor.astype(sums.dtype)
-    return _restore(sums, lead)
+    return _restore(_reduce(planes, windows, _SUM, algorithm, divisor), lead)
 
 
 def _divisor(value: object) -> int:
