@@ -44,6 +44,13 @@ _LAZY: dict[str, str] = {
     "compare_network": "convcli.compare",
     "preset_layers": "convcli.presets",
     "preset_names": "convcli.presets",
+    "load_image": "convcli.imageio",
+    "save_image": "convcli.imageio",
+    "run_steps": "convcli.pipeline",
+    "filter_picture": "convcli.pipeline",
+    "StepOptions": "convcli.pipeline",
+    "process_one": "convcli.batch",
+    "ApplyOptions": "convcli.batch",
 }
 
 __all__ = ["__version__", *_LAZY]

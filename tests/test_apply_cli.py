@@ -453,3 +453,36 @@ def test_max_pixels_option(cli, tmp_path):
     board = checkerboard_png(tmp_path)
     result = cli("apply", board, "-k", "box:3", "-o", tmp_path / "o.png", "--max-pixels", "63")
     assert_one_error(result, 1, "8x8 is 64 pixels, more than --max-pixels 63")
+
+
+def test_sixteen_bit_rgb_png_is_said_on_stderr(cli, tmp_path):
+    from tests.test_imageio import png_16bit
+
+    values = (np.arange(48, dtype=np.uint16).reshape(4, 4, 3) * 1000) + 3
+    (tmp_path / "rgb16.png").write_bytes(png_16bit(values))
+    result = cli("apply", tmp_path / "rgb16.png", "-k", "identity", "-o", tmp_path / "o.png")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"note: {tmp_path / 'rgb16.png'}: 16-bit RGB image; Pillow decodes it to 8 bits per "
+        "channel (the low 8 bits are lost)\n"
+    )
+    assert read_pixels(tmp_path / "o.png").tolist() == (values >> 8).tolist()
+
+
+def test_depth_16_rescales_and_npy_keeps_the_image_layout(cli, tmp_path):
+    write_png(tmp_path / "g.png", np.array([[0, 1, 128, 255]], np.uint8))
+    cli("apply", tmp_path / "g.png", "-k", "identity", "--depth", "16", "-o", tmp_path / "g16.png")
+    assert read_pixels(tmp_path / "g16.png").tolist() == [[0, 257, 32896, 65535]]
+    rgb = np.zeros((2, 3, 3), np.uint8)
+    rgb[..., 2] = 9
+    write_png(tmp_path / "rgb.png", rgb)
+    cli("apply", tmp_path / "rgb.png", "-k", "identity", "-o", tmp_path / "rgb.npy")
+    values = np.load(tmp_path / "rgb.npy")
+    assert values.shape == (2, 3, 3)  # H x W x C, as NumPy and Pillow have images
+    assert values[..., 2].tolist() == [[9] * 3] * 2
+
+
+def test_to_overrides_the_suffix(cli, tmp_path):
+    board = checkerboard_png(tmp_path)
+    cli("apply", board, "-k", "identity", "-o", tmp_path / "board.out", "--to", "jpeg")
+    assert (tmp_path / "board.out").read_bytes()[:3] == b"\xff\xd8\xff"
