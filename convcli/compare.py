@@ -743,6 +743,7 @@ class BenchResult:
     separable_seconds: float
     repeat: int
     theoretical_speedup: float
+    algorithm: str = "auto"
 
     @property
     def measured_speedup(self) -> float:
@@ -755,6 +756,7 @@ class BenchResult:
             "measured_speedup": self.measured_speedup,
             "theoretical_speedup": self.theoretical_speedup,
             "repeat": self.repeat,
+            "algorithm": self.algorithm,
         }
 
 
@@ -771,7 +773,9 @@ def _median_seconds(run: Any, repeat: int) -> float:
     return statistics.median(times)
 
 
-def bench_layer(comparison: LayerComparison, repeat: int = 5, seed: int = 0) -> BenchResult:
+def bench_layer(
+    comparison: LayerComparison, repeat: int = 5, seed: int = 0, algorithm: str = "auto"
+) -> BenchResult:
     """Time both forms through :func:`convcli.conv2d` on random float32 data of that size.
 
     Parameters
@@ -782,6 +786,9 @@ def bench_layer(comparison: LayerComparison, repeat: int = 5, seed: int = 0) -> 
         Timed runs after one warm-up; the median is reported.
     seed : int
         For the random input and weights.
+    algorithm : str
+        Passed to :func:`convcli.conv2d` for every convolution (``auto`` lets the core
+        choose per call, as ``convcli apply`` does).
 
     Returns
     -------
@@ -806,6 +813,7 @@ def bench_layer(comparison: LayerComparison, repeat: int = 5, seed: int = 0) -> 
         "stride": comparison.stride,
         "padding": comparison.pads,
         "dilation": comparison.dilation,
+        "algorithm": algorithm,
     }
     x = rng.standard_normal((shape.batch_count, in_channels, shape.height, shape.width))
     x = x.astype(np.float32)
@@ -819,11 +827,12 @@ def bench_layer(comparison: LayerComparison, repeat: int = 5, seed: int = 0) -> 
 
     def run_separable() -> None:
         middle_map = conv2d(x, depthwise_weight, None, groups=in_channels, **geometry)
-        conv2d(middle_map, pointwise_weight, bias)
+        conv2d(middle_map, pointwise_weight, bias, algorithm=algorithm)
 
     return BenchResult(
         standard_seconds=_median_seconds(run_standard, repeat),
         separable_seconds=_median_seconds(run_separable, repeat),
         repeat=repeat,
         theoretical_speedup=comparison.standard.macs / comparison.separable.macs,
+        algorithm=algorithm,
     )

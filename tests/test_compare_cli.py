@@ -74,11 +74,19 @@ def test_kernel_matrix_alone_and_not_separable(cli):
 def test_bench_reports_timings(cli):
     data = _json(cli, "4x10x10", "-k", "3", "-c", "8", "--bench", "--repeat", "1")
     bench = data["bench"]
-    assert bench["repeat"] == 1
+    assert (bench["repeat"], bench["algorithm"]) == (1, "auto")
     assert bench["standard_seconds"] > 0 and bench["separable_seconds"] > 0
     assert bench["theoretical_speedup"] == pytest.approx(
         data["standard"]["macs"] / data["separable"]["macs"]
     )
+
+
+def test_bench_with_a_chosen_engine(cli):
+    args = ("2x9x9", "-k", "3", "-c", "4", "-s", "2", "-p", "same", "--bench", "--repeat", "2")
+    data = _json(cli, *args, "--algorithm", "gemm")
+    assert data["bench"]["algorithm"] == "gemm"
+    plain = cli("compare", *args, "--format", "plain").stdout
+    assert "bench (NumPy core, algorithm auto, float32, median of 2 after a warm-up)" in plain
 
 
 def test_preset_mobilenet(cli):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -36,6 +37,16 @@ The closed form 1/C_out + 1/k^2 (times M with a depth multiplier) is the ratio o
 The spatial form runs every k x k kernel as a k x 1 pass then a 1 x k pass: exact when
 every kernel has rank 1 (--kernel-matrix checks one kernel).
 """
+
+
+class Algorithm(str, Enum):
+    """``--algorithm``: the core's engine for --bench (``auto`` chooses per call)."""
+
+    auto = "auto"
+    direct = "direct"
+    gemm = "gemm"
+    fft = "fft"
+
 
 _LAYER = "One layer"
 _NETWORK = "Whole network"
@@ -180,6 +191,14 @@ def compare(
         int,
         typer.Option("--repeat", help="Timed runs for --bench.", rich_help_panel=_EXTRA),
     ] = 5,
+    algorithm: Annotated[
+        Algorithm,
+        typer.Option(
+            "--algorithm",
+            help="The NumPy core's engine for --bench; auto lets it choose, as apply does.",
+            rich_help_panel=_EXTRA,
+        ),
+    ] = Algorithm.auto,
     output_format: Annotated[
         OutputFormat,
         typer.Option("--format", help="table, plain, json or csv.", rich_help_panel=_OUTPUT),
@@ -255,7 +274,9 @@ def compare(
         # The layer's kernels are this one: its rank decides whether the split applies.
         rank = max(kernel.rank for kernel in kernels)
         result = replace(result, spatial=None, spatial_note=f"the kernel has rank {rank}, not 1")
-    timing = library.bench_layer(result, repeat=repeat) if bench else None
+    timing = None
+    if bench:
+        timing = library.bench_layer(result, repeat=repeat, algorithm=algorithm.value)
     render.render_layer(result, output_format, kernels, timing)
 
 

@@ -153,7 +153,8 @@ def _kernel_lines(kernel: KernelSeparability) -> list[str]:
 
 def _bench_lines(bench: BenchResult) -> list[str]:
     return [
-        f"bench (NumPy core, float32, median of {bench.repeat} after a warm-up): "
+        f"bench (NumPy core, algorithm {bench.algorithm}, float32, median of {bench.repeat} "
+        "after a warm-up): "
         f"standard {bench.standard_seconds * 1e3:.3g} ms, separable "
         f"{bench.separable_seconds * 1e3:.3g} ms",
         f"  speed-up measured {bench.measured_speedup:.3g}x, theoretical (MACs) "
