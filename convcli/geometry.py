@@ -530,11 +530,31 @@ class _Field:
         self.padding[axis] += pad_before * self.jump[axis]
         self.jump[axis] *= stride
 
-    def transposed(self, axis: int, kernel: int, stride: int, crop_before: int) -> None:
-        """The equivalent direct conv on the zero-inserted input: jump / s, kernel ke,
-        stride 1, padding ke - 1 - crop."""
-        self.jump[axis] /= stride
-        self.window(axis, kernel, 1, kernel - 1 - crop_before)
+    def transposed(
+        self, axis: int, kernel: int, dilation: int, stride: int, crop_before: int
+    ) -> None:
+        """A transposed conv: the jump divides by the stride; the size grows by the widest
+        run of inputs any one output reads; the centre stays where the equivalent direct
+        conv (stride 1 on the zero-inserted input, padding ``ke - 1 - crop``) puts it.
+
+        An output reads the inputs whose taps land on it: taps ``t`` with the same
+        ``t d mod s``. The widest such group spans ``(t_last - t_first) d / s + 1`` inputs
+        (2 for k=4, s=2). The equivalent conv's span, ``(ke - 1) / s + 1``, is only right
+        on average; the padding is shifted by half the difference to keep the centre.
+        """
+        jump = self.jump[axis]
+        spans = []
+        for phase in range(stride):
+            taps = [t for t in range(kernel) if (t * dilation) % stride == phase]
+            if taps:
+                spans.append((taps[-1] - taps[0]) * dilation // stride + 1)
+        ke = effective_kernel(kernel, dilation)
+        continuous_growth = Fraction(ke - 1, stride) * jump
+        growth = (max(spans) - 1) * jump
+        self.padding[axis] += (ke - 1 - crop_before) * jump / stride
+        self.padding[axis] += (growth - continuous_growth) / 2
+        self.size[axis] += growth
+        self.jump[axis] = jump / stride
 
     def snapshot(self) -> tuple[tuple[Fraction, Fraction], ...]:
         return tuple(self.size), tuple(self.jump), tuple(self.padding)  # type: ignore[return-value]
@@ -624,9 +644,9 @@ def analyze(input_shape: Shape, layers: Sequence[Layer], dtype_bytes: int = 4) -
     Conv params ``C_out (C_in / g) kh kw (+ C_out)``, MACs ``N C_out H_out W_out (C_in/g) kh
     kw``; transposed conv MACs ``N H_in W_in C_in (C_out / g) kh kw``; fc ``units (in + 1)``
     params and ``N units in`` MACs. Receptive field: ``r += (ke - 1) j``, ``P += p_before j``,
-    ``j *= s`` (Araujo et al.); a transposed conv divides the jump by its stride and acts
-    as the equivalent stride-1 conv with padding ``ke - 1 - p``; gap and fc cover the
-    whole map.
+    ``j *= s`` (Araujo et al.); a transposed conv divides the jump by its stride and grows
+    the field by the widest run of inputs one output reads (see ``_Field.transposed``);
+    gap and fc cover the whole map.
 
     >>> chain = [Layer("conv", kernel=(3, 3), padding=(d, d, d, d), dilation=(d, d))
     ...          for d in (1, 2, 4, 8)]
@@ -871,7 +891,7 @@ def _one_layer(
     for axis in range(2):
         ke = effective_kernel(kernel[axis], dilation[axis])
         if kind == "deconv":
-            field_state.transposed(axis, ke, stride[axis], pads[2 * axis])
+            field_state.transposed(axis, kernel[axis], dilation[axis], stride[axis], pads[2 * axis])
         else:
             field_state.window(axis, ke, stride[axis], pads[2 * axis])
     field_state.extent = (out_size[0], out_size[1])

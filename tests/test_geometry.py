@@ -83,9 +83,54 @@ def test_deconv_counts_from_the_input_side():
     assert layer.output == Shape(32, 32, 32)
     assert layer.macs == 8_388_608
     assert layer.params == 64 * 32 * 16 + 32
-    # Equivalent stride-1 conv on the zero-inserted input: jump 1/2, span 1 + 3/2.
-    assert layer.rf == (Fraction(5, 2), Fraction(5, 2))
+    # Each output reads 2 inputs (taps 0,2 or 1,3); the grid is twice as fine.
+    assert layer.rf == (2, 2)
     assert layer.jump == (Fraction(1, 2), Fraction(1, 2))
+    # Centre of output u: u/2 - 1/4 (outputs 0 and 1 read inputs {-1, 0} and {0, 1}).
+    assert layer.rf_padding == (Fraction(3, 4), Fraction(3, 4))
+
+
+def brute_force_fields(size: int, steps: list[tuple[str, int, int, int, int]]) -> list[set]:
+    """For each output position, the input positions it depends on (1-D, real pixels).
+
+    ``steps`` are ``(kind, kernel, stride, pad_before, dilation)``, kind conv or deconv.
+    """
+    fields = [{i} for i in range(size)]
+    for kind, kernel, stride, pad, dilation in steps:
+        new: dict[int, set] = {}
+        for i, field in enumerate(fields):
+            for t in range(kernel):
+                if kind == "conv":
+                    # out[o] reads in[o*s - p + t*d]
+                    offset = i + pad - t * dilation
+                    if offset % stride == 0 and offset >= 0:
+                        new.setdefault(offset // stride, set()).update(field)
+                else:
+                    new.setdefault(i * stride - pad + t * dilation, set()).update(field)
+        fields = [new[o] for o in sorted(new) if o >= 0]
+    return fields
+
+
+@pytest.mark.parametrize(
+    "steps",
+    [
+        [("deconv", 4, 2, 1, 1)],
+        [("deconv", 3, 2, 1, 1)],
+        [("deconv", 5, 3, 2, 1)],
+        [("deconv", 3, 2, 0, 2)],
+        [("conv", 3, 2, 1, 1), ("deconv", 4, 2, 1, 1)],
+        [("conv", 5, 2, 2, 1), ("conv", 3, 1, 1, 1), ("deconv", 3, 3, 0, 1)],
+        [("conv", 3, 1, 2, 2), ("conv", 3, 2, 0, 1)],
+    ],
+)
+def test_receptive_field_size_matches_brute_force(steps):
+    words = []
+    for kind, kernel, stride, pad, dilation in steps:
+        words.append(f"{kind}:k={kernel}x1,s={stride}x1,p={pad}x0,d={dilation}x1")
+    report = chain("1x40x1", *words)
+    fields = brute_force_fields(40, steps)
+    widest = max(max(field) - min(field) + 1 for field in fields[3:-3])
+    assert report.layers[-1].rf[0] == widest
 
 
 def test_dilated_receptive_fields():
