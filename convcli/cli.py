@@ -21,6 +21,7 @@ from convcli import __version__
 from convcli.commands import apply as apply_command
 from convcli.commands import compare as compare_command
 from convcli.commands import kernels as kernels_command
+from convcli.commands import learn as learn_command
 from convcli.commands import shape as shape_command
 from convcli.errors import ConvcliError
 
@@ -135,6 +136,7 @@ def _root(
 # Command registration: one line per command module (each module defines one function).
 app.command("shape", epilog=shape_command.EPILOG)(shape_command.shape)
 app.command("kernels", epilog=kernels_command.EPILOG)(kernels_command.kernels)
+app.command("learn", epilog=learn_command.EPILOG)(learn_command.learn)
 app.command("apply", epilog=apply_command.EPILOG)(apply_command.apply)
 app.command("compare", epilog=compare_command.EPILOG)(compare_command.compare)
 
