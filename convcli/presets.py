@@ -303,6 +303,20 @@ def preset_input(name: str, resolution: int | None = None) -> str:
     return f"{channels}x{side}x{side}"
 
 
+def with_resolution(shape: Shape, resolution: int | None) -> Shape:
+    """``shape`` with its height and width set to ``resolution`` (``--resolution``).
+
+    Examples
+    --------
+    >>> str(with_resolution(Shape(3, 224, 224), 128))
+    '3x128x128'
+    """
+    if resolution is None:
+        return shape
+    side = check_resolution(resolution)
+    return Shape(shape.channels, side, side, shape.batch)
+
+
 def check_resolution(resolution: int) -> int:
     """``resolution`` if it is a usable input size (>= 1); a :class:`SpecError` otherwise."""
     if resolution < 1:

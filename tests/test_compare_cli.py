@@ -141,7 +141,7 @@ def test_input_overrides_the_preset_input(cli):
     [
         (
             ("3x12x12", "-k", "3x3x3", "-c", "4"),
-            "-k/--kernel: kernel must be N or HxW, got '3x3x3'",
+            "-k/--kernel must be N or HxW, got '3x3x3'",
             2,
         ),
         (

@@ -129,3 +129,63 @@ def test_mobilenet_sizes_follow_table_1():
     sides = [report.output.height for report in chain.layers if report.kind == "pwconv"]
     assert sides == [112, 56, 56, 28, 28, 14, 14, 14, 14, 14, 14, 7, 7]
     assert str(chain.layers[-4].output) == "1024x7x7"
+
+
+# ---- convcli shape --preset ----------------------------------------------------------------------
+
+
+def _shape_totals(cli, *args):
+    result = cli("shape", *args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)["total"]
+
+
+def test_shape_preset_mobilenet_reproduces_the_paper(cli):
+    total = _shape_totals(cli, "3x224x224", "--preset", "mobilenet_v1")
+    assert (total["macs"], total["params"]) == (568_740_352, 4_210_088)
+    assert round(total["macs"] / 1e6) == 569 and round(total["params"] / 1e6, 1) == 4.2
+
+
+@pytest.mark.parametrize(
+    ("options", "key"),
+    [
+        (("--width-mult", "0.75"), "alpha=0.75,resolution=224"),
+        (("--width-mult", "0.25", "--resolution", "128"), "alpha=0.25,resolution=128"),
+        (("--resolution", "192"), "alpha=1.0,resolution=192"),
+    ],
+)
+def test_shape_preset_width_and_resolution(cli, options, key):
+    total = _shape_totals(cli, "--preset", "mobilenet_v1", *options)
+    expected = REFERENCE["mobilenet_v1"][key]
+    assert (total["macs"], total["params"]) == (expected["macs"], expected["params"])
+
+
+@pytest.mark.parametrize(("name", "params"), [("vgg16", 138_357_544), ("alexnet", 61_100_840)])
+def test_shape_preset_torchvision_counts(cli, name, params):
+    assert _shape_totals(cli, "--preset", name)["params"] == params
+
+
+def test_shape_resolution_applies_to_a_net_file(cli):
+    total = _shape_totals(cli, "--net", SAMPLES / "mobilenet_v1.net", "--resolution", "160")
+    assert total["macs"] == REFERENCE["mobilenet_v1"]["alpha=1.0,resolution=160"]["macs"]
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (
+            ("--preset", "resnet50"),
+            "unknown preset 'resnet50'; known presets: alexnet, lenet5, mobilenet_v1, vgg16",
+        ),
+        (("--preset", "vgg16", "--width-mult", "0.5"), "--width-mult applies only to mobilenet_v1"),
+        (("3x8x8", "conv:4,k=3", "--width-mult", "0.5"), "--width-mult needs --preset"),
+        (("--preset", "lenet5", "--net", str(SAMPLES / "lenet5.net")), "give --preset or --net"),
+        (("--preset", "mobilenet_v1", "--width-mult", "0"), "--width-mult must be > 0, got 0"),
+        (("--preset", "mobilenet_v1", "--resolution", "0"), "--resolution must be >= 1, got 0"),
+    ],
+)
+def test_shape_preset_errors(cli, args, message):
+    result = cli("shape", *args)
+    assert result.exit_code == 2
+    assert result.stderr.startswith(f"Error: {message}")
+    assert result.stdout == ""

@@ -244,9 +244,9 @@ def compare(
         raise SpecError("missing INPUT (e.g. 3x224x224), or give --preset/--net")
 
     shape = parse_size(input_size, channels_last=channels_last)
-    stride_pair = parse_pair(stride, "stride", "-s/--stride: ")
+    stride_pair = parse_pair(stride, "-s/--stride")
     padding_spec = parse_padding(padding, "-p/--padding: ")
-    dilation_pair = parse_pair(dilation, "dilation", "-d/--dilation: ")
+    dilation_pair = parse_pair(dilation, "-d/--dilation")
     kernels = []
     if kernel_matrix is not None:
         kernels = library.describe_kernel(
@@ -293,7 +293,7 @@ def _kernel_size(kernel: str | None, kernels: list[KernelSeparability]) -> tuple
         if from_matrix is None:
             raise SpecError("missing -k/--kernel (3 or 3x5), or give --kernel-matrix")
         return from_matrix
-    pair = parse_pair(kernel, "kernel", "-k/--kernel: ")
+    pair = parse_pair(kernel, "-k/--kernel")
     if from_matrix is not None and pair != from_matrix:
         raise SpecError(
             f"-k/--kernel {pair[0]}x{pair[1]} disagrees with the --kernel-matrix shape "
@@ -314,7 +314,6 @@ def _network(
     from convcli import compare as library
     from convcli import presets
     from convcli.errors import SpecError
-    from convcli.geometry import Shape
     from convcli.layers import parse_size, read_net
 
     if preset is not None and net is not None:
@@ -334,7 +333,4 @@ def _network(
     shape = parse_size(input_size, channels_last=channels_last) if input_size else default_input
     if shape is None:
         raise SpecError(f"missing INPUT: the net file {net} has no 'input SIZE' line")
-    if resolution is not None:
-        side = presets.check_resolution(resolution)
-        shape = Shape(shape.channels, side, side, shape.batch)
-    return library.compare_network(shape, layers, name=name)
+    return library.compare_network(presets.with_resolution(shape, resolution), layers, name=name)

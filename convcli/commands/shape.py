@@ -19,6 +19,7 @@ from typing import Annotated
 
 import typer
 
+from convcli import presets
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import DTYPE_BYTES, Layer, Shape, analyze, target_options
 from convcli.layers import KEYS, parse_layer, parse_padding, parse_pair, parse_size, read_net
@@ -36,6 +37,10 @@ EPILOG = """\
   convcli shape 64x16x16 deconv:32,k=4,s=2,p=1   [dim]# 32x32x32[/]
 
   convcli shape 3x224x224 --net samples/resnet_stem.net --format json
+
+  convcli shape 3x224x224 --preset mobilenet_v1  [dim]# 568,740,352 MACs, 4,210,088 params[/]
+
+  convcli shape --preset mobilenet_v1 --width-mult 0.5 --resolution 160
 
   convcli shape 224 -k 7 -s 2 --target 112       [dim]# which paddings give 112?[/]
 
@@ -174,13 +179,27 @@ def looks_like_size(text: str) -> bool:
     return text.strip()[:1].isdigit()
 
 
-def layers_from(words: Sequence[str], net: Path | None, options: LayerOptions) -> LayerSource:
-    """The layers to analyse: ``--net`` then LAYER words, or the single-layer options.
+def layers_from(
+    words: Sequence[str],
+    net: Path | None,
+    options: LayerOptions,
+    preset: str | None = None,
+    width_mult: float | None = None,
+) -> LayerSource:
+    """The layers to analyse: ``--net`` or ``--preset``, then LAYER words, or the
+    single-layer options.
 
     Raises :class:`SpecError` when both words and layer options are given, or neither.
     """
     layers: list[Layer] = []
     default_input: Shape | None = None
+    if preset is not None:
+        if net is not None:
+            raise SpecError("give --preset or --net, not both")
+        layers += presets.preset_layers(preset, width_mult)
+        default_input = presets.preset_shape(preset)
+    elif width_mult is not None:
+        raise SpecError("--width-mult needs --preset mobilenet_v1")
     if net is not None:
         net_file = read_net(net)
         layers += net_file.layers
@@ -330,6 +349,33 @@ def shape(
             show_default=False,
         ),
     ] = None,
+    preset: Annotated[
+        str | None,
+        typer.Option(
+            "--preset",
+            help="A published network: lenet5, alexnet, vgg16, mobilenet_v1 (INPUT optional).",
+            rich_help_panel=_CHAIN,
+            show_default=False,
+        ),
+    ] = None,
+    width_mult: Annotated[
+        float | None,
+        typer.Option(
+            "--width-mult",
+            help="MobileNet's width multiplier alpha (1, 0.75, 0.5, 0.25 in the paper).",
+            rich_help_panel=_CHAIN,
+            show_default=False,
+        ),
+    ] = None,
+    resolution: Annotated[
+        int | None,
+        typer.Option(
+            "--resolution",
+            help="Set the input's height and width (MobileNet's rho: 224, 192, 160, 128).",
+            rich_help_panel=_CHAIN,
+            show_default=False,
+        ),
+    ] = None,
     channels_last: Annotated[
         bool,
         typer.Option(
@@ -410,8 +456,10 @@ def shape(
         render.render_targets(target_report(input_shape, target, options), output_format)
         return
 
-    source = layers_from(words, net, options)
+    source = layers_from(words, net, options, preset, width_mult)
     input_shape = input_shape or source.input
+    if input_shape is not None:
+        input_shape = presets.with_resolution(input_shape, resolution)
     if input_shape is None:
         raise SpecError(
             "missing INPUT size (e.g. 3x224x224): give it first, or as 'input SIZE' in the net file"
