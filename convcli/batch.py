@@ -236,19 +236,25 @@ def _integer_depth(
 
 
 def _to_output_pixels(values: np.ndarray, in_scale: float, depth: str) -> np.ndarray:
-    """(C, H, W) float in the input's units -> (H, W[, C]) array of the output depth."""
+    """(C, H, W) float in the input's units -> (H, W[, C]) array of the output depth.
+
+    ``values`` is overwritten (it is the pipeline's own result): three passes over the
+    image and no image-sized temporary besides the output.
+    """
+    channels, height, width = values.shape
     if depth == "float":
-        pixels = values
+        pixels = np.ascontiguousarray(np.moveaxis(values, 0, -1))
     else:
         out_scale = imageio.FULL_SCALE[depth]
-        scaled = values * np.float32(out_scale / in_scale) if out_scale != in_scale else values
-        # Round half up (as Pillow does): mid-grey 127.5 -> 128, and offset maps -15 to 113.
-        clipped = np.clip(scaled, 0, out_scale)
-        pixels = np.floor(clipped + np.float32(0.5), out=clipped).astype(
-            np.uint8 if depth == "8" else np.uint16
-        )
-    pixels = np.moveaxis(pixels, 0, -1)
-    return np.ascontiguousarray(pixels[:, :, 0] if pixels.shape[2] == 1 else pixels)
+        if out_scale != in_scale:
+            values *= np.float32(out_scale / in_scale)
+        np.clip(values, 0, out_scale, out=values)
+        # Round half up (as Pillow does): mid-grey 127.5 -> 128, and offset maps -15 to 113;
+        # the cast below truncates, which for these non-negative values is the floor.
+        values += np.float32(0.5)
+        pixels = np.empty((height, width, channels), np.uint8 if depth == "8" else np.uint16)
+        np.copyto(pixels, np.moveaxis(values, 0, -1), casting="unsafe")
+    return pixels[:, :, 0] if channels == 1 else pixels
 
 
 def _matrix_output_array(values: np.ndarray, rank: int, channels_last: bool) -> np.ndarray:

@@ -596,6 +596,10 @@ def filter_picture(
         result, filtered_alpha = result[:-1], result[-1] / np.float32(work_scale)
         if edges:
             out_alpha = np.ones_like(filtered_alpha)
+            notes.append(
+                "edge kernel on an image with alpha: the edges of the premultiplied colour, "
+                "written opaque"
+            )
         else:
             visible = filtered_alpha > _TRANSPARENT
             safe = np.where(visible, filtered_alpha, np.float32(1))
