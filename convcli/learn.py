@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -190,6 +190,9 @@ class KernelFit:
         Channels of the input and target.
     losses : list of (epoch, loss)
         Gradient descent only: mean squared error after each epoch, epoch 0 = start.
+    searched : list of ((kh, kw), outcome)
+        When :func:`learn_kernel` searched the size: each size tried and what came of it
+        (``"fits"``, ``"max error 3.2"``, ``"singular"``, ``"sizes do not match"``).
     """
 
     kernel: np.ndarray
@@ -210,6 +213,7 @@ class KernelFit:
     channels: int
     per_channel: bool = False
     losses: list[tuple[int, float]] = field(default_factory=list)
+    searched: list[tuple[KernelSize, str]] = field(default_factory=list)
 
     @property
     def fits(self) -> bool:
@@ -905,6 +909,7 @@ def learn_kernel(
     sizes = [kernel_size] if kernel_size is not None else list(candidates)
     fits: list[KernelFit] = []
     geometry_errors: list[str] = []
+    searched: list[tuple[KernelSize, str]] = []
     note = None
     for size in sizes:
         try:
@@ -913,13 +918,16 @@ def learn_kernel(
             if kernel_size is not None:
                 raise
             geometry_errors.append(str(error))
+            searched.append((size, "sizes do not match"))
             continue
         if fit.singular:
             if kernel_size is not None:
                 raise ConvcliError(_singular_message(fit))
+            searched.append((size, "singular"))
             continue
+        searched.append((size, "fits" if fit.fits else f"max error {fit.max_error:.4g}"))
         if fit.fits or (not require_fit and kernel_size is not None):
-            return fit
+            return replace(fit, searched=searched) if kernel_size is None else fit
         fits.append(fit)
         note = note or size_note
     if not fits:
@@ -937,7 +945,7 @@ def learn_kernel(
         )
     best = min(fits, key=lambda item: item.rmse)
     if not require_fit:
-        return best
+        return replace(best, searched=searched) if kernel_size is None else best
     if kernel_size is not None:
         what = f"no linear {format_size(kernel_size)} kernel fits: the best leaves"
     else:

@@ -209,7 +209,10 @@ def test_size_search_finds_the_smallest_size_that_fits(photo):
     assert fit.kernel_size == (3, 3)
     np.testing.assert_allclose(fit.kernel, SOBEL_X, atol=1e-6)
     x, y = seed_example()
-    assert learn_kernel(x, y).kernel_size == (1, 2)
+    searched = learn_kernel(x, y)
+    assert searched.kernel_size == (1, 2)
+    assert searched.searched == [((1, 1), "sizes do not match"), ((1, 2), "fits")]
+    assert learn_kernel(x, y, (1, 2)).searched == []
     # Same size: a 1x2 kernel with PyTorch's 'same' padding (the extra pixel on the right).
     fit = learn_kernel(photo, correlate(photo, np.array([[1.0, -1.0]])), border="reflect")
     assert fit.kernel_size == (1, 2) and fit.pads == (0, 0, 0, 1)

@@ -72,6 +72,7 @@ def test_seed_example_inline_matrices_and_size_search(cli):
     assert lines[-1] == " 1 -1"
     assert "# kernel: 1x2, cross-correlation orientation" in lines
     assert "# padding: 0,0,0,0 (valid)" in lines
+    assert "# size search: 1x1 sizes do not match, 1x2 fits" in lines
     assert "# conditioning: condition number 2.236 (well-conditioned), rank 2 of 2" in lines
 
 

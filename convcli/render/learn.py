@@ -136,6 +136,16 @@ def fact_lines(
         sharing = f", one shared by {fit.channels} channels" if fit.channels > 1 else ""
     lines = [
         ("kernel", f"{_size_text(fit.kernel_size)}{sharing}, cross-correlation orientation"),
+        *(
+            [
+                (
+                    "size search",
+                    ", ".join(f"{_size_text(size)} {outcome}" for size, outcome in fit.searched),
+                )
+            ]
+            if fit.searched
+            else []
+        ),
         ("bias", _bias_text(fit)),
         ("padding", _padding_words(fit)),
         ("border", fit.border if fit.pads != (0, 0, 0, 0) else "none needed (no padding)"),
@@ -272,6 +282,7 @@ def fit_json(
             "excluded_reason": excluded_reason if fit.excluded else None,
         },
         "losses": [{"epoch": epoch, "loss": loss} for epoch, loss in fit.losses],
+        "size_search": [{"size": list(size), "outcome": outcome} for size, outcome in fit.searched],
         "saved": saved,
     }
 
