@@ -112,6 +112,8 @@ class ApplyResult:
         Remarks for stderr.
     seconds : float
         Wall time of the whole call.
+    timings : dict of str to float
+        Seconds spent reading, filtering (with the mapping back) and writing.
     """
 
     input: str
@@ -125,6 +127,7 @@ class ApplyResult:
     output_description: str = ""
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
 
 
 # --------------------------------------------------------------------------------------------
@@ -314,11 +317,13 @@ def process_one(
         imageio.check_output_path(output_text, inputs, force=options.force)
     prepared = prepare_steps(steps, options.steps)
     name, loaded, rank = _read_input(source, options)
+    timings = {"read": time.perf_counter() - started}
     if isinstance(loaded, imageio.Picture):
-        result = _process_picture(name, loaded, output_text, prepared, options)
+        result = _process_picture(name, loaded, output_text, prepared, options, timings)
     else:
-        result = _process_matrix(name, loaded, rank, output_text, prepared, options)
+        result = _process_matrix(name, loaded, rank, output_text, prepared, options, timings)
     result.seconds = time.perf_counter() - started
+    result.timings = timings
     return result
 
 
@@ -329,7 +334,9 @@ def _process_matrix(
     output: str | None,
     steps: Sequence[Step],
     options: ApplyOptions,
+    timings: dict[str, float],
 ) -> ApplyResult:
+    started = time.perf_counter()
     if options.map_mode not in ("auto", "raw"):
         raise SpecError(
             f"--map {options.map_mode} maps images to a pixel range; matrix results are raw numbers"
@@ -339,6 +346,8 @@ def _process_matrix(
     x = _matrix_to_chw(raw, name, options.channels_last)
     values, reports = run_steps(x, steps, options.steps, image=False)
     shown = _matrix_output_array(values, rank, options.channels_last)
+    timings["filter"] = time.perf_counter() - started
+    started = time.perf_counter()
     result = ApplyResult(name, None, "matrix", tuple(x.shape), tuple(values.shape), reports=reports)
     if output is None:
         result.values = shown
@@ -362,6 +371,7 @@ def _process_matrix(
         raise SpecError(f"a matrix result is written as .npy, .csv or .txt, not {shown_format}")
     result.output = output
     result.output_description = f"{format_name}, shape {'x'.join(map(str, shown.shape))}"
+    timings["write"] = time.perf_counter() - started
     return result
 
 
@@ -371,7 +381,9 @@ def _process_picture(
     output: str | None,
     steps: Sequence[Step],
     options: ApplyOptions,
+    timings: dict[str, float],
 ) -> ApplyResult:
+    started = time.perf_counter()
     notes = list(picture.notes)
     if output is None:
         raise SpecError(
@@ -412,6 +424,8 @@ def _process_picture(
             "write PNG, TIFF or WebP"
         )
     out_pixels = _to_output_pixels(filtered.values, in_scale, depth)
+    timings["filter"] = time.perf_counter() - started
+    started = time.perf_counter()
     icc_profile = picture.icc_profile
     colour_in = picture.channels in ("RGB", "RGBA")
     colour_out = filtered.channels in ("RGB", "RGBA")
@@ -427,6 +441,7 @@ def _process_picture(
         icc_profile=icc_profile,
         dpi=picture.dpi,
     )
+    timings["write"] = time.perf_counter() - started
     description = f"{format_name}, {_DEPTH_NAMES[depth]} {filtered.channels}"
     return ApplyResult(
         input=name,

@@ -164,7 +164,7 @@ def _conv_weight(weight: np.ndarray, channels: int, where: str) -> tuple[np.ndar
     if weight.ndim == 3:
         if weight.shape[0] != channels:
             raise ConvcliError(
-                f"{where}: a 3-D kernel ({weight.shape[0]},{kernel}) sums over "
+                f"{where}: a 3-D kernel {weight.shape[0]}x{kernel} (C_in x kh x kw) sums over "
                 f"{weight.shape[0]} input channels, the input has {channels}"
             )
         return weight[None], 1, f"{weight.shape[0]}x{kernel} kernel summing {channels} channels"

@@ -85,7 +85,8 @@ def test_three_d_kernel_must_match_the_channels():
     with pytest.raises(ConvcliError) as caught:
         run_steps(X[:2], steps("1 | 1 | 1"))
     assert str(caught.value) == (
-        "step 1 '1 | 1 | 1': a 3-D kernel (3,1x1) sums over 3 input channels, the input has 2"
+        "step 1 '1 | 1 | 1': a 3-D kernel 3x1x1 (C_in x kh x kw) sums over 3 input channels, "
+        "the input has 2"
     )
 
 

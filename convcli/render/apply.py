@@ -145,4 +145,11 @@ def explain_lines(result: ApplyResult) -> list[str]:
         lines.append(f"map: {result.map_reason}")
     if result.output is not None:
         lines.append(f"output: {result.output} ({result.output_description})")
+    if result.timings:
+        phases = ", ".join(f"{name} {_ms(seconds)}" for name, seconds in result.timings.items())
+        lines.append(f"time: {phases} (total {_ms(result.seconds)} after start-up)")
     return lines
+
+
+def _ms(seconds: float) -> str:
+    return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.2f} s"
