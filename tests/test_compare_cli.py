@@ -54,6 +54,14 @@ def test_plain_and_csv(cli):
     assert lines[4] == "separable,843,53952,107904,256x8x8,0.04390625,0.04390625"
 
 
+def test_channels_last_prints_shapes_channels_last(cli):
+    args = ("12x12x3", "--channels-last", "-k", "5", "-c", "256", "--no-bias")
+    csv = cli("compare", *args, "--format", "csv").stdout.splitlines()
+    assert csv[2] == "depthwise,75,4800,9600,8x8x3,0.00390625,0.00390625"
+    # JSON keeps PyTorch's order, as `convcli shape` does
+    assert _json(cli, *args)["depthwise"]["output"] == [3, 8, 8]
+
+
 def test_kernel_matrix_sobel(cli):
     data = _json(cli, "3x64x64", "-c", "32", "--kernel-matrix", "sobel-x")
     (kernel,) = data["kernel"]

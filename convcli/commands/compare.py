@@ -123,7 +123,7 @@ def compare(
         bool,
         typer.Option(
             "--channels-last",
-            help="Read INPUT as HxWxC (TensorFlow's order), e.g. 12x12x3.",
+            help="Read INPUT (and print shapes) as HxWxC, TensorFlow's order: 12x12x3.",
             rich_help_panel=_LAYER,
         ),
     ] = False,
@@ -234,7 +234,7 @@ def compare(
                 f"{clashes[0]} describes one layer; it cannot be used with --preset/--net"
             )
         result = _network(input_size, preset, net, width_mult, resolution, channels_last)
-        render.render_network(result, output_format)
+        render.render_network(result, output_format, channels_last)
         return
     if width_mult is not None:
         raise SpecError("--width-mult needs --preset mobilenet_v1")
@@ -258,7 +258,7 @@ def compare(
             raise SpecError("missing -c/--out-channels (C_out of the layer to compare)")
         if bench:
             raise SpecError("--bench needs a layer to time: give -c/--out-channels")
-        render.render_layer(None, output_format, kernels)
+        render.render_layer(None, output_format, kernels, None, channels_last)
         return
     result = library.compare_layer(
         shape,
@@ -277,7 +277,7 @@ def compare(
     timing = None
     if bench:
         timing = library.bench_layer(result, repeat=repeat, algorithm=algorithm.value)
-    render.render_layer(result, output_format, kernels, timing)
+    render.render_layer(result, output_format, kernels, timing, channels_last)
 
 
 def _kernel_size(kernel: str | None, kernels: list[KernelSeparability]) -> tuple[int, int]:

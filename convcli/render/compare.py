@@ -59,8 +59,8 @@ def _percent(share: float) -> str:
     return f"{100 * share:.2f}%"
 
 
-def _shape(cost: Cost) -> str:
-    return "-" if cost.output is None else str(cost.output)
+def _shape(cost: Cost, channels_last: bool = False) -> str:
+    return "-" if cost.output is None else cost.output.format(channels_last)
 
 
 def _words(cost: Cost) -> str:
@@ -123,7 +123,7 @@ def _layer_summary_lines(result: LayerComparison) -> list[str]:
     return lines
 
 
-def _kernel_lines(kernel: KernelSeparability) -> list[str]:
+def _kernel_lines(kernel: KernelSeparability, channels_last: bool = False) -> list[str]:
     from convcli.render.kernels import format_number
 
     def vector(values: Sequence[float]) -> str:
@@ -136,7 +136,8 @@ def _kernel_lines(kernel: KernelSeparability) -> list[str]:
     if kernel.factors is None or kernel.separated is None:
         lines.append(
             f"  not spatially separable: rank {kernel.rank} > 1, so no column x row split; "
-            f"direct {thousands(kernel.direct.macs)} MACs on {kernel.direct.output}"
+            f"direct {thousands(kernel.direct.macs)} MACs (output "
+            f"{_shape(kernel.direct, channels_last)})"
         )
         return lines
     column, row = kernel.factors
@@ -167,9 +168,13 @@ def render_layer(
     output_format: OutputFormat,
     kernels: Sequence[KernelSeparability] = (),
     bench: BenchResult | None = None,
+    channels_last: bool = False,
 ) -> None:
     """Print one layer's comparison (``result`` may be None when only ``--kernel-matrix``
-    was asked for), the kernel's separability and the timings."""
+    was asked for), the kernel's separability and the timings.
+
+    ``channels_last`` prints shapes as HxWxC in the text formats (JSON keeps C, H, W).
+    """
     if output_format is OutputFormat.json:
         data: dict[str, Any] = result.to_dict() if result is not None else {}
         if kernels:
@@ -191,7 +196,7 @@ def render_layer(
                         cost.params,
                         cost.macs,
                         cost.flops,
-                        _shape(cost),
+                        _shape(cost, channels_last),
                         cost.params / result.standard.params if result.standard.params else "",
                         cost.macs / result.standard.macs if result.standard.macs else "",
                     ]
@@ -212,7 +217,7 @@ def render_layer(
                             cost.params,
                             cost.macs,
                             cost.flops,
-                            _shape(cost),
+                            _shape(cost, channels_last),
                             ratio_params,
                             ratio_macs,
                         ]
@@ -224,7 +229,7 @@ def render_layer(
     if result is not None:
         notes += _layer_summary_lines(result)
     for kernel in kernels:
-        notes += _kernel_lines(kernel)
+        notes += _kernel_lines(kernel, channels_last)
     if bench is not None:
         notes += _bench_lines(bench)
 
@@ -235,7 +240,8 @@ def render_layer(
                     continue
                 print(
                     f"{name:<10} params {cost.params:>14,}  MACs {cost.macs:>16,}  "
-                    f"FLOPs {cost.flops:>16,}  output {_shape(cost):<12}  {_words(cost)}"
+                    f"FLOPs {cost.flops:>16,}  output {_shape(cost, channels_last):<12}  "
+                    f"{_words(cost)}"
                 )
         for line in notes:
             print(line)
@@ -251,7 +257,8 @@ def render_layer(
         kh, kw = result.kernel
         table = Table(
             title=(
-                f"{result.input} with a {kh}x{kw} kernel to {result.out_channels} channels"
+                f"{result.input.format(channels_last)} with a {kh}x{kw} kernel to "
+                f"{result.out_channels} channels"
                 + (
                     f", depth multiplier {result.depth_multiplier}"
                     if result.depth_multiplier > 1
@@ -290,7 +297,7 @@ def render_layer(
                 name,
                 kernels_text(result, name),
                 escape("\n".join(cost.layers)),
-                _shape(cost),
+                _shape(cost, channels_last),
                 thousands(cost.params),
                 thousands(cost.macs),
                 thousands(cost.flops),
@@ -315,8 +322,13 @@ def _by_kind_rows(shares: Sequence[KindShare]) -> list[list[str]]:
     ]  # fmt: skip
 
 
-def render_network(result: NetworkComparison, output_format: OutputFormat) -> None:
-    """Print a network as given against its all-standard twin, and the Table 2 split."""
+def render_network(
+    result: NetworkComparison, output_format: OutputFormat, channels_last: bool = False
+) -> None:
+    """Print a network as given against its all-standard twin, and the Table 2 split.
+
+    ``channels_last`` prints shapes as HxWxC in the text formats (JSON keeps C, H, W).
+    """
     if output_format is OutputFormat.json:
         print_json(result.to_dict())
         return
@@ -335,7 +347,7 @@ def render_network(result: NetworkComparison, output_format: OutputFormat) -> No
             [
                 block.position,
                 _words(block.separable),
-                _shape(block.separable),
+                _shape(block.separable, channels_last),
                 block.separable.params,
                 block.separable.macs,
                 _words(block.standard) if block.replaced else "",
@@ -348,7 +360,7 @@ def render_network(result: NetworkComparison, output_format: OutputFormat) -> No
             [
                 "total",
                 "",
-                _shape(result.separable),
+                _shape(result.separable, channels_last),
                 result.separable.params,
                 result.separable.macs,
                 "",
@@ -361,7 +373,8 @@ def render_network(result: NetworkComparison, output_format: OutputFormat) -> No
 
     name = result.name or "network"
     summary = [
-        f"{name} on {result.input}: {result.replaced} depthwise-separable block"
+        f"{name} on {result.input.format(channels_last)}: {result.replaced} "
+        "depthwise-separable block"
         f"{'' if result.replaced == 1 else 's'} replaced by standard convolutions",
         f"as given: {thousands(result.separable.macs)} MACs, {thousands(result.separable.params)} "
         f"params; all standard: {thousands(result.standard.macs)} MACs, "
@@ -374,7 +387,8 @@ def render_network(result: NetworkComparison, output_format: OutputFormat) -> No
         for block in result.blocks:
             standard = _words(block.standard) if block.replaced else "(same)"
             print(
-                f"{block.position:>3}  {_words(block.separable):<60} {_shape(block.separable):>12}"
+                f"{block.position:>3}  {_words(block.separable):<60} "
+                f"{_shape(block.separable, channels_last):>12}"
                 f"  params {block.separable.params:>12,}  MACs {block.separable.macs:>15,}"
                 f"  | {standard:<32} params {block.standard.params:>12,}"
                 f"  MACs {block.standard.macs:>15,}"
@@ -393,8 +407,8 @@ def render_network(result: NetworkComparison, output_format: OutputFormat) -> No
     console = stdout_console()
     table = Table(
         title=(
-            f"{escape(name)} on {result.input}: as given vs every depthwise-separable block "
-            "as a standard convolution"
+            f"{escape(name)} on {result.input.format(channels_last)}: as given vs every "
+            "depthwise-separable block as a standard convolution"
         ),
         title_justify="left",
         caption=COUNTING_CONVENTION,
@@ -414,7 +428,7 @@ def render_network(result: NetworkComparison, output_format: OutputFormat) -> No
         table.add_row(
             str(block.position),
             escape("\n".join(block.separable.layers)),
-            _shape(block.separable),
+            _shape(block.separable, channels_last),
             thousands(block.separable.params),
             thousands(block.separable.macs),
             escape(_words(block.standard)) if block.replaced else "[dim]same[/]",
@@ -427,7 +441,7 @@ def render_network(result: NetworkComparison, output_format: OutputFormat) -> No
     table.add_row(
         "",
         "total",
-        _shape(result.separable),
+        _shape(result.separable, channels_last),
         thousands(result.separable.params),
         thousands(result.separable.macs),
         "total",
