@@ -131,7 +131,8 @@ def test_explain_says_algorithm_pads_and_map(cli, tmp_path):
     assert lines[1].endswith("pads top 1, bottom 1, left 1, right 1 (reflect)")
     assert lines[2].startswith("  algorithm ")
     assert "map: auto: kernel 'sobel-x' sums to zero (an edge kernel): abs" in lines
-    assert lines[-1] == f"output: {tmp_path / 'o.png'} (PNG, 8-bit L)"
+    assert lines[-2] == f"output: {tmp_path / 'o.png'} (PNG, 8-bit L)"
+    assert lines[-1].startswith("time: read ") and "after start-up" in lines[-1]
 
 
 # ------------------------------------------------------------------------- images
