@@ -36,8 +36,9 @@ EPILOG = """\
 
 INPUT and TARGET are image files, matrix files (.npy, .csv, .txt), '-' (stdin, one of
 them) or inline matrices ("0 1; 2 3", channels split by |). A 3-D .npy next to an image is
-read HxWxC, as apply writes it. Least squares is exact for a linear filter; a target that
-no linear kernel explains (a median filter, --map abs) is an error with its residual.
+read HxWxC, as apply writes it; put '--' before a matrix that starts with a minus. Least
+squares is exact for a linear filter; a target that no linear kernel explains (a median
+filter, --map abs) is an error with its residual.
 """
 
 _KERNEL = "Kernel"
