@@ -1,0 +1,382 @@
+"""``convcli shape`` as a user runs it: the seed examples, formats, checks and errors."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+
+from convcli.geometry import COUNTING_CONVENTION
+from tests.conftest import SAMPLES
+
+
+def plain(cli, *args: str) -> str:
+    result = cli("shape", *args, "--format", "plain")
+    assert result.exit_code == 0, result.stderr
+    return result.stdout.strip()
+
+
+def as_json(cli, *args: str) -> dict:
+    result = cli("shape", *args, "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+# ---- the seed examples ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("8x8", "-k", "3", "-p", "1"), "8x8"),
+        (("8x8", "-k", "5x3", "-p", "2x1"), "8x8"),
+        (("8x8", "-k", "3", "-p", "1", "-s", "2"), "4x4"),
+        (("4x4", "--op", "maxpool", "-k", "3", "-p", "1", "-s", "2"), "2x2"),
+        (("3x12x12", "-k", "5", "-c", "256"), "256x8x8"),
+        (("5", "--op", "maxpool", "-k", "2", "-s", "2", "-p", "1", "--ceil-mode"), "3"),
+        (("64x16x16", "deconv:32,k=4,s=2,p=1"), "32x32x32"),
+        (("224x224x3", "--channels-last", "-k", "7", "-s", "2", "-p", "3", "-c", "8"), "112x112x8"),
+        (("8x3x224x224", "conv:64,k=7,s=2,p=3", "maxpool:k=3,s=2,p=1"), "8x64x56x56"),
+        (("3x32x32", "conv:8,k=3", "flatten", "fc:10"), "10"),
+    ],
+)  # fmt: skip
+def test_plain_prints_the_final_shape(cli, args, expected):
+    assert plain(cli, *args) == expected
+
+
+def test_seed_parameter_count_in_the_table(cli):
+    result = cli("shape", "3x12x12", "-k", "5", "-c", "256")
+    assert result.exit_code == 0
+    row = next(line for line in result.stdout.splitlines() if line.lstrip().startswith("1 "))
+    assert row.split() == [
+        "1", "conv:256,k=5", "256x8x8", "19,456", "1,228,800", "2,457,600", "0,0,0,0",
+        "5", "1", "0", "64", "KiB",
+    ]  # fmt: skip
+    total = next(line for line in result.stdout.splitlines() if "total" in line)
+    assert total.split()[:5] == ["total", "256x8x8", "19,456", "1,228,800", "2,457,600"]
+    assert " ".join(result.stdout.split()).endswith(COUNTING_CONVENTION)
+
+
+def test_deconv_macs_counted_from_the_input_side(cli):
+    data = as_json(cli, "64x16x16", "deconv:32,k=4,s=2,p=1")
+    assert data["output"] == [32, 32, 32]
+    assert data["total"]["macs"] == 8_388_608
+    assert data["total"]["flops"] == 16_777_216
+    assert "8,388,608" in cli("shape", "64x16x16", "deconv:32,k=4,s=2,p=1").stdout
+
+
+@pytest.mark.parametrize(
+    ("kernel", "pads"),
+    [("3", [0, 1, 0, 1]), ("7", [2, 3, 2, 3])],
+)
+def test_tf_same_pads(cli, kernel, pads):
+    data = as_json(cli, "224", "-k", kernel, "-s", "2", "-p", "same")
+    assert data["output"] == [112, 112]
+    assert data["layers"][0]["padding"] == pads
+    table = cli("shape", "224", "-k", kernel, "-s", "2", "-p", "same").stdout
+    assert ",".join(map(str, pads)) in table
+
+
+def test_dilated_receptive_fields(cli):
+    words = [f"conv:16,k=3,p={d},d={d}" for d in (1, 2, 4, 8)]
+    data = as_json(cli, "16x64x64", *words)
+    assert [layer["rf"] for layer in data["layers"]] == [[3, 3], [7, 7], [15, 15], [31, 31]]
+    assert [layer["output"] for layer in data["layers"]] == [[16, 64, 64]] * 4
+
+
+def test_floor_division_warning(cli):
+    result = cli("shape", "3x224x224", "-k", "7", "-s", "2", "-c", "8")
+    assert result.exit_code == 0
+    assert "warning: layer 1 'conv:8,k=7,s=2': floor division drops 1 input row at the bottom" in (
+        result.stdout
+    )
+    data = as_json(cli, "3x224x224", "-k", "7", "-s", "2", "-c", "8")
+    assert data["layers"][0]["warnings"] == [
+        "floor division drops 1 input row at the bottom",
+        "floor division drops 1 input column at the right",
+    ]
+
+
+# ---- formats ----------------------------------------------------------------------------------
+
+
+def test_json_schema(cli):
+    data = as_json(cli, "2x3x32x32", "conv:8,k=3,s=2,p=1", "maxpool:k=2", "sepconv:16,k=3,p=1")
+    assert data["input"] == [2, 3, 32, 32]
+    assert data["output"] == [2, 16, 8, 8]
+    assert set(data) >= {"input", "output", "layers", "total"}
+    conv, pool, sep = data["layers"]
+    for layer in data["layers"]:
+        assert set(layer) >= {
+            "type", "spec", "output", "params", "macs", "flops", "padding", "rf", "jump",
+            "rf_padding", "memory_bytes", "warnings",
+        }  # fmt: skip
+    assert conv == {
+        "position": 1,
+        "type": "conv",
+        "spec": "conv:8,k=3,s=2,p=1",
+        "input": [2, 3, 32, 32],
+        "output": [2, 8, 16, 16],
+        "params": 8 * 3 * 9 + 8,
+        "macs": 2 * 8 * 16 * 16 * 3 * 9,
+        "flops": 2 * 2 * 8 * 16 * 16 * 3 * 9,
+        "window_ops": 0,
+        "padding": [1, 1, 1, 1],
+        "rf": [3, 3],
+        "jump": [2, 2],
+        "rf_padding": [1, 1],
+        "memory_bytes": 2 * 8 * 16 * 16 * 4,
+        "warnings": [],
+    }
+    assert (pool["macs"], pool["window_ops"]) == (0, 2 * 8 * 8 * 8 * 4)
+    assert [part["type"] for part in sep["parts"]] == ["dwconv", "pwconv"]
+    assert data["total"] == {
+        "params": conv["params"] + sep["params"],
+        "macs": conv["macs"] + sep["macs"],
+        "flops": 2 * (conv["macs"] + sep["macs"]),
+        "window_ops": pool["window_ops"],
+        "memory_bytes": conv["memory_bytes"] + pool["memory_bytes"] + sep["memory_bytes"],
+    }
+
+
+def test_csv(cli):
+    result = cli("shape", "3x32x32", "conv:8,k=3", "maxpool:k=2", "--format", "csv")
+    lines = result.stdout.splitlines()
+    assert lines[0].startswith("position,type,spec,input,output,params,macs,flops,window_ops,")
+    assert lines[1].startswith('1,conv,"conv:8,k=3",3x32x32,8x30x30,224,194400,388800,0,0,0,0,0,')
+    assert lines[2].startswith("2,maxpool,maxpool:k=2,8x30x30,8x15x15,0,0,0,7200,")
+    assert lines[3].startswith("total,,,3x32x32,8x15x15,224,194400,388800,7200,")
+    assert len(lines) == 4
+
+
+def test_table_fits_80_columns_for_one_layer(monkeypatch, cli):
+    buffer = io.StringIO()
+    monkeypatch.setattr(
+        "convcli.render.shape.stdout_console",
+        lambda: Console(file=buffer, width=80, color_system=None),
+    )
+    result = cli("shape", "3x224x224", "-k", "3", "-s", "2", "-p", "1", "-c", "64")
+    assert result.exit_code == 0
+    lines = buffer.getvalue().splitlines()
+    assert max(len(line.rstrip()) for line in lines) <= 80
+    row = next(line for line in lines if line.startswith("conv:"))
+    assert row.split() == [
+        "conv:64,k=3,s=2,p=1", "64x112x112", "1,792", "21.7M", "43.4M", "1,1,1,1", "3/2/1",
+        "3.06", "MiB",
+    ]  # fmt: skip
+
+
+def test_channels_last_reads_and_prints_hwc(cli):
+    result = cli(
+        "shape", "224x224x3", "--channels-last", "-k", "3", "-s", "2", "-p", "1", "-c", "8"
+    )
+    assert "112x112x8" in result.stdout
+    data = as_json(cli, "224x224x3", "--channels-last", "-k", "3", "-s", "2", "-p", "1", "-c", "8")
+    assert data["output"] == [8, 112, 112]  # JSON is always C,H,W
+
+
+def test_net_file_and_its_input_line(cli, tmp_path):
+    data = as_json(cli, "--net", str(SAMPLES / "dilated.net"))
+    assert data["input"] == [21, 64, 64]
+    assert [layer["rf"][0] for layer in data["layers"]] == [3, 5, 9, 17, 33, 65, 67, 67]
+    stem = as_json(cli, "--net", str(SAMPLES / "resnet_stem.net"))
+    assert stem["output"] == [256, 56, 56]
+    assert stem["layers"][0]["params"] == 9408
+    # INPUT on the command line wins over the file's line; LAYER words follow the file.
+    assert plain(cli, "3x112x112", "--net", str(SAMPLES / "resnet_stem.net"), "gap") == "256x1x1"
+    bad = tmp_path / "bad.net"
+    bad.write_text("conv:8,k=3\n\nconv:8,k=3,x=1\n")
+    result = cli("shape", "3x32x32", "--net", str(bad))
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: layer 2 'conv:8,k=3,x=1' (bad.net:3): unknown key 'x' for conv "
+        "(accepts k, s, p, d, g, bias)\n"
+    )
+
+
+def test_autoencoder_sample_round_trips(cli):
+    data = as_json(cli, "--net", str(SAMPLES / "autoencoder.net"))
+    assert data["output"] == [1, 28, 28]
+    assert data["layers"][-1]["jump"] == [1, 1]
+
+
+# ---- --expect and --target --------------------------------------------------------------------
+
+
+def test_expect(cli):
+    ok = cli("shape", "3x224x224", "-k", "3", "-s", "2", "-p", "1", "-c", "64",
+             "--expect", "64x112x112", "--format", "plain")  # fmt: skip
+    assert (ok.exit_code, ok.stdout, ok.stderr) == (0, "64x112x112\n", "")
+    bad = cli("shape", "3x224x224", "-k", "3", "-s", "2", "-c", "64",
+              "--expect", "64x112x112", "--format", "plain")  # fmt: skip
+    assert bad.exit_code == 1
+    assert bad.stderr == "Error: expected shape 64x112x112, got 64x111x111\n"
+    assert cli("shape", "224", "-k", "3", "-p", "1", "--expect", "224").exit_code == 0
+    batch = cli("shape", "8x3x32x32", "conv:8,k=3,p=1", "--expect", "8x32x32", "--format", "plain")
+    assert batch.exit_code == 0
+
+
+def test_target_lists_tf_same_and_pytorch_forms(cli):
+    result = cli("shape", "224", "-k", "3", "-s", "2", "--target", "112")
+    assert result.exit_code == 0
+    lines = [line.split() for line in result.stdout.splitlines()]
+    assert ["2", "0,1", "F.pad", "0", "before,", "1", "after,", "then", "padding=0",
+            "padding='SAME'"] in lines  # fmt: skip
+    assert ["2", "1,1", "padding=1", "tf.pad,", "then", "'VALID'"] in lines
+    data = as_json(cli, "224", "-k", "7", "--target", "112")
+    assert data["options"] == [
+        {"axis": "h,w", "stride": 2, "padding": [2, 3], "output_padding": 0,
+         "pytorch": "F.pad 2 before, 3 after, then padding=0", "tf_same": True},
+        {"axis": "h,w", "stride": 2, "padding": [3, 3], "output_padding": 0,
+         "pytorch": "padding=3", "tf_same": False},
+    ]  # fmt: skip
+    same = plain(cli, "8", "-k", "3", "-s", "1", "--target", "8")
+    assert same == "stride 1 pad 1,1 (TF SAME)"
+    deconv = as_json(cli, "16", "--op", "deconv", "-k", "3", "-s", "2", "--target", "32")
+    assert [(o["padding"], o["output_padding"]) for o in deconv["options"]] == [([1, 1], 1)]
+    rect = plain(cli, "224x160", "-k", "3", "-s", "2", "--target", "112x81")
+    assert rect.splitlines()[0] == "h stride 2 pad 0,1 (TF SAME)"
+    assert "w stride 2 pad 2,2" in rect
+
+
+def test_target_without_answer(cli):
+    result = cli("shape", "224", "-k", "3", "-s", "2", "--target", "150")
+    assert result.exit_code == 1
+    assert result.stderr == (
+        "Error: no padding gives 150 from 224x224 with kernel 3, stride 2 (axis h,w)\n"
+    )
+
+
+# ---- errors: one line, the layer, the parameter, the value; exit 2 syntax, 1 geometry ----------
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "message"),
+    [
+        (
+            ["3x8x8", "conv:4,k=3", "conv:8,k=9"],
+            1,
+            "layer 2 'conv:8,k=9': output size must be >= 1, got -2x-2 (input 6x6, effective "
+            "kernel 9x9, stride 1x1, padding 0,0,0,0)",
+        ),
+        (
+            ["3x8x8", "conv:4,k=3,g=2"],
+            1,
+            "layer 1 'conv:4,k=3,g=2': input channels 3 must be divisible by groups 2",
+        ),
+        (
+            ["3x8x8", "-k", "3", "-c", "4", "-g", "3"],
+            1,
+            "layer 1 'conv:4,k=3,g=3': out channels 4 must be divisible by groups 3",
+        ),
+        (
+            ["3x8x8", "maxpool:k=2,d=3,p=2"],
+            1,
+            "layer 1 'maxpool:k=2,d=3,p=2': padding must be at most kernel // 2 = 1 (PyTorch's "
+            "rule, on the undilated kernel 2), got 2",
+        ),
+        (
+            ["3x8x8", "deconv:4,k=3,s=2,op=2"],
+            1,
+            "layer 1 'deconv:4,k=3,s=2,op=2': output_padding must be smaller than max(stride, "
+            "dilation) = 2, got 2",
+        ),
+        (
+            ["3x8x8", "maxpool:k=2,s=1,d=3,p=same"],
+            1,
+            "layer 1 'maxpool:k=2,s=1,d=3,p=same': padding 'same' cannot be honoured: it needs 2 "
+            "on one side, more than kernel // 2 = 1 (PyTorch's pooling rule)",
+        ),
+        (
+            ["3x8x8", "conv:4,k=3,zz=1"],
+            2,
+            "layer 1 'conv:4,k=3,zz=1': unknown key 'zz' for conv (accepts k, s, p, d, g, bias)",
+        ),
+        (
+            ["3y8", "-k", "3"],
+            2,
+            "malformed size '3y8': expected H, HxW, CxHxW or NxCxHxW (e.g. 3x224x224)",
+        ),
+        (
+            ["3x8x8", "conv:4,k=3", "conv:8,k=3,s=0"],
+            2,
+            "layer 2 'conv:8,k=3,s=0': stride must be >= 1, got 0",
+        ),
+        (
+            ["3x8x8", "conv:4,k=3x"],
+            2,
+            "layer 1 'conv:4,k=3x': kernel must be N or HxW, got '3x'",
+        ),
+        (
+            ["3x8x8", "pool2d:k=2"],
+            2,
+            "layer 1 'pool2d:k=2': unknown layer type 'pool2d'; expected one of conv, dwconv, "
+            "pwconv, sepconv, deconv, maxpool, avgpool, gap, flatten, fc",
+        ),
+        (["3x8x8", "-k", "3", "-p", "1,2"], 2,
+         "-p/--padding: padding must be N, HxW, top,bottom,left,right, valid or same, got '1,2'"),
+        (["3x8x8", "-k", "3", "--ceil-mode"], 2, "--ceil-mode does not apply to --op conv"),
+        (["3x8x8", "--op", "maxpool", "-k", "2", "-g", "2"], 2,
+         "-g/--groups does not apply to --op maxpool"),
+        (["3x8x8", "--op", "avgpool", "-k", "2", "-d", "2"], 2,
+         "-d/--dilation does not apply to --op avgpool"),
+        (["3x8x8", "-s", "2"], 2, "missing -k/--kernel: the kernel size of the conv (e.g. -k 3)"),
+        (["3x8x8"], 2, "no layer: give -k K (with -s, -p, -c, ...), LAYER words such as "
+         "conv:64,k=3,p=1, or --net FILE"),
+        (["conv:8,k=3"], 2, "missing INPUT size (e.g. 3x224x224): give it first, or as 'input "
+         "SIZE' in the net file"),
+        (["3x8x8", "-k", "3", "conv:8,k=3"], 2, "give the layer either as options (-k, -s, -p, "
+         "...) or as LAYER words / --net, not both"),
+        (["3x8x8", "flatten", "conv:8,k=3"], 1, "layer 2 'conv:8,k=3': conv needs a spatial "
+         "input (C x H x W), got 192 flat features"),
+        (["3x8x8", "fc"], 2, "layer 1 'fc': fc needs its number of units (fc:UNITS)"),
+        (["3x8x8", "--net", "/nonexistent/x.net"], 1, "net file not found: /nonexistent/x.net"),
+        (["3x8x8", "-k", "3", "--target", "6x"], 2,
+         "--target must be a size such as 112 or 112x56, got '6x'"),
+        (["3x8x8", "-k", "3", "--expect", "6y6"], 2,
+         "--expect must be a shape such as 64x56x56, got '6y6'"),
+    ],
+)  # fmt: skip
+def test_errors(cli, args, code, message):
+    result = cli("shape", *args)
+    assert (result.exit_code, result.stderr) == (code, f"Error: {message}\n")
+    if "--expect" not in args:
+        assert result.stdout == ""
+
+
+def test_usage_errors_from_typer_are_one_line_exit_2(cli):
+    result = cli("shape", "8x8", "-k", "3", "--op", "blur")
+    assert result.exit_code == 2
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("Error: ")
+    assert "blur" in result.stderr
+
+
+def test_help_has_worked_examples(cli):
+    result = cli("shape", "--help")
+    assert result.exit_code == 0
+    assert "convcli shape 3x12x12 -k 5 -c 256" in result.stdout
+    assert "--target" in result.stdout and "--channels-last" in result.stdout
+
+
+# ---- start-up ---------------------------------------------------------------------------------
+
+
+def test_shape_path_imports_no_numpy_scipy_or_pillow():
+    code = (
+        "import sys\n"
+        "sys.argv = ['convcli', 'shape', '224', '-k', '3', '-s', '2', '-p', '1']\n"
+        "from convcli.cli import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "sys.stderr.write('HEAVY:' + ','.join(m for m in ('numpy', 'scipy', 'PIL') "
+        "if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=dict(os.environ)
+    )
+    assert "112x112" in done.stdout
+    assert done.stderr.rsplit("HEAVY:", 1)[-1] == ""
