@@ -605,9 +605,9 @@ def _resolve_padding(layer: Layer, label: str, size: Pair, kernel: Pair, stride:
             crop = ke + layer.output_padding[axis] - stride[axis]
             if crop < 0:
                 raise ConvcliError(
-                    f"{label}: padding 'same' cannot be honoured: output {size[axis]}x"
-                    f"{stride[axis]} needs output_padding {-crop + layer.output_padding[axis]}"
-                    f", got {layer.output_padding[axis]}"
+                    f"{label}: padding 'same' cannot be honoured: an output of {size[axis]} x "
+                    f"{stride[axis]} = {size[axis] * stride[axis]} needs output_padding "
+                    f"{-crop + layer.output_padding[axis]}, got {layer.output_padding[axis]}"
                 )
             pads += [crop // 2, crop - crop // 2]
         return tuple(pads)  # type: ignore[return-value]

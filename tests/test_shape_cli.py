@@ -89,6 +89,13 @@ def test_dilated_receptive_fields(cli):
     assert [layer["output"] for layer in data["layers"]] == [[16, 64, 64]] * 4
 
 
+def test_deconv_same_is_keras_output_times_stride(cli):
+    data = as_json(cli, "3x8x8", "--op", "deconv", "-k", "3", "-s", "2", "-p", "same")
+    assert data["output"] == [3, 16, 16]
+    assert data["layers"][0]["padding"] == [0, 1, 0, 1]  # rows cropped from the output
+    assert plain(cli, "3x8x8", "deconv:k=1,s=3,p=same,op=2") == "3x24x24"
+
+
 def test_floor_division_warning(cli):
     result = cli("shape", "3x224x224", "-k", "7", "-s", "2", "-c", "8")
     assert result.exit_code == 0
@@ -291,6 +298,12 @@ def test_target_without_answer(cli):
             1,
             "layer 1 'maxpool:k=2,s=1,d=3,p=same': padding 'same' cannot be honoured: it needs 2 "
             "on one side, more than kernel // 2 = 1 (PyTorch's pooling rule)",
+        ),
+        (
+            ["3x8x8", "deconv:k=1,s=3,p=same"],
+            1,
+            "layer 1 'deconv:k=1,s=3,p=same': padding 'same' cannot be honoured: an output of "
+            "8 x 3 = 24 needs output_padding 2, got 0",
         ),
         (
             ["3x8x8", "conv:4,k=3,zz=1"],

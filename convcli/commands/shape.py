@@ -243,7 +243,7 @@ def shape(
     words: Annotated[
         list[str] | None,
         typer.Argument(
-            metavar="[LAYER]...",
+            metavar="LAYER",
             help="Layers, applied left to right: conv:64,k=3,s=2,p=1 maxpool:k=2 fc:10 ...",
             show_default=False,
         ),
