@@ -487,3 +487,20 @@ def test_to_overrides_the_suffix(cli, tmp_path):
     board = checkerboard_png(tmp_path)
     cli("apply", board, "-k", "identity", "-o", tmp_path / "board.out", "--to", "jpeg")
     assert (tmp_path / "board.out").read_bytes()[:3] == b"\xff\xd8\xff"
+
+
+def test_process_one_is_usable_as_a_library(tmp_path):
+    from convcli.batch import ApplyOptions, MatrixInput, process_one
+    from convcli.kernels import parse_step
+    from convcli.pipeline import StepOptions
+
+    values = np.arange(9, dtype=np.float64).reshape(3, 3)
+    result = process_one(MatrixInput(values), None, [parse_step("0 1; 2 3")])
+    assert result.values.tolist() == [[19, 25], [37, 43]]
+    assert (result.kind, result.in_shape, result.out_shape) == ("matrix", (1, 3, 3), (1, 2, 2))
+    board = checkerboard_png(tmp_path)
+    options = ApplyOptions(steps=StepOptions(padding=0), map_mode="minmax")
+    written = process_one(board, tmp_path / "o.png", [parse_step("box:3")], options)
+    assert written.output == str(tmp_path / "o.png")
+    assert written.out_shape == (1, 6, 6)
+    assert set(written.timings) == {"read", "filter", "write"}

@@ -338,3 +338,15 @@ def test_save_npy_keeps_values(tmp_path):
     loaded = np.load(tmp_path / "v.npy")
     assert loaded.dtype == np.float32
     assert loaded.tolist() == values.tolist()
+
+
+@pytest.mark.parametrize(
+    ("format_name", "options"),
+    [("BMP", {}), ("TIFF", {}), ("WEBP", {"lossless": True}), ("GIF", {}), ("PNG", {})],
+)
+def test_formats_read_back_exactly(format_name, options):
+    grey = np.arange(48, dtype=np.uint8).reshape(6, 8) * 5
+    picture = load_bytes(encoded(Image.fromarray(grey), format_name, **options))
+    assert picture.format == format_name
+    pixels = picture.pixels if picture.pixels.ndim == 2 else picture.pixels[..., 0]
+    assert pixels.tolist() == grey.tolist()
