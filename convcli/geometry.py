@@ -242,26 +242,35 @@ def target_options(
     """Paddings (and strides, when ``stride`` is None) that turn ``size`` into ``target``.
 
     Per side at most ``ke - 1`` of padding is considered (more only adds windows that
-    see nothing but padding); pools keep PyTorch's ``kernel // 2`` limit. Transposed
-    convolutions list symmetric crops with their ``output_padding``. Strides tried when
-    none is given: 1 to ``max(size, target)``. Each stride lists the symmetric padding
-    PyTorch can express and the TensorFlow ``SAME`` split if it lands on the target,
-    else the smallest asymmetric pair.
+    see nothing but padding); pools keep PyTorch's ``kernel // 2`` limit. Each stride
+    lists the TensorFlow ``SAME`` split if it lands on the target, then the symmetric
+    paddings PyTorch can express, else the smallest asymmetric pair. Transposed
+    convolutions list symmetric crops with the ``output_padding`` they need.
+
+    Without a stride, strides up to the kernel span ``ke`` are listed (a larger stride
+    skips input pixels between windows), or the smallest stride that works if none of
+    those does; for transposed convolutions, the strides and crops that need the least
+    ``output_padding``.
 
     >>> [(o.stride, o.pads, o.tf_same) for o in target_options(224, 112, 3, stride=2)]
     [(2, (0, 1), True), (2, (1, 1), False)]
     """
     ke = effective_kernel(kernel, dilation)
-    strides = [stride] if stride is not None else range(1, max(size, target) + 1)
-    options: list[TargetOption] = []
-    for s in strides:
-        if kind == "deconv":
-            for p in range(0, ke):
-                for op in range(0, max(s, dilation)):
-                    if transposed_output_size(size, kernel, s, p, dilation, op) == target:
-                        text = f"padding={p}" + (f", output_padding={op}" if op else "")
-                        options.append(TargetOption(s, (p, p), op, text, False))
-            continue
+    if kind == "deconv":
+        options: list[TargetOption] = []
+        for s in [stride] if stride is not None else range(1, target + 1):
+            for p in range(ke):
+                # The output_padding that closes the gap, if PyTorch allows it.
+                op = target - transposed_output_size(size, kernel, s, p, dilation)
+                if 0 <= op < max(s, dilation):
+                    text = f"padding={p}" + (f", output_padding={op}" if op else "")
+                    options.append(TargetOption(s, (p, p), op, text, False))
+        # A large stride with a large output_padding is legal but never what one wants:
+        # keep the options that need the least output_padding.
+        least = min((option.output_padding for option in options), default=0)
+        return [option for option in options if option.output_padding == least]
+
+    def for_stride(s: int) -> list[TargetOption]:
         limit = kernel // 2 if kind in POOL_KINDS else ke - 1
         found: list[Pair] = []
         for before in range(limit + 1):
@@ -273,25 +282,34 @@ def target_options(
                 if out == target:
                     found.append((before, after))
         if not found:
-            continue
+            return []
         tf_pads = same_padding(size, kernel, s, dilation)
         tf_ok = -(-size // s) == target and tf_pads in found
-        symmetric = [pads for pads in found if pads[0] == pads[1]]
-        chosen: list[Pair] = []
-        if tf_ok:
-            chosen.append(tf_pads)
-        chosen += [pads for pads in symmetric if pads not in chosen]
+        chosen: list[Pair] = [tf_pads] if tf_ok else []
+        chosen += [pads for pads in found if pads[0] == pads[1] and pads not in chosen]
         if not chosen:
             chosen.append(min(found, key=lambda pads: (pads[0] + pads[1], pads)))
+        result = []
         for pads in chosen:
             if pads[0] != pads[1]:
                 text = ""
-            elif s == 1 and size == target and pads == tf_pads:
+            elif s == 1 and size == target and pads == tf_pads and kind not in POOL_KINDS:
                 text = f"padding={pads[0]} or padding='same'"
             else:
                 text = f"padding={pads[0]}"
-            options.append(TargetOption(s, pads, 0, text, tf_ok and pads == tf_pads))
-    return options
+            result.append(TargetOption(s, pads, 0, text, tf_ok and pads == tf_pads))
+        return result
+
+    if stride is not None:
+        return for_stride(stride)
+    options = [option for s in range(1, ke + 1) for option in for_stride(s)]
+    if options:
+        return options
+    for s in range(ke + 1, max(size, target) + 1):
+        options = for_stride(s)
+        if options:
+            return options
+    return []
 
 
 # ---------------------------------------------------------------------------------------

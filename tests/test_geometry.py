@@ -391,3 +391,15 @@ def test_same_padding_matches_torch_at_stride_1():
         assert ours == case["pads"], case
         checked += 1
     assert checked > 150
+
+
+def test_target_options_stride_search():
+    # Strides up to the kernel span are listed; beyond it only the smallest that works.
+    assert [(o.stride, o.pads) for o in target_options(224, 8, 2)] == [(28, (0, 0))]
+    assert {o.stride for o in target_options(9, 3, 3, kind="maxpool")} == {3}
+    # Transposed: the options that need the least output_padding.
+    far = target_options(16, 4096, 4, kind="deconv")
+    assert [(o.stride, o.pads, o.output_padding) for o in far] == [(273, (2, 2), 1)]
+    assert far[0].pytorch == "padding=2, output_padding=1"
+    # Pools never offer padding='same' (PyTorch's pools have no such mode).
+    assert all("same" not in o.pytorch for o in target_options(8, 8, 3, 1, 1, kind="maxpool"))
