@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
+from pathlib import Path
+
 import numpy as np
 import pytest
+from hypothesis import HealthCheck, assume, given, settings
+from hypothesis import strategies as st
 
 import convcli
-from convcli.core import conv2d, conv_transpose2d
+from convcli.core import _engines, conv2d, conv_transpose2d
 
 K = np.array([[0, 1], [2, 3]])
 
@@ -219,3 +225,190 @@ def test_rejections_name_the_parameter(call, message):
     with pytest.raises(ValueError) as error:
         call()
     assert str(error.value) == message
+
+
+# ------------------------------------------------------- PyTorch's reference values
+
+FIXTURE = Path(__file__).parent / "data" / "core_conv_torch.npz"
+PARAMETER_NAMES = ("padding", "stride", "dilation", "groups", "kernel size", "output")
+
+
+def _fixture_cases() -> list[tuple[int, dict, dict[str, np.ndarray]]]:
+    data = np.load(FIXTURE)
+    cases = json.loads(str(data["cases"]))
+    arrays: dict[int, dict[str, np.ndarray]] = {}
+    for key in data.files:
+        if "/" in key:
+            index, name = key.split("/")
+            arrays.setdefault(int(index), {})[name] = data[key]
+    return [(index, case, arrays[index]) for index, case in enumerate(cases)]
+
+
+CASES = _fixture_cases()
+
+
+def _call(kind: str, args: dict, arrays: dict[str, np.ndarray], algorithm: str | None):
+    call_args = {key: tuple(v) if isinstance(v, list) else v for key, v in args.items()}
+    if kind == "conv2d":
+        return conv2d(
+            arrays["x"], arrays["weight"], arrays.get("bias"), algorithm=algorithm, **call_args
+        )
+    return conv_transpose2d(arrays["x"], arrays["weight"], arrays.get("bias"), **call_args)
+
+
+def test_fixture_covers_the_grid():
+    kinds = {case["kind"] for _, case, _ in CASES}
+    modes = {case["args"].get("padding_mode") for _, case, _ in CASES}
+    kernels = {tuple(arrays["weight"].shape[2:]) for _, _, arrays in CASES}
+    assert kinds == {"conv2d", "conv_transpose2d"}
+    assert modes >= {"zeros", "reflect", "replicate", "circular", "symmetric"}
+    assert {(k, k) for k in range(1, 8)} | {(15, 15)} <= kernels
+    assert len(CASES) > 700
+
+
+@pytest.mark.parametrize(
+    ("index", "case", "arrays"), CASES, ids=[f"{c['kind']}-{i}" for i, c, _ in CASES]
+)
+def test_agrees_with_pytorch(index, case, arrays):
+    kind, args = case["kind"], case["args"]
+    if case["error"] is not None:
+        with pytest.raises(ValueError) as error:
+            _call(kind, args, arrays, "auto")
+        assert any(name in str(error.value) for name in PARAMETER_NAMES), str(error.value)
+        return
+    expected = arrays["expected"]
+    tolerance = (1e-12 if expected.dtype == np.float64 else 1e-5) * max(
+        1.0, float(np.abs(expected).max(initial=0.0))
+    )
+    algorithms = ["auto", "direct", "gemm", "fft"] if kind == "conv2d" else [None]
+    if kind == "conv2d" and _is_rank1(arrays["weight"]):
+        algorithms.append("separable")
+    for algorithm in algorithms:
+        got = _call(kind, args, arrays, algorithm)
+        assert got.dtype == expected.dtype
+        assert got.shape == expected.shape, algorithm
+        np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance, err_msg=str(algorithm))
+
+
+def _is_rank1(weight: np.ndarray) -> bool:
+    return all(
+        np.linalg.matrix_rank(kernel.astype(np.float64)) <= 1
+        for kernel in weight.reshape(-1, *weight.shape[2:])
+    )
+
+
+# --------------------------------------- every algorithm agrees with the direct one
+
+
+@contextlib.contextmanager
+def tiny_bands():
+    """Force many bands, two threads and interior/edge pieces on small test images."""
+    saved = (
+        _engines.Engine.band_bytes,
+        _engines.Gemm.band_bytes,
+        _engines.MIN_PARALLEL_ELEMENTS,
+        _engines.MIN_INTERIOR_COLUMNS,
+    )
+    _engines.Engine.band_bytes = _engines.Gemm.band_bytes = 64
+    _engines.MIN_PARALLEL_ELEMENTS = 0
+    _engines.MIN_INTERIOR_COLUMNS = 1
+    try:
+        yield
+    finally:
+        (
+            _engines.Engine.band_bytes,
+            _engines.Gemm.band_bytes,
+            _engines.MIN_PARALLEL_ELEMENTS,
+            _engines.MIN_INTERIOR_COLUMNS,
+        ) = saved
+
+
+@st.composite
+def conv_problems(draw):
+    groups = draw(st.sampled_from([1, 1, 2, 3]))
+    in_channels = groups * draw(st.integers(1, 2))
+    out_channels = groups * draw(st.integers(1, 2))
+    kh, kw = draw(st.integers(1, 6)), draw(st.integers(1, 6))
+    dilation = (draw(st.integers(1, 2)), draw(st.integers(1, 2)))
+    stride = (draw(st.integers(1, 3)), draw(st.integers(1, 3)))
+    height = dilation[0] * (kh - 1) + 1 + draw(st.integers(0, 12))
+    width = dilation[1] * (kw - 1) + 1 + draw(st.integers(0, 12))
+    padding = draw(st.sampled_from(["valid", "same", 0, 1, (1, 0), (0, 2, 1, 0), (2, 1, 0, 2)]))
+    mode = draw(st.sampled_from(["zeros", "reflect", "replicate", "circular", "symmetric"]))
+    if mode == "reflect":
+        assume(min(height, width) > 2)
+    kind = draw(st.sampled_from(["dense", "rank1", "box", "integer"]))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=(draw(st.integers(1, 2)), in_channels, height, width))
+    shape = (out_channels, in_channels // groups)
+    if kind == "dense":
+        weight = rng.normal(size=(*shape, kh, kw))
+    elif kind == "integer":
+        weight = rng.integers(-2, 3, size=(*shape, kh, kw)).astype(float)
+    else:
+        column = (
+            rng.normal(size=(*shape, kh, 1)) if kind == "rank1" else np.full((*shape, kh, 1), 0.5)
+        )
+        weight = column * (rng.normal(size=(*shape, 1, kw)) if kind == "rank1" else 1.0)
+    bias = rng.normal(size=out_channels) if draw(st.booleans()) else None
+    return dict(
+        x=x,
+        weight=weight,
+        bias=bias,
+        stride=stride,
+        padding=padding,
+        dilation=dilation,
+        groups=groups,
+        padding_mode=mode,
+    )
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_problems())
+def test_every_algorithm_agrees_with_direct(problem):
+    try:
+        expected = conv2d(**problem, algorithm="direct")
+    except ValueError:
+        assume(False)  # geometry the mode cannot pad: covered by the rejection tests
+    scale = max(1.0, float(np.abs(expected).max()))
+    algorithms = ["gemm", "fft", "auto"]
+    if _is_rank1(problem["weight"]):
+        algorithms.append("separable")
+    with tiny_bands():
+        banded = conv2d(**problem, algorithm="direct")
+        np.testing.assert_allclose(banded, expected, rtol=0, atol=1e-12 * scale)
+        for algorithm in algorithms:
+            got = conv2d(**problem, algorithm=algorithm)
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-10 * scale, err_msg=algorithm)
+    float32 = dict(problem, x=problem["x"].astype(np.float32))
+    for algorithm in ["direct", *algorithms]:
+        got = conv2d(**float32, algorithm=algorithm)
+        assert got.dtype == np.float32
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * scale, err_msg=algorithm)
+
+
+def test_edge_columns_with_a_negated_kernel():
+    # Regression: NumPy 2.4's np.negative misreads (n, 1) strided views; the narrow
+    # edge pieces of a band are exactly that shape.
+    x = np.random.default_rng(3).normal(size=(1, 40, 23)).astype(np.float32)
+    expected = -(x[0, :, :-1] + x[0, :, 1:])
+    got = conv2d(x, [[[[-1.0, -1.0]]]], padding=(0, 0, 1, 1))
+    np.testing.assert_allclose(got[0, :, 1:-1], expected, rtol=1e-6)
+    np.testing.assert_allclose(got[0, :, 0], -x[0, :, 0], rtol=1e-6)
+    np.testing.assert_allclose(got[0, :, -1], -x[0, :, -1], rtol=1e-6)
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "separable", "gemm", "fft"])
+def test_large_image_in_bands_on_two_threads(algorithm):
+    # Big enough for several bands and the thread pool with the real band sizes.
+    rng = np.random.default_rng(11)
+    x = rng.normal(size=(2, 260, 530)).astype(np.float32)
+    kernel = np.outer([1.0, 4.0, 6.0, 4.0, 1.0], [1.0, 2.0, 1.0]) / 48
+    weight = np.broadcast_to(kernel, (2, 1, 5, 3))
+    got = conv2d(x, weight, padding="same", groups=2, padding_mode="reflect", algorithm=algorithm)
+    padded = np.pad(x, ((0, 0), (2, 2), (1, 1)), mode="reflect")
+    expected = sum(
+        kernel[i, j] * padded[:, i : i + 260, j : j + 530] for i in range(5) for j in range(3)
+    )
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
