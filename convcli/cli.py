@@ -9,6 +9,7 @@ and nowhere else; ``CONVCLI_DEBUG=1`` lets the traceback through instead.
 from __future__ import annotations
 
 import errno
+import importlib
 import os
 import sys
 from collections.abc import Sequence
@@ -18,11 +19,6 @@ import typer
 from typer.core import TyperGroup
 
 from convcli import __version__
-from convcli.commands import apply as apply_command
-from convcli.commands import compare as compare_command
-from convcli.commands import kernels as kernels_command
-from convcli.commands import learn as learn_command
-from convcli.commands import shape as shape_command
 from convcli.errors import ConvcliError
 
 
@@ -52,14 +48,41 @@ def _describe(error: BaseException) -> tuple[str, int] | None:
     return None
 
 
+# Command name -> "module:function". Each module defines one command function and its
+# EPILOG (worked examples). A command is imported and built only when it runs (or when
+# --help lists them all): Typer builds every option of every registered command at
+# start-up, and `convcli shape` should pay only for its own.
+COMMANDS: dict[str, str] = {
+    "shape": "convcli.commands.shape:shape",
+    "apply": "convcli.commands.apply:apply",
+    "compare": "convcli.commands.compare:compare",
+    "kernels": "convcli.commands.kernels:kernels",
+    "learn": "convcli.commands.learn:learn",
+}
+
+
 class ConvcliGroup(TyperGroup):
-    """Typer's group, with one place that turns exceptions into ``Error:`` lines.
+    """Typer's group, with lazily loaded commands and one place that turns exceptions
+    into ``Error:`` lines.
 
     Click's standalone mode is switched off so that usage errors, library errors and
     I/O errors all pass through :meth:`main` and leave as a single line on stderr
     (exit 2 for usage, 1 for failed work, 130 for Ctrl-C) instead of a traceback or a
     multi-line usage box. CliRunner goes through here too, so tests see what users see.
     """
+
+    def list_commands(self, ctx: Any) -> list[str]:
+        return list(COMMANDS)
+
+    def get_command(self, ctx: Any, cmd_name: str) -> Any:
+        command = self.commands.get(cmd_name)
+        if command is None and cmd_name in COMMANDS:
+            module_name, function_name = COMMANDS[cmd_name].split(":")
+            module = importlib.import_module(module_name)
+            single = typer.Typer(rich_markup_mode=RICH_MARKUP_MODE, add_completion=False)
+            single.command(cmd_name, epilog=module.EPILOG)(getattr(module, function_name))
+            command = self.commands[cmd_name] = typer.main.get_command(single)
+        return command
 
     def main(  # type: ignore[override]
         self,
@@ -95,6 +118,8 @@ class ConvcliGroup(TyperGroup):
         return code
 
 
+RICH_MARKUP_MODE = "rich"
+
 app = typer.Typer(
     cls=ConvcliGroup,
     name="convcli",
@@ -104,7 +129,7 @@ app = typer.Typer(
     ),
     no_args_is_help=True,
     add_completion=False,
-    rich_markup_mode="rich",
+    rich_markup_mode=RICH_MARKUP_MODE,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )
@@ -131,14 +156,6 @@ def _root(
     """Convolution and pooling: layer shapes and costs exactly as PyTorch computes them,
     kernels and pooling on images and matrices.
     """
-
-
-# Command registration: one line per command module (each module defines one function).
-app.command("shape", epilog=shape_command.EPILOG)(shape_command.shape)
-app.command("kernels", epilog=kernels_command.EPILOG)(kernels_command.kernels)
-app.command("learn", epilog=learn_command.EPILOG)(learn_command.learn)
-app.command("apply", epilog=apply_command.EPILOG)(apply_command.apply)
-app.command("compare", epilog=compare_command.EPILOG)(compare_command.compare)
 
 
 def main() -> None:

@@ -19,7 +19,6 @@ from typing import Annotated
 
 import typer
 
-from convcli import presets
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import DTYPE_BYTES, Layer, Shape, analyze, target_options
 from convcli.layers import KEYS, parse_layer, parse_padding, parse_pair, parse_size, read_net
@@ -196,6 +195,8 @@ def layers_from(
     if preset is not None:
         if net is not None:
             raise SpecError("give --preset or --net, not both")
+        from convcli import presets  # layer tables: loaded only when asked for
+
         layers += presets.preset_layers(preset, width_mult)
         default_input = presets.preset_shape(preset)
     elif width_mult is not None:
@@ -458,8 +459,10 @@ def shape(
 
     source = layers_from(words, net, options, preset, width_mult)
     input_shape = input_shape or source.input
-    if input_shape is not None:
-        input_shape = presets.with_resolution(input_shape, resolution)
+    if input_shape is not None and resolution is not None:
+        from convcli.presets import with_resolution
+
+        input_shape = with_resolution(input_shape, resolution)
     if input_shape is None:
         raise SpecError(
             "missing INPUT size (e.g. 3x224x224): give it first, or as 'input SIZE' in the net file"
