@@ -204,8 +204,10 @@ def compare(
         typer.Option("--format", help="table, plain, json or csv.", rich_help_panel=_OUTPUT),
     ] = OutputFormat.table,
 ) -> None:
-    """Compare a standard convolution with its depthwise-separable and spatially separable
-    forms: parameters, MACs and FLOPs side by side, and their ratios.
+    """Standard vs depthwise-separable (and spatially separable) convolution cost.
+
+    Compares a standard convolution with its depthwise-separable and spatially
+    separable forms: parameters, MACs and FLOPs side by side, and their ratios.
 
     With --preset or --net, compare a whole network as given against the same network
     with every depthwise-separable block replaced by a standard convolution, and split

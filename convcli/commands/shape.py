@@ -421,8 +421,10 @@ def shape(
         ),
     ] = OutputFormat.table,
 ) -> None:
-    """Output size, parameters, MACs/FLOPs, receptive field and memory of a layer or a
-    chain of layers, computed exactly as PyTorch does.
+    """Output size, parameters, MACs and receptive field of layers, exactly as PyTorch.
+
+    Sizes, parameters, MACs/FLOPs, receptive field and activation memory of a layer or
+    a chain of layers, computed exactly as PyTorch does.
 
     Give one layer with options (-k 3 -s 2 -p 1 -c 64), or a chain of LAYER words, or
     --net FILE. Every report shows the pads applied on each side and flags layers where
