@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from convcli.core import pool
+from convcli.core.padding import check_pads_fit
 from convcli.core.pool import (
     AxisWindows,
     avg_pool2d,
@@ -428,6 +429,28 @@ def test_median_filter_matches_scipy_per_channel(mode, scipy_mode):
     expected = ndimage.median_filter(x, size=(1, 1, 3, 5), mode=scipy_mode)
     assert got.dtype == np.float32
     assert np.array_equal(got, expected)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    shape=st.tuples(st.integers(1, 9), st.integers(1, 9)),
+    kernel=st.tuples(st.integers(1, 6), st.integers(1, 6)),
+    before=st.tuples(st.integers(0, 5), st.integers(0, 5)),
+    mode=st.sampled_from(["zeros", "reflect", "replicate", "circular", "symmetric"]),
+    seed=st.integers(0, 2**32 - 1),
+)
+def test_median_by_scipy_border_agrees_with_explicit_padding(shape, kernel, before, mode, seed):
+    top, left = min(before[0], kernel[0] - 1), min(before[1], kernel[1] - 1)
+    pads = (top, kernel[0] - 1 - top, left, kernel[1] - 1 - left)
+    try:
+        check_pads_fit(pads, shape, mode)
+    except ValueError:
+        return
+    x = np.random.default_rng(seed).normal(size=(2, *shape)).astype(np.float32)
+    by_border = pool._median_by_scipy_border(x, kernel, (1, 1), pads, mode)
+    padded = pool._median_of_padded(x, kernel, (1, 1), pads, mode)
+    assert np.array_equal(by_border, padded)
+    assert np.array_equal(median_filter2d(x, kernel, padding=pads, padding_mode=mode), padded)
 
 
 def test_median_filter_stride_and_padding():

@@ -41,6 +41,7 @@ from convcli.core._strips import MIN_PARALLEL_ELEMENTS, band_rows, run_bands
 from convcli.core.padding import (
     PaddingSpec,
     check_padding_mode,
+    check_pads_fit,
     pad2d,
     resolve_padding,
     to_pair,
@@ -698,39 +699,89 @@ def median_filter2d(
     ``out[i, j] = median{xpad[i*sh + a, j*sw + b] : a < kh, b < kw}``, with
     ``H_out = floor((H + p_top + p_bottom - kh) / sh) + 1``. For an even number of taps it
     is the upper of the two middle values (SciPy's rank ``kh*kw // 2``), so the result is
-    always one of the inputs.
+    always one of the inputs. A same-size output at stride 1 lets SciPy fill the border
+    itself (no padded copy); otherwise the input is padded with
+    :func:`convcli.core.padding.pad2d` first.
 
     Examples
     --------
     >>> median_filter2d([[1, 9, 2], [8, 3, 7], [4, 6, 5]], 3, padding=0).tolist()
     [[5.0]]
     """
-    from scipy import ndimage  # SciPy only here: `import convcli.core` stays cheap
-
     planes, lead = _as_planes(x)
     kernel = _int_pair(kernel_size, "kernel_size", minimum=1)
     strides = _int_pair(stride, "stride", minimum=1)
     height, width = planes.shape[-2:]
-    top, bottom, left, right = resolve_padding(padding, (height, width), kernel, strides)
+    pads = resolve_padding(padding, (height, width), kernel, strides)
     check_padding_mode(padding_mode)
+    top, bottom, left, right = pads
     out_height = (height + top + bottom - kernel[0]) // strides[0] + 1
     out_width = (width + left + right - kernel[1]) // strides[1] + 1
     if min(out_height, out_width) < 1:
         raise ValueError(
-            f"kernel_size {_shown(kernel)} (padding {_shown((top, bottom, left, right))}) "
-            f"does not fit the input {height}x{width}: "
-            f"the output would be {out_height}x{out_width}"
+            f"kernel_size {_shown(kernel)} (padding {_shown(pads)}) does not fit the input "
+            f"{height}x{width}: the output would be {out_height}x{out_width}"
         )
-    padded = pad2d(planes, (top, bottom, left, right), padding_mode)
-    # SciPy's window for output q covers q - k//2 .. q - k//2 + k - 1: the window starting
-    # at padded position r is output r + k//2. Its own border mode is never reached there.
+    check_pads_fit(pads, (height, width), padding_mode)
+    same_size = (top + bottom, left + right) == (kernel[0] - 1, kernel[1] - 1)
+    by_border = same_size and strides == (1, 1)
+    median = _median_by_scipy_border if by_border else _median_of_padded
+    return _restore(median(planes, kernel, strides, pads, padding_mode), lead)
+
+
+# convcli's border modes by their scipy.ndimage names (see convcli.core.padding).
+_SCIPY_MODES = {
+    "zeros": "constant",
+    "reflect": "mirror",
+    "replicate": "nearest",
+    "circular": "wrap",
+    "symmetric": "reflect",
+}
+
+
+def _median_by_scipy_border(
+    planes: np.ndarray,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    mode: str,
+) -> np.ndarray:
+    """Same-size output at stride 1: SciPy pads by itself, so no padded copy is made.
+
+    SciPy's window for output ``q`` starts at ``q - k//2 - origin``; ours starts at
+    ``q - p_before``, hence ``origin = p_before - k//2`` (always in SciPy's range when
+    ``p_before + p_after = k - 1``).
+    """
+    from scipy import ndimage  # SciPy only here: `import convcli.core` stays cheap
+
+    origin = (0, pads[0] - kernel[0] // 2, pads[2] - kernel[1] // 2)
+    return ndimage.median_filter(
+        planes, size=(1, *kernel), mode=_SCIPY_MODES[mode], cval=0.0, origin=origin
+    )
+
+
+def _median_of_padded(
+    planes: np.ndarray,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    mode: str,
+) -> np.ndarray:
+    """Any padding and stride: pad explicitly, filter, keep every stride-th window."""
+    from scipy import ndimage
+
+    padded = pad2d(planes, pads, mode)
+    out_height = (padded.shape[1] - kernel[0]) // strides[0] + 1
+    out_width = (padded.shape[2] - kernel[1]) // strides[1] + 1
+    # The window starting at padded position r is SciPy's output r + k//2 (origin 0);
+    # SciPy's own border mode is never reached there.
     filtered = ndimage.median_filter(padded, size=(1, *kernel), mode="nearest")
     out = filtered[
         :,
         kernel[0] // 2 : kernel[0] // 2 + (out_height - 1) * strides[0] + 1 : strides[0],
         kernel[1] // 2 : kernel[1] // 2 + (out_width - 1) * strides[1] + 1 : strides[1],
     ]
-    return _restore(np.ascontiguousarray(out), lead)
+    return np.ascontiguousarray(out)
 
 
 __all__ = [
