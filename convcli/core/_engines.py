@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from convcli.core._strips import MIN_PARALLEL_ELEMENTS, PaddedRows, band_rows, run_bands
+from convcli.core._strips import (
+    MIN_PARALLEL_ELEMENTS,
+    PaddedRows,
+    band_rows,
+    border_copies,
+    run_bands,
+)
 
 if TYPE_CHECKING:
     from convcli.core.conv import ConvProblem
@@ -107,6 +113,29 @@ def accumulate(
     return first
 
 
+def accumulate_passes(weights: Sequence[float], first: bool = True) -> int:
+    """How many array passes :func:`accumulate` makes for these tap weights."""
+    counts: dict[float, int] = {}
+    for weight in weights:
+        if weight != 0:
+            counts[float(weight)] = counts.get(float(weight), 0) + 1
+    passes = 0
+    for weight, count in counts.items():
+        if abs(weight) != 1:
+            passes += count if first else count + 1
+            first = False
+    units = counts.get(1.0, 0) + counts.get(-1.0, 0)
+    if units:
+        passes += units - 1 if first and units > 1 else units
+    return passes
+
+
+def window_passes(count: int, weight: float, first: bool = True) -> int:
+    """How many array passes a ``count``-tap box pass makes (see :func:`window_sum`)."""
+    passes = (count.bit_length() - 1) + max(bin(count).count("1") - 1, 1)
+    return passes + (weight != 1) + (not first)
+
+
 def window_sum(
     source: np.ndarray,
     count: int,
@@ -164,6 +193,10 @@ class Engine:
     band_bytes = BAND_BYTES
     #: Whether bands are cut into edge and interior pieces (interior read in place).
     split_columns = True
+    #: Whether bands are shared between threads (BLAS runs its own threads instead).
+    thread_bands = True
+    #: Whether the engine pads columns itself: it then gets blocks of the real columns.
+    pads_columns = False
 
     def __init__(self, problem: ConvProblem) -> None:
         self.problem = problem
@@ -216,6 +249,19 @@ class Separable(Engine):
 
     #: Uniform factors (box filters) at least this long are summed by doubling.
     min_window = 5
+    #: Output rows per banded matrix multiply in the vertical pass (see _vertical).
+    rows_per_product = 8
+    # The vertical pass commutes with padding columns: it runs on the real columns, read
+    # in place, and the band's border columns are copied afterwards, so the horizontal
+    # pass writes whole, aligned output rows.
+    pads_columns = True
+
+    def __init__(self, problem: ConvProblem) -> None:
+        super().__init__(problem)
+        self.bands_of: dict[bytes, np.ndarray] = {}
+        _, _, left, right = problem.pads
+        self.left = left
+        self.border = border_copies(problem.x.shape[3], left, right, problem.padding_mode)
 
     def scratch(self, rows, in_cols, cols):
         p = self.problem
@@ -254,10 +300,61 @@ class Separable(Engine):
         ]
         return accumulate(target, taps, product, first)
 
+    def _band_matrix(self, column: np.ndarray) -> np.ndarray:
+        """``T[r, r*sh + i*dh] = column[i]``: ``rows_per_product`` output rows at once."""
+        key = column.tobytes()
+        if key not in self.bands_of:
+            (sh, _), (dh, _) = self.problem.stride, self.problem.dilation
+            count = self.rows_per_product
+            span = (count - 1) * sh + dh * (len(column) - 1) + 1
+            matrix = np.zeros((count, span), self.dtype)
+            for r in range(count):
+                matrix[r, r * sh : r * sh + dh * (len(column) - 1) + 1 : dh] = column
+            self.bands_of[key] = matrix
+        return self.bands_of[key]
+
+    def _vertical(
+        self,
+        source: np.ndarray,
+        column: np.ndarray,
+        target: np.ndarray,
+        product: np.ndarray,
+        levels: tuple[np.ndarray, np.ndarray],
+    ) -> None:
+        """The vertical pass: banded matrix products when BLAS can read ``source``.
+
+        A few output rows at a time, ``target[r:r+8] = T @ source[rows they read]``
+        costs ``8*sh + kh`` multiply-adds per output in BLAS instead of ``kh`` NumPy
+        passes: about 3x faster for 5 taps, and nearly independent of the kernel height.
+        """
+        itemsize = source.itemsize
+        blas_readable = source.strides[1] == itemsize and source.strides[0] >= (
+            source.shape[1] * itemsize
+        )
+        if not blas_readable:
+            p = self.problem
+            self._pass(source, column, p.stride[0], p.dilation[0], target, product, levels, True)
+            return
+        matrix = self._band_matrix(column)
+        count, span = matrix.shape
+        sh = self.problem.stride[0]
+        rows = target.shape[0]
+        for start in range(0, rows, count):
+            stop = min(start + count, rows)
+            if stop - start == count:
+                np.matmul(matrix, source[start * sh : start * sh + span], out=target[start:stop])
+            else:  # the last few rows: the top-left corner of the same band matrix
+                used = span - (count - (stop - start)) * sh
+                np.matmul(
+                    matrix[: stop - start, :used],
+                    source[start * sh : start * sh + used],
+                    out=target[start:stop],
+                )
+
     def run(self, block, group, target, buffers):
         p = self.problem
         rows, cols = target.shape[1:]
-        in_cols = block.shape[-1]
+        in_cols = block.shape[-1] + p.pads[2] + p.pads[3]
         vertical = _flat(buffers["vertical"], rows, in_cols)
         vertical_product = _flat(buffers["vertical_product"], rows, in_cols)
         product = _flat(buffers["product"], rows, cols)
@@ -274,7 +371,7 @@ class Separable(Engine):
         )
         table = p.rank1
         assert table is not None
-        (sh, sw), (dh, dw) = p.stride, p.dilation
+        sw, dw = p.stride[1], p.dilation[1]
         for o in range(self.group_out):
             out_channel = group * self.group_out + o
             first = True
@@ -282,9 +379,13 @@ class Separable(Engine):
                 column, row = table[out_channel][c]
                 if not column.any():
                     continue  # an all-zero kernel adds nothing
-                self._pass(
-                    block[c], column, sh, dh, vertical, vertical_product, vertical_levels, True
-                )
+                centre = vertical[:, self.left : self.left + block.shape[-1]]
+                self._vertical(block[c], column, centre, vertical_product, vertical_levels)
+                for border, source in self.border:
+                    if source is None:
+                        vertical[:, border] = 0
+                    else:
+                        vertical[:, border] = vertical[:, source]
                 first = self._pass(
                     vertical.T, row, sw, dw, target[o].T, product.T, horizontal_levels, first
                 )
@@ -296,6 +397,7 @@ class Gemm(Engine):
     """im2col: copy the taps' views into one matrix, then one BLAS multiply per block."""
 
     band_bytes = GEMM_BAND_BYTES
+    thread_bands = False  # OpenBLAS already uses every core; two callers oversubscribe
 
     def rows_per_band(self) -> int:
         p = self.problem
@@ -462,6 +564,8 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
         return out
     bands = band_rows(out.shape[2], engine.rows_per_band())
     pieces = column_pieces(problem) if engine.split_columns else [(0, problem.out_size[1])]
+    if engine.pads_columns:
+        pieces = [(0, problem.out_size[1])]
     (eh, ew), (sh, sw) = problem.effective_kernel, problem.stride
     group_in, group_out = engine.group_in, engine.group_out
     padded_width = width + problem.pads[2] + problem.pads[3]
@@ -487,6 +591,8 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
                     channels = slice(g * group_out, (g + 1) * group_out)
                     for col_first, col_last in pieces:
                         col_start, col_stop = col_first * sw, (col_last - 1) * sw + ew
+                        if engine.pads_columns:  # the real columns only
+                            col_start, col_stop = problem.pads[2], problem.pads[2] + width
                         block = gatherers[n][g].block(
                             row_start, row_stop, col_start, col_stop, block_buffer
                         )
@@ -495,5 +601,5 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
                     if problem.bias is not None:
                         out[n, channels, start:stop] += problem.bias[channels, None, None]
 
-    run_bands(bands, work, parallel=out.size >= MIN_PARALLEL_ELEMENTS)
+    run_bands(bands, work, parallel=engine.thread_bands and out.size >= MIN_PARALLEL_ELEMENTS)
     return out

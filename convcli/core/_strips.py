@@ -93,6 +93,27 @@ def _source_slice(first: int, length: int, step: int) -> slice:
     return slice(first, end if end >= 0 else None, -1)
 
 
+def border_copies(
+    size: int, before: int, after: int, mode: str
+) -> list[tuple[slice, slice | None]]:
+    """How to fill the padded borders of an axis from its own (already filled) centre.
+
+    Returns ``(target, source)`` slice pairs in padded coordinates; ``source`` is None
+    where the border is zeros. Used to pad a band's columns after a vertical pass,
+    which commutes with padding columns.
+    """
+    sources = axis_source(size, before, after, mode)
+    copies: list[tuple[slice, slice | None]] = []
+    for start, stop in ((0, before), (before + size, before + size + after)):
+        for offset, first, length, step in _runs(sources[start:stop]):
+            target = slice(start + offset, start + offset + length)
+            if first < 0:
+                copies.append((target, None))
+            else:
+                copies.append((target, _source_slice(first + before, length, step)))
+    return copies
+
+
 class PaddedRows:
     """Gathers rectangles of a padded image without padding the whole image.
 

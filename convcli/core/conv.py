@@ -18,7 +18,6 @@ All four run over row bands with a halo, on two threads when the image is large
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
@@ -26,7 +25,8 @@ from functools import cached_property
 import numpy as np
 from numpy.typing import ArrayLike
 
-from convcli.core._engines import BAND_BYTES, FFT_BAND_BYTES, execute
+from convcli.core._choice import choose
+from convcli.core._engines import execute
 from convcli.core.padding import (
     PaddingSpec,
     check_padding_mode,
@@ -273,76 +273,6 @@ def _rank1_table(weight: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]
 
 # ----------------------------------------------------------------- algorithm choice
 
-# Rough costs on this kind of machine, in nanoseconds per element operation; only their
-# ratios matter. An in-cache NumPy ufunc pass: ~0.4 ns/element; a BLAS multiply-add:
-# ~0.05 ns; an FFT butterfly pass over complex64: ~1 ns per element per log2.
-_NS_PASS = 0.4
-_NS_MAC_BLAS = 0.05
-_NS_FFT = 0.6
-_NS_CALL = 1500.0  # Python + ufunc dispatch per NumPy call
-
-
-def _estimates(problem: ConvProblem) -> dict[str, float]:
-    """Estimated run time (ns) of each applicable algorithm."""
-    p = problem
-    batch = p.x.shape[0]
-    out_channels, group_in, kh, kw = p.weight.shape
-    out_rows, out_cols = p.out_size
-    out_pixels = batch * out_rows * out_cols
-    padded_width = p.x.shape[3] + p.pads[2] + p.pads[3]
-    engine_rows = max(1, BAND_BYTES // max(group_in * padded_width * p.x.dtype.itemsize, 1))
-    bands = max(1, math.ceil(out_rows / engine_rows))
-    nonzero = np.count_nonzero(p.weight, axis=(2, 3))  # (C_out, C_in/g)
-    taps = np.count_nonzero(p.weight)
-    # multiply + add per tap (2 passes); calls per tap per band
-    estimates = {"direct": out_pixels * taps * 2 * _NS_PASS + bands * batch * taps * 2 * _NS_CALL}
-    pairs = int(np.count_nonzero(nonzero))
-    if p.rank1 is not None and pairs:
-        vertical = out_rows * batch * padded_width * kh * 2
-        horizontal = out_pixels * kw * 2
-        estimates["separable"] = (
-            pairs * (vertical + horizontal) * _NS_PASS
-            + bands * batch * pairs * (kh + kw) * 2 * _NS_CALL
-        )
-    depth = group_in * kh * kw
-    copy = out_pixels * depth * p.groups * _NS_PASS
-    estimates["gemm"] = (
-        copy
-        + out_pixels * out_channels * depth * _NS_MAC_BLAS
-        + (bands * batch * p.groups * (kh * kw + 2) * _NS_CALL)
-    )
-    eh, ew = p.effective_kernel
-    fft_band_rows = max(4 * eh, FFT_BAND_BYTES // max(group_in * padded_width * 4, 1))
-    fft_rows = out_rows * p.stride[0] + (eh - 1) * math.ceil(out_rows / fft_band_rows)
-    area = fft_rows * (padded_width + 2)
-    log_area = math.log2(max(area, 2))
-    transforms = batch * (p.x.shape[1] + out_channels)
-    estimates["fft"] = (
-        transforms * area * log_area * _NS_FFT
-        + batch * out_channels * group_in * area * 4 * _NS_PASS
-        + 2.5e5  # import scipy.fft and planning, paid once per call
-    )
-    return estimates
-
-
-def _choose(problem: ConvProblem) -> tuple[str, str]:
-    estimates = _estimates(problem)
-    best = min(estimates, key=estimates.__getitem__)
-    kh, kw = problem.kernel_size
-    reasons = {
-        "direct": f"{np.count_nonzero(problem.weight)} non-zero taps over few channels: "
-        "shift-and-add is cheapest",
-        "separable": f"every {kh}x{kw} kernel has rank 1 (SVD): "
-        f"{kh}+{kw} taps per pass instead of {kh * kw}",
-        "gemm": f"{problem.weight.shape[1] * kh * kw} products per output over "
-        f"{problem.weight.shape[0]} output channels: im2col + matrix multiply",
-        "fft": f"{kh}x{kw} kernel: FFT cost grows with log(size), not with the taps",
-    }
-    others = ", ".join(
-        f"{name} ~{estimates[name] / 1e6:.3g} ms" for name in sorted(estimates, key=estimates.get)
-    )
-    return best, f"{reasons[best]} (estimates: {others})"
-
 
 def choose_algorithm(
     x: ArrayLike | tuple[int, ...],
@@ -370,9 +300,10 @@ def choose_algorithm(
 
     Notes
     -----
-    Each algorithm's time is estimated from its element passes, BLAS multiply-adds or
-    FFT work, plus a per-call overhead, with constants measured on a 2-core machine;
-    the cheapest wins. ``separable`` is a candidate only when every kernel has rank 1.
+    Each algorithm's time is estimated from the array passes it makes (counted the way
+    the engines make them), its im2col copies and BLAS multiply-adds, or its FFT work,
+    with constants measured on a 2-core machine (:mod:`convcli.core._choice`); the
+    cheapest wins. ``separable`` is a candidate only when every kernel has rank 1.
 
     Examples
     --------
@@ -382,7 +313,7 @@ def choose_algorithm(
     if isinstance(x, tuple) and all(isinstance(v, (int, np.integer)) for v in x):
         x = np.broadcast_to(np.zeros((), np.float32), x)
     problem = prepare_conv(x, weight, None, stride, padding, dilation, groups, padding_mode)
-    return _choose(problem)
+    return choose(problem)
 
 
 # -------------------------------------------------------------------------- public API
@@ -451,7 +382,7 @@ def conv2d(
         raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
     problem = prepare_conv(x, weight, bias, stride, padding, dilation, groups, padding_mode)
     if algorithm == "auto":
-        algorithm, _ = _choose(problem)
+        algorithm, _ = choose(problem)
     elif algorithm == "separable" and problem.rank1 is None:
         raise ValueError(
             "algorithm='separable' needs every kernel to have rank 1 (SVD), "
