@@ -375,7 +375,10 @@ def test_running_max_by_doubling_agrees_with_strided_taps(
 def test_a_large_image_runs_in_parallel_bands_and_agrees():
     x = np.random.default_rng(6).normal(size=(3, 300, 400)).astype(np.float32)
     assert x.size >= pool.MIN_PARALLEL_ELEMENTS
-    with mock.patch.object(pool, "run_bands", wraps=pool.run_bands) as run_bands:
+    with (
+        mock.patch.object(pool, "run_bands", wraps=pool.run_bands) as run_bands,
+        mock.patch.object(pool, "_STRIP_BYTES", 1 << 16),  # bands of 13 rows
+    ):
         filtered = max_pool2d(x, 3, stride=1, padding="same")
         averaged = avg_pool2d(x, 3, stride=2, padding=1, ceil_mode=True)
     same_size, quarter = run_bands.call_args_list
