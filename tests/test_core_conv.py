@@ -412,3 +412,48 @@ def test_large_image_in_bands_on_two_threads(algorithm):
         kernel[i, j] * padded[:, i : i + 260, j : j + 530] for i in range(5) for j in range(3)
     )
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+# --------------------------------------------------------------- algorithm choice
+
+SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
+
+
+def depthwise(kernel: np.ndarray, channels: int = 3) -> np.ndarray:
+    kernel = np.asarray(kernel, np.float32)
+    return np.broadcast_to(kernel, (channels, 1, *kernel.shape))
+
+
+@pytest.mark.parametrize(
+    ("kernel", "expected"),
+    [
+        (SOBEL_X, "separable"),
+        (np.ones((15, 15)) / 225, "separable"),
+        (np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256, "separable"),
+        ([[1, -1]], "direct"),
+        ([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], "direct"),
+        (np.random.default_rng(31).normal(size=(31, 31)), "fft"),
+    ],
+)
+def test_auto_on_a_4k_rgb_image(kernel, expected):
+    name, reason = convcli.choose_algorithm(
+        (3, 2160, 3840), depthwise(kernel), padding="same", groups=3, padding_mode="reflect"
+    )
+    assert name == expected, reason
+    assert "\n" not in reason and "estimated:" in reason
+
+
+def test_auto_prefers_gemm_for_many_channels_and_never_fft_for_tiny_inputs():
+    weight = np.random.default_rng(0).normal(size=(64, 64, 3, 3))
+    assert convcli.choose_algorithm((64, 56, 56), weight, padding=1)[0] == "gemm"
+    assert convcli.choose_algorithm((3, 3), [[0, 1], [2, 3]])[0] != "fft"
+    assert convcli.choose_algorithm((1, 28, 28), np.ones((1, 1, 5, 5)))[0] != "fft"
+
+
+def test_choose_algorithm_takes_an_array_or_a_shape():
+    x = np.zeros((3, 40, 50), np.float32)
+    by_array = convcli.choose_algorithm(x, depthwise(SOBEL_X), padding="same", groups=3)
+    by_shape = convcli.choose_algorithm(x.shape, depthwise(SOBEL_X), padding="same", groups=3)
+    assert by_array == by_shape
+    with pytest.raises(ValueError, match="groups=2 does not divide in_channels=3"):
+        convcli.choose_algorithm(x.shape, depthwise(SOBEL_X), groups=2)
