@@ -457,3 +457,25 @@ def test_choose_algorithm_takes_an_array_or_a_shape():
     assert by_array == by_shape
     with pytest.raises(ValueError, match="groups=2 does not divide in_channels=3"):
         convcli.choose_algorithm(x.shape, depthwise(SOBEL_X), groups=2)
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "separable", "gemm", "fft"])
+def test_non_contiguous_input(algorithm):
+    # Views with gaps between rows or columns take the non-BLAS paths.
+    rng = np.random.default_rng(5)
+    base = rng.normal(size=(3, 40, 90)).astype(np.float32)
+    x = base[:, ::2, 1::3]  # (3, 20, 30), strided both ways
+    kernel = np.outer([1.0, 2.0, 1.0], [1.0, 0.0, -1.0])
+    weight = np.broadcast_to(kernel, (3, 1, 3, 3))
+    got = conv2d(x, weight, padding="same", groups=3, padding_mode="reflect", algorithm=algorithm)
+    expected = conv2d(
+        np.ascontiguousarray(x),
+        weight,
+        padding="same",
+        groups=3,
+        padding_mode="reflect",
+        algorithm="direct",
+    )
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+    transposed = conv2d(x.transpose(0, 2, 1), weight, groups=3, algorithm=algorithm)
+    assert transposed.shape == (3, 28, 18)

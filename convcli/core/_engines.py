@@ -379,8 +379,10 @@ class Separable(Engine):
                 column, row = table[out_channel][c]
                 if not column.any():
                     continue  # an all-zero kernel adds nothing
-                centre = vertical[:, self.left : self.left + block.shape[-1]]
-                self._vertical(block[c], column, centre, vertical_product, vertical_levels)
+                real = slice(self.left, self.left + block.shape[-1])
+                self._vertical(
+                    block[c], column, vertical[:, real], vertical_product[:, real], vertical_levels
+                )
                 for border, source in self.border:
                     if source is None:
                         vertical[:, border] = 0
