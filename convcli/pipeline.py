@@ -34,10 +34,14 @@ __all__ = [
     "StepOptions",
     "StepReport",
     "PictureResult",
+    "PlannedStep",
+    "StripPlan",
     "filter_picture",
     "linear_to_srgb",
     "map_values",
     "mixes_channels",
+    "plan_picture_strips",
+    "plan_strips",
     "prepare_steps",
     "resolve_map",
     "run_steps",
@@ -184,15 +188,118 @@ def _conv_weight(weight: np.ndarray, channels: int, where: str) -> tuple[np.ndar
     return weight, groups, f"conv layer {channels}->{out_channels}, {kernel}{grouped}"
 
 
-def _run_kernel(
-    x: np.ndarray,
+@dataclass
+class _ConvPass:
+    """One ``conv2d`` call of a kernel step (a magnitude step makes two)."""
+
+    label: str
+    weight: np.ndarray  # (C_out, C_in/groups, kh, kw), float32
+    bias: np.ndarray | None
+    groups: int
+    algorithm: str
+
+
+@dataclass
+class PlannedStep:
+    """One step with everything resolved for an input of a known shape.
+
+    Attributes
+    ----------
+    step : KernelStep or PoolStep
+    where : str
+        ``"step 2 'sobel'"``, the prefix of this step's error messages.
+    report : StepReport
+        Shapes, pads, border and the core's algorithm choice, for ``--explain``.
+    pads : (top, bottom, left, right)
+        For kernel and median steps: the pads resolved on the whole input.
+    stride, dilation : (int, int)
+    border : str
+    passes : list
+        The ``conv2d`` calls of a kernel step, each with the algorithm the core chose for
+        the whole input (strips reuse it, so they compute exactly what the whole would).
+    """
+
+    step: Step
+    where: str
+    report: StepReport
+    pads: tuple[int, int, int, int] = (0, 0, 0, 0)
+    stride: tuple[int, int] = (1, 1)
+    dilation: tuple[int, int] = (1, 1)
+    border: str = "zeros"
+    passes: list[_ConvPass] = field(default_factory=list)
+
+    @property
+    def keeps_rows(self) -> bool:
+        """Whether strips of rows can run this step: one output row per input row, at
+        stride 1, each reading a fixed band of neighbours (its vertical pads), and a
+        border that needs only rows near its own edge (not ``circular``)."""
+        if isinstance(self.step, PoolStep) and self.step.op != "median":
+            return False
+        if self.stride != (1, 1) or self.report.in_shape[-2:] != self.report.out_shape[-2:]:
+            return False
+        if self.border == "circular" and (self.pads[0] or self.pads[1]):
+            return False
+        # FFT results depend on the transform size, so a strip would round differently.
+        return all(p.algorithm in ("direct", "separable", "gemm") for p in self.passes)
+
+    def run(self, x: np.ndarray, top_edge: bool = True, bottom_edge: bool = True) -> np.ndarray:
+        """Run the step on ``x``, the whole input or a strip of its rows.
+
+        A strip that does not touch the image's top (bottom) edge is not padded there:
+        its extra rows are the halo, consumed by the kernel, so each output row sees the
+        same neighbours it would see in the whole image.
+        """
+        top, bottom, left, right = self.pads
+        pads = (top if top_edge else 0, bottom if bottom_edge else 0, left, right)
+        step = self.step
+        try:
+            if isinstance(step, PoolStep):
+                if step.op == "median":
+                    return median_filter2d(x, step.kernel_size, self.stride, pads, self.border)
+                pool = _POOLS[step.op]
+                return pool(
+                    x, step.kernel_size, step.stride, step.padding, ceil_mode=step.ceil_mode
+                )
+            results = [
+                conv2d(
+                    x,
+                    conv.weight,
+                    conv.bias,
+                    self.stride,
+                    pads,
+                    self.dilation,
+                    conv.groups,
+                    self.border,
+                    conv.algorithm,
+                )
+                for conv in self.passes
+            ]
+        except ConvcliError:
+            raise
+        except ValueError as error:
+            raise ConvcliError(f"{self.where}: {error}") from None
+        if len(results) == 1:
+            return results[0]
+        magnitude, other = results
+        np.multiply(magnitude, magnitude, out=magnitude)
+        np.multiply(other, other, out=other)
+        magnitude += other
+        return np.sqrt(magnitude, out=magnitude)
+
+
+def _out_size(size: int, before: int, after: int, kernel: int, stride: int, dilation: int) -> int:
+    return (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
+
+
+def _plan_kernel(
+    shape: tuple[int, ...],
     step: KernelStep,
-    where: str,
+    planned: PlannedStep,
     options: StepOptions,
     defaults: tuple[PaddingSpec, str],
     bias: np.ndarray | None,
-    report: StepReport,
-) -> np.ndarray:
+) -> None:
+    where, report = planned.where, planned.report
     stride = step.stride or options.stride or (1, 1)
     dilation = step.dilation or options.dilation or (1, 1)
     padding = step.padding if step.padding is not None else options.padding
@@ -201,13 +308,12 @@ def _run_kernel(
     if isinstance(padding, tuple) and len(padding) == 2:
         padding = (padding[0], padding[0], padding[1], padding[1])
     border = step.border or options.border or defaults[1]
-    channels = x.shape[0]
+    channels, height, width = shape
     kernels = (
         [("gx", step.magnitude[0]), ("gy", step.magnitude[1])]
         if step.magnitude
         else [("", step.weight)]
     )
-    results: list[np.ndarray] = []
     for label, weight in kernels:
         weight4, groups, what = _conv_weight(weight, channels, where)
         weight4 = weight4.astype(np.float32)
@@ -222,62 +328,89 @@ def _run_kernel(
                 )
         try:
             algorithm, reason = choose_algorithm(
-                x.shape, weight4, stride, padding, dilation, groups, border
+                shape, weight4, stride, padding, dilation, groups, border
             )
-            result = conv2d(
-                x, weight4, step_bias, stride, padding, dilation, groups, border, algorithm
-            )
-        except ConvcliError:
-            raise
         except ValueError as error:
             raise ConvcliError(f"{where}: {error}") from None
         report.algorithms.append((label, algorithm, reason))
-        results.append(result)
+        planned.passes.append(_ConvPass(label, weight4, step_bias, groups, algorithm))
         report.operation = (
             f"gradient magnitude sqrt(gx² + gy²) of {what}" if step.magnitude else what
         )
-    report.pads = resolve_padding(padding, x.shape[-2:], step.weight.shape[-2:], stride, dilation)
-    report.border = border
-    if len(results) == 1:
-        return results[0]
-    magnitude, other = results
-    np.multiply(magnitude, magnitude, out=magnitude)
-    np.multiply(other, other, out=other)
-    magnitude += other
-    return np.sqrt(magnitude, out=magnitude)
+    kernel_size = step.weight.shape[-2:]
+    pads = resolve_padding(padding, (height, width), kernel_size, stride, dilation)
+    planned.pads, planned.stride, planned.dilation, planned.border = pads, stride, dilation, border
+    report.pads, report.border = pads, border
+    out_height = _out_size(height, pads[0], pads[1], kernel_size[0], stride[0], dilation[0])
+    out_width = _out_size(width, pads[2], pads[3], kernel_size[1], stride[1], dilation[1])
+    report.out_shape = (planned.passes[0].weight.shape[0], out_height, out_width)
 
 
 _POOLS = {"max": max_pool2d, "avg": avg_pool2d, "min": min_pool2d}
 
 
-def _run_pool(
-    x: np.ndarray,
+def _plan_pool(
+    shape: tuple[int, ...],
     step: PoolStep,
-    where: str,
+    planned: PlannedStep,
     options: StepOptions,
     defaults: tuple[PaddingSpec, str],
-    report: StepReport,
-) -> np.ndarray:
+) -> None:
     size = _pair_text(step.kernel_size)
+    report = planned.report
+    planned.stride = step.stride
     try:
         if step.op == "median":
             # A median filter is a denoiser: on images it keeps the size like a kernel does.
             padding: PaddingSpec = step.padding
             if not _gives_user_padding(step):
                 padding = defaults[0]
-            border = options.border or defaults[1]
+            planned.border = options.border or defaults[1]
+            planned.pads = resolve_padding(padding, shape[-2:], step.kernel_size, step.stride)
             report.operation = f"median filter {size}"
-            report.pads = resolve_padding(padding, x.shape[-2:], step.kernel_size, step.stride)
-            report.border = border
-            return median_filter2d(x, step.kernel_size, step.stride, padding, border)
-        pool = _POOLS[step.op]
+            report.pads, report.border = planned.pads, planned.border
+            top, bottom, left, right = planned.pads
+            report.out_shape = (
+                shape[0],
+                _out_size(shape[1], top, bottom, step.kernel_size[0], step.stride[0], 1),
+                _out_size(shape[2], left, right, step.kernel_size[1], step.stride[1], 1),
+            )
+            return
         report.operation = f"{step.op} pool {size}, stride {_pair_text(step.stride)}"
         if step.padding != (0, 0):
             report.pads = resolve_padding(step.padding)
             report.border = "-inf/+inf (never wins)" if step.op != "avg" else "zeros"
-        return pool(x, step.kernel_size, step.stride, step.padding, ceil_mode=step.ceil_mode)
     except ValueError as error:
-        raise ConvcliError(f"{where}: {error}") from None
+        raise ConvcliError(f"{planned.where}: {error}") from None
+
+
+def _plan_step(
+    index: int,
+    step: Step,
+    shape: tuple[int, ...],
+    options: StepOptions,
+    defaults: tuple[PaddingSpec, str],
+) -> PlannedStep:
+    where = _where(index, step)
+    report = StepReport(index, step.text.strip(), tuple(shape), tuple(shape), "")
+    planned = PlannedStep(step, where, report)
+    if isinstance(step, KernelStep):
+        _plan_kernel(shape, step, planned, options, defaults, options.bias)
+    else:
+        _plan_pool(shape, step, planned, options, defaults)
+    return planned
+
+
+def _defaults(image: bool) -> tuple[PaddingSpec, str]:
+    return ("same", "reflect") if image else (0, "zeros")
+
+
+def _check_bias(steps: Sequence[Step], options: StepOptions) -> None:
+    kernel_steps = [step for step in steps if isinstance(step, KernelStep)]
+    if options.bias is not None and len(kernel_steps) != 1:
+        raise SpecError(
+            f"--bias is added by the chain's only kernel step; this chain has {len(kernel_steps)}"
+        )
 
 
 def run_steps(
@@ -326,24 +459,114 @@ def run_steps(
     >>> run_steps(x, [parse_step("0 1; 2 3")])[0].tolist()
     [[[19.0, 25.0], [37.0, 43.0]]]
     """
-    defaults: tuple[PaddingSpec, str] = ("same", "reflect") if image else (0, "zeros")
-    kernel_steps = [step for step in steps if isinstance(step, KernelStep)]
-    if options.bias is not None and len(kernel_steps) != 1:
-        raise SpecError(
-            f"--bias is added by the chain's only kernel step; this chain has {len(kernel_steps)}"
-        )
+    defaults = _defaults(image)
+    _check_bias(steps, options)
     reports: list[StepReport] = []
     for index, step in enumerate(steps, start=1):
-        where = _where(index, step)
-        report = StepReport(index, step.text.strip(), tuple(x.shape), (), "")
-        if isinstance(step, KernelStep):
-            x = _run_kernel(x, step, where, options, defaults, options.bias, report)
-        else:
-            x = _run_pool(x, step, where, options, defaults, report)
-        x = np.asarray(x, dtype=np.float32)
-        report.out_shape = tuple(x.shape)
-        reports.append(report)
+        planned = _plan_step(index, step, tuple(x.shape), options, defaults)
+        x = np.asarray(planned.run(x), dtype=np.float32)
+        planned.report.out_shape = tuple(x.shape)
+        reports.append(planned.report)
     return x, reports
+
+
+@dataclass
+class StripPlan:
+    """A chain of steps planned for a whole image, to be run strip by strip.
+
+    Attributes
+    ----------
+    steps : list of PlannedStep
+        Planned on the whole image's shape: the same pads and algorithms for every strip.
+    height : int
+        Rows of the whole image.
+    halo_top, halo_bottom : int
+        Rows of context a strip needs above and below its own rows (the chain's pads).
+    min_rows : int
+        Fewest input rows a strip is read with: at an edge, every step must have more
+        rows than it pads there (``reflect`` mirrors them).
+    """
+
+    steps: list[PlannedStep]
+    height: int
+    halo_top: int
+    halo_bottom: int
+    min_rows: int = 1
+
+    @property
+    def reports(self) -> list[StepReport]:
+        return [planned.report for planned in self.steps]
+
+    def rows_needed(self, start: int, stop: int) -> tuple[int, int]:
+        """The input rows ``[first, last)`` that output rows ``[start, stop)`` read.
+
+        A short strip is widened upwards (and then downwards) to :attr:`min_rows`; its
+        extra output rows are simply not used.
+        """
+        first, last = max(0, start - self.halo_top), min(self.height, stop + self.halo_bottom)
+        short = self.min_rows - (last - first)
+        if short > 0:
+            first = max(0, first - short)
+            last = min(self.height, first + self.min_rows)
+        return first, last
+
+    def run(self, x: np.ndarray, first: int) -> tuple[np.ndarray, int]:
+        """Run the chain on input rows ``[first, first + len)`` (from :meth:`rows_needed`).
+
+        Returns
+        -------
+        (y, y_first) : ndarray (C_out, rows, W_out), float32; int
+            The output rows computed and the index of the first of them.
+        """
+        top_edge = first == 0
+        bottom_edge = first + x.shape[-2] == self.height
+        for planned in self.steps:
+            x = np.asarray(planned.run(x, top_edge, bottom_edge), dtype=np.float32)
+        return x, (0 if top_edge else first + self.halo_top)
+
+
+def plan_strips(
+    shape: tuple[int, int, int],
+    steps: Sequence[Step],
+    options: StepOptions = StepOptions(),
+    *,
+    image: bool = True,
+) -> StripPlan | None:
+    """Plan ``steps`` on an input of ``shape``; None when the chain cannot run in strips.
+
+    A chain runs in strips of rows when every step keeps the image's size at stride 1
+    (kernel steps, gradient magnitudes, median filters; see :attr:`PlannedStep.keeps_rows`).
+    Each strip is read with a halo of ``sum(top pads)`` rows above and ``sum(bottom pads)``
+    below, and every step pads only at the image's real edges, so a strip's rows equal
+    those of the whole image bit for bit.
+
+    Raises
+    ------
+    ConvcliError, SpecError
+        As :func:`run_steps` would, before any work.
+
+    Examples
+    --------
+    >>> from convcli.kernels import parse_step
+    >>> plan = plan_strips((3, 100, 80), [parse_step("gaussian:1"), parse_step("sobel")])
+    >>> plan.halo_top, plan.halo_bottom
+    (4, 4)
+    """
+    defaults = _defaults(image)
+    _check_bias(steps, options)
+    planned_steps: list[PlannedStep] = []
+    current = tuple(shape)
+    for index, step in enumerate(steps, start=1):
+        planned = _plan_step(index, step, current, options, defaults)
+        if not planned.keeps_rows:
+            return None  # (and the shapes after a pool are not planned here)
+        planned_steps.append(planned)
+        current = planned.report.out_shape
+    halo_top = sum(planned.pads[0] for planned in planned_steps)
+    halo_bottom = sum(planned.pads[1] for planned in planned_steps)
+    widest_pad = max((max(planned.pads[:2]) for planned in planned_steps), default=0)
+    min_rows = halo_top + halo_bottom + widest_pad + 1
+    return StripPlan(planned_steps, shape[1], halo_top, halo_bottom, min_rows)
 
 
 # --------------------------------------------------------------------------------------------
@@ -445,7 +668,9 @@ def resolve_map(requested: str, steps: Sequence[Step], *, float_output: bool) ->
     return "clip", "auto: no zero-sum kernel: clip"
 
 
-def map_values(values: np.ndarray, mode: str, full_scale: float) -> np.ndarray:
+def map_values(
+    values: np.ndarray, mode: str, full_scale: float, *, in_place: bool = False
+) -> np.ndarray:
     """Bring filter results back to ``0 .. full_scale``.
 
     Parameters
@@ -460,6 +685,9 @@ def map_values(values: np.ndarray, mode: str, full_scale: float) -> np.ndarray:
         together; a constant result gives 0); ``raw``: unchanged.
     full_scale : float
         255, 65535 or 1.0.
+    in_place : bool
+        Overwrite ``values`` (a float32 array of the caller's) instead of allocating:
+        on a 4K RGB image each fresh result costs ~100 MB and its page faults.
 
     Returns
     -------
@@ -477,14 +705,17 @@ def map_values(values: np.ndarray, mode: str, full_scale: float) -> np.ndarray:
     """
     values = np.asarray(values, dtype=np.float32)
     scale = np.float32(full_scale)
+    out = values if in_place and values.flags.writeable else None
     if mode == "raw":
         return values
     if mode == "clip":
-        return np.clip(values, 0, scale)
+        return np.clip(values, 0, scale, out=out)
     if mode == "abs":
-        return np.minimum(np.abs(values), scale)
+        magnitude = np.abs(values, out=out)
+        return np.minimum(magnitude, scale, out=magnitude)
     if mode == "offset":
-        return np.clip(values + scale / 2, 0, scale)
+        shifted = np.add(values, scale / 2, out=out)
+        return np.clip(shifted, 0, scale, out=shifted)
     if mode == "minmax":
         low, high = (float(values.min()), float(values.max())) if values.size else (0.0, 0.0)
         if high <= low:
@@ -514,12 +745,15 @@ class PictureResult:
     reports : list of StepReport
     notes : list of str
         Remarks for stderr (alpha dropped...).
+    first_row : int
+        The output row at which ``values`` starts (0 unless filtered in strips).
     """
 
     values: np.ndarray
     channels: str
     reports: list[StepReport]
     notes: list[str] = field(default_factory=list)
+    first_row: int = 0
 
 
 def _channels_name(count: int, has_alpha: bool) -> str:
@@ -538,6 +772,8 @@ def filter_picture(
     map_mode: str = "clip",
     gray: bool = False,
     linear: bool = False,
+    strips: StripPlan | None = None,
+    rows_from: int = 0,
 ) -> PictureResult:
     """Filter an image's channels the way an image should be filtered.
 
@@ -558,10 +794,16 @@ def filter_picture(
         Convert RGB to BT.601 luma first (alpha kept).
     linear : bool
         Filter in linear light.
+    strips : StripPlan, optional
+        Run the steps as planned for the whole picture (:func:`plan_picture_strips`):
+        ``x`` is then a strip of its rows, starting at row ``rows_from``, halo included.
+    rows_from : int
+        The whole picture's row at which ``x`` starts (with ``strips``).
 
     Returns
     -------
     PictureResult
+        With ``strips``: the output rows the strip gives, from ``first_row`` on.
 
     Notes
     -----
@@ -587,12 +829,21 @@ def filter_picture(
     if alpha is not None and any(mixes_channels(s) for s in steps):
         notes.append("alpha dropped: a 3-D/4-D kernel mixes channels and sees colour only")
         alpha = None
+    first_row = 0
+
+    def run(work: np.ndarray) -> tuple[np.ndarray, list[StepReport]]:
+        nonlocal first_row
+        if strips is None:
+            return run_steps(work, steps, options, image=True)
+        result, first_row = strips.run(work, rows_from)
+        return result, strips.reports
+
     if alpha is None:
-        result, reports = run_steps(np.ascontiguousarray(colour), steps, options, image=True)
+        result, reports = run(np.ascontiguousarray(colour))
         out_alpha = None
     else:
         stacked = np.concatenate([colour * alpha, alpha[None] * np.float32(work_scale)])
-        result, reports = run_steps(stacked, steps, options, image=True)
+        result, reports = run(stacked)
         result, filtered_alpha = result[:-1], result[-1] / np.float32(work_scale)
         if edges:
             out_alpha = np.ones_like(filtered_alpha)
@@ -605,10 +856,54 @@ def filter_picture(
             safe = np.where(visible, filtered_alpha, np.float32(1))
             result = np.where(visible, result / safe, np.float32(0))
             out_alpha = np.clip(filtered_alpha, 0, 1)
-    result = map_values(result, map_mode, work_scale)
+    result = map_values(result, map_mode, work_scale, in_place=True)
     if linear:
         result = linear_to_srgb(result) * np.float32(full_scale)
-    planes = [result] if out_alpha is None else [result, out_alpha[None] * np.float32(full_scale)]
-    values = np.concatenate(planes).astype(np.float32, copy=False)
+    if out_alpha is None:
+        values = np.asarray(result, dtype=np.float32)
+    else:
+        planes = [result, out_alpha[None] * np.float32(full_scale)]
+        values = np.concatenate(planes).astype(np.float32, copy=False)
     name = _channels_name(values.shape[0], out_alpha is not None)
-    return PictureResult(values, name, reports, notes)
+    return PictureResult(values, name, reports, notes, first_row)
+
+
+def plan_picture_strips(
+    shape: tuple[int, int, int],
+    channels: str,
+    steps: Sequence[Step],
+    options: StepOptions = StepOptions(),
+    *,
+    map_mode: str = "clip",
+    gray: bool = False,
+) -> StripPlan | None:
+    """Plan the steps for :func:`filter_picture` on a whole picture, to run in strips.
+
+    Parameters
+    ----------
+    shape : (C, H, W)
+        The picture's shape, as given to :func:`filter_picture`.
+    channels, steps, options, map_mode, gray
+        As for :func:`filter_picture`.
+
+    Returns
+    -------
+    StripPlan or None
+        None when the picture must be filtered whole: a step that changes the size or
+        strides (pools), an FFT-sized kernel, a ``circular`` border, or ``--map minmax``
+        (which needs the whole result's range).
+
+    Raises
+    ------
+    ConvcliError, SpecError
+        As :func:`filter_picture` would, before any work.
+    """
+    if map_mode == "minmax":
+        return None
+    has_alpha = channels in ("LA", "RGBA")
+    colour = shape[0] - (1 if has_alpha else 0)
+    if gray and colour == 3:
+        colour = 1
+    keeps_alpha = has_alpha and not any(mixes_channels(step) for step in steps)
+    work_shape = (colour + (1 if keeps_alpha else 0), shape[1], shape[2])
+    return plan_strips(work_shape, steps, options, image=True)

@@ -414,15 +414,23 @@ def test_missing_output_folder(cli, tmp_path):
     assert_one_error(result, 1, f"output folder '{tmp_path / 'no'}' does not exist")
 
 
-def test_ctrl_c_while_writing_leaves_no_file(cli, tmp_path, monkeypatch):
+@pytest.mark.parametrize("suffix", ["png", "jpg"])  # convcli's PNG writer; Pillow's JPEG
+def test_ctrl_c_while_writing_leaves_no_file(cli, tmp_path, monkeypatch, suffix):
     board = checkerboard_png(tmp_path)
 
     def interrupted_save(self, fp, *args, **kwargs):
-        fp.write(b"\x89PNG half of it")
+        fp.write(b"half of it")
         raise KeyboardInterrupt
 
+    def interrupted_chunk(kind, data):
+        if kind == b"IDAT":
+            raise KeyboardInterrupt
+        return real_chunk(kind, data)
+
+    real_chunk = imageio._png_chunk
     monkeypatch.setattr(Image.Image, "save", interrupted_save)
-    result = cli("apply", board, "-k", "box:3", "-o", tmp_path / "out.png")
+    monkeypatch.setattr(imageio, "_png_chunk", interrupted_chunk)
+    result = cli("apply", board, "-k", "box:3", "-o", tmp_path / f"out.{suffix}")
     assert result.exit_code == 130  # Typer's Ctrl-C exit, silent
     assert only_files(tmp_path) == ["board.png"]
 

@@ -141,6 +141,11 @@ def explain_lines(result: ApplyResult) -> list[str]:
         for label, name, reason in report.algorithms:
             prefix = f"{label}: " if label else ""
             lines.append(f"  {prefix}algorithm {name}: {reason}")
+    if result.strips:
+        lines.append(
+            f"strips: filtered in {result.strips} strips of rows, each read with the "
+            "rows its kernels reach above and below (the same pixels as the whole at once)"
+        )
     if result.map_reason:
         lines.append(f"map: {result.map_reason}")
     if result.output is not None:
