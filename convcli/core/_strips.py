@@ -134,6 +134,7 @@ class PaddedRows:
         self.columns = axis_source(width, left, right, mode)
         self.top, self.left = top, left
         self.height, self.width = height, width
+        self.column_runs: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
 
     def interior(self, row_start: int, row_stop: int, col_start: int, col_stop: int) -> bool:
         """Whether padded rows/columns ``start:stop`` all lie inside the unpadded input."""
@@ -157,7 +158,10 @@ class PaddedRows:
             return self.x[..., row_start - top : row_stop - top, col_start - left : col_stop - left]
         shape = (self.x.shape[0], row_stop - row_start, col_stop - col_start)
         out = buffer[: math.prod(shape)].reshape(shape)
-        column_runs = _runs(self.columns[col_start:col_stop])
+        key = (col_start, col_stop)
+        if key not in self.column_runs:  # the same few column ranges come back every band
+            self.column_runs[key] = _runs(self.columns[col_start:col_stop])
+        column_runs = self.column_runs[key]
         for row_offset, row_first, row_length, row_step in _runs(self.rows[row_start:row_stop]):
             target_rows = slice(row_offset, row_offset + row_length)
             if row_first < 0:
