@@ -4,7 +4,15 @@ Every engine computes one rectangle of output (``group_out`` channels x rows x c
 from one block of padded input (``group_in`` channels, with the kernel's halo). The
 driver, :func:`execute`, cuts the output into row bands and each band into a wide
 interior piece, read straight from the input as a view, and two narrow edge pieces
-that are gathered with their padding; bands are shared between two threads.
+that are gathered with their padding; bands are shared between two threads (NumPy and
+BLAS release the GIL inside their loops).
+
+- ``Direct``: shift-and-add, one pass per group of equal taps (:func:`accumulate`).
+- ``Separable``: per rank-1 kernel, a vertical pass as banded BLAS products on the real
+  columns (read in place), the band's border columns copied after it, then horizontal
+  NumPy passes that write whole output rows; box factors are summed by doubling.
+- ``Gemm``: im2col of a band, one matrix product per group.
+- ``Fft``: overlap-save over full-width bands with ``scipy.fft``.
 """
 
 from __future__ import annotations

@@ -6,7 +6,8 @@ arrays, with four interchangeable algorithms chosen by cost:
 ``direct``
     shift-and-add: one scaled, shifted view of the input per tap and channel pair.
 ``separable``
-    every kernel has rank 1 (SVD): a vertical 1-D pass, then a horizontal one.
+    every kernel has rank 1 (SVD): a vertical 1-D pass (banded BLAS products), then
+    a horizontal one (NumPy passes; box filters by doubling).
 ``gemm``
     im2col + one matrix multiply per band: for many channels.
 ``fft``
