@@ -9,9 +9,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def rank1_factors(
-    kernel: ArrayLike, rtol: float = 1e-6
-) -> tuple[np.ndarray, np.ndarray] | None:
+def rank1_factors(kernel: ArrayLike, rtol: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
     """Split a 2-D kernel into a column and a row whose outer product is the kernel.
 
     Parameters
