@@ -1,21 +1,27 @@
 """One input through the steps to one output: :func:`process_one`, the unit of work of
-``convcli apply`` (and of a batch of many files, which calls it once per file).
+``convcli apply``; and many files: :func:`find_inputs`, :func:`plan_batch`, :func:`run_batch`.
 
-It reads the input (image, ``.npy``/``.csv``/``.txt`` matrix, ``--matrix`` values or stdin),
-runs the steps (:mod:`convcli.pipeline`), maps the result back and writes it atomically
-(:mod:`convcli.imageio`), or returns a matrix result for printing. It never prints:
-remarks come back in :attr:`ApplyResult.notes`, failures as :class:`ConvcliError`.
+:func:`process_one` reads the input (image, ``.npy``/``.csv``/``.txt`` matrix, ``--matrix``
+values or stdin), runs the steps (:mod:`convcli.pipeline`; big images strip by strip), maps
+the result back and writes it atomically (:mod:`convcli.imageio`), or returns a matrix
+result for printing. A batch names every output first (refusing collisions before any
+work), then calls :func:`process_one` once per file on worker processes. Nothing here
+prints: remarks come back in the results, failures as :class:`ConvcliError`, progress
+through callbacks.
 """
 
 from __future__ import annotations
 
+import contextlib
+import glob
 import io
 import os
 import sys
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -35,7 +41,22 @@ from convcli.pipeline import (
     run_steps,
 )
 
-__all__ = ["ApplyOptions", "ApplyResult", "MatrixInput", "process_one"]
+__all__ = [
+    "DEFAULT_NAME",
+    "NAME_FIELDS",
+    "STATUSES",
+    "ApplyOptions",
+    "ApplyResult",
+    "BatchInput",
+    "BatchItem",
+    "BatchReport",
+    "MatrixInput",
+    "find_inputs",
+    "plan_batch",
+    "process_one",
+    "run_batch",
+    "steps_slug",
+]
 
 Step = KernelStep | PoolStep
 
@@ -554,3 +575,527 @@ def _process_picture(
         notes=notes,
         strips=strip_count,
     )
+
+
+# --------------------------------------------------------------------------------------------
+# Many files
+# --------------------------------------------------------------------------------------------
+
+#: ``--name`` default: ``{dir}`` is empty except under a folder given with ``--recursive``,
+#: where it keeps the sub-folders (so photos/a/x.png and photos/b/x.png do not collide).
+DEFAULT_NAME = "{dir}{stem}-{step}.{ext}"
+
+#: The fields ``--name`` may use.
+NAME_FIELDS: tuple[str, ...] = ("stem", "ext", "step", "parent", "dir")
+
+#: A batch item's status: not yet run, written, skipped (output exists), failed, or not
+#: run because the batch stopped (``--fail-fast``, Ctrl-C).
+STATUSES: tuple[str, ...] = ("pending", "done", "skipped", "failed", "cancelled")
+
+# File extension for an output format given with --to (what people name such files).
+_EXTENSIONS = {"JPEG": "jpg", "TIFF": "tif"}
+
+_SLUG_LENGTH = 60
+
+
+@dataclass
+class BatchInput:
+    """An input file of a batch, and the sub-folder it was found in.
+
+    Attributes
+    ----------
+    path : str
+    folder : str
+        ``"a/b/"`` for a file found in ``a/b`` under a folder given with ``--recursive``,
+        ``""`` otherwise (the ``{dir}`` of ``--name``).
+    """
+
+    path: str
+    folder: str = ""
+
+
+@dataclass
+class BatchItem:
+    """One file of a batch: where it goes and what came of it.
+
+    Attributes
+    ----------
+    input, output : str
+    status : str
+        One of :data:`STATUSES`.
+    error : str or None
+        Why it failed, one line.
+    note : str or None
+        Why it was skipped (``"output exists"``).
+    notes : list of str
+        :attr:`ApplyResult.notes` of a file done.
+    seconds : float
+        Time spent on it (in its worker).
+    """
+
+    input: str
+    output: str
+    status: str = "pending"
+    error: str | None = None
+    note: str | None = None
+    notes: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+
+@dataclass
+class BatchReport:
+    """A finished (or stopped) batch.
+
+    Attributes
+    ----------
+    items : list of BatchItem
+        In input order.
+    seconds : float
+        Wall time of :func:`run_batch`.
+    jobs : int
+        Worker processes used (1: in this process).
+    interrupted : bool
+        Ctrl-C (or SIGTERM) stopped it.
+    stopped : bool
+        ``fail_fast`` stopped it at a failure.
+    """
+
+    items: list[BatchItem]
+    seconds: float = 0.0
+    jobs: int = 1
+    interrupted: bool = False
+    stopped: bool = False
+
+    def count(self, status: str) -> int:
+        """How many items have ``status``."""
+        return sum(item.status == status for item in self.items)
+
+
+def find_inputs(
+    paths: Sequence[str | os.PathLike[str]],
+    *,
+    recursive: bool = False,
+    exclude: str | os.PathLike[str] | None = None,
+) -> list[BatchInput]:
+    """The files a batch works on: files as given, folders' images in name order.
+
+    Parameters
+    ----------
+    paths : sequence of paths
+        Files (taken whatever their suffix, missing ones too: they fail as files do) and
+        folders (their images, by suffix; hidden files skipped).
+    recursive : bool
+        Descend into sub-folders (hidden ones and symbolic links to folders are skipped).
+    exclude : path, optional
+        A folder never descended into (the output folder, so a second run does not read
+        the first run's outputs).
+
+    Returns
+    -------
+    list of BatchInput
+        Each file once (the first mention wins).
+    """
+    suffixes = imageio.image_suffixes()
+    excluded = os.path.realpath(exclude) if exclude is not None else None
+    found: list[BatchInput] = []
+    seen: set[str] = set()
+
+    def add(path: str, folder: str) -> None:
+        key = os.path.realpath(path)
+        if key not in seen:
+            seen.add(key)
+            found.append(BatchInput(path, folder))
+
+    def wanted(name: str) -> bool:
+        return not name.startswith(".") and Path(name).suffix.lower() in suffixes
+
+    for given in map(str, paths):
+        if not os.path.isdir(given):
+            add(given, "")
+            continue
+        if not recursive:
+            for entry in sorted(os.scandir(given), key=lambda e: e.name):
+                if entry.is_file() and wanted(entry.name):
+                    add(entry.path, "")
+            continue
+        for root, folders, files in os.walk(given):
+            folders[:] = sorted(
+                name
+                for name in folders
+                if not name.startswith(".")
+                and os.path.realpath(os.path.join(root, name)) != excluded
+            )
+            relative = os.path.relpath(root, given)
+            folder = "" if relative == "." else Path(relative).as_posix() + "/"
+            for name in sorted(files):
+                if wanted(name):
+                    add(os.path.join(root, name), folder)
+    return found
+
+
+def steps_slug(steps: Sequence[Step]) -> str:
+    """The ``{step}`` of ``--name``: the steps' slugs joined by ``_``, at most 60 characters.
+
+    Examples
+    --------
+    >>> from convcli.kernels import parse_step
+    >>> steps_slug([parse_step("gaussian:1.5"), parse_step("sobel")])
+    'gaussian-1.5_sobel'
+    """
+    import hashlib
+
+    slug = "_".join(step.slug for step in steps) or "identity"
+    if len(slug) <= _SLUG_LENGTH:
+        return slug
+    digest = hashlib.sha1(slug.encode()).hexdigest()[:8]
+    return f"{slug[: _SLUG_LENGTH - 9]}-{digest}"
+
+
+def _check_name(template: str) -> None:
+    import string
+
+    try:
+        fields = [
+            field for _, field, _, _ in string.Formatter().parse(template) if field is not None
+        ]
+    except ValueError as error:
+        raise SpecError(f"--name {template!r}: {error}") from None
+    for name in fields:
+        if name not in NAME_FIELDS:
+            known = ", ".join("{" + known + "}" for known in NAME_FIELDS)
+            shown = "{" + name + "}" if name else "{}"
+            raise SpecError(f"--name {template!r}: unknown field {shown}; use {known}")
+
+
+def _output_name(template: str, source: BatchInput, slug: str, options: ApplyOptions) -> str:
+    path = Path(source.path)
+    if options.to:
+        ext = _EXTENSIONS.get(options.to, options.to.lower())
+    elif path.suffix:
+        ext = path.suffix[1:]
+    else:
+        raise SpecError(f"'{source.path}' has no suffix to name its output by; give --to FORMAT")
+    fields = {
+        "stem": path.stem,
+        "ext": ext,
+        "step": slug,
+        "parent": path.absolute().parent.name,
+        "dir": source.folder,
+    }
+    try:
+        name = template.format(**fields)
+    except (ValueError, IndexError, KeyError) as error:
+        raise SpecError(f"--name {template!r}: {error}") from None
+    relative = Path(name)
+    if not name or name.endswith("/") or relative.is_absolute() or ".." in relative.parts:
+        raise SpecError(
+            f"--name {template!r} gives {name!r} for '{source.path}'; it must name a file "
+            "inside the output folder"
+        )
+    return name
+
+
+def plan_batch(
+    inputs: Sequence[BatchInput],
+    out_dir: str | os.PathLike[str],
+    steps: Sequence[Step],
+    options: ApplyOptions = ApplyOptions(),
+    *,
+    name: str = DEFAULT_NAME,
+) -> list[BatchItem]:
+    """Name every output, before any work: refuse collisions, skip existing outputs.
+
+    Parameters
+    ----------
+    inputs : sequence of BatchInput
+        From :func:`find_inputs`.
+    out_dir : path
+        The output folder (created by :func:`run_batch`).
+    steps : sequence of KernelStep or PoolStep
+        For ``{step}``.
+    options : ApplyOptions
+        ``to`` sets ``{ext}``; without ``force`` an existing output is skipped.
+    name : str
+        The ``--name`` template; fields :data:`NAME_FIELDS`.
+
+    Returns
+    -------
+    list of BatchItem
+        ``pending``, or ``skipped`` (with a note) when the output exists.
+
+    Raises
+    ------
+    SpecError
+        An unknown field or a name outside the folder; two inputs that would write the
+        same output; an output that is one of the inputs.
+    """
+    _check_name(name)
+    slug = steps_slug(steps)
+    items: list[BatchItem] = []
+    writers: dict[str, str] = {}
+    input_files = {os.path.realpath(source.path): source.path for source in inputs}
+    for source in inputs:
+        output = os.path.join(out_dir, _output_name(name, source, slug, options))
+        key = os.path.normcase(os.path.abspath(output))
+        if key in writers:
+            raise SpecError(
+                f"'{writers[key]}' and '{source.path}' would both write '{output}'; "
+                "put {parent} or {dir} (with --recursive) in --name"
+            )
+        writers[key] = source.path
+        overwritten = input_files.get(os.path.realpath(output))
+        if overwritten is not None:
+            raise SpecError(
+                f"the output of '{source.path}' would be '{output}', an input; "
+                "convcli never overwrites an input"
+            )
+        item = BatchItem(source.path, output)
+        if os.path.lexists(output) and not options.force:
+            item.status, item.note = "skipped", "output exists"
+        items.append(item)
+    return items
+
+
+# The worker side: set once per worker process by _start_worker.
+_WORK: tuple[Sequence[Step], ApplyOptions] | None = None
+_IN_FILE = False
+_STOPPING = False
+
+
+def _error_text(error: BaseException) -> str:
+    """One line for a file's failure."""
+    if isinstance(error, OSError) and not isinstance(error, ConvcliError):
+        where = f"{error.filename}: " if error.filename else ""
+        return f"{where}{error.strerror or error}"
+    if isinstance(error, MemoryError):
+        return "out of memory (try --max-pixels or fewer --jobs)"
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def _process_file(
+    source: str, output: str, steps: Sequence[Step], options: ApplyOptions
+) -> tuple[str, str | None, list[str], float]:
+    """(status, error, notes, seconds) of one file; its failures are caught and told."""
+    global _IN_FILE
+    started = time.perf_counter()
+    if _STOPPING:
+        return "cancelled", None, [], 0.0
+    _IN_FILE = True
+    try:
+        result = process_one(source, output, steps, options)
+    except (ConvcliError, OSError, ValueError, MemoryError) as error:
+        return "failed", _error_text(error), [], time.perf_counter() - started
+    finally:
+        _IN_FILE = False
+    return "done", None, result.notes, time.perf_counter() - started
+
+
+def _on_terminate(signum: int, frame: object) -> None:
+    """A worker asked to stop (the batch was interrupted): unwind the file being written
+    (its ``finally`` removes the temporary file), or leave at once when idle."""
+    global _STOPPING
+    _STOPPING = True
+    raise SystemExit(128 + signum)
+
+
+def _start_worker(steps: Sequence[Step], options: ApplyOptions) -> None:
+    """Initializer of a worker process."""
+    import signal
+
+    global _WORK
+    _WORK = (steps, options)
+    # Ctrl-C reaches the whole process group; the parent alone decides, then stops us.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, _on_terminate)
+
+
+def _work(source: str, output: str) -> tuple[str, str | None, list[str], float]:
+    assert _WORK is not None
+    return _process_file(source, output, *_WORK)
+
+
+def _remove_temporaries(item: BatchItem) -> None:
+    """Remove what a stopped writer may have left (``.NAME.XXXX.part`` beside the output)."""
+    target = Path(item.output)
+    with contextlib.suppress(OSError):
+        for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
+            with contextlib.suppress(OSError):
+                leftover.unlink()
+
+
+def _written_since(path: str, since: float) -> bool:
+    try:
+        return os.stat(path).st_mtime >= since - 0.1  # file times lag the clock a little
+    except OSError:
+        return False
+
+
+def run_batch(
+    items: Sequence[BatchItem],
+    steps: Sequence[Step],
+    options: ApplyOptions = ApplyOptions(),
+    *,
+    jobs: int | None = None,
+    fail_fast: bool = False,
+    on_start: Callable[[int, int], None] | None = None,
+    on_result: Callable[[BatchItem], None] | None = None,
+) -> BatchReport:
+    """Run :func:`process_one` on every pending item, on ``jobs`` worker processes.
+
+    Parameters
+    ----------
+    items : sequence of BatchItem
+        From :func:`plan_batch`; updated in place.
+    steps, options
+        As for :func:`process_one` (``options.threads``, if None, becomes each worker's
+        share of the cores).
+    jobs : int, optional
+        Worker processes (default: one per core); 1 runs in this process.
+    fail_fast : bool
+        Stop at the first failure: queued files are not started, running ones finish.
+    on_start : callable (files to run, jobs), optional
+        Called once the workers are up (before: a progress bar's thread must not exist
+        when the workers are forked).
+    on_result : callable (BatchItem), optional
+        Called in this process as each file is done or failed, in completion order.
+
+    Returns
+    -------
+    BatchReport
+
+    Notes
+    -----
+    Results do not depend on ``jobs``: each file is processed alone, in the same way.
+    Ctrl-C (SIGINT) or SIGTERM stops the workers; a file being written is abandoned and
+    its temporary file removed, so every output is either complete or absent. The
+    report then has ``interrupted`` set and the unfinished files ``cancelled``.
+    """
+    import signal
+    import threading
+
+    started, started_at = time.perf_counter(), time.time()
+    todo = [item for item in items if item.status == "pending"]
+    jobs = max(1, min(jobs or cpu_count(), len(todo) or 1))
+    report = BatchReport(list(items), jobs=jobs)
+    if options.threads is None:
+        options = replace(options, threads=max(1, cpu_count() // jobs))
+    for folder in sorted({os.path.dirname(item.output) or "." for item in todo}):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as error:
+            reason = (error.strerror or str(error)).lower()
+            raise ConvcliError(f"cannot create output folder '{folder}': {reason}") from None
+    # Test hook (tests/test_batch_cli.py): a real SIGINT to this process after N results.
+    interrupt_after = int(os.environ.get("CONVCLI_TEST_INTERRUPT_AFTER") or 0)
+    finished = 0
+
+    def record(item: BatchItem, outcome: tuple[str, str | None, list[str], float]) -> bool:
+        """Store a file's outcome; True when the batch must stop (fail-fast)."""
+        nonlocal finished
+        item.status, item.error, item.notes, item.seconds = outcome
+        if item.status == "cancelled":
+            return False
+        finished += 1
+        if on_result is not None:
+            on_result(item)
+        if interrupt_after and finished == interrupt_after:
+            os.kill(os.getpid(), signal.SIGINT)
+        return fail_fast and item.status == "failed"
+
+    in_main_thread = threading.current_thread() is threading.main_thread()
+    previous_handler = None
+    if in_main_thread:  # `kill PID` stops a batch as cleanly as Ctrl-C
+        previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
+    try:
+        if jobs == 1:
+            if on_start is not None:
+                on_start(len(todo), jobs)
+            for item in todo:
+                if record(item, _process_file(item.input, item.output, steps, options)):
+                    report.stopped = True
+                    break
+        else:
+            report.stopped = _run_in_workers(todo, steps, options, jobs, on_start, record)
+    except KeyboardInterrupt:
+        report.interrupted = True
+    finally:
+        if previous_handler is not None:
+            signal.signal(signal.SIGTERM, previous_handler)
+        for item in todo:
+            if item.status in ("pending", "cancelled"):
+                item.status = "cancelled"
+                _remove_temporaries(item)
+                if _written_since(item.output, started_at):
+                    # Published just before its worker was stopped (the rename is atomic,
+                    # so the file is whole): the report says what is on disk.
+                    item.status, item.note = "done", "finished as the batch stopped"
+    report.seconds = time.perf_counter() - started
+    return report
+
+
+def _run_in_workers(
+    todo: Sequence[BatchItem],
+    steps: Sequence[Step],
+    options: ApplyOptions,
+    jobs: int,
+    on_start: Callable[[int, int], None] | None,
+    record: Callable[[BatchItem, tuple[str, str | None, list[str], float]], bool],
+) -> bool:
+    """The process pool of :func:`run_batch`; True when stopped by a failure."""
+    import multiprocessing
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    # fork: workers start in milliseconds with everything imported. Nothing else runs in
+    # this process yet (the progress bar starts in on_start, after the fork).
+    methods = multiprocessing.get_all_start_methods()
+    context = multiprocessing.get_context("fork" if "fork" in methods else None)
+    executor = ProcessPoolExecutor(
+        jobs, context, initializer=_start_worker, initargs=(steps, options)
+    )
+    futures = {}
+    stopped = False
+    try:
+        for item in todo:
+            futures[executor.submit(_work, item.input, item.output)] = item
+        if on_start is not None:
+            on_start(len(todo), jobs)
+        waiting = set(futures)
+        while waiting and not stopped:
+            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+            for future in done:
+                if future.cancelled():
+                    continue
+                stopped = record(futures[future], _outcome(future)) or stopped
+        if stopped:  # fail-fast: queued files never start; running ones finish
+            for future in waiting:
+                future.cancel()
+            executor.shutdown(wait=True)
+            for future in waiting:
+                if future.done() and not future.cancelled():
+                    record(futures[future], _outcome(future))
+    except BaseException:
+        # Ctrl-C: stop every worker now (SIGTERM: each abandons its file and removes its
+        # temporary), then keep what finished.
+        for future in futures:
+            future.cancel()
+        for process in list((getattr(executor, "_processes", None) or {}).values()):
+            with contextlib.suppress(OSError, ValueError):
+                process.terminate()
+        executor.shutdown(wait=True, cancel_futures=True)
+        for future, item in futures.items():
+            finished = future.done() and not future.cancelled() and future.exception() is None
+            if item.status == "pending" and finished:  # it ended before the stop: keep it
+                item.status, item.error, item.notes, item.seconds = future.result()
+        raise
+    executor.shutdown(wait=True)
+    return stopped
+
+
+def _outcome(future: Any) -> tuple[str, str | None, list[str], float]:
+    """A worker's result; a worker that died (killed, out of memory) fails its file."""
+    try:
+        return future.result()
+    except (SystemExit, KeyboardInterrupt):
+        return "cancelled", None, [], 0.0
+    except Exception as error:  # BrokenProcessPool and the like
+        return "failed", f"worker failed: {_error_text(error)}", [], 0.0

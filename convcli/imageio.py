@@ -53,6 +53,7 @@ __all__ = [
     "atomic_output",
     "check_output_path",
     "format_for_path",
+    "image_suffixes",
     "is_matrix_path",
     "load_image",
     "load_matrix",
@@ -489,6 +490,22 @@ def load_matrix(
 # --------------------------------------------------------------------------------------------
 # Writing
 # --------------------------------------------------------------------------------------------
+
+
+def image_suffixes() -> frozenset[str]:
+    """File suffixes (lower case, with the dot) of the images convcli reads: what a batch
+    takes from a folder.
+
+    Examples
+    --------
+    >>> {".png", ".jpg", ".tif", ".pfm"} <= image_suffixes()
+    True
+    """
+    Image.init()
+    readable = {
+        suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN
+    }
+    return frozenset(readable | {".pfm"})
 
 
 def format_for_path(path: str | os.PathLike[str]) -> str | None:

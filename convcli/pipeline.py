@@ -548,7 +548,7 @@ def plan_strips(
     Examples
     --------
     >>> from convcli.kernels import parse_step
-    >>> plan = plan_strips((3, 100, 80), [parse_step("gaussian:1"), parse_step("sobel")])
+    >>> plan = plan_strips((3, 1000, 1500), [parse_step("gaussian:1"), parse_step("sobel")])
     >>> plan.halo_top, plan.halo_bottom
     (4, 4)
     """

@@ -19,6 +19,20 @@ from convcli.pipeline import StepOptions, plan_strips
 RNG = np.random.default_rng(11)
 
 
+@pytest.fixture(autouse=True)
+def no_fft(monkeypatch):
+    """The core's own choice, except FFT (which never runs in strips). The core prices FFT
+    lower once another test has imported scipy.fft, and on these tiny images it could
+    then pick it; the chains here must run in strips whatever ran before."""
+    real = pipeline.choose_algorithm
+
+    def choose(*args):
+        name, reason = real(*args)
+        return ("direct", "not fft, for this test") if name == "fft" else (name, reason)
+
+    monkeypatch.setattr(pipeline, "choose_algorithm", choose)
+
+
 def random_png(folder, name: str, shape, dtype=np.uint8):
     pixels = RNG.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
     path = folder / name

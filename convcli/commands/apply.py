@@ -26,6 +26,10 @@ EPILOG = """\
 
   convcli apply photo.png -k sobel-x -o gx.npy      [dim]# raw float32, HxWxC[/]
 
+  convcli apply photos/*.jpg -k sobel -O edges/     [dim]# edges/NAME-sobel.jpg, all cores[/]
+
+  convcli apply photos/ -r -k gaussian:2 -O out/ --name "{parent}-{stem}.{ext}" --to png
+
 Images keep their size (--padding same, --border reflect);
 matrices follow PyTorch (--padding 0, zeros).
 """
@@ -82,6 +86,7 @@ _FORMAT_NAMES = {"jpg": "JPEG", "tif": "TIFF"}
 _STEPS = "Steps"
 _IMAGES = "Images"
 _OUTPUT = "Output"
+_BATCH = "Many files (-O)"
 _MATRICES = "Matrices"
 
 
@@ -115,7 +120,8 @@ def apply(
             metavar="INPUT...",
             help=(
                 "Image file (PNG, JPEG, TIFF, BMP, WebP, GIF, PFM...; format from content), "
-                "'-' for stdin, or a matrix file (.npy, .csv, .txt). Omit it with --matrix."
+                "'-' for stdin, or a matrix file (.npy, .csv, .txt). Omit it with --matrix. "
+                "With -O: any number of files and folders (their images; -r descends)."
             ),
             show_default=False,
         ),
@@ -277,7 +283,10 @@ def apply(
         ToFormat | None,
         typer.Option(
             "--to",
-            help="Output format, for -o - (default: the input's format) or to override a suffix.",
+            help=(
+                "Output format, for -o - (default: the input's format), to override a suffix, "
+                "or for every output of a batch ({ext})."
+            ),
             rich_help_panel=_OUTPUT,
             show_default=False,
         ),
@@ -321,6 +330,82 @@ def apply(
             rich_help_panel=_OUTPUT,
         ),
     ] = 1,
+    out_dir: Annotated[
+        str | None,
+        typer.Option(
+            "-O",
+            "--out-dir",
+            metavar="DIR",
+            help=(
+                "Batch: write one output per input into DIR (created if missing), named by "
+                "--name; files run in parallel (-j)."
+            ),
+            rich_help_panel=_BATCH,
+        ),
+    ] = None,
+    name_template: Annotated[
+        str | None,
+        typer.Option(
+            "--name",
+            metavar="TEMPLATE",
+            help=(
+                "Output file name in DIR. Fields: {stem} (input name without suffix), {ext} "
+                "(its suffix, or --to's), {step} (the steps, e.g. gaussian-2_sobel), {parent} "
+                "(the input's folder name), {dir} (sub-folder under a folder given with -r, "
+                "ending in /). Default: {dir}{stem}-{step}.{ext}"
+            ),
+            rich_help_panel=_BATCH,
+            show_default=False,
+        ),
+    ] = None,
+    recursive: Annotated[
+        bool,
+        typer.Option(
+            "-r",
+            "--recursive",
+            help="Take images from sub-folders of folder INPUTs too (not hidden ones, not DIR).",
+            rich_help_panel=_BATCH,
+        ),
+    ] = False,
+    jobs: Annotated[
+        int | None,
+        typer.Option(
+            "-j",
+            "--jobs",
+            min=1,
+            help="Worker processes (default: one per core); 1 runs in this process.",
+            rich_help_panel=_BATCH,
+            show_default=False,
+        ),
+    ] = None,
+    skip_existing: Annotated[
+        bool,
+        typer.Option(
+            "--skip-existing",
+            help=(
+                "Skip outputs that exist without a note (resume a stopped run). Without it "
+                "they are skipped with a note; --force replaces them."
+            ),
+            rich_help_panel=_BATCH,
+        ),
+    ] = False,
+    fail_fast: Annotated[
+        bool,
+        typer.Option(
+            "--fail-fast",
+            help="Stop at the first failed file (default: report it and go on; exit 1 at the end).",
+            rich_help_panel=_BATCH,
+        ),
+    ] = False,
+    quiet: Annotated[
+        bool,
+        typer.Option(
+            "-q",
+            "--quiet",
+            help="No progress bar, notes or summary on stderr (failures are still told).",
+            rich_help_panel=_BATCH,
+        ),
+    ] = False,
     matrix: Annotated[
         str | None,
         typer.Option(
@@ -334,7 +419,10 @@ def apply(
         OutputFormat | None,
         typer.Option(
             "--format",
-            help="How a matrix result prints: plain numbers (default), json, csv or table.",
+            help=(
+                "How a matrix result prints: plain numbers (default), json, csv or table. "
+                "With -O: a per-file report (input, output, status, error) on stdout."
+            ),
             rich_help_panel=_MATRICES,
             show_default=False,
         ),
@@ -348,11 +436,12 @@ def apply(
         ),
     ] = False,
 ) -> None:
-    """Run kernels and pooling on an image or a matrix.
+    """Run kernels and pooling on an image or a matrix, or on many files with -O.
 
     Kernels are applied as cross-correlation (the kernel laid on the image as written),
     as PyTorch and OpenCV do; a 2-D kernel filters each channel, a 3-D (C,kh,kw) kernel
-    sums over channels, a 4-D .npy kernel is a conv layer. Work is in float32.
+    sums over channels, a 4-D .npy kernel is a conv layer. Work is in float32; big images
+    are filtered in strips of rows (same pixels, a fraction of the memory).
     """
     from convcli.batch import ApplyOptions, MatrixInput, process_one
     from convcli.errors import SpecError
@@ -367,14 +456,25 @@ def apply(
     if matrix is not None:
         if sources:
             raise SpecError("give either INPUT files or --matrix, not both")
+        if out_dir is not None:
+            raise SpecError("-O/--out-dir writes one file per INPUT; --matrix gives no file")
         sources = [MatrixInput(parse_matrix(matrix, "--matrix"))]  # type: ignore[list-item]
     if not sources:
         raise SpecError("missing INPUT (an image, a matrix file, '-' for stdin) or --matrix")
-    if len(sources) > 1:
-        raise SpecError(
-            f"{len(sources)} inputs given; apply takes one input per run for now "
-            "(batch mode with -O/--out-dir is not available yet)"
-        )
+    _check_batch_options(
+        sources,
+        output,
+        out_dir,
+        {
+            "--name": name_template is not None,
+            "--recursive": recursive,
+            "--jobs": jobs is not None,
+            "--skip-existing": skip_existing,
+            "--fail-fast": fail_fast,
+        },
+    )
+    if force and skip_existing:
+        raise SpecError("--force replaces existing outputs, --skip-existing keeps them: pick one")
     steps = [parse_step(text) for text in kernel]
     step_options = StepOptions(
         stride=parse_pair(stride, "--stride") if stride else None,
@@ -405,11 +505,112 @@ def apply(
         max_pixels=max_pixels,
         channels_last=channels_last,
     )
+    if out_dir is not None:
+        _run_batch(
+            sources,  # type: ignore[arg-type]
+            out_dir,
+            steps,
+            options,
+            name=name_template,
+            recursive=recursive,
+            jobs=jobs,
+            skip_existing=skip_existing,
+            fail_fast=fail_fast,
+            quiet=quiet,
+            output_format=output_format,
+        )
+        return
     result = process_one(sources[0], output, steps, options)
-    for line in result.notes:
+    for line in [] if quiet else result.notes:
         note(f"note: {line}")
     if explain:
         for line in explain_lines(result):
             note(line)
     if result.values is not None:
         print_matrix(result.values, output_format)
+
+
+def _check_batch_options(
+    sources: list, output: str | None, out_dir: str | None, batch_only: dict[str, bool]
+) -> None:
+    """One input with -o, or any number with -O: refuse the mixtures, in one line."""
+    import os
+
+    from convcli.errors import SpecError
+
+    if out_dir is not None:
+        if output is not None:
+            raise SpecError("give -o FILE (one input) or -O DIR (a batch), not both")
+        if "-" in sources:
+            raise SpecError("-O/--out-dir reads files; '-' (stdin) needs -o")
+        return
+    for option, given in batch_only.items():
+        if given:
+            raise SpecError(f"{option} is for a batch: give -O/--out-dir DIR")
+    if len(sources) > 1:
+        if output is not None:
+            raise SpecError(
+                f"{len(sources)} inputs given with -o, which names one output; "
+                "use -O/--out-dir DIR to write one file per input"
+            )
+        raise SpecError(f"{len(sources)} inputs given: use -O/--out-dir DIR to filter many files")
+    if isinstance(sources[0], str) and os.path.isdir(sources[0]):
+        raise SpecError(f"'{sources[0]}' is a folder: use -O/--out-dir DIR to filter its images")
+
+
+def _run_batch(
+    sources: list[str],
+    out_dir: str,
+    steps: list,
+    options,  # ApplyOptions
+    *,
+    name: str | None,
+    recursive: bool,
+    jobs: int | None,
+    skip_existing: bool,
+    fail_fast: bool,
+    quiet: bool,
+    output_format: OutputFormat | None,
+) -> None:
+    """``-O``: find the files, name the outputs, run them, report; exit 1/130 as it went."""
+    from convcli.batch import DEFAULT_NAME, find_inputs, plan_batch, run_batch
+    from convcli.errors import ConvcliError
+    from convcli.pipeline import prepare_steps
+    from convcli.render.apply import (
+        BatchProgress,
+        batch_summary,
+        print_batch_report,
+        skipped_line,
+    )
+
+    found = find_inputs(sources, recursive=recursive, exclude=out_dir)
+    if not found:
+        hint = "" if recursive else " (-r/--recursive descends into sub-folders)"
+        raise ConvcliError(f"no images found in {', '.join(sources)}{hint}")
+    prepare_steps(steps, options.steps)  # a bad --convolve/--normalize fails before any work
+    items = plan_batch(found, out_dir, steps, options, name=name or DEFAULT_NAME)
+    progress = BatchProgress(quiet=quiet)
+    if not (quiet or skip_existing):
+        for item in items:
+            if item.status == "skipped":
+                progress.print(skipped_line(item))
+    try:
+        report = run_batch(
+            items,
+            steps,
+            options,
+            jobs=jobs,
+            fail_fast=fail_fast,
+            on_start=progress.start,
+            on_result=progress.advance,
+        )
+    finally:
+        progress.stop()
+    if output_format is not None:
+        print_batch_report(report, output_format)
+    if not quiet or report.interrupted:
+        progress.print(batch_summary(report))
+    if report.interrupted:
+        raise typer.Exit(130)
+    if report.count("failed"):
+        raise typer.Exit(1)

@@ -1,4 +1,5 @@
-"""Rendering for ``convcli apply``: matrix results as numbers, and the ``--explain`` notes.
+"""Rendering for ``convcli apply``: matrix results as numbers, the ``--explain`` notes, and a
+batch's progress bar, failure lines, summary and per-file report.
 
 NumPy is imported inside the functions (``--help`` must not pay for it).
 """
@@ -15,7 +16,7 @@ from convcli.render import OutputFormat, stdout_console
 if TYPE_CHECKING:
     import numpy as np
 
-    from convcli.batch import ApplyResult
+    from convcli.batch import ApplyResult, BatchItem, BatchReport
 
 
 def format_number(value: float) -> str:
@@ -158,3 +159,181 @@ def explain_lines(result: ApplyResult) -> list[str]:
 
 def _ms(seconds: float) -> str:
     return f"{seconds * 1000:.3g} ms" if seconds < 1 else f"{seconds:.2f} s"
+
+
+# --------------------------------------------------------------------------------------------
+# Batches
+# --------------------------------------------------------------------------------------------
+
+
+def _failure_line(item: BatchItem) -> str:
+    """``failed: photos/x.png: corrupt PNG file (...)``, the file named once."""
+    error = item.error or "failed"
+    if error.startswith(item.input):
+        return f"failed: {error}"
+    return f"failed: {item.input}: {error}"
+
+
+def _note_lines(item: BatchItem) -> list[str]:
+    return [
+        f"note: {note}" if note.startswith(item.input) else f"note: {item.input}: {note}"
+        for note in item.notes
+    ]
+
+
+def skipped_line(item: BatchItem) -> str:
+    """The note for an output that exists (without --force or --skip-existing)."""
+    return (
+        f"note: skipped {item.input}: '{item.output}' exists "
+        "(--force replaces it, --skip-existing skips quietly)"
+    )
+
+
+class BatchProgress:
+    """What a batch shows on stderr while it runs.
+
+    A Rich progress bar (files done / total, files per second, time left) when stderr is
+    a terminal and not ``quiet``; failures (always) and notes (unless ``quiet``) as lines,
+    printed above the bar. Pass :meth:`start` and :meth:`advance` to
+    :func:`convcli.batch.run_batch`, and call :meth:`stop` at the end.
+    """
+
+    def __init__(self, *, quiet: bool = False, bar: bool | None = None) -> None:
+        import sys
+
+        self.quiet = quiet
+        self.bar = (not quiet and sys.stderr.isatty()) if bar is None else bar
+        self._progress: Any = None
+        self._task: Any = None
+
+    def start(self, total: int, jobs: int) -> None:
+        """Show the bar (called by the batch once its workers are up)."""
+        if not self.bar or total == 0:
+            return
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeRemainingColumn,
+        )
+
+        from convcli.render import stderr_console
+
+        workers = "1 process" if jobs == 1 else f"{jobs} processes"
+        self._progress = Progress(
+            TextColumn(f"filtering ({workers})"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files"),
+            TextColumn("{task.fields[rate]}"),
+            TimeRemainingColumn(),
+            console=stderr_console(),
+            transient=True,
+        )
+        self._task = self._progress.add_task("batch", total=total, rate="")
+        self._progress.start()
+
+    def print(self, line: str) -> None:
+        """A line on stderr, above the bar if there is one."""
+        import sys
+
+        if self._progress is not None:
+            self._progress.console.print(line, markup=False, highlight=False)
+        else:
+            sys.stderr.write(line + "\n")
+
+    def advance(self, item: BatchItem) -> None:
+        """One file finished: tell its failure or notes, move the bar."""
+        if item.status == "failed":
+            self.print(_failure_line(item))
+        elif not self.quiet:
+            for line in _note_lines(item):
+                self.print(line)
+        if self._progress is not None:
+            self._progress.advance(self._task)
+            task = self._progress.tasks[0]
+            speed = task.finished_speed or task.speed
+            self._progress.update(self._task, rate=f"{speed:.1f}/s" if speed else "")
+
+    def stop(self) -> None:
+        if self._progress is not None:
+            self._progress.stop()
+            self._progress = None
+
+
+def batch_summary(report: BatchReport) -> str:
+    """The one line at the end: ``200 done, 1 skipped, 0 failed in 12.3 s (16.3 files/s, 2
+    processes)``, said first when the batch was stopped."""
+    done, failed = report.count("done"), report.count("failed")
+    parts = [f"{done} done", f"{report.count('skipped')} skipped", f"{failed} failed"]
+    cancelled = report.count("cancelled")
+    if cancelled:
+        parts.append(f"{cancelled} not run")
+    rate = (done + failed) / report.seconds if report.seconds > 0 else 0.0
+    workers = "1 process" if report.jobs == 1 else f"{report.jobs} processes"
+    line = f"{', '.join(parts)} in {_ms(report.seconds)} ({rate:.1f} files/s, {workers})"
+    if report.interrupted:
+        return (
+            f"interrupted: {line}; every output written is complete, unfinished ones were removed"
+        )
+    if report.stopped:
+        return f"stopped at the first failure (--fail-fast): {line}"
+    return line
+
+
+def batch_records(report: BatchReport) -> list[dict[str, Any]]:
+    """One record per file: input, output, status, error (and note, seconds)."""
+    return [
+        {
+            "input": item.input,
+            "output": item.output,
+            "status": item.status,
+            "error": item.error,
+            "note": item.note,
+            "seconds": round(item.seconds, 4),
+        }
+        for item in report.items
+    ]
+
+
+def print_batch_report(report: BatchReport, output_format: OutputFormat) -> None:
+    """The per-file report on stdout (``--format`` with ``-O``).
+
+    JSON: ``{"files": [{"input", "output", "status", "error", "note", "seconds"}, ...],
+    "summary": {"done", "skipped", "failed", "cancelled", "seconds", "jobs", "interrupted",
+    "stopped"}}``; status is ``done``, ``skipped``, ``failed`` or ``cancelled``.
+    """
+    from convcli.render import print_csv, print_json
+
+    records = batch_records(report)
+    if output_format is OutputFormat.json:
+        summary = {status: report.count(status) for status in STATUS_ORDER}
+        summary.update(
+            seconds=round(report.seconds, 3),
+            jobs=report.jobs,
+            interrupted=report.interrupted,
+            stopped=report.stopped,
+        )
+        print_json({"files": records, "summary": summary})
+        return
+    header = ["input", "output", "status", "error"]
+    rows = [[record[key] or "" for key in header] for record in records]
+    if output_format is OutputFormat.csv:
+        print_csv(header, rows)
+    elif output_format is OutputFormat.plain:
+        import sys
+
+        for row in rows:
+            sys.stdout.write("\t".join(row).rstrip("\t") + "\n")
+    else:
+        from rich.table import Table
+
+        table = Table(*header, box=None, padding=(0, 1))
+        for row in rows:
+            table.add_row(*row)
+        stdout_console().print(table)
+
+
+#: Statuses counted in a summary, in this order.
+STATUS_ORDER: tuple[str, ...] = ("done", "skipped", "failed", "cancelled")

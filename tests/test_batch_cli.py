@@ -1,0 +1,462 @@
+"""``convcli apply IN... -O DIR``: many files, named outputs, workers, failures, Ctrl-C."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convcli.batch import (
+    ApplyOptions,
+    BatchInput,
+    find_inputs,
+    plan_batch,
+    process_one,
+    run_batch,
+    steps_slug,
+)
+from convcli.errors import ConvcliError, SpecError
+from convcli.kernels import parse_step
+
+SUMMARY = re.compile(
+    r"^(\d+) done, (\d+) skipped, (\d+) failed(, \d+ not run)? in [\d.]+ m?s "
+    r"\([\d.]+ files/s, (\d+) process(es)?\)$"
+)
+
+
+def make_images(folder: Path, count: int, size=(24, 32), suffix="png") -> list[Path]:
+    folder.mkdir(parents=True, exist_ok=True)
+    rng = np.random.default_rng(count)
+    paths = []
+    for index in range(count):
+        path = folder / f"img{index:02d}.{suffix}"
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(path)
+        paths.append(path)
+    return paths
+
+
+def names(folder: Path) -> list[str]:
+    return sorted(str(p.relative_to(folder)) for p in folder.rglob("*") if p.is_file())
+
+
+def pixels(path: Path) -> np.ndarray:
+    with Image.open(path) as image:
+        return np.asarray(image)
+
+
+def error_line(result, code: int, *fragments: str) -> None:
+    assert result.exit_code == code, result.stderr
+    assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, result.stderr
+    for fragment in fragments:
+        assert fragment in result.stderr, result.stderr
+
+
+# ------------------------------------------------------------------------- the basics
+
+
+def test_folder_and_files_to_an_out_dir(cli, tmp_path):
+    make_images(tmp_path / "in", 3)
+    extra = make_images(tmp_path / "more", 1, suffix="jpg")[0]
+    out = tmp_path / "out"
+    result = cli("apply", tmp_path / "in", extra, "-k", "sobel", "-O", out)
+    assert (result.exit_code, result.stdout) == (0, "")
+    summary = result.stderr.strip()
+    assert SUMMARY.match(summary), summary
+    assert summary.startswith("4 done, 0 skipped, 0 failed in ")
+    assert names(out) == [
+        "img00-sobel.jpg",
+        "img00-sobel.png",
+        "img01-sobel.png",
+        "img02-sobel.png",
+    ]
+    expected = tmp_path / "single.png"
+    cli("apply", tmp_path / "in" / "img01.png", "-k", "sobel", "-o", expected)
+    assert np.array_equal(pixels(out / "img01-sobel.png"), pixels(expected))
+
+
+def test_name_fields_and_to(cli, tmp_path):
+    make_images(tmp_path / "photos" / "2024", 1)
+    make_images(tmp_path / "photos" / "2025", 1)
+    out = tmp_path / "out"
+    result = cli(
+        "apply",
+        tmp_path / "photos",
+        "-r",
+        "-k",
+        "gaussian:1.5",
+        "-k",
+        "sobel-x",
+        "-O",
+        out,
+        "--name",
+        "{dir}{parent}_{stem}.{step}.{ext}",
+        "--to",
+        "jpeg",
+    )
+    assert result.exit_code == 0, result.stderr
+    assert names(out) == [
+        "2024/2024_img00.gaussian-1.5_sobel-x.jpg",
+        "2025/2025_img00.gaussian-1.5_sobel-x.jpg",
+    ]
+    assert (out / "2024" / "2024_img00.gaussian-1.5_sobel-x.jpg").read_bytes()[:3] == (
+        b"\xff\xd8\xff"
+    )
+
+
+def test_results_do_not_depend_on_the_number_of_workers(cli, tmp_path):
+    make_images(tmp_path / "in", 6, size=(40, 50))
+    for jobs in ("1", "2", "3"):
+        result = cli("apply", tmp_path / "in", "-k", "sobel", "-O", tmp_path / jobs, "-j", jobs)
+        assert result.exit_code == 0, result.stderr
+        assert f"files/s, {jobs} process" in result.stderr
+    for name in names(tmp_path / "1"):
+        one = (tmp_path / "1" / name).read_bytes()
+        assert one == (tmp_path / "2" / name).read_bytes() == (tmp_path / "3" / name).read_bytes()
+
+
+def test_folders_give_their_images_in_name_order(tmp_path):
+    make_images(tmp_path / "in", 2)
+    (tmp_path / "in" / "notes.txt").write_text("not an image")
+    (tmp_path / "in" / ".hidden.png").write_bytes(b"")
+    make_images(tmp_path / "in" / "sub", 1)
+    make_images(tmp_path / "in" / ".git", 1)
+    make_images(tmp_path / "in" / "out", 1)  # the output folder: never read back
+    flat = find_inputs([tmp_path / "in"])
+    assert [Path(found.path).name for found in flat] == ["img00.png", "img01.png"]
+    deep = find_inputs([tmp_path / "in", tmp_path / "in" / "img00.png"], recursive=True,
+                       exclude=tmp_path / "in" / "out")  # fmt: skip
+    assert [(Path(f.path).name, f.folder) for f in deep] == [
+        ("img00.png", ""),
+        ("img01.png", ""),
+        ("img00.png", "sub/"),
+    ]
+
+
+def test_steps_slug_is_short_and_stable():
+    long = [parse_step(f"gaussian:{sigma}") for sigma in (1, 2, 3, 4, 5, 6, 7, 8, 9)]
+    slug = steps_slug(long)
+    assert len(slug) == 60
+    assert slug.startswith("gaussian-1_gaussian-2_gaussian-3_")
+    assert slug == steps_slug(long)
+    assert steps_slug([parse_step("1 0 -1; 2 0 -2; 1 0 -1")]) == "kernel-3x3"
+
+
+# ------------------------------------------------------------------------- failures
+
+
+def broken(folder: Path) -> Path:
+    path = folder / "img01.png"
+    path.write_bytes(path.read_bytes()[:100])  # truncated
+    return path
+
+
+def test_a_bad_file_is_reported_and_the_rest_go_on(cli, tmp_path):
+    make_images(tmp_path / "in", 4)
+    bad = broken(tmp_path / "in")
+    out = tmp_path / "out"
+    result = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out, "-j", "2")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert lines[0].startswith(f"failed: {bad}: corrupt or truncated image")
+    assert lines[1].startswith("3 done, 0 skipped, 1 failed in ")
+    assert names(out) == ["img00-box-3.png", "img02-box-3.png", "img03-box-3.png"]
+
+
+def test_fail_fast_stops_at_the_first_failure(cli, tmp_path):
+    make_images(tmp_path / "in", 4)
+    bad = broken(tmp_path / "in")
+    out = tmp_path / "out"
+    result = cli(
+        "apply", tmp_path / "in", "-k", "box:3", "-O", out, "-j", "1", "--fail-fast",
+        "--format", "json",
+    )  # fmt: skip
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert [(f["input"], f["status"]) for f in report["files"]] == [
+        (str(tmp_path / "in" / "img00.png"), "done"),
+        (str(bad), "failed"),
+        (str(tmp_path / "in" / "img02.png"), "cancelled"),
+        (str(tmp_path / "in" / "img03.png"), "cancelled"),
+    ]
+    assert report["files"][1]["error"].startswith(f"{bad}: corrupt or truncated image")
+    assert report["files"][0]["error"] is None
+    summary = report["summary"]
+    assert {k: summary[k] for k in ("done", "skipped", "failed", "cancelled", "stopped")} == {
+        "done": 1, "skipped": 0, "failed": 1, "cancelled": 2, "stopped": True,
+    }  # fmt: skip
+    assert result.stderr.splitlines()[-1].startswith(
+        "stopped at the first failure (--fail-fast): 1 done, 0 skipped, 1 failed, 2 not run in "
+    )
+    assert names(out) == ["img00-box-3.png"]
+
+
+def test_missing_input_is_one_failure(cli, tmp_path):
+    make_images(tmp_path / "in", 1)
+    missing = tmp_path / "in" / "nope.png"
+    result = cli(
+        "apply", tmp_path / "in" / "img00.png", missing, "-k", "box:3", "-O", tmp_path / "o"
+    )
+    assert result.exit_code == 1
+    assert f"failed: {missing}: no such file" in result.stderr
+
+
+def test_per_file_report_formats(cli, tmp_path):
+    make_images(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    first = tmp_path / "in" / "img00.png"
+    csv = cli("apply", first, "-k", "box:3", "-O", out, "--format", "csv", "-q")
+    assert (csv.exit_code, csv.stderr) == (0, "")
+    assert csv.stdout == f"input,output,status,error\n{first},{out / 'img00-box-3.png'},done,\n"
+    plain = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out, "--format", "plain", "-q")
+    assert plain.stdout.splitlines() == [
+        f"{first}\t{out / 'img00-box-3.png'}\tskipped",
+        f"{tmp_path / 'in' / 'img01.png'}\t{out / 'img01-box-3.png'}\tdone",
+    ]
+    table = cli("apply", first, "-k", "box:3", "-O", out, "--format", "table", "--force")
+    assert "input" in table.stdout and "done" in table.stdout
+
+
+# ------------------------------------------------------------------------- existing outputs
+
+
+def test_existing_outputs_are_skipped_with_a_note_unless_force(cli, tmp_path):
+    make_images(tmp_path / "in", 2)
+    out = tmp_path / "out"
+    out.mkdir()
+    existing = out / "img00-box-3.png"
+    existing.write_bytes(b"precious")
+    result = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out)
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"note: skipped {tmp_path / 'in' / 'img00.png'}: '{existing}' exists "
+        "(--force replaces it, --skip-existing skips quietly)"
+    )
+    assert lines[1].startswith("1 done, 1 skipped, 0 failed in ")
+    assert existing.read_bytes() == b"precious"
+    again = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out, "--skip-existing")
+    assert again.stderr.startswith("0 done, 2 skipped, 0 failed in ")
+    forced = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out, "--force")
+    assert forced.stderr.startswith("2 done, 0 skipped, 0 failed in ")
+    assert pixels(existing).shape == (24, 32, 3)
+    both = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out, "--force", "--skip-existing")
+    error_line(both, 2, "--force replaces existing outputs, --skip-existing keeps them")
+
+
+def test_quiet_prints_failures_only(cli, tmp_path):
+    make_images(tmp_path / "in", 2)
+    result = cli("apply", tmp_path / "in", "-k", "box:3", "-O", tmp_path / "out", "-q")
+    assert (result.exit_code, result.stdout, result.stderr) == (0, "", "")
+    bad = broken(tmp_path / "in")
+    failed = cli("apply", bad, "-k", "box:3", "-O", tmp_path / "out2", "-q")
+    assert failed.exit_code == 1
+    assert failed.stderr.startswith(f"failed: {bad}: ") and failed.stderr.count("\n") == 1
+
+
+# ------------------------------------------------------------------------- refused up front
+
+
+def test_two_inputs_writing_the_same_output_are_refused_before_any_work(cli, tmp_path):
+    make_images(tmp_path / "a", 1)
+    make_images(tmp_path / "b", 1)
+    out = tmp_path / "out"
+    result = cli("apply", tmp_path / "a", tmp_path / "b", "-k", "box:3", "-O", out)
+    error_line(
+        result,
+        2,
+        f"'{tmp_path / 'a' / 'img00.png'}' and '{tmp_path / 'b' / 'img00.png'}' would both "
+        f"write '{out / 'img00-box-3.png'}'; put {{parent}} or {{dir}}",
+    )
+    assert not out.exists()
+    named = cli(
+        "apply", tmp_path / "a", tmp_path / "b", "-k", "box:3", "-O", out,
+        "--name", "{parent}-{stem}.{ext}",
+    )  # fmt: skip
+    assert named.exit_code == 0
+    assert names(out) == ["a-img00.png", "b-img00.png"]
+
+
+def test_an_output_that_is_an_input_is_refused(cli, tmp_path):
+    make_images(tmp_path / "in", 2)
+    result = cli("apply", tmp_path / "in", "-k", "box:3", "-O", tmp_path / "in", "--name",
+                 "{stem}.{ext}", "--force")  # fmt: skip
+    error_line(result, 2, "would be", "an input; convcli never overwrites an input")
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("{stem}-{size}.{ext}", "unknown field {size}; use {stem}, {ext}, {step}, {parent}, {dir}"),
+        ("{stem", "expected '}' before end of string"),
+        ("../{stem}.{ext}", "it must name a file inside the output folder"),
+        ("{dir}", "it must name a file inside the output folder"),
+    ],
+)
+def test_bad_name_templates(cli, tmp_path, template, message):
+    make_images(tmp_path / "in", 1)
+    result = cli("apply", tmp_path / "in", "-k", "box:3", "-O", tmp_path / "o", "--name", template)
+    error_line(result, 2, f"--name {template!r}", message)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["{a}", "{b}", "-o", "{out}/x.png"], "2 inputs given with -o, which names one output"),
+        (["{a}", "{b}", "-o", "{out}/x.png"], "use -O/--out-dir DIR"),
+        (["{a}", "{b}"], "2 inputs given: use -O/--out-dir DIR"),
+        (["{folder}", "-o", "{out}/x.png"], "is a folder: use -O/--out-dir DIR"),
+        (["{a}", "-o", "{out}/x.png", "-j", "2"], "--jobs is for a batch: give -O/--out-dir"),
+        (["{a}", "-o", "{out}/x.png", "--name", "x"], "--name is for a batch"),
+        (["{a}", "-O", "{out}", "-o", "{out}/x.png"], "give -o FILE (one input) or -O DIR"),
+        (["-", "-O", "{out}"], "'-' (stdin) needs -o"),
+        (["--matrix", "1 2", "-O", "{out}"], "--matrix gives no file"),
+    ],
+)
+def test_usage_errors(cli, tmp_path, arguments, message):
+    a, b = make_images(tmp_path / "in", 2)
+    filled = [
+        arg.format(a=a, b=b, out=tmp_path / "out", folder=tmp_path / "in") for arg in arguments
+    ]
+    result = cli("apply", *filled, "-k", "box:3")
+    error_line(result, 2, message)
+    assert not (tmp_path / "out").exists()
+
+
+def test_an_empty_folder(cli, tmp_path):
+    (tmp_path / "empty").mkdir()
+    result = cli("apply", tmp_path / "empty", "-k", "box:3", "-O", tmp_path / "out")
+    error_line(result, 1, "no images found in", "(-r/--recursive descends into sub-folders)")
+
+
+def test_an_input_without_suffix_needs_to(cli, tmp_path):
+    photo = make_images(tmp_path / "in", 1)[0]
+    bare = photo.rename(tmp_path / "in" / "photo")
+    result = cli("apply", bare, "-k", "box:3", "-O", tmp_path / "out")
+    error_line(result, 2, f"'{bare}' has no suffix to name its output by; give --to FORMAT")
+    assert cli("apply", bare, "-k", "box:3", "-O", tmp_path / "out", "--to", "png").exit_code == 0
+
+
+# ------------------------------------------------------------------------- library, progress
+
+
+def test_run_batch_as_a_library(tmp_path):
+    inputs = [BatchInput(str(p)) for p in make_images(tmp_path / "in", 3)]
+    steps = [parse_step("sobel-x")]
+    items = plan_batch(inputs, tmp_path / "out", steps, name="{stem}.{ext}")
+    assert [Path(item.output).name for item in items] == ["img00.png", "img01.png", "img02.png"]
+    started, finished = [], []
+    report = run_batch(
+        items,
+        steps,
+        jobs=2,
+        on_start=lambda total, jobs: started.append((total, jobs)),
+        on_result=finished.append,
+    )
+    assert started == [(3, 2)]
+    assert sorted(item.input for item in finished) == [item.input for item in items]
+    assert (report.count("done"), report.jobs, report.interrupted) == (3, 2, False)
+    assert all(item.seconds > 0 and item.error is None for item in report.items)
+    with pytest.raises(SpecError, match="unknown field"):
+        plan_batch(inputs, tmp_path / "out", steps, name="{nope}")
+
+
+def test_output_folder_that_cannot_be_made(tmp_path):
+    inputs = [BatchInput(str(p)) for p in make_images(tmp_path / "in", 1)]
+    (tmp_path / "file").write_text("x")
+    steps = [parse_step("box:3")]
+    items = plan_batch(inputs, tmp_path / "file" / "out", steps)
+    with pytest.raises(ConvcliError, match="cannot create output folder"):
+        run_batch(items, steps, jobs=1)
+
+
+def test_progress_bar_on_a_terminal(tmp_path, monkeypatch):
+    import io
+
+    from rich.console import Console
+
+    from convcli.render import apply as render_apply
+
+    screen = io.StringIO()
+    console = Console(file=screen, force_terminal=True, width=100)
+    monkeypatch.setattr("convcli.render.stderr_console", lambda: console)
+    progress = render_apply.BatchProgress(bar=True)
+    inputs = [BatchInput(str(p)) for p in make_images(tmp_path / "in", 3)]
+    inputs.append(BatchInput(str(tmp_path / "missing.png")))
+    steps = [parse_step("box:3")]
+    items = plan_batch(inputs, tmp_path / "out", steps)
+    try:
+        run_batch(items, steps, jobs=1, on_start=progress.start, on_result=progress.advance)
+    finally:
+        progress.stop()
+    shown = screen.getvalue()
+    assert "filtering (1 process)" in shown and "4/4" in shown and "files" in shown
+    assert f"failed: {tmp_path / 'missing.png'}: no such file" in shown
+
+
+def test_progress_bar_only_on_a_terminal_and_not_quiet():
+    from convcli.render.apply import BatchProgress
+
+    assert BatchProgress().bar is False  # pytest's stderr is not a terminal
+    assert BatchProgress(quiet=True).bar is False
+
+
+# ------------------------------------------------------------------------- Ctrl-C
+
+
+def test_a_worker_stopped_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
+    """What SIGTERM does in a worker (SystemExit raised mid-write) removes the temporary."""
+    from convcli import batch, imageio
+
+    source = make_images(tmp_path / "in", 1)[0]
+    out = tmp_path / "out"
+    out.mkdir()
+
+    def stopped_chunk(kind, data):
+        if kind == b"IDAT":
+            raise SystemExit(143)
+        return real_chunk(kind, data)
+
+    real_chunk = imageio._png_chunk
+    monkeypatch.setattr(imageio, "_png_chunk", stopped_chunk)
+    with pytest.raises(SystemExit):
+        batch._process_file(str(source), str(out / "x.png"), [parse_step("box:3")], ApplyOptions())
+    assert list(out.iterdir()) == []
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_ctrl_c_keeps_finished_outputs_and_removes_the_rest(tmp_path, jobs):
+    """A real SIGINT reaches the batch after 3 files (a test-only hook: no sleeps, no
+    timing): it exits 130, every output left is complete and equal to a serial run's, the
+    unfinished ones are absent, and no temporary file remains."""
+    make_images(tmp_path / "in", 40, size=(96, 128))
+    reference = tmp_path / "reference"
+    for source in sorted((tmp_path / "in").iterdir()):
+        reference.mkdir(exist_ok=True)
+        process_one(source, reference / f"{source.stem}-sobel.png", [parse_step("sobel")])
+    out = tmp_path / "out"
+    env = {**os.environ, "CONVCLI_TEST_INTERRUPT_AFTER": "3"}
+    done = subprocess.run(
+        [sys.executable, "-m", "convcli", "apply", str(tmp_path / "in"), "-k", "sobel",
+         "-O", str(out), "-j", jobs],
+        env=env, capture_output=True, text=True, timeout=120, start_new_session=True,
+    )  # fmt: skip
+    assert done.returncode == 130, done.stderr
+    summary = done.stderr.splitlines()[-1]
+    assert summary.startswith("interrupted: ")
+    assert summary.endswith("every output written is complete, unfinished ones were removed")
+    written = sorted(p.name for p in out.iterdir())
+    assert all(name.endswith("-sobel.png") and not name.startswith(".") for name in written)
+    assert 3 <= len(written) < 40
+    for name in written:
+        assert np.array_equal(pixels(out / name), pixels(reference / name)), name
+    match = re.search(r"interrupted: (\d+) done, 0 skipped, 0 failed, (\d+) not run", summary)
+    assert match is not None, summary
+    assert int(match.group(1)) == len(written)
+    assert int(match.group(1)) + int(match.group(2)) == 40
