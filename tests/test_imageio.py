@@ -424,3 +424,17 @@ def test_png_writer_size_is_close_to_pillows_at_level_1():
     imageio.write_png(ours, pixels, level=1)
     pillows = encoded(Image.fromarray(pixels), "PNG", compress_level=1)
     assert len(ours.getvalue()) < 1.03 * len(pillows)  # 239,474 against 235,319 bytes
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA"])
+def test_big_images_are_copied_out_of_pillow_in_strips(monkeypatch, mode):
+    channels = len(mode)
+    rng = np.random.default_rng(4)
+    values = rng.integers(0, 256, (37, 23, channels), dtype=np.uint8)
+    image = Image.fromarray(values[..., 0] if channels == 1 else values, mode)
+    data = encoded(image, "PNG")
+    monkeypatch.setattr(imageio, "STRIP_COPY_BYTES", 100)  # strips of 1 row
+    picture = load_bytes(data)
+    assert picture.channels == mode
+    assert np.array_equal(picture.pixels, values[..., 0] if channels == 1 else values)
+    assert picture.pixels.flags.writeable and picture.pixels.flags.c_contiguous
