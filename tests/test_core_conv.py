@@ -479,3 +479,59 @@ def test_non_contiguous_input(algorithm):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
     transposed = conv2d(x.transpose(0, 2, 1), weight, groups=3, algorithm=algorithm)
     assert transposed.shape == (3, 28, 18)
+
+
+# ------------------------------------------- many kernels: depthwise and wide layers
+
+
+@pytest.mark.parametrize(
+    ("channels", "multiplier", "stride", "dilation", "padding", "mode"),
+    [
+        (8, 1, 1, 1, 1, "zeros"),
+        (12, 2, 2, 1, "same", "reflect"),
+        (9, 3, 1, 2, (0, 1, 2, 0), "replicate"),
+        (16, 1, (2, 1), (1, 2), "same", "circular"),
+        (10, 1, 1, 1, 2, "symmetric"),
+    ],
+)
+def test_wide_depthwise_runs_across_channels_and_agrees_with_gemm(
+    channels, multiplier, stride, dilation, padding, mode
+):
+    rng = np.random.default_rng(channels)
+    x = rng.normal(size=(2, channels, 11, 13)).astype(np.float32)
+    weight = rng.normal(size=(channels * multiplier, 1, 3, 3)).astype(np.float32)
+    bias = rng.normal(size=channels * multiplier).astype(np.float32)
+    problem = dict(
+        stride=stride, padding=padding, dilation=dilation, groups=channels, padding_mode=mode
+    )
+    assert _engines.is_wide_depthwise(
+        convcli.core.conv.prepare_conv(x, weight, bias, stride, padding, dilation, channels, mode)
+    )
+    expected = conv2d(x, weight, bias, algorithm="gemm", **problem)
+    got = conv2d(x, weight, bias, algorithm="direct", **problem)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def test_wide_depthwise_in_channel_chunks(monkeypatch):
+    monkeypatch.setattr(_engines, "BAND_BYTES", 1)  # one channel per chunk
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(20, 9, 9)).astype(np.float32)
+    weight = rng.normal(size=(20, 1, 3, 3)).astype(np.float32)
+    expected = conv2d(x, weight, padding=1, groups=20, algorithm="gemm")
+    got = conv2d(x, weight, padding=1, groups=20, algorithm="direct")
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+def test_auto_does_not_factor_a_wide_layer_kernel_by_kernel(monkeypatch):
+    # 512 -> 512 1x1 has 262,144 kernels: one SVD each took 7 s before the choice.
+    calls = []
+    monkeypatch.setattr(
+        convcli.core.conv, "rank1_factors", lambda *a, **k: calls.append(1) or None
+    )
+    weight = np.ones((512, 512, 1, 1), np.float32)
+    assert convcli.choose_algorithm((512, 14, 14), weight)[0] == "gemm"
+    assert calls == []
+    depthwise_weight = np.ones((512, 1, 3, 3), np.float32)
+    assert convcli.choose_algorithm((512, 14, 14), depthwise_weight, padding=1, groups=512)[
+        0
+    ] == "direct"

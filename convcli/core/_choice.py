@@ -31,6 +31,8 @@ from convcli.core._engines import (
     Separable,
     accumulate_passes,
     column_pieces,
+    depthwise_channel_chunk,
+    is_wide_depthwise,
     window_passes,
 )
 
@@ -48,6 +50,10 @@ NS_FFT = 0.16  # one transform, per element and per log2(size)
 NS_SPECTRA_PRODUCT = 1.5  # one channel pair's spectra multiplied and summed, per element
 NS_FFT_CALL = 3e4  # one transform's fixed cost
 NS_SCIPY_IMPORT = 2.5e8
+# Above this many (out, in) kernels, the per-kernel engines (separable, direct) cannot beat
+# one matrix multiply, and estimating them kernel by kernel in Python would cost more than
+# the convolution: a 512 -> 512 layer has 262,144 kernels (7 s of SVDs for a 1x1 layer).
+MAX_KERNELS_ONE_BY_ONE = 1024
 
 
 def _smooth_at_least(n: int) -> int:
@@ -66,9 +72,21 @@ def _smooth_at_least(n: int) -> int:
     return best
 
 
+def _kernel_count(problem: ConvProblem) -> int:
+    return problem.weight.shape[0] * problem.weight.shape[1]
+
+
 def _direct(problem: ConvProblem, out_pixels: int, bands: int) -> float:
-    passes = sum(accumulate_passes(kernels.ravel().tolist()) for kernels in problem.weight)
+    if _kernel_count(problem) > MAX_KERNELS_ONE_BY_ONE:
+        passes = int(np.count_nonzero(problem.weight))  # about one pass per non-zero tap
+    else:
+        passes = sum(accumulate_passes(kernels.ravel().tolist()) for kernels in problem.weight)
     outputs = out_pixels * problem.weight.shape[0]
+    if is_wide_depthwise(problem):  # one call per tap per channel chunk, not per group
+        chunks = math.ceil(problem.weight.shape[0] / depthwise_channel_chunk(problem))
+        kh, kw = problem.kernel_size
+        calls = problem.x.shape[0] * chunks * kh * kw * 2
+        return outputs * NS_OUTPUT + out_pixels * passes * NS_PASS + calls * NS_CALL
     return outputs * NS_OUTPUT + out_pixels * passes * NS_PASS + bands * passes * NS_CALL
 
 
@@ -162,7 +180,9 @@ def estimate_costs(problem: ConvProblem) -> dict[str, float]:
         "gemm": _gemm(problem, out_pixels),
         "fft": _fft(problem),
     }
-    separable = _separable(problem, out_pixels, bands)
+    separable = None
+    if _kernel_count(problem) <= MAX_KERNELS_ONE_BY_ONE:
+        separable = _separable(problem, out_pixels, bands)
     if separable is not None:
         costs["separable"] = separable
     return costs

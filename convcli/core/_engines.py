@@ -31,6 +31,7 @@ from convcli.core._strips import (
     border_copies,
     run_bands,
 )
+from convcli.core.padding import pad2d
 
 if TYPE_CHECKING:
     from convcli.core.conv import ConvProblem
@@ -47,6 +48,10 @@ FFT_BAND_BYTES = 1 << 23
 
 GEMM_BAND_BYTES = 1 << 23
 """Upper bound on one band's im2col matrix."""
+
+MIN_DEPTHWISE_GROUPS = 8
+"""Depthwise layers with at least this many groups run ``direct`` across all channels
+at once (:func:`depthwise_direct`): the per-group loop would cost more than the sums."""
 
 MIN_INTERIOR_COLUMNS = 16
 """Narrower interiors are not worth a separate piece."""
@@ -595,8 +600,65 @@ def column_pieces(problem: ConvProblem) -> list[tuple[int, int]]:
     ]
 
 
+def is_wide_depthwise(problem: ConvProblem) -> bool:
+    """One input channel per group, and enough groups to vectorise across them."""
+    return problem.weight.shape[1] == 1 and problem.groups >= MIN_DEPTHWISE_GROUPS
+
+
+def depthwise_channel_chunk(problem: ConvProblem) -> int:
+    """How many output channels :func:`depthwise_direct` sums at once (about a band)."""
+    top, bottom, left, right = problem.pads
+    height, width = problem.x.shape[2:]
+    plane_bytes = (height + top + bottom) * (width + left + right) * problem.x.itemsize
+    return max(1, BAND_BYTES // max(plane_bytes, 1))
+
+
+def depthwise_direct(problem: ConvProblem) -> np.ndarray:
+    """Shift-and-add for a depthwise layer, every channel of a chunk in one pass per tap.
+
+    Each tap is one multiply of a (channels, rows, cols) view by a per-channel weight
+    vector, so the Python cost is taps x chunks instead of taps x groups x bands: on
+    512 channels of 14x14, 1 ms instead of 13 ms through the per-group engines.
+    """
+    p = problem
+    batch, in_channels = p.x.shape[:2]
+    out_channels = p.weight.shape[0]
+    multiplier = out_channels // in_channels
+    (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
+    rows, cols = p.out_size
+    out = np.empty(p.out_shape, p.x.dtype)
+    chunk = depthwise_channel_chunk(p)
+    product = np.empty((min(chunk, out_channels), rows, cols), p.x.dtype)
+    for n in range(batch):
+        for first in range(0, out_channels, chunk):
+            last = min(first + chunk, out_channels)
+            sources: Any = slice(first, last)
+            if multiplier > 1:  # output channel o reads input channel o // multiplier
+                sources = np.arange(first, last) // multiplier
+            block = pad2d(p.x[n, sources], p.pads, p.padding_mode)
+            target, scratch = out[n, first:last], product[: last - first]
+            for i in range(kh):
+                for j in range(kw):
+                    view = block[
+                        :,
+                        i * dh : i * dh + (rows - 1) * sh + 1 : sh,
+                        j * dw : j * dw + (cols - 1) * sw + 1 : sw,
+                    ]
+                    weights = p.weight[first:last, 0, i, j, None, None]
+                    if i == 0 and j == 0:
+                        np.multiply(view, weights, out=target)
+                    else:
+                        np.multiply(view, weights, out=scratch)
+                        target += scratch
+    if p.bias is not None:
+        out += p.bias[:, None, None]
+    return out
+
+
 def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
     """Run ``algorithm`` over row bands (on worker threads when large); a 4-D result."""
+    if algorithm == "direct" and is_wide_depthwise(problem):
+        return depthwise_direct(problem)
     engine = ENGINES[algorithm](problem)
     batch, _, _, width = problem.x.shape
     out = np.empty(problem.out_shape, problem.x.dtype)
