@@ -7,7 +7,7 @@ from unittest import mock
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
+from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from convcli.core import pool
@@ -491,3 +491,37 @@ def test_public_api_is_lazy_and_complete():
     assert convcli.avg_pool2d is avg_pool2d
     assert convcli.min_pool2d is min_pool2d
     assert convcli.median_filter2d is median_filter2d
+
+
+# ------------------------------------------------ 3x3 median: the sorted-columns network
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    height=st.integers(1, 12),
+    width=st.integers(1, 12),
+    pads=st.tuples(*[st.integers(0, 1)] * 4),
+    mode=st.sampled_from(["zeros", "reflect", "replicate", "circular", "symmetric"]),
+    levels=st.integers(1, 6),
+    seed=st.integers(0, 2**16),
+)
+def test_median3x3_network_equals_scipy(height, width, pads, mode, levels, seed):
+    top, bottom, left, right = pads
+    assume(height + top + bottom >= 3 and width + left + right >= 3)
+    assume(mode != "reflect" or (max(top, bottom) < height and max(left, right) < width))
+    # Few distinct levels, so windows are full of ties.
+    x = np.random.default_rng(seed).integers(0, levels, size=(2, height, width))
+    x = x.astype(np.float32)
+    got = median_filter2d(x, 3, padding=pads, padding_mode=mode)
+    expected = pool._median_of_padded(x, (3, 3), (1, 1), pads, mode)
+    np.testing.assert_array_equal(got, expected)
+
+
+def test_median3x3_in_bands_on_two_threads(monkeypatch):
+    monkeypatch.setattr(pool, "MEDIAN_BAND_ROWS", 3)
+    monkeypatch.setattr(pool, "MIN_PARALLEL_ELEMENTS", 1)
+    x = np.random.default_rng(3).normal(size=(3, 40, 17))
+    got = median_filter2d(x, 3, padding_mode="symmetric")
+    expected = pool._median_by_scipy_border(x, (3, 3), (1, 1), (1, 1, 1, 1), "symmetric")
+    assert got.dtype == np.float64
+    np.testing.assert_array_equal(got, expected)
