@@ -859,7 +859,11 @@ def plan_batch(
 # The worker side: set once per worker process by _start_worker.
 _WORK: tuple[Sequence[Step], ApplyOptions] | None = None
 _IN_FILE = False
-_STOPPING = False
+
+
+class _Stopped(BaseException):
+    """Raised in a worker by SIGTERM while it works on a file: unwinds ``process_one`` (its
+    ``finally`` removes the temporary file), then the worker leaves (see _process_file)."""
 
 
 def _error_text(error: BaseException) -> str:
@@ -878,24 +882,26 @@ def _process_file(
     """(status, error, notes, seconds) of one file; its failures are caught and told."""
     global _IN_FILE
     started = time.perf_counter()
-    if _STOPPING:
-        return "cancelled", None, [], 0.0
     _IN_FILE = True
     try:
         result = process_one(source, output, steps, options)
     except (ConvcliError, OSError, ValueError, MemoryError) as error:
         return "failed", _error_text(error), [], time.perf_counter() - started
+    except _Stopped:
+        # The temporary file is gone; leave now, without running exit handlers that
+        # could wait on a lock the signal interrupted.
+        os._exit(143)
     finally:
         _IN_FILE = False
     return "done", None, result.notes, time.perf_counter() - started
 
 
 def _on_terminate(signum: int, frame: object) -> None:
-    """A worker asked to stop (the batch was interrupted): unwind the file being written
-    (its ``finally`` removes the temporary file), or leave at once when idle."""
-    global _STOPPING
-    _STOPPING = True
-    raise SystemExit(128 + signum)
+    """SIGTERM in a worker (the batch is stopping): abandon the file being written, or
+    leave at once when idle (there is nothing to clean up)."""
+    if _IN_FILE:
+        raise _Stopped
+    os._exit(128 + signum)
 
 
 def _start_worker(steps: Sequence[Step], options: ApplyOptions) -> None:
@@ -1041,10 +1047,23 @@ def _run_in_workers(
     on_start: Callable[[int, int], None] | None,
     record: Callable[[BatchItem, tuple[str, str | None, list[str], float]], bool],
 ) -> bool:
-    """The process pool of :func:`run_batch`; True when stopped by a failure."""
+    """The process pool of :func:`run_batch`; True when stopped by a failure.
+
+    Raises KeyboardInterrupt when SIGINT or SIGTERM stopped it, after stopping the workers
+    and keeping the results of the files that finished.
+    """
     import multiprocessing
+    import signal
+    import threading
     from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
 
+    # A signal only sets a flag here: an exception raised at any point could leave a lock
+    # of concurrent.futures held, and the pool would never shut down.
+    stop_requested = threading.Event()
+    handlers = {}
+    if threading.current_thread() is threading.main_thread():
+        for number in (signal.SIGINT, signal.SIGTERM):
+            handlers[number] = signal.signal(number, lambda *_: stop_requested.set())
     # fork: workers start in milliseconds with everything imported. Nothing else runs in
     # this process yet (the progress bar starts in on_start, after the fork).
     methods = multiprocessing.get_all_start_methods()
@@ -1060,12 +1079,13 @@ def _run_in_workers(
         if on_start is not None:
             on_start(len(todo), jobs)
         waiting = set(futures)
-        while waiting and not stopped:
-            done, waiting = wait(waiting, return_when=FIRST_COMPLETED)
+        while waiting and not stopped and not stop_requested.is_set():
+            done, waiting = wait(waiting, timeout=0.1, return_when=FIRST_COMPLETED)
             for future in done:
-                if future.cancelled():
-                    continue
                 stopped = record(futures[future], _outcome(future)) or stopped
+        if stop_requested.is_set():
+            _stop_workers(executor, futures)
+            raise KeyboardInterrupt
         if stopped:  # fail-fast: queued files never start; running ones finish
             for future in waiting:
                 future.cancel()
@@ -1073,29 +1093,42 @@ def _run_in_workers(
             for future in waiting:
                 if future.done() and not future.cancelled():
                     record(futures[future], _outcome(future))
-    except BaseException:
-        # Ctrl-C: stop every worker now (SIGTERM: each abandons its file and removes its
-        # temporary), then keep what finished.
-        for future in futures:
-            future.cancel()
-        for process in list((getattr(executor, "_processes", None) or {}).values()):
-            with contextlib.suppress(OSError, ValueError):
-                process.terminate()
-        executor.shutdown(wait=True, cancel_futures=True)
-        for future, item in futures.items():
-            finished = future.done() and not future.cancelled() and future.exception() is None
-            if item.status == "pending" and finished:  # it ended before the stop: keep it
-                item.status, item.error, item.notes, item.seconds = future.result()
-        raise
-    executor.shutdown(wait=True)
+        executor.shutdown(wait=True)
+    finally:
+        for number, handler in handlers.items():
+            signal.signal(number, handler)
     return stopped
+
+
+def _stop_workers(executor: Any, futures: dict[Any, BatchItem]) -> None:
+    """Stop a pool now: queued files never start, each worker abandons its file (SIGTERM;
+    SIGKILL after 10 s), and the files that finished meanwhile keep their results."""
+    from multiprocessing.connection import wait as wait_for
+
+    for future in futures:
+        future.cancel()
+    processes = list((getattr(executor, "_processes", None) or {}).values())
+    for process in processes:
+        with contextlib.suppress(OSError, ValueError):
+            process.terminate()
+    deadline = time.monotonic() + 10
+    running = {process.sentinel: process for process in processes}
+    while running and time.monotonic() < deadline:
+        for sentinel in wait_for(list(running), timeout=deadline - time.monotonic()):
+            running.pop(sentinel)  # type: ignore[call-overload]
+    for process in running.values():
+        with contextlib.suppress(OSError, ValueError):
+            process.kill()
+    executor.shutdown(wait=True, cancel_futures=True)
+    for future, item in futures.items():
+        finished = future.done() and not future.cancelled() and future.exception() is None
+        if item.status == "pending" and finished:  # it ended before the stop: keep it
+            item.status, item.error, item.notes, item.seconds = future.result()
 
 
 def _outcome(future: Any) -> tuple[str, str | None, list[str], float]:
     """A worker's result; a worker that died (killed, out of memory) fails its file."""
     try:
         return future.result()
-    except (SystemExit, KeyboardInterrupt):
-        return "cancelled", None, [], 0.0
     except Exception as error:  # BrokenProcessPool and the like
         return "failed", f"worker failed: {_error_text(error)}", [], 0.0
