@@ -132,6 +132,8 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     args = parser.parse_args()
+    # As an installed package has them (see apply_process.py).
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "convcli")], check=True)
     with tempfile.TemporaryDirectory() as folder:
         work = Path(folder)
         source = work / "in"

@@ -51,6 +51,15 @@ _LAZY: dict[str, str] = {
     "StepOptions": "convcli.pipeline",
     "process_one": "convcli.batch",
     "ApplyOptions": "convcli.batch",
+    "find_inputs": "convcli.batch",
+    "plan_batch": "convcli.batch",
+    "run_batch": "convcli.batch",
+    "BatchInput": "convcli.batch",
+    "BatchItem": "convcli.batch",
+    "BatchReport": "convcli.batch",
+    "plan_strips": "convcli.pipeline",
+    "StripPlan": "convcli.pipeline",
+    "write_png": "convcli.imageio",
 }
 
 __all__ = ["__version__", *_LAZY]
