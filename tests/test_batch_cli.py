@@ -460,3 +460,24 @@ def test_ctrl_c_keeps_finished_outputs_and_removes_the_rest(tmp_path, jobs):
     assert match is not None, summary
     assert int(match.group(1)) == len(written)
     assert int(match.group(1)) + int(match.group(2)) == 40
+
+
+def test_matrix_files_in_a_batch(cli, tmp_path):
+    np.save(tmp_path / "m.npy", np.arange(16.0).reshape(4, 4))
+    (tmp_path / "m.csv").write_text("1,2,3\n4,5,6\n7,8,9\n")
+    out = tmp_path / "out"
+    result = cli("apply", tmp_path / "m.npy", tmp_path / "m.csv", "-k", "0 1; 2 3", "-O", out)
+    assert result.exit_code == 0, result.stderr
+    assert (out / "m-kernel-2x2.csv").read_text() == "25,31\n43,49\n"
+    assert np.load(out / "m-kernel-2x2.npy").tolist() == [[24, 30, 36], [48, 54, 60], [72, 78, 84]]
+
+
+def test_quiet_hides_the_notes_of_a_single_file(cli, tmp_path):
+    from tests.test_imageio import png_16bit
+
+    values = (np.arange(48, dtype=np.uint16).reshape(4, 4, 3) * 1000) + 3
+    (tmp_path / "rgb16.png").write_bytes(png_16bit(values))
+    noisy = cli("apply", tmp_path / "rgb16.png", "-k", "identity", "-o", tmp_path / "a.png")
+    assert "16-bit RGB image" in noisy.stderr
+    quiet = cli("apply", tmp_path / "rgb16.png", "-k", "identity", "-o", tmp_path / "b.png", "-q")
+    assert (quiet.exit_code, quiet.stderr) == (0, "")
