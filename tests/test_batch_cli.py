@@ -411,23 +411,35 @@ def test_progress_bar_only_on_a_terminal_and_not_quiet():
 
 
 def test_a_worker_stopped_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
-    """What SIGTERM does in a worker (SystemExit raised mid-write) removes the temporary."""
+    """What SIGTERM does in a worker busy with a file: _Stopped unwinds the write (its
+    temporary file is removed), then the worker leaves at once with os._exit(143)."""
     from convcli import batch, imageio
 
     source = make_images(tmp_path / "in", 1)[0]
     out = tmp_path / "out"
     out.mkdir()
 
+    class Exited(BaseException):
+        pass
+
     def stopped_chunk(kind, data):
         if kind == b"IDAT":
-            raise SystemExit(143)
+            batch._on_terminate(15, None)  # as the signal would, mid-write
         return real_chunk(kind, data)
+
+    def exit_now(code):
+        raise Exited(code)
 
     real_chunk = imageio._png_chunk
     monkeypatch.setattr(imageio, "_png_chunk", stopped_chunk)
-    with pytest.raises(SystemExit):
+    monkeypatch.setattr(os, "_exit", exit_now)
+    with pytest.raises(Exited) as exited:
         batch._process_file(str(source), str(out / "x.png"), [parse_step("box:3")], ApplyOptions())
+    assert exited.value.args == (143,)
     assert list(out.iterdir()) == []
+    with pytest.raises(Exited) as idle:  # not in a file: nothing to clean up, leave at once
+        batch._on_terminate(15, None)
+    assert idle.value.args == (143,)
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
