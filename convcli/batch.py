@@ -883,17 +883,24 @@ def _process_file(
     source: str, output: str, steps: Sequence[Step], options: ApplyOptions
 ) -> tuple[str, str | None, list[str], float]:
     """(status, error, notes, seconds) of one file; its failures are caught and told."""
+    try:
+        return _process_file_in_worker(source, output, steps, options)
+    except _Stopped:
+        # Its temporary file is gone; leave now, without running exit handlers that
+        # could wait on a lock the signal interrupted.
+        os._exit(143)
+
+
+def _process_file_in_worker(
+    source: str, output: str, steps: Sequence[Step], options: ApplyOptions
+) -> tuple[str, str | None, list[str], float]:
     global _IN_FILE
     started = time.perf_counter()
-    _IN_FILE = True
     try:
+        _IN_FILE = True
         result = process_one(source, output, steps, options)
     except (ConvcliError, OSError, ValueError, MemoryError) as error:
         return "failed", _error_text(error), [], time.perf_counter() - started
-    except _Stopped:
-        # The temporary file is gone; leave now, without running exit handlers that
-        # could wait on a lock the signal interrupted.
-        os._exit(143)
     finally:
         _IN_FILE = False
     return "done", None, result.notes, time.perf_counter() - started
