@@ -1,12 +1,14 @@
 """A few threads for work that releases the GIL (NumPy loops, zlib), and how many to use.
 
-Used for the strips of a big image (:mod:`convcli.batch`) and the zlib blocks of a PNG
-(:mod:`convcli.imageio`). Pure standard library.
+Used for the strips of a big image (:mod:`convcli.batch`), the zlib blocks of a PNG
+(:mod:`convcli.imageio`) and the row bands of the core (:mod:`convcli.core._strips`). Pure
+standard library.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -15,13 +17,35 @@ from typing import TypeVar
 Item = TypeVar("Item")
 Result = TypeVar("Result")
 
+_thread_share: int | None = None
+"""Set in a batch worker process: its share of the cores (see :func:`set_thread_share`)."""
+
+_in_pool = threading.local()
+"""``busy`` is set in the threads of :func:`ordered_map`: they already fill the cores."""
+
+
+def set_thread_share(threads: int | None) -> None:
+    """Cap :func:`cpu_count` for this whole process (None: no cap).
+
+    A batch worker is one of ``jobs`` processes on the same cores: without the cap, each
+    would still start a thread per core for the core's row bands.
+    """
+    global _thread_share
+    _thread_share = None if threads is None else max(1, threads)
+
 
 def cpu_count() -> int:
-    """The cores this process may run on (at least 1)."""
+    """The cores this process may run on (at least 1), capped by :func:`set_thread_share`.
+
+    In a thread of :func:`ordered_map` it is 1: that pool's threads already share the cores.
+    """
+    if getattr(_in_pool, "busy", False):
+        return 1
     try:
-        return max(1, len(os.sched_getaffinity(0)))
+        cores = max(1, len(os.sched_getaffinity(0)))
     except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
+        cores = max(1, os.cpu_count() or 1)
+    return cores if _thread_share is None else min(cores, _thread_share)
 
 
 def ordered_map(
@@ -42,7 +66,7 @@ def ordered_map(
         yield from map(function, items)
         return
     pending = iter(items)
-    pool = ThreadPoolExecutor(threads)
+    pool = ThreadPoolExecutor(threads, initializer=_mark_pool_thread)
     try:
         futures: deque[Future[Result]] = deque()
         for item in pending:
@@ -57,3 +81,7 @@ def ordered_map(
             yield result
     finally:
         pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _mark_pool_thread() -> None:
+    _in_pool.busy = True

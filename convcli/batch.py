@@ -26,7 +26,7 @@ from typing import Any
 import numpy as np
 
 from convcli import imageio
-from convcli._threads import cpu_count, ordered_map
+from convcli._threads import cpu_count, ordered_map, set_thread_share
 from convcli.errors import ConvcliError, SpecError
 from convcli.kernels import KernelStep, PoolStep
 from convcli.pipeline import (
@@ -920,6 +920,8 @@ def _start_worker(steps: Sequence[Step], options: ApplyOptions) -> None:
 
     global _WORK
     _WORK = (steps, options)
+    # The core's row bands take this worker's share of the cores, not every core.
+    set_thread_share(options.threads)
     # Ctrl-C reaches the whole process group; the parent alone decides, then stops us.
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     signal.signal(signal.SIGTERM, _on_terminate)

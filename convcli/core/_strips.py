@@ -9,22 +9,15 @@ the GIL inside its loops, so two bands really do run at once on two cores.
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
+from convcli._threads import cpu_count
+
 MIN_PARALLEL_ELEMENTS = 1 << 18
 """Below this many output elements, threads cost more than they save."""
-
-
-def worker_count() -> int:
-    """Threads to use: the cores this process may run on (at least 1)."""
-    try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not on Linux
-        return max(1, os.cpu_count() or 1)
 
 
 def axis_source(size: int, before: int, after: int, mode: str) -> np.ndarray:
@@ -195,7 +188,7 @@ def run_bands(
     Each call of ``work`` gets its own share of bands and allocates its own scratch
     buffers once, so buffers are reused band after band (no page faults per band).
     """
-    workers = min(worker_count(), len(bands)) if parallel else 1
+    workers = min(cpu_count(), len(bands)) if parallel else 1
     if workers <= 1:
         work(bands)
         return
