@@ -174,6 +174,17 @@ def _display_name(source: str | os.PathLike[str] | BinaryIO, name: str | None) -
     return "stdin"
 
 
+def _read_bytes(source: str | os.PathLike[str] | BinaryIO, name: str) -> bytes:
+    """All of a file (or stream), a read error as one line naming ``name``."""
+    try:
+        if isinstance(source, (str, os.PathLike)):
+            with open(source, "rb") as handle:
+                return handle.read()
+        return source.read()
+    except OSError as error:
+        raise _read_failure(name, error) from None
+
+
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
     (b"\x89PNG\r\n\x1a\n", "PNG"),
     (b"\xff\xd8\xff", "JPEG"),
@@ -291,14 +302,7 @@ def load_image(
     ((2, 3), '8', 'L')
     """
     name = _display_name(source, name)
-    try:
-        if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as handle:
-                data = handle.read()
-        else:
-            data = source.read()
-    except OSError as error:
-        raise _read_failure(name, error) from None
+    data = _read_bytes(source, name)
     if data[:3] in (b"PF\n", b"Pf\n", b"PF ", b"Pf ", b"PF\r", b"Pf\r"):
         picture = _read_pfm(data, name)
         _check_pixels(name, picture.pixels.shape[1], picture.pixels.shape[0], max_pixels)
@@ -473,14 +477,7 @@ def load_matrix(
     name = _display_name(source, name)
     if kind is None:
         kind = Path(name).suffix.lower().lstrip(".")
-    try:
-        if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as handle:
-                data = handle.read()
-        else:
-            data = source.read()
-    except OSError as error:
-        raise _read_failure(name, error) from None
+    data = _read_bytes(source, name)
     if kind == "npy":
         try:
             values = np.load(io.BytesIO(data), allow_pickle=False)
