@@ -490,10 +490,10 @@ def _process_picture(
             return "float"
         return _integer_depth(format_name, options, picture.depth, channels, notes)
 
-    strip_count = 0
-    if plan is None:
-        filtered = filter_picture(
-            _chw_float32(pixels),
+    def filter_rows(rows: np.ndarray, **strip: Any) -> PictureResult:
+        """The chain on ``rows`` of the input (all of it, or one strip's with ``strip``)."""
+        return filter_picture(
+            _chw_float32(rows),
             picture.channels,
             in_scale,
             steps,
@@ -501,7 +501,12 @@ def _process_picture(
             map_mode=map_mode,
             gray=options.gray,
             linear=options.linear,
+            **strip,
         )
+
+    strip_count = 0
+    if plan is None:
+        filtered = filter_rows(pixels)
         depth = output_depth(filtered)
         out_pixels = _to_output_pixels(filtered.values, in_scale, depth)
     else:
@@ -511,18 +516,7 @@ def _process_picture(
         def filter_strip(start: int) -> tuple[PictureResult, np.ndarray]:
             stop = min(height, start + rows)
             first, last = plan.rows_needed(start, stop)
-            strip = filter_picture(
-                _chw_float32(pixels[first:last]),
-                picture.channels,
-                in_scale,
-                steps,
-                options.steps,
-                map_mode=map_mode,
-                gray=options.gray,
-                linear=options.linear,
-                strips=plan,
-                rows_from=first,
-            )
+            strip = filter_rows(pixels[first:last], strips=plan, rows_from=first)
             return strip, strip.values[:, start - strip.first_row : stop - strip.first_row]
 
         def write_strip(start: int) -> None:
