@@ -26,6 +26,7 @@ from convcli.core.conv import choose_algorithm, conv2d
 from convcli.core.padding import PaddingSpec, resolve_padding
 from convcli.core.pool import avg_pool2d, max_pool2d, median_filter2d, min_pool2d
 from convcli.errors import ConvcliError, SpecError
+from convcli.geometry import conv_output_size
 from convcli.kernels import KernelStep, PoolStep
 
 __all__ = [
@@ -287,10 +288,6 @@ class PlannedStep:
         return np.sqrt(magnitude, out=magnitude)
 
 
-def _out_size(size: int, before: int, after: int, kernel: int, stride: int, dilation: int) -> int:
-    return (size + before + after - dilation * (kernel - 1) - 1) // stride + 1
-
-
 def _plan_kernel(
     shape: tuple[int, ...],
     step: KernelStep,
@@ -341,8 +338,8 @@ def _plan_kernel(
     pads = resolve_padding(padding, (height, width), kernel_size, stride, dilation)
     planned.pads, planned.stride, planned.dilation, planned.border = pads, stride, dilation, border
     report.pads, report.border = pads, border
-    out_height = _out_size(height, pads[0], pads[1], kernel_size[0], stride[0], dilation[0])
-    out_width = _out_size(width, pads[2], pads[3], kernel_size[1], stride[1], dilation[1])
+    out_height = conv_output_size(height, kernel_size[0], stride[0], pads[:2], dilation[0])
+    out_width = conv_output_size(width, kernel_size[1], stride[1], pads[2:], dilation[1])
     report.out_shape = (planned.passes[0].weight.shape[0], out_height, out_width)
 
 
@@ -372,8 +369,8 @@ def _plan_pool(
             top, bottom, left, right = planned.pads
             report.out_shape = (
                 shape[0],
-                _out_size(shape[1], top, bottom, step.kernel_size[0], step.stride[0], 1),
-                _out_size(shape[2], left, right, step.kernel_size[1], step.stride[1], 1),
+                conv_output_size(shape[1], step.kernel_size[0], step.stride[0], (top, bottom)),
+                conv_output_size(shape[2], step.kernel_size[1], step.stride[1], (left, right)),
             )
             return
         report.operation = f"{step.op} pool {size}, stride {_pair_text(step.stride)}"
