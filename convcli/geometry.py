@@ -9,6 +9,7 @@ Public API
 ----------
 Per axis (plain ints; ``padding`` is an int for both sides or a ``(before, after)`` pair):
 
+- ``dims_text(values) -> str``: ``(3, 5)`` -> ``"3x5"``, for messages and tables.
 - ``effective_kernel(kernel, dilation=1) -> int``
 - ``conv_output_size(size, kernel, stride=1, padding=0, dilation=1) -> int``
 - ``pool_output_size(size, kernel, stride=None, padding=0, dilation=1, ceil_mode=False) -> int``
@@ -88,6 +89,15 @@ DTYPE_BYTES: dict[str, int] = {
 
 # ---------------------------------------------------------------------------------------
 # Per-axis formulas
+
+
+def dims_text(values: Sequence[object]) -> str:
+    """Sizes joined by ``x``, the way they are typed: ``(3, 5)`` -> ``3x5``.
+
+    >>> dims_text((64, 56, 56))
+    '64x56x56'
+    """
+    return "x".join(str(v) for v in values)
 
 
 def _pair_of(padding: int | Pair) -> Pair:
@@ -173,7 +183,7 @@ def transposed_output_size(
     """
     before, after = _pair_of(padding)
     return (
-        (size - 1) * stride - before - after + effective_kernel(kernel, dilation) + (output_padding)
+        (size - 1) * stride - before - after + effective_kernel(kernel, dilation) + output_padding
     )
 
 
@@ -365,8 +375,8 @@ class Shape:
         if channels_last and not self.is_flat and self.channels is not None:
             dims = [d for d in (self.batch,) if d is not None]
             dims += [self.height, self.width, self.channels]  # type: ignore[list-item]
-            return "x".join(str(d) for d in dims)
-        return "x".join(str(d) for d in self.dims())
+            return dims_text(dims)
+        return dims_text(self.dims())
 
     def __str__(self) -> str:
         return self.format()
@@ -604,10 +614,6 @@ def _check_ranges(layer: Layer, label: str) -> None:
             raise SpecError(f"{label}: output_padding must be >= 0, got {value}")
 
 
-def _pair_text(values: Sequence[object]) -> str:
-    return "x".join(str(v) for v in values)
-
-
 def _resolve_padding(layer: Layer, label: str, size: Pair, kernel: Pair, stride: Pair) -> Pads:
     """The four pads actually applied (``same``/``valid`` resolved for this input)."""
     if layer.padding == "valid":
@@ -791,14 +797,14 @@ def _one_layer(
     else:
         kernel = layer.kernel
     if kind == "pwconv" and kernel != (1, 1):
-        raise SpecError(f"{label}: pwconv has a 1x1 kernel, got k={_pair_text(kernel)}")
+        raise SpecError(f"{label}: pwconv has a 1x1 kernel, got k={dims_text(kernel)}")
     is_pool = kind in POOL_KINDS
     stride: Pair = layer.stride or (kernel if is_pool else (1, 1))
     dilation = layer.dilation
     if kind == "avgpool" and dilation != (1, 1):
         raise SpecError(
             f"{label}: avgpool takes no dilation (PyTorch's AvgPool2d has none), got "
-            f"d={_pair_text(dilation)}"
+            f"d={dims_text(dilation)}"
         )
 
     # Channels and groups.
@@ -883,9 +889,9 @@ def _one_layer(
     if min(out_size) < 1:
         effective = [effective_kernel(k, d) for k, d in zip(kernel, dilation, strict=True)]
         raise ConvcliError(
-            f"{label}: output size must be >= 1, got {_pair_text(out_size)} (input "
-            f"{_pair_text(in_size)}, effective kernel {_pair_text(effective)}, stride "
-            f"{_pair_text(stride)}, padding {','.join(map(str, pads))})"
+            f"{label}: output size must be >= 1, got {dims_text(out_size)} (input "
+            f"{dims_text(in_size)}, effective kernel {dims_text(effective)}, stride "
+            f"{dims_text(stride)}, padding {','.join(map(str, pads))})"
         )
 
     if kind != "deconv":
@@ -907,10 +913,10 @@ def _one_layer(
                 )
 
     for axis in range(2):
-        ke = effective_kernel(kernel[axis], dilation[axis])
         if kind == "deconv":
             field_state.transposed(axis, kernel[axis], dilation[axis], stride[axis], pads[2 * axis])
         else:
+            ke = effective_kernel(kernel[axis], dilation[axis])
             field_state.window(axis, ke, stride[axis], pads[2 * axis])
     field_state.extent = (out_size[0], out_size[1])
     size, jump, rf_padding = field_state.snapshot()

@@ -32,8 +32,8 @@ import numpy as np
 from convcli.core.padding import PADDING_MODES
 from convcli.core.separable import rank1_factors
 from convcli.errors import ConvcliError, SpecError
-from convcli.layers import _split_args as split_layer_arguments
-from convcli.layers import parse_bool, parse_padding, parse_pair
+from convcli.geometry import dims_text
+from convcli.layers import parse_bool, parse_padding, parse_pair, split_layer_arguments
 
 __all__ = [
     "KernelDescription",
@@ -573,7 +573,7 @@ def _did_you_mean(name: str) -> str:
 
 
 def _shape_slug(weight: np.ndarray) -> str:
-    return "kernel-" + "x".join(str(n) for n in weight.shape)
+    return "kernel-" + dims_text(weight.shape)
 
 
 def _name_slug(text: str) -> str:
@@ -780,14 +780,10 @@ def _parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarra
     for index, channel in enumerate(channels[1:], start=2):
         if channel.shape != first:
             raise SpecError(
-                f"{where}: channel {index} is {_shape_text(channel.shape)}, channel 1 is "
-                f"{_shape_text(first)} (every channel must have the same shape)"
+                f"{where}: channel {index} is {dims_text(channel.shape)}, channel 1 is "
+                f"{dims_text(first)} (every channel must have the same shape)"
             )
     return np.stack(channels)
-
-
-def _shape_text(shape: tuple[int, ...]) -> str:
-    return "x".join(str(n) for n in shape)
 
 
 def _number(token: str, where: str) -> float:

@@ -14,6 +14,8 @@ Public API
 - ``parse_layer(word, position=1, source="") -> Layer``: ``TYPE[:ARG,...]``.
 - ``parse_net(text, origin="") -> NetFile``; ``read_net(path) -> NetFile``: one or more
   words per line, ``#`` comments, and an optional ``input SIZE`` line.
+- ``split_layer_arguments(body) -> list[str]``: ``64,k=3,p=1,2,3,4`` split on commas,
+  the four numbers of a padding kept together (the STEP syntax shares it).
 - ``KEYS``: the keys each layer type accepts.
 
 >>> parse_layer("conv:64,k=7,s=2,p=3")
@@ -65,7 +67,8 @@ ALIASES: dict[str, str] = {
 }
 
 
-def _positive_int(text: str, name: str, where: str) -> int:
+def _integer(text: str, name: str, where: str) -> int:
+    """A signed integer; the range (>= 1) is checked where the layer meets its input."""
     text = text.strip()
     if not re.fullmatch(r"[+-]?\d+", text):
         raise SpecError(f"{where}{name} must be an integer, got {text!r}")
@@ -106,12 +109,11 @@ Shape(channels=3, height=224, width=224, batch=None))
         return Shape(None, dims[0], dims[0])
     if len(dims) == 2:
         return Shape(None, dims[0], dims[1])
-    if channels_last:
-        batch = dims[0] if len(dims) == 4 else None
-        height, width, channels = dims[-3:]
-        return Shape(channels, height, width, batch)
     batch = dims[0] if len(dims) == 4 else None
-    channels, height, width = dims[-3:]
+    if channels_last:
+        height, width, channels = dims[-3:]
+    else:
+        channels, height, width = dims[-3:]
     return Shape(channels, height, width, batch)
 
 
@@ -171,8 +173,14 @@ def parse_bool(text: str, name: str, where: str = "") -> bool:
     raise SpecError(f"{where}{name} must be true/false, yes/no or 1/0, got {text!r}")
 
 
-def _split_args(body: str) -> list[str]:
-    """Split ``64,k=3,p=1,2,3,4`` on commas, re-joining the four numbers of a padding."""
+def split_layer_arguments(body: str) -> list[str]:
+    """Split ``64,k=3,p=1,2,3,4`` on commas, re-joining the four numbers of a padding.
+
+    Shared with the STEP syntax of :mod:`convcli.kernels` (``sobel-x:p=0,1,0,1``).
+
+    >>> split_layer_arguments("64,k=3,p=1,2,3,4")
+    ['64', 'k=3', 'p=1,2,3,4']
+    """
     tokens = [t.strip() for t in body.split(",")]
     args: list[str] = []
     for token in tokens:
@@ -183,6 +191,9 @@ def _split_args(body: str) -> list[str]:
         args.append(token)
     return args
 
+
+#: Keys whose value is ``N`` or ``HxW``, and the :class:`Layer` field each sets.
+_PAIR_FIELDS = {"k": "kernel", "s": "stride", "d": "dilation", "op": "output_padding"}
 
 _KEY_NAMES = {
     "kernel": "k",
@@ -220,13 +231,13 @@ def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:
         )
     allowed = KEYS[kind]
     values: dict[str, object] = {}
-    args = _split_args(body) if body.strip() else []
+    args = split_layer_arguments(body) if body.strip() else []
     for index, arg in enumerate(args):
         if not arg:
             raise SpecError(f"{where}empty argument")
         if "=" not in arg:
             if index == 0 and kind in _TAKES_COUNT:
-                values["out_channels"] = _positive_int(
+                values["out_channels"] = _integer(
                     arg, "units" if kind == "fc" else "out channels", where
                 )
                 continue
@@ -246,20 +257,15 @@ def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:
             raise SpecError(
                 f"{where}unknown key {key_text.strip()!r} for {kind} (accepts {accepted})"
             )
-        if key == "k":
-            values["kernel"] = parse_pair(value, "kernel", where)
-        elif key == "s":
-            values["stride"] = parse_pair(value, "stride", where)
-        elif key == "d":
-            values["dilation"] = parse_pair(value, "dilation", where)
-        elif key == "op":
-            values["output_padding"] = parse_pair(value, "output_padding", where)
+        if key in _PAIR_FIELDS:
+            field_name = _PAIR_FIELDS[key]
+            values[field_name] = parse_pair(value, field_name, where)
         elif key == "p":
             values["padding"] = parse_padding(value, where)
         elif key == "g":
-            values["groups"] = _positive_int(value, "groups", where)
+            values["groups"] = _integer(value, "groups", where)
         elif key == "dm":
-            values["depth_multiplier"] = _positive_int(value, "depth multiplier", where)
+            values["depth_multiplier"] = _integer(value, "depth multiplier", where)
         elif key == "bias":
             values["bias"] = parse_bool(value, "bias", where)
         elif key == "ceil":

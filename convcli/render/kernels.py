@@ -22,6 +22,7 @@ import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from convcli.geometry import dims_text
 from convcli.render import OutputFormat, print_csv, print_json, stdout_console
 
 if TYPE_CHECKING:
@@ -92,10 +93,6 @@ def _slices(matrix: np.ndarray) -> list[tuple[str, np.ndarray]]:
         for o in range(matrix.shape[0])
         for c in range(matrix.shape[1])
     ]
-
-
-def _shape_text(shape: Sequence[int]) -> str:
-    return "x".join(str(n) for n in shape)
 
 
 def _padding_text(pads: Sequence[int]) -> str:
@@ -202,7 +199,7 @@ def _fact_lines(info: KernelDescription) -> list[tuple[str, str]]:
     """``(label, value)`` lines under one kernel's matrix."""
     assert info.matrix is not None and info.total is not None
     total = format_number(info.total, _PLAIN_DIGITS)
-    lines = [("shape", _shape_text(info.matrix.shape)), ("sum", total)]
+    lines = [("shape", dims_text(info.matrix.shape)), ("sum", total)]
     if info.rank is not None:
         lines.append(("rank", str(info.rank)))
     if info.separable is None:
@@ -222,9 +219,9 @@ def _step_lines(info: KernelDescription) -> list[tuple[str, str]]:
     if isinstance(step, PoolStep):
         lines = [
             ("op", step.op),
-            ("window", _shape_text(step.kernel_size)),
-            ("stride", _shape_text(step.stride)),
-            ("padding", _shape_text(step.padding)),
+            ("window", dims_text(step.kernel_size)),
+            ("stride", dims_text(step.stride)),
+            ("padding", dims_text(step.padding)),
         ]
         if step.op != "median":
             lines.append(("ceil mode", "yes" if step.ceil_mode else "no"))
@@ -238,7 +235,7 @@ def _step_lines(info: KernelDescription) -> list[tuple[str, str]]:
         if isinstance(value, str):
             lines.append((label, value))
         elif value is not None:
-            lines.append((label, _padding_text(value) if len(value) == 4 else _shape_text(value)))
+            lines.append((label, _padding_text(value) if len(value) == 4 else dims_text(value)))
     if step.border is not None:
         lines.append(("border", step.border))
     if info.kind == "magnitude":

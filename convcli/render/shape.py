@@ -13,7 +13,7 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from convcli.geometry import COUNTING_CONVENTION, ChainReport, LayerReport, Shape
+from convcli.geometry import COUNTING_CONVENTION, ChainReport, LayerReport, Shape, dims_text
 from convcli.render import OutputFormat, print_csv, print_json, stdout_console, thousands
 
 if TYPE_CHECKING:
@@ -361,7 +361,7 @@ def render_targets(result: TargetReport, output_format: OutputFormat) -> None:
     from rich.table import Table
 
     size = f"{result.input.height}x{result.input.width}"
-    target = "x".join(map(str, result.target))
+    target = dims_text(result.target)
     table = Table(
         box=box.SIMPLE_HEAD,
         title=f"{size} -> {target}, {result.kind} kernel {per_axis(result.kernel)}"
