@@ -23,7 +23,7 @@ replaced by one standard convolution with the same kernel, stride, padding and o
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Any
 
@@ -36,6 +36,7 @@ from convcli.geometry import (
     Pair,
     Shape,
     analyze,
+    dims_text,
     expand,
 )
 
@@ -52,6 +53,7 @@ __all__ = [
     "compare_network",
     "describe_kernel",
     "layer_kind",
+    "ratio",
 ]
 
 
@@ -99,7 +101,12 @@ def _cost(reports: Sequence[LayerReport]) -> Cost:
     )
 
 
-def _ratio(part: int, whole: int) -> float | None:
+def ratio(part: int, whole: int) -> float | None:
+    """``part / whole``, or None when ``whole`` is 0 (a form with no weights or MACs).
+
+    >>> ratio(1, 4), ratio(1, 0)
+    (0.25, None)
+    """
     return part / whole if whole else None
 
 
@@ -133,12 +140,12 @@ class LayerComparison:
     @property
     def params_ratio(self) -> float | None:
         """separable / standard parameters."""
-        return _ratio(self.separable.params, self.standard.params)
+        return ratio(self.separable.params, self.standard.params)
 
     @property
     def macs_ratio(self) -> float | None:
         """separable / standard MACs."""
-        return _ratio(self.separable.macs, self.standard.macs)
+        return ratio(self.separable.macs, self.standard.macs)
 
     @property
     def closed_form(self) -> float:
@@ -155,8 +162,8 @@ class LayerComparison:
         spatial_ratio = None
         if self.spatial is not None:
             spatial_ratio = {
-                "params": _ratio(self.spatial.params, self.standard.params),
-                "macs": _ratio(self.spatial.macs, self.standard.macs),
+                "params": ratio(self.spatial.params, self.standard.params),
+                "macs": ratio(self.spatial.macs, self.standard.macs),
             }
         return {
             "input": self.input.dims(),
@@ -447,11 +454,11 @@ class NetworkComparison:
 
     @property
     def params_ratio(self) -> float | None:
-        return _ratio(self.separable.params, self.standard.params)
+        return ratio(self.separable.params, self.standard.params)
 
     @property
     def macs_ratio(self) -> float | None:
-        return _ratio(self.separable.macs, self.standard.macs)
+        return ratio(self.separable.macs, self.standard.macs)
 
     @property
     def replaced(self) -> int:
@@ -474,9 +481,9 @@ class NetworkComparison:
         }
 
 
-def _flat_reports(chain: ChainReport) -> list[LayerReport]:
-    """Every real layer of a chain, a sepconv counted as its two parts."""
-    return [part for report in chain.layers for part in (report.parts or (report,))]
+def _flat_reports(reports: Sequence[LayerReport]) -> list[LayerReport]:
+    """Every real layer of ``reports``, a sepconv counted as its two parts."""
+    return [part for report in reports for part in (report.parts or (report,))]
 
 
 def _by_kind(reports: Sequence[LayerReport], total_macs: int, total_params: int) -> list[KindShare]:
@@ -567,7 +574,7 @@ def compare_network(
     for (indices, replacement), standard_report in zip(groups, standard.layers, strict=True):
         given_reports = [given.layers[i] for i in indices]
         if replacement is not None:
-            parts = [part for report in given_reports for part in (report.parts or (report,))]
+            parts = _flat_reports(given_reports)
             depthwise_reports.append(parts[0])
             pointwise_reports.append(parts[1])
         blocks.append(
@@ -597,7 +604,7 @@ def compare_network(
         depthwise=half(depthwise_reports),
         pointwise=half(pointwise_reports),
         blocks=tuple(blocks),
-        by_kind=tuple(_by_kind(_flat_reports(given), given.total.macs, given.total.params)),
+        by_kind=tuple(_by_kind(_flat_reports(given.layers), given.total.macs, given.total.params)),
         name=name,
     )
 
@@ -643,8 +650,8 @@ class KernelSeparability:
             "ratio": None
             if self.separated is None
             else {
-                "params": _ratio(self.separated.params, self.direct.params),
-                "macs": _ratio(self.separated.macs, self.direct.macs),
+                "params": ratio(self.separated.params, self.direct.params),
+                "macs": ratio(self.separated.macs, self.direct.macs),
             },
         }
 
@@ -693,9 +700,9 @@ def describe_kernel(
     if not isinstance(parsed, kernel_library.KernelStep):
         raise SpecError(f"--kernel-matrix needs a kernel, got the pooling step {step!r}")
     if parsed.weight.ndim != 2:
-        shape = "x".join(str(d) for d in parsed.weight.shape)
         raise SpecError(
-            f"--kernel-matrix needs a 2-D kernel (kh x kw), got {step!r} of shape {shape}"
+            f"--kernel-matrix needs a 2-D kernel (kh x kw), got {step!r} of shape "
+            f"{dims_text(parsed.weight.shape)}"
         )
     description = kernel_library.describe(parsed)
     parts = description.parts or (description,)
@@ -760,7 +767,7 @@ class BenchResult:
         }
 
 
-def _median_seconds(run: Any, repeat: int) -> float:
+def _median_seconds(run: Callable[[], None], repeat: int) -> float:
     import statistics
     import time
 

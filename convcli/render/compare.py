@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from convcli.compare import ratio
 from convcli.geometry import COUNTING_CONVENTION
 from convcli.render import OutputFormat, print_csv, print_json, stdout_console, thousands
 
@@ -112,8 +113,8 @@ def _layer_summary_lines(result: LayerComparison) -> list[str]:
         f"closed form {closed_form_text(result)}",
     ]
     if result.spatial is not None:
-        params = result.spatial.params / result.standard.params if result.standard.params else None
-        macs = result.spatial.macs / result.standard.macs if result.standard.macs else None
+        params = ratio(result.spatial.params, result.standard.params)
+        macs = ratio(result.spatial.macs, result.standard.macs)
         lines.append(
             f"spatial / standard: params {ratio_text(params)}, MACs {ratio_text(macs)} "
             "(exact only when every kernel has rank 1)"
@@ -146,10 +147,23 @@ def _kernel_lines(kernel: KernelSeparability, channels_last: bool = False) -> li
     lines.append(
         f"  per channel, {rows * columns} -> {rows + columns} multiply-adds per output; "
         f"on the input: {thousands(direct.macs)} -> {thousands(separated.macs)} MACs "
-        f"({ratio_text(separated.macs / direct.macs if direct.macs else None)}), "
+        f"({ratio_text(ratio(separated.macs, direct.macs))}), "
         f"{thousands(direct.params)} -> {thousands(separated.params)} weights"
     )
     return lines
+
+
+def _csv_row(name: str, cost: Cost, reference: Cost, channels_last: bool) -> list[Any]:
+    """One CSV row: the form's costs and its ratios to ``reference`` (empty when undefined)."""
+    ratios = [ratio(cost.params, reference.params), ratio(cost.macs, reference.macs)]
+    return [
+        name,
+        cost.params,
+        cost.macs,
+        cost.flops,
+        _shape(cost, channels_last),
+        *("" if value is None else value for value in ratios),
+    ]
 
 
 def _bench_lines(bench: BenchResult) -> list[str]:
@@ -185,43 +199,19 @@ def render_layer(
         return
     if output_format is OutputFormat.csv:
         header = ["form", "params", "macs", "flops", "output", "params_ratio", "macs_ratio"]
-        rows: list[list[Any]] = []
+        forms: list[tuple[str, Cost | None, Cost]] = []
         if result is not None:
-            for name, cost in _forms(result):
-                if cost is None:
-                    continue
-                rows.append(
-                    [
-                        name,
-                        cost.params,
-                        cost.macs,
-                        cost.flops,
-                        _shape(cost, channels_last),
-                        cost.params / result.standard.params if result.standard.params else "",
-                        cost.macs / result.standard.macs if result.standard.macs else "",
-                    ]
-                )
+            forms += [(name, cost, result.standard) for name, cost in _forms(result)]
         for kernel in kernels:
-            for name, cost in (
-                ("kernel direct", kernel.direct),
-                ("kernel separated", kernel.separated),
-            ):
-                if cost is not None:
-                    ratio_params = (
-                        cost.params / kernel.direct.params if kernel.direct.params else ""
-                    )
-                    ratio_macs = cost.macs / kernel.direct.macs if kernel.direct.macs else ""
-                    rows.append(
-                        [
-                            name,
-                            cost.params,
-                            cost.macs,
-                            cost.flops,
-                            _shape(cost, channels_last),
-                            ratio_params,
-                            ratio_macs,
-                        ]
-                    )
+            forms += [
+                ("kernel direct", kernel.direct, kernel.direct),
+                ("kernel separated", kernel.separated, kernel.direct),
+            ]
+        rows = [
+            _csv_row(name, cost, reference, channels_last)
+            for name, cost, reference in forms
+            if cost is not None
+        ]
         print_csv(header, rows)
         return
 
@@ -292,7 +282,7 @@ def render_layer(
                     "",
                 )
                 continue
-            share = cost.macs / result.standard.macs if result.standard.macs else None
+            share = ratio(cost.macs, result.standard.macs)
             table.add_row(
                 name,
                 kernels_text(result, name),
@@ -424,7 +414,7 @@ def render_network(
     table.add_column("MACs", justify="right")
     table.add_column("MACs x", justify="right")
     for block in result.blocks:
-        times = block.standard.macs / block.separable.macs if block.separable.macs else None
+        times = ratio(block.standard.macs, block.separable.macs)
         table.add_row(
             str(block.position),
             escape("\n".join(block.separable.layers)),
@@ -437,7 +427,7 @@ def render_network(
             f"{times:.3g}" if times is not None and block.replaced else "",
         )
     table.add_section()
-    total_times = result.standard.macs / result.separable.macs if result.separable.macs else None
+    total_times = ratio(result.standard.macs, result.separable.macs)
     table.add_row(
         "",
         "total",
