@@ -26,12 +26,6 @@ def _one_line(text: str) -> str:
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 
 
-def error_exit(message: str, code: int = 1) -> typer.Exit:
-    """Print ``Error: message`` on stderr and return the :class:`typer.Exit` to raise."""
-    typer.echo(f"Error: {_one_line(message)}", err=True)
-    return typer.Exit(code)
-
-
 def _describe(error: BaseException) -> tuple[str, int] | None:
     """The one-line message and exit code for an error we know how to report."""
     if isinstance(error, typer.TyperException):  # Click's usage errors: exit 2

@@ -12,7 +12,7 @@ single-layer options gathered in :class:`LayerOptions`); a new source of layers 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
 from typing import Annotated
@@ -112,19 +112,9 @@ class LayerOptions:
     def given(self) -> bool:
         """Whether any layer option was given (``--op`` alone counts)."""
         return self.op != Op.conv or any(
-            getattr(self, name) not in (None, False)
-            for name in (
-                "kernel",
-                "stride",
-                "padding",
-                "dilation",
-                "groups",
-                "out_channels",
-                "output_padding",
-                "depth_multiplier",
-                "ceil_mode",
-                "no_bias",
-            )
+            getattr(self, option.name) not in (None, False)
+            for option in fields(self)
+            if option.name != "op"
         )
 
     def to_layer(self) -> Layer:
@@ -528,7 +518,9 @@ def target_report(input_shape: Shape, target: str, options: LayerOptions) -> Tar
             raise SpecError(f"{name} must be >= 1, got {min(values)}")
     kind = options.op.value if options.op.value in ("deconv", "maxpool", "avgpool") else "conv"
     if kind == "avgpool" and dilation != (1, 1):
-        raise SpecError("avgpool takes no dilation (PyTorch's AvgPool2d has none)")
+        raise SpecError(
+            f"avgpool takes no dilation (PyTorch's AvgPool2d has none), got -d {options.dilation}"
+        )
     sizes = (input_shape.height, input_shape.width)
     per_axis = []
     for axis in range(2):
@@ -547,7 +539,7 @@ def target_report(input_shape: Shape, target: str, options: LayerOptions) -> Tar
         axes = [("h,w", per_axis[0])]
     else:
         axes = [("h", per_axis[0]), ("w", per_axis[1])]
-    if not any(found for _, found in axes) or not all(found for _, found in axes):
+    if not all(found for _, found in axes):
         missing = [name for name, found in axes if not found]
         raise ConvcliError(
             f"no padding{'' if stride else ' or stride'} gives {target} from "
