@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import glob
-import io
 import os
 import sys
 import time
@@ -189,14 +188,6 @@ def _matrix_to_chw(values: np.ndarray, name: str, channels_last: bool) -> np.nda
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
-def _looks_like_text(data: bytes) -> bool:
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        return False
-    return all(ch.isprintable() or ch in "\n\r\t" for ch in text)
-
-
 def _read_input(
     source: str | os.PathLike[str] | MatrixInput, options: ApplyOptions
 ) -> tuple[str, imageio.Picture | np.ndarray, int]:
@@ -206,17 +197,10 @@ def _read_input(
         return source.name, source.values, source.values.ndim
     name = str(source)
     if name == "-":
-        data = sys.stdin.buffer.read()
-        if data.startswith(b"\x93NUMPY"):
-            values = imageio.load_matrix(io.BytesIO(data), name="stdin", kind="npy")
-            return "stdin", values, values.ndim
-        try:
-            return "stdin", imageio.load_image(io.BytesIO(data), max_pixels=max_pixels), 0
-        except ConvcliError:
-            if not data.strip() or not _looks_like_text(data):
-                raise
-        values = imageio.load_matrix(io.BytesIO(data), name="stdin", kind="txt")
-        return "stdin", values, values.ndim
+        piped = imageio.load_piped(sys.stdin.buffer.read(), max_pixels=max_pixels)
+        if isinstance(piped, imageio.Picture):
+            return "stdin", piped, 0
+        return "stdin", piped, piped.ndim
     if imageio.is_matrix_path(name):
         values = imageio.load_matrix(name)
         return name, values, values.ndim

@@ -424,6 +424,35 @@ def _picture_from_pillow(
     )
 
 
+def load_piped(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture | np.ndarray:
+    """What a pipe held, named ``stdin``: a ``.npy`` array, an image, or a text matrix.
+
+    A pipe has no file name to tell the kind, so it is told from the content: the ``.npy``
+    magic, else whatever Pillow decodes, else text (binary data keeps the image error).
+
+    Examples
+    --------
+    >>> load_piped(b"1 2; 3 4").tolist()
+    [[1.0, 2.0], [3.0, 4.0]]
+    """
+    if data.startswith(b"\x93NUMPY"):
+        return load_matrix(io.BytesIO(data), name="stdin", kind="npy")
+    try:
+        return load_image(io.BytesIO(data), max_pixels=max_pixels, name="stdin")
+    except ConvcliError:
+        if not data.strip() or not _looks_like_text(data):
+            raise
+    return load_matrix(io.BytesIO(data), name="stdin", kind="txt")
+
+
+def _looks_like_text(data: bytes) -> bool:
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return False
+    return all(ch.isprintable() or ch in "\n\r\t" for ch in text)
+
+
 def parse_matrix(text: str, where: str) -> np.ndarray:
     """Numbers typed or stored as text -> float64 array, shape (H, W) or (C, H, W).
 

@@ -438,3 +438,16 @@ def test_big_images_are_copied_out_of_pillow_in_strips(monkeypatch, mode):
     assert picture.channels == mode
     assert np.array_equal(picture.pixels, values[..., 0] if channels == 1 else values)
     assert picture.pixels.flags.writeable and picture.pixels.flags.c_contiguous
+
+
+def test_load_piped_tells_the_kind_from_the_content():
+    buffer = io.BytesIO()
+    np.save(buffer, np.arange(4.0).reshape(2, 2))
+    assert imageio.load_piped(buffer.getvalue()).tolist() == [[0.0, 1.0], [2.0, 3.0]]
+    buffer = io.BytesIO()
+    Image.new("L", (3, 2), 7).save(buffer, "PNG")
+    assert imageio.load_piped(buffer.getvalue()).pixels.shape == (2, 3)
+    assert imageio.load_piped(b"1 2; 3 4\n").tolist() == [[1.0, 2.0], [3.0, 4.0]]
+    with pytest.raises(ConvcliError) as binary:
+        imageio.load_piped(b"\x00\x01\xfe junk")
+    assert str(binary.value) == "stdin: not an image (Pillow cannot identify its format)"

@@ -385,21 +385,14 @@ def _read_pair(input_word: str, target_word: str, channels_last: bool) -> tuple[
 
 def _read_operand(word: str, role: str) -> Operand:
     """One positional word -> Operand: a file, stdin, or an inline matrix."""
-    import io
-
     from convcli import imageio
     from convcli.errors import ConvcliError
 
     if word == "-":
-        data = sys.stdin.buffer.read()
-        if data.startswith(b"\x93NUMPY"):
-            values = imageio.load_matrix(io.BytesIO(data), name="stdin", kind="npy")
-            return Operand("stdin", values, "matrix")
-        try:
-            return _image_operand(imageio.load_image(io.BytesIO(data), name="stdin"), "stdin")
-        except ConvcliError:
-            values = imageio.load_matrix(io.BytesIO(data), name="stdin", kind="txt")
-            return Operand("stdin", values, "matrix")
+        piped = imageio.load_piped(sys.stdin.buffer.read())
+        if isinstance(piped, imageio.Picture):
+            return _image_operand(piped, "stdin")
+        return Operand("stdin", piped, "matrix")
     path = Path(word)
     if not path.exists() and _INLINE_MATRIX.match(word) and any(ch.isdigit() for ch in word):
         try:
