@@ -454,10 +454,12 @@ class NetworkComparison:
 
     @property
     def params_ratio(self) -> float | None:
+        """given / standard parameters."""
         return ratio(self.separable.params, self.standard.params)
 
     @property
     def macs_ratio(self) -> float | None:
+        """given / standard MACs."""
         return ratio(self.separable.macs, self.standard.macs)
 
     @property
@@ -754,6 +756,7 @@ class BenchResult:
 
     @property
     def measured_speedup(self) -> float:
+        """standard / separable wall time."""
         return self.standard_seconds / self.separable_seconds
 
     def to_dict(self) -> dict[str, Any]:

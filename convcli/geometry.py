@@ -346,6 +346,7 @@ class Shape:
 
     @property
     def is_flat(self) -> bool:
+        """True after ``flatten`` or ``fc``: features only, no height or width."""
         return self.height is None
 
     @property
@@ -355,6 +356,7 @@ class Shape:
 
     @property
     def batch_count(self) -> int:
+        """Batch size for cost formulas: 1 when not given."""
         return 1 if self.batch is None else self.batch
 
     @property
@@ -515,6 +517,8 @@ class LayerReport:
 
 @dataclass(frozen=True)
 class Totals:
+    """The sums over a chain's layers (see :class:`LayerReport` for each count)."""
+
     params: int
     macs: int
     window_ops: int

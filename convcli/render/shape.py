@@ -209,7 +209,7 @@ def _build_table(report: ChainReport, channels_last: bool, narrow: bool) -> Tabl
         table.add_column("RF pad", justify="right")
     table.add_column("memory", justify="right", no_wrap=True)
 
-    def row(layer: LayerReport, name: str, style: str | None = None, section: bool = False):
+    def row(layer: LayerReport, name: str, style: str | None = None, section: bool = False) -> None:
         is_part = style is not None
         cells = ([""] if is_part else [str(layer.position)]) if show_position else []
         cells += [
