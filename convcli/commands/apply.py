@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from convcli.commands import Border
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -33,16 +34,6 @@ EPILOG = """\
 Images keep their size (--padding same, --border reflect);
 matrices follow PyTorch (--padding 0, zeros).
 """
-
-
-class Border(str, Enum):
-    """``--border``: how the padding is filled (PyTorch / NumPy names)."""
-
-    zeros = "zeros"
-    reflect = "reflect"
-    replicate = "replicate"
-    circular = "circular"
-    symmetric = "symmetric"
 
 
 class MapMode(str, Enum):

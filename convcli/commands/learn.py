@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
+from convcli.commands import Border
 from convcli.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -48,16 +49,6 @@ _OUTPUT = "Output"
 
 # An inline matrix: numbers and the separators of the -k / --matrix syntax, nothing else.
 _INLINE_MATRIX = re.compile(r"^[\s\d.,;|eE+\-\[\]]+$")
-
-
-class Border(str, Enum):
-    """``--border``: how the input was padded (PyTorch / NumPy names)."""
-
-    zeros = "zeros"
-    reflect = "reflect"
-    replicate = "replicate"
-    circular = "circular"
-    symmetric = "symmetric"
 
 
 class Method(str, Enum):
