@@ -466,13 +466,13 @@ def parse_matrix(text: str, where: str) -> np.ndarray:
     >>> parse_matrix("0 1; 2 3 | 4 5; 6 7", "--matrix").shape
     (2, 2, 2)
     """
-    from convcli.kernels import _parse_matrix_text  # the one matrix syntax, shared with -k
+    from convcli.kernels import parse_matrix_text  # the one matrix syntax, shared with -k
 
     lines = [line.split("#", 1)[0].rstrip() for line in text.splitlines()]
     body = "\n".join(lines).strip()
     if not body:
         raise SpecError(f"{where}: no values")
-    values = _parse_matrix_text(body, where, allow_newlines=True)
+    values = parse_matrix_text(body, where, allow_newlines=True)
     if values.ndim == 1:
         values = values[None, :]
     if values.ndim > 3:

@@ -552,7 +552,7 @@ def parse_step(text: str) -> KernelStep | PoolStep:
             raise SpecError(f"kernel '{text}': the file name after '@' is missing")
         return _file_step(text, path_text)
     if stripped[0] in "[(" or _IMAGEMAGICK.match(stripped) or stripped[0] in "0123456789+-.":
-        weight = _parse_matrix_text(stripped, f"kernel '{text}'", allow_newlines=False)
+        weight = parse_matrix_text(stripped, f"kernel '{text}'", allow_newlines=False)
         return KernelStep(text=text, slug=_shape_slug(weight), weight=weight)
     if _NAME.match(name):
         raise SpecError(f"unknown kernel '{name}'{_did_you_mean(name)}")
@@ -751,8 +751,11 @@ def _pool_step(
 # ---- matrices ----------------------------------------------------------------------------------
 
 
-def _parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray:
+def parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray:
     """Inline / file matrix syntax -> float64 array of 2 to 4 dimensions.
+
+    The one matrix syntax of convcli: ``-k`` kernels and ``--matrix`` inputs both use it;
+    ``where`` starts every error message (e.g. ``"kernel '1 2; 3'"``).
 
     ``allow_newlines`` (files) makes line breaks separate rows and blank lines separate
     channels, in addition to ``;`` and ``|``.
@@ -908,7 +911,7 @@ def _file_step(text: str, path_text: str) -> KernelStep:
         body = "\n".join(lines).strip()
         if not body:
             raise SpecError(f"{where}: no values")
-        weight = _as_kernel_array(_parse_matrix_text(body, where, allow_newlines=True), where)
+        weight = _as_kernel_array(parse_matrix_text(body, where, allow_newlines=True), where)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or _shape_slug(weight)
     return KernelStep(text=text, slug=slug, weight=weight)
 

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from convcli.geometry import dims_text
 from convcli.render import OutputFormat, stdout_console
 
 if TYPE_CHECKING:
@@ -121,17 +121,13 @@ def _print_table(values: np.ndarray) -> None:
         console.print(table)
 
 
-def _shape_text(shape: Sequence[int]) -> str:
-    return "x".join(str(n) for n in shape)
-
-
 def explain_lines(result: ApplyResult) -> list[str]:
     """What ``--explain`` prints on stderr: per step, its operation, pads and algorithm."""
-    lines = [f"input: {result.input} ({result.kind}, {_shape_text(result.in_shape)} as CxHxW)"]
+    lines = [f"input: {result.input} ({result.kind}, {dims_text(result.in_shape)} as CxHxW)"]
     for report in result.reports:
         line = (
             f"step {report.index} '{report.text}': {report.operation}; "
-            f"{_shape_text(report.in_shape)} -> {_shape_text(report.out_shape)}"
+            f"{dims_text(report.in_shape)} -> {dims_text(report.out_shape)}"
         )
         if report.pads is not None:
             top, bottom, left, right = report.pads
