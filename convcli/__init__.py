@@ -10,8 +10,7 @@ use, so that ``convcli shape`` and ``--help`` never pay for NumPy, SciPy or Pill
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from convcli._lazy import attach
 
 __version__ = "0.1.0"
 
@@ -65,14 +64,4 @@ _LAZY: dict[str, str] = {
 __all__ = ["__version__", *_LAZY]
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'convcli' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = attach(__name__, _LAZY)

@@ -7,8 +7,7 @@ Names are resolved lazily (PEP 562), so that the pure-Python parts, such as
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from convcli._lazy import attach
 
 # Public name -> submodule that defines it.
 _LAZY: dict[str, str] = {
@@ -30,14 +29,4 @@ _LAZY: dict[str, str] = {
 __all__ = list(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    module_name = _LAZY.get(name)
-    if module_name is None:
-        raise AttributeError(f"module 'convcli.core' has no attribute {name!r}")
-    value = getattr(importlib.import_module(module_name), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted(set(globals()) | set(_LAZY))
+__getattr__, __dir__ = attach(__name__, _LAZY)
