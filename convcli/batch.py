@@ -414,14 +414,7 @@ def _process_matrix(
     if format_name == "NPY":
         imageio.save_npy(output, shown, force=options.force)
     elif format_name in ("CSV", "TXT"):
-        from convcli.render.apply import matrix_text
-
-        if format_name == "CSV" and shown.ndim != 2:
-            raise ConvcliError(
-                f"CSV holds one 2-D matrix, the result has shape {shown.shape}; write .npy or .txt"
-            )
-        text = matrix_text(shown, separator="," if format_name == "CSV" else " ")
-        imageio.write_bytes(output, text.encode("utf-8"), force=options.force)
+        imageio.save_matrix_text(output, shown, csv=format_name == "CSV", force=options.force)
     else:
         shown_format = format_name or Path(output).suffix or output
         raise SpecError(f"a matrix result is written as .npy, .csv or .txt, not {shown_format}")

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import contextlib
 import io
+import math
 import os
 import re
 import struct
@@ -962,3 +963,70 @@ def save_image(
     # Straight into the temporary file: no second copy of the encoded image in memory.
     with atomic_output(path, force=force) as handle:
         encode(handle)
+
+
+# --------------------------------------------------------------------- text matrices
+
+
+def format_number(value: float) -> str:
+    """One number as a person would write it: ``19``, ``-1``, ``0.5``, ``1e-20``.
+
+    Whole numbers print without a decimal point (``-0`` as ``0``); others with the
+    shortest float32 representation that reads back to the same value.
+
+    Examples
+    --------
+    >>> [format_number(v) for v in (19.0, -0.0, 0.1, 2.5e-7, float("nan"))]
+    ['19', '0', '0.1', '2.5e-07', 'nan']
+    """
+    if math.isfinite(value) and float(value).is_integer() and abs(value) < 1e16:
+        return str(int(value))
+    return str(np.float32(value))
+
+
+def matrix_text(values: np.ndarray, separator: str = " ") -> str:
+    """Rows of numbers, each column right-aligned, channels separated by a blank line.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> print(matrix_text(np.array([[19.0, 25.0], [37.0, 43.0]])), end="")
+    19 25
+    37 43
+    >>> print(matrix_text(np.array([[1, -1, 0.5], [10, 2, 3]])), end="")
+     1 -1 0.5
+    10  2   3
+    """
+    blocks = []
+    for channel in [values] if values.ndim == 2 else values:
+        cells = [[format_number(float(v)) for v in row] for row in channel]
+        if separator == ",":
+            blocks.append("\n".join(",".join(row) for row in cells))
+            continue
+        widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
+        blocks.append(
+            "\n".join(
+                separator.join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
+                for row in cells
+            )
+        )
+    return "\n\n".join(blocks) + "\n"
+
+
+
+def save_matrix_text(
+    path: str | Path, values: np.ndarray, *, csv: bool = False, force: bool = False
+) -> None:
+    """Write ``values`` as :func:`matrix_text` (``.txt``) or as one 2-D CSV matrix.
+
+    Raises
+    ------
+    ConvcliError
+        For CSV of anything but a 2-D matrix (CSV holds one).
+    """
+    if csv and values.ndim != 2:
+        raise ConvcliError(
+            f"CSV holds one 2-D matrix, the result has shape {values.shape}; write .npy or .txt"
+        )
+    text = matrix_text(values, separator="," if csv else " ")
+    write_bytes(path, text.encode("utf-8"), force=force)

@@ -19,24 +19,6 @@ if TYPE_CHECKING:
     from convcli.batch import ApplyResult, BatchItem, BatchReport
 
 
-def format_number(value: float) -> str:
-    """One number as a person would write it: ``19``, ``-1``, ``0.5``, ``1e-20``.
-
-    Whole numbers print without a decimal point (``-0`` as ``0``); others with the
-    shortest float32 representation that reads back to the same value.
-
-    Examples
-    --------
-    >>> [format_number(v) for v in (19.0, -0.0, 0.1, 2.5e-7, float("nan"))]
-    ['19', '0', '0.1', '2.5e-07', 'nan']
-    """
-    import numpy as np
-
-    if math.isfinite(value) and float(value).is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return str(np.float32(value))
-
-
 def json_number(value: float) -> int | float | None:
     """A number for JSON: whole numbers as ints, NaN/inf as null (JSON has no NaN)."""
     if not math.isfinite(value):
@@ -44,40 +26,6 @@ def json_number(value: float) -> int | float | None:
     if float(value).is_integer() and abs(value) < 1e16:
         return int(value)
     return float(f"{value:.9g}")  # float32 precision, without float64 noise
-
-
-def _channels(values: np.ndarray) -> list[np.ndarray]:
-    """(H, W) -> [it]; (C, H, W) -> its channels."""
-    return [values] if values.ndim == 2 else list(values)
-
-
-def matrix_text(values: np.ndarray, separator: str = " ") -> str:
-    """Rows of numbers, each column right-aligned, channels separated by a blank line.
-
-    Examples
-    --------
-    >>> import numpy as np
-    >>> print(matrix_text(np.array([[19.0, 25.0], [37.0, 43.0]])), end="")
-    19 25
-    37 43
-    >>> print(matrix_text(np.array([[1, -1, 0.5], [10, 2, 3]])), end="")
-     1 -1 0.5
-    10  2   3
-    """
-    blocks = []
-    for channel in _channels(values):
-        cells = [[format_number(float(v)) for v in row] for row in channel]
-        if separator == ",":
-            blocks.append("\n".join(",".join(row) for row in cells))
-            continue
-        widths = [max(len(cell) for cell in column) for column in zip(*cells, strict=True)]
-        blocks.append(
-            "\n".join(
-                separator.join(cell.rjust(width) for cell, width in zip(row, widths, strict=True))
-                for row in cells
-            )
-        )
-    return "\n\n".join(blocks) + "\n"
 
 
 def matrix_json(values: np.ndarray) -> dict[str, Any]:
@@ -95,6 +43,8 @@ def print_matrix(values: np.ndarray, output_format: OutputFormat | None) -> None
     """Print a matrix result on stdout in the chosen format (default: plain numbers)."""
     import sys
 
+    from convcli.imageio import matrix_text  # the same text as a .txt output file
+
     if output_format in (None, OutputFormat.plain):
         sys.stdout.write(matrix_text(values))
     elif output_format is OutputFormat.csv:
@@ -109,8 +59,10 @@ def print_matrix(values: np.ndarray, output_format: OutputFormat | None) -> None
 def _print_table(values: np.ndarray) -> None:
     from rich.table import Table
 
+    from convcli.imageio import format_number
+
     console = stdout_console()
-    channels = _channels(values)
+    channels = [values] if values.ndim == 2 else list(values)
     for index, channel in enumerate(channels, start=1):
         title = f"channel {index}" if len(channels) > 1 else None
         table = Table(title=title, show_header=False, box=None, padding=(0, 1))
