@@ -37,6 +37,7 @@ from dataclasses import dataclass
 import numpy as np
 from numpy.typing import ArrayLike
 
+from convcli import geometry
 from convcli.core._strips import MIN_PARALLEL_ELEMENTS, band_rows, run_bands
 from convcli.core.padding import (
     PaddingSpec,
@@ -160,13 +161,10 @@ def pool_output_size(
     >>> pool_output_size(6, 3, 2, 0, 0, ceil_mode=True), pool_output_size(6, 3, 2, 0, 0)
     (3, 2)
     """
-    span = size + pad_before + pad_after - dilation * (kernel - 1) - 1
-    if ceil_mode:
-        span += stride - 1
-    out = span // stride + 1  # floor division, also for a negative span (as div_rtn)
-    if ceil_mode and (out - 1) * stride >= size + pad_before:
-        out -= 1
-    return out
+    # One formula for the whole project: the shape calculator's (pure Python).
+    return geometry.pool_output_size(
+        size, kernel, stride, (pad_before, pad_after), dilation, ceil_mode
+    )
 
 
 def _pool_windows(
