@@ -29,6 +29,8 @@ from typing import Any
 
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import (
+    ELEMENTWISE_KINDS,
+    NORM_KINDS,
     ChainReport,
     Layer,
     LayerReport,
@@ -39,6 +41,7 @@ from convcli.geometry import (
     dims_text,
     expand,
 )
+from convcli.network import Network, Step, analyze_network
 
 __all__ = [
     "BenchResult",
@@ -509,18 +512,87 @@ def _by_kind(reports: Sequence[LayerReport], total_macs: int, total_params: int)
     ]
 
 
+def _weights(reports: Sequence[LayerReport]) -> int:
+    """Parameters of the layers with weights (norms left out: they do not change when a
+    block is made standard, and the paper's tables leave them out)."""
+    return sum(r.params for r in reports if r.kind not in NORM_KINDS)
+
+
+def _pairs(steps: Sequence[Step]) -> dict[int, int]:
+    """Depthwise-separable blocks: step index of each ``dwconv`` -> its 1x1 partner's.
+
+    The partner may follow norms, activations and dropout, but no branch (``tag``,
+    ``from``, ``out``) or merge in between: across those the depthwise output is used
+    elsewhere and cannot disappear.
+    """
+    pairs: dict[int, int] = {}
+    for index, step in enumerate(steps):
+        if step.layer is None or step.layer.kind != "dwconv":
+            continue
+        for later in range(index + 1, len(steps)):
+            follower = steps[later].layer
+            if follower is None or follower.refs:
+                break
+            if follower.kind in ELEMENTWISE_KINDS:
+                continue
+            if _pointwise_partner(follower):
+                pairs[index] = later
+            break
+    return pairs
+
+
+def _standard_network(network: Network) -> tuple[Network, list[list[int]], list[bool]]:
+    """The network with every separable block made one standard convolution.
+
+    Returns the new network, for each of its layers the indices of the given layers it
+    stands for, and whether it replaced a block.
+    """
+    steps = network.steps
+    pairs = _pairs(steps)
+    dropped = {i for start, end in pairs.items() for i in range(start + 1, end + 1)}
+    layer_index = {i: n for n, i in enumerate(i for i, s in enumerate(steps) if s.layer)}
+    new_steps: list[Step] = []
+    groups: list[list[int]] = []
+    replaced: list[bool] = []
+    for index, step in enumerate(steps):
+        if index in dropped:
+            continue
+        layer = step.layer
+        if layer is None:
+            new_steps.append(step)
+            continue
+        if index in pairs:
+            partner = steps[pairs[index]].layer
+            members = [i for i in range(index, pairs[index] + 1) if steps[i].layer]
+            new_steps.append(replace(step, layer=_standard_replacement(layer, partner)))
+            groups.append([layer_index[i] for i in members])
+            replaced.append(True)
+        elif layer.kind == "sepconv":
+            depthwise, pointwise = expand(layer)
+            new_steps.append(replace(step, layer=_standard_replacement(depthwise, pointwise)))
+            groups.append([layer_index[index]])
+            replaced.append(True)
+        else:
+            new_steps.append(step)
+            groups.append([layer_index[index]])
+            replaced.append(False)
+    return Network(network.inputs, tuple(new_steps)), groups, replaced
+
+
 def compare_network(
-    input_shape: Shape, layers: Sequence[Layer], name: str = ""
+    network: Network | Shape, inputs: dict[str, Shape] | Sequence[Layer], name: str = ""
 ) -> NetworkComparison:
     """Cost a network as given and with its depthwise-separable blocks made standard.
 
     Parameters
     ----------
-    input_shape : Shape
-        The network's input.
-    layers : sequence of Layer
-        The network (a ``sepconv``, or a ``dwconv`` directly followed by a plain 1x1
-        convolution, is a depthwise-separable block).
+    network : Network
+        The network (a ``sepconv``, or a ``dwconv`` followed by a plain 1x1 convolution,
+        possibly after norms and activations, is a depthwise-separable block). For a
+        plain chain, an input :class:`Shape` and a sequence of layers may be given
+        instead of a network and its inputs.
+    inputs : dict of str to Shape
+        The network's inputs (:func:`convcli.network.resolve_inputs`).
     name : str
         A label for the JSON (``"mobilenet_v1"``, a file name).
 
@@ -531,13 +603,16 @@ def compare_network(
     Raises
     ------
     ConvcliError, SpecError
-        As :func:`convcli.geometry.analyze` raises them for the given network.
+        As :func:`convcli.network.analyze_network` raises them for the given network.
 
     Notes
     -----
-    Each block ``dwconv(k, s, p, d) -> pwconv(C_out)`` becomes ``conv(C_out, k, s, p, d)``
-    (with a bias if either part had one). A ``dwconv`` with no 1x1 convolution after it
-    is not a separable block and stays. Shares are of the given network's totals.
+    Each block ``dwconv(k, s, p, d) -> [norms, activations] -> 1x1 conv(C_out)`` becomes
+    ``conv(C_out, k, s, p, d)`` (with a bias if either conv had one); the norms and
+    activations between the two are dropped with the depthwise output they worked on.
+    A ``dwconv`` with no 1x1 convolution after it is not a separable block and stays.
+    Parameters are those of convolutions, fully connected layers and attention (norms
+    left out); shares are of the given network's totals.
 
     Examples
     --------
@@ -547,66 +622,53 @@ def compare_network(
     >>> result.separable.macs, result.standard.macs
     (149504, 1179648)
     """
-    given = analyze(input_shape, layers)
-    # Group the given layers into blocks: (indices into `layers`, replacement or None).
-    groups: list[tuple[list[int], Layer | None]] = []
-    standard_layers: list[Layer] = []
-    index = 0
-    while index < len(layers):
-        layer = layers[index]
-        follower = layers[index + 1] if index + 1 < len(layers) else None
-        if layer.kind == "sepconv":
-            depthwise, pointwise = expand(layer)
-            replacement = _standard_replacement(depthwise, pointwise)
-            groups.append(([index], replacement))
-        elif layer.kind == "dwconv" and follower is not None and _pointwise_partner(follower):
-            replacement = _standard_replacement(layer, follower)
-            groups.append(([index, index + 1], replacement))
-            index += 1
-        else:
-            replacement = None
-            groups.append(([index], None))
-        standard_layers.append(replacement or layer)
-        index += 1
-    standard = analyze(input_shape, standard_layers)
+    if isinstance(network, Shape):
+        network, inputs = Network.chain(inputs), {"input": network}  # type: ignore[arg-type]
+    assert isinstance(inputs, dict)
+    given = analyze_network(network, inputs)
+    standard_net, groups, replaced = _standard_network(network)
+    standard = analyze_network(standard_net, inputs)
 
     blocks: list[Block] = []
     depthwise_reports: list[LayerReport] = []
     pointwise_reports: list[LayerReport] = []
-    for (indices, replacement), standard_report in zip(groups, standard.layers, strict=True):
-        given_reports = [given.layers[i] for i in indices]
-        if replacement is not None:
-            parts = _flat_reports(given_reports)
+    for members, was_replaced, standard_report in zip(
+        groups, replaced, standard.layers, strict=True
+    ):
+        given_reports = [given.layers[i] for i in members]
+        if was_replaced:
+            parts = [p for p in _flat_reports(given_reports) if p.kind not in ELEMENTWISE_KINDS]
             depthwise_reports.append(parts[0])
-            pointwise_reports.append(parts[1])
+            pointwise_reports.append(parts[-1])
         blocks.append(
             Block(
-                position=indices[0] + 1,
+                position=given_reports[0].position,
                 separable=Cost(
-                    params=sum(r.params for r in given_reports),
+                    params=_weights(given_reports),
                     macs=sum(r.macs for r in given_reports),
                     output=given_reports[-1].output,
                     layers=tuple(r.spec for r in given_reports),
                 ),
-                standard=_cost([standard_report]),
-                replaced=replacement is not None,
+                standard=replace(_cost([standard_report]), params=_weights([standard_report])),
+                replaced=was_replaced,
             )
         )
 
-    def total(chain: ChainReport) -> Cost:
-        return Cost(chain.total.params, chain.total.macs, chain.output)
+    def total(report: ChainReport) -> Cost:
+        return Cost(_weights(report.layers), report.total.macs, report.output)
 
     def half(reports: list[LayerReport]) -> Cost:
         return Cost(sum(r.params for r in reports), sum(r.macs for r in reports), None)
 
+    flat = _flat_reports(given.layers)
     return NetworkComparison(
-        input=input_shape,
+        input=next(iter(inputs.values())),
         standard=total(standard),
         separable=total(given),
         depthwise=half(depthwise_reports),
         pointwise=half(pointwise_reports),
         blocks=tuple(blocks),
-        by_kind=tuple(_by_kind(_flat_reports(given.layers), given.total.macs, given.total.params)),
+        by_kind=tuple(_by_kind(flat, given.total.macs, _weights(given.layers))),
         name=name,
     )
 

@@ -46,35 +46,28 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Literal
 
-from convcli.errors import ConvcliError, SpecError
-
 Pair = tuple[int, int]
-Pads = tuple[int, int, int, int]  # top, bottom, left, right
+Pads = tuple[int, ...]  # (before, after) per axis: top, bottom, left, right in 2-D
 PaddingSpec = Pads | Literal["same", "valid"]
-
-#: Layer kinds, in the order the help lists them.
-KINDS: tuple[str, ...] = (
-    "conv",
-    "dwconv",
-    "pwconv",
-    "sepconv",
-    "deconv",
-    "maxpool",
-    "avgpool",
-    "gap",
-    "flatten",
-    "fc",
-)
-POOL_KINDS = frozenset({"maxpool", "avgpool"})
-CONV_KINDS = frozenset({"conv", "dwconv", "pwconv", "sepconv", "deconv"})
-#: Kinds that slide a window over H and W (so they need a spatial input).
-SPATIAL_KINDS = CONV_KINDS | POOL_KINDS | {"gap"}
 
 COUNTING_CONVENTION = (
     "Parameters include bias. MACs = multiply-accumulates of the layer's weights (no bias "
     "adds), the mult-adds of the MobileNet paper; FLOPs = 2 x MACs. Transposed convolution "
     "is counted from the input side. Pooling's window operations are listed separately, "
     "never folded into MACs."
+)
+#: Added under the table when a network has norms, activations, merges or attention.
+ELEMENTWISE_CONVENTION = (
+    "Batch norm's running mean and variance are buffers, not parameters. Element "
+    "operations (2 per element for a norm, 1 for an activation or a merge, 1 per "
+    "attention score for its softmax) are listed apart and not in MACs; attention's MACs "
+    "are its four projections and its two T x T matmuls."
+)
+#: Replaces the sentence above when --count-elementwise folds them into MACs.
+ELEMENTWISE_COUNTED = (
+    "Batch norm's running mean and variance are buffers, not parameters. Element "
+    "operations of norms, activations and merges are counted as MACs here "
+    "(--count-elementwise, the habit of ptflops and fvcore)."
 )
 
 DTYPE_BYTES: dict[str, int] = {
@@ -328,26 +321,69 @@ def target_options(
 
 @dataclass(frozen=True)
 class Shape:
-    """A tensor shape: ``(N,) C, H, W``; a flat shape has ``height = width = None``.
+    """A tensor shape: ``(N,) C, H, W``, and its 1-D, 3-D, flat and token forms.
 
     ``channels`` is None when the user gave only ``H x W`` (a single-channel matrix: costs
-    count one channel, and the channel is not printed until a layer sets it).
+    count one channel, and the channel is not printed until a layer sets it). A flat shape
+    (after ``flatten`` or ``fc``) has ``height = width = None``; a 1-D map ``C x L`` keeps
+    its length in ``width`` (``height`` None); a 3-D map ``C x D x H x W`` adds ``depth``.
+    Transformer tokens ``T x C`` have ``tokens = T`` and no spatial size.
     """
 
     channels: int | None
     height: int | None
     width: int | None
     batch: int | None = None
+    depth: int | None = None
+    tokens: int | None = None
 
     @classmethod
     def features(cls, count: int, batch: int | None = None) -> Shape:
         """A flat shape of ``count`` features (after ``flatten`` or ``fc``)."""
         return cls(count, None, None, batch)
 
+    @classmethod
+    def of(cls, channels: int | None, spatial: Sequence[int], batch: int | None = None) -> Shape:
+        """A map of any rank: ``spatial`` is ``()`` (flat), ``(L,)``, ``(H, W)`` or
+        ``(D, H, W)``.
+
+        >>> str(Shape.of(64, (8, 28, 28)))
+        '64x8x28x28'
+        """
+        dims = tuple(spatial)
+        if len(dims) == 3:
+            return cls(channels, dims[1], dims[2], batch, depth=dims[0])
+        if len(dims) == 2:
+            return cls(channels, dims[0], dims[1], batch)
+        if len(dims) == 1:
+            return cls(channels, None, dims[0], batch)
+        return cls(channels, None, None, batch)
+
+    @classmethod
+    def token_shape(cls, tokens: int, channels: int, batch: int | None = None) -> Shape:
+        """``T`` tokens of ``C`` features (a transformer's sequence)."""
+        return cls(channels, None, None, batch, tokens=tokens)
+
+    @property
+    def spatial(self) -> tuple[int, ...]:
+        """The sizes a window slides over: ``()``, ``(L,)``, ``(H, W)`` or ``(D, H, W)``."""
+        dims = (self.depth, self.height, self.width)
+        return tuple(d for d in dims if d is not None)
+
+    @property
+    def rank(self) -> int:
+        """Spatial dimensions: 0 (flat or tokens), 1, 2 or 3."""
+        return len(self.spatial)
+
     @property
     def is_flat(self) -> bool:
-        """True after ``flatten`` or ``fc``: features only, no height or width."""
-        return self.height is None
+        """True after ``flatten`` or ``fc``: features only, no spatial size, no tokens."""
+        return self.rank == 0 and self.tokens is None
+
+    @property
+    def is_tokens(self) -> bool:
+        """True for a transformer's ``T x C`` sequence."""
+        return self.tokens is not None
 
     @property
     def channel_count(self) -> int:
@@ -360,56 +396,116 @@ class Shape:
         return 1 if self.batch is None else self.batch
 
     @property
+    def positions(self) -> int:
+        """Spatial positions (or tokens) of one sample: 1 when flat."""
+        count = self.tokens or 1
+        for size in self.spatial:
+            count *= size
+        return count
+
+    @property
     def elements(self) -> int:
         """Elements in one sample times the batch."""
-        spatial = 1 if self.is_flat else self.height * self.width  # type: ignore[operator]
-        return self.batch_count * self.channel_count * spatial
+        return self.batch_count * self.channel_count * self.positions
+
+    def with_channels(self, channels: int | None) -> Shape:
+        """The same positions with another channel count."""
+        return replace(self, channels=channels)
 
     def dims(self) -> list[int]:
-        """``[N,] [C,] H, W`` (or ``[N,] F`` when flat): what JSON prints."""
+        """``[N,] [C,] H, W`` (``[N,] F`` when flat, ``[N,] T, C`` for tokens): what
+        JSON prints."""
+        if self.tokens is not None:
+            return [d for d in (self.batch, self.tokens, self.channel_count) if d is not None]
         dims = [d for d in (self.batch, self.channels) if d is not None]
-        if not self.is_flat:
-            dims += [self.height, self.width]  # type: ignore[list-item]
-        return dims
+        return dims + list(self.spatial)
 
     def format(self, channels_last: bool = False) -> str:
-        """``64x56x56``; ``56x56x64`` in channels-last order."""
-        if channels_last and not self.is_flat and self.channels is not None:
+        """``64x56x56``; ``56x56x64`` in channels-last order; ``197x768t`` for tokens."""
+        if self.tokens is not None:
+            return dims_text(self.dims()) + "t"
+        if channels_last and self.rank and self.channels is not None:
             dims = [d for d in (self.batch,) if d is not None]
-            dims += [self.height, self.width, self.channels]  # type: ignore[list-item]
-            return dims_text(dims)
+            return dims_text([*dims, *self.spatial, self.channels])
         return dims_text(self.dims())
 
     def __str__(self) -> str:
         return self.format()
 
 
+#: Kinds that take a rank suffix (``conv1d``, ``maxpool3d``): they slide a window.
+RANKED_KINDS = frozenset({"conv", "dwconv", "pwconv", "sepconv", "deconv", "maxpool", "avgpool"})
+POOL_KINDS = frozenset({"maxpool", "avgpool"})
+CONV_KINDS = frozenset({"conv", "dwconv", "pwconv", "sepconv", "deconv"})
+NORM_KINDS = frozenset({"bn", "ln", "gn"})
+#: Activation words, each the PyTorch module it stands for.
+ACTIVATIONS: dict[str, str] = {
+    "relu": "ReLU",
+    "relu6": "ReLU6",
+    "silu": "SiLU",
+    "gelu": "GELU",
+    "sigmoid": "Sigmoid",
+    "hswish": "Hardswish",
+    "hsigmoid": "Hardsigmoid",
+    "lrelu": "LeakyReLU",
+    "tanh": "Tanh",
+    "softmax": "Softmax",
+}
+MERGE_KINDS = frozenset({"add", "cat", "mul"})
+TOKEN_KINDS = frozenset({"tokens", "cls", "posemb", "attn", "mlp", "head"})
+
+#: Layer kinds, in the order the help lists them.
+KINDS: tuple[str, ...] = (
+    "conv", "dwconv", "pwconv", "sepconv", "deconv", "maxpool", "avgpool", "gap", "gmp",
+    "flatten", "fc", "bn", "ln", "gn", *ACTIVATIONS, "dropout", "up", "shuffle", "pad",
+    "crop", "se", "add", "cat", "mul", *sorted(TOKEN_KINDS),
+)  # fmt: skip
+#: Kinds that slide a window over H and W (so they need a spatial input).
+SPATIAL_KINDS = CONV_KINDS | POOL_KINDS | {"gap", "gmp", "up", "shuffle", "pad", "crop", "se"}
+#: Kinds whose cost is element operations only (never MACs).
+ELEMENTWISE_KINDS = NORM_KINDS | frozenset(ACTIVATIONS) | {"dropout"}
+
+
 @dataclass(frozen=True)
 class Layer:
     """One layer, as the user described it (before it meets an input shape).
 
-    ``kernel``, ``stride``, ``dilation`` and ``output_padding`` are ``(h, w)`` pairs;
-    ``stride=None`` means the default (1, or the kernel for pools). ``padding`` is
-    ``(top, bottom, left, right)``, ``"same"`` or ``"valid"``. ``out_channels`` is None
-    when not given: convolutions then keep the input's channel count; ``fc`` needs it
-    (it is the number of units). ``depth_multiplier`` applies to dwconv and sepconv.
-    ``word`` is the text that named the layer in error messages (see :meth:`to_word`);
-    ``source`` optionally says where it came from (``net.net:3``).
+    ``kernel``, ``stride``, ``dilation`` and ``output_padding`` have one entry per
+    spatial axis (``rank`` of them: ``(h, w)`` for the usual 2-D layer); ``stride=None``
+    means the default (1, or the kernel for pools). ``padding`` is ``(before, after)`` per
+    axis (``(top, bottom, left, right)`` in 2-D), ``"same"`` or ``"valid"``.
+    ``out_channels`` is None when not given: convolutions then keep the input's channel
+    count; ``fc`` needs it (the number of units); it is also the squeeze width of ``se``
+    and the hidden width of ``mlp``. ``depth_multiplier`` applies to dwconv and sepconv.
+    ``norm``/``act`` are the ``,bn`` and ``act=`` keys (layers of their own after this
+    one); ``refs`` the tensors a merge or ``crop`` reads; ``size`` the output of an
+    adaptive pool; ``scale`` the factor of ``up``/``shuffle``; ``mode`` up's
+    interpolation; ``heads`` attention's. ``word`` is the text that named the layer in
+    error messages (see :meth:`to_word`); ``source`` optionally says where it came from
+    (``net.net:3``).
     """
 
     kind: str
     out_channels: int | None = None
-    kernel: Pair | None = None
-    stride: Pair | None = None
+    kernel: tuple[int, ...] | None = None
+    stride: tuple[int, ...] | None = None
     padding: PaddingSpec = (0, 0, 0, 0)
-    dilation: Pair = (1, 1)
+    dilation: tuple[int, ...] = (1, 1)
     groups: int = 1
     bias: bool = True
     ceil_mode: bool = False
-    output_padding: Pair = (0, 0)
+    output_padding: tuple[int, ...] = (0, 0)
     depth_multiplier: int = 1
     word: str = ""
     source: str = ""
+    rank: int = 2
+    norm: str = ""
+    act: str = ""
+    refs: tuple[str, ...] = ()
+    size: tuple[int, ...] | None = None
+    scale: tuple[int, ...] = (1, 1)
+    mode: str = "nearest"
+    heads: int = 1
 
     def label(self, position: int) -> str:
         """``layer 2 'conv:64,k=3'`` (plus its source), the prefix of every error."""
@@ -419,37 +515,38 @@ class Layer:
     def to_word(self) -> str:
         """The canonical LAYER word: ``conv:64,k=3,s=2,p=1``; defaults are left out."""
 
-        def pair(value: Pair) -> str:
-            return str(value[0]) if value[0] == value[1] else f"{value[0]}x{value[1]}"
+        def axes(value: Sequence[int]) -> str:
+            return str(value[0]) if len(set(value)) == 1 else dims_text(value)
 
         args: list[str] = []
         if self.out_channels is not None:
             args.append(str(self.out_channels))
         if self.kernel is not None and self.kind not in ("pwconv", "gap", "flatten", "fc"):
-            args.append(f"k={pair(self.kernel)}")
+            args.append(f"k={axes(self.kernel)}")
         if self.stride is not None:
-            args.append(f"s={pair(self.stride)}")
+            args.append(f"s={axes(self.stride)}")
         if isinstance(self.padding, str):
             args.append(f"p={self.padding}")
         elif any(self.padding):
-            top, bottom, left, right = self.padding
-            if top == bottom and left == right:
-                args.append(f"p={pair((top, left))}")
+            befores, afters = self.padding[0::2], self.padding[1::2]
+            if befores == afters:
+                args.append(f"p={axes(befores)}")
             else:
-                args.append(f"p={top},{bottom},{left},{right}")
-        if self.dilation != (1, 1):
-            args.append(f"d={pair(self.dilation)}")
+                args.append("p=" + ",".join(map(str, self.padding)))
+        if set(self.dilation) != {1}:
+            args.append(f"d={axes(self.dilation)}")
         if self.groups != 1:
             args.append(f"g={self.groups}")
-        if self.output_padding != (0, 0):
-            args.append(f"op={pair(self.output_padding)}")
+        if any(self.output_padding):
+            args.append(f"op={axes(self.output_padding)}")
         if self.depth_multiplier != 1:
             args.append(f"dm={self.depth_multiplier}")
         if self.ceil_mode:
             args.append("ceil=true")
         if not self.bias and self.kind in CONV_KINDS | {"fc"}:
             args.append("bias=false")
-        return self.kind + (":" + ",".join(args) if args else "")
+        suffix = f"{self.rank}d" if self.kind in RANKED_KINDS and self.rank != 2 else ""
+        return self.kind + suffix + (":" + ",".join(args) if args else "")
 
 
 def expand(layer: Layer) -> list[Layer]:
@@ -467,23 +564,129 @@ def expand(layer: Layer) -> list[Layer]:
     pointwise = Layer(
         "pwconv",
         out_channels=layer.out_channels,
-        kernel=(1, 1),
+        kernel=(1,) * layer.rank,
+        stride=None,
+        padding=(0,) * (2 * layer.rank),
+        dilation=(1,) * layer.rank,
+        output_padding=(0,) * layer.rank,
         bias=layer.bias,
         word=f"{layer.word} (pointwise)",
         source=layer.source,
+        rank=layer.rank,
     )
     return [depthwise, pointwise]
+
+
+# ---------------------------------------------------------------------------------------
+# Receptive fields
+
+
+@dataclass(frozen=True)
+class Field:
+    """Receptive-field state of one tensor, per spatial axis, in input pixels (Araujo et
+    al., Distill 2019).
+
+    ``size``/``jump``/``padding`` are the field of one position; ``extent`` the spatial
+    size of the last map (what ``fc`` and ``gap`` cover); ``whole`` is true once every
+    position depends on the whole input (attention, a broadcast gate).
+    """
+
+    size: tuple[Fraction, ...]
+    jump: tuple[Fraction, ...]
+    padding: tuple[Fraction, ...]
+    extent: tuple[int, ...]
+    whole: bool = False
+
+    @classmethod
+    def start(cls, shape: Shape) -> Field:
+        """The field of an input: one pixel, per axis."""
+        rank = max(shape.rank, 1) if not shape.is_tokens else 1
+        one, zero = (Fraction(1),) * rank, (Fraction(0),) * rank
+        return cls(one, one, zero, shape.spatial or (1,) * rank)
+
+    def window(self, kernels: Sequence[int], strides: Sequence[int], befores: Sequence[int],
+               extent: Sequence[int] | None = None) -> Field:  # fmt: skip
+        """A sliding window per axis: ``r += (ke - 1) j``, ``P += p j``, ``j *= s``."""
+        size = tuple(r + (k - 1) * j for r, k, j in zip(self.size, kernels, self.jump, strict=True))
+        padding = tuple(p + b * j for p, b, j in zip(self.padding, befores, self.jump, strict=True))
+        jump = tuple(j * s for j, s in zip(self.jump, strides, strict=True))
+        return replace(self, size=size, jump=jump, padding=padding,
+                       extent=tuple(extent) if extent is not None else self.extent)  # fmt: skip
+
+    def transposed(
+        self,
+        kernels: Sequence[int],
+        dilations: Sequence[int],
+        strides: Sequence[int],
+        crops: Sequence[int],
+        extent: Sequence[int],
+    ) -> Field:
+        """A transposed conv per axis: the jump divides by the stride; the size grows by
+        the widest run of inputs any one output reads; the centre stays where the
+        equivalent direct conv (stride 1 on the zero-inserted input, padding
+        ``ke - 1 - crop``) puts it.
+
+        An output reads the inputs whose taps land on it: taps ``t`` with the same
+        ``t d mod s``. The widest such group spans ``(t_last - t_first) d / s + 1`` inputs
+        (2 for k=4, s=2). The equivalent conv's span, ``(ke - 1) / s + 1``, is only right
+        on average; the padding is shifted by half the difference to keep the centre.
+        """
+        size, jump, padding = list(self.size), list(self.jump), list(self.padding)
+        for axis, (kernel, dilation, stride) in enumerate(
+            zip(kernels, dilations, strides, strict=True)
+        ):
+            spans = []
+            for phase in range(min(stride, kernel * dilation)):
+                taps = [t for t in range(kernel) if (t * dilation) % stride == phase]
+                if taps:
+                    spans.append((taps[-1] - taps[0]) * dilation // stride + 1)
+            ke = effective_kernel(kernel, dilation)
+            continuous_growth = Fraction(ke - 1, stride) * jump[axis]
+            growth = (max(spans) - 1) * jump[axis]
+            padding[axis] += (ke - 1 - crops[axis]) * jump[axis] / stride
+            padding[axis] += (growth - continuous_growth) / 2
+            size[axis] += growth
+            jump[axis] = jump[axis] / stride
+        return Field(tuple(size), tuple(jump), tuple(padding), tuple(extent), self.whole)
+
+    def merge(self, other: Field) -> Field:
+        """Two paths meet: the larger field per axis (with that path's padding)."""
+        if len(other.size) != len(self.size) or other.whole:
+            return replace(self, whole=True) if not other.whole else other
+        size, jump, padding = [], [], []
+        for axis in range(len(self.size)):
+            mine = self.size[axis] >= other.size[axis]
+            source = self if mine else other
+            size.append(source.size[axis])
+            jump.append(max(self.jump[axis], other.jump[axis]))
+            padding.append(source.padding[axis])
+        return replace(self, size=tuple(size), jump=tuple(jump), padding=tuple(padding),
+                       whole=self.whole)  # fmt: skip
+
+
+# ---------------------------------------------------------------------------------------
+# Reports
 
 
 @dataclass(frozen=True)
 class LayerReport:
     """What one layer does to its input.
 
-    ``padding`` is the pads applied ``(top, bottom, left, right)`` (for ``deconv``, the
-    rows cropped from the output); ``rf``/``jump``/``rf_padding`` are the receptive field
-    of one output position in input pixels, per axis ``(h, w)`` (Fractions: a transposed
-    convolution makes them fractional). ``window_ops`` counts pooling's window reads
-    (never in ``macs``). ``parts`` holds a sepconv's depthwise and pointwise reports.
+    ``padding`` is the pads applied, ``(before, after)`` per axis (``(top, bottom, left,
+    right)`` in 2-D; for ``deconv``, the rows cropped from the output); ``rf``/``jump``/
+    ``rf_padding`` are the receptive field of one output position in input pixels, per
+    axis (Fractions: a transposed convolution makes them fractional), and ``rf_global``
+    is true when every output depends on the whole input (then they are not shown).
+    ``params`` are learnable parameters; ``buffers`` non-learnable state (batch norm's
+    running mean and variance); ``macs`` the weights' multiply-accumulates; ``window_ops``
+    pooling's window reads and ``elementwise_ops`` the element operations of norms,
+    activations and merges (never in ``macs``). ``parts`` holds a sepconv's depthwise and
+    pointwise reports (and the pieces of ``se`` and ``mlp``). ``reads`` names the tensors
+    the layer reads when that is not just the previous layer's output (by tag where they
+    have one), ``inputs`` the ids of every tensor it reads (``#3`` is layer 3's output,
+    inputs by name); ``block`` is the
+    path of ``use:``/``repeat`` blocks the layer came from and ``instance`` numbers each
+    of them (for ``--depth``).
     """
 
     position: int
@@ -493,13 +696,20 @@ class LayerReport:
     params: int
     macs: int
     window_ops: int
-    padding: Pads
-    rf: tuple[Fraction, Fraction]
-    jump: tuple[Fraction, Fraction]
-    rf_padding: tuple[Fraction, Fraction]
+    padding: tuple[int, ...]
+    rf: tuple[Fraction, ...]
+    jump: tuple[Fraction, ...]
+    rf_padding: tuple[Fraction, ...]
     memory_bytes: int
     warnings: tuple[str, ...] = ()
     parts: tuple[LayerReport, ...] = ()
+    buffers: int = 0
+    elementwise_ops: int = 0
+    rf_global: bool = False
+    reads: tuple[str, ...] = ()
+    inputs: tuple[str, ...] = ()
+    block: tuple[str, ...] = ()
+    instance: tuple[int, ...] = ()
 
     @property
     def kind(self) -> str:
@@ -517,144 +727,90 @@ class LayerReport:
 
 @dataclass(frozen=True)
 class Totals:
-    """The sums over a chain's layers (see :class:`LayerReport` for each count)."""
+    """The sums over a network's layers (see :class:`LayerReport` for each count)."""
 
     params: int
     macs: int
     window_ops: int
     memory_bytes: int
+    buffers: int = 0
+    elementwise_ops: int = 0
 
     @property
     def flops(self) -> int:
         return 2 * self.macs
 
+    @classmethod
+    def of(cls, reports: Sequence[LayerReport]) -> Totals:
+        """The sums over ``reports``."""
+        return cls(
+            params=sum(r.params for r in reports),
+            macs=sum(r.macs for r in reports),
+            window_ops=sum(r.window_ops for r in reports),
+            memory_bytes=sum(r.memory_bytes for r in reports),
+            buffers=sum(r.buffers for r in reports),
+            elementwise_ops=sum(r.elementwise_ops for r in reports),
+        )
+
 
 @dataclass(frozen=True)
 class ChainReport:
-    """The result of :func:`analyze`: the input, one report per layer, the totals.
+    """The result of :func:`analyze` (and of :func:`convcli.network.analyze_network`):
+    the input, one report per layer, the totals.
 
     ``total.memory_bytes`` sums every layer's output activations (the input excluded).
+    ``inputs`` and ``outputs`` name the network's tensors (``{"input": ...}`` and the last
+    tensor for a chain); ``output_totals`` are the totals of the layers each output
+    depends on; ``notes`` are remarks about the reading of the input (ambiguous sizes).
     """
 
     input: Shape
     layers: tuple[LayerReport, ...]
     total: Totals
     dtype_bytes: int = 4
+    inputs: dict[str, Shape] = field(default_factory=dict)
+    outputs: dict[str, Shape] = field(default_factory=dict)
+    output_totals: dict[str, Totals] = field(default_factory=dict)
+    notes: tuple[str, ...] = ()
+    count_elementwise: bool = False
 
     @property
     def output(self) -> Shape:
+        if self.outputs:
+            return next(iter(self.outputs.values()))
         return self.layers[-1].output if self.layers else self.input
 
-
-@dataclass
-class _Field:
-    """Receptive-field state per axis, in input pixels (Araujo et al., Distill 2019)."""
-
-    size: list[Fraction] = field(default_factory=lambda: [Fraction(1), Fraction(1)])
-    jump: list[Fraction] = field(default_factory=lambda: [Fraction(1), Fraction(1)])
-    padding: list[Fraction] = field(default_factory=lambda: [Fraction(0), Fraction(0)])
-    #: The spatial extent (H, W) of the last spatial map, for fc after flatten.
-    extent: Pair = (1, 1)
-
-    def window(self, axis: int, kernel: int, stride: int, pad_before: int) -> None:
-        """A sliding window: ``r += (ke - 1) j``, ``P += p j``, ``j *= s``."""
-        self.size[axis] += (kernel - 1) * self.jump[axis]
-        self.padding[axis] += pad_before * self.jump[axis]
-        self.jump[axis] *= stride
-
-    def transposed(
-        self, axis: int, kernel: int, dilation: int, stride: int, crop_before: int
-    ) -> None:
-        """A transposed conv: the jump divides by the stride; the size grows by the widest
-        run of inputs any one output reads; the centre stays where the equivalent direct
-        conv (stride 1 on the zero-inserted input, padding ``ke - 1 - crop``) puts it.
-
-        An output reads the inputs whose taps land on it: taps ``t`` with the same
-        ``t d mod s``. The widest such group spans ``(t_last - t_first) d / s + 1`` inputs
-        (2 for k=4, s=2). The equivalent conv's span, ``(ke - 1) / s + 1``, is only right
-        on average; the padding is shifted by half the difference to keep the centre.
-        """
-        jump = self.jump[axis]
-        spans = []
-        for phase in range(stride):
-            taps = [t for t in range(kernel) if (t * dilation) % stride == phase]
-            if taps:
-                spans.append((taps[-1] - taps[0]) * dilation // stride + 1)
-        ke = effective_kernel(kernel, dilation)
-        continuous_growth = Fraction(ke - 1, stride) * jump
-        growth = (max(spans) - 1) * jump
-        self.padding[axis] += (ke - 1 - crop_before) * jump / stride
-        self.padding[axis] += (growth - continuous_growth) / 2
-        self.size[axis] += growth
-        self.jump[axis] = jump / stride
-
-    def snapshot(self) -> tuple[tuple[Fraction, Fraction], ...]:
-        return tuple(self.size), tuple(self.jump), tuple(self.padding)  # type: ignore[return-value]
+    @property
+    def warnings(self) -> list[str]:
+        """Every layer's warnings, each prefixed with its layer: ``layer 3 'conv': ...``."""
+        return [
+            f"layer {r.position} '{r.spec}': {warning}"
+            for r in self.layers
+            for warning in r.warnings
+        ]
 
 
-def _check_ranges(layer: Layer, label: str) -> None:
-    """Values that are wrong whatever the input: exit 2, as a usage error."""
-
-    def positive(name: str, values: Sequence[int]) -> None:
-        for value in values:
-            if value < 1:
-                raise SpecError(f"{label}: {name} must be >= 1, got {value}")
-
-    if layer.kernel is not None:
-        positive("kernel", layer.kernel)
-    if layer.stride is not None:
-        positive("stride", layer.stride)
-    positive("dilation", layer.dilation)
-    positive("groups", [layer.groups])
-    positive("depth multiplier", [layer.depth_multiplier])
-    if layer.out_channels is not None:
-        positive("out channels" if layer.kind != "fc" else "units", [layer.out_channels])
-    if not isinstance(layer.padding, str):
-        for value in layer.padding:
-            if value < 0:
-                raise SpecError(f"{label}: padding must be >= 0, got {value}")
-    for value in layer.output_padding:
-        if value < 0:
-            raise SpecError(f"{label}: output_padding must be >= 0, got {value}")
-
-
-def _resolve_padding(layer: Layer, label: str, size: Pair, kernel: Pair, stride: Pair) -> Pads:
-    """The four pads actually applied (``same``/``valid`` resolved for this input)."""
-    if layer.padding == "valid":
-        return (0, 0, 0, 0)
-    if layer.padding != "same":
-        return layer.padding  # type: ignore[return-value]
-    if layer.kind == "deconv":
-        pads: list[int] = []
-        for axis in range(2):
-            # Keras's Conv2DTranspose 'same': output = input * stride, so the output is
-            # cropped by ke + output_padding - stride, the odd row at the bottom/right.
-            ke = effective_kernel(kernel[axis], layer.dilation[axis])
-            crop = ke + layer.output_padding[axis] - stride[axis]
-            if crop < 0:
-                raise ConvcliError(
-                    f"{label}: padding 'same' cannot be honoured: an output of {size[axis]} x "
-                    f"{stride[axis]} = {size[axis] * stride[axis]} needs output_padding "
-                    f"{-crop + layer.output_padding[axis]}, got {layer.output_padding[axis]}"
-                )
-            pads += [crop // 2, crop - crop // 2]
-        return tuple(pads)  # type: ignore[return-value]
-    top_bottom = same_padding(size[0], kernel[0], stride[0], layer.dilation[0])
-    left_right = same_padding(size[1], kernel[1], stride[1], layer.dilation[1])
-    return (*top_bottom, *left_right)  # type: ignore[return-value]
-
-
-def analyze(input_shape: Shape, layers: Sequence[Layer], dtype_bytes: int = 4) -> ChainReport:
+def analyze(
+    input_shape: Shape,
+    layers: Sequence[Layer],
+    dtype_bytes: int = 4,
+    count_elementwise: bool = False,
+) -> ChainReport:
     """Run a chain of layers over an input shape: sizes, costs, receptive fields.
+
+    A chain is the simplest network; :func:`convcli.network.analyze_network` walks
+    branches and merges with the same per-layer rules (:func:`convcli.costs.layer_report`).
 
     Parameters
     ----------
     input_shape : Shape
-        ``(N,) C, H, W``; ``C`` may be None (one channel).
+        ``(N,) C, H, W`` (or a 1-D, 3-D, flat or token shape); ``C`` may be None.
     layers : sequence of Layer
         Applied in order; positions in messages count from 1.
     dtype_bytes : int
         Bytes per activation element, for ``memory_bytes``.
+    count_elementwise : bool
+        Count norms', activations' and merges' element operations as MACs.
 
     Returns
     -------
@@ -669,290 +825,19 @@ def analyze(input_shape: Shape, layers: Sequence[Layer], dtype_bytes: int = 4) -
 
     Notes
     -----
-    Conv params ``C_out (C_in / g) kh kw (+ C_out)``, MACs ``N C_out H_out W_out (C_in/g) kh
-    kw``; transposed conv MACs ``N H_in W_in C_in (C_out / g) kh kw``; fc ``units (in + 1)``
-    params and ``N units in`` MACs. Receptive field: ``r += (ke - 1) j``, ``P += p_before j``,
-    ``j *= s`` (Araujo et al.); a transposed conv divides the jump by its stride and grows
-    the field by the widest run of inputs one output reads (see ``_Field.transposed``);
-    gap and fc cover the whole map.
+    Conv params ``C_out (C_in / g) prod(k) (+ C_out)``, MACs ``N C_out prod(out) (C_in/g)
+    prod(k)``; transposed conv MACs ``N prod(in) C_in (C_out / g) prod(k)``; fc ``units
+    (in + 1)`` params and ``N units in`` MACs. Receptive field: ``r += (ke - 1) j``,
+    ``P += p_before j``, ``j *= s`` (Araujo et al.); a transposed conv divides the jump by
+    its stride and grows the field by the widest run of inputs one output reads (see
+    :meth:`Field.transposed`); gap and fc cover the whole map.
 
     >>> chain = [Layer("conv", kernel=(3, 3), padding=(d, d, d, d), dilation=(d, d))
     ...          for d in (1, 2, 4, 8)]
     >>> [int(r.rf[0]) for r in analyze(Shape(1, 64, 64), chain).layers]
     [3, 7, 15, 31]
     """
-    field_state = _Field()
-    if not input_shape.is_flat:
-        field_state.extent = (input_shape.height, input_shape.width)  # type: ignore[assignment]
-    reports: list[LayerReport] = []
-    shape = input_shape
-    for position, layer in enumerate(layers, start=1):
-        if layer.kind == "sepconv":
-            label = layer.label(position)
-            _check_ranges(layer, label)
-            parts = []
-            for part in expand(layer):
-                parts.append(_one_layer(position, part, shape, field_state, dtype_bytes, label))
-                shape = parts[-1].output
-            depthwise, pointwise = parts
-            report = replace(
-                depthwise,
-                layer=layer,
-                output=pointwise.output,
-                params=depthwise.params + pointwise.params,
-                macs=depthwise.macs + pointwise.macs,
-                memory_bytes=depthwise.memory_bytes + pointwise.memory_bytes,
-                parts=tuple(parts),
-            )
-        else:
-            report = _one_layer(position, layer, shape, field_state, dtype_bytes, None)
-        reports.append(report)
-        shape = report.output
-    total = Totals(
-        params=sum(r.params for r in reports),
-        macs=sum(r.macs for r in reports),
-        window_ops=sum(r.window_ops for r in reports),
-        memory_bytes=sum(r.memory_bytes for r in reports),
-    )
-    return ChainReport(input_shape, tuple(reports), total, dtype_bytes)
+    from convcli.network import Network, analyze_network
 
-
-def _one_layer(
-    position: int,
-    layer: Layer,
-    shape: Shape,
-    field_state: _Field,
-    dtype_bytes: int,
-    label: str | None,
-) -> LayerReport:
-    """Apply one (non-sepconv) layer; ``label`` overrides the error prefix for parts."""
-    label = label or layer.label(position)
-    _check_ranges(layer, label)
-    kind = layer.kind
-    batch = shape.batch_count
-    in_channels = shape.channel_count
-    warnings: list[str] = []
-    no_pads: Pads = (0, 0, 0, 0)
-
-    if kind in ("flatten", "fc"):
-        features = shape.elements // batch
-        if kind == "flatten":
-            output = Shape.features(features, shape.batch)
-            params = macs = 0
-        else:
-            if layer.out_channels is None:
-                raise SpecError(f"{label}: fc needs its number of units (fc:UNITS)")
-            units = layer.out_channels
-            params = units * features + (units if layer.bias else 0)
-            macs = batch * units * features
-            output = Shape.features(units, shape.batch)
-            # A unit sees every position of the last spatial map.
-            for axis in range(2):
-                field_state.window(axis, field_state.extent[axis], 1, 0)
-            field_state.extent = (1, 1)
-        size, jump, rf_padding = field_state.snapshot()
-        return LayerReport(
-            position,
-            layer,
-            shape,
-            output,
-            params,
-            macs,
-            0,
-            no_pads,
-            size,
-            jump,
-            rf_padding,
-            output.elements * dtype_bytes,
-        )
-
-    if shape.is_flat:
-        raise ConvcliError(
-            f"{label}: {kind} needs a spatial input (C x H x W), got {shape.channels} flat features"
-        )
-    in_size: Pair = (shape.height, shape.width)  # type: ignore[assignment]
-
-    if kind == "gap":
-        output = Shape(shape.channels, 1, 1, shape.batch)
-        for axis in range(2):
-            field_state.window(axis, in_size[axis], 1, 0)
-        field_state.extent = (1, 1)
-        size, jump, rf_padding = field_state.snapshot()
-        window_ops = batch * in_channels * in_size[0] * in_size[1]
-        return LayerReport(
-            position,
-            layer,
-            shape,
-            output,
-            0,
-            0,
-            window_ops,
-            no_pads,
-            size,
-            jump,
-            rf_padding,
-            output.elements * dtype_bytes,
-        )
-
-    if layer.kernel is None:
-        if kind != "pwconv":
-            raise SpecError(f"{label}: {kind} needs a kernel size (k=K or k=KHxKW)")
-        kernel: Pair = (1, 1)
-    else:
-        kernel = layer.kernel
-    if kind == "pwconv" and kernel != (1, 1):
-        raise SpecError(f"{label}: pwconv has a 1x1 kernel, got k={dims_text(kernel)}")
-    is_pool = kind in POOL_KINDS
-    stride: Pair = layer.stride or (kernel if is_pool else (1, 1))
-    dilation = layer.dilation
-    if kind == "avgpool" and dilation != (1, 1):
-        raise SpecError(
-            f"{label}: avgpool takes no dilation (PyTorch's AvgPool2d has none), got "
-            f"d={dims_text(dilation)}"
-        )
-
-    # Channels and groups.
-    groups = layer.groups
-    if kind == "dwconv":
-        groups = in_channels
-        multiplier = layer.depth_multiplier
-        if layer.out_channels is not None:
-            if layer.out_channels % in_channels:
-                raise ConvcliError(
-                    f"{label}: dwconv out channels must be a multiple of the input's "
-                    f"{in_channels}, got {layer.out_channels}"
-                )
-            if layer.depth_multiplier != 1 and layer.out_channels != in_channels * multiplier:
-                raise ConvcliError(
-                    f"{label}: out channels {layer.out_channels} disagree with dm="
-                    f"{multiplier} on {in_channels} input channels"
-                )
-            multiplier = layer.out_channels // in_channels
-        out_channels = in_channels * multiplier
-    elif is_pool:
-        out_channels = in_channels
-    else:
-        out_channels = in_channels if layer.out_channels is None else layer.out_channels
-    if kind in CONV_KINDS:
-        if in_channels % groups:
-            raise ConvcliError(
-                f"{label}: input channels {in_channels} must be divisible by groups {groups}"
-            )
-        if out_channels % groups:
-            raise ConvcliError(
-                f"{label}: out channels {out_channels} must be divisible by groups {groups}"
-            )
-
-    if kind == "deconv":
-        for axis in range(2):
-            limit = max(stride[axis], dilation[axis])
-            if layer.output_padding[axis] >= limit:
-                raise ConvcliError(
-                    f"{label}: output_padding must be smaller than max(stride, dilation) = "
-                    f"{limit}, got {layer.output_padding[axis]}"
-                )
-    elif layer.output_padding != (0, 0):
-        raise SpecError(f"{label}: output_padding (op) applies only to deconv")
-
-    pads = _resolve_padding(layer, label, in_size, kernel, stride)
-    if is_pool:
-        for axis in range(2):
-            limit = kernel[axis] // 2
-            widest = max(pads[2 * axis], pads[2 * axis + 1])
-            if widest <= limit:
-                continue
-            if layer.padding == "same":
-                raise ConvcliError(
-                    f"{label}: padding 'same' cannot be honoured: it needs {widest} on one "
-                    f"side, more than kernel // 2 = {limit} (PyTorch's pooling rule)"
-                )
-            raise ConvcliError(
-                f"{label}: padding must be at most kernel // 2 = {limit} (PyTorch's rule, on "
-                f"the undilated kernel {kernel[axis]}), got {widest}"
-            )
-
-    out_size: list[int] = []
-    for axis in range(2):
-        side = (pads[2 * axis], pads[2 * axis + 1])
-        if kind == "deconv":
-            out = transposed_output_size(
-                in_size[axis],
-                kernel[axis],
-                stride[axis],
-                side,
-                dilation[axis],
-                layer.output_padding[axis],
-            )
-        elif is_pool:
-            out = pool_output_size(
-                in_size[axis], kernel[axis], stride[axis], side, dilation[axis], layer.ceil_mode
-            )
-        else:
-            out = conv_output_size(in_size[axis], kernel[axis], stride[axis], side, dilation[axis])
-        out_size.append(out)
-    if min(out_size) < 1:
-        effective = [effective_kernel(k, d) for k, d in zip(kernel, dilation, strict=True)]
-        raise ConvcliError(
-            f"{label}: output size must be >= 1, got {dims_text(out_size)} (input "
-            f"{dims_text(in_size)}, effective kernel {dims_text(effective)}, stride "
-            f"{dims_text(stride)}, padding {','.join(map(str, pads))})"
-        )
-
-    if kind != "deconv":
-        names = ("row", "column")
-        ends = ("bottom", "right")
-        for axis in range(2):
-            dropped = dropped_inputs(
-                in_size[axis],
-                out_size[axis],
-                kernel[axis],
-                stride[axis],
-                pads[2 * axis],
-                dilation[axis],
-            )
-            if dropped:
-                warnings.append(
-                    f"floor division drops {dropped} input {names[axis]}"
-                    f"{'s' if dropped > 1 else ''} at the {ends[axis]}"
-                )
-
-    for axis in range(2):
-        if kind == "deconv":
-            field_state.transposed(axis, kernel[axis], dilation[axis], stride[axis], pads[2 * axis])
-        else:
-            ke = effective_kernel(kernel[axis], dilation[axis])
-            field_state.window(axis, ke, stride[axis], pads[2 * axis])
-    field_state.extent = (out_size[0], out_size[1])
-    size, jump, rf_padding = field_state.snapshot()
-
-    # An H x W input with no channel count stays channel-less until a layer sets one.
-    channel_less = shape.channels is None and layer.out_channels is None and out_channels == 1
-    output = Shape(None if channel_less else out_channels, out_size[0], out_size[1], shape.batch)
-
-    taps = kernel[0] * kernel[1]
-    params = macs = window_ops = 0
-    if kind in CONV_KINDS:
-        params = out_channels * (in_channels // groups) * taps
-        params += out_channels if layer.bias else 0
-        if kind == "deconv":
-            macs = batch * in_size[0] * in_size[1] * in_channels * (out_channels // groups) * taps
-        else:
-            macs = batch * out_channels * out_size[0] * out_size[1] * (in_channels // groups) * taps
-    else:
-        window_ops = batch * out_channels * out_size[0] * out_size[1] * taps
-
-    return LayerReport(
-        position,
-        layer,
-        shape,
-        output,
-        params,
-        macs,
-        window_ops,
-        pads,
-        size,
-        jump,
-        rf_padding,
-        output.elements * dtype_bytes,
-        tuple(warnings),
-    )
+    network = Network.chain(layers)
+    return analyze_network(network, {"input": input_shape}, dtype_bytes, count_elementwise)

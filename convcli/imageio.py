@@ -1013,7 +1013,6 @@ def matrix_text(values: np.ndarray, separator: str = " ") -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-
 def save_matrix_text(
     path: str | Path, values: np.ndarray, *, csv: bool = False, force: bool = False
 ) -> None:

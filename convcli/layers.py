@@ -12,46 +12,50 @@ Public API
   right), ``valid``, ``same``.
 - ``parse_bool(text, name) -> bool``: ``true/false``, ``yes/no``, ``1/0``.
 - ``parse_layer(word, position=1, source="") -> Layer``: ``TYPE[:ARG,...]``.
-- ``parse_net(text, origin="") -> NetFile``; ``read_net(path) -> NetFile``: one or more
-  words per line, ``#`` comments, and an optional ``input SIZE`` line.
+- ``parse_axes(text, name, rank=2) -> tuple[int, ...]``: ``3`` or ``3x7x7``.
+Net files and the graph words (``tag:``, ``repeat:``, ``def:``...) are read by
+:mod:`convcli.network`.
 - ``split_layer_arguments(body) -> list[str]``: ``64,k=3,p=1,2,3,4`` split on commas,
   the four numbers of a padding kept together (the STEP syntax shares it).
 - ``KEYS``: the keys each layer type accepts.
 
->>> parse_layer("conv:64,k=7,s=2,p=3")
-Layer(kind='conv', out_channels=64, kernel=(7, 7), stride=(2, 2), padding=(3, 3, 3, 3), \
-dilation=(1, 1), groups=1, bias=True, ceil_mode=False, output_padding=(0, 0), \
-depth_multiplier=1, word='conv:64,k=7,s=2,p=3', source='')
+>>> layer = parse_layer("conv:64,k=7,s=2,p=3")
+>>> layer.kind, layer.out_channels, layer.kernel, layer.stride, layer.padding
+('conv', 64, (7, 7), (2, 2), (3, 3, 3, 3))
 """
 
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from pathlib import Path
 
-from convcli.errors import ConvcliError, SpecError
-from convcli.geometry import KINDS, Layer, PaddingSpec, Pair, Shape
+from convcli.errors import SpecError
+from convcli.geometry import ACTIVATIONS, KINDS, RANKED_KINDS, Layer, PaddingSpec, Pair, Shape
 
 _SIZE = re.compile(r"^\d+(?:[x×*]\d+)*$")
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
+_CONV_KEYS = ("k", "s", "p", "d", "g", "bias", "bn", "act")
 #: Keys each layer type accepts (the first bare argument is out channels / units).
 KEYS: dict[str, tuple[str, ...]] = {
-    "conv": ("k", "s", "p", "d", "g", "bias"),
-    "dwconv": ("k", "s", "p", "d", "dm", "bias"),
-    "pwconv": ("s", "g", "bias"),
+    "conv": _CONV_KEYS,
+    "dwconv": ("k", "s", "p", "d", "dm", "bias", "bn", "act"),
+    "pwconv": ("s", "g", "bias", "bn", "act"),
     "sepconv": ("k", "s", "p", "d", "dm", "bias"),
-    "deconv": ("k", "s", "p", "d", "g", "op", "bias"),
+    "deconv": ("k", "s", "p", "d", "g", "op", "bias", "bn", "act"),
     "maxpool": ("k", "s", "p", "d", "ceil"),
     "avgpool": ("k", "s", "p", "ceil"),
-    "gap": (),
-    "flatten": (),
-    "fc": ("bias",),
+    "fc": ("bias", "bn", "act"),
+    "up": ("mode",),
+    "se": ("act",),
+    "attn": ("bias",),
+    "mlp": ("bias", "act"),
+    "head": ("bias",),
 }
-#: Types whose first bare argument is meaningful.
-_TAKES_COUNT = {"conv", "dwconv", "pwconv", "sepconv", "deconv", "fc"}
+#: Types whose first bare argument is out channels (units, squeeze or hidden width).
+_TAKES_COUNT = {"conv", "dwconv", "pwconv", "sepconv", "deconv", "fc", "se", "mlp", "head"}
+#: Types whose bare arguments name tensors.
+_TAKES_NAMES = {"add", "cat", "mul", "crop"}
 #: Other spellings users type for the same types.
 ALIASES: dict[str, str] = {
     "conv2d": "conv",
@@ -64,7 +68,19 @@ ALIASES: dict[str, str] = {
     "avg": "avgpool",
     "linear": "fc",
     "dense": "fc",
+    "batchnorm": "bn",
+    "layernorm": "ln",
+    "groupnorm": "gn",
+    "swish": "silu",
+    "hardswish": "hswish",
+    "hardsigmoid": "hsigmoid",
+    "leakyrelu": "lrelu",
+    "upsample": "up",
+    "pixelshuffle": "shuffle",
+    "concat": "cat",
 }
+_UP_MODES = ("nearest", "bilinear", "linear", "trilinear", "bicubic")
+_RANKED = re.compile(r"^([a-z]+?)([123])d$")
 
 
 def _integer(text: str, name: str, where: str) -> int:
@@ -90,9 +106,8 @@ def parse_size(text: str, channels_last: bool = False) -> Shape:
     -------
     Shape
 
-    >>> parse_size("3x224x224"), parse_size("224x224x3", channels_last=True)
-    (Shape(channels=3, height=224, width=224, batch=None), \
-Shape(channels=3, height=224, width=224, batch=None))
+    >>> parse_size("3x224x224").dims(), parse_size("224x224x3", channels_last=True).dims()
+    ([3, 224, 224], [3, 224, 224])
     """
     cleaned = text.strip().lower().replace(" ", "")
     if not _SIZE.match(cleaned):
@@ -125,16 +140,27 @@ def parse_pair(text: str, name: str, where: str = "") -> Pair:
     >>> parse_pair("5x3", "kernel")
     (5, 3)
     """
+    return parse_axes(text, name, 2, where)  # type: ignore[return-value]
+
+
+def parse_axes(text: str, name: str, rank: int = 2, where: str = "") -> tuple[int, ...]:
+    """One value per spatial axis: ``3`` for all of them, or ``3x7x7`` (``D x H x W``).
+
+    >>> parse_axes("3x7x7", "kernel", 3), parse_axes("5", "kernel", 1)
+    ((3, 7, 7), (5,))
+    """
     parts = re.split(r"[x×*]", text.strip().lower())
-    if len(parts) not in (1, 2) or not all(re.fullmatch(r"[+-]?\d+", p.strip()) for p in parts):
-        raise SpecError(f"{where}{name} must be N or HxW, got {text!r}")
+    forms = {1: "N", 2: "N or HxW", 3: "N or DxHxW"}[rank]
+    if len(parts) not in (1, rank) or not all(re.fullmatch(r"[+-]?\d{1,9}", p.strip())
+                                              for p in parts):  # fmt: skip
+        raise SpecError(f"{where}{name} must be {forms}, got {text!r}")
     values = [int(p) for p in parts]
-    return (values[0], values[-1])
+    return tuple(values) if len(values) == rank else (values[0],) * rank
 
 
-def parse_padding(text: str, where: str = "") -> PaddingSpec:
+def parse_padding(text: str, where: str = "", rank: int = 2) -> PaddingSpec:
     """Padding: ``1``, ``1x2`` (H x W), ``1,2,3,4`` (top, bottom, left, right), ``valid``,
-    ``same``.
+    ``same``; with ``rank`` 1 or 3, ``N``, ``DxHxW`` or ``before,after`` per axis.
 
     >>> parse_padding("1x2"), parse_padding("0,1,0,1"), parse_padding("SAME")
     ((1, 1, 2, 2), (0, 1, 0, 1), 'same')
@@ -142,21 +168,19 @@ def parse_padding(text: str, where: str = "") -> PaddingSpec:
     cleaned = text.strip().lower()
     if cleaned in ("same", "valid"):
         return cleaned  # type: ignore[return-value]
+    forms = {1: "N, before,after", 2: "N, HxW, top,bottom,left,right",
+             3: "N, DxHxW, six numbers (before,after per axis)"}[rank]  # fmt: skip
+    message = f"{where}padding must be {forms}, valid or same, got {text!r}"
     if "," in cleaned:
         parts = [p.strip() for p in cleaned.split(",")]
-        if len(parts) != 4 or not all(re.fullmatch(r"[+-]?\d+", p) for p in parts):
-            raise SpecError(
-                f"{where}padding must be N, HxW, top,bottom,left,right, valid or same, got {text!r}"
-            )
-        top, bottom, left, right = (int(p) for p in parts)
-        return (top, bottom, left, right)
+        if len(parts) != 2 * rank or not all(re.fullmatch(r"[+-]?\d{1,9}", p) for p in parts):
+            raise SpecError(message)
+        return tuple(int(p) for p in parts)
     try:
-        height, width = parse_pair(cleaned, "padding")
+        values = parse_axes(cleaned, "padding", rank)
     except SpecError:
-        raise SpecError(
-            f"{where}padding must be N, HxW, top,bottom,left,right, valid or same, got {text!r}"
-        ) from None
-    return (height, height, width, width)
+        raise SpecError(message) from None
+    return tuple(v for value in values for v in (value, value))
 
 
 def parse_bool(text: str, name: str, where: str = "") -> bool:
@@ -174,26 +198,28 @@ def parse_bool(text: str, name: str, where: str = "") -> bool:
 
 
 def split_layer_arguments(body: str) -> list[str]:
-    """Split ``64,k=3,p=1,2,3,4`` on commas, re-joining the four numbers of a padding.
+    """Split ``64,k=3,p=1,2,3,4`` on commas, re-joining the numbers of a padding (four
+    in 2-D, six in 3-D).
 
     Shared with the STEP syntax of :mod:`convcli.kernels` (``sobel-x:p=0,1,0,1``).
 
-    >>> split_layer_arguments("64,k=3,p=1,2,3,4")
-    ['64', 'k=3', 'p=1,2,3,4']
+    >>> split_layer_arguments("64,k=3,p=1,2,3,4,bn")
+    ['64', 'k=3', 'p=1,2,3,4', 'bn']
     """
     tokens = [t.strip() for t in body.split(",")]
     args: list[str] = []
     for token in tokens:
         padding_so_far = bool(args) and args[-1].startswith(("p=", "padding="))
-        if padding_so_far and "=" not in token and args[-1].count(",") < 3:
+        if (padding_so_far and re.fullmatch(r"[+-]?\d+", token)
+                and args[-1].count(",") < 5):  # fmt: skip
             args[-1] += "," + token
             continue
         args.append(token)
     return args
 
 
-#: Keys whose value is ``N`` or ``HxW``, and the :class:`Layer` field each sets.
-_PAIR_FIELDS = {"k": "kernel", "s": "stride", "d": "dilation", "op": "output_padding"}
+#: Keys whose value has one entry per axis, and the :class:`Layer` field each sets.
+_AXES_FIELDS = {"k": "kernel", "s": "stride", "d": "dilation", "op": "output_padding"}
 
 _KEY_NAMES = {
     "kernel": "k",
@@ -204,7 +230,99 @@ _KEY_NAMES = {
     "output_padding": "op",
     "depth_multiplier": "dm",
     "ceil_mode": "ceil",
+    "activation": "act",
 }
+
+
+def _kind_and_rank(kind_text: str, where: str) -> tuple[str, int]:
+    """``conv3d`` -> ``("conv", 3)``; aliases resolved; unknown types refused."""
+    kind = kind_text.strip().lower()
+    kind = ALIASES.get(kind, kind)
+    rank = 2
+    ranked = _RANKED.match(kind)
+    if ranked and ranked.group(1) in RANKED_KINDS:
+        kind, rank = ranked.group(1), int(ranked.group(2))
+    if kind not in KINDS:
+        raise SpecError(
+            f"{where}unknown layer type {kind_text!r}; expected one of {', '.join(KINDS)} "
+            "(conv1d, conv3d, ... for the 1-D and 3-D forms)"
+        )
+    return kind, rank
+
+
+def _bare_value(kind: str, arg: str, index: int, where: str, values: dict[str, object]) -> None:
+    """The meaning of a bare argument (no ``=``) for each type."""
+    rank = int(values["rank"])  # type: ignore[call-overload]
+    if kind in _TAKES_NAMES:
+        if not re.fullmatch(r"[A-Za-z_][\w.-]*", arg):
+            raise SpecError(f"{where}{arg!r} is not a tensor name (letters, digits, _ . -)")
+        values["refs"] = (*values.get("refs", ()), arg)  # type: ignore[misc]
+        if kind == "crop" and len(values["refs"]) > 1:  # type: ignore[arg-type]
+            raise SpecError(f"{where}crop takes one tensor name")
+    elif arg.lower() == "bn" and "bn" in KEYS.get(kind, ()):
+        values["norm"] = "bn"
+    elif index == 0 and kind in _TAKES_COUNT:
+        name = {"fc": "units", "se": "squeeze width", "mlp": "hidden width",
+                "head": "classes"}.get(kind, "out channels")  # fmt: skip
+        values["out_channels"] = _integer(arg, name, where)
+    elif index == 0 and kind in ("gap", "gmp"):
+        values["size"] = parse_axes(arg, "output size", len(re.split(r"[x×*]", arg)), where)
+    elif index == 0 and kind in ("up", "shuffle"):
+        values["scale"] = parse_axes(arg, "scale", len(re.split(r"[x×*]", arg)), where)
+    elif index == 0 and kind in ("gn", "attn"):
+        values["groups" if kind == "gn" else "heads"] = _integer(
+            arg, "groups" if kind == "gn" else "heads", where
+        )
+    elif index == 0 and kind == "dropout":
+        if not re.fullmatch(r"\d*\.?\d+", arg) or float(arg) > 1:
+            raise SpecError(f"{where}dropout probability must be 0..1, got {arg!r}")
+    elif index == 0 and kind == "pad":
+        values["padding"] = parse_padding(arg, where, rank)
+    else:
+        raise SpecError(
+            f"{where}unexpected bare value {arg!r}; "
+            + (
+                "only the first argument may be bare (out channels)"
+                if kind in _TAKES_COUNT
+                else f"{kind} takes no count; use key=value"
+            )
+        )
+
+
+def _key_value(kind: str, arg: str, where: str, values: dict[str, object]) -> None:
+    """One ``key=value`` argument."""
+    rank = int(values["rank"])  # type: ignore[call-overload]
+    key_text, _, value = arg.partition("=")
+    key = key_text.strip().lower()
+    key = _KEY_NAMES.get(key, key)
+    allowed = KEYS.get(kind, ())
+    if key not in allowed:
+        accepted = ", ".join(allowed) if allowed else "no keys"
+        raise SpecError(f"{where}unknown key {key_text.strip()!r} for {kind} (accepts {accepted})")
+    if key in _AXES_FIELDS:
+        field_name = _AXES_FIELDS[key]
+        values[field_name] = parse_axes(value, field_name, rank, where)
+    elif key == "p":
+        values["padding"] = parse_padding(value, where, rank)
+    elif key in ("g", "dm"):
+        name = "groups" if key == "g" else "depth multiplier"
+        values["groups" if key == "g" else "depth_multiplier"] = _integer(value, name, where)
+    elif key in ("bias", "ceil", "bn"):
+        flag = parse_bool(value, key, where)
+        if key == "bn":
+            values["norm"] = "bn" if flag else ""
+        else:
+            values["bias" if key == "bias" else "ceil_mode"] = flag
+    elif key == "act":
+        act = ALIASES.get(value.strip().lower(), value.strip().lower())
+        if act not in ACTIVATIONS:
+            raise SpecError(f"{where}act must be one of {', '.join(ACTIVATIONS)}, got {value!r}")
+        values["act"] = act
+    elif key == "mode":
+        mode = value.strip().lower()
+        if mode not in _UP_MODES:
+            raise SpecError(f"{where}mode must be one of {', '.join(_UP_MODES)}, got {value!r}")
+        values["mode"] = mode
 
 
 def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:
@@ -212,116 +330,40 @@ def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:
     ``fc``), the rest ``key=value``.
 
     Keys: ``k`` kernel, ``s`` stride, ``p`` padding, ``d`` dilation, ``g`` groups,
-    ``bias``, ``ceil``, ``op`` (output_padding), ``dm`` (depth multiplier); see
-    :data:`KEYS` for which type takes which. ``position`` and ``source`` only label the
-    error messages.
+    ``bias``, ``ceil``, ``op`` (output_padding), ``dm`` (depth multiplier), ``bn`` (no
+    bias, batch norm after), ``act`` (an activation after); see :data:`KEYS` for which
+    type takes which. ``conv3d``/``conv1d`` (and the same for deconv and the pools) set
+    the rank. ``position`` and ``source`` only label the error messages.
 
     >>> parse_layer("maxpool:k=3,s=2,p=1").to_word()
     'maxpool:k=3,s=2,p=1'
+    >>> layer = parse_layer("conv3d:64,k=3x7x7,s=1x2x2,p=1x3x3,bn,act=relu")
+    >>> layer.kernel, layer.padding, layer.bias, layer.norm, layer.act
+    ((3, 7, 7), (1, 1, 3, 3, 3, 3), False, 'bn', 'relu')
     """
     word = word.strip()
     kind_text, _, body = word.partition(":")
-    kind = kind_text.strip().lower()
-    kind = ALIASES.get(kind, kind)
     where_source = f" ({source})" if source else ""
     where = f"layer {position} '{word}'{where_source}: "
-    if kind not in KINDS:
-        raise SpecError(
-            f"{where}unknown layer type {kind_text!r}; expected one of {', '.join(KINDS)}"
-        )
-    allowed = KEYS[kind]
-    values: dict[str, object] = {}
-    args = split_layer_arguments(body) if body.strip() else []
+    kind, rank = _kind_and_rank(kind_text, where)
+    values: dict[str, object] = {"rank": rank}
+    if rank != 2:
+        values.update(padding=(0,) * (2 * rank), dilation=(1,) * rank,
+                      output_padding=(0,) * rank, scale=(1,) * rank)  # fmt: skip
+    args = [body.strip()] if kind == "pad" else split_layer_arguments(body) if body.strip() else []
     for index, arg in enumerate(args):
         if not arg:
             raise SpecError(f"{where}empty argument")
-        if "=" not in arg:
-            if index == 0 and kind in _TAKES_COUNT:
-                values["out_channels"] = _integer(
-                    arg, "units" if kind == "fc" else "out channels", where
-                )
-                continue
-            raise SpecError(
-                f"{where}unexpected bare value {arg!r}; "
-                + (
-                    "only the first argument may be bare (out channels)"
-                    if kind in _TAKES_COUNT
-                    else f"{kind} takes no count; use key=value"
-                )
-            )
-        key_text, _, value = arg.partition("=")
-        key = key_text.strip().lower()
-        key = _KEY_NAMES.get(key, key)
-        if key not in allowed:
-            accepted = ", ".join(allowed) if allowed else "no keys"
-            raise SpecError(
-                f"{where}unknown key {key_text.strip()!r} for {kind} (accepts {accepted})"
-            )
-        if key in _PAIR_FIELDS:
-            field_name = _PAIR_FIELDS[key]
-            values[field_name] = parse_pair(value, field_name, where)
-        elif key == "p":
-            values["padding"] = parse_padding(value, where)
-        elif key == "g":
-            values["groups"] = _integer(value, "groups", where)
-        elif key == "dm":
-            values["depth_multiplier"] = _integer(value, "depth multiplier", where)
-        elif key == "bias":
-            values["bias"] = parse_bool(value, "bias", where)
-        elif key == "ceil":
-            values["ceil_mode"] = parse_bool(value, "ceil", where)
+        if "=" in arg:
+            _key_value(kind, arg, where, values)
+        else:
+            _bare_value(kind, arg, index, where, values)
+    if kind in _TAKES_NAMES and not values.get("refs"):
+        raise SpecError(f"{where}{kind} needs a tensor name ({kind}:NAME)")
+    if kind == "pad" and "padding" not in values:
+        raise SpecError(f"{where}pad needs its pads (pad:T,B,L,R or pad:N)")
+    if values.get("norm") and "bias" not in {a.partition("=")[0].strip() for a in args}:
+        values["bias"] = False  # the PyTorch idiom: a conv before a norm has no bias
     if kind == "pwconv":
-        values["kernel"] = (1, 1)
+        values["kernel"] = (1,) * rank
     return Layer(kind, word=word, source=source, **values)  # type: ignore[arg-type]
-
-
-@dataclass(frozen=True)
-class NetFile:
-    """A parsed net file: its layers and the ``input SIZE`` line, if it had one."""
-
-    layers: tuple[Layer, ...]
-    input: Shape | None = None
-
-
-def parse_net(text: str, origin: str = "", first_position: int = 1) -> NetFile:
-    """Layer words, one or more per line, ``#`` comments; ``input 3x224x224`` sets the
-    input size. ``origin`` (a file name) labels errors as ``origin:LINE``.
-
-    >>> net = parse_net("input 3x32x32\\nconv:16,k=3,p=1  # stem\\nmaxpool:k=2")
-    >>> str(net.input), [layer.kind for layer in net.layers]
-    ('3x32x32', ['conv', 'maxpool'])
-    """
-    layers: list[Layer] = []
-    input_shape: Shape | None = None
-    for line_number, raw in enumerate(text.splitlines(), start=1):
-        line = raw.split("#", 1)[0].strip()
-        if not line:
-            continue
-        source = f"{origin}:{line_number}" if origin else f"line {line_number}"
-        words = line.split()
-        if words[0].lower() in ("input", "input:"):
-            if len(words) != 2:
-                raise SpecError(f"{source}: 'input' takes one size, e.g. input 3x224x224")
-            input_shape = parse_size(words[1])
-            continue
-        if words[0].lower().startswith("input="):
-            input_shape = parse_size(words[0].split("=", 1)[1])
-            continue
-        for word in words:
-            layers.append(parse_layer(word, first_position + len(layers), source))
-    return NetFile(tuple(layers), input_shape)
-
-
-def read_net(path: str | Path, first_position: int = 1) -> NetFile:
-    """Read and parse a net file (UTF-8). A missing file is a :class:`ConvcliError`."""
-    path = Path(path)
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise ConvcliError(f"net file not found: {path}") from None
-    except UnicodeDecodeError:
-        raise ConvcliError(f"net file is not UTF-8 text: {path}") from None
-    net = parse_net(text, origin=path.name, first_position=first_position)
-    if not net.layers:
-        raise ConvcliError(f"net file has no layers: {path}")
-    return net

@@ -22,10 +22,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 
 from convcli.errors import SpecError
 from convcli.geometry import Layer, Shape
 from convcli.layers import parse_layer, parse_size
+from convcli.network import InputSize, Network, read_network
 
 NetRows = list[tuple[str, str]]
 """A net as ``(LAYER word, the paper's description of that row)`` pairs."""
@@ -211,9 +213,45 @@ PRESETS: dict[str, Preset] = {
 """Known presets by name."""
 
 
+#: Networks with branches, written as net files in ``convcli/nets`` (``samples/`` holds
+#: copies): name -> (title, source). Each is checked against a torch-built model in
+#: ``tests/data/graph_torch.json``.
+NET_PRESETS: dict[str, tuple[str, str]] = {
+    "resnet18": ("ResNet-18", "He et al. 2016; torchvision resnet18"),
+    "resnet50": ("ResNet-50", "He et al. 2016; torchvision resnet50 (v1.5)"),
+    "mobilenet_v2": ("MobileNetV2", "Sandler et al. 2018; torchvision mobilenet_v2"),
+    "efficientnet_b0": ("EfficientNet-B0", "Tan & Le 2019; torchvision efficientnet_b0"),
+    "densenet121": ("DenseNet-121", "Huang et al. 2017; torchvision densenet121"),
+    "vgg16_bn": ("VGG-16 with batch norm", "torchvision vgg16_bn"),
+    "unet": ("U-Net", "Ronneberger et al. 2015; milesial/Pytorch-UNet, bilinear=False"),
+    "r3d_18": ("R3D-18", "Tran et al. 2018; torchvision r3d_18 (Conv3d)"),
+    "vit_b_16": ("ViT-B/16", "Dosovitskiy et al. 2021; torchvision vit_b_16"),
+}
+NETS = Path(__file__).parent / "nets"
+
+
+def preset_network(name: str, width_mult: float | None = None) -> Network:
+    """The preset as a :class:`~convcli.network.Network`, with its input declared.
+
+    Examples
+    --------
+    >>> net = preset_network("resnet50")
+    >>> net.inputs[0].text, len(net.layers)
+    ('3x224x224', 175)
+    """
+    key = name.strip().lower().replace("-", "_")
+    if key in NET_PRESETS:
+        if width_mult is not None:
+            raise SpecError(f"--width-mult applies only to mobilenet_v1, not to preset {key!r}")
+        return read_network(NETS / f"{key}.net", origin=f"preset {key}")
+    preset = get_preset(name)
+    inputs = (InputSize("input", preset.input_size, f"preset {preset.name}"),)
+    return Network(inputs, Network.chain(preset_layers(name, width_mult)).steps)
+
+
 def preset_names() -> list[str]:
     """The known preset names, sorted."""
-    return sorted(PRESETS)
+    return sorted([*PRESETS, *NET_PRESETS])
 
 
 def get_preset(name: str) -> Preset:
@@ -230,6 +268,16 @@ def get_preset(name: str) -> Preset:
         raise SpecError(
             f"unknown preset {name!r}; known presets: {', '.join(preset_names())}"
         ) from None
+
+
+def get_preset_name(name: str) -> str:
+    """The canonical name of a preset (``ResNet-50`` -> ``resnet50``), checked.
+
+    >>> get_preset_name("MobileNet-V2")
+    'mobilenet_v2'
+    """
+    key = name.strip().lower().replace("-", "_")
+    return key if key in NET_PRESETS else get_preset(name).name
 
 
 def preset_rows(name: str, width_mult: float | None = None) -> NetRows:

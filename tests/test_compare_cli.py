@@ -164,8 +164,10 @@ def test_input_overrides_the_preset_input(cli):
             2,
         ),
         (
-            ("--preset", "resnet50"),
-            "unknown preset 'resnet50'; known presets: alexnet, lenet5, mobilenet_v1, vgg16",
+            ("--preset", "resnet51"),
+            "unknown preset 'resnet51'; known presets: alexnet, densenet121, efficientnet_b0, "
+            "lenet5, mobilenet_v1, mobilenet_v2, r3d_18, resnet18, resnet50, unet, vgg16, "
+            "vgg16_bn, vit_b_16",
             2,
         ),
         (

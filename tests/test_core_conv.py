@@ -525,13 +525,12 @@ def test_wide_depthwise_in_channel_chunks(monkeypatch):
 def test_auto_does_not_factor_a_wide_layer_kernel_by_kernel(monkeypatch):
     # 512 -> 512 1x1 has 262,144 kernels: one SVD each took 7 s before the choice.
     calls = []
-    monkeypatch.setattr(
-        convcli.core.conv, "rank1_factors", lambda *a, **k: calls.append(1) or None
-    )
+    monkeypatch.setattr(convcli.core.conv, "rank1_factors", lambda *a, **k: calls.append(1) or None)
     weight = np.ones((512, 512, 1, 1), np.float32)
     assert convcli.choose_algorithm((512, 14, 14), weight)[0] == "gemm"
     assert calls == []
     depthwise_weight = np.ones((512, 1, 3, 3), np.float32)
-    assert convcli.choose_algorithm((512, 14, 14), depthwise_weight, padding=1, groups=512)[
-        0
-    ] == "direct"
+    assert (
+        convcli.choose_algorithm((512, 14, 14), depthwise_weight, padding=1, groups=512)[0]
+        == "direct"
+    )

@@ -5,15 +5,19 @@ from __future__ import annotations
 import pytest
 
 from convcli.errors import ConvcliError, SpecError
-from convcli.geometry import Layer, Shape
+from convcli.geometry import KINDS, Layer, Shape
 from convcli.layers import (
     parse_bool,
     parse_layer,
-    parse_net,
     parse_padding,
     parse_pair,
     parse_size,
-    read_net,
+)
+from convcli.network import parse_network, read_network, resolve_inputs
+
+#: The end of the unknown-type message: every word after avgpool.
+KINDS_TAIL = (
+    ", ".join(KINDS[KINDS.index("gap") :]) + " (conv1d, conv3d, ... for the 1-D and 3-D forms)"
 )
 
 
@@ -118,7 +122,8 @@ def test_to_word_round_trips():
     [
         (
             "conv:64,q=3",
-            "layer 3 'conv:64,q=3': unknown key 'q' for conv (accepts k, s, p, d, g, bias)",
+            "layer 3 'conv:64,q=3': unknown key 'q' for conv "
+            "(accepts k, s, p, d, g, bias, bn, act)",
         ),
         (
             "maxpool:k=2,op=1",
@@ -128,7 +133,7 @@ def test_to_word_round_trips():
         (
             "blur:3",
             "layer 3 'blur:3': unknown layer type 'blur'; expected one of conv, dwconv, pwconv, "
-            "sepconv, deconv, maxpool, avgpool, gap, flatten, fc",
+            "sepconv, deconv, maxpool, avgpool, " + KINDS_TAIL,
         ),
         ("conv:k=3x", "layer 3 'conv:k=3x': kernel must be N or HxW, got '3x'"),
         ("conv:sixty", "layer 3 'conv:sixty': out channels must be an integer, got 'sixty'"),
@@ -155,21 +160,23 @@ def test_parse_layer_errors(word, message):
 
 def test_parse_net_comments_input_and_positions():
     text = "# a stem\ninput 3x224x224\nconv:64,k=7,s=2,p=3   # 7x7\n\nmaxpool:k=3,s=2,p=1 gap\n"
-    net = parse_net(text, origin="stem.net")
-    assert net.input == Shape(3, 224, 224)
+    net = parse_network(text, origin="stem.net")
+    assert [(i.name, i.text) for i in net.inputs] == [("input", "3x224x224")]
+    assert resolve_inputs(net)[0] == {"input": Shape(3, 224, 224)}
     assert [layer.kind for layer in net.layers] == ["conv", "maxpool", "gap"]
     assert [layer.source for layer in net.layers] == ["stem.net:3", "stem.net:5", "stem.net:5"]
     with pytest.raises(SpecError) as caught:
-        parse_net("conv:8,k=3\nconv:8,z=1\n", origin="bad.net")
+        parse_network("conv:8,k=3\nconv:8,z=1\n", origin="bad.net")
     assert str(caught.value) == (
-        "layer 2 'conv:8,z=1' (bad.net:2): unknown key 'z' for conv (accepts k, s, p, d, g, bias)"
+        "layer 2 'conv:8,z=1' (bad.net:2): unknown key 'z' for conv "
+        "(accepts k, s, p, d, g, bias, bn, act)"
     )
 
 
 def test_read_net_errors(tmp_path):
     with pytest.raises(ConvcliError, match=r"^net file not found: .*missing\.net$"):
-        read_net(tmp_path / "missing.net")
+        read_network(tmp_path / "missing.net")
     empty = tmp_path / "empty.net"
     empty.write_text("# nothing\n")
     with pytest.raises(ConvcliError, match=r"^net file has no layers: .*empty\.net$"):
-        read_net(empty)
+        read_network(empty)

@@ -9,7 +9,7 @@ import pytest
 
 from convcli.errors import SpecError
 from convcli.geometry import Shape, analyze
-from convcli.layers import read_net
+from convcli.network import read_network, resolve_inputs
 from convcli.presets import (
     get_preset,
     mobilenet_channels,
@@ -27,14 +27,19 @@ REFERENCE = json.loads((DATA / "presets_reference.json").read_text())
 
 
 def test_known_presets():
-    assert preset_names() == ["alexnet", "lenet5", "mobilenet_v1", "vgg16"]
+    assert preset_names() == [
+        "alexnet", "densenet121", "efficientnet_b0", "lenet5", "mobilenet_v1", "mobilenet_v2",
+        "r3d_18", "resnet18", "resnet50", "unet", "vgg16", "vgg16_bn", "vit_b_16",
+    ]  # fmt: skip
 
 
 def test_unknown_preset_lists_the_known_ones():
     with pytest.raises(SpecError) as caught:
-        get_preset("resnet50")
+        get_preset("resnet51")
     assert str(caught.value) == (
-        "unknown preset 'resnet50'; known presets: alexnet, lenet5, mobilenet_v1, vgg16"
+        "unknown preset 'resnet51'; known presets: alexnet, densenet121, efficientnet_b0, "
+        "lenet5, mobilenet_v1, mobilenet_v2, r3d_18, resnet18, resnet50, unet, vgg16, "
+        "vgg16_bn, vit_b_16"
     )
 
 
@@ -97,8 +102,8 @@ def test_preset_input_and_resolution():
 
 @pytest.mark.parametrize("name", ["lenet5", "alexnet", "vgg16", "mobilenet_v1"])
 def test_sample_net_file_parses_to_the_preset(name):
-    net = read_net(SAMPLES / f"{name}.net")
-    assert net.input == preset_shape(name)
+    net = read_network(SAMPLES / f"{name}.net")
+    assert resolve_inputs(net)[0] == {"input": preset_shape(name)}
     plain = [replace(layer, source="") for layer in net.layers]
     assert plain == [replace(layer, source="") for layer in preset_layers(name)]
 
@@ -174,8 +179,10 @@ def test_shape_resolution_applies_to_a_net_file(cli):
     ("args", "message"),
     [
         (
-            ("--preset", "resnet50"),
-            "unknown preset 'resnet50'; known presets: alexnet, lenet5, mobilenet_v1, vgg16",
+            ("--preset", "resnet51"),
+            "unknown preset 'resnet51'; known presets: alexnet, densenet121, efficientnet_b0, "
+            "lenet5, mobilenet_v1, mobilenet_v2, r3d_18, resnet18, resnet50, unet, vgg16, "
+            "vgg16_bn, vit_b_16",
         ),
         (("--preset", "vgg16", "--width-mult", "0.5"), "--width-mult applies only to mobilenet_v1"),
         (("3x8x8", "conv:4,k=3", "--width-mult", "0.5"), "--width-mult needs --preset"),

@@ -11,8 +11,13 @@ import sys
 import pytest
 from rich.console import Console
 
-from convcli.geometry import COUNTING_CONVENTION
+from convcli.geometry import COUNTING_CONVENTION, KINDS
 from tests.conftest import SAMPLES
+
+#: The end of the unknown-type message: every word after avgpool.
+KINDS_TAIL = (
+    ", ".join(KINDS[KINDS.index("gap") :]) + " (conv1d, conv3d, ... for the 1-D and 3-D forms)"
+)
 
 
 def plain(cli, *args: str) -> str:
@@ -99,9 +104,17 @@ def test_deconv_same_is_keras_output_times_stride(cli):
 def test_floor_division_warning(cli):
     result = cli("shape", "3x224x224", "-k", "7", "-s", "2", "-c", "8")
     assert result.exit_code == 0
-    assert "warning: layer 1 'conv:8,k=7,s=2': floor division drops 1 input row at the bottom" in (
-        result.stdout
+    # Warnings go to stderr in every format, so stdout stays data.
+    assert result.stderr == (
+        "warning: layer 1 'conv:8,k=7,s=2': floor division drops 1 input row at the bottom\n"
+        "warning: layer 1 'conv:8,k=7,s=2': floor division drops 1 input column at the right\n"
     )
+    assert "warning" not in result.stdout
+    plain_run = cli("shape", "3x224x224", "-k", "7", "-s", "2", "-c", "8", "--format", "plain")
+    assert (plain_run.stdout, plain_run.stderr) == ("8x109x109\n", result.stderr)
+    strict = cli("shape", "3x224x224", "-k", "7", "-s", "2", "-c", "8", "--strict")
+    assert strict.exit_code == 1
+    assert strict.stderr.splitlines()[-1] == "Error: --strict: 2 warning(s) or note(s) above"
     data = as_json(cli, "3x224x224", "-k", "7", "-s", "2", "-c", "8")
     assert data["layers"][0]["warnings"] == [
         "floor division drops 1 input row at the bottom",
@@ -139,6 +152,10 @@ def test_json_schema(cli):
         "rf_padding": [1, 1],
         "memory_bytes": 2 * 8 * 16 * 16 * 4,
         "warnings": [],
+        "buffers": 0,
+        "elementwise_ops": 0,
+        "inputs": ["input"],
+        "block": [],
     }
     assert (pool["macs"], pool["window_ops"]) == (0, 2 * 8 * 8 * 8 * 4)
     assert [part["type"] for part in sep["parts"]] == ["dwconv", "pwconv"]
@@ -148,6 +165,8 @@ def test_json_schema(cli):
         "flops": 2 * (conv["macs"] + sep["macs"]),
         "window_ops": pool["window_ops"],
         "memory_bytes": conv["memory_bytes"] + pool["memory_bytes"] + sep["memory_bytes"],
+        "buffers": 0,
+        "elementwise_ops": 0,
     }
 
 
@@ -202,7 +221,7 @@ def test_net_file_and_its_input_line(cli, tmp_path):
     assert result.exit_code == 2
     assert result.stderr == (
         "Error: layer 2 'conv:8,k=3,x=1' (bad.net:3): unknown key 'x' for conv "
-        "(accepts k, s, p, d, g, bias)\n"
+        "(accepts k, s, p, d, g, bias, bn, act)\n"
     )
 
 
@@ -222,7 +241,11 @@ def test_expect(cli):
     bad = cli("shape", "3x224x224", "-k", "3", "-s", "2", "-c", "64",
               "--expect", "64x112x112", "--format", "plain")  # fmt: skip
     assert bad.exit_code == 1
-    assert bad.stderr == "Error: expected shape 64x112x112, got 64x111x111\n"
+    assert bad.stderr.splitlines() == [
+        "warning: layer 1 'conv:64,k=3,s=2': floor division drops 1 input row at the bottom",
+        "warning: layer 1 'conv:64,k=3,s=2': floor division drops 1 input column at the right",
+        "Error: expected shape 64x112x112, got 64x111x111",
+    ]
     assert cli("shape", "224", "-k", "3", "-p", "1", "--expect", "224").exit_code == 0
     batch = cli("shape", "8x3x32x32", "conv:8,k=3,p=1", "--expect", "8x32x32", "--format", "plain")
     assert batch.exit_code == 0
@@ -308,7 +331,8 @@ def test_target_without_answer(cli):
         (
             ["3x8x8", "conv:4,k=3,zz=1"],
             2,
-            "layer 1 'conv:4,k=3,zz=1': unknown key 'zz' for conv (accepts k, s, p, d, g, bias)",
+            "layer 1 'conv:4,k=3,zz=1': unknown key 'zz' for conv "
+            "(accepts k, s, p, d, g, bias, bn, act)",
         ),
         (
             ["3y8", "-k", "3"],
@@ -329,7 +353,7 @@ def test_target_without_answer(cli):
             ["3x8x8", "pool2d:k=2"],
             2,
             "layer 1 'pool2d:k=2': unknown layer type 'pool2d'; expected one of conv, dwconv, "
-            "pwconv, sepconv, deconv, maxpool, avgpool, gap, flatten, fc",
+            "pwconv, sepconv, deconv, maxpool, avgpool, " + KINDS_TAIL,
         ),
         (["3x8x8", "-k", "3", "-p", "1,2"], 2,
          "-p/--padding: padding must be N, HxW, top,bottom,left,right, valid or same, got '1,2'"),

@@ -9,6 +9,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from convcli.errors import SpecError
 from convcli.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -314,25 +315,14 @@ def _network(
 ) -> NetworkComparison:
     """Load the network of ``--preset`` or ``--net`` and compare it."""
     from convcli import compare as library
-    from convcli import presets
-    from convcli.errors import SpecError
-    from convcli.layers import parse_size, read_net
+    from convcli.network import load_network, resolve_inputs
+    from convcli.presets import get_preset_name, with_resolution
 
-    if preset is not None and net is not None:
-        raise SpecError("give --preset or --net, not both")
-    if preset is not None:
-        name = presets.get_preset(preset).name
-        layers = presets.preset_layers(name, width_mult)
-        default_input = presets.preset_shape(name)
-    else:
-        if width_mult is not None:
-            raise SpecError("--width-mult needs --preset mobilenet_v1")
-        assert net is not None
-        net_file = read_net(net)
-        name = net.name
-        layers = list(net_file.layers)
-        default_input = net_file.input
-    shape = parse_size(input_size, channels_last=channels_last) if input_size else default_input
-    if shape is None:
+    network = load_network((), net, preset, width_mult)
+    inputs, _ = resolve_inputs(network, input_size, channels_last)
+    if not inputs:
         raise SpecError(f"missing INPUT: the net file {net} has no 'input SIZE' line")
-    return library.compare_network(presets.with_resolution(shape, resolution), layers, name=name)
+    first = next(iter(inputs))
+    inputs[first] = with_resolution(inputs[first], resolution)
+    name = get_preset_name(preset) if preset is not None else net.name if net else ""
+    return library.compare_network(network, inputs, name=name)

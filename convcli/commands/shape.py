@@ -11,7 +11,6 @@ single-layer options gathered in :class:`LayerOptions`); a new source of layers 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from dataclasses import dataclass, fields, replace
 from enum import Enum
 from pathlib import Path
@@ -20,8 +19,8 @@ from typing import Annotated
 import typer
 
 from convcli.errors import ConvcliError, SpecError
-from convcli.geometry import DTYPE_BYTES, Layer, Shape, analyze, target_options
-from convcli.layers import KEYS, parse_layer, parse_padding, parse_pair, parse_size, read_net
+from convcli.geometry import DTYPE_BYTES, ChainReport, Layer, Shape, target_options
+from convcli.layers import KEYS, parse_padding, parse_pair, parse_size
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -154,66 +153,14 @@ class LayerOptions:
         return replace(layer, word=layer.to_word())
 
 
-@dataclass(frozen=True)
-class LayerSource:
-    """Where the layers came from: the layers, and an input size the source supplies
-    (a net file's ``input`` line) for when INPUT is not given."""
-
-    layers: list[Layer]
-    input: Shape | None = None
-
-
 def looks_like_size(text: str) -> bool:
     """Sizes start with a digit; LAYER words with a letter."""
     return text.strip()[:1].isdigit()
 
 
-def layers_from(
-    words: Sequence[str],
-    net: Path | None,
-    options: LayerOptions,
-    preset: str | None = None,
-    width_mult: float | None = None,
-) -> LayerSource:
-    """The layers to analyse: ``--net`` or ``--preset``, then LAYER words, or the
-    single-layer options.
-
-    Raises :class:`SpecError` when both words and layer options are given, or neither.
-    """
-    layers: list[Layer] = []
-    default_input: Shape | None = None
-    if preset is not None:
-        if net is not None:
-            raise SpecError("give --preset or --net, not both")
-        from convcli import presets  # layer tables: loaded only when asked for
-
-        layers += presets.preset_layers(preset, width_mult)
-        default_input = presets.preset_shape(preset)
-    elif width_mult is not None:
-        raise SpecError("--width-mult needs --preset mobilenet_v1")
-    if net is not None:
-        net_file = read_net(net)
-        layers += net_file.layers
-        default_input = net_file.input
-    for word in words:
-        layers.append(parse_layer(word, position=len(layers) + 1))
-    if layers and options.given():
-        raise SpecError(
-            "give the layer either as options (-k, -s, -p, ...) or as LAYER words / --net, not both"
-        )
-    if not layers:
-        if not options.given():
-            raise SpecError(
-                "no layer: give -k K (with -s, -p, -c, ...), LAYER words such as "
-                "conv:64,k=3,p=1, or --net FILE"
-            )
-        layers.append(options.to_layer())
-    return LayerSource(layers, default_input)
-
-
 def _expected_dims(text: str) -> list[int]:
     cleaned = text.strip().lower()
-    parts = cleaned.split("x")
+    parts = cleaned.rstrip("tf").split("x")
     if not all(part.isdigit() for part in parts):
         raise SpecError(f"--expect must be a shape such as 64x56x56, got {text!r}")
     return [int(part) for part in parts]
@@ -402,6 +349,34 @@ def shape(
             show_default=False,
         ),
     ] = None,
+    strict: Annotated[
+        bool,
+        typer.Option(
+            "--strict",
+            help="Exit 1 when there is any warning or note (dropped rows, ambiguous input).",
+            rich_help_panel=_CHECKS,
+        ),
+    ] = False,
+    count_elementwise: Annotated[
+        bool,
+        typer.Option(
+            "--count-elementwise",
+            help="Count norms', activations' and merges' element operations as MACs "
+            "(ptflops's and fvcore's habit). Default: listed apart, as torchvision counts.",
+            rich_help_panel=_CHAIN,
+        ),
+    ] = False,
+    depth: Annotated[
+        int | None,
+        typer.Option(
+            "--depth",
+            min=1,
+            help="Show N levels of blocks: 1 = the top-level words and one row per top-level "
+            "use: or repeat iteration (torchinfo's depth); totals are unchanged.",
+            rich_help_panel=_OUTPUT,
+            show_default=False,
+        ),
+    ] = None,
     output_format: Annotated[
         OutputFormat,
         typer.Option(
@@ -439,9 +414,8 @@ def shape(
         ceil_mode=ceil_mode,
         no_bias=no_bias,
     )
-    input_shape = parse_size(input_size, channels_last) if input_size is not None else None
-
     if target is not None:
+        input_shape = parse_size(input_size, channels_last) if input_size is not None else None
         if input_shape is None:
             raise SpecError("missing INPUT size (e.g. 224 or 3x224x224)")
         if words or net is not None:
@@ -449,30 +423,53 @@ def shape(
         render.render_targets(target_report(input_shape, target, options), output_format)
         return
 
-    source = layers_from(words, net, options, preset, width_mult)
-    input_shape = input_shape or source.input
-    if input_shape is not None and resolution is not None:
+    from convcli.network import analyze_network, load_network, resolve_inputs
+
+    layer = options.to_layer() if options.given() else None
+    network = load_network(words, net, preset, width_mult, layer)
+    inputs, notes = resolve_inputs(network, input_size, channels_last)
+    if resolution is not None and inputs:
         from convcli.presets import with_resolution
 
-        input_shape = with_resolution(input_shape, resolution)
-    if input_shape is None:
-        raise SpecError(
-            "missing INPUT size (e.g. 3x224x224): give it first, or as 'input SIZE' in the net file"
-        )
-    report = analyze(input_shape, source.layers, DTYPE_BYTES[dtype.value])
+        first = next(iter(inputs))
+        inputs[first] = with_resolution(inputs[first], resolution)
+    report = analyze_network(network, inputs, DTYPE_BYTES[dtype.value], count_elementwise, notes)
     square_input = input_size is not None and input_size.strip().isdigit()
-    render.render_report(report, output_format, channels_last, square_input)
+    render.render_report(report, output_format, channels_last, square_input, depth)
     if expect is not None:
-        check_expected(report.output, expect, channels_last)
+        check_expected(report, expect, channels_last)
+    if strict and (report.warnings or report.notes):
+        raise ConvcliError(
+            f"--strict: {len(report.warnings) + len(report.notes)} warning(s) or note(s) above"
+        )
 
 
-def check_expected(output: Shape, expect: str, channels_last: bool = False) -> None:
-    """Raise :class:`ConvcliError` (exit 1) unless ``output`` is the ``--expect`` shape.
+def check_expected(report: ChainReport, expect: str, channels_last: bool = False) -> None:
+    """Raise :class:`ConvcliError` (exit 1) unless the outputs have the ``--expect``
+    shapes: one per output, separated by commas, in the order of ``out:``.
 
     The batch may be left out of SHAPE; a channel-less output also matches ``1xHxW``.
     """
+    wanted = [text for text in expect.split(",") if text.strip()]
+    outputs = list(report.outputs.items()) or [("output", report.output)]
+    if len(wanted) != len(outputs):
+        raise ConvcliError(
+            f"--expect gives {len(wanted)} shape(s), the network has {len(outputs)} output(s) "
+            f"({', '.join(name for name, _ in outputs)})"
+        )
+    for (name, output), text in zip(outputs, wanted, strict=True):
+        if not matches(output, text, channels_last):
+            label = f" for output {name!r}" if len(outputs) > 1 else ""
+            raise ConvcliError(
+                f"expected shape {text.strip()}{label}, got {output.format(channels_last)}"
+            )
+
+
+def matches(output: Shape, expect: str, channels_last: bool = False) -> bool:
+    """Whether ``output`` is the shape ``expect`` (batch optional; ``1xHxW`` for a
+    channel-less map)."""
     wanted = _expected_dims(expect)
-    got = output.format(channels_last)
+    got = output.format(channels_last).rstrip("t")
     candidates = [[int(d) for d in got.split("x")]]
     if output.batch is not None:
         candidates.append(candidates[0][1:])
@@ -480,8 +477,7 @@ def check_expected(output: Shape, expect: str, channels_last: bool = False) -> N
         candidates.append([1, *candidates[0]] if not channels_last else [*candidates[0], 1])
         if output.height == output.width:
             candidates.append([output.height])  # type: ignore[list-item]
-    if wanted not in candidates:
-        raise ConvcliError(f"expected shape {expect.strip()}, got {got}")
+    return wanted in candidates
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,24 @@ from __future__ import annotations
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from convcli.geometry import COUNTING_CONVENTION, ChainReport, LayerReport, Shape, dims_text
-from convcli.render import OutputFormat, print_csv, print_json, stdout_console, thousands
+from convcli.geometry import (
+    COUNTING_CONVENTION,
+    ELEMENTWISE_CONVENTION,
+    ELEMENTWISE_COUNTED,
+    ChainReport,
+    LayerReport,
+    Shape,
+    Totals,
+    dims_text,
+)
+from convcli.render import (
+    OutputFormat,
+    note,
+    print_csv,
+    print_json,
+    stdout_console,
+    thousands,
+)
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -72,6 +88,11 @@ def memory(size: int) -> str:
     return f"{size} B"  # pragma: no cover
 
 
+def _field(layer: LayerReport, values: tuple[Fraction, ...]) -> list[int | float] | str:
+    """Per-axis numbers, or ``"global"`` once every output sees the whole input."""
+    return "global" if layer.rf_global else [number(v) for v in values]
+
+
 def _layer_dict(layer: LayerReport) -> dict[str, Any]:
     data: dict[str, Any] = {
         "position": layer.position,
@@ -84,44 +105,86 @@ def _layer_dict(layer: LayerReport) -> dict[str, Any]:
         "flops": layer.flops,
         "window_ops": layer.window_ops,
         "padding": list(layer.padding),
-        "rf": [number(v) for v in layer.rf],
-        "jump": [number(v) for v in layer.jump],
-        "rf_padding": [number(v) for v in layer.rf_padding],
+        "rf": _field(layer, layer.rf),
+        "jump": _field(layer, layer.jump),
+        "rf_padding": _field(layer, layer.rf_padding),
         "memory_bytes": layer.memory_bytes,
         "warnings": list(layer.warnings),
+        "buffers": layer.buffers,
+        "elementwise_ops": layer.elementwise_ops,
+        "inputs": list(layer.inputs),
+        "block": list(layer.block),
     }
     if layer.parts:
         data["parts"] = [_layer_dict(part) for part in layer.parts]
     return data
 
 
-def report_dict(report: ChainReport) -> dict[str, Any]:
-    """The JSON schema: ``input``, ``output``, ``layers``, ``total``, ``convention``.
+def _totals_dict(total: Totals) -> dict[str, int]:
+    return {
+        "params": total.params,
+        "macs": total.macs,
+        "flops": total.flops,
+        "window_ops": total.window_ops,
+        "memory_bytes": total.memory_bytes,
+        "buffers": total.buffers,
+        "elementwise_ops": total.elementwise_ops,
+    }
 
-    Shapes are lists of ints in ``[N,] C, H, W`` order; a flat shape is ``[N,] F``. A
-    sepconv layer also has ``parts`` (its depthwise and pointwise layers).
+
+def convention(report: ChainReport) -> str:
+    """The counting convention printed under the report (and in its JSON)."""
+    if not (report.total.buffers or report.total.elementwise_ops or report.count_elementwise):
+        return COUNTING_CONVENTION
+    extra = ELEMENTWISE_COUNTED if report.count_elementwise else ELEMENTWISE_CONVENTION
+    return f"{COUNTING_CONVENTION} {extra}"
+
+
+def report_dict(report: ChainReport) -> dict[str, Any]:
+    """The JSON schema: ``input``, ``output``, ``layers``, ``total``, ``convention``, and
+    the graph: ``inputs`` and ``outputs`` by name (each output with the totals of the
+    layers it depends on), every layer's ``inputs`` (tensor ids: ``#3`` is layer 3's
+    output) and ``block``.
+
+    Shapes are lists of ints in ``[N,] C, H, W`` order (``[N,] C, D, H, W`` in 3-D,
+    ``[N,] C, L`` in 1-D, ``[N,] T, C`` for tokens); a flat shape is ``[N,] F``. A
+    sepconv, ``se`` or ``mlp`` layer also has ``parts``. ``rf``, ``jump`` and
+    ``rf_padding`` are ``"global"`` once every output sees the whole input.
     """
     return {
         "input": report.input.dims(),
         "output": report.output.dims(),
         "layers": [_layer_dict(layer) for layer in report.layers],
-        "total": {
-            "params": report.total.params,
-            "macs": report.total.macs,
-            "flops": report.total.flops,
-            "window_ops": report.total.window_ops,
-            "memory_bytes": report.total.memory_bytes,
+        "total": _totals_dict(report.total),
+        "inputs": {name: shape.dims() for name, shape in report.inputs.items()},
+        "outputs": {
+            name: {"shape": shape.dims(), "total": _totals_dict(report.output_totals[name])}
+            for name, shape in report.outputs.items()
         },
+        "notes": list(report.notes),
         "bytes_per_element": report.dtype_bytes,
-        "convention": COUNTING_CONVENTION,
+        "convention": convention(report),
     }
 
 
 _CSV_HEADER = [
     "position", "type", "spec", "input", "output", "params", "macs", "flops", "window_ops",
     "pad_top", "pad_bottom", "pad_left", "pad_right", "rf_h", "rf_w", "jump_h", "jump_w",
-    "rf_padding_h", "rf_padding_w", "memory_bytes", "warnings",
+    "rf_padding_h", "rf_padding_w", "memory_bytes", "warnings", "buffers", "elementwise_ops",
+    "inputs", "block",
 ]  # fmt: skip
+
+
+def _axes(layer: LayerReport, values: tuple[Fraction, ...]) -> list[Any]:
+    """Two CSV cells (h, w): a 1-D layer's one axis is w; 3-D shows D*H*W as 'DxH', W."""
+    if layer.rf_global:
+        return ["global", "global"]
+    cells = [number(v) for v in values]
+    if len(cells) == 1:
+        return ["", cells[0]]
+    if len(cells) == 3:
+        return [f"{cells[0]}x{cells[1]}", cells[2]]
+    return cells
 
 
 def _csv_rows(report: ChainReport, channels_last: bool) -> list[list[Any]]:
@@ -130,16 +193,28 @@ def _csv_rows(report: ChainReport, channels_last: bool) -> list[list[Any]]:
         rows.append([
             layer.position, layer.kind, layer.spec, layer.input.format(channels_last),
             layer.output.format(channels_last), layer.params, layer.macs, layer.flops,
-            layer.window_ops, *layer.padding, *map(number, layer.rf), *map(number, layer.jump),
-            *map(number, layer.rf_padding), layer.memory_bytes, "; ".join(layer.warnings),
+            layer.window_ops, *_pads4(layer.padding), *_axes(layer, layer.rf),
+            *_axes(layer, layer.jump), *_axes(layer, layer.rf_padding), layer.memory_bytes,
+            "; ".join(layer.warnings), layer.buffers, layer.elementwise_ops,
+            " ".join(layer.inputs), " / ".join(layer.block),
         ])  # fmt: skip
     total = report.total
     rows.append([
         "total", "", "", report.input.format(channels_last), report.output.format(channels_last),
         total.params, total.macs, total.flops, total.window_ops, "", "", "", "", "", "", "", "",
-        "", "", total.memory_bytes, "",
+        "", "", total.memory_bytes, "", total.buffers, total.elementwise_ops, "", "",
     ])  # fmt: skip
     return rows
+
+
+def _pads4(pads: tuple[int, ...]) -> list[Any]:
+    """Four CSV cells: top, bottom, left, right (1-D: left, right; 3-D: front/back folded
+    into the text of top and bottom)."""
+    if len(pads) == 4:
+        return list(pads)
+    if len(pads) == 2:
+        return ["", "", *pads]
+    return [f"{pads[0]}/{pads[2]}", f"{pads[1]}/{pads[3]}", pads[4], pads[5]]
 
 
 def plain_shape(shape: Shape, channels_last: bool = False, square_input: bool = False) -> str:
@@ -161,94 +236,104 @@ def render_report(
     output_format: OutputFormat,
     channels_last: bool = False,
     square_input: bool = False,
+    depth: int | None = None,
 ) -> None:
     """Print a :class:`ChainReport` in the chosen format (``square_input``: see
-    :func:`plain_shape`)."""
+    :func:`plain_shape`; ``depth``: see :func:`convcli.network.fold_blocks`, tables
+    only). Notes and warnings go to stderr, whatever the format."""
     if output_format == OutputFormat.plain:
-        print(plain_shape(report.output, channels_last, square_input))
+        for shape in report.outputs.values() or [report.output]:
+            print(plain_shape(shape, channels_last, square_input))
     elif output_format == OutputFormat.json:
         print_json(report_dict(report))
     elif output_format == OutputFormat.csv:
         print_csv(_CSV_HEADER, _csv_rows(report, channels_last))
     else:
-        _print_table(report, channels_last)
+        _print_table(report, channels_last, depth)
+    for message in [*report.notes, *(f"warning: {w}" for w in report.warnings)]:
+        note(message)
 
 
-def _build_table(report: ChainReport, channels_last: bool, narrow: bool) -> Table:
+def _rf_text(layer: LayerReport, narrow: bool) -> list[str]:
+    if layer.rf_global:
+        return ["global"] if narrow else ["global", "", ""]
+    values = [per_axis(v) for v in (layer.rf, layer.jump, layer.rf_padding)]
+    return ["/".join(values)] if narrow else values
+
+
+def _build_table(
+    report: ChainReport, rows: list[LayerReport], channels_last: bool, narrow: bool
+) -> Table:
     from rich import box
+    from rich.markup import escape
     from rich.table import Table
 
     count = compact if narrow else thousands
     # Parameters stay exact up to a million: they are what people check against papers.
     count_params = (lambda n: thousands(n) if n < 10**6 else compact(n)) if narrow else thousands
-    show_position = not (narrow and len(report.layers) == 1)
+    show_position = not (narrow and len(rows) == 1)
+    show_from = any(row.reads for row in rows)
     show_window_ops = report.total.window_ops > 0 and not narrow
-    table = Table(
-        box=box.SIMPLE_HEAD,
-        title=f"input {report.input.format(channels_last)}",
-        title_justify="left",
-        pad_edge=False,
-        show_edge=False,
-        padding=(0, 1, 0, 0),
-    )
+    show_elementwise = report.total.elementwise_ops > 0 and not narrow
+    inputs = ", ".join(f"{name} {shape.format(channels_last)}" if len(report.inputs) > 1
+                       else shape.format(channels_last)
+                       for name, shape in report.inputs.items())  # fmt: skip
+    table = Table(box=box.SIMPLE_HEAD, title=f"input {inputs}", title_justify="left",
+                  pad_edge=False, show_edge=False, padding=(0, 1, 0, 0))  # fmt: skip
+    columns: list[tuple[str, dict[str, Any]]] = []
     if show_position:
-        table.add_column("#", justify="right")
-    table.add_column("layer", overflow="fold")
-    table.add_column("output", no_wrap=True)
-    table.add_column("params", justify="right")
-    table.add_column("MACs", justify="right")
-    table.add_column("FLOPs", justify="right")
+        columns.append(("#", {"justify": "right"}))
+    if show_from:
+        columns.append(("from", {"overflow": "fold"}))
+    columns += [("layer", {"overflow": "fold"}), ("output", {"no_wrap": True}),
+                ("params", {"justify": "right"}), ("MACs", {"justify": "right"}),
+                ("FLOPs", {"justify": "right"})]  # fmt: skip
     if show_window_ops:
-        table.add_column("window ops", justify="right")
-    table.add_column("pads t,b,l,r" if not narrow else "pads", no_wrap=True)
+        columns.append(("window ops", {"justify": "right"}))
+    if show_elementwise:
+        columns.append(("element ops", {"justify": "right"}))
+    columns.append(("pads t,b,l,r" if not narrow else "pads", {"no_wrap": True}))
     if narrow:
-        table.add_column("RF/j/p", no_wrap=True)
+        columns.append(("RF/j/p", {"no_wrap": True}))
     else:
-        table.add_column("RF", justify="right")
-        table.add_column("jump", justify="right")
-        table.add_column("RF pad", justify="right")
-    table.add_column("memory", justify="right", no_wrap=True)
+        columns += [(name, {"justify": "right"}) for name in ("RF", "jump", "RF pad")]
+    columns.append(("memory", {"justify": "right", "no_wrap": True}))
+    for name, options in columns:
+        table.add_column(name, **options)
 
     def row(layer: LayerReport, name: str, style: str | None = None, section: bool = False) -> None:
         is_part = style is not None
         cells = ([""] if is_part else [str(layer.position)]) if show_position else []
-        cells += [
-            name,
-            layer.output.format(channels_last),
-            count_params(layer.params),
-            count(layer.macs),
-            count(layer.flops),
-        ]
+        if show_from:
+            cells.append("" if is_part else escape(" ".join(layer.reads)))
+        cells += [name, layer.output.format(channels_last), count_params(layer.params),
+                  count(layer.macs), count(layer.flops)]  # fmt: skip
         if show_window_ops:
             cells.append(count(layer.window_ops) if layer.window_ops else "")
+        if show_elementwise:
+            cells.append(count(layer.elementwise_ops) if layer.elementwise_ops else "")
         cells.append(",".join(map(str, layer.padding)))
-        if narrow:
-            cells.append("/".join(per_axis(v) for v in (layer.rf, layer.jump, layer.rf_padding)))
-        else:
-            cells += [per_axis(layer.rf), per_axis(layer.jump), per_axis(layer.rf_padding)]
+        cells += _rf_text(layer, narrow)
         cells.append(memory(layer.memory_bytes))
         table.add_row(*cells, style=style, end_section=section)
 
-    from rich.markup import escape
-
-    for index, layer in enumerate(report.layers):
-        last = index == len(report.layers) - 1
+    for index, layer in enumerate(rows):
+        last = index == len(rows) - 1
         row(layer, escape(layer.spec), section=last and not layer.parts)
         for part_index, part in enumerate(layer.parts):
-            name = f"  {'depthwise' if part.kind == 'dwconv' else 'pointwise'}"
-            row(part, name, style="dim", section=last and part_index == len(layer.parts) - 1)
+            name = {"dwconv": "depthwise", "pwconv": "pointwise"}.get(part.kind, part.spec)
+            row(part, f"  {escape(name)}", style="dim",
+                section=last and part_index == len(layer.parts) - 1)  # fmt: skip
 
     total = report.total
     cells = [""] if show_position else []
-    cells += [
-        "total",
-        report.output.format(channels_last),
-        count_params(total.params),
-        count(total.macs),
-        count(total.flops),
-    ]
+    cells += [""] if show_from else []
+    cells += ["total", report.output.format(channels_last), count_params(total.params),
+              count(total.macs), count(total.flops)]  # fmt: skip
     if show_window_ops:
         cells.append(count(total.window_ops))
+    if show_elementwise:
+        cells.append(count(total.elementwise_ops))
     cells += ["", ""] if narrow else ["", "", "", ""]
     cells.append(memory(total.memory_bytes))
     table.add_row(*cells, style="bold")
@@ -266,33 +351,39 @@ def _natural_width(table: Table) -> int:
     return max(len(line.rstrip()) for line in scratch.file.getvalue().splitlines())
 
 
-def _print_table(report: ChainReport, channels_last: bool) -> None:
-    from rich.markup import escape
-
+def _print_table(report: ChainReport, channels_last: bool, depth: int | None = None) -> None:
     console = stdout_console()
-    table = _build_table(report, channels_last, narrow=False)
+    rows = list(report.layers)
+    if depth is not None:
+        from convcli.network import fold_blocks
+
+        rows = fold_blocks(rows, depth)
+    table = _build_table(report, rows, channels_last, narrow=False)
     narrow = _natural_width(table) > console.width
     if narrow:
-        table = _build_table(report, channels_last, narrow=True)
+        table = _build_table(report, rows, channels_last, narrow=True)
     console.print(table)
-    for layer in report.layers:
-        for warning in layer.warnings:
-            console.print(
-                f"[yellow]warning:[/] layer {layer.position} '{escape(layer.spec)}': {warning}",
-                highlight=False,
-            )
+    lines = []
+    if len(report.outputs) > 1:
+        for name, shape in report.outputs.items():
+            part = report.output_totals[name]
+            lines.append(f"output {name} {shape.format(channels_last)}: {thousands(part.params)} "
+                         f"params, {thousands(part.macs)} MACs")  # fmt: skip
     if narrow:
-        console.print(
-            "RF/j/p: receptive field size / jump (effective stride) / effective padding, in "
-            "input pixels",
-            highlight=False,
-        )
+        lines.append("RF/j/p: receptive field size / jump (effective stride) / effective "
+                     "padding, in input pixels")  # fmt: skip
     if narrow and report.total.window_ops:
-        console.print(
-            f"pooling window operations (not in MACs): {thousands(report.total.window_ops)}",
-            highlight=False,
-        )
-    console.print(f"[dim]{COUNTING_CONVENTION}[/]", highlight=False)
+        lines.append(f"pooling window operations (not in MACs): "
+                     f"{thousands(report.total.window_ops)}")  # fmt: skip
+    if report.total.buffers:
+        lines.append(f"buffers (batch norm running statistics, not parameters): "
+                     f"{thousands(report.total.buffers)}")  # fmt: skip
+    if narrow and report.total.elementwise_ops:
+        lines.append(f"element operations (not in MACs): "
+                     f"{thousands(report.total.elementwise_ops)}")  # fmt: skip
+    for line in lines:
+        console.print(line, highlight=False)
+    console.print(f"[dim]{convention(report)}[/]", highlight=False)
 
 
 # ---- --target -------------------------------------------------------------------------------

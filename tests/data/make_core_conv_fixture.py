@@ -77,8 +77,16 @@ def torch_conv(x, w, b, stride, padding, dilation, groups, mode):
     if torch_native:
         # nn.Conv2d's module path: F.pad for non-zero modes, then conv2d (as torch does).
         conv = torch.nn.Conv2d(
-            w.shape[1] * groups, w.shape[0], w.shape[2:], stride, padding, dilation, groups,
-            b is not None, mode, dtype=xt.dtype,
+            w.shape[1] * groups,
+            w.shape[0],
+            w.shape[2:],
+            stride,
+            padding,
+            dilation,
+            groups,
+            b is not None,
+            mode,
+            dtype=xt.dtype,
         )
         with torch.no_grad():
             conv.weight.copy_(wt)
@@ -122,32 +130,75 @@ def add(kind, args, inputs, compute):
 
 
 def conv_case(
-    batch, in_channels, out_channels, size, kernel, stride=1, padding=0, dilation=1, groups=1,
-    mode="zeros", bias=True, dtype=np.float32, unbatched=False,
+    batch,
+    in_channels,
+    out_channels,
+    size,
+    kernel,
+    stride=1,
+    padding=0,
+    dilation=1,
+    groups=1,
+    mode="zeros",
+    bias=True,
+    dtype=np.float32,
+    unbatched=False,
 ):
     x = sample((batch, in_channels, *size), dtype)
     if unbatched:
         x = x[0]
     w = sample((out_channels, max(in_channels // groups, 1), *kernel), dtype)
     b = sample((out_channels,), dtype) if bias else None
-    args = {"stride": stride, "padding": padding, "dilation": dilation, "groups": groups,
-            "padding_mode": mode}
-    add("conv2d", args, {"x": x, "weight": w, "bias": b},
-        lambda: torch_conv(x, w, b, stride, padding, dilation, groups, mode))
+    args = {
+        "stride": stride,
+        "padding": padding,
+        "dilation": dilation,
+        "groups": groups,
+        "padding_mode": mode,
+    }
+    add(
+        "conv2d",
+        args,
+        {"x": x, "weight": w, "bias": b},
+        lambda: torch_conv(x, w, b, stride, padding, dilation, groups, mode),
+    )
 
 
-def transposed_case(batch, in_channels, out_channels, size, kernel, stride=1, padding=0,
-                    output_padding=0, dilation=1, groups=1, bias=True, dtype=np.float32):
+def transposed_case(
+    batch,
+    in_channels,
+    out_channels,
+    size,
+    kernel,
+    stride=1,
+    padding=0,
+    output_padding=0,
+    dilation=1,
+    groups=1,
+    bias=True,
+    dtype=np.float32,
+):
     x = sample((batch, in_channels, *size), dtype)
     w = sample((in_channels, out_channels // groups, *kernel), dtype)
     b = sample((out_channels,), dtype) if bias else None
-    args = {"stride": stride, "padding": padding, "output_padding": output_padding,
-            "groups": groups, "dilation": dilation}
+    args = {
+        "stride": stride,
+        "padding": padding,
+        "output_padding": output_padding,
+        "groups": groups,
+        "dilation": dilation,
+    }
 
     def compute():
         return F.conv_transpose2d(
-            torch.from_numpy(x), torch.from_numpy(w), None if b is None else torch.from_numpy(b),
-            stride, padding, output_padding, groups, dilation,
+            torch.from_numpy(x),
+            torch.from_numpy(w),
+            None if b is None else torch.from_numpy(b),
+            stride,
+            padding,
+            output_padding,
+            groups,
+            dilation,
         ).numpy()
 
     add("conv_transpose2d", args, {"x": x, "weight": w, "bias": b}, compute)
@@ -180,11 +231,19 @@ for _ in range(320):
     effective = [pair(dilation)[a] * (kernel[a] - 1) + 1 for a in (0, 1)]
     size = (effective[0] + int(rng.integers(0, 7)), effective[1] + int(rng.integers(0, 7)))
     conv_case(
-        choice((1, 1, 2)), in_channels, out_channels, size, kernel,
+        choice((1, 1, 2)),
+        in_channels,
+        out_channels,
+        size,
+        kernel,
         stride=choice((1, 1, 2, 3, (2, 1))),
         padding=choice((0, 1, 2, (2, 0), (1, 0, 0, 2), "valid", "same")),
-        dilation=dilation, groups=groups, mode=choice(MODES), bias=rng.random() < 0.7,
-        dtype=choice((np.float32, np.float32, np.float64)), unbatched=rng.random() < 0.3,
+        dilation=dilation,
+        groups=groups,
+        mode=choice(MODES),
+        bias=rng.random() < 0.7,
+        dtype=choice((np.float32, np.float32, np.float64)),
+        unbatched=rng.random() < 0.3,
     )
 
 # 3. Transposed convolutions.
@@ -195,11 +254,17 @@ for _ in range(160):
     limit = [max(pair(stride)[a], pair(dilation)[a]) for a in (0, 1)]
     output_padding = (int(rng.integers(0, limit[0])), int(rng.integers(0, limit[1])))
     transposed_case(
-        choice((1, 2)), groups * int(rng.integers(1, 3)), groups * int(rng.integers(1, 3)),
+        choice((1, 2)),
+        groups * int(rng.integers(1, 3)),
+        groups * int(rng.integers(1, 3)),
         (int(rng.integers(2, 7)), int(rng.integers(2, 7))),
         (int(rng.integers(1, 6)), int(rng.integers(1, 6))),
-        stride=stride, padding=choice((0, 1, (1, 0))), output_padding=output_padding,
-        dilation=dilation, groups=groups, bias=rng.random() < 0.7,
+        stride=stride,
+        padding=choice((0, 1, (1, 0))),
+        output_padding=output_padding,
+        dilation=dilation,
+        groups=groups,
+        bias=rng.random() < 0.7,
         dtype=choice((np.float32, np.float64)),
     )
 
@@ -222,5 +287,7 @@ transposed_case(1, 1, 1, (3, 3), (3, 3), stride=0)
 arrays["cases"] = np.array(json.dumps(cases))
 np.savez_compressed(OUT, **arrays)
 rejected = sum(case["error"] is not None for case in cases)
-print(f"wrote {OUT.name}: {len(cases)} cases ({rejected} rejected by torch), "
-      f"{OUT.stat().st_size / 1e6:.2f} MB")
+print(
+    f"wrote {OUT.name}: {len(cases)} cases ({rejected} rejected by torch), "
+    f"{OUT.stat().st_size / 1e6:.2f} MB"
+)
