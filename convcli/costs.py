@@ -333,6 +333,10 @@ def _dropped_warnings(
     for axis in range(rank):
         dropped = dropped_inputs(in_size[axis], out_size[axis], kernel[axis], stride[axis],
                                  pads[2 * axis], layer.dilation[axis])  # fmt: skip
+        # A kernel narrower than its stride skips s - ke rows between windows anyway
+        # (ResNet's 1x1 stride-2 shortcut): only rows beyond that gap are dropped.
+        ke = effective_kernel(kernel[axis], layer.dilation[axis])
+        dropped -= max(0, min(dropped, stride[axis] - ke))
         if dropped:
             name = _AXIS_NAMES[rank][axis]
             warnings.append(

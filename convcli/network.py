@@ -290,8 +290,8 @@ def _repeat(
     state: _Expansion,
     block: tuple[tuple[str, int], ...],
 ) -> list[tuple[Token, tuple[tuple[str, int], ...]]]:
-    if not re.fullmatch(r"\d{1,6}", count_text.strip()) or int(count_text) < 1:
-        raise SpecError(f"{_at(token)}'{token.text}': repeat count must be >= 1")
+    if not re.fullmatch(r"\d{1,9}", count_text.strip()) or int(count_text) < 1:
+        raise SpecError(f"{_at(token)}'{token.text}': repeat count must be an integer >= 1")
     count = int(count_text)
     if count * max(len(body), 1) > MAX_LAYERS:
         raise SpecError(f"{_at(token)}'{token.text}' expands to more than "
