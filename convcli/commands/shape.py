@@ -46,9 +46,21 @@ EPILOG = """\
 
   x=$(convcli shape 3x224x224 -k 7 -s 2 -p 3 -c 64 --format plain)   [dim]# 64x112x112[/]
 
-LAYER words: TYPE[:ARG,...] with TYPE one of conv, dwconv, pwconv, sepconv, deconv,
-maxpool, avgpool, gap, flatten, fc; the first bare ARG is out channels (units for fc),
-then k= s= p= d= g= bias= ceil= op= (output_padding) dm= (depth multiplier).
+  convcli shape --preset resnet50 --depth 1       [dim]# 25,557,032 params, as torchvision[/]
+
+  convcli shape 8x8x8 tag:x conv:8,k=3,p=1,bn,act=relu add:x
+
+LAYER words: TYPE[:ARG,...], TYPE one of conv, dwconv, pwconv, sepconv,
+deconv, maxpool, avgpool, gap, flatten, fc; the first bare ARG is out
+channels (units for fc), then k= s= p= d= g= bias= ceil= op= dm= bn act=.
+
+Networks: tag:NAME from:NAME add:NAME cat:NAME mul:NAME out:NAME,
+repeat:N ... end, def:NAME,P ... end (words use %P), use:NAME,VALUE;
+bn ln gn:G relu relu6 silu gelu sigmoid hswish dropout up:2 shuffle:2
+pad:T,B,L,R crop:NAME se:SQ; conv1d conv3d ...; tokens cls posemb
+attn:H mlp:N head:N. Presets: resnet18 resnet50 mobilenet_v2
+efficientnet_b0 densenet121 vgg16_bn unet r3d_18 vit_b_16, and lenet5
+alexnet vgg16 mobilenet_v1. The README describes the language.
 """
 
 _LAYER = "One layer (instead of LAYER words)"
@@ -291,7 +303,8 @@ def shape(
         str | None,
         typer.Option(
             "--preset",
-            help="A published network: lenet5, alexnet, vgg16, mobilenet_v1 (INPUT optional).",
+            help="A published network: resnet50, mobilenet_v2, unet, vit_b_16, ... (see below; "
+            "INPUT optional).",
             rich_help_panel=_CHAIN,
             show_default=False,
         ),
