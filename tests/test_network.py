@@ -263,3 +263,43 @@ def test_shape_path_imports_no_numpy():
             "print(sorted(m for m in ('numpy', 'scipy', 'PIL') if m in sys.modules))")  # fmt: skip
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "input 3x32x32 conv:8,k=3 sepconv:16,k=3 maxpool:k=2",
+        "input 8x8x8 tag:x conv:8,k=3,p=1,bn,act=relu add:x se:2 gap flatten fc:3",
+        "input 4x100 conv1d:8,k=5,s=2 maxpool1d:k=2",
+        "input 64x14x14 tokens cls posemb tag:x ln attn:4 add:x mlp:128 ln head:10",
+    ],
+)
+def test_fast_table_draws_exactly_what_rich_draws(text):
+    import io
+
+    from rich.console import Console
+
+    from convcli.render.shape import _build_table
+
+    report = run(text)
+    for narrow in (False, True):
+        grid = _build_table(report, list(report.layers), False, narrow)
+        console = Console(file=io.StringIO(), width=200, color_system=None, soft_wrap=False)
+        console.print(grid.rich())
+        assert grid.text() == console.file.getvalue()
+
+
+def test_preset_tables_fast_and_rich_agree():
+    import io
+
+    from rich.console import Console
+
+    from convcli.render.shape import _build_table
+
+    for name in ("resnet50", "unet"):
+        network = preset_network(name)
+        report = analyze_network(network, resolve_inputs(network)[0])
+        grid = _build_table(report, list(report.layers), False, False)
+        console = Console(file=io.StringIO(), width=200, color_system=None, soft_wrap=False)
+        console.print(grid.rich())
+        assert grid.text() == console.file.getvalue()
