@@ -457,7 +457,14 @@ def _flatten(
 
 def _adaptive_bins(size: int, out: int) -> int:
     """The widest bin of PyTorch's adaptive pooling: bin i spans
-    ``[floor(i n / o), ceil((i + 1) n / o))``."""
+    ``[floor(i n / o), ceil((i + 1) n / o))``.
+
+    Exact up to 4,096 bins; beyond, ``ceil(n / o) + 1`` bounds it (no bin is wider).
+    """
+    if size % out == 0:
+        return size // out
+    if out > 4096:
+        return -(-size // out) + 1
     return max(-(-((i + 1) * size) // out) - (i * size) // out for i in range(out))
 
 

@@ -46,6 +46,8 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Literal
 
+from convcli.errors import SpecError
+
 Pair = tuple[int, int]
 Pads = tuple[int, ...]  # (before, after) per axis: top, bottom, left, right in 2-D
 PaddingSpec = Pads | Literal["same", "valid"]
@@ -260,38 +262,58 @@ def target_options(
     """
     ke = effective_kernel(kernel, dilation)
     if kind == "deconv":
-        options: list[TargetOption] = []
-        for s in [stride] if stride is not None else range(1, target + 1):
-            for p in range(ke):
-                # The output_padding that closes the gap, if PyTorch allows it.
-                op = target - transposed_output_size(size, kernel, s, p, dilation)
-                if 0 <= op < max(s, dilation):
-                    text = f"padding={p}" + (f", output_padding={op}" if op else "")
-                    options.append(TargetOption(s, (p, p), op, text, False))
-        # A large stride with a large output_padding is legal but never what one wants:
-        # keep the options that need the least output_padding.
-        least = min((option.output_padding for option in options), default=0)
-        return [option for option in options if option.output_padding == least]
+        return _transposed_targets(size, target, kernel, dilation, stride)
+    limit = kernel // 2 if kind in POOL_KINDS else ke - 1
+    ceil = ceil_mode and kind in POOL_KINDS
+    if ceil and (limit + 1) ** 2 * (stride or ke) > 20_000_000:
+        raise SpecError(
+            f"--target with --ceil-mode searches every pad pair: kernel {kernel} is too large "
+            "(at most about 160 with a given stride)"
+        )
+
+    def totals(s: int) -> range:
+        """The total paddings P that give ``target`` in floor mode: the output depends
+        only on P, ``(target - 1) s <= size + P - ke < target s``."""
+        low = max((target - 1) * s + ke - size, 0)
+        return range(low, min(target * s - 1 + ke - size, 2 * limit) + 1)
+
+    def found_pairs(s: int) -> list[Pair]:
+        """Every ``(before, after)`` giving ``target`` (ceil mode: searched)."""
+        if not ceil:
+            return [
+                (b, p - b) for p in totals(s) for b in range(max(0, p - limit), min(p, limit) + 1)
+            ]
+        return [(b, a) for b in range(limit + 1) for a in range(limit + 1)
+                if pool_output_size(size, kernel, s, (b, a), dilation, True) == target]  # fmt: skip
 
     def for_stride(s: int) -> list[TargetOption]:
-        limit = kernel // 2 if kind in POOL_KINDS else ke - 1
-        found: list[Pair] = []
-        for before in range(limit + 1):
-            for after in range(limit + 1):
-                if kind in POOL_KINDS:
-                    out = pool_output_size(size, kernel, s, (before, after), dilation, ceil_mode)
-                else:
-                    out = conv_output_size(size, kernel, s, (before, after), dilation)
-                if out == target:
-                    found.append((before, after))
-        if not found:
+        if not ceil and not totals(s):
             return []
+        found = found_pairs(s) if ceil else []
+        valid = set(totals(s)) if not ceil else set()
+
+        def gives(pads: Pair) -> bool:
+            if ceil:
+                return pads in found
+            return max(pads) <= limit and sum(pads) in valid
+
         tf_pads = same_padding(size, kernel, s, dilation)
-        tf_ok = -(-size // s) == target and tf_pads in found
+        tf_ok = -(-size // s) == target and gives(tf_pads)
         chosen: list[Pair] = [tf_pads] if tf_ok else []
-        chosen += [pads for pads in found if pads[0] == pads[1] and pads not in chosen]
+        if ceil:
+            symmetric = [pads for pads in found if pads[0] == pads[1]]
+        else:
+            symmetric = [(p // 2, p // 2) for p in totals(s) if p % 2 == 0 and p // 2 <= limit]
+        chosen += [pads for pads in symmetric if pads not in chosen]
         if not chosen:
-            chosen.append(min(found, key=lambda pads: (pads[0] + pads[1], pads)))
+            if ceil:
+                if not found:
+                    return []
+                chosen.append(min(found, key=lambda pads: (pads[0] + pads[1], pads)))
+            else:
+                smallest = totals(s)[0]
+                before = max(0, smallest - limit)
+                chosen.append((before, smallest - before))
         result = []
         for pads in chosen:
             if pads[0] != pads[1]:
@@ -313,6 +335,37 @@ def target_options(
         if options:
             return options
     return []
+
+
+def _transposed_targets(
+    size: int, target: int, kernel: int, dilation: int, stride: int | None
+) -> list[TargetOption]:
+    """:func:`target_options` for a transposed convolution: per stride, the crop that
+    needs the least ``output_padding``, and of those the strides needing the least.
+
+    For a stride s the output is ``(size - 1) s - 2p + ke + op``; the smallest crop ``p``
+    with ``op >= 0`` gives the least ``op``. Strides past ``(target + ke) / (size - 1)``
+    cannot reach the target; a one-pixel input needs ``max(s, d) > op >= target - ke``.
+    """
+    ke = effective_kernel(kernel, dilation)
+    if stride is not None:
+        strides = range(stride, stride + 1)
+    elif size > 1:
+        strides = range(1, min(target, (target + ke) // (size - 1)) + 1)
+    else:  # the output ke - 2p + op does not depend on s, but op < max(s, d) does
+        least_op = max(0, target - ke)
+        strides = range(1 if dilation > least_op else max(1, least_op), target + 1)
+    options: list[TargetOption] = []
+    for s in strides:
+        p = max(0, -(-((size - 1) * s + ke - target) // 2))
+        op = target - transposed_output_size(size, kernel, s, p, dilation)
+        if p < ke and 0 <= op < max(s, dilation):
+            text = f"padding={p}" + (f", output_padding={op}" if op else "")
+            options.append(TargetOption(s, (p, p), op, text, False))
+    # A large stride with a large output_padding is legal but never what one wants:
+    # keep the options that need the least output_padding.
+    least = min((option.output_padding for option in options), default=0)
+    return [option for option in options if option.output_padding == least]
 
 
 # ---------------------------------------------------------------------------------------
@@ -635,11 +688,15 @@ class Field:
         for axis, (kernel, dilation, stride) in enumerate(
             zip(kernels, dilations, strides, strict=True)
         ):
-            spans = []
-            for phase in range(min(stride, kernel * dilation)):
-                taps = [t for t in range(kernel) if (t * dilation) % stride == phase]
-                if taps:
-                    spans.append((taps[-1] - taps[0]) * dilation // stride + 1)
+            # The first and last tap landing on each output phase: one pass over the
+            # kernel whatever the stride (a loop over phases hung on huge strides).
+            first: dict[int, int] = {}
+            last: dict[int, int] = {}
+            for tap in range(kernel):
+                phase = (tap * dilation) % stride
+                first.setdefault(phase, tap)
+                last[phase] = tap
+            spans = [(last[p] - first[p]) * dilation // stride + 1 for p in first]
             ke = effective_kernel(kernel, dilation)
             continuous_growth = Fraction(ke - 1, stride) * jump[axis]
             growth = (max(spans) - 1) * jump[axis]

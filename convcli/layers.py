@@ -88,6 +88,8 @@ def _integer(text: str, name: str, where: str) -> int:
     text = text.strip()
     if not re.fullmatch(r"[+-]?\d+", text):
         raise SpecError(f"{where}{name} must be an integer, got {text!r}")
+    if len(text.lstrip("+-")) > 9:
+        raise SpecError(f"{where}{name} must be at most 999,999,999, got {text[:20]!r}...")
     return int(text)
 
 
@@ -114,7 +116,10 @@ def parse_size(text: str, channels_last: bool = False) -> Shape:
         raise SpecError(
             f"malformed size {text!r}: expected H, HxW, CxHxW or NxCxHxW (e.g. 3x224x224)"
         )
-    dims = [int(part) for part in re.split(r"[x×*]", cleaned)]
+    parts = re.split(r"[x×*]", cleaned)
+    if any(len(part) > 9 for part in parts):
+        raise SpecError(f"malformed size {text[:40]!r}: each number is at most 999,999,999")
+    dims = [int(part) for part in parts]
     if len(dims) > 4:
         raise SpecError(f"malformed size {text!r}: at most 4 numbers (NxCxHxW), got {len(dims)}")
     for dim in dims:

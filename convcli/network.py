@@ -518,6 +518,8 @@ def read_size(text: str, rank: int = 2, channels_last: bool = False) -> tuple[Sh
     cleaned = text.strip().lower().replace(" ", "")
     if not _SIZE_TEXT.match(cleaned):
         parse_size(text)  # raises the message that lists the forms
+    if any(len(part) > 9 for part in re.split(r"[x×*]", cleaned.rstrip("ft"))):
+        raise SpecError(f"malformed size {text[:40]!r}: each number is at most 999,999,999")
     suffix = cleaned[-1] if cleaned[-1] in "ft" else ""
     dims = [int(part) for part in re.split(r"[x×*]", cleaned.rstrip("ft"))]
     if min(dims) < 1:

@@ -20,6 +20,7 @@ This module imports nothing heavy: ``convcli shape --preset`` must start fast.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -299,8 +300,8 @@ def preset_rows(name: str, width_mult: float | None = None) -> NetRows:
         return preset.rows()
     if not preset.width_mult:
         raise SpecError(f"--width-mult applies only to mobilenet_v1, not to preset {preset.name!r}")
-    if not width_mult > 0:
-        raise SpecError(f"--width-mult must be > 0, got {width_mult:g}")
+    if not (math.isfinite(width_mult) and width_mult > 0):
+        raise SpecError(f"--width-mult must be a finite number > 0, got {width_mult:g}")
     return preset.rows(width_mult)
 
 

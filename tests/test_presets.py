@@ -89,7 +89,7 @@ def test_mobilenet_channel_rounding_truncates_with_floor_of_8(channels, alpha, e
 def test_width_multiplier_errors():
     with pytest.raises(SpecError, match=r"^--width-mult applies only to mobilenet_v1, not to "):
         preset_words("vgg16", width_mult=0.5)
-    with pytest.raises(SpecError, match=r"^--width-mult must be > 0, got 0$"):
+    with pytest.raises(SpecError, match=r"^--width-mult must be a finite number > 0, got 0$"):
         preset_words("mobilenet_v1", width_mult=0)
 
 
@@ -187,7 +187,10 @@ def test_shape_resolution_applies_to_a_net_file(cli):
         (("--preset", "vgg16", "--width-mult", "0.5"), "--width-mult applies only to mobilenet_v1"),
         (("3x8x8", "conv:4,k=3", "--width-mult", "0.5"), "--width-mult needs --preset"),
         (("--preset", "lenet5", "--net", str(SAMPLES / "lenet5.net")), "give --preset or --net"),
-        (("--preset", "mobilenet_v1", "--width-mult", "0"), "--width-mult must be > 0, got 0"),
+        (
+            ("--preset", "mobilenet_v1", "--width-mult", "0"),
+            "--width-mult must be a finite number > 0, got 0",
+        ),
         (("--preset", "mobilenet_v1", "--resolution", "0"), "--resolution must be >= 1, got 0"),
     ],
 )
