@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
+from pathlib import Path
 from typing import Any
 
 from convcli.errors import ConvcliError, SpecError
@@ -41,7 +42,7 @@ from convcli.geometry import (
     dims_text,
     expand,
 )
-from convcli.network import Network, Step, analyze_network
+from convcli.network import Network, Source, Step, analyze_network
 
 __all__ = [
     "BenchResult",
@@ -908,3 +909,119 @@ def bench_layer(
         theoretical_speedup=comparison.standard.macs / comparison.separable.macs,
         algorithm=algorithm,
     )
+
+
+# ---------------------------------------------------------------------------------------
+# The command's questions, as typed
+
+
+@dataclass(frozen=True)
+class LayerQuestion:
+    """``convcli compare INPUT -k K -c C ...``: one layer as the user typed it.
+
+    Text fields are parsed once by :func:`answer_layer`, which names the option in every
+    message; ``None`` means "not given".
+    """
+
+    input_size: str
+    kernel: str | None = None
+    out_channels: int | None = None
+    stride: str | None = None
+    padding: str | None = None
+    dilation: str | None = None
+    depth_multiplier: int | None = None
+    bias: bool = True
+    channels_last: bool = False
+    kernel_matrix: str | None = None
+    bench: bool = False
+    repeat: int = 5
+    algorithm: str = "auto"
+
+
+@dataclass(frozen=True)
+class LayerAnswer:
+    """What :func:`answer_layer` found: the comparison (None when only a kernel was asked
+    about), the kernels of ``--kernel-matrix`` and the ``--bench`` timing."""
+
+    comparison: LayerComparison | None
+    kernels: list[KernelSeparability]
+    timing: BenchResult | None = None
+
+
+def answer_layer(question: LayerQuestion) -> LayerAnswer:
+    """Parse and answer a one-layer ``compare``.
+
+    >>> answer = answer_layer(LayerQuestion("3x12x12", kernel="5", out_channels=256, bias=False))
+    >>> answer.comparison.standard.macs, answer.comparison.separable.macs
+    (1228800, 53952)
+    """
+    from convcli.layers import parse_padding, parse_pair, parse_size
+
+    shape = parse_size(question.input_size, channels_last=question.channels_last)
+    stride = parse_pair(question.stride or "1", "-s/--stride")
+    padding = parse_padding(question.padding or "0", "-p/--padding: ")
+    dilation = parse_pair(question.dilation or "1", "-d/--dilation")
+    kernels: list[KernelSeparability] = []
+    if question.kernel_matrix is not None:
+        kernels = describe_kernel(question.kernel_matrix, shape, stride, padding, dilation)
+    kernel = _kernel_size(question.kernel, kernels)
+    if question.out_channels is None:
+        if not kernels:
+            raise SpecError("missing -c/--out-channels (C_out of the layer to compare)")
+        if question.bench:
+            raise SpecError("--bench needs a layer to time: give -c/--out-channels")
+        return LayerAnswer(None, kernels)
+    result = compare_layer(shape, kernel, question.out_channels, stride=stride,
+                           padding=padding, dilation=dilation,
+                           depth_multiplier=1 if question.depth_multiplier is None
+                           else question.depth_multiplier,
+                           bias=question.bias)  # fmt: skip
+    if kernels and not all(k.separable for k in kernels):
+        # The layer's kernels are this one: its rank decides whether the split applies.
+        rank = max(k.rank for k in kernels)
+        result = replace(result, spatial=None, spatial_note=f"the kernel has rank {rank}, not 1")
+    timing = None
+    if question.bench:
+        timing = bench_layer(result, repeat=question.repeat, algorithm=question.algorithm)
+    return LayerAnswer(result, kernels, timing)
+
+
+def _kernel_size(kernel: str | None, kernels: list[KernelSeparability]) -> Pair:
+    """``-k``, or the shape of the ``--kernel-matrix`` (they must agree when both given)."""
+    from convcli.layers import parse_pair
+
+    from_matrix = None
+    if kernels:
+        matrix = kernels[0].matrix
+        from_matrix = (len(matrix), len(matrix[0]))
+    if kernel is None:
+        if from_matrix is None:
+            raise SpecError("missing -k/--kernel (3 or 3x5), or give --kernel-matrix")
+        return from_matrix
+    pair = parse_pair(kernel, "-k/--kernel")
+    if from_matrix is not None and pair != from_matrix:
+        raise SpecError(
+            f"-k/--kernel {pair[0]}x{pair[1]} disagrees with the --kernel-matrix shape "
+            f"{from_matrix[0]}x{from_matrix[1]}"
+        )
+    return pair
+
+
+def compare_source(source: Source) -> NetworkComparison:
+    """``convcli compare --preset/--net``: load the network (as ``shape`` does) and compare
+    it with its all-standard twin.
+
+    >>> result = compare_source(Source(preset="mobilenet_v2"))
+    >>> result.standard.macs, result.standard.params
+    (1224972288, 11112136)
+    """
+    network, inputs, _ = source.load()
+    if not inputs:
+        raise SpecError(f"missing INPUT: the net file {source.net} has no 'input SIZE' line")
+    if source.preset is not None:
+        from convcli.presets import get_preset_name
+
+        name = get_preset_name(source.preset)
+    else:
+        name = Path(source.net).name if source.net else ""
+    return compare_network(network, inputs, name=name)

@@ -46,7 +46,7 @@ from dataclasses import dataclass, field, replace
 from fractions import Fraction
 from typing import Literal
 
-from convcli.errors import SpecError
+from convcli.errors import ConvcliError, SpecError
 
 Pair = tuple[int, int]
 Pads = tuple[int, ...]  # (before, after) per axis: top, bottom, left, right in 2-D
@@ -898,3 +898,62 @@ def analyze(
 
     network = Network.chain(layers)
     return analyze_network(network, {"input": input_shape}, dtype_bytes, count_elementwise)
+
+
+# ---------------------------------------------------------------------------------------
+# --expect
+
+
+def _expected_dims(text: str) -> list[int]:
+    cleaned = text.strip().lower()
+    parts = cleaned.rstrip("tf").split("x")
+    if not all(part.isdigit() for part in parts):
+        raise SpecError(f"--expect must be a shape such as 64x56x56, got {text!r}")
+    return [int(part) for part in parts]
+
+
+def check_expected(report: ChainReport, expect: str, channels_last: bool = False) -> None:
+    """Raise :class:`ConvcliError` (exit 1) unless the outputs have the ``--expect``
+    shapes: one per output, separated by commas, in the order of ``out:``.
+
+    The batch may be left out of SHAPE; a channel-less output also matches ``1xHxW``.
+
+    >>> report = analyze(Shape(3, 8, 8), [Layer("conv", 4, kernel=(3, 3))])
+    >>> check_expected(report, "4x6x6")
+    >>> check_expected(report, "4x8x8")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.ConvcliError: expected shape 4x8x8, got 4x6x6
+    """
+    wanted = [text for text in expect.split(",") if text.strip()]
+    outputs = list(report.outputs.items()) or [("output", report.output)]
+    if len(wanted) != len(outputs):
+        raise ConvcliError(
+            f"--expect gives {len(wanted)} shape(s), the network has {len(outputs)} output(s) "
+            f"({', '.join(name for name, _ in outputs)})"
+        )
+    for (name, output), text in zip(outputs, wanted, strict=True):
+        if not matches(output, text, channels_last):
+            label = f" for output {name!r}" if len(outputs) > 1 else ""
+            raise ConvcliError(
+                f"expected shape {text.strip()}{label}, got {output.format(channels_last)}"
+            )
+
+
+def matches(output: Shape, expect: str, channels_last: bool = False) -> bool:
+    """Whether ``output`` is the shape ``expect`` (batch optional; ``1xHxW`` for a
+    channel-less map).
+
+    >>> matches(Shape(None, 112, 112), "112"), matches(Shape(64, 56, 56, 8), "64x56x56")
+    (True, True)
+    """
+    wanted = _expected_dims(expect)
+    got = output.format(channels_last).rstrip("t")
+    candidates = [[int(d) for d in got.split("x")]]
+    if output.batch is not None:
+        candidates.append(candidates[0][1:])
+    if output.channels is None and not output.is_flat:
+        candidates.append([1, *candidates[0]] if not channels_last else [*candidates[0], 1])
+        if output.height == output.width:
+            candidates.append([output.height])  # type: ignore[list-item]
+    return wanted in candidates

@@ -27,9 +27,20 @@ Net files and the graph words (``tag:``, ``repeat:``, ``def:``...) are read by
 from __future__ import annotations
 
 import re
+from dataclasses import dataclass, fields, replace
 
-from convcli.errors import SpecError
-from convcli.geometry import ACTIVATIONS, KINDS, RANKED_KINDS, Layer, PaddingSpec, Pair, Shape
+from convcli.errors import ConvcliError, SpecError
+from convcli.geometry import (
+    ACTIVATIONS,
+    KINDS,
+    RANKED_KINDS,
+    Layer,
+    PaddingSpec,
+    Pair,
+    Shape,
+    TargetOption,
+    target_options,
+)
 
 _SIZE = re.compile(r"^\d+(?:[x×*]\d+)*$")
 _TRUE = {"true", "yes", "1", "on"}
@@ -372,3 +383,167 @@ def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:
     if kind == "pwconv":
         values["kernel"] = (1,) * rank
     return Layer(kind, word=word, source=source, **values)  # type: ignore[arg-type]
+
+
+def looks_like_size(text: str) -> bool:
+    """Sizes start with a digit; LAYER words with a letter.
+
+    >>> looks_like_size("3x224x224"), looks_like_size("conv:64")
+    (True, False)
+    """
+    return text.strip()[:1].isdigit()
+
+
+@dataclass(frozen=True)
+class LayerOptions:
+    """One layer given as options (``-k -s -p -d -g -c --op ...``), still as typed.
+
+    ``op`` is the layer type (``conv``, ``dwconv``, ``pwconv``, ``sepconv``, ``deconv``,
+    ``maxpool``, ``avgpool``). :meth:`to_layer` parses and checks them once, with one
+    message form (``-k/--kernel must be ...``).
+    """
+
+    op: str = "conv"
+    kernel: str | None = None
+    stride: str | None = None
+    padding: str | None = None
+    dilation: str | None = None
+    groups: int | None = None
+    out_channels: int | None = None
+    output_padding: str | None = None
+    depth_multiplier: int | None = None
+    ceil_mode: bool = False
+    no_bias: bool = False
+
+    #: option spelling -> LAYER key, to say which options a kind takes
+    _OPTION_KEYS = (
+        ("-s/--stride", "stride", "s"),
+        ("-p/--padding", "padding", "p"),
+        ("-d/--dilation", "dilation", "d"),
+        ("-g/--groups", "groups", "g"),
+        ("--output-padding", "output_padding", "op"),
+        ("--depth-multiplier", "depth_multiplier", "dm"),
+        ("--ceil-mode", "ceil_mode", "ceil"),
+        ("--no-bias", "no_bias", "bias"),
+    )
+
+    def given(self) -> bool:
+        """Whether any layer option was given (``--op`` alone counts)."""
+        return self.op != "conv" or any(
+            getattr(self, option.name) not in (None, False)
+            for option in fields(self)
+            if option.name != "op"
+        )
+
+    def to_layer(self) -> Layer:
+        """The one layer these options describe (its word is the canonical LAYER word).
+
+        >>> LayerOptions(kernel="3", stride="2", padding="1", out_channels=64).to_layer().word
+        'conv:64,k=3,s=2,p=1'
+        """
+        kind = self.op
+        for option, attribute, key in self._OPTION_KEYS:
+            if getattr(self, attribute) not in (None, False) and key not in KEYS[kind]:
+                raise SpecError(f"{option} does not apply to --op {kind}")
+        if self.kernel is None and kind != "pwconv":
+            raise SpecError(f"missing -k/--kernel: the kernel size of the {kind} (e.g. -k 3)")
+        if kind == "pwconv" and self.kernel is not None and self.kernel.strip() not in ("1", "1x1"):
+            raise SpecError(f"-k/--kernel must be 1 for --op pwconv, got {self.kernel}")
+        values: dict[str, object] = {}
+        if self.kernel is not None:
+            values["kernel"] = parse_pair(self.kernel, "-k/--kernel")
+        if kind == "pwconv":
+            values["kernel"] = (1, 1)
+        if self.stride is not None:
+            values["stride"] = parse_pair(self.stride, "-s/--stride")
+        if self.padding is not None:
+            values["padding"] = parse_padding(self.padding, "-p/--padding: ")
+        if self.dilation is not None:
+            values["dilation"] = parse_pair(self.dilation, "-d/--dilation")
+        if self.output_padding is not None:
+            values["output_padding"] = parse_pair(self.output_padding, "--output-padding")
+        if self.groups is not None:
+            values["groups"] = self.groups
+        if self.depth_multiplier is not None:
+            values["depth_multiplier"] = self.depth_multiplier
+        layer = Layer(
+            kind,
+            out_channels=self.out_channels,
+            ceil_mode=self.ceil_mode,
+            bias=not self.no_bias,
+            **values,  # type: ignore[arg-type]
+        )
+        return replace(layer, word=layer.to_word())
+
+
+@dataclass(frozen=True)
+class TargetReport:
+    """``--target``: the options per axis (one entry when both axes agree)."""
+
+    input: Shape
+    target: tuple[int, int]
+    kernel: tuple[int, int]
+    dilation: tuple[int, int]
+    kind: str
+    axes: list[tuple[str, list[TargetOption]]]  # ("h"/"w"/"h,w", options)
+
+
+def target_report(input_shape: Shape, target: str, options: LayerOptions) -> TargetReport:
+    """Solve ``--target`` for the single layer the options describe (the padding, and
+    the stride when ``-s`` is not given), per axis.
+
+    >>> result = target_report(Shape(None, 224, 224), "112", LayerOptions(kernel="3", stride="2"))
+    >>> [(o.stride, o.pads, o.tf_same) for o in result.axes[0][1]]
+    [(2, (0, 1), True), (2, (1, 1), False)]
+    """
+    if options.kernel is None and options.op != "pwconv":
+        raise SpecError("--target needs -k/--kernel")
+    if options.padding is not None:
+        raise SpecError("--target finds the padding: leave out -p/--padding")
+    if input_shape.is_flat:
+        raise SpecError("--target needs a spatial INPUT")
+    try:
+        target_pair = parse_pair(target, "--target")
+    except SpecError:
+        raise SpecError(f"--target must be a size such as 112 or 112x56, got {target!r}") from None
+    if min(target_pair) < 1:
+        raise SpecError(f"--target must be >= 1, got {target}")
+    kernel = parse_pair(options.kernel, "-k/--kernel") if options.kernel else (1, 1)
+    dilation = parse_pair(options.dilation, "-d/--dilation") if options.dilation else (1, 1)
+    stride = parse_pair(options.stride, "-s/--stride") if options.stride else None
+    for name, values in (("kernel", kernel), ("dilation", dilation), ("stride", stride or (1, 1))):
+        if min(values) < 1:
+            raise SpecError(f"{name} must be >= 1, got {min(values)}")
+    kind = options.op if options.op in ("deconv", "maxpool", "avgpool") else "conv"
+    if kind == "avgpool" and dilation != (1, 1):
+        raise SpecError(
+            f"avgpool takes no dilation (PyTorch's AvgPool2d has none), got -d {options.dilation}"
+        )
+    sizes = (input_shape.height, input_shape.width)
+    per_axis = []
+    for axis in range(2):
+        per_axis.append(
+            target_options(
+                sizes[axis],
+                target_pair[axis],
+                kernel[axis],
+                dilation[axis],
+                None if stride is None else stride[axis],
+                kind,
+                options.ceil_mode,
+            )
+        )
+    if per_axis[0] == per_axis[1]:
+        axes = [("h,w", per_axis[0])]
+    else:
+        axes = [("h", per_axis[0]), ("w", per_axis[1])]
+    if not all(found for _, found in axes):
+        missing = [name for name, found in axes if not found]
+        raise ConvcliError(
+            f"no padding{'' if stride else ' or stride'} gives {target} from "
+            f"{input_shape.height}x{input_shape.width} with kernel {options.kernel}"
+            f"{f', dilation {options.dilation}' if options.dilation else ''}"
+            f"{f', stride {options.stride}' if options.stride else ''} "
+            f"(axis {', '.join(missing)})"
+        )
+    return TargetReport(input_shape, target_pair, kernel, dilation, kind, axes)

@@ -18,8 +18,9 @@ Public API
 ----------
 - ``parse_network(text, origin="") -> Network``; ``read_network(path) -> Network``;
   ``Network.chain(layers)`` for a plain chain.
-- ``load_network(words, net, preset, width_mult, layer) -> Network``: what ``shape``
-  and ``compare`` analyse.
+- ``load_network(words, net, preset, width_mult, layer) -> Network``; ``Source`` (all
+  of that and the INPUT) and ``Source.load()``: what ``shape`` and ``compare`` analyse;
+  ``size_network(source) -> ChainReport``: ``convcli shape``.
 - ``resolve_inputs(network, given=None, channels_last=False) -> (dict[str, Shape],
   notes)``: the input sizes read for the network's rank (``3x16x112x112`` before a
   ``conv3d`` is C x D x H x W).
@@ -497,6 +498,70 @@ def load_network(
             )
         network = network.extended(Network.chain([layer]))
     return network
+
+
+@dataclass(frozen=True)
+class Source:
+    """Where ``shape`` and ``compare`` take a network from, as the user gave it: words, a
+    net file or a preset (with MobileNet's width multiplier), or one layer from options;
+    and the INPUT size, its order and ``--resolution``."""
+
+    words: tuple[str, ...] = ()
+    net: str | Path | None = None
+    preset: str | None = None
+    width_mult: float | None = None
+    layer: Layer | None = None
+    input_size: str | None = None
+    channels_last: bool = False
+    resolution: int | None = None
+
+    def load(self) -> tuple[Network, dict[str, Shape], list[str]]:
+        """The network, its input shapes and notes on how they were read: the one loader
+        of ``shape`` and ``compare``.
+
+        >>> net, inputs, notes = Source(preset="resnet18", resolution=64).load()
+        >>> len(net.layers), str(inputs["input"]), notes
+        (69, '3x64x64', [])
+        """
+        words = list(self.words)
+        input_size = self.input_size
+        if input_size is not None and not input_size.strip()[:1].isdigit():
+            words.insert(0, input_size)  # no INPUT: the net file must give it
+            input_size = None
+        network = load_network(words, self.net, self.preset, self.width_mult, self.layer)
+        inputs, notes = resolve_inputs(network, input_size, self.channels_last)
+        if self.resolution is not None and inputs:
+            from convcli.presets import with_resolution
+
+            first = next(iter(inputs))
+            inputs[first] = with_resolution(inputs[first], self.resolution)
+        return network, inputs, notes
+
+
+def size_network(
+    source: Source, dtype_bytes: int = 4, count_elementwise: bool = False
+) -> ChainReport:
+    """``convcli shape``: load the network of ``source`` and walk it.
+
+    Parameters
+    ----------
+    source : Source
+        Words, net file, preset or one layer, and the input.
+    dtype_bytes : int
+        Bytes per activation element.
+    count_elementwise : bool
+        Count element operations as MACs.
+
+    Returns
+    -------
+    ChainReport
+
+    >>> report = size_network(Source(("conv:64,k=7,s=2,p=3",), input_size="3x224x224"))
+    >>> str(report.output), report.total.params
+    ('64x112x112', 9472)
+    """
+    network, inputs, notes = source.load()
+    return analyze_network(network, inputs, dtype_bytes, count_elementwise, notes)
 
 
 # ---------------------------------------------------------------------------------------

@@ -36,7 +36,7 @@ from convcli.render import (
 if TYPE_CHECKING:
     from rich.table import Table
 
-    from convcli.commands.shape import TargetReport
+    from convcli.layers import TargetReport
 
 
 def number(value: Fraction | int) -> int | float:
