@@ -36,6 +36,7 @@ from convcli.geometry import (
     Layer,
     LayerReport,
     PaddingSpec,
+    Pads,
     Pair,
     Shape,
     analyze,
@@ -137,7 +138,7 @@ class LayerComparison:
     spatial: Cost | None
     spatial_note: str = ""
     stride: Pair = (1, 1)
-    pads: tuple[int, int, int, int] = (0, 0, 0, 0)  # (top, bottom, left, right) applied
+    pads: Pads = (0, 0, 0, 0)  # (top, bottom, left, right) applied
     dilation: Pair = (1, 1)
     bias: bool = True
 
@@ -248,20 +249,16 @@ def compare_layer(
     if input_shape.is_flat:
         raise SpecError(f"compare needs a spatial input (H x W), got {input_shape}")
     # A default stride stays unset so the words read as typed (conv:256,k=5, not s=1).
-    geometry = {
-        "kernel": kernel,
-        "stride": None if stride == (1, 1) else stride,
-        "padding": padding,
-        "dilation": dilation,
-    }
-    standard_layer = Layer("conv", out_channels=out_channels, bias=bias, **geometry)
-    separable_layer = Layer(
-        "sepconv",
+    standard_layer = Layer(
+        "conv",
         out_channels=out_channels,
-        depth_multiplier=depth_multiplier,
         bias=bias,
-        **geometry,
+        kernel=kernel,
+        stride=None if stride == (1, 1) else stride,
+        padding=padding,
+        dilation=dilation,
     )
+    separable_layer = replace(standard_layer, kind="sepconv", depth_multiplier=depth_multiplier)
     standard = analyze(input_shape, [standard_layer]).layers[0]
     separable = analyze(input_shape, [separable_layer]).layers[0]
     depthwise_report, pointwise_report = separable.parts
@@ -290,9 +287,10 @@ def compare_layer(
     )
 
 
-def _split_passes(layer: Layer, pads: tuple[int, int, int, int]) -> tuple[Layer, Layer]:
+def _split_passes(layer: Layer, pads: Pads) -> tuple[Layer, Layer]:
     """A ``kh x kw`` window as a ``kh x 1`` pass then a ``1 x kw`` pass, with the stride,
     dilation and the pads actually applied split by axis (so ``same`` stays exact)."""
+    assert layer.kernel is not None
     top, bottom, left, right = pads
     (kh, kw), (sh, sw), (dh, dw) = layer.kernel, layer.stride or (1, 1), layer.dilation
     column = replace(
@@ -624,7 +622,7 @@ def compare_network(
     (149504, 1179648)
     """
     if isinstance(network, Shape):
-        network, inputs = Network.chain(inputs), {"input": network}  # type: ignore[arg-type]
+        network, inputs = Network.chain(inputs), {"input": network}  # type: ignore[arg-type, dict-item]
     assert isinstance(inputs, dict)
     given = analyze_network(network, inputs)
     standard_net, groups, replaced = _standard_network(network)
@@ -888,7 +886,8 @@ def bench_layer(
         "dilation": comparison.dilation,
         "algorithm": algorithm,
     }
-    x = rng.standard_normal((shape.batch_count, in_channels, shape.height, shape.width))
+    height, width = shape.spatial
+    x = rng.standard_normal((shape.batch_count, in_channels, height, width))
     x = x.astype(np.float32)
     standard_weight = rng.standard_normal((out_channels, in_channels, kh, kw), dtype=np.float32)
     depthwise_weight = rng.standard_normal((middle, 1, kh, kw), dtype=np.float32)

@@ -564,7 +564,9 @@ def _pad(
 ) -> _Costs:
     shape = inputs[0]
     _need_map(shape, layer.kind, label)
-    pads = tuple(layer.padding)  # type: ignore[arg-type]
+    if isinstance(layer.padding, str):
+        raise SpecError(f"{label}: pad takes numbers (pad:T,B,L,R or pad:N), not {layer.padding}")
+    pads = tuple(layer.padding)
     if len(pads) != 2 * shape.rank:
         raise SpecError(f"{label}: {len(pads)} pads do not fit a {shape.rank}-D map")
     out_size = [n + pads[2 * a] + pads[2 * a + 1] for a, n in enumerate(shape.spatial)]

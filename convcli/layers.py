@@ -519,7 +519,9 @@ def target_report(input_shape: Shape, target: str, options: LayerOptions) -> Tar
         raise SpecError(
             f"avgpool takes no dilation (PyTorch's AvgPool2d has none), got -d {options.dilation}"
         )
-    sizes = (input_shape.height, input_shape.width)
+    if input_shape.rank != 2:
+        raise SpecError(f"--target needs an H x W (or C x H x W) INPUT, got {input_shape}")
+    sizes = input_shape.spatial
     per_axis = []
     for axis in range(2):
         per_axis.append(
