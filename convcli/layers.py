@@ -445,6 +445,11 @@ class LayerOptions:
         for option, attribute, key in self._OPTION_KEYS:
             if getattr(self, attribute) not in (None, False) and key not in KEYS[kind]:
                 raise SpecError(f"{option} does not apply to --op {kind}")
+        if self.out_channels is not None and kind not in _TAKES_COUNT:
+            raise SpecError(
+                f"-c/--out-channels does not apply to --op {kind}: a pool keeps the input's "
+                "channels"
+            )
         if self.kernel is None and kind != "pwconv":
             raise SpecError(f"missing -k/--kernel: the kernel size of the {kind} (e.g. -k 3)")
         if kind == "pwconv" and self.kernel is not None and self.kernel.strip() not in ("1", "1x1"):

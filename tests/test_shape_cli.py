@@ -363,6 +363,8 @@ def test_target_without_answer(cli):
         (["3x8x8", "--op", "avgpool", "-k", "2", "-d", "2"], 2,
          "-d/--dilation does not apply to --op avgpool"),
         (["3x8x8", "-s", "2"], 2, "missing -k/--kernel: the kernel size of the conv (e.g. -k 3)"),
+        (["3x8x8", "--op", "maxpool", "-k", "2", "-c", "64"], 2,
+         "-c/--out-channels does not apply to --op maxpool: a pool keeps the input's channels"),
         (["3x8x8"], 2, "no layer: give -k K (with -s, -p, -c, ...), LAYER words such as "
          "conv:64,k=3,p=1, or --net FILE"),
         (["conv:8,k=3"], 2, "missing INPUT size (e.g. 3x224x224): give it first, or as 'input "
