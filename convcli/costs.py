@@ -615,19 +615,30 @@ def _se(
               dilation=ones, output_padding=(0,) * shape.rank, word=f"conv:{channels},k=1"),
         Layer("sigmoid", word="sigmoid"),
     )  # fmt: skip
-    parts: list[LayerReport] = []
-    current, gate_field = shape, field
-    for part in words:
-        report, gate_field = layer_report(0, part, [current], [gate_field], dtype_bytes, label)
-        parts.append(report)
-        current = report.output
+    parts, _, _ = _run_parts(words, shape, field, dtype_bytes, label)
     product = shape.elements
     mul = LayerReport(0, Layer("mul", word="mul"), shape, shape, 0, 0, 0, (), (), (), (),
                       product * dtype_bytes, elementwise_ops=product)  # fmt: skip
-    parts.append(mul)
+    return _summed(shape, replace(field, whole=True), [*parts, mul])
+
+
+def _run_parts(
+    words: Sequence[Layer], shape: Shape, field: Field, dtype_bytes: int, label: str
+) -> tuple[list[LayerReport], Shape, Field]:
+    """The pieces of a composite word (``se``, ``mlp``) applied in turn."""
+    parts: list[LayerReport] = []
+    for part in words:
+        report, field = layer_report(0, part, [shape], [field], dtype_bytes, label)
+        parts.append(report)
+        shape = report.output
+    return parts, shape, field
+
+
+def _summed(output: Shape, field: Field, parts: Sequence[LayerReport]) -> _Costs:
+    """A composite word's costs: the sums of its pieces, which it keeps as ``parts``."""
     return _Costs(
-        output=shape,
-        field=replace(field, whole=True),
+        output=output,
+        field=field,
         params=sum(p.params for p in parts),
         macs=sum(p.macs for p in parts),
         window_ops=sum(p.window_ops for p in parts),
@@ -763,20 +774,8 @@ def _mlp(
         Layer(layer.act or "gelu", word=layer.act or "gelu"),
         Layer("fc", shape.channel_count, bias=layer.bias, word=f"fc:{shape.channel_count}"),
     )
-    parts: list[LayerReport] = []
-    current, field = shape, fields[0]
-    for part in words:
-        report, field = layer_report(0, part, [current], [field], dtype_bytes, label)
-        parts.append(report)
-        current = report.output
-    return _Costs(
-        output=current,
-        field=field,
-        params=sum(p.params for p in parts),
-        macs=sum(p.macs for p in parts),
-        elementwise_ops=sum(p.elementwise_ops for p in parts),
-        parts=tuple(parts),
-    )
+    parts, output, field = _run_parts(words, shape, fields[0], dtype_bytes, label)
+    return _summed(output, field, parts)
 
 
 def _head(
