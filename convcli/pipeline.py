@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from convcli.core._engines import rows_independent
 from convcli.core.conv import choose_algorithm, conv2d
 from convcli.core.padding import PaddingSpec, resolve_padding
 from convcli.core.pool import avg_pool2d, max_pool2d, median_filter2d, min_pool2d
@@ -240,8 +241,10 @@ class PlannedStep:
             return False
         if self.border == "circular" and (self.pads[0] or self.pads[1]):
             return False
-        # FFT results depend on the transform size, so a strip would round differently.
-        return all(p.algorithm in ("direct", "separable", "gemm") for p in self.passes)
+        # A strip rounds like the whole only if each output row is computed on its own:
+        # not by FFT (the transform size depends on the band) nor by one BLAS product per
+        # band (BLAS rounds by the product's shape), see core._engines.rows_independent.
+        return all(rows_independent(p.algorithm, p.weight.shape, p.groups) for p in self.passes)
 
     def run(self, x: np.ndarray, top_edge: bool = True, bottom_edge: bool = True) -> np.ndarray:
         """Run the step on ``x``, the whole input or a strip of its rows.

@@ -4,8 +4,8 @@ Each engine's time is estimated from what it really does, counted the way the en
 count it (:func:`convcli.core._engines.accumulate_passes` mirrors ``accumulate``):
 
 - ``direct``: one pass over the band per tap group (multiply, add), per output channel;
-- ``separable``: banded BLAS products for the vertical 1-D pass, then NumPy passes for
-  the horizontal one, per channel pair;
+- ``separable``: one BLAS product per output row for the vertical 1-D pass, then NumPy
+  passes for the horizontal one, per channel pair;
 - ``gemm``: copying ``C_in/g * kh * kw`` views per output pixel, then BLAS multiply-adds
   (memory-bound when there are few output channels);
 - ``fft``: two transforms per channel per band, ``O(area * log(area))``, whatever the
@@ -45,7 +45,7 @@ NS_SEPARABLE = 0.3  # the second stage's buffer traffic, per output
 NS_CALL = 3000.0  # one NumPy call from Python, with its share of the band loop
 NS_IM2COL = 1.2  # one element copied into the im2col matrix and streamed by BLAS (one thread)
 NS_MAC = 0.02  # one BLAS multiply-add
-NS_BANDED_MAC = 0.02  # one multiply-add of separable's banded vertical products
+NS_ROW_PRODUCT = 0.14  # separable's per-row vertical products, per output (+ NS_MAC per tap)
 NS_FFT = 0.16  # one transform, per element and per log2(size)
 NS_SPECTRA_PRODUCT = 1.5  # one channel pair's spectra multiplied and summed, per element
 NS_FFT_CALL = 3e4  # one transform's fixed cost
@@ -102,7 +102,7 @@ def _separable(problem: ConvProblem, out_pixels: int, bands: int) -> float | Non
     calls = 0
     x = problem.x
     # Rows BLAS can read; all-zero strides are choose_algorithm's stand-in for a shape.
-    banded = (x.strides[3] == x.itemsize and x.strides[2] >= x.shape[3] * x.itemsize) or (
+    by_blas = (x.strides[3] == x.itemsize and x.strides[2] >= x.shape[3] * x.itemsize) or (
         x.strides[2:] == (0, 0)
     )
     for factors in table:
@@ -110,10 +110,9 @@ def _separable(problem: ConvProblem, out_pixels: int, bands: int) -> float | Non
         for column, row in factors:
             if not column.any():
                 continue
-            if banded:  # BLAS products of Separable.rows_per_product rows at a time
-                span = (Separable.rows_per_product - 1) * sh + problem.effective_kernel[0]
-                cost += vertical_elements * span * NS_BANDED_MAC
-                calls += math.ceil(out_rows / Separable.rows_per_product) // max(bands, 1) + 1
+            if by_blas:  # one BLAS product per output row, all in one np.matmul call
+                cost += vertical_elements * (NS_ROW_PRODUCT + len(column) * NS_MAC)
+                calls += 1
             else:
                 vertical = _one_pass(column, sh, True)
                 cost += vertical_elements * vertical * NS_PASS

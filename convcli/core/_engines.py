@@ -8,10 +8,11 @@ that are gathered with their padding; bands are shared between two threads (NumP
 BLAS release the GIL inside their loops).
 
 - ``Direct``: shift-and-add, one pass per group of equal taps (:func:`accumulate`).
-- ``Separable``: per rank-1 kernel, a vertical pass as banded BLAS products on the real
+- ``Separable``: per rank-1 kernel, a vertical pass as per-row BLAS products on the real
   columns (read in place), the band's border columns copied after it, then horizontal
   NumPy passes that write whole output rows; box factors are summed by doubling.
-- ``Gemm``: im2col of a band, one matrix product per group.
+- ``Gemm``: im2col of a band, one matrix product per output row (or per band, for
+  large weights) and group.
 - ``Fft``: overlap-save over full-width bands with ``scipy.fft``.
 """
 
@@ -48,6 +49,13 @@ FFT_BAND_BYTES = 1 << 23
 
 GEMM_BAND_BYTES = 1 << 23
 """Upper bound on one band's im2col matrix."""
+
+GEMM_ROW_WEIGHTS = 1 << 16
+"""Gemm multiplies one output row at a time when a group's weight matrix (``group_out x
+group_in*kh*kw``) has at most this many entries, as every image kernel has: repacking it
+for each row is then cheap. Larger ones (deep layers on small maps, 2-3x slower row by
+row) get one product per band, whose rounding depends on the band: no strips for them
+(:func:`rows_independent`)."""
 
 MIN_DEPTHWISE_GROUPS = 8
 """Depthwise layers with at least this many groups run ``direct`` across all channels
@@ -280,8 +288,6 @@ class Separable(Engine):
 
     #: Uniform factors (box filters) at least this long are summed by doubling.
     min_window = 5
-    #: Output rows per banded matrix multiply in the vertical pass (see _vertical).
-    rows_per_product = 8
     # The vertical pass commutes with padding columns: it runs on the real columns, read
     # in place, and the band's border columns are copied afterwards, so the horizontal
     # pass writes whole, aligned output rows.
@@ -289,7 +295,6 @@ class Separable(Engine):
 
     def __init__(self, problem: ConvProblem) -> None:
         super().__init__(problem)
-        self.bands_of: dict[bytes, np.ndarray] = {}
         _, _, left, right = problem.pads
         self.left = left
         self.border = border_copies(problem.x.shape[3], left, right, problem.padding_mode)
@@ -337,19 +342,6 @@ class Separable(Engine):
         needs_scratch = not first or len({float(v) for v in factor if v != 0}) > 1
         return accumulate(target, taps, product() if needs_scratch else target, first)
 
-    def _band_matrix(self, column: np.ndarray) -> np.ndarray:
-        """``T[r, r*sh + i*dh] = column[i]``: ``rows_per_product`` output rows at once."""
-        key = column.tobytes()
-        if key not in self.bands_of:
-            (sh, _), (dh, _) = self.problem.stride, self.problem.dilation
-            count = self.rows_per_product
-            span = (count - 1) * sh + dh * (len(column) - 1) + 1
-            matrix = np.zeros((count, span), self.dtype)
-            for r in range(count):
-                matrix[r, r * sh : r * sh + dh * (len(column) - 1) + 1 : dh] = column
-            self.bands_of[key] = matrix
-        return self.bands_of[key]
-
     def _vertical(
         self,
         source: np.ndarray,
@@ -358,11 +350,19 @@ class Separable(Engine):
         product: Callable[[], np.ndarray],
         levels: Callable[[], tuple[np.ndarray, np.ndarray]],
     ) -> None:
-        """The vertical pass: banded matrix products when BLAS can read ``source``.
+        """The vertical pass: one BLAS product per output row when BLAS can read ``source``.
 
-        A few output rows at a time, ``target[r:r+8] = T @ source[rows they read]``
-        costs ``8*sh + kh`` multiply-adds per output in BLAS instead of ``kh`` NumPy
-        passes: about 3x faster for 5 taps, and nearly independent of the kernel height.
+        ``target[r] = column @ source[r*sh + i*dh for i < kh]``, every row in one stacked
+        ``np.matmul`` (NumPy loops over the rows in C): ``kh`` multiply-adds per output in
+        BLAS instead of ``kh`` NumPy passes, about 3x faster for 5 taps.
+
+        One product per row, not several rows per product: BLAS rounds an element
+        according to the product's shape and the element's place in it (a different
+        micro-kernel or FMA use for the last rows, gemv for one row, and so on, varying with
+        ``OPENBLAS_CORETYPE``), so a row computed with its band's other rows would round
+        differently in a strip of an image than in the whole image (``convcli apply``
+        promises strips bit-identical to the whole). Every row's product has the same shape
+        and strides, so a row's value depends only on the input rows it reads.
         """
         itemsize = source.itemsize
         blas_readable = source.strides[1] == itemsize and source.strides[0] >= (
@@ -372,21 +372,15 @@ class Separable(Engine):
             p = self.problem
             self._pass(source, column, p.stride[0], p.dilation[0], target, product, levels, True)
             return
-        matrix = self._band_matrix(column)
-        count, span = matrix.shape
-        sh = self.problem.stride[0]
-        rows = target.shape[0]
-        for start in range(0, rows, count):
-            stop = min(start + count, rows)
-            if stop - start == count:
-                np.matmul(matrix, source[start * sh : start * sh + span], out=target[start:stop])
-            else:  # the last few rows: the top-left corner of the same band matrix
-                used = span - (count - (stop - start)) * sh
-                np.matmul(
-                    matrix[: stop - start, :used],
-                    source[start * sh : start * sh + used],
-                    out=target[start:stop],
-                )
+        (sh, _), (dh, _) = self.problem.stride, self.problem.dilation
+        row_stride, column_stride = source.strides
+        windows = np.lib.stride_tricks.as_strided(  # windows[r] = the kh rows out row r reads
+            source,
+            (target.shape[0], len(column), source.shape[1]),
+            (row_stride * sh, row_stride * dh, column_stride),
+            writeable=False,
+        )
+        np.matmul(column[None], windows, out=target[:, None])
 
     def run(self, block, group, target, buffers):
         p = self.problem
@@ -439,10 +433,22 @@ class Separable(Engine):
 
 
 class Gemm(Engine):
-    """im2col: copy the taps' views into one matrix, then one BLAS multiply per block."""
+    """im2col: copy the taps' views into one matrix, then BLAS multiplies per block.
+
+    One product per output row (stacked in one ``np.matmul``) when the weights are small
+    (:data:`GEMM_ROW_WEIGHTS`): BLAS rounds an element according to the product's shape
+    and the element's place in it (gemv for one output channel, tail kernels, FMA or not,
+    varying with ``OPENBLAS_CORETYPE``), so with one product per band an output row would
+    round differently in a strip of an image than in the whole image. Row products all
+    have the same shape and strides: a row's value depends only on the rows it reads.
+    """
 
     band_bytes = GEMM_BAND_BYTES
     thread_bands = False  # OpenBLAS already uses every core; two callers oversubscribe
+
+    def __init__(self, problem: ConvProblem) -> None:
+        super().__init__(problem)
+        self.by_rows = gemm_by_rows(problem.weight.shape, problem.groups)
 
     def rows_per_band(self) -> int:
         p = self.problem
@@ -461,18 +467,25 @@ class Gemm(Engine):
         p = self.problem
         rows, cols = target.shape[1:]
         kh, kw = p.kernel_size
+        depth = self.group_in * kh * kw
+        weights = p.weight[group * self.group_out : (group + 1) * self.group_out]
+        weights = weights.reshape(self.group_out, depth)
+        if self.by_rows:  # im2col row by row: (rows, depth, cols), one product per row
+            columns = _flat(buffers["columns"], rows, self.group_in, kh, kw, cols)
+            for i in range(kh):
+                for j in range(kw):
+                    view = tap_view(block, i, j, rows, cols, p.stride, p.dilation)
+                    columns[:, :, i, j] = view.swapaxes(0, 1)
+            product = _flat(buffers["product"], rows, self.group_out, cols)
+            np.matmul(weights, columns.reshape(rows, depth, cols), out=product)
+            target[...] = product.swapaxes(0, 1)
+            return
         columns = _flat(buffers["columns"], self.group_in, kh, kw, rows, cols)
         for i in range(kh):
             for j in range(kw):
                 columns[:, i, j] = tap_view(block, i, j, rows, cols, p.stride, p.dilation)
-        depth = self.group_in * kh * kw
-        weights = p.weight[group * self.group_out : (group + 1) * self.group_out]
         product = _flat(buffers["product"], self.group_out, rows * cols)
-        np.matmul(
-            weights.reshape(self.group_out, depth),
-            columns.reshape(depth, rows * cols),
-            out=product,
-        )
+        np.matmul(weights, columns.reshape(depth, rows * cols), out=product)
         target[...] = product.reshape(self.group_out, rows, cols)
 
 
@@ -598,6 +611,25 @@ def column_pieces(problem: ConvProblem) -> list[tuple[int, int]]:
         for start, stop in ((0, first), (first, last), (last, out_cols))
         if stop > start
     ]
+
+
+def gemm_by_rows(weight_shape: Sequence[int], groups: int) -> bool:
+    """Whether :class:`Gemm` makes one product per output row (:data:`GEMM_ROW_WEIGHTS`)."""
+    out_channels, group_in, kh, kw = weight_shape
+    return out_channels // groups * group_in * kh * kw <= GEMM_ROW_WEIGHTS
+
+
+def rows_independent(algorithm: str, weight_shape: Sequence[int], groups: int) -> bool:
+    """Whether ``algorithm`` computes each output row the same whatever other rows it
+    computes with it, so that a strip of rows (with its halo) gives the whole input's bits.
+
+    ``direct`` and ``separable``'s NumPy passes work element by element, and their BLAS
+    products (separable's vertical pass, gemm's by rows) are one per row. Not ``fft``
+    (the transform size depends on the band), nor ``gemm`` with one product per band.
+    """
+    if algorithm == "gemm":
+        return gemm_by_rows(weight_shape, groups)
+    return algorithm in ("direct", "separable")
 
 
 def is_wide_depthwise(problem: ConvProblem) -> bool:

@@ -6,10 +6,10 @@ arrays, with four interchangeable algorithms chosen by cost:
 ``direct``
     shift-and-add: one scaled, shifted view of the input per tap and channel pair.
 ``separable``
-    every kernel has rank 1 (SVD): a vertical 1-D pass (banded BLAS products), then
+    every kernel has rank 1 (SVD): a vertical 1-D pass (a BLAS product per row), then
     a horizontal one (NumPy passes; box filters by doubling).
 ``gemm``
-    im2col + one matrix multiply per band: for many channels.
+    im2col + a matrix multiply per row (per band for large weights): for many channels.
 ``fft``
     ``scipy.fft`` overlap-save over bands: for large kernels.
 
