@@ -792,6 +792,24 @@ def _head(
     return _Costs(output, fields[0], params=params, macs=shape.batch_count * units * features)
 
 
+def _opaque(
+    layer: Layer, inputs: Sequence[Shape], fields: Sequence[Field], label: str, dtype_bytes: int
+) -> _Costs:
+    """An operator convcli does not count (``opaque:NAME,out=SHAPE``, what an ONNX import
+    writes for one): its output shape is given, batch kept from the input; no parameters,
+    MACs or element operations; every output may depend on the whole input."""
+    shape = inputs[0]
+    if layer.out_channels is None or layer.size is None:
+        raise SpecError(f"{label}: opaque needs its output shape (out=CxHxW, Ff or TxCt)")
+    if layer.mode == "tokens":
+        output = Shape.token_shape(layer.size[0], layer.out_channels, shape.batch)
+    elif layer.mode == "flat":
+        output = Shape.features(layer.out_channels, shape.batch)
+    else:
+        output = Shape.of(layer.out_channels, layer.size, shape.batch)
+    return _Costs(output, replace(Field.start(output), whole=True))
+
+
 _COSTERS = {
     "window": _window,
     "sepconv": _sepconv,
@@ -814,4 +832,5 @@ _COSTERS = {
     "attn": _attn,
     "mlp": _mlp,
     "head": _head,
+    "opaque": _opaque,
 }

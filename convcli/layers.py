@@ -62,7 +62,11 @@ KEYS: dict[str, tuple[str, ...]] = {
     "attn": ("bias",),
     "mlp": ("bias", "act"),
     "head": ("bias",),
+    "opaque": ("out",),
 }
+#: Types written by model imports (``opaque:OP,out=SHAPE``, an operator convcli does not
+#: count): read like any word, left out of the list of types the help offers.
+IMPORTED_KINDS = ("opaque",)
 #: Types whose first bare argument is out channels (units, squeeze or hidden width).
 _TAKES_COUNT = {"conv", "dwconv", "pwconv", "sepconv", "deconv", "fc", "se", "mlp", "head"}
 #: Types whose bare arguments name tensors.
@@ -258,7 +262,7 @@ def _kind_and_rank(kind_text: str, where: str) -> tuple[str, int]:
     ranked = _RANKED.match(kind)
     if ranked and ranked.group(1) in RANKED_KINDS:
         kind, rank = ranked.group(1), int(ranked.group(2))
-    if kind not in KINDS:
+    if kind not in KINDS and kind not in IMPORTED_KINDS:
         raise SpecError(
             f"{where}unknown layer type {kind_text!r}; expected one of {', '.join(KINDS)} "
             "(conv1d, conv3d, ... for the 1-D and 3-D forms)"
@@ -269,7 +273,9 @@ def _kind_and_rank(kind_text: str, where: str) -> tuple[str, int]:
 def _bare_value(kind: str, arg: str, index: int, where: str, values: dict[str, object]) -> None:
     """The meaning of a bare argument (no ``=``) for each type."""
     rank = int(values["rank"])  # type: ignore[call-overload]
-    if kind in _TAKES_NAMES:
+    if kind == "opaque":
+        _opaque_name(arg, index, where, values)
+    elif kind in _TAKES_NAMES:
         if not re.fullmatch(r"[A-Za-z_][\w.-]*", arg):
             raise SpecError(f"{where}{arg!r} is not a tensor name (letters, digits, _ . -)")
         values["refs"] = (*values.get("refs", ()), arg)  # type: ignore[misc]
@@ -334,11 +340,49 @@ def _key_value(kind: str, arg: str, where: str, values: dict[str, object]) -> No
         if act not in ACTIVATIONS:
             raise SpecError(f"{where}act must be one of {', '.join(ACTIVATIONS)}, got {value!r}")
         values["act"] = act
+    elif key == "out":
+        values.update(parse_opaque_shape(value, where))
     elif key == "mode":
         mode = value.strip().lower()
         if mode not in _UP_MODES:
             raise SpecError(f"{where}mode must be one of {', '.join(_UP_MODES)}, got {value!r}")
         values["mode"] = mode
+
+
+def _opaque_name(arg: str, index: int, where: str, values: dict[str, object]) -> None:
+    """``opaque:NAME,out=SHAPE[,TENSOR...]``: the first bare value names the operator
+    (kept in the word only), the others are tensors it also reads."""
+    if not re.fullmatch(r"[A-Za-z_][\w.-]*", arg):
+        raise SpecError(f"{where}{arg!r} is not a name (letters, digits, _ . -)")
+    if index > 0:
+        values["refs"] = (*values.get("refs", ()), arg)  # type: ignore[misc]
+
+
+def parse_opaque_shape(text: str, where: str = "") -> dict[str, object]:
+    """The ``out=`` of an ``opaque`` word, batch left out (the input's is kept):
+    ``CxHxW`` (any rank: ``C``, ``CxL``, ``CxDxHxW``), ``Ff`` features, ``TxCt`` tokens.
+    Returned as the :class:`Layer` fields that carry it: ``out_channels``, ``size`` (the
+    spatial sizes, or the tokens) and ``mode`` (``map``, ``flat`` or ``tokens``).
+
+    >>> parse_opaque_shape("64x56x56"), parse_opaque_shape("197x768t")["size"]
+    ({'out_channels': 64, 'size': (56, 56), 'mode': 'map'}, (197,))
+    """
+    cleaned = text.strip().lower()
+    suffix = cleaned[-1:] if cleaned[-1:] in ("f", "t") else ""
+    parts = re.split(r"[x×*]", cleaned[: len(cleaned) - len(suffix)])
+    forms = "C, CxL, CxHxW, CxDxHxW, Ff (features) or TxCt (tokens)"
+    if not all(re.fullmatch(r"\d{1,9}", p) for p in parts) or len(parts) > 4:
+        raise SpecError(f"{where}out must be a shape without the batch: {forms}, got {text!r}")
+    dims = [int(p) for p in parts]
+    if min(dims) < 1:
+        raise SpecError(f"{where}out: every dimension must be >= 1, got {text!r}")
+    if suffix == "f" and len(dims) == 1:
+        return {"out_channels": dims[0], "size": (), "mode": "flat"}
+    if suffix == "t" and len(dims) == 2:
+        return {"out_channels": dims[1], "size": (dims[0],), "mode": "tokens"}
+    if suffix:
+        raise SpecError(f"{where}out must be {forms}, got {text!r}")
+    return {"out_channels": dims[0], "size": tuple(dims[1:]), "mode": "map"}
 
 
 def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:

@@ -528,7 +528,17 @@ class Source:
         if input_size is not None and not input_size.strip()[:1].isdigit():
             words.insert(0, input_size)  # no INPUT: the net file must give it
             input_size = None
-        network = load_network(words, self.net, self.preset, self.width_mult, self.layer)
+        net = self.net
+        if net is None and words and words[0].lower().endswith(".onnx"):
+            net = words.pop(0)  # convcli shape [INPUT] model.onnx [LAYER ...]
+        if net is not None and str(net).lower().endswith(".onnx"):
+            from convcli.onnx_net import load_model  # onnx: imported for model files only
+
+            if self.resolution is not None:
+                raise SpecError("--resolution is for presets; give an ONNX model its INPUT")
+            return load_model(net, words, input_size, self.channels_last, self.preset,
+                              self.layer, self.width_mult)  # fmt: skip
+        network = load_network(words, net, self.preset, self.width_mult, self.layer)
         inputs, notes = resolve_inputs(network, input_size, self.channels_last)
         if self.resolution is not None and inputs:
             from convcli.presets import with_resolution

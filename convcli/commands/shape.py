@@ -44,6 +44,10 @@ EPILOG = """\
 
   convcli shape 8x8x8 tag:x conv:8,k=3,p=1,bn,act=relu add:x
 
+  convcli shape model.onnx       [dim]# an ONNX model: pip install 'convcli[onnx]'[/]
+
+  convcli shape 3x320x320 model.onnx --to-net model.net   [dim]# as words, re-sized[/]
+
 LAYER words: TYPE[:ARG,...], TYPE one of conv, dwconv, pwconv, sepconv,
 deconv, maxpool, avgpool, gap, flatten, fc; the first bare ARG is out
 channels (units for fc), then k= s= p= d= g= bias= ceil= op= dm= bn act=.
@@ -203,9 +207,20 @@ def shape(
             "unchanged.",
         ),
     ] = None,  # fmt: skip
+    to_net: Annotated[
+        str | None,
+        typer.Option(
+            "--to-net",
+            metavar="FILE",
+            rich_help_panel=options.OUTPUT,
+            show_default=False,
+            help="Write the network as a net file (- for stdout, instead of the report): "
+            "an ONNX model as convcli's words, to edit and re-size as text.",
+        ),
+    ] = None,  # fmt: skip
     output_format: options.Format = OutputFormat.table,
 ) -> None:
-    """Output size, parameters, MACs and receptive field of layers, exactly as PyTorch.
+    """Sizes, parameters, MACs and receptive field of layers, exactly as PyTorch.
 
     Sizes, parameters, MACs/FLOPs, receptive field and activation memory of a layer, a
     chain, or a whole network with branches, computed exactly as PyTorch does.
@@ -236,6 +251,12 @@ def shape(
     source = Source(tuple(words or ()), net, preset, width_mult,
                     layer.to_layer() if layer.given() else None, input_size, channels_last,
                     resolution)  # fmt: skip
+    if to_net is not None:
+        from convcli.onnx_net import write_net
+
+        write_net(source, to_net)
+        if to_net == "-":
+            return
     report = size_network(source, DTYPE_BYTES[dtype.value], count_elementwise)
     square_input = input_size is not None and input_size.strip().isdigit()
     render.render_report(report, output_format, channels_last, square_input, depth)
