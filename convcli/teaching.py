@@ -1,0 +1,343 @@
+"""What ``convcli draw`` asks the library: one layer's geometry (and numbers) from the words
+typed on the command line, and, for networks, the receptive field of one output pixel
+traced back through the layers and the tensor sizes per layer.
+
+Parsing of the typed words lives here so that the command only wires: parse (Typer) ->
+:func:`answer_layer` or :func:`trace_network` -> render (:mod:`convcli.render.draw`).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import TYPE_CHECKING
+
+from convcli.errors import ConvcliError, SpecError
+from convcli.steps import (
+    Arithmetic,
+    Geometry,
+    conv_arithmetic,
+    conv_geometry,
+    conv_transpose_arithmetic,
+    pool_arithmetic,
+    pool_geometry,
+    transposed_geometry,
+)
+
+if TYPE_CHECKING:
+    import numpy as np
+
+    from convcli.geometry import ChainReport
+
+__all__ = [
+    "OPS",
+    "LayerQuestion",
+    "LayerAnswer",
+    "Region",
+    "answer_layer",
+    "trace_network",
+]
+
+#: ``--op`` choices: the layer kinds ``draw`` shows.
+OPS: tuple[str, ...] = ("conv", "deconv", "maxpool", "avgpool", "minpool", "median")
+_POOL = {"maxpool": "max", "avgpool": "avg", "minpool": "min", "median": "median"}
+_SIZE = re.compile(r"^\s*\d+(\s*[x×*]\s*\d+)?\s*$")
+#: Largest grid side ``draw`` draws (cells, padding included), and most animation frames.
+MAX_SIDE = 64
+MAX_FRAMES = 1024
+
+
+@dataclass(frozen=True)
+class LayerQuestion:
+    """The words of ``convcli draw`` for one layer, as typed (None: not given).
+
+    ``input`` is a size (``5``, ``5x7``) or a matrix file (``.npy``, ``.csv``, ``.txt``);
+    ``matrix`` the ``--matrix`` values; ``kernel`` a size (``3``, ``3x5``) or, for
+    convolutions, a kernel STEP (``"0 1; 2 3"``, ``sobel-x``, ``@k.txt``).
+    """
+
+    kernel: str
+    input: str | None = None
+    matrix: str | None = None
+    op: str = "conv"
+    stride: str | None = None
+    padding: str | None = None
+    dilation: str | None = None
+    output_padding: str | None = None
+    ceil_mode: bool = False
+    border: str | None = None
+
+
+@dataclass
+class LayerAnswer:
+    """A layer to draw: its geometry and, with a matrix input, its arithmetic."""
+
+    geometry: Geometry
+    layer: Arithmetic | None = None
+
+
+def _pair(text: str, name: str) -> tuple[int, int]:
+    from convcli.layers import parse_pair
+
+    return parse_pair(text, name)  # type: ignore[return-value]
+
+
+def _input_values(question: LayerQuestion) -> tuple[tuple[int, int], np.ndarray | None]:
+    """The input's size, and its values when it is a matrix (one channel)."""
+    from convcli import imageio
+
+    if question.matrix is not None and question.input is not None:
+        raise SpecError("give INPUT (a size or a matrix file) or --matrix, not both")
+    values = None
+    if question.matrix is not None:
+        values = imageio.parse_matrix(question.matrix, "--matrix")
+        name = "--matrix"
+    elif question.input is None:
+        raise SpecError("missing INPUT: a size (5, 5x7), a matrix file, or --matrix VALUES")
+    elif _SIZE.match(question.input):
+        size = _pair(question.input, "INPUT")
+        if min(size) < 1:
+            raise SpecError(f"INPUT must be at least 1x1, got {question.input!r}")
+        return size, None
+    elif imageio.is_matrix_path(question.input):
+        values = imageio.load_matrix(question.input)
+        name = question.input
+    else:
+        raise SpecError(
+            f"INPUT must be a size (5, 5x7) or a matrix file (.npy, .csv, .txt), "
+            f"got {question.input!r}"
+        )
+    if values.ndim == 3 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim != 2:
+        raise SpecError(
+            f"{name}: draw shows one channel, got shape {tuple(values.shape)}; "
+            "`convcli apply --steps` shows sums over channels"
+        )
+    return (int(values.shape[0]), int(values.shape[1])), values
+
+
+def _kernel(question: LayerQuestion) -> tuple[tuple[int, int], np.ndarray | None]:
+    """The kernel's size, and its weights when given as values."""
+    text = question.kernel
+    if _SIZE.match(text):
+        size = _pair(text, "-k/--kernel")
+        if min(size) < 1:
+            raise SpecError(f"-k/--kernel must be at least 1, got {text!r}")
+        return size, None
+    if question.op not in ("conv", "deconv"):
+        raise SpecError(f"--op {question.op} takes -k N or HxW (the window), got {text!r}")
+    from convcli.kernels import KernelStep, parse_step
+
+    step = parse_step(text)
+    if not isinstance(step, KernelStep) or step.magnitude is not None or step.weight.ndim != 2:
+        what = "a gradient magnitude of two kernels (use its -x or -y kernel)"
+        if isinstance(step, KernelStep) and step.magnitude is None:
+            what = f"a {step.weight.ndim}-D kernel"
+        elif not isinstance(step, KernelStep):
+            what = "a pool (use --op maxpool -k N)"
+        raise SpecError(f"-k/--kernel '{text}': draw shows one 2-D kernel; this is {what}")
+    return (int(step.weight.shape[0]), int(step.weight.shape[1])), step.weight
+
+
+def answer_layer(question: LayerQuestion) -> LayerAnswer:
+    """Parse a ``draw`` question, check it as PyTorch would, and place its windows.
+
+    Raises
+    ------
+    SpecError
+        A malformed word, or an option the operation does not take, naming it.
+    ConvcliError
+        A layer PyTorch rejects, or one too large to draw (more than :data:`MAX_SIDE`
+        cells a side).
+
+    Examples
+    --------
+    >>> answer = answer_layer(LayerQuestion("3", "5", padding="1", stride="2"))
+    >>> answer.geometry.out_size, answer.layer is None
+    ((3, 3), True)
+    >>> answer = answer_layer(LayerQuestion("0 1; 2 3", matrix="0 1 2; 3 4 5; 6 7 8"))
+    >>> answer.layer.output[0].tolist()
+    [[19.0, 25.0], [37.0, 43.0]]
+    """
+    from convcli.layers import parse_padding
+
+    op = question.op
+    if op not in OPS:
+        raise SpecError(f"--op must be one of {', '.join(OPS)}, got {op!r}")
+    if question.output_padding is not None and op != "deconv":
+        raise SpecError("--output-padding is for --op deconv (a transposed convolution)")
+    if question.ceil_mode and op not in ("maxpool", "avgpool", "minpool"):
+        raise SpecError("--ceil-mode is for --op maxpool, avgpool and minpool")
+    if question.border is not None and op not in ("conv", "median"):
+        raise SpecError(f"--border fills the padding of conv and median; --op {op} pads itself")
+    size, values = _input_values(question)
+    kernel, weight = _kernel(question)
+    stride = _pair(question.stride, "-s/--stride") if question.stride else None
+    dilation = _pair(question.dilation, "-d/--dilation") if question.dilation else (1, 1)
+    padding: object = parse_padding(question.padding, "-p/--") if question.padding else 0
+    for name, pair in (("-s/--stride", stride), ("-d/--dilation", dilation)):
+        if pair is not None and min(pair) < 1:
+            raise SpecError(
+                f"{name} must be >= 1, got {question.stride if 's/' in name else question.dilation}"
+            )
+    if isinstance(padding, tuple) and min(padding) < 0:
+        raise SpecError(f"-p/--padding must be >= 0, got {question.padding!r}")
+    if op == "deconv":
+        geometry = transposed_geometry(
+            size, kernel, stride or 1, _symmetric(padding, question.padding),
+            _pair(question.output_padding, "--output-padding") if question.output_padding else 0,
+            dilation,
+        )  # fmt: skip
+    elif op == "conv":
+        geometry = conv_geometry(size, kernel, stride or 1, padding, dilation)
+    else:
+        geometry = pool_geometry(
+            _POOL[op], size, kernel, stride, padding, dilation, question.ceil_mode
+        )
+    _check_drawable(geometry, question)
+    if values is None:
+        return LayerAnswer(geometry)
+    if weight is None and op in ("conv", "deconv"):
+        raise SpecError(
+            f'numbers need the kernel\'s values: give -k a matrix ("0 1; 2 3") or a named '
+            f"kernel, not the size {question.kernel!r}"
+        )
+    g = geometry
+    if op == "conv":
+        layer = conv_arithmetic(values, weight, None, g.stride, g.pads, g.dilation, 1,
+                                question.border or "zeros")  # fmt: skip
+    elif op == "deconv":
+        layer = conv_transpose_arithmetic(values, weight, None, g.stride, g.pads[::2],
+                                          g.output_padding, 1, g.dilation)  # fmt: skip
+    else:
+        layer = pool_arithmetic(values, _POOL[op], g.kernel_size, g.stride, g.pads, g.dilation,
+                                g.ceil_mode, True, question.border or "zeros")  # fmt: skip
+    return LayerAnswer(layer.geometry, layer)
+
+
+def _symmetric(padding: object, text: str | None) -> tuple[int, int]:
+    if padding in (0, "valid"):
+        return (0, 0)
+    if isinstance(padding, tuple) and padding[0] == padding[1] and padding[2] == padding[3]:
+        return (padding[0], padding[2])
+    raise SpecError(
+        f"-p/--padding {text!r}: a transposed convolution crops the same on both sides "
+        "(N or HxW, as in PyTorch)"
+    )
+
+
+def _check_drawable(geometry: Geometry, question: LayerQuestion) -> None:
+    g = geometry
+    left = (g.rows.size, g.cols.size) if g.transposed else (len(g.rows.grid), len(g.cols.grid))
+    right = (len(g.rows.grid), len(g.cols.grid)) if g.transposed else g.out_size
+    for what, (rows, cols) in (("input grid", left), ("output grid", right)):
+        if max(rows, cols) > MAX_SIDE:
+            given = question.input if question.input is not None else "--matrix"
+            raise ConvcliError(
+                f"INPUT {given!r}: the {what} would be {rows}x{cols} cells, more than draw's "
+                f"{MAX_SIDE}x{MAX_SIDE}; draw a smaller example (the geometry is the same)"
+            )
+
+
+# ---------------------------------------------------------------------------------------
+# Networks: the receptive field traced back, the tensor sizes
+
+
+@dataclass(frozen=True)
+class Region:
+    """One layer's map and the part of it one output pixel depends on.
+
+    ``rows``/``cols`` are ``(first, last)`` positions, clipped to the map; ``whole`` when
+    every position counts (global pooling, attention, fully connected).
+    """
+
+    position: int  # 0: the input
+    label: str
+    shape: str
+    size: tuple[int, int]
+    rows: tuple[int, int]
+    cols: tuple[int, int]
+    whole: bool = False
+
+
+def _axis_region(
+    at: int, rf: Fraction, jump: Fraction, pad: Fraction, size: int
+) -> tuple[int, int]:
+    import math
+
+    first = at * jump - pad
+    last = first + rf - 1
+    low, high = max(0, math.floor(first)), min(size - 1, math.ceil(last))
+    return (low, max(low, high))
+
+
+def trace_network(report: ChainReport, at: tuple[int, int] | None = None) -> list[Region]:
+    """Trace one output pixel of the last map back through every layer that has a map.
+
+    Parameters
+    ----------
+    report : ChainReport
+        From :func:`convcli.network.size_network`.
+    at : (row, col), optional
+        The output pixel; default the centre of the last 2-D map (the last larger than
+        1x1: a global pool's output has nothing left to trace).
+
+    Returns
+    -------
+    list of Region
+        The input first, then each layer whose output is a 2-D map, with the region of it
+        the pixel depends on. Per layer, the field of the chosen pixel in that layer's
+        coordinates is the composition of the layers after it (Araujo et al.): from the
+        receptive fields ``r``, jumps ``j`` and paddings ``p`` relative to the input,
+        ``r' = (r_L - r_l) / j_l + 1``, ``j' = j_L / j_l``, ``p' = (p_L - p_l) / j_l``.
+        Over branches the fields are the widest path's.
+
+    Raises
+    ------
+    ConvcliError
+        No 2-D map, or ``at`` outside the last one.
+
+    Examples
+    --------
+    >>> from convcli.network import Source, size_network
+    >>> report = size_network(Source(("conv:8,k=3", "conv:8,k=3"), input_size="1x9x9"))
+    >>> [(r.size, r.rows) for r in trace_network(report)]
+    [((9, 9), (2, 6)), ((7, 7), (2, 4)), ((5, 5), (2, 2))]
+    """
+    layers = [r for r in report.layers if r.output.rank == 2 and len(r.output.spatial) == 2]
+    if report.input.rank != 2 or not layers:
+        raise ConvcliError("the receptive-field picture needs 2-D maps (CxHxW layers)")
+    while len(layers) > 1 and layers[-1].output.spatial == (1, 1):
+        layers.pop()  # after a global pool: trace the last map that still has positions
+    last = layers[-1]
+    height, width = last.output.spatial
+    row, col = at if at is not None else (height // 2, width // 2)
+    if not (0 <= row < height and 0 <= col < width):
+        raise SpecError(f"--at {row},{col} is outside the last map ({height}x{width})")
+    regions = []
+    zero, one = Fraction(0), Fraction(1)
+    entries = [(0, "input", report.input, (one, one), (one, one), (zero, zero))]
+    entries += [(r.position, r.spec, r.output, r.rf, r.jump, r.rf_padding) for r in layers]
+    final_rf, final_jump, final_pad = last.rf, last.jump, last.rf_padding
+    for index, (position, label, shape, rf, jump, pad) in enumerate(entries):
+        size = (shape.spatial[0], shape.spatial[1])
+        whole = last.rf_global and index < len(entries) - 1
+        if index == len(entries) - 1:
+            rows, cols = (row, row), (col, col)
+        elif whole:
+            rows, cols = (0, size[0] - 1), (0, size[1] - 1)
+        else:
+            rows, cols = (
+                _axis_region(
+                    at_axis,
+                    (final_rf[axis] - rf[axis]) / jump[axis] + 1,
+                    final_jump[axis] / jump[axis],
+                    (final_pad[axis] - pad[axis]) / jump[axis],
+                    size[axis],
+                )
+                for axis, at_axis in ((0, row), (1, col))
+            )
+        regions.append(Region(position, label, str(shape), size, rows, cols, whole))
+    return regions
