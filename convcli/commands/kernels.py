@@ -66,7 +66,7 @@ def kernels(
         ),
     ] = OutputFormat.table,
 ) -> None:
-    """List the named kernels, or show one STEP: its matrix, sum, and separable factors.
+    """List the named kernels, or show one STEP: matrix, sum, separable factors.
 
     Kernels are held in cross-correlation orientation, as PyTorch and OpenCV apply them:
     sobel-x is positive where brightness rises to the right (y points down).

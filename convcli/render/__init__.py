@@ -11,11 +11,13 @@ import csv
 import json
 import sys
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from rich.console import Console
+    from rich.console import Console, RenderableType
+    from rich.text import Text
 
 
 class OutputFormat(str, Enum):
@@ -69,3 +71,114 @@ def thousands(value: int | float) -> str:
 def note(message: str) -> None:
     """A one-line diagnostic on stderr (not an error)."""
     sys.stderr.write(message + "\n")
+
+
+# ---- fitting the terminal ------------------------------------------------------------------------
+#
+# A table that is wider than the terminal is never squeezed: Rich would cut its numbers and
+# names with an ellipsis. Each renderer offers its layouts, widest first, to print_fitting,
+# which prints the first one that fits; the last one (usually `stacked`) always does. A wide
+# terminal and a pipe (200 columns) keep seeing the first layout, byte for byte.
+
+_UNBOUNDED = 100_000
+
+
+def fits(console: Console, renderable: RenderableType) -> bool:
+    """Whether ``renderable`` prints on ``console`` with no word or number cut.
+
+    Text wraps between words, so it fits when its longest word does; anything else (a
+    table) fits when its natural width does: then no cell is wrapped, folded or cut.
+    """
+    from rich.measure import Measurement
+    from rich.text import Text
+
+    options = console.options.update_width(_UNBOUNDED)
+    measured = Measurement.get(console, options, renderable)
+    needed = measured.minimum if isinstance(renderable, (str, Text)) else measured.maximum
+    return needed <= console.width
+
+
+def print_fitting(console: Console, *layouts: Sequence[RenderableType]) -> None:
+    """Print the first of ``layouts`` (each a sequence of tables and texts) whose every
+    item :func:`fits` the console, or else the last one."""
+    chosen = layouts[-1]
+    for layout in layouts[:-1]:
+        if all(fits(console, item) for item in layout):
+            chosen = layout
+            break
+    for item in chosen:
+        console.print(item)
+
+
+@dataclass(frozen=True)
+class Record:
+    """One row of a table, stacked: a heading, then lines of ``(label, value)`` fields.
+
+    An empty label shows the value alone. ``style`` applies to the whole record.
+    """
+
+    heading: str
+    lines: Sequence[Sequence[tuple[str, str]]]
+    style: str = ""
+
+
+_FIELD_GAP = "   "
+
+
+def stacked(console: Console, records: Sequence[Record], indent: int | None = None) -> Text:
+    """Records one under another, for a console too narrow for their table.
+
+    Headings make a column on the left; each line of fields flows to the console's width
+    and goes on under the previous one, a field never split unless it is wider than the
+    whole line (and then only between words, never inside a number or a name). ``indent``
+    sets the headings' column (records printed in groups keep it alike)::
+
+        standard   256 x 5x5x3   conv:256,k=5
+                   output 256x8x8   params 19,456   MACs 1,228,800
+    """
+    from rich.text import Text
+
+    width = console.width
+    if indent is None:  # the headings' column: the longest heading and two spaces
+        indent = max((len(r.heading) for r in records), default=0) + 2
+    indent = min(indent, max(width // 3, 4))
+    room = max(width - indent, 16)
+    out = Text()
+    for number, record in enumerate(records):
+        rows: list[Text] = []
+        for fields in record.lines:
+            line = Text()
+            for label, value in fields:
+                if label and value:
+                    piece = Text.assemble((label, "dim"), " ", value)
+                else:
+                    piece = Text(label, style="dim") if label else Text(value)
+                if line and line.cell_len + len(_FIELD_GAP) + piece.cell_len <= room:
+                    line.append(_FIELD_GAP)
+                    line.append_text(piece)
+                    continue
+                if line:
+                    rows.append(line)
+                if piece.cell_len <= room:
+                    line = piece
+                    continue
+                line = Text()
+                for word in piece.split(" "):  # between words only, never inside one
+                    if line and line.cell_len + 1 + word.cell_len > room:
+                        rows.append(line)
+                        line = Text()
+                    line.append_text(Text(" ") + word if line else word)
+            if line:
+                rows.append(line)
+        text = Text(record.heading, style="bold")
+        if text.cell_len + 2 > indent:  # a long heading gets a line of its own
+            text.append("\n" + " " * indent)
+        else:
+            text.append(" " * (indent - text.cell_len))
+        text.append_text(Text("\n" + " " * indent).join(rows))
+        if record.style:
+            text.stylize(record.style)
+        if number:
+            out.append("\n")
+        out.append_text(text)
+    return out

@@ -14,9 +14,20 @@ from typing import TYPE_CHECKING, Any
 
 from convcli.compare import ratio
 from convcli.geometry import COUNTING_CONVENTION
-from convcli.render import OutputFormat, print_csv, print_json, stdout_console, thousands
+from convcli.render import (
+    OutputFormat,
+    Record,
+    print_csv,
+    print_fitting,
+    print_json,
+    stacked,
+    stdout_console,
+    thousands,
+)
 
 if TYPE_CHECKING:
+    from rich.table import Table
+
     from convcli.compare import (
         BenchResult,
         Cost,
@@ -124,11 +135,13 @@ def _layer_summary_lines(result: LayerComparison) -> list[str]:
     return lines
 
 
-def _kernel_lines(kernel: KernelSeparability, channels_last: bool = False) -> list[str]:
+def _kernel_lines(
+    kernel: KernelSeparability, channels_last: bool = False, spaced: bool = False
+) -> list[str]:
     from convcli.render.kernels import format_number
 
     def vector(values: Sequence[float]) -> str:
-        return "[" + ",".join(format_number(v, 4) for v in values) + "]"
+        return "[" + (", " if spaced else ",").join(format_number(v, 4) for v in values) + "]"
 
     rows, columns = len(kernel.matrix), len(kernel.matrix[0])
     singular = ", ".join(format_number(v, 4) for v in kernel.singular_values)
@@ -177,6 +190,25 @@ def _bench_lines(bench: BenchResult) -> list[str]:
     ]
 
 
+def _notes(
+    result: LayerComparison | None,
+    kernels: Sequence[KernelSeparability],
+    bench: BenchResult | None,
+    channels_last: bool,
+    spaced: bool = False,
+) -> list[str]:
+    """The lines under the table: ratios, each kernel's separability, the timings
+    (``spaced``: vectors as ``[1, 2, 1]``, so that a long one wraps between numbers)."""
+    notes: list[str] = []
+    if result is not None:
+        notes += _layer_summary_lines(result)
+    for kernel in kernels:
+        notes += _kernel_lines(kernel, channels_last, spaced)
+    if bench is not None:
+        notes += _bench_lines(bench)
+    return notes
+
+
 def render_layer(
     result: LayerComparison | None,
     output_format: OutputFormat,
@@ -215,13 +247,7 @@ def render_layer(
         print_csv(header, rows)
         return
 
-    notes: list[str] = []
-    if result is not None:
-        notes += _layer_summary_lines(result)
-    for kernel in kernels:
-        notes += _kernel_lines(kernel, channels_last)
-    if bench is not None:
-        notes += _bench_lines(bench)
+    notes = _notes(result, kernels, bench, channels_last)
 
     if output_format is OutputFormat.plain:
         if result is not None:
@@ -239,66 +265,151 @@ def render_layer(
             print(COUNTING_CONVENTION)
         return
 
-    from rich.markup import escape
-    from rich.table import Table
+    from rich.text import Text
 
     console = stdout_console()
     if result is not None:
-        kh, kw = result.kernel
-        table = Table(
-            title=(
-                f"{result.input.format(channels_last)} with a {kh}x{kw} kernel to "
-                f"{result.out_channels} channels"
-                + (
-                    f", depth multiplier {result.depth_multiplier}"
-                    if result.depth_multiplier > 1
-                    else ""
-                )
-                + ("" if result.bias else ", no bias")
-            ),
-            title_justify="left",
-            caption=COUNTING_CONVENTION,
-            caption_justify="left",
+        title = _layer_title(result, channels_last)
+        print_fitting(
+            console,
+            [_layer_table(result, title, channels_last)],
+            _layer_compact(result, title, channels_last),
+            [
+                Text(title, style="table.title"),
+                stacked(console, _layer_records(result, channels_last)),
+                Text(COUNTING_CONVENTION, style="table.caption"),
+            ],
         )
-        table.add_column("form")
-        table.add_column("kernels")
-        table.add_column("layers")
-        table.add_column("output", justify="right")
-        table.add_column("params", justify="right")
-        table.add_column("MACs", justify="right")
-        table.add_column("FLOPs", justify="right")
-        table.add_column("MACs vs standard", justify="right")
-        for name, cost in _forms(result):
-            style = "bold" if name in ("standard", "separable") else None
-            if cost is None:
-                table.add_row(
-                    name,
-                    "",
-                    f"[dim]does not apply: {escape(result.spatial_note)}[/]",
-                    "",
-                    "",
-                    "",
-                    "",
-                    "",
-                )
-                continue
-            share = ratio(cost.macs, result.standard.macs)
+    print_fitting(
+        console,
+        [Text(line) for line in notes],
+        [Text(line) for line in _notes(result, kernels, bench, channels_last, spaced=True)],
+    )
+
+
+def _layer_title(result: LayerComparison, channels_last: bool) -> str:
+    kh, kw = result.kernel
+    return (
+        f"{result.input.format(channels_last)} with a {kh}x{kw} kernel to "
+        f"{result.out_channels} channels"
+        + (f", depth multiplier {result.depth_multiplier}" if result.depth_multiplier > 1 else "")
+        + ("" if result.bias else ", no bias")
+    )
+
+
+def _share_text(result: LayerComparison, cost: Cost) -> str:
+    share = ratio(cost.macs, result.standard.macs)
+    return "-" if share is None else f"{share:.4g}"
+
+
+def _layer_table(result: LayerComparison, title: str, channels_last: bool) -> Table:
+    """The wide table: every form with its kernels, layers and costs on one row."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    table = Table(
+        title=escape(title),
+        title_justify="left",
+        caption=COUNTING_CONVENTION,
+        caption_justify="left",
+    )
+    table.add_column("form")
+    table.add_column("kernels")
+    table.add_column("layers")
+    table.add_column("output", justify="right")
+    table.add_column("params", justify="right")
+    table.add_column("MACs", justify="right")
+    table.add_column("FLOPs", justify="right")
+    table.add_column("MACs vs standard", justify="right")
+    for name, cost in _forms(result):
+        style = "bold" if name in ("standard", "separable") else None
+        if cost is None:
             table.add_row(
                 name,
-                kernels_text(result, name),
-                escape("\n".join(cost.layers)),
-                _shape(cost, channels_last),
-                thousands(cost.params),
-                thousands(cost.macs),
-                thousands(cost.flops),
-                "-" if share is None else f"{share:.4g}",
-                style=style,
+                "",
+                f"[dim]does not apply: {escape(result.spatial_note)}[/]",
+                "",
+                "",
+                "",
+                "",
+                "",
             )
-            if name == "pointwise":
-                table.add_section()
-        console.print(table)
-    for line in notes:
-        console.print(escape(line), highlight=False)
+            continue
+        table.add_row(
+            name,
+            kernels_text(result, name),
+            escape("\n".join(cost.layers)),
+            _shape(cost, channels_last),
+            thousands(cost.params),
+            thousands(cost.macs),
+            thousands(cost.flops),
+            _share_text(result, cost),
+            style=style,
+        )
+        if name == "pointwise":
+            table.add_section()
+    return table
+
+
+def _layer_compact(result: LayerComparison, title: str, channels_last: bool) -> list[Any]:
+    """The table split in two, for a narrower terminal: the numbers of each form, then its
+    kernels and layers."""
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    numbers = Table(title=escape(title), title_justify="left")
+    numbers.add_column("form")
+    for column in ("output", "params", "MACs", "FLOPs", "MACs vs standard"):
+        numbers.add_column(column, justify="right")
+    words = Table()
+    for column in ("form", "kernels", "layers"):
+        words.add_column(column)
+    for name, cost in _forms(result):
+        style = "bold" if name in ("standard", "separable") else None
+        if cost is None:
+            numbers.add_row(name, *["[dim]-[/]"] * 5)
+            continue
+        numbers.add_row(
+            name,
+            _shape(cost, channels_last),
+            thousands(cost.params),
+            thousands(cost.macs),
+            thousands(cost.flops),
+            _share_text(result, cost),
+            style=style,
+        )
+        words.add_row(name, kernels_text(result, name), escape("\n".join(cost.layers)), style=style)
+        if name == "pointwise":
+            numbers.add_section()
+            words.add_section()
+    return [numbers, words, Text(COUNTING_CONVENTION, style="table.caption")]
+
+
+def _layer_records(result: LayerComparison, channels_last: bool) -> list[Record]:
+    """One record per form, for a terminal too narrow for either table."""
+    records = []
+    for name, cost in _forms(result):
+        if cost is None:
+            records.append(Record(name, [[("", f"does not apply: {result.spatial_note}")]]))
+            continue
+        records.append(
+            Record(
+                name,
+                [
+                    [("", kernels_text(result, name)), ("", _words(cost))],
+                    [
+                        ("output", _shape(cost, channels_last)),
+                        ("params", thousands(cost.params)),
+                        ("MACs", thousands(cost.macs)),
+                        ("FLOPs", thousands(cost.flops)),
+                        ("MACs vs standard", _share_text(result, cost)),
+                    ],
+                ],
+                style="bold" if name in ("standard", "separable") else "",
+            )
+        )
+    return records
 
 
 # ---- a network -----------------------------------------------------------------------------------
@@ -391,15 +502,65 @@ def render_network(
         print(COUNTING_CONVENTION)
         return
 
+    from rich.table import Table
+    from rich.text import Text
+
+    console = stdout_console()
+    title = (
+        f"{name} on {result.input.format(channels_last)}: as given vs every "
+        "depthwise-separable block as a standard convolution"
+    )
+    print_fitting(
+        console,
+        [_network_table(result, title, channels_last)],
+        [
+            *_network_halves(result, title, channels_last),
+            Text(COUNTING_CONVENTION, style="table.caption"),
+        ],
+        [
+            Text(title, style="table.title"),
+            stacked(console, _network_records(result, channels_last)),
+            Text(COUNTING_CONVENTION, style="table.caption"),
+        ],
+    )
+    print_fitting(console, [Text(line) for line in summary[1:]])
+
+    kinds = Table(
+        title="by kind of layer, as given (the MobileNet paper's Table 2)",
+        title_justify="left",
+    )
+    for column in ("kind", "MACs", "share", "params", "share"):
+        kinds.add_column(column, justify="left" if column == "kind" else "right")
+    for row in _by_kind_rows(result.by_kind):
+        kinds.add_row(*row)
+    kind_records = [
+        Record(row[0], [[("MACs", f"{row[1]} ({row[2]})"), ("params", f"{row[3]} ({row[4]})")]])
+        for row in _by_kind_rows(result.by_kind)
+    ]
+    print_fitting(
+        console,
+        [kinds],
+        [Text(str(kinds.title), style="table.title"), stacked(console, kind_records)],
+    )
+    print_fitting(
+        console,
+        [_share_chart(result.by_kind, _BAR_WIDTH)],
+        [_share_chart(result.by_kind, max(8, console.width - 40))],
+    )
+
+
+def _times_text(standard: Cost, given: Cost, replaced: bool = True) -> str:
+    times = ratio(standard.macs, given.macs)
+    return f"{times:.3g}" if times is not None and replaced else ""
+
+
+def _network_table(result: NetworkComparison, title: str, channels_last: bool) -> Table:
+    """The wide table: each block as given and as a standard convolution on one row."""
     from rich.markup import escape
     from rich.table import Table
 
-    console = stdout_console()
     table = Table(
-        title=(
-            f"{escape(name)} on {result.input.format(channels_last)}: as given vs every "
-            "depthwise-separable block as a standard convolution"
-        ),
+        title=escape(title),
         title_justify="left",
         caption=COUNTING_CONVENTION,
         caption_justify="left",
@@ -414,7 +575,6 @@ def render_network(
     table.add_column("MACs", justify="right")
     table.add_column("MACs x", justify="right")
     for block in result.blocks:
-        times = ratio(block.standard.macs, block.separable.macs)
         table.add_row(
             str(block.position),
             escape("\n".join(block.separable.layers)),
@@ -424,10 +584,9 @@ def render_network(
             escape(_words(block.standard)) if block.replaced else "[dim]same[/]",
             thousands(block.standard.params),
             thousands(block.standard.macs),
-            f"{times:.3g}" if times is not None and block.replaced else "",
+            _times_text(block.standard, block.separable, block.replaced),
         )
     table.add_section()
-    total_times = ratio(result.standard.macs, result.separable.macs)
     table.add_row(
         "",
         "total",
@@ -437,33 +596,123 @@ def render_network(
         "total",
         thousands(result.standard.params),
         thousands(result.standard.macs),
-        f"{total_times:.3g}" if total_times is not None else "",
+        _times_text(result.standard, result.separable),
         style="bold",
     )
-    console.print(table)
-    for line in summary[1:]:
-        console.print(escape(line), highlight=False)
+    return table
 
-    kinds = Table(
-        title="by kind of layer, as given (the MobileNet paper's Table 2)",
-        title_justify="left",
+
+def _network_halves(result: NetworkComparison, title: str, channels_last: bool) -> list[Table]:
+    """The table split in two, for a narrower terminal: the network as given, then as
+    standard convolutions, the blocks numbered alike."""
+    from rich.markup import escape
+    from rich.table import Table
+
+    given = Table(title=escape(title), title_justify="left")
+    standard = Table()
+    for table, columns in (
+        (given, ("#", "as given", "output", "params", "MACs")),
+        (standard, ("#", "as standard conv", "params", "MACs", "MACs x")),
+    ):
+        for column in columns:
+            table.add_column(column, justify="left" if column.startswith("as ") else "right")
+    for block in result.blocks:
+        given.add_row(
+            str(block.position),
+            escape("\n".join(block.separable.layers)),
+            _shape(block.separable, channels_last),
+            thousands(block.separable.params),
+            thousands(block.separable.macs),
+        )
+        standard.add_row(
+            str(block.position),
+            escape(_words(block.standard)) if block.replaced else "[dim]same[/]",
+            thousands(block.standard.params),
+            thousands(block.standard.macs),
+            _times_text(block.standard, block.separable, block.replaced),
+        )
+    given.add_section()
+    given.add_row(
+        "",
+        "total",
+        _shape(result.separable, channels_last),
+        thousands(result.separable.params),
+        thousands(result.separable.macs),
+        style="bold",
     )
-    for column in ("kind", "MACs", "share", "params", "share"):
-        kinds.add_column(column, justify="left" if column == "kind" else "right")
-    for row in _by_kind_rows(result.by_kind):
-        kinds.add_row(*row)
-    console.print(kinds)
+    standard.add_section()
+    standard.add_row(
+        "",
+        "total",
+        thousands(result.standard.params),
+        thousands(result.standard.macs),
+        _times_text(result.standard, result.separable),
+        style="bold",
+    )
+    return [given, standard]
+
+
+def _network_records(result: NetworkComparison, channels_last: bool) -> list[Record]:
+    """One record per block (and the totals), for a terminal too narrow for either table."""
+
+    def costs(cost: Cost) -> list[tuple[str, str]]:
+        return [("params", thousands(cost.params)), ("MACs", thousands(cost.macs))]
+
+    records = []
+    for block in result.blocks:
+        standard = _words(block.standard) if block.replaced else "same"
+        times = _times_text(block.standard, block.separable, block.replaced)
+        records.append(
+            Record(
+                str(block.position),
+                [
+                    [("", _words(block.separable))],
+                    [("output", _shape(block.separable, channels_last)), *costs(block.separable)],
+                    [
+                        ("as standard", standard),
+                        *costs(block.standard),
+                        *([("MACs x", times)] if times else []),
+                    ],
+                ],
+            )
+        )
+    times = _times_text(result.standard, result.separable)
+    records.append(
+        Record(
+            "total",
+            [
+                [("output", _shape(result.separable, channels_last)), *costs(result.separable)],
+                [
+                    ("as standard", ""),
+                    *costs(result.standard),
+                    *([("MACs x", times)] if times else []),
+                ],
+            ],
+            style="bold",
+        )
+    )
+    return records
+
+
+def _share_chart(shares: Sequence[KindShare], bar_width: int) -> Table:
+    from rich.table import Table
 
     chart = Table(title="share of MACs and of parameters", title_justify="left", box=None)
     chart.add_column("kind")
     chart.add_column("", justify="left")
     chart.add_column("bar", justify="left", no_wrap=True)
     chart.add_column("share", justify="right")
-    for share in result.by_kind:
+    for share in shares:
         chart.add_row(
-            share.label, "MACs", f"[cyan]{bar(share.macs_share)}[/]", _percent(share.macs_share)
+            share.label,
+            "MACs",
+            f"[cyan]{bar(share.macs_share, bar_width)}[/]",
+            _percent(share.macs_share),
         )
         chart.add_row(
-            "", "params", f"[magenta]{bar(share.params_share)}[/]", _percent(share.params_share)
+            "",
+            "params",
+            f"[magenta]{bar(share.params_share, bar_width)}[/]",
+            _percent(share.params_share),
         )
-    console.print(chart)
+    return chart

@@ -23,10 +23,19 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from convcli.geometry import dims_text
-from convcli.render import OutputFormat, print_csv, print_json, stdout_console
+from convcli.render import (
+    OutputFormat,
+    Record,
+    print_csv,
+    print_fitting,
+    print_json,
+    stacked,
+    stdout_console,
+)
 
 if TYPE_CHECKING:
     import numpy as np
+    from rich.table import Table
 
     from convcli.kernels import KernelDescription, KernelInfo
 
@@ -62,14 +71,17 @@ def _json_array(array: np.ndarray) -> Any:
     return [_json_array(item) for item in array]
 
 
-def _vector_text(vector: np.ndarray) -> str:
-    return "[" + ",".join(format_number(v, _TABLE_DIGITS) for v in vector) + "]"
+def _vector_text(vector: np.ndarray, spaced: bool = False) -> str:
+    return (
+        "[" + (", " if spaced else ",").join(format_number(v, _TABLE_DIGITS) for v in vector) + "]"
+    )
 
 
-def factors_text(factors: tuple[np.ndarray, np.ndarray]) -> str:
-    """``([1,2,1], [-1,0,1])`` -> ``[1,2,1]^T x [-1,0,1]`` (column times row)."""
+def factors_text(factors: tuple[np.ndarray, np.ndarray], spaced: bool = False) -> str:
+    """``([1,2,1], [-1,0,1])`` -> ``[1,2,1]^T x [-1,0,1]`` (column times row); ``spaced``
+    writes ``[1, 2, 1]``, so that a long factor wraps between its numbers."""
     column, row = factors
-    return f"{_vector_text(column)}^T x {_vector_text(row)}"
+    return f"{_vector_text(column, spaced)}^T x {_vector_text(row, spaced)}"
 
 
 def _matrix_rows(matrix: np.ndarray, digits: int | None) -> list[list[str]]:
@@ -119,26 +131,49 @@ def render_catalogue(infos: Sequence[KernelInfo], output_format: OutputFormat) -
         for name, _kind, size, _arguments, description in rows:
             sys.stdout.write(f"{name:<{name_width}}  {size:<{size_width}}  {description}\n")
     else:
-        from rich.markup import escape
-        from rich.table import Table
+        _render_catalogue_table(rows)
 
-        table = Table(title="Named kernels and pooling steps (-k STEP)", title_justify="left")
-        for column in ("Name", "Size", "Arguments", "What it does"):
-            table.add_column(column, no_wrap=column != "What it does")
-        previous_kind = rows[0][1]
-        for name, kind, size, arguments, description in rows:
-            if (kind == "pool") != (previous_kind == "pool"):
-                table.add_section()
-            previous_kind = kind
-            table.add_row(f"[bold]{escape(name)}[/]", size, escape(arguments), escape(description))
-        console = stdout_console()
-        console.print(table)
-        console.print(
-            'Also: inline matrices ("1 0 -1; 2 0 -2; 1 0 -1", "[[1,-1]]", "3x3: ..."), '
-            "files (@kernel.txt, kernel.npy, kernel.csv). `convcli kernels STEP` shows one.",
-            markup=False,
-            highlight=False,
-        )
+
+def _render_catalogue_table(rows: Sequence[tuple[str, str, str, str, str]]) -> None:
+    from rich.markup import escape
+    from rich.table import Table
+    from rich.text import Text
+
+    title = "Named kernels and pooling steps (-k STEP)"
+    table = Table(title=title, title_justify="left")
+    for column in ("Name", "Size", "Arguments", "What it does"):
+        table.add_column(column, no_wrap=column != "What it does")
+    previous_kind = rows[0][1]
+    for name, kind, size, arguments, description in rows:
+        if (kind == "pool") != (previous_kind == "pool"):
+            table.add_section()
+        previous_kind = kind
+        table.add_row(f"[bold]{escape(name)}[/]", size, escape(arguments), escape(description))
+    console = stdout_console()
+    footer = Text(
+        'Also: inline matrices ("1 0 -1; 2 0 -2; 1 0 -1", "[[1,-1]]", "3x3: ..."), '
+        "files (@kernel.txt, kernel.npy, kernel.csv). `convcli kernels STEP` shows one."
+    )
+
+    def records(pools: bool) -> list[Record]:
+        return [
+            Record(name, [[("", size), ("arguments", arguments)], [("", description)]])
+            for name, kind, size, arguments, description in rows
+            if (kind == "pool") == pools
+        ]
+
+    indent = max(len(row[0]) for row in rows) + 2
+    print_fitting(
+        console,
+        [table, footer],
+        [
+            Text(title, style="table.title"),
+            stacked(console, records(False), indent),
+            Text(""),
+            stacked(console, records(True), indent),
+            footer,
+        ],
+    )
 
 
 # ---- one step ------------------------------------------------------------------------------------
@@ -195,7 +230,7 @@ def _step_json(info: KernelDescription) -> dict[str, Any]:
     return data
 
 
-def _fact_lines(info: KernelDescription) -> list[tuple[str, str]]:
+def _fact_lines(info: KernelDescription, spaced: bool = False) -> list[tuple[str, str]]:
     """``(label, value)`` lines under one kernel's matrix."""
     assert info.matrix is not None and info.total is not None
     total = format_number(info.total, _PLAIN_DIGITS)
@@ -205,7 +240,7 @@ def _fact_lines(info: KernelDescription) -> list[tuple[str, str]]:
     if info.separable is None:
         lines.append(("separable", "n/a (not a 2-D kernel)"))
     elif info.factors is not None:
-        lines.append(("separable", f"yes: {factors_text(info.factors)}"))
+        lines.append(("separable", f"yes: {factors_text(info.factors, spaced)}"))
     else:
         lines.append(("separable", "no"))
     return lines
@@ -244,15 +279,17 @@ def _step_lines(info: KernelDescription) -> list[tuple[str, str]]:
     return lines
 
 
-def _blocks(info: KernelDescription) -> list[tuple[str, np.ndarray | None, list[tuple[str, str]]]]:
+def _blocks(
+    info: KernelDescription, spaced: bool = False
+) -> list[tuple[str, np.ndarray | None, list[tuple[str, str]]]]:
     """``(heading, matrix or None, facts)`` in display order, shared by table and plain."""
     step_facts = _step_lines(info)
     if info.kind == "pool":
         return [("", None, step_facts)]
     if info.kind == "magnitude":
-        blocks = [(part.summary, part.matrix, _fact_lines(part)) for part in info.parts]
+        blocks = [(part.summary, part.matrix, _fact_lines(part, spaced)) for part in info.parts]
         return [*blocks, ("", None, step_facts)]
-    return [("", info.matrix, _fact_lines(info) + step_facts)]
+    return [("", info.matrix, _fact_lines(info, spaced) + step_facts)]
 
 
 def _render_plain(info: KernelDescription) -> None:
@@ -273,30 +310,77 @@ def _render_plain(info: KernelDescription) -> None:
 
 
 def _render_table(info: KernelDescription) -> None:
-    from rich import box
     from rich.markup import escape
-    from rich.table import Table
+
+    from convcli.limits import MAX_TABLE_CELLS
 
     console = stdout_console()
     console.print(f"[bold]{escape(info.text)}[/]  {escape(info.summary)}", highlight=False)
-    for heading, matrix, facts in _blocks(info):
+    for (heading, matrix, facts), (*_, spaced_facts) in zip(
+        _blocks(info), _blocks(info, spaced=True), strict=True
+    ):
         if heading:
             console.print(f"[bold]{escape(heading)}[/]", highlight=False)
+        if matrix is not None and matrix.size > MAX_TABLE_CELLS:
+            console.print(
+                f"({dims_text(matrix.shape)}: {matrix.size:,} values, too many for a table; "
+                "--format plain, json or csv prints them)",
+                style="dim",
+                markup=False,
+                highlight=False,
+            )
+            matrix = None
         for slice_label, plane in _slices(matrix) if matrix is not None else []:
             if slice_label:
                 console.print(slice_label, style="dim", highlight=False)
-            table = Table(show_header=False, box=box.SQUARE)
-            for _ in range(plane.shape[1]):
-                table.add_column(justify="right")
-            for row in _matrix_rows(plane, _TABLE_DIGITS):
-                table.add_row(*row)
-            console.print(table)
-        grid = Table.grid(padding=(0, 2))
-        grid.add_column(style="dim")
-        grid.add_column()
-        for label, value in facts:
-            grid.add_row(label, escape(value))
-        console.print(grid)
+            rows = _matrix_rows(plane, _TABLE_DIGITS)
+            print_fitting(console, [_matrix_table(rows)], _matrix_blocks(rows, console.width))
+        print_fitting(console, [_facts_grid(facts)], [_facts_grid(spaced_facts)])
+
+
+def _matrix_table(rows: list[list[str]], first: int = 0, count: int | None = None) -> Table:
+    """The matrix in a box; a block of ``count`` columns from ``first`` gets numbered columns."""
+    from rich import box
+    from rich.table import Table
+
+    block = count is not None
+    end = len(rows[0]) if count is None else first + count
+    table = Table(show_header=block, header_style="dim", box=box.SQUARE)
+    for column in range(first, end):
+        table.add_column(str(column + 1) if block else "", justify="right")
+    for row in rows:
+        table.add_row(*row[first:end])
+    return table
+
+
+def _matrix_blocks(rows: list[list[str]], width: int) -> list[Any]:
+    """A matrix too wide for the terminal, as blocks of whole columns (numbered), as
+    Octave and MATLAB print one."""
+    from rich.text import Text
+
+    columns = len(rows[0])
+    cell = max(len(str(columns)), *(len(value) for row in rows for value in row))
+    fitting = max(1, (width - 1) // (cell + 3))  # a cell, its padding and a border
+    per_block = -(-columns // -(-columns // fitting))  # as even as the blocks can be
+    out: list[Any] = []
+    for first in range(0, columns, per_block):
+        count = min(per_block, columns - first)
+        last = first + count
+        label = f"column {first + 1}" if count == 1 else f"columns {first + 1}-{last}"
+        out += [Text(f"{label} of {columns}", style="dim"), _matrix_table(rows, first, count)]
+    return out
+
+
+def _facts_grid(facts: list[tuple[str, str]]) -> Table:
+    from rich.markup import escape
+    from rich.table import Table
+
+    grid = Table.grid(padding=(0, 2))
+    grid.add_column(style="dim")
+    grid.add_column()
+    for label, value in facts:
+        grid.add_row(label, escape(value))
+    return grid
 
 
 def render_step(info: KernelDescription, output_format: OutputFormat) -> None:
