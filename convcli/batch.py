@@ -13,10 +13,10 @@ through callbacks.
 from __future__ import annotations
 
 import contextlib
-import glob
 import os
 import sys
 import time
+from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from convcli import imageio
+from convcli import _signals, imageio
 from convcli._threads import cpu_count, ordered_map, set_thread_share
-from convcli.errors import ConvcliError, SpecError
+from convcli.errors import ConvcliError, OutputExistsError, SpecError
 from convcli.kernels import KernelStep, PoolStep
 from convcli.pipeline import (
     PictureResult,
@@ -600,7 +600,8 @@ class BatchItem:
     error : str or None
         Why it failed, one line.
     note : str or None
-        Why it was skipped (``"output exists"``).
+        Why it was skipped (``"output exists"``: when the batch was planned, or written
+        meanwhile by another run), or ``"finished as the batch stopped"``.
     notes : list of str
         :attr:`ApplyResult.notes` of a file done.
     seconds : float
@@ -629,7 +630,9 @@ class BatchReport:
     jobs : int
         Worker processes used (1: in this process).
     interrupted : bool
-        Ctrl-C (or SIGTERM) stopped it.
+        Ctrl-C (SIGINT) or SIGTERM stopped it.
+    signal : int or None
+        Which signal stopped it (the CLI exits with 128 + it: 130, 143).
     stopped : bool
         ``fail_fast`` stopped it at a failure.
     """
@@ -638,6 +641,7 @@ class BatchReport:
     seconds: float = 0.0
     jobs: int = 1
     interrupted: bool = False
+    signal: int | None = None
     stopped: bool = False
 
     def count(self, status: str) -> int:
@@ -683,13 +687,18 @@ def find_inputs(
     def wanted(name: str) -> bool:
         return not name.startswith(".") and Path(name).suffix.lower() in suffixes
 
+    def is_file(path: str) -> bool:
+        # A broken symbolic link is taken, and fails as a missing file does (it is not
+        # dropped silently); folders, pipes and devices are not.
+        return os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path))
+
     for given in map(str, paths):
         if not os.path.isdir(given):
             add(given, "")
             continue
         if not recursive:
             for entry in sorted(os.scandir(given), key=lambda e: e.name):
-                if entry.is_file() and wanted(entry.name):
+                if wanted(entry.name) and is_file(entry.path):
                     add(entry.path, "")
             continue
         for root, folders, files in os.walk(given):
@@ -702,7 +711,7 @@ def find_inputs(
             relative = os.path.relpath(root, given)
             folder = "" if relative == "." else Path(relative).as_posix() + "/"
             for name in sorted(files):
-                if wanted(name):
+                if wanted(name) and is_file(os.path.join(root, name)):
                     add(os.path.join(root, name), folder)
     return found
 
@@ -808,8 +817,11 @@ def plan_batch(
     items: list[BatchItem] = []
     writers: dict[str, str] = {}
     input_files = {os.path.realpath(source.path): source.path for source in inputs}
+    root = os.path.realpath(out_dir)
     for source in inputs:
-        output = os.path.join(out_dir, _output_name(name, source, slug, options))
+        relative = _output_name(name, source, slug, options)
+        output = os.path.join(out_dir, relative)
+        _check_inside(out_dir, root, relative, name, source.path)
         key = os.path.normcase(os.path.abspath(output))
         if key in writers:
             raise SpecError(
@@ -830,14 +842,39 @@ def plan_batch(
     return items
 
 
-# The worker side: set once per worker process by _start_worker.
-_WORK: tuple[Sequence[Step], ApplyOptions] | None = None
-_IN_FILE = False
+def _check_inside(
+    out_dir: str | os.PathLike[str], root: str, relative: str, template: str, source: str
+) -> None:
+    """Refuse an output whose folder leads out of the output folder through a symbolic link
+    (``--name "sub/{stem}.{ext}"`` with ``OUT/sub`` linking elsewhere). The output file
+    itself may be a link: the rename replaces the link, never what it points to."""
+    folder = os.path.dirname(relative)
+    if not folder:
+        return
+    where = os.path.realpath(os.path.join(out_dir, folder))
+    if where == root or where.startswith(root.rstrip(os.sep) + os.sep):
+        return
+    link = Path(out_dir)
+    for part in Path(folder).parts:
+        link = link / part
+        if link.is_symlink():
+            break
+    raise SpecError(
+        f"--name {template!r} gives {relative!r} for '{source}', and '{link}' is a symbolic "
+        f"link out of the output folder (to '{where}'); convcli writes inside -O only"
+    )
 
 
-class _Stopped(BaseException):
-    """Raised in a worker by SIGTERM while it works on a file: unwinds ``process_one`` (its
-    ``finally`` removes the temporary file), then the worker leaves (see _process_file)."""
+# --------------------------------------------------------------------------------------------
+# Running a batch: in this process (-j 1) or on worker processes
+# --------------------------------------------------------------------------------------------
+
+#: What came of one file: (status, error, note, notes, seconds) for :class:`BatchItem`.
+Outcome = tuple[str, str | None, str | None, list[str], float]
+
+#: Seconds a worker has, after SIGTERM, to abandon its file before it is killed (a worker
+#: stops between two NumPy calls: a strip of rows, a block of a PNG; milliseconds).
+STOP_GRACE = 5.0
 
 
 def _error_text(error: BaseException) -> str:
@@ -852,64 +889,28 @@ def _error_text(error: BaseException) -> str:
 
 def _process_file(
     source: str, output: str, steps: Sequence[Step], options: ApplyOptions
-) -> tuple[str, str | None, list[str], float]:
-    """(status, error, notes, seconds) of one file; its failures are caught and told."""
-    try:
-        return _process_file_in_worker(source, output, steps, options)
-    except _Stopped:
-        # Its temporary file is gone; leave now, without running exit handlers that
-        # could wait on a lock the signal interrupted.
-        os._exit(143)
+) -> Outcome:
+    """What came of one file (its failures are caught and told, not raised).
 
-
-def _process_file_in_worker(
-    source: str, output: str, steps: Sequence[Step], options: ApplyOptions
-) -> tuple[str, str | None, list[str], float]:
-    global _IN_FILE
+    An output that exists by now (another run wrote it since the batch was planned) is
+    skipped, as it would have been had it existed then. Interrupted (a signal) goes
+    through: the write is abandoned, its temporary file removed.
+    """
     started = time.perf_counter()
+    if os.path.islink(source) and not os.path.exists(source):
+        try:
+            to = f" (to '{os.readlink(source)}')"
+        except OSError:
+            to = ""
+        error = f"{source}: broken symbolic link{to}"
+        return "failed", error, None, [], time.perf_counter() - started
     try:
-        _IN_FILE = True
         result = process_one(source, output, steps, options)
+    except OutputExistsError:
+        return "skipped", None, "output exists", [], time.perf_counter() - started
     except (ConvcliError, OSError, ValueError, MemoryError) as error:
-        return "failed", _error_text(error), [], time.perf_counter() - started
-    finally:
-        _IN_FILE = False
-    return "done", None, result.notes, time.perf_counter() - started
-
-
-def _on_terminate(signum: int, frame: object) -> None:
-    """SIGTERM in a worker (the batch is stopping): abandon the file being written, or
-    leave at once when idle (there is nothing to clean up)."""
-    if _IN_FILE:
-        raise _Stopped
-    os._exit(128 + signum)
-
-
-def _start_worker(steps: Sequence[Step], options: ApplyOptions) -> None:
-    """Initializer of a worker process."""
-    import signal
-
-    global _WORK
-    _WORK = (steps, options)
-    # The core's row bands take this worker's share of the cores, not every core.
-    set_thread_share(options.threads)
-    # Ctrl-C reaches the whole process group; the parent alone decides, then stops us.
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    signal.signal(signal.SIGTERM, _on_terminate)
-
-
-def _work(source: str, output: str) -> tuple[str, str | None, list[str], float]:
-    assert _WORK is not None
-    return _process_file(source, output, *_WORK)
-
-
-def _remove_temporaries(item: BatchItem) -> None:
-    """Remove what a stopped writer may have left (``.NAME.XXXX.part`` beside the output)."""
-    target = Path(item.output)
-    with contextlib.suppress(OSError):
-        for leftover in target.parent.glob(f".{glob.escape(target.name)}.*.part"):
-            with contextlib.suppress(OSError):
-                leftover.unlink()
+        return "failed", _error_text(error), None, [], time.perf_counter() - started
+    return "done", None, None, result.notes, time.perf_counter() - started
 
 
 def _written_since(path: str, since: float) -> bool:
@@ -946,7 +947,8 @@ def run_batch(
         Called once the workers are up (before: a progress bar's thread must not exist
         when the workers are forked).
     on_result : callable (BatchItem), optional
-        Called in this process as each file is done or failed, in completion order.
+        Called in this process as each file is done, skipped (its output appeared since
+        the plan) or failed, in completion order.
 
     Returns
     -------
@@ -955,13 +957,15 @@ def run_batch(
     Notes
     -----
     Results do not depend on ``jobs``: each file is processed alone, in the same way.
-    Ctrl-C (SIGINT) or SIGTERM stops the workers; a file being written is abandoned and
-    its temporary file removed, so every output is either complete or absent. The
-    report then has ``interrupted`` set and the unfinished files ``cancelled``.
-    """
-    import signal
-    import threading
 
+    Signals (in the main thread; see :mod:`convcli._signals`): SIGINT or SIGTERM stops the
+    batch. Queued files never start; each worker abandons its file (its temporary file
+    removed) and leaves; files that finished meanwhile keep their result; the report has
+    ``interrupted`` and ``signal`` set and the unfinished files ``cancelled``. Every output
+    is then either complete or absent. Workers ignore SIGINT (Ctrl-C reaches the whole
+    process group; this process decides) and receive SIGTERM when this process dies, even
+    by SIGKILL (Linux; elsewhere they leave after their current file).
+    """
     started, started_at = time.perf_counter(), time.time()
     todo = [item for item in items if item.status == "pending"]
     jobs = max(1, min(jobs or cpu_count(), len(todo) or 1))
@@ -974,46 +978,38 @@ def run_batch(
         except OSError as error:
             reason = (error.strerror or str(error)).lower()
             raise ConvcliError(f"cannot create output folder '{folder}': {reason}") from None
-    # Test hook (tests/test_batch_cli.py): a real SIGINT to this process after N results.
-    interrupt_after = int(os.environ.get("CONVCLI_TEST_INTERRUPT_AFTER") or 0)
-    finished = 0
 
-    def record(item: BatchItem, outcome: tuple[str, str | None, list[str], float]) -> bool:
-        """Store a file's outcome; True when the batch must stop (fail-fast)."""
-        nonlocal finished
-        item.status, item.error, item.notes, item.seconds = outcome
-        if item.status == "cancelled":
-            return False
-        finished += 1
+    def record(item: BatchItem, outcome: Outcome) -> bool:
+        """Store a file's outcome and tell it; True when the batch must stop (fail-fast)."""
+        item.status, item.error, item.note, item.notes, item.seconds = outcome
         if on_result is not None:
             on_result(item)
-        if interrupt_after and finished == interrupt_after:
-            os.kill(os.getpid(), signal.SIGINT)
         return fail_fast and item.status == "failed"
 
-    in_main_thread = threading.current_thread() is threading.main_thread()
-    previous_handler = None
-    if in_main_thread:  # `kill PID` stops a batch as cleanly as Ctrl-C
-        previous_handler = signal.signal(signal.SIGTERM, signal.default_int_handler)
-    try:
-        if jobs == 1:
-            if on_start is not None:
-                on_start(len(todo), jobs)
-            for item in todo:
-                if record(item, _process_file(item.input, item.output, steps, options)):
-                    report.stopped = True
-                    break
-        else:
-            report.stopped = _run_in_workers(todo, steps, options, jobs, on_start, record)
-    except KeyboardInterrupt:
-        report.interrupted = True
-    finally:
-        if previous_handler is not None:
-            signal.signal(signal.SIGTERM, previous_handler)
+    # Everything here is bookkeeping a signal must not cut, but the work of a file in
+    # this process (-j 1); the pool's loop polls for a signal instead.
+    with _signals.handled(), _signals.deferred():
+        try:
+            if jobs == 1:
+                if on_start is not None:
+                    on_start(len(todo), jobs)
+                for item in todo:
+                    with _signals.interruptible():
+                        outcome = _process_file(item.input, item.output, steps, options)
+                    if record(item, outcome):
+                        report.stopped = True
+                        break
+            else:
+                report.stopped = _run_in_workers(todo, steps, options, jobs, on_start, record)
+        except _signals.Interrupted:
+            pass
+        signum = _signals.take()
+        if signum is not None:
+            report.interrupted, report.signal = True, signum
+            _signals.remove_leftovers()
         for item in todo:
-            if item.status in ("pending", "cancelled"):
+            if item.status == "pending":
                 item.status = "cancelled"
-                _remove_temporaries(item)
                 if _written_since(item.output, started_at):
                     # Published just before its worker was stopped (the rename is atomic,
                     # so the file is whole): the report says what is on disk.
@@ -1022,96 +1018,209 @@ def run_batch(
     return report
 
 
+# --------------------------------------------------------------------------------------------
+# The worker pool
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(eq=False)
+class _Worker:
+    """A worker process, the parent's end of its pipe, and the file it works on."""
+
+    process: Any  # multiprocessing.Process
+    connection: Any  # multiprocessing.connection.Connection
+    item: BatchItem | None = None
+
+
+def _worker_main(
+    connection: Any,
+    inherited: Sequence[Any],
+    steps: Sequence[Step],
+    options: ApplyOptions,
+    parent: int,
+) -> None:
+    """A worker: files from the pipe, outcomes back, until None, EOF or SIGTERM.
+
+    It leaves through ``os._exit``: no exit handlers (they could wait on a lock a thread
+    of the parent held when it forked), and a SIGTERM has already cleaned up.
+    """
+    _signals.become_worker()
+    code = 0
+    try:
+        for end in inherited:  # the parent's ends of the pipes, copied by fork: without
+            end.close()  # them a pipe reads EOF when the parent dies
+        _signals.die_with_parent(parent)
+        set_thread_share(options.threads)
+        while True:
+            task = connection.recv()
+            if task is None:
+                break
+            outcome = _process_file(task[0], task[1], steps, options)
+            with _signals.deferred():
+                connection.send(outcome)
+    except _signals.Interrupted as stop:
+        _signals.remove_leftovers()
+        code = stop.exit_code
+    except (EOFError, OSError):  # the parent went away
+        code = 1
+    os._exit(code)
+
+
+def _start_worker(
+    context: Any, steps: Sequence[Step], options: ApplyOptions, others: Sequence[_Worker]
+) -> _Worker:
+    parent_end, child_end = context.Pipe()
+    # A forked child holds copies of every pipe end open here: it closes the parent's.
+    inherited = [parent_end] + [w.connection for w in others]
+    if context.get_start_method() != "fork":
+        inherited = []
+    process = context.Process(
+        target=_worker_main,
+        args=(child_end, inherited, steps, options, os.getpid()),
+        name="convcli-worker",
+        daemon=True,
+    )
+    process.start()
+    child_end.close()
+    return _Worker(process, parent_end)
+
+
+def _remove_temporaries(item: BatchItem, pid: int) -> None:
+    """Remove the temporary file a killed worker left for ``item`` (only its own: the
+    process id is in the name, so another run's files are never touched)."""
+    for leftover in imageio.temporaries_of(item.output, pid):
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+
+
+def _death(process: Any) -> str:
+    """Why a worker died, for its file's failure."""
+    import signal
+
+    code = process.exitcode
+    if code is not None and code < 0:
+        name = signal.Signals(-code).name if -code in signal.valid_signals() else str(-code)
+        why = " (out of memory?)" if -code == signal.SIGKILL else ""
+        return f"worker process killed by {name}{why}"
+    if code is not None and code - 128 in _signals.SIGNALS:
+        return f"worker process stopped by {signal.Signals(code - 128).name}"
+    return f"worker process exited with code {code}"
+
+
 def _run_in_workers(
     todo: Sequence[BatchItem],
     steps: Sequence[Step],
     options: ApplyOptions,
     jobs: int,
     on_start: Callable[[int, int], None] | None,
-    record: Callable[[BatchItem, tuple[str, str | None, list[str], float]], bool],
+    record: Callable[[BatchItem, Outcome], bool],
 ) -> bool:
-    """The process pool of :func:`run_batch`; True when stopped by a failure.
+    """The worker pool of :func:`run_batch`; True when stopped by a failure (fail-fast).
 
-    Raises KeyboardInterrupt when SIGINT or SIGTERM stopped it, after stopping the workers
-    and keeping the results of the files that finished.
+    Runs with signals deferred: it polls for one (every 0.1 s at most) and then stops the
+    workers, keeping the results of the files that finished meanwhile.
     """
     import multiprocessing
-    import signal
-    import threading
-    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+    from multiprocessing.connection import wait
 
-    # A signal only sets a flag here: an exception raised at any point could leave a lock
-    # of concurrent.futures held, and the pool would never shut down.
-    stop_requested = threading.Event()
-    handlers = {}
-    if threading.current_thread() is threading.main_thread():
-        for number in (signal.SIGINT, signal.SIGTERM):
-            handlers[number] = signal.signal(number, lambda *_: stop_requested.set())
     # fork: workers start in milliseconds with everything imported. Nothing else runs in
     # this process yet (the progress bar starts in on_start, after the fork).
     methods = multiprocessing.get_all_start_methods()
     context = multiprocessing.get_context("fork" if "fork" in methods else None)
-    executor = ProcessPoolExecutor(
-        jobs, context, initializer=_start_worker, initargs=(steps, options)
-    )
-    futures = {}
+    queue = deque(todo)
+    workers: list[_Worker] = []
     stopped = False
     try:
-        for item in todo:
-            futures[executor.submit(_work, item.input, item.output)] = item
+        for _ in range(jobs):
+            workers.append(_start_worker(context, steps, options, workers))
         if on_start is not None:
             on_start(len(todo), jobs)
-        waiting = set(futures)
-        while waiting and not stopped and not stop_requested.is_set():
-            done, waiting = wait(waiting, timeout=0.1, return_when=FIRST_COMPLETED)
-            for future in done:
-                stopped = record(futures[future], _outcome(future)) or stopped
-        if stop_requested.is_set():
-            _stop_workers(executor, futures)
-            raise KeyboardInterrupt
-        if stopped:  # fail-fast: queued files never start; running ones finish
-            for future in waiting:
-                future.cancel()
-            executor.shutdown(wait=True)
-            for future in waiting:
-                if future.done() and not future.cancelled():
-                    record(futures[future], _outcome(future))
-        executor.shutdown(wait=True)
-    finally:
-        for number, handler in handlers.items():
-            signal.signal(number, handler)
+        while not _signals.received():
+            for worker in workers:
+                if worker.item is None and queue and not stopped:
+                    worker.item = queue.popleft()
+                    with contextlib.suppress(OSError):  # a dead worker: seen below
+                        worker.connection.send((worker.item.input, worker.item.output))
+            if not any(worker.item for worker in workers):
+                break
+            waited = [w.connection for w in workers if w.item] + [
+                w.process.sentinel for w in workers
+            ]
+            ready = set(wait(waited, timeout=0.1))
+            if _signals.received():
+                break
+            for worker in list(workers):
+                outcome = None
+                if worker.item is not None and worker.connection in ready:
+                    with contextlib.suppress(EOFError, OSError):
+                        outcome = worker.connection.recv()
+                if outcome is not None:
+                    item, worker.item = worker.item, None
+                    stopped = record(item, outcome) or stopped
+                elif worker.process.sentinel in ready or not worker.process.is_alive():
+                    workers.remove(worker)  # killed (out of memory...): its file fails
+                    worker.process.join()
+                    worker.connection.close()
+                    if worker.item is not None:
+                        _remove_temporaries(worker.item, worker.process.pid)
+                        failure = ("failed", _death(worker.process), None, [], 0.0)
+                        stopped = record(worker.item, failure) or stopped
+                    if queue and not stopped and len(workers) < jobs:
+                        workers.append(_start_worker(context, steps, options, workers))
+    except BaseException:
+        _stop_workers(workers, record)
+        raise
+    if _signals.received():
+        _stop_workers(workers, record)
+    else:
+        _close_workers(workers, record)
     return stopped
 
 
-def _stop_workers(executor: Any, futures: dict[Any, BatchItem]) -> None:
-    """Stop a pool now: queued files never start, each worker abandons its file (SIGTERM;
-    SIGKILL after 10 s), and the files that finished meanwhile keep their results."""
-    from multiprocessing.connection import wait as wait_for
-
-    for future in futures:
-        future.cancel()
-    processes = list((getattr(executor, "_processes", None) or {}).values())
-    for process in processes:
-        with contextlib.suppress(OSError, ValueError):
-            process.terminate()
-    deadline = time.monotonic() + 10
-    running = {process.sentinel: process for process in processes}
-    while running and time.monotonic() < deadline:
-        for sentinel in wait_for(list(running), timeout=deadline - time.monotonic()):
-            running.pop(sentinel)  # type: ignore[call-overload]
-    for process in running.values():
-        with contextlib.suppress(OSError, ValueError):
-            process.kill()
-    executor.shutdown(wait=True, cancel_futures=True)
-    for future, item in futures.items():
-        finished = future.done() and not future.cancelled() and future.exception() is None
-        if item.status == "pending" and finished:  # it ended before the stop: keep it
-            item.status, item.error, item.notes, item.seconds = future.result()
+def _close_workers(workers: list[_Worker], record: Callable[[BatchItem, Outcome], bool]) -> None:
+    """The end of a batch: idle workers are told to leave."""
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            worker.connection.send(None)
+    deadline = time.monotonic() + STOP_GRACE
+    for worker in workers:
+        worker.process.join(max(0.0, deadline - time.monotonic()))
+    if any(worker.process.is_alive() for worker in workers):
+        _stop_workers(workers, record)
+    for worker in workers:
+        worker.connection.close()
 
 
-def _outcome(future: Any) -> tuple[str, str | None, list[str], float]:
-    """A worker's result; a worker that died (killed, out of memory) fails its file."""
-    try:
-        return future.result()
-    except Exception as error:  # BrokenProcessPool and the like
-        return "failed", f"worker failed: {_error_text(error)}", [], 0.0
+def _stop_workers(workers: list[_Worker], record: Callable[[BatchItem, Outcome], bool]) -> None:
+    """Stop the workers now: SIGTERM (each abandons its file, removing its temporary file,
+    and leaves), SIGKILL after :data:`STOP_GRACE` seconds (its temporary file is removed
+    here). A file finished before the stop keeps its result."""
+    from multiprocessing.connection import wait
+
+    for worker in workers:
+        with contextlib.suppress(OSError):
+            worker.process.terminate()
+    running = list(workers)
+    deadline = time.monotonic() + STOP_GRACE
+    while running:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            break
+        wait([worker.process.sentinel for worker in running], timeout=left)
+        running = [worker for worker in running if worker.process.is_alive()]
+    for worker in running:
+        worker.process.kill()
+    for worker in workers:
+        worker.process.join()
+        item = worker.item
+        if item is not None:
+            outcome = None
+            with contextlib.suppress(EOFError, OSError):
+                if worker.connection.poll(0):  # sent before the signal reached it
+                    outcome = worker.connection.recv()
+            if outcome is not None:
+                record(item, outcome)
+            elif worker in running:  # killed: it could not clean up
+                _remove_temporaries(item, worker.process.pid)
+        worker.item = None
+        worker.connection.close()

@@ -8,22 +8,31 @@ and nowhere else; ``CONVCLI_DEBUG=1`` lets the traceback through instead.
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import importlib
 import os
 import sys
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
 from typing import Annotated, Any
 
 import typer
 from typer.core import TyperGroup
 
-from convcli import __version__
+from convcli import __version__, _signals
+from convcli.commands._help import HelpfulCommand
 from convcli.errors import ConvcliError
+
+#: Longest error line: a message quoting a 100 kB argument is shortened in the middle.
+_LONGEST_LINE = 1000
 
 
 def _one_line(text: str) -> str:
-    return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    line = " ".join(part.strip() for part in str(text).splitlines() if part.strip())
+    if len(line) > _LONGEST_LINE:
+        line = f"{line[: _LONGEST_LINE - 60]} ... {line[-40:]} ({len(line):,} characters)"
+    return line
 
 
 def _describe(error: BaseException) -> tuple[str, int] | None:
@@ -39,7 +48,44 @@ def _describe(error: BaseException) -> tuple[str, int] | None:
         return f"{where}{error.strerror or error}", 1
     if isinstance(error, MemoryError):
         return "out of memory (try a smaller image or --max-pixels)", 1
+    if isinstance(error, RecursionError):
+        return "an input is nested too deeply", 1
     return None
+
+
+def _internal(error: BaseException) -> str:
+    """The last resort: an exception no part of convcli turned into a message is a bug."""
+    reason = " ".join(str(error).split())[:200] or "no message"
+    return (
+        f"internal error ({type(error).__name__}: {reason}); please report it "
+        "(CONVCLI_DEBUG=1 shows the traceback)"
+    )
+
+
+@contextlib.contextmanager
+def _recorded_warnings(caught: list[warnings.WarningMessage]) -> Iterator[None]:
+    """Record the warnings a command raises (NumPy's overflow, a library's remark) instead
+    of letting Python print them, each once per place; :func:`_warnings_note` tells them."""
+    with warnings.catch_warnings(record=True) as log:
+        warnings.simplefilter("default")
+        try:
+            yield
+        finally:
+            caught.extend(log)
+
+
+def _warnings_note(caught: list[warnings.WarningMessage]) -> None:
+    """One ``note:`` line for all the warnings of a command that did its work."""
+    messages: list[str] = []
+    for warning in caught:
+        text = " ".join(str(warning.message).split())
+        if text and text not in messages:
+            messages.append(text)
+    if messages:
+        joined = "; ".join(messages)
+        if len(joined) > 300:
+            joined = joined[:280] + f"... ({len(messages)} warnings)"
+        typer.echo(f"note: while working: {joined}", err=True)
 
 
 # Command name -> "module:function". Each module defines one command function and its
@@ -52,6 +98,7 @@ COMMANDS: dict[str, str] = {
     "compare": "convcli.commands.compare:compare",
     "kernels": "convcli.commands.kernels:kernels",
     "learn": "convcli.commands.learn:learn",
+    "draw": "convcli.commands.draw:draw",
 }
 
 
@@ -74,7 +121,9 @@ class ConvcliGroup(TyperGroup):
             module_name, function_name = COMMANDS[cmd_name].split(":")
             module = importlib.import_module(module_name)
             single = typer.Typer(rich_markup_mode=RICH_MARKUP_MODE, add_completion=False)
-            single.command(cmd_name, epilog=module.EPILOG)(getattr(module, function_name))
+            single.command(cmd_name, cls=HelpfulCommand, epilog=module.EPILOG)(
+                getattr(module, function_name)
+            )
             command = self.commands[cmd_name] = typer.main.get_command(single)
         return command
 
@@ -86,27 +135,37 @@ class ConvcliGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
-        try:
-            code = super().main(
-                args=args,
-                prog_name=prog_name,
-                complete_var=complete_var,
-                standalone_mode=False,
-                **extra,
-            )
-        except typer.Abort:
-            typer.echo("Error: aborted", err=True)
-            code = 130
-        except Exception as error:
-            if isinstance(error, OSError) and error.errno == errno.EPIPE:
-                code = 1  # reader went away (`| head`): nothing to say
-            else:
-                described = _describe(error)
-                if described is None or os.environ.get("CONVCLI_DEBUG"):
-                    raise
-                message, code = described
-                if message:  # Click's "no arguments, so help" error has already printed help
-                    typer.echo(f"Error: {_one_line(message)}", err=True)
+        # SIGINT and SIGTERM: the command's body may be cut (Interrupted unwinds it: its
+        # finally blocks remove temporary files), the reporting below may not.
+        with _signals.handled(), _signals.deferred():
+            caught: list[warnings.WarningMessage] = []
+            try:
+                with _signals.interruptible(), _recorded_warnings(caught):
+                    code = super().main(
+                        args=args,
+                        prog_name=prog_name,
+                        complete_var=complete_var,
+                        standalone_mode=False,
+                        **extra,
+                    )
+                _warnings_note(caught)
+            except _signals.Interrupted as stop:
+                _signals.remove_leftovers()
+                typer.echo(f"Error: {stop}", err=True)
+                code = stop.exit_code
+            except typer.Abort:
+                typer.echo("Error: aborted", err=True)
+                code = 130
+            except Exception as error:
+                if isinstance(error, OSError) and error.errno == errno.EPIPE:
+                    code = 1  # reader went away (`| head`): nothing to say
+                else:
+                    if os.environ.get("CONVCLI_DEBUG"):
+                        raise
+                    message, code = _describe(error) or (_internal(error), 1)
+                    if message:  # Click's "no arguments, so help" error has printed help
+                        typer.echo(f"Error: {_one_line(message)}", err=True)
+            _signals.take()  # one arriving while the outcome was told: that outcome stands
         if standalone_mode:
             sys.exit(code if isinstance(code, int) else 0)
         return code
@@ -153,5 +212,6 @@ def _root(
 
 
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point (and ``python -m convcli``)."""
+    _signals.for_process()  # a signal while convcli reports or exits is not a traceback
     app()

@@ -24,3 +24,12 @@ class SpecError(ConvcliError):
     """
 
     exit_code = 2
+
+
+class OutputExistsError(ConvcliError):
+    """The output file exists and ``force`` was not given (checked before the work and
+    again at the moment of the rename).
+
+    A batch counts such a file as skipped, as it does an output that existed when it
+    was planned: another run (or another program) wrote it meanwhile.
+    """

@@ -26,6 +26,7 @@ into place only when everything was written, removed on any error or Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import glob
 import io
 import math
 import os
@@ -34,6 +35,7 @@ import struct
 import sys
 import tempfile
 import threading
+import warnings
 import zlib
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,13 +45,25 @@ from typing import BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from convcli import _signals
 from convcli._threads import cpu_count, ordered_map
-from convcli.errors import ConvcliError, SpecError
+from convcli.errors import ConvcliError, OutputExistsError, SpecError
+from convcli.limits import (
+    MAX_TEXT_BYTES,
+    npy_header,
+    open_regular,
+    parse_npy,
+    read_limited,
+    read_stream,
+    reading,
+    shorten,
+)
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
     "FULL_SCALE",
     "MATRIX_SUFFIXES",
+    "READ_FORMATS",
     "Picture",
     "atomic_output",
     "check_output_path",
@@ -59,6 +73,7 @@ __all__ = [
     "load_image",
     "load_matrix",
     "parse_matrix",
+    "probe_shape",
     "save_image",
     "save_npy",
     "write_bytes",
@@ -73,6 +88,18 @@ FULL_SCALE: dict[str, float] = {"8": 255.0, "16": 65535.0, "float": 1.0}
 
 #: File suffixes read as numeric matrices rather than images.
 MATRIX_SUFFIXES: tuple[str, ...] = (".npy", ".csv", ".txt")
+
+#: The raster formats convcli opens with Pillow, by Pillow's name, tried in this order.
+#: Nothing else is ever decoded, whatever a file's name or first bytes claim: Pillow would
+#: also hand PostScript to Ghostscript (EPS), and decode dozens of rare formats. PFM is read
+#: by convcli itself.
+READ_FORMATS: tuple[str, ...] = ("PNG", "JPEG", "TIFF", "BMP", "WEBP", "GIF", "PPM", "AVIF")
+
+_READABLE = "convcli reads PNG, JPEG, TIFF, BMP, WebP, GIF, PNM, AVIF and PFM"
+
+#: Bytes an image file may have per allowed pixel (--max-pixels): 16-bit RGBA is 8, a
+#: float RGB PFM 12; 16 leaves room for metadata.
+FILE_BYTES_PER_PIXEL = 16
 
 #: Suffix -> format. Formats convcli writes itself: NPY, PFM, CSV, TXT; the rest go to Pillow.
 _FORMAT_BY_SUFFIX: dict[str, str] = {
@@ -175,15 +202,77 @@ def _display_name(source: str | os.PathLike[str] | BinaryIO, name: str | None) -
     return "stdin"
 
 
-def _read_bytes(source: str | os.PathLike[str] | BinaryIO, name: str) -> bytes:
-    """All of a file (or stream), a read error as one line naming ``name``."""
+def _read_bytes(
+    source: str | os.PathLike[str] | BinaryIO, name: str, limit: int | None, what: str
+) -> bytes:
+    """All of a regular file (or stream), refused beyond ``limit`` bytes; one line on error.
+
+    Only regular files are opened, without blocking: a FIFO, ``/dev/zero`` or a folder is
+    refused before a byte is read.
+    """
+    if isinstance(source, (str, os.PathLike)):
+        return read_limited(source, name, limit, what)
+    return read_stream(source, name, limit, what)
+
+
+def image_byte_limit(max_pixels: int | None) -> int | None:
+    """The largest image file read for ``--max-pixels`` (None: no limit)."""
+    if not max_pixels:
+        return None
+    return FILE_BYTES_PER_PIXEL * max_pixels + (64 << 20)
+
+
+#: Serialises the redirection of file descriptor 2 (see :func:`_quiet_c_libraries`).
+_STDERR_LOCK = threading.Lock()
+_stderr_depth = 0
+_stderr_saved: int | None = None
+
+
+@contextlib.contextmanager
+def _quiet_c_libraries() -> Iterator[None]:
+    """Send what C libraries print on file descriptor 2 to /dev/null meanwhile.
+
+    libtiff prints its warnings and errors itself ("TIFFReadDirectory: Warning, ..."); Pillow
+    then raises (or not) on its own, and convcli says one line about it. Nested and
+    concurrent uses share one redirection.
+    """
+    global _stderr_depth, _stderr_saved
+    with _STDERR_LOCK:
+        if _stderr_depth == 0:
+            with contextlib.suppress(OSError, ValueError, AttributeError):
+                sys.stderr.flush()
+            try:
+                saved = os.dup(2)
+                null = os.open(os.devnull, os.O_WRONLY)
+                try:
+                    os.dup2(null, 2)
+                finally:
+                    os.close(null)
+                _stderr_saved = saved
+            except OSError:  # no descriptor 2: nothing to quieten
+                _stderr_saved = None
+        _stderr_depth += 1
     try:
-        if isinstance(source, (str, os.PathLike)):
-            with open(source, "rb") as handle:
-                return handle.read()
-        return source.read()
-    except OSError as error:
-        raise _read_failure(name, error) from None
+        yield
+    finally:
+        with _STDERR_LOCK:
+            _stderr_depth -= 1
+            if _stderr_depth == 0 and _stderr_saved is not None:
+                os.dup2(_stderr_saved, 2)
+                os.close(_stderr_saved)
+                _stderr_saved = None
+
+
+def _warning_note(name: str, caught: list[warnings.WarningMessage]) -> list[str]:
+    """Pillow's warnings about a file as one note (they are about the file, not convcli)."""
+    messages: list[str] = []
+    for warning in caught:
+        text = " ".join(str(warning.message).split())
+        if text and text not in messages:
+            messages.append(text)
+    if not messages:
+        return []
+    return [f"{name}: the decoder warned: {shorten('; '.join(messages), 200)}"]
 
 
 _SIGNATURES: tuple[tuple[bytes, str], ...] = (
@@ -210,8 +299,10 @@ def _read_failure(name: str, error: BaseException, data: bytes = b"") -> Convcli
         claimed = _signature(data)
         if claimed is not None:
             return ConvcliError(f"{name}: corrupt {claimed} file (Pillow cannot read its header)")
-        return ConvcliError(f"{name}: not an image (Pillow cannot identify its format)")
-    reason = str(error).strip() or type(error).__name__
+        return ConvcliError(f"{name}: not an image ({_READABLE})")
+    reason = shorten(" ".join(str(error).split()) or type(error).__name__, 160)
+    if isinstance(error, (KeyError, TypeError, AttributeError)):
+        reason = f"{type(error).__name__}: {reason}"
     if isinstance(error, FileNotFoundError):
         return ConvcliError(f"{name}: no such file")
     if isinstance(error, IsADirectoryError):
@@ -246,6 +337,10 @@ def _read_pfm(data: bytes, name: str) -> Picture:
     except ValueError:
         raise ConvcliError(f"{name}: corrupt PFM header (scale '{match.group(4)!r}')") from None
     channels = 3 if colour else 1
+    if width == 0 or height == 0:
+        raise ConvcliError(f"{name}: empty image ({width}x{height})")
+    if not math.isfinite(scale) or scale == 0:
+        raise ConvcliError(f"{name}: corrupt PFM header (scale {scale})")
     dtype = np.dtype("<f4" if scale < 0 else ">f4")
     count = width * height * channels
     body = data[match.end() :]
@@ -254,6 +349,8 @@ def _read_pfm(data: bytes, name: str) -> Picture:
             f"{name}: corrupt or truncated image (PFM needs {count * 4} bytes, has {len(body)})"
         )
     values = np.frombuffer(body, dtype=dtype, count=count).astype(np.float32)
+    if not np.all(np.isfinite(values)):
+        raise ConvcliError(f"{name}: the PFM holds NaN or infinite values")
     shape = (height, width, 3) if colour else (height, width)
     pixels = np.ascontiguousarray(values.reshape(shape)[::-1])  # PFM stores rows bottom-up
     return Picture(pixels, "RGB" if colour else "L", "float", "PFM", "F")
@@ -303,35 +400,64 @@ def load_image(
     ((2, 3), '8', 'L')
     """
     name = _display_name(source, name)
-    data = _read_bytes(source, name)
+    data = _read_bytes(source, name, image_byte_limit(max_pixels), "image")
+    return _decode(data, name, max_pixels)
+
+
+def _decode(data: bytes, name: str, max_pixels: int | None) -> Picture:
+    """An image from its bytes: PFM here, :data:`READ_FORMATS` through Pillow, nothing else.
+
+    Whatever Pillow raises or warns becomes one error or one note naming the file, and
+    what libtiff prints on stderr goes nowhere.
+    """
     if data[:3] in (b"PF\n", b"Pf\n", b"PF ", b"Pf ", b"PF\r", b"Pf\r"):
         picture = _read_pfm(data, name)
         _check_pixels(name, picture.pixels.shape[1], picture.pixels.shape[0], max_pixels)
         return picture
-    try:
-        with _OPEN_LOCK:
-            saved_limit = Image.MAX_IMAGE_PIXELS
-            Image.MAX_IMAGE_PIXELS = None
-            try:
-                image = Image.open(io.BytesIO(data))
-            finally:
-                Image.MAX_IMAGE_PIXELS = saved_limit
-        _check_pixels(name, image.width, image.height, max_pixels)
-        file_format = image.format
-        notes = _lost_bits_notes(image, name)
-        frames = getattr(image, "n_frames", 1)
-        if frames > 1:
-            notes.append(f"{name}: {frames} frames; using the first")
-            image.seek(0)
-        image.load()
-        # in_place: without an orientation tag, the default returns a copy (576 MB for a
-        # 12000x12000 RGB photo in Pillow's 4-bytes-per-pixel layout).
-        ImageOps.exif_transpose(image, in_place=True)
-    except ConvcliError:
-        raise
-    except (OSError, SyntaxError, ValueError, EOFError, IndexError, struct.error) as error:
-        raise _read_failure(name, error, data) from None
-    return _picture_from_pillow(image, name, notes, file_format)
+    with warnings.catch_warnings(record=True) as caught, _quiet_c_libraries():
+        warnings.simplefilter("always")
+        try:
+            image, notes, file_format = _open_first_frame(data, name, max_pixels)
+            picture = _picture_from_pillow(image, name, notes, file_format)
+        except ConvcliError:
+            raise
+        except MemoryError:
+            raise ConvcliError(f"{name}: out of memory decoding it (try --max-pixels)") from None
+        except RecursionError:
+            raise ConvcliError(f"{name}: corrupt image (nested too deeply)") from None
+        except Exception as error:  # any decoder failure is this file's, in one line
+            raise _read_failure(name, error, data) from None
+    picture.notes.extend(_warning_note(name, caught))
+    return picture
+
+
+def _open_first_frame(
+    data: bytes, name: str, max_pixels: int | None
+) -> tuple[Image.Image, list[str], str | None]:
+    with _OPEN_LOCK:
+        saved_limit = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            image = Image.open(io.BytesIO(data), formats=READ_FORMATS)
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved_limit
+    if image.width < 1 or image.height < 1:
+        raise ConvcliError(f"{name}: empty image ({image.width}x{image.height})")
+    _check_pixels(name, image.width, image.height, max_pixels)
+    file_format = image.format
+    notes = _lost_bits_notes(image, name)
+    frames = getattr(image, "n_frames", 1)
+    if frames > 1:
+        notes.append(f"{name}: {frames} frames; using the first")
+        image.seek(0)
+    image.load()
+    # in_place: without an orientation tag, the default returns a copy (576 MB for a
+    # 12000x12000 RGB photo in Pillow's 4-bytes-per-pixel layout).
+    ImageOps.exif_transpose(image, in_place=True)
+    if image.width < 1 or image.height < 1:
+        raise ConvcliError(f"{name}: empty image ({image.width}x{image.height})")
+    _check_pixels(name, image.width, image.height, max_pixels)
+    return image, notes, file_format
 
 
 def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) -> None:
@@ -437,13 +563,87 @@ def load_piped(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
     [[1.0, 2.0], [3.0, 4.0]]
     """
     if data.startswith(b"\x93NUMPY"):
-        return load_matrix(io.BytesIO(data), name="stdin", kind="npy")
+        return load_matrix(io.BytesIO(data), name="stdin", kind="npy", max_pixels=max_pixels)
+    limit = image_byte_limit(max_pixels)
+    if limit is not None and len(data) > limit:
+        raise ConvcliError(f"stdin: more than the {limit:,} bytes convcli reads (image)")
     try:
-        return load_image(io.BytesIO(data), max_pixels=max_pixels, name="stdin")
+        return _decode(data, "stdin", max_pixels)
     except ConvcliError:
-        if not data.strip() or not _looks_like_text(data):
+        if not data.strip() or len(data) > MAX_TEXT_BYTES or not _looks_like_text(data):
             raise
-    return load_matrix(io.BytesIO(data), name="stdin", kind="txt")
+    return load_matrix(io.BytesIO(data), name="stdin", kind="txt", max_pixels=max_pixels)
+
+
+#: Channels the pipeline works on, by Pillow mode (colour and alpha, after conversion).
+_MODE_CHANNELS = {"1": 1, "L": 1, "LA": 2, "La": 2, "RGB": 3, "RGBA": 4, "RGBa": 4, "PA": 4,
+                  "I": 1, "F": 1, "CMYK": 3, "YCbCr": 3, "LAB": 3, "HSV": 3, "RGBX": 3}  # fmt: skip
+
+
+def probe_shape(
+    path: str | os.PathLike[str],
+    *,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
+    channels_last: bool = False,
+    gray: bool = False,
+) -> tuple[tuple[int, int, int], bool] | None:
+    """``((C, H, W), is_image)`` of an input file from its header alone, or None when it
+    cannot be told (the reader will then say what is wrong with the file).
+
+    Images: Pillow reads the header of a :data:`READ_FORMATS` file (nothing decoded);
+    ``.npy``: its header; text matrices: parsed (they are small). C counts the channels
+    the steps will filter (alpha included, one colour channel with ``gray``).
+    """
+    name = str(path)
+    try:
+        if is_matrix_path(name):
+            if name.lower().endswith(".npy"):
+                data = _npy_header(name)
+                shape = data
+            else:
+                shape = load_matrix(name, max_pixels=max_pixels).shape
+            if len(shape) == 4 and shape[0] == 1:
+                shape = shape[1:]
+            if len(shape) == 1:
+                shape = (1, 1, shape[0])
+            elif len(shape) == 2:
+                shape = (1, *shape)
+            elif len(shape) == 3 and channels_last:
+                shape = (shape[2], shape[0], shape[1])
+            if len(shape) != 3:
+                return None
+            return (int(shape[0]), int(shape[1]), int(shape[2])), False
+        descriptor, _ = open_regular(name, name, "image")
+        with os.fdopen(descriptor, "rb") as handle:
+            if handle.read(3) in (b"PF\n", b"Pf\n", b"PF ", b"Pf ", b"PF\r", b"Pf\r"):
+                return None
+            handle.seek(0)
+            with warnings.catch_warnings(), _quiet_c_libraries(), _OPEN_LOCK:
+                warnings.simplefilter("ignore")
+                saved_limit = Image.MAX_IMAGE_PIXELS
+                Image.MAX_IMAGE_PIXELS = None
+                try:
+                    with Image.open(handle, formats=READ_FORMATS) as image:
+                        mode, width, height = image.mode, image.width, image.height
+                        transparent = "transparency" in image.info
+                finally:
+                    Image.MAX_IMAGE_PIXELS = saved_limit
+    except Exception:  # any trouble is the reader's to tell
+        return None
+    if mode == "P":
+        channels = 4 if transparent else 3
+    else:
+        channels = _MODE_CHANNELS.get(mode, 1 if mode.startswith("I;16") else 4)
+    if gray:
+        channels = 2 if channels in (2, 4) else 1
+    return (channels, height, width), True
+
+
+def _npy_header(path: str) -> tuple[int, ...]:
+    descriptor, size = open_regular(path, path, ".npy matrix")
+    with os.fdopen(descriptor, "rb") as handle:
+        start = handle.read(min(size, (1 << 16) + 16))
+    return tuple(npy_header(start, path)[0])
 
 
 def _looks_like_text(data: bytes) -> bool:
@@ -469,30 +669,40 @@ def parse_matrix(text: str, where: str) -> np.ndarray:
     """
     from convcli.kernels import parse_matrix_text  # the one matrix syntax, shared with -k
 
-    lines = [line.split("#", 1)[0].rstrip() for line in text.splitlines()]
-    body = "\n".join(lines).strip()
-    if not body:
-        raise SpecError(f"{where}: no values")
-    values = parse_matrix_text(body, where, allow_newlines=True)
-    if values.ndim == 1:
-        values = values[None, :]
-    if values.ndim > 3:
-        raise SpecError(f"{where}: a matrix has 2 or 3 dimensions (C,H,W), got {values.shape}")
+    with reading(where):
+        lines = [line.split("#", 1)[0].rstrip() for line in text.splitlines()]
+        body = "\n".join(lines).strip()
+        if not body:
+            raise SpecError(f"{where}: no values")
+        values = parse_matrix_text(body, where, allow_newlines=True)
+        if values.ndim == 1:
+            values = values[None, :]
+        if values.ndim > 3:
+            raise SpecError(f"{where}: a matrix has 2 or 3 dimensions (C,H,W), got {values.shape}")
     return values
 
 
 def load_matrix(
-    source: str | os.PathLike[str] | BinaryIO, *, name: str | None = None, kind: str | None = None
+    source: str | os.PathLike[str] | BinaryIO,
+    *,
+    name: str | None = None,
+    kind: str | None = None,
+    max_pixels: int | None = DEFAULT_MAX_PIXELS,
 ) -> np.ndarray:
     """Read a numeric matrix from ``.npy``, ``.csv`` or ``.txt``.
 
     Parameters
     ----------
     source : path or binary file object
+        A regular file (FIFOs and devices are refused), or a file object.
     name : str, optional
         How to call it in messages.
     kind : {"npy", "csv", "txt"}, optional
         Default: from the suffix.
+    max_pixels : int or None
+        A ``.npy`` may hold at most ``4 * max_pixels`` values (checked from its header,
+        before its data are read). None or 0: no limit. Text files are at most
+        :data:`convcli.limits.MAX_TEXT_BYTES`.
 
     Returns
     -------
@@ -507,26 +717,19 @@ def load_matrix(
     name = _display_name(source, name)
     if kind is None:
         kind = Path(name).suffix.lower().lstrip(".")
-    data = _read_bytes(source, name)
     if kind == "npy":
-        try:
-            values = np.load(io.BytesIO(data), allow_pickle=False)
-        except (OSError, ValueError, EOFError) as error:
-            raise ConvcliError(f"{name}: not a readable .npy array ({error})") from None
-        if values.dtype == np.bool_:
-            values = values.astype(np.uint8)
-        if not np.issubdtype(values.dtype, np.number) or np.issubdtype(
-            values.dtype, np.complexfloating
-        ):
-            raise ConvcliError(f"{name}: expected real numbers, got dtype {values.dtype}")
-        values = np.asarray(values, dtype=np.float64)
+        values_limit = 4 * max_pixels if max_pixels else None
+        byte_limit = 8 * values_limit + (1 << 20) if values_limit else None
+        data = _read_bytes(source, name, byte_limit, ".npy matrix")
+        values = parse_npy(data, name, max_values=values_limit)
     else:
+        data = _read_bytes(source, name, MAX_TEXT_BYTES, "text matrix")
         try:
             text = data.decode("utf-8-sig")
         except UnicodeDecodeError:
             raise ConvcliError(f"{name}: not a text matrix (not UTF-8 text)") from None
         try:
-            values = parse_matrix(text, f"matrix file '{name}'")
+            values = parse_matrix(text, f"matrix file '{shorten(name)}'")
         except SpecError as error:  # a bad file is failed work (exit 1), not a usage error
             raise ConvcliError(str(error)) from None
     if values.ndim == 0 or values.size == 0:
@@ -554,7 +757,9 @@ def image_suffixes() -> frozenset[str]:
     """
     Image.init()
     readable = {
-        suffix for suffix, name in Image.registered_extensions().items() if name in Image.OPEN
+        suffix
+        for suffix, name in Image.registered_extensions().items()
+        if name in READ_FORMATS and name in Image.OPEN
     }
     return frozenset(readable | {".pfm"})
 
@@ -602,7 +807,7 @@ def check_output_path(
         if target.is_dir():
             raise ConvcliError(f"output '{path}' is a folder; give a file name")
         if not force:
-            raise ConvcliError(f"output '{path}' exists; use --force to overwrite it")
+            raise OutputExistsError(f"output '{path}' exists; use --force to overwrite it")
     folder = target.parent
     if not folder.is_dir():
         raise ConvcliError(f"output folder '{folder}' does not exist")
@@ -611,8 +816,28 @@ def check_output_path(
 
 
 def _make_temporary(target: Path) -> tuple[int, str]:
-    """A new temporary file next to ``target`` (same file system, so the rename is atomic)."""
-    return tempfile.mkstemp(prefix=f".{target.name}.", suffix=".part", dir=target.parent)
+    """A new temporary file next to ``target`` (same file system, so the rename is atomic):
+    ``.NAME.PID-XXXXXXXX.part``, the writer's process id in it (see :func:`temporaries_of`).
+
+    Made in a :func:`convcli._signals.deferred` section and recorded for removal at once:
+    a SIGINT or SIGTERM can cut neither the making nor the recording.
+    """
+    with _signals.deferred():
+        made = tempfile.mkstemp(
+            prefix=f".{target.name}.{os.getpid()}-", suffix=".part", dir=target.parent
+        )
+        _signals.remove_on_stop(made[1])
+    return made
+
+
+def temporaries_of(path: str | os.PathLike[str], pid: int) -> list[Path]:
+    """The temporary files process ``pid`` made (and left, if it was killed) for ``path``."""
+    target = Path(path)
+    pattern = f".{glob.escape(target.name)}.{pid}-*.part"
+    try:
+        return sorted(target.parent.glob(pattern))
+    except OSError:
+        return []
 
 
 @contextlib.contextmanager
@@ -634,8 +859,9 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
 
     Notes
     -----
-    The temporary file ``.NAME.XXXX.part`` lives in the target folder, so the final
-    ``rename`` is atomic; it is removed in a ``finally`` on any error or Ctrl-C.
+    The temporary file ``.NAME.PID-XXXXXXXX.part`` lives in the target folder, so the final
+    ``rename`` is atomic; it is removed in a ``finally`` on any error, Ctrl-C or SIGTERM
+    (and by :func:`convcli._signals.remove_leftovers` if a signal cut that ``finally``).
 
     Examples
     --------
@@ -660,8 +886,10 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
             yield handle
         _publish(temporary, target, force)
     finally:
+        # A signal cutting this short leaves the file to _signals.remove_leftovers().
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temporary)
+        _signals.forget(temporary)
 
 
 def _publish(temporary: str, target: Path, force: bool) -> None:
@@ -671,10 +899,12 @@ def _publish(temporary: str, target: Path, force: bool) -> None:
     try:
         os.link(temporary, target)  # fails if the name exists: no clobbering, no race
     except FileExistsError:
-        raise ConvcliError(f"output '{target}' exists; use --force to overwrite it") from None
+        raise OutputExistsError(f"output '{target}' exists; use --force to overwrite it") from None
     except OSError:  # a file system without hard links
         if target.exists():
-            raise ConvcliError(f"output '{target}' exists; use --force to overwrite it") from None
+            raise OutputExistsError(
+                f"output '{target}' exists; use --force to overwrite it"
+            ) from None
         os.replace(temporary, target)
 
 

@@ -34,6 +34,25 @@ from convcli.core.separable import rank1_factors
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import dims_text
 from convcli.layers import parse_bool, parse_padding, parse_pair, split_layer_arguments
+from convcli.limits import (
+    MAX_DILATION,
+    MAX_KERNEL_SIDE,
+    MAX_MEDIAN_WINDOW,
+    MAX_PADDING,
+    MAX_SPAN,
+    MAX_STRIDE,
+    MAX_TEXT_BYTES,
+    MAX_VALUE,
+    MIN_SIGMA,
+    check_kernel_shape,
+    check_nesting,
+    check_padding,
+    check_value,
+    parse_npy,
+    read_limited,
+    reading,
+    shorten,
+)
 
 __all__ = [
     "KernelDescription",
@@ -50,6 +69,8 @@ __all__ = [
 
 #: A sum this small relative to the sum of magnitudes counts as zero (edge kernels).
 _ZERO_SUM_RTOL = 1e-6
+#: rank1_factors' default: a second singular value this small (relative) counts as zero.
+_RANK1_RTOL = 1e-6
 
 
 # --------------------------------------------------------------------------------------------
@@ -540,6 +561,16 @@ def parse_step(text: str) -> KernelStep | PoolStep:
     >>> parse_step("1 0 -1; 2 0 -2").weight.shape
     (2, 3)
     """
+    with reading(_where(text)):
+        return _parse_step(text)
+
+
+def _where(text: str) -> str:
+    """``kernel 'TEXT'``, the prefix of a step's messages (long words shortened)."""
+    return f"kernel '{shorten(text.strip())}'"
+
+
+def _parse_step(text: str) -> KernelStep | PoolStep:
     stripped = text.strip()
     if not stripped:
         raise SpecError("kernel step is empty")
@@ -549,15 +580,17 @@ def parse_step(text: str) -> KernelStep | PoolStep:
     if _names_a_file(stripped):
         path_text = stripped.removeprefix("@").strip()
         if not path_text:
-            raise SpecError(f"kernel '{text}': the file name after '@' is missing")
+            raise SpecError(f"{_where(text)}: the file name after '@' is missing")
         return _file_step(text, path_text)
     if stripped[0] in "[(" or _IMAGEMAGICK.match(stripped) or stripped[0] in "0123456789+-.":
-        weight = parse_matrix_text(stripped, f"kernel '{text}'", allow_newlines=False)
+        where = _where(text)
+        weight = parse_matrix_text(stripped, where, allow_newlines=False)
+        weight = _as_kernel_array(weight, where)
         return KernelStep(text=text, slug=_shape_slug(weight), weight=weight)
     if _NAME.match(name):
-        raise SpecError(f"unknown kernel '{name}'{_did_you_mean(name)}")
+        raise SpecError(f"unknown kernel '{shorten(name)}'{_did_you_mean(name)}")
     raise SpecError(
-        f"kernel '{text}': not a kernel name, a matrix (\"1 0 -1; 2 0 -2\") or a file (@kernel.txt)"
+        f'{_where(text)}: not a kernel name, a matrix ("1 0 -1; 2 0 -2") or a file (@kernel.txt)'
     )
 
 
@@ -610,39 +643,48 @@ def _split_arguments(where: str, argument_text: str) -> tuple[list[str], dict[st
     return positional, keywords
 
 
-def _int_value(where: str, key: str, value: str, minimum: int) -> int:
-    try:
-        number = int(value)
-    except ValueError:
-        raise SpecError(f"{where}: {key} must be an integer, got '{value}'") from None
-    return _at_least(where, key, number, minimum)
+def _int_value(where: str, key: str, value: str, minimum: int, maximum: int) -> int:
+    if not re.fullmatch(r"\s*[+-]?\d{1,9}\s*", value):
+        raise SpecError(f"{where}: {key} must be an integer, got '{shorten(value)}'")
+    return _within(where, key, int(value), minimum, maximum)
 
 
-def _at_least(where: str, key: str, number: int, minimum: int) -> int:
+def _within(where: str, key: str, number: int, minimum: int, maximum: int) -> int:
     if number < minimum:
         raise SpecError(f"{where}: {key} must be >= {minimum}, got {number}")
+    if number > maximum:
+        raise SpecError(f"{where}: {key} must be at most {maximum}, got {number}")
     return number
 
 
-def _pair_value(where: str, key: str, value: str, minimum: int) -> tuple[int, int]:
-    """``"3"`` -> (3, 3); ``"3x5"`` -> (3, 5) (height x width), each at least ``minimum``."""
+def _pair_value(where: str, key: str, value: str, minimum: int, maximum: int) -> tuple[int, int]:
+    """``"3"`` -> (3, 3); ``"3x5"`` -> (3, 5) (height x width), each in minimum..maximum."""
     height, width = parse_pair(value, key, f"{where}: ")
-    return _at_least(where, key, height, minimum), _at_least(where, key, width, minimum)
+    return (
+        _within(where, key, height, minimum, maximum),
+        _within(where, key, width, minimum, maximum),
+    )
+
+
+#: Largest sigma with an explicit size= (beyond it a Gaussian is a box, a LoG all zeros).
+_MAX_SIGMA = 1000.0
 
 
 def _float_value(where: str, key: str, value: str) -> float:
     try:
         number = float(value)
     except ValueError:
-        raise SpecError(f"{where}: {key} must be a number, got '{value}'") from None
+        raise SpecError(f"{where}: {key} must be a number, got '{shorten(value)}'") from None
     if not math.isfinite(number) or number <= 0:
-        raise SpecError(f"{where}: {key} must be > 0, got '{value}'")
+        raise SpecError(f"{where}: {key} must be > 0, got '{shorten(value)}'")
+    if not MIN_SIGMA <= number <= _MAX_SIGMA:
+        raise SpecError(f"{where}: {key} must be {MIN_SIGMA}..{_MAX_SIGMA:g}, got {number:g}")
     return number
 
 
 def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolStep:
     named = _NAMED[name]
-    where = f"kernel '{text.strip()}'"
+    where = _where(text)
     positional, keywords = _split_arguments(where, argument_text)
     if len(positional) > (1 if named.positional else 0):
         takes = (
@@ -659,13 +701,14 @@ def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolSt
     if named.pool_op is not None:
         return _pool_step(text, slug, where, named.pool_op, positional, keywords)
 
-    stride = _pair_value(where, "s", keywords["s"], 1) if "s" in keywords else None
-    dilation = _pair_value(where, "d", keywords["d"], 1) if "d" in keywords else None
+    stride = _pair_value(where, "s", keywords["s"], 1, MAX_STRIDE) if "s" in keywords else None
+    dilation = _pair_value(where, "d", keywords["d"], 1, MAX_DILATION) if "d" in keywords else None
     padding = parse_padding(keywords["p"], f"{where}: ") if "p" in keywords else None
+    check_padding(padding, f"{where}: ")
     border = keywords.get("border")
     if border is not None and border.lower() not in PADDING_MODES:
         choices = ", ".join(PADDING_MODES)
-        raise SpecError(f"{where}: border must be one of {choices}, got '{border}'")
+        raise SpecError(f"{where}: border must be one of {choices}, got '{shorten(border)}'")
     geometry = {
         "stride": stride,
         "padding": padding,
@@ -677,8 +720,52 @@ def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolSt
         return KernelStep(
             text=text, slug=slug, weight=gx, magnitude=(gx, gy), name=name, **geometry
         )
-    weight = named.make(**_maker_arguments(where, named, positional, keywords))
+    arguments = _maker_arguments(where, named, positional, keywords)
+    check_kernel_shape(_made_shape(named, arguments, where), where)
+    weight = named.make(**arguments)
+    check_span(weight.shape, dilation, where)
     return KernelStep(text=text, slug=slug, weight=weight, name=name, **geometry)
+
+
+def _made_shape(named: _Named, arguments: dict[str, object], where: str) -> tuple[int, int]:
+    """The shape ``named.make(**arguments)`` will build, known before it builds it."""
+    if named.positional == "sigma":
+        size = arguments.get("size")
+        if size is None:
+            truncate = 4.0 if named.make is laplacian_of_gaussian_kernel else 3.0
+            sigma = float(arguments.get("sigma", 1.0))  # type: ignore[arg-type]
+            size = 2 * _radius_from_sigma(sigma, truncate) + 1
+            if size > MAX_KERNEL_SIDE:
+                largest = (MAX_KERNEL_SIDE // 2 + 0.5) / truncate
+                raise SpecError(
+                    f"{where}: sigma {sigma:g} makes a {size}x{size} kernel, larger than "
+                    f"{MAX_KERNEL_SIDE}x{MAX_KERNEL_SIDE}, the largest convcli builds (sigma "
+                    f"below {largest:.4g}, or give size=)"
+                )
+        return int(size), int(size)  # type: ignore[call-overload]
+    default = 1 if named.info.name == "identity" else 3
+    height = int(arguments.get("height", default))  # type: ignore[call-overload]
+    width = int(arguments.get("width", height))  # type: ignore[call-overload]
+    return height, width
+
+
+def check_span(shape: tuple[int, ...], dilation: tuple[int, int] | None, where: str) -> None:
+    """The dilated span ``d * (k - 1) + 1`` of a kernel on each axis at most ``MAX_SPAN``.
+
+    Raises
+    ------
+    SpecError
+        Naming the kernel, its size and the dilation.
+    """
+    if dilation is None:
+        return
+    for axis, (size, step) in enumerate(zip(shape[-2:], dilation, strict=True)):
+        span = step * (size - 1) + 1
+        if span > MAX_SPAN:
+            raise SpecError(
+                f"{where}: dilation {step} spreads the {size}-tap "
+                f"{'height' if axis == 0 else 'width'} to {span} pixels, more than {MAX_SPAN}"
+            )
 
 
 def _maker_arguments(
@@ -691,7 +778,7 @@ def _maker_arguments(
         arguments: dict[str, object] = {}
         sigma_text = positional[0] if positional else keywords.get("sigma")
         if "size" in keywords:
-            arguments["size"] = _int_value(where, "size", keywords["size"], 1)
+            arguments["size"] = _int_value(where, "size", keywords["size"], 1, MAX_KERNEL_SIDE)
         if sigma_text is not None:
             arguments["sigma"] = _float_value(where, "sigma", sigma_text)
         elif "size" in arguments and named.make is gaussian_kernel:
@@ -705,7 +792,7 @@ def _maker_arguments(
         size_text = positional[0] if positional else keywords.get("size")
         if size_text is None:
             return {}
-        height, width = _pair_value(where, "size", size_text, 1)
+        height, width = _pair_value(where, "size", size_text, 1, MAX_KERNEL_SIDE)
         return {"height": height, "width": width}
     return {}
 
@@ -725,10 +812,13 @@ def _pool_step(
         raise SpecError(
             f"{where}: the window size is missing, e.g. '{text.split(':')[0].strip()}:3'"
         )
-    kernel_size = _pair_value(where, "kernel size", size_text, 1)
+    largest = MAX_MEDIAN_WINDOW if op == "median" else MAX_KERNEL_SIDE
+    kernel_size = _pair_value(where, "kernel size", size_text, 1, largest)
     default_stride = (1, 1) if op == "median" else kernel_size
-    stride = _pair_value(where, "s", keywords["s"], 1) if "s" in keywords else default_stride
-    padding = _pair_value(where, "p", keywords["p"], 0) if "p" in keywords else (0, 0)
+    stride = (
+        _pair_value(where, "s", keywords["s"], 1, MAX_STRIDE) if "s" in keywords else default_stride
+    )
+    padding = _pair_value(where, "p", keywords["p"], 0, MAX_PADDING) if "p" in keywords else (0, 0)
     if op != "median":
         for axis, (pad, size) in enumerate(zip(padding, kernel_size, strict=True)):
             if pad > size // 2:
@@ -762,6 +852,7 @@ def parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray
     """
     stripped = text.strip()
     if stripped[:1] in "[(":
+        check_nesting(stripped, where)
         return _parse_nested(stripped, where)
     imagemagick = _IMAGEMAGICK.match(stripped)
     if imagemagick:
@@ -793,10 +884,10 @@ def _number(token: str, where: str) -> float:
     try:
         value = float(token)
     except ValueError:
-        raise SpecError(f"{where}: '{token}' is not a number") from None
+        raise SpecError(f"{where}: '{shorten(token)}' is not a number") from None
     if not math.isfinite(value):
-        raise SpecError(f"{where}: '{token}' is not a finite number")
-    return value
+        raise SpecError(f"{where}: '{shorten(token)}' is not a finite number")
+    return check_value(value, where)
 
 
 def _count(values: int) -> str:
@@ -836,7 +927,7 @@ def _parse_nested(text: str, where: str) -> np.ndarray:
         weight = np.array(nested, dtype=np.float64)
     except ValueError:
         raise SpecError(f"{where}: ragged matrix (rows of different lengths)") from None
-    return _as_kernel_array(weight, where)
+    return _as_kernel_array(weight, where, kernel=False)
 
 
 def _check_nested_numbers(value: object, where: str) -> None:
@@ -844,9 +935,16 @@ def _check_nested_numbers(value: object, where: str) -> None:
         for item in value:
             _check_nested_numbers(item, where)
     elif isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise SpecError(f"{where}: '{value}' is not a number")
-    elif not math.isfinite(value):
-        raise SpecError(f"{where}: '{value}' is not a finite number")
+        shown = value if isinstance(value, str) else repr(value)
+        raise SpecError(f"{where}: '{shorten(shown)}' is not a number")
+    else:
+        try:
+            number = float(value)
+        except OverflowError:  # a 400-digit integer
+            raise SpecError(f"{where}: '{shorten(value)}' is beyond float32's range") from None
+        if not math.isfinite(number):
+            raise SpecError(f"{where}: '{value}' is not a finite number")
+        check_value(number, where)
 
 
 def _parse_imagemagick(match: re.Match[str], where: str) -> np.ndarray:
@@ -870,48 +968,56 @@ def _parse_imagemagick(match: re.Match[str], where: str) -> np.ndarray:
     return np.array(values, dtype=np.float64).reshape(height, width)
 
 
-def _as_kernel_array(weight: np.ndarray, where: str) -> np.ndarray:
-    """Check the dimensions of a parsed or loaded kernel; a 1-D kernel is one row."""
+def _as_kernel_array(weight: np.ndarray, where: str, *, kernel: bool = True) -> np.ndarray:
+    """Check the dimensions of a parsed or loaded kernel; a 1-D kernel is one row.
+
+    ``kernel`` False (a nested list that may be a ``--matrix``): no limit on the sides.
+    """
     if weight.ndim == 1:
         weight = weight[None, :]
     if weight.ndim not in (2, 3, 4):
         raise SpecError(f"{where}: a kernel must have 1 to 4 dimensions, got shape {weight.shape}")
     if weight.size == 0:
         raise SpecError(f"{where}: a kernel needs at least one value, got shape {weight.shape}")
+    if kernel:
+        check_kernel_shape(weight.shape, where)
     if not np.all(np.isfinite(weight)):
         raise SpecError(f"{where}: the kernel has NaN or infinite values")
+    largest = float(np.max(np.abs(weight)))
+    if largest > MAX_VALUE:
+        check_value(largest, where, "tap")
     return weight
 
 
 # ---- files -------------------------------------------------------------------------------------
 
 
+#: Largest ``.npy`` kernel file: MAX_KERNEL_VALUES float64 taps and a header.
+_MAX_NPY_BYTES = 8 * (1 << 22) + (1 << 16)
+
+
 def _file_step(text: str, path_text: str) -> KernelStep:
+    """A kernel from a file: regular files only, refused before reading when too large."""
     path = Path(path_text.strip()).expanduser()
-    where = f"kernel file '{path_text.strip()}'"
-    if not path.is_file():
-        reason = "is a directory" if path.is_dir() else "not found"
-        raise ConvcliError(f"{where}: {reason}")
-    if path.suffix.lower() == ".npy":
-        try:
-            loaded = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as error:
-            raise ConvcliError(f"{where}: not a readable .npy array ({error})") from None
-        if not np.issubdtype(loaded.dtype, np.number) or np.issubdtype(
-            loaded.dtype, np.complexfloating
-        ):
-            raise ConvcliError(f"{where}: expected real numbers, got dtype {loaded.dtype}")
-        weight = _as_kernel_array(np.asarray(loaded, dtype=np.float64), where)
-    else:
-        try:
-            content = path.read_text(encoding="utf-8-sig")
-        except (OSError, UnicodeDecodeError) as error:
-            raise ConvcliError(f"{where}: cannot read it ({error})") from None
-        lines = [line.split("#", 1)[0].rstrip() for line in content.splitlines()]
-        body = "\n".join(lines).strip()
-        if not body:
-            raise SpecError(f"{where}: no values")
-        weight = _as_kernel_array(parse_matrix_text(body, where, allow_newlines=True), where)
+    where = f"kernel file '{shorten(path_text.strip())}'"
+    with reading(where, error=ConvcliError):
+        if not path.exists() and not path.is_symlink():
+            raise ConvcliError(f"{where}: not found")
+        if path.suffix.lower() == ".npy":
+            data = read_limited(path, where, _MAX_NPY_BYTES, "kernel .npy")
+            loaded = parse_npy(data, where, max_values=1 << 22)
+            weight = _as_kernel_array(loaded, where)
+        else:
+            data = read_limited(path, where, MAX_TEXT_BYTES, "kernel text file")
+            try:
+                content = data.decode("utf-8-sig")
+            except UnicodeDecodeError:
+                raise ConvcliError(f"{where}: not UTF-8 text") from None
+            lines = [line.split("#", 1)[0].rstrip() for line in content.splitlines()]
+            body = "\n".join(lines).strip()
+            if not body:
+                raise SpecError(f"{where}: no values")
+            weight = _as_kernel_array(parse_matrix_text(body, where, allow_newlines=True), where)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or _shape_slug(weight)
     return KernelStep(text=text, slug=slug, weight=weight)
 
@@ -1025,10 +1131,15 @@ def _describe_matrix(
         total = float(round(total))
     rank = factors = None
     if matrix.ndim == 2:
-        rank = int(np.linalg.matrix_rank(matrix))
-        split = rank1_factors(matrix)
-        if split is not None:
-            factors = _nice_factors(matrix, *split, integer=integer)
+        # One SVD for the rank (NumPy's matrix_rank tolerance); the factors' SVD only for
+        # a kernel that is rank 1 to rank1_factors' tolerance (a 1025x1025 SVD takes seconds).
+        singular = np.linalg.svd(matrix, compute_uv=False)
+        largest = float(singular[0]) if singular.size else 0.0
+        rank = int(np.sum(singular > largest * max(matrix.shape) * np.finfo(np.float64).eps))
+        if largest > 0 and (singular.size == 1 or singular[1] <= _RANK1_RTOL * largest):
+            split = rank1_factors(matrix, _RANK1_RTOL)
+            if split is not None:
+                factors = _nice_factors(matrix, *split, integer=integer)
     return KernelDescription(
         text=text,
         kind="kernel",

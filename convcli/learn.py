@@ -26,6 +26,7 @@ from numpy.typing import ArrayLike
 
 from convcli.core.padding import PaddingSpec, Pads, check_padding_mode, pad2d, resolve_padding
 from convcli.errors import ConvcliError, SpecError
+from convcli.limits import MAX_LEARN_TAPS
 
 KernelSize = tuple[int, int]
 
@@ -73,13 +74,19 @@ def parse_kernel_size(text: str) -> KernelSize:
     >>> parse_kernel_size("3"), parse_kernel_size("1x2"), parse_kernel_size("3X5")
     ((3, 3), (1, 2), (3, 5))
     """
-    match = re.fullmatch(r"\s*(\d+)\s*(?:[xX×]\s*(\d+)\s*)?", str(text))
+    match = re.fullmatch(r"\s*(\d{1,9})\s*(?:[xX×]\s*(\d{1,9})\s*)?", str(text))
     if match is None:
-        raise SpecError(f"--size must be K or KHxKW (e.g. 3, 3x5, 1x2), got {text!r}")
+        shown = str(text) if len(str(text)) <= 60 else str(text)[:44] + "..."
+        raise SpecError(f"--size must be K or KHxKW (e.g. 3, 3x5, 1x2), got {shown!r}")
     height = int(match.group(1))
     width = int(match.group(2)) if match.group(2) is not None else height
     if height < 1 or width < 1:
         raise SpecError(f"--size must be at least 1x1, got {text!r}")
+    if height * width > MAX_LEARN_TAPS:
+        raise SpecError(
+            f"--size {height}x{width} has {height * width:,} taps, more than the "
+            f"{MAX_LEARN_TAPS:,} learn solves for (31x31 is {31 * 31})"
+        )
     return height, width
 
 
@@ -691,11 +698,11 @@ def fit_kernel_gd(
     (True, True)
     """
     if epochs < 0:
-        raise ConvcliError(f"--epochs must be >= 0, got {epochs}")
-    if not lr > 0:
-        raise ConvcliError(f"--lr must be > 0, got {lr}")
+        raise SpecError(f"--epochs must be >= 0, got {epochs}")
+    if not (math.isfinite(lr) and lr > 0):
+        raise SpecError(f"--lr must be > 0, got {lr}")
     if batch_size < 1:
-        raise ConvcliError(f"--batch-size must be >= 1, got {batch_size}")
+        raise SpecError(f"--batch-size must be >= 1, got {batch_size}")
     problem = _set_up(x, y, kernel_size, padding, border, bias, per_channel, mask)
     rng = np.random.default_rng(seed)
     kernel_length = kernel_size[0] * kernel_size[1]

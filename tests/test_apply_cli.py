@@ -351,7 +351,7 @@ def test_text_file_given_as_an_image(cli, tmp_path):
     (tmp_path / "notes.png").write_text("these are notes, not pixels\n")
     out = tmp_path / "out.png"
     result = cli("apply", tmp_path / "notes.png", "-k", "box:3", "-o", out)
-    assert_one_error(result, 1, "notes.png: not an image (Pillow cannot identify its format)")
+    assert_one_error(result, 1, "notes.png: not an image (convcli reads PNG, JPEG, TIFF, BMP,")
     assert not out.exists()
 
 

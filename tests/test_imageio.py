@@ -175,7 +175,10 @@ def test_truncated_file_is_an_error(format_name):
 def test_text_is_not_an_image():
     with pytest.raises(ConvcliError) as caught:
         load_bytes(b"hello, world\n")
-    assert str(caught.value) == "test: not an image (Pillow cannot identify its format)"
+    assert (
+        str(caught.value)
+        == "test: not an image (convcli reads PNG, JPEG, TIFF, BMP, WebP, GIF, PNM, AVIF and PFM)"
+    )
 
 
 def test_missing_file_and_folder(tmp_path):
@@ -450,4 +453,7 @@ def test_load_piped_tells_the_kind_from_the_content():
     assert imageio.load_piped(b"1 2; 3 4\n").tolist() == [[1.0, 2.0], [3.0, 4.0]]
     with pytest.raises(ConvcliError) as binary:
         imageio.load_piped(b"\x00\x01\xfe junk")
-    assert str(binary.value) == "stdin: not an image (Pillow cannot identify its format)"
+    assert (
+        str(binary.value)
+        == "stdin: not an image (convcli reads PNG, JPEG, TIFF, BMP, WebP, GIF, PNM, AVIF and PFM)"
+    )

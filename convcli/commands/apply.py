@@ -74,6 +74,8 @@ class ToFormat(str, Enum):
 
 _FORMAT_NAMES = {"jpg": "JPEG", "tif": "TIFF"}
 
+# The common options share Typer's own panel, shown first; the rest follow by topic.
+_COMMON = "Options"
 _STEPS = "Steps"
 _IMAGES = "Images"
 _OUTPUT = "Output"
@@ -82,26 +84,92 @@ _MATRICES = "Matrices"
 
 
 def _parse_bias(text: str):  # -> np.ndarray
-    """``--bias 0.5``, ``--bias "1,2,3"`` or ``--bias bias.npy``."""
+    """``--bias 0.5``, ``--bias "1,2,3"`` or ``--bias bias.npy``: finite float32 values."""
     import numpy as np
 
     from convcli import imageio
     from convcli.errors import SpecError
+    from convcli.limits import MAX_KERNEL_VALUES, check_value, reading, shorten
 
     if imageio.is_matrix_path(text):
         values = imageio.load_matrix(text).ravel()
     else:
-        try:
-            values = np.array(
-                [float(part) for part in text.replace(",", " ").split()], dtype=np.float32
-            )
-        except ValueError:
-            raise SpecError(
-                f"--bias must be numbers (0.5 or 1,2,3) or a .npy/.csv/.txt file, got {text!r}"
-            ) from None
+        with reading(f"--bias {shorten(text)!r}"):
+            numbers = []
+            for part in text.replace(",", " ").split():
+                try:
+                    numbers.append(check_value(float(part), "--bias"))
+                except ValueError as error:
+                    if isinstance(error, SpecError):
+                        raise
+                    raise SpecError(
+                        "--bias must be numbers (0.5 or 1,2,3) or a .npy/.csv/.txt file, "
+                        f"got {shorten(text)!r}"
+                    ) from None
+            values = np.array(numbers, dtype=np.float64)
     if values.size == 0:
         raise SpecError("--bias needs at least one value")
+    if values.size > MAX_KERNEL_VALUES:
+        raise SpecError(f"--bias has {values.size:,} values, more than {MAX_KERNEL_VALUES:,}")
     return values.astype(np.float32)
+
+
+def _option_pair(text: str | None, name: str, largest: int):  # -> tuple[int, int] | None
+    """``-s``/``-d``: N or HxW, each 1..largest."""
+    from convcli.layers import parse_pair
+    from convcli.limits import check_count, reading, shorten
+
+    if text is None:
+        return None
+    with reading(f"{name} {shorten(text)!r}"):
+        pair = parse_pair(text, name)
+        for value in pair:
+            check_count(value, "", name, 1, largest)
+    return pair
+
+
+def _option_padding(text: str | None):  # -> PaddingSpec | None
+    """``-p``: N, HxW, top,bottom,left,right, valid or same; each pad 0..MAX_PADDING."""
+    from convcli.layers import parse_padding
+    from convcli.limits import check_padding, reading, shorten
+
+    if text is None:
+        return None
+    with reading(f"--padding {shorten(text)!r}"):
+        padding = parse_padding(text, "--")
+        check_padding(padding, "--")
+    return padding
+
+
+def _check_sizes(source, steps: list, step_options, options) -> None:
+    """A single input whose size can be known first (not stdin): walk the chain on paper,
+    and refuse a step whose output or memory would pass --max-pixels, before any work."""
+    from convcli.batch import MatrixInput
+    from convcli.imageio import DEFAULT_MAX_PIXELS, probe_shape
+    from convcli.limits import check_chain
+
+    max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
+    if not max_pixels:
+        return
+    if isinstance(source, MatrixInput):
+        values = source.values
+        shape = values.shape if values.ndim == 3 else (1, *values.shape[-2:])
+        image = False
+    elif str(source) == "-":
+        return
+    else:
+        probed = probe_shape(
+            str(source),
+            max_pixels=max_pixels,
+            channels_last=options.channels_last,
+            gray=options.gray,
+        )
+        if probed is None:
+            return  # unreadable: the reader says why, in its own words
+        shape, image = probed
+        if shape[1] * shape[2] > max_pixels:
+            return  # the reader refuses the image itself, in its own words
+    check_chain(tuple(shape), steps, step_options, image=image, max_pixels=max_pixels)
 
 
 def apply(
@@ -128,7 +196,7 @@ def apply(
                 'box:5, diff-x...), a pool (maxpool:2,s=1, avgpool:2, median:3), a matrix ("1,-1", '
                 '"1 0 -1; 2 0 -2; 1 0 -1"), or a file (@k.txt, k.npy). See `convcli kernels`.'
             ),
-            rich_help_panel=_STEPS,
+            rich_help_panel=_COMMON,
             show_default=False,
         ),
     ] = ...,  # type: ignore[assignment]
@@ -139,7 +207,7 @@ def apply(
             "--stride",
             metavar="N|HxW",
             help="Stride of kernel steps that set no s= (default 1).",
-            rich_help_panel=_STEPS,
+            rich_help_panel=_COMMON,
         ),
     ] = None,
     padding: Annotated[
@@ -153,7 +221,7 @@ def apply(
                 "or same (TensorFlow's: out = ceil(in/stride)). Default: same for images, "
                 "0 for matrices."
             ),
-            rich_help_panel=_STEPS,
+            rich_help_panel=_COMMON,
         ),
     ] = None,
     dilation: Annotated[
@@ -176,7 +244,7 @@ def apply(
                 "replicate = 1 1 1|1 2 3 (edge); circular = wrap; zeros. Default: reflect for "
                 "images, zeros for matrices."
             ),
-            rich_help_panel=_STEPS,
+            rich_help_panel=_COMMON,
             show_default=False,
         ),
     ] = None,
@@ -224,7 +292,7 @@ def apply(
                 "minmax (stretch to 0..max); raw (float outputs). auto: abs for zero-sum "
                 "kernels, clip otherwise, raw for .npy/.pfm."
             ),
-            rich_help_panel=_IMAGES,
+            rich_help_panel=_COMMON,
         ),
     ] = MapMode.auto,
     gray: Annotated[
@@ -249,9 +317,11 @@ def apply(
         typer.Option(
             "--max-pixels",
             min=0,
+            max=10**12,
             help=(
-                "Refuse larger images before decoding them (0: no limit). "
-                "Default: Pillow's decompression-bomb limit, 89,478,485."
+                "Refuse larger images before decoding them, and steps whose output (or "
+                "memory, 64 bytes a pixel) would be larger, before running them (0: no "
+                "limit). Default: Pillow's decompression-bomb limit, 89,478,485."
             ),
             rich_help_panel=_IMAGES,
             show_default=False,
@@ -267,13 +337,14 @@ def apply(
                 "Write the result here, format from the suffix; '-' is stdout. Images need it; "
                 "matrices print to stdout without it (.npy, .csv, .txt)."
             ),
-            rich_help_panel=_OUTPUT,
+            rich_help_panel=_COMMON,
         ),
     ] = None,
     to: Annotated[
         ToFormat | None,
         typer.Option(
             "--to",
+            metavar="FORMAT",
             help=(
                 "Output format, for -o - (default: the input's format), to override a suffix, "
                 "or for every output of a batch ({ext})."
@@ -331,7 +402,7 @@ def apply(
                 "Batch: write one output per input into DIR (created if missing), named by "
                 "--name; files run in parallel (-j)."
             ),
-            rich_help_panel=_BATCH,
+            rich_help_panel=_COMMON,
         ),
     ] = None,
     name_template: Annotated[
@@ -403,7 +474,7 @@ def apply(
             "--matrix",
             metavar="VALUES",
             help='Input values instead of a file: "0 1 2; 3 4 5" (rows by ;, channels by |).',
-            rich_help_panel=_MATRICES,
+            rich_help_panel=_COMMON,
         ),
     ] = None,
     output_format: Annotated[
@@ -414,7 +485,7 @@ def apply(
                 "How a matrix result prints: plain numbers (default), json, csv or table. "
                 "With -O: a per-file report (input, output, status, error) on stdout."
             ),
-            rich_help_panel=_MATRICES,
+            rich_help_panel=_COMMON,
             show_default=False,
         ),
     ] = None,
@@ -423,6 +494,27 @@ def apply(
         typer.Option(
             "--channels-last",
             help="Read a 3-D .npy matrix as HxWxC (write it back so) instead of CxHxW.",
+            rich_help_panel=_MATRICES,
+        ),
+    ] = False,
+    show_steps: Annotated[
+        bool,
+        typer.Option(
+            "--steps",
+            help=(
+                "Show the arithmetic instead of the result: for each output element, in the "
+                "order the window slides, the window's values times the weights and the sum "
+                "(padding in [ ], per-channel sums, pools' chosen value or divisor). The first "
+                "48 elements of each step; --format plain is ASCII, json gives the terms."
+            ),
+            rich_help_panel=_MATRICES,
+        ),
+    ] = False,
+    all_steps: Annotated[
+        bool,
+        typer.Option(
+            "--all-steps",
+            help="--steps with every output element and the whole input, however large.",
             rich_help_panel=_MATRICES,
         ),
     ] = False,
@@ -437,13 +529,17 @@ def apply(
     from convcli.batch import ApplyOptions, MatrixInput, process_one
     from convcli.errors import SpecError
     from convcli.imageio import parse_matrix
-    from convcli.kernels import parse_step
-    from convcli.layers import parse_padding, parse_pair
+    from convcli.kernels import KernelStep, check_span, parse_step
+    from convcli.limits import MAX_DILATION, MAX_STRIDE, shorten
     from convcli.pipeline import StepOptions
     from convcli.render import note
     from convcli.render.apply import explain_lines, print_matrix
 
     sources = list(inputs or [])
+    for option, value in (("-o/--output", output), ("-O/--out-dir", out_dir)):
+        if value is not None and (not value.strip() or "\x00" in value):
+            kind = "folder" if option.startswith("-O") else "file"
+            raise SpecError(f"{option} needs a {kind} name, got {value!r}")
     if matrix is not None:
         if sources:
             raise SpecError("give either INPUT files or --matrix, not both")
@@ -468,21 +564,18 @@ def apply(
         raise SpecError("--force replaces existing outputs, --skip-existing keeps them: pick one")
     steps = [parse_step(text) for text in kernel]
     step_options = StepOptions(
-        stride=parse_pair(stride, "--stride") if stride else None,
-        padding=parse_padding(padding, "--") if padding else None,
-        dilation=parse_pair(dilation, "--dilation") if dilation else None,
+        stride=_option_pair(stride, "--stride", MAX_STRIDE),
+        padding=_option_padding(padding),
+        dilation=_option_pair(dilation, "--dilation", MAX_DILATION),
         border=border.value if border else None,
         convolve=convolve,
         normalize=normalize,
         bias=_parse_bias(bias) if bias is not None else None,
     )
-    for name, pair in (("--stride", step_options.stride), ("--dilation", step_options.dilation)):
-        if pair is not None and min(pair) < 1:
-            raise SpecError(
-                f"{name} must be >= 1, got {stride if name == '--stride' else dilation}"
-            )
-    if isinstance(step_options.padding, tuple) and min(step_options.padding) < 0:
-        raise SpecError(f"--padding must be >= 0, got {padding}")
+    for step in steps:  # a step's own d= was checked with its kernel; -d applies to the rest
+        if isinstance(step, KernelStep) and step.dilation is None:
+            where = f"kernel '{shorten(step.text.strip())}'"
+            check_span(step.weight.shape, step_options.dilation, where)
     options = ApplyOptions(
         steps=step_options,
         map_mode=map_mode.value,
@@ -496,6 +589,20 @@ def apply(
         max_pixels=max_pixels,
         channels_last=channels_last,
     )
+    if show_steps or all_steps:
+        from convcli.commands._teaching import print_apply_steps
+
+        print_apply_steps(
+            sources[0],
+            steps,
+            options,
+            output_format,
+            output=output,
+            out_dir=out_dir,
+            explain=explain,
+            all_steps=all_steps,
+        )
+        return
     if out_dir is not None:
         _run_batch(
             sources,  # type: ignore[arg-type]
@@ -511,6 +618,7 @@ def apply(
             output_format=output_format,
         )
         return
+    _check_sizes(sources[0], steps, step_options, options)
     result = process_one(sources[0], output, steps, options)
     for line in [] if quiet else result.notes:
         note(f"note: {line}")
@@ -580,7 +688,7 @@ def _run_batch(
         raise ConvcliError(f"no images found in {', '.join(sources)}{hint}")
     prepare_steps(steps, options.steps)  # a bad --convolve/--normalize fails before any work
     items = plan_batch(found, out_dir, steps, options, name=name or DEFAULT_NAME)
-    progress = BatchProgress(quiet=quiet)
+    progress = BatchProgress(quiet=quiet, skip_notes=not skip_existing)
     if not (quiet or skip_existing):
         for item in items:
             if item.status == "skipped":
@@ -602,6 +710,6 @@ def _run_batch(
     if not quiet or report.interrupted:
         progress.print(batch_summary(report))
     if report.interrupted:
-        raise typer.Exit(130)
+        raise typer.Exit(128 + (report.signal or 2))
     if report.count("failed"):
         raise typer.Exit(1)

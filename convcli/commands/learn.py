@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -194,7 +196,11 @@ def learn(
     epochs: Annotated[
         int,
         typer.Option(
-            "--epochs", help="gd: passes over all target pixels.", rich_help_panel=_DESCENT
+            "--epochs",
+            min=0,
+            max=100_000,
+            help="gd: passes over all target pixels.",
+            rich_help_panel=_DESCENT,
         ),
     ] = 10,
     lr: Annotated[
@@ -205,6 +211,8 @@ def learn(
         int,
         typer.Option(
             "--seed",
+            min=0,
+            max=2**63 - 1,
             help="gd: seeds the initial kernel and the pixel order.",
             rich_help_panel=_DESCENT,
         ),
@@ -213,13 +221,14 @@ def learn(
         int,
         typer.Option(
             "--batch-size",
+            min=1,
             help="gd: pixels per step; 1 is per-pixel SGD (an epoch = one pass of per-pixel "
             "steps), the pixel count is one full-batch step per epoch.",
             rich_help_panel=_DESCENT,
         ),
     ] = 1,
     save: Annotated[
-        Path | None,
+        str | None,
         typer.Option(
             "--save",
             help="Write the kernel: .txt (the -k syntax, read back by `apply -k @FILE`), "
@@ -259,7 +268,7 @@ def learn(
         ),
     ] = False,
 ) -> None:
-    """Recover the kernel (and bias) that maps INPUT to TARGET: "what filter was this?".
+    """Recover the kernel (and bias) mapping INPUT to TARGET: "what filter was this?"
 
     Solves for the kernel by linear least squares over every pixel and channel, then
     reports it rounded to the digits the data support, the residual (RMSE and max error
@@ -268,6 +277,7 @@ def learn(
     """
     from convcli.errors import ConvcliError, SpecError
     from convcli.learn import NoFitError, learn_kernel, parse_kernel_size
+    from convcli.limits import MAX_DESCENT_STEPS, MAX_VALUE
     from convcli.render import learn as render
     from convcli.render import note
 
@@ -275,13 +285,24 @@ def learn(
     padding_spec = _parse_padding(padding) if padding is not None else None
     if method is Method.gd and kernel_size is None:
         raise SpecError("--method gd needs --size: the size search uses least squares")
-    if save is not None:
-        _check_save_path(save, per_channel, force, [input_path, target_path])
+    if tolerance is not None and not (math.isfinite(tolerance) and tolerance > 0):
+        raise SpecError(f"--tol must be a finite number > 0, got {tolerance:g}")
+    if method is Method.gd and not (math.isfinite(lr) and 0 < lr <= MAX_VALUE):
+        raise SpecError(f"--lr must be a finite number > 0, got {lr:g}")
+    save_path = None if save is None else Path(save)  # (a str: Typer's Path stats it first)
+    if save_path is not None:
+        _check_save_path(save_path, per_channel, force, [input_path, target_path])
 
-    if tolerance is not None and not tolerance > 0:
-        raise SpecError(f"--tol must be > 0, got {tolerance:g}")
     source, target = _read_pair(input_path, target_path, channels_last)
     prepared = _prepare_target(source, target, map_mode, tolerance)
+    if method is Method.gd:
+        steps = epochs * int(prepared.mask.sum())
+        if steps > MAX_DESCENT_STEPS:
+            raise SpecError(
+                f"--epochs {epochs} over {int(prepared.mask.sum()):,} target pixels is "
+                f"{steps:,} descent steps, more than {MAX_DESCENT_STEPS:,}; use fewer epochs "
+                "(or least squares, which is exact)"
+            )
     if gray:
         source.values = _luma(source.values)
         if prepared.values.shape[0] == 3:
@@ -338,8 +359,8 @@ def learn(
         "map_mode": prepared.map_mode,
     }
     saved = None
-    if save is not None:
-        saved = _save_kernel(fit, save, force, render.fact_lines(fit, **report))
+    if save_path is not None:
+        saved = _save_kernel(fit, save_path, force, render.fact_lines(fit, **report))
     chosen = output_format or (OutputFormat.table if sys.stdout.isatty() else OutputFormat.plain)
     render.render_fit(fit, chosen, saved=saved, **report)
 
@@ -351,8 +372,12 @@ def learn(
 
 def _parse_padding(text: str):  # -> PaddingSpec
     from convcli.layers import parse_padding
+    from convcli.limits import check_padding, reading, shorten
 
-    return parse_padding(text, "--")
+    with reading(f"--padding {shorten(text)!r}"):
+        padding = parse_padding(text, "--")
+        check_padding(padding, "--")
+    return padding
 
 
 def _read_pair(input_word: str, target_word: str, channels_last: bool) -> tuple[Operand, Operand]:
@@ -378,21 +403,26 @@ def _read_operand(word: str, role: str) -> Operand:
     """One positional word -> Operand: a file, stdin, or an inline matrix."""
     from convcli import imageio
     from convcli.errors import ConvcliError
+    from convcli.limits import read_stream, shorten
 
     if word == "-":
-        piped = imageio.load_piped(sys.stdin.buffer.read())
+        limit = imageio.image_byte_limit(imageio.DEFAULT_MAX_PIXELS)
+        data = read_stream(sys.stdin.buffer, "stdin", limit, "piped input")
+        piped = imageio.load_piped(data)
         if isinstance(piped, imageio.Picture):
             return _image_operand(piped, "stdin")
         return Operand("stdin", piped, "matrix")
-    path = Path(word)
-    if not path.exists() and _INLINE_MATRIX.match(word) and any(ch.isdigit() for ch in word):
+    exists = os.path.lexists(word)  # never raises (a NUL byte, a name too long)
+    if not exists and _INLINE_MATRIX.match(word) and any(ch.isdigit() for ch in word):
         try:
             return Operand(role, imageio.parse_matrix(word, role), "matrix")
         except ConvcliError as error:
-            raise ConvcliError(f"{role} {word!r}: not a file, and not a matrix ({error})") from None
-    if not path.exists():
+            raise ConvcliError(
+                f"{role} {shorten(word)!r}: not a file, and not a matrix ({error})"
+            ) from None
+    if not exists:
         raise ConvcliError(
-            f"{role} '{word}': no such file (nor an inline matrix like \"0 1; 2 3\")"
+            f"{role} '{shorten(word)}': no such file (nor an inline matrix like \"0 1; 2 3\")"
         )
     if imageio.is_matrix_path(word):
         return Operand(word, imageio.load_matrix(word), "matrix")
@@ -539,6 +569,8 @@ def _check_save_path(path: Path, per_channel: bool, force: bool, inputs: list[st
     from convcli.errors import SpecError
     from convcli.imageio import check_output_path
 
+    if "\x00" in str(path) or not str(path):
+        raise SpecError("--save needs a file name (without NUL bytes)")
     suffix = path.suffix.lower()
     if suffix not in _SAVE_SUFFIXES:
         raise SpecError(f"--save writes .txt, .csv or .npy, got '{path}'")

@@ -59,7 +59,15 @@ def print_matrix(values: np.ndarray, output_format: OutputFormat | None) -> None
 def _print_table(values: np.ndarray) -> None:
     from rich.table import Table
 
+    from convcli.errors import ConvcliError
     from convcli.imageio import format_number
+    from convcli.limits import MAX_TABLE_CELLS
+
+    if values.size > MAX_TABLE_CELLS:
+        raise ConvcliError(
+            f"the {dims_text(values.shape)} result has {values.size:,} values, more than "
+            f"--format table draws ({MAX_TABLE_CELLS:,}); use plain, csv or json"
+        )
 
     console = stdout_console()
     channels = [values] if values.ndim == 2 else list(values)
@@ -146,10 +154,13 @@ class BatchProgress:
     :func:`convcli.batch.run_batch`, and call :meth:`stop` at the end.
     """
 
-    def __init__(self, *, quiet: bool = False, bar: bool | None = None) -> None:
+    def __init__(
+        self, *, quiet: bool = False, bar: bool | None = None, skip_notes: bool = True
+    ) -> None:
         import sys
 
         self.quiet = quiet
+        self.skip_notes = skip_notes and not quiet
         self.bar = (not quiet and sys.stderr.isatty()) if bar is None else bar
         self._progress: Any = None
         self._task: Any = None
@@ -195,6 +206,9 @@ class BatchProgress:
         """One file finished: tell its failure or notes, move the bar."""
         if item.status == "failed":
             self.print(_failure_line(item))
+        elif item.status == "skipped":  # its output appeared since the plan
+            if self.skip_notes:
+                self.print(skipped_line(item))
         elif not self.quiet:
             for line in _note_lines(item):
                 self.print(line)
@@ -222,8 +236,12 @@ def batch_summary(report: BatchReport) -> str:
     workers = "1 process" if report.jobs == 1 else f"{report.jobs} processes"
     line = f"{', '.join(parts)} in {_ms(report.seconds)} ({rate:.1f} files/s, {workers})"
     if report.interrupted:
+        from convcli._signals import describe
+
+        word, name = describe(report.signal or 2)
         return (
-            f"interrupted: {line}; every output written is complete, unfinished ones were removed"
+            f"{word} ({name}): {line}; every output written is complete, "
+            "unfinished ones were removed"
         )
     if report.stopped:
         return f"stopped at the first failure (--fail-fast): {line}"
@@ -276,10 +294,11 @@ def print_batch_report(report: BatchReport, output_format: OutputFormat) -> None
             sys.stdout.write("\t".join(row).rstrip("\t") + "\n")
     else:
         from rich.table import Table
+        from rich.text import Text
 
         table = Table(*header, box=None, padding=(0, 1))
-        for row in rows:
-            table.add_row(*row)
+        for row in rows:  # Text: a file named "x[/y].png" is a name, never Rich markup
+            table.add_row(*(Text(cell) for cell in row))
         stdout_console().print(table)
 
 
