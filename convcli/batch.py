@@ -373,6 +373,7 @@ def process_one(
         imageio.check_output_path(output_text, inputs, force=options.force)
     prepared = prepare_steps(steps, options.steps)
     name, loaded, rank = _read_input(source, options)
+    _check_chain_of(name, loaded, steps, options)
     timings = {"read": time.perf_counter() - started}
     if isinstance(loaded, imageio.Picture):
         result = _process_picture(name, loaded, output_text, prepared, options, timings)
@@ -381,6 +382,30 @@ def process_one(
     result.seconds = time.perf_counter() - started
     result.timings = timings
     return result
+
+
+def _check_chain_of(
+    name: str, loaded: imageio.Picture | np.ndarray, steps: Sequence[Step], options: ApplyOptions
+) -> None:
+    """Walk the chain on paper for this input's size before any filtering, so a step whose
+    output or memory would pass --max-pixels is refused for every input of a batch (and
+    stdin), not only for a single named file."""
+    from convcli.limits import check_chain
+
+    max_pixels = imageio.DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
+    if not max_pixels:
+        return
+    if isinstance(loaded, imageio.Picture):
+        pixels = loaded.pixels
+        depth = 1 if pixels.ndim == 2 else pixels.shape[2]
+        shape, image = (depth, pixels.shape[0], pixels.shape[1]), True
+    else:
+        shape = loaded.shape if loaded.ndim == 3 else (1, *loaded.shape[-2:])
+        image = False
+    try:
+        check_chain(tuple(shape), steps, options.steps, image=image, max_pixels=max_pixels)
+    except ConvcliError as error:
+        raise ConvcliError(f"{name}: {error}") from None
 
 
 def _process_matrix(

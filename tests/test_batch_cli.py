@@ -581,3 +581,20 @@ def test_quiet_hides_the_notes_of_a_single_file(cli, tmp_path):
     assert "16-bit RGB image" in noisy.stderr
     quiet = cli("apply", tmp_path / "rgb16.png", "-k", "identity", "-o", tmp_path / "b.png", "-q")
     assert (quiet.exit_code, quiet.stderr) == (0, "")
+
+
+def test_a_step_too_large_for_one_file_of_a_batch_fails_that_file_before_any_work(cli, tmp_path):
+    small, large = tmp_path / "in" / "small.png", tmp_path / "in" / "large.png"
+    small.parent.mkdir()
+    Image.fromarray(np.zeros((4, 4), np.uint8)).save(small)
+    Image.fromarray(np.zeros((60, 60), np.uint8)).save(large)
+    out = tmp_path / "out"
+    # p=20 turns 4x4 into 44x44 (1,936 px, allowed) and 60x60 into 100x100 (10,000 px, not)
+    result = cli("apply", str(small.parent), "-k", "sobel-x:p=20", "-O", str(out),
+                 "--max-pixels", "5000", "-j", "1", "--border", "zeros")  # fmt: skip
+    assert result.exit_code == 1
+    assert (
+        f"failed: {large}: step 1 'sobel-x:p=20' would make a 98x98 output from 60x60 "
+        "(9,604 pixels, more than --max-pixels 5,000"
+    ) in result.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["small-sobel-x-p20.png"]
