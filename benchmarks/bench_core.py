@@ -5,13 +5,23 @@ up), per channel, same-size output unless pooling: Sobel-x 3x3, ``[1, -1]``, Gau
 5x5 (sigma 1), a dense random 31x31 kernel and a 15x15 box with :func:`convcli.conv2d`,
 and the pooling cases of ``benchmarks/pool_cases.py`` (max-pool 2x2/2, avg-pool 2x2/2,
 3x3 max filter, ...), against OpenCV, ``scipy.ndimage`` and, where installed, torch.
+Then issue 14's cases (``--only`` picks them by name): box filters 3..63 against
+``cv2.blur``, dense random kernels 3x3..11x11 against ``cv2.filter2D``, Gaussians of
+sigma 2 and 4 against ``cv2.GaussianBlur``, and medians 5x5..9x9 against
+``cv2.medianBlur`` on the same dtype (float32 for 5x5, the largest it takes in float;
+the photograph as 8 bits for 5x5, 7x7 and 9x9) and ``scipy.ndimage.median_filter``.
 Every peer's values are checked against ours before it is timed (borders are compared
-too where the peer has our border rule). Prints medians, ratios and the issue's goals::
+too where the peer has our border rule), and calls are interleaved (ours, then each
+peer, ``--repeat`` times) so that a change in load hits all of them alike. For each
+convolution the cost model's estimate of the engine ``auto`` chose is printed next to
+the measured time. Prints medians, ratios and the goals::
 
     .venv/bin/python benchmarks/bench_core.py [--repeat 7] [--image PATH] [--quick]
+        [--only box,median] [--skip-base | --base-only]
 
 ``--quick`` skips the peers that take seconds per call (``ndimage.correlate`` with the
-large kernels). Run it on a quiet machine: the load average is printed with the table.
+large kernels, SciPy's large medians). Run it on a quiet machine: the load average is
+printed with the table.
 """
 
 from __future__ import annotations
@@ -29,7 +39,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # pool_cases.py sits next to us
 
-from convcli.core import choose_algorithm, conv2d  # noqa: E402
+from convcli.core import choose_algorithm, conv2d, median_filter2d  # noqa: E402
+from convcli.core._choice import estimate_costs  # noqa: E402
+from convcli.core.conv import prepare_conv  # noqa: E402
 
 try:  # the pooling helper's cases; the table runs without them if the file is missing
     from pool_cases import BenchCase, pool_cases  # noqa: E402
@@ -56,7 +68,17 @@ GOALS: dict[str, tuple[str, float]] = {
     "[1,-1]": ("OpenCV", 2.0),
     "Gaussian 5x5 s=1": ("OpenCV", 3.0),
     "dense 31x31": ("OpenCV", 1.2),
+    # issue 14
+    **{f"box {k}x{k}": ("OpenCV", 2.0) for k in (3, 15, 31, 63)},
+    **{f"dense {k}x{k}": ("OpenCV", 2.5) for k in (3, 5, 7, 11)},
+    "Gaussian s=2 13x13": ("OpenCV", 2.0),
+    "Gaussian s=4 25x25": ("OpenCV", 2.0),
+    "median 5x5 float32": ("OpenCV", 3.0),
+    "median 5x5 8-bit": ("OpenCV", 3.0),
+    "median 7x7 8-bit": ("OpenCV", 5.0),
+    "median 9x9 8-bit": ("OpenCV", 5.0),
 }
+ESTIMATE_FACTOR = 2.0  # the cost model's estimate within this factor of the measured time
 SCIPY_SPEEDUP = 3.0  # every operation: at least this much faster than scipy.ndimage
 
 
@@ -90,9 +112,12 @@ def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
 
     def ours(kernel: np.ndarray) -> Callable[[], np.ndarray]:
         weight = np.broadcast_to(kernel, (channels, 1, *kernel.shape))
-        return lambda: conv2d(
-            image, weight, padding="same", groups=channels, padding_mode="reflect"
-        )
+
+        def call() -> np.ndarray:
+            return conv2d(image, weight, padding="same", groups=channels, padding_mode="reflect")
+
+        call.kernel = kernel  # type: ignore[attr-defined]  # for the cost model's estimate
+        return call
 
     def planes(function: Callable[[np.ndarray], np.ndarray]) -> Callable[[], np.ndarray]:
         return lambda: np.stack([function(plane) for plane in image])
@@ -201,6 +226,140 @@ def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
     return cases
 
 
+def depthwise(kernel: np.ndarray, channels: int = 3) -> np.ndarray:
+    return np.broadcast_to(kernel, (channels, 1, *kernel.shape))
+
+
+def conv_estimate(image: np.ndarray, kernel: np.ndarray) -> tuple[str, float]:
+    """The engine ``auto`` runs for ``kernel`` on ``image``, and its estimated seconds."""
+    options = dict(padding="same", groups=image.shape[0], padding_mode="reflect")
+    weight = depthwise(kernel, image.shape[0])
+    algorithm, _ = choose_algorithm(image.shape, weight, **options)
+    problem = prepare_conv(image, weight, **options)
+    return algorithm, estimate_costs(problem)[algorithm] / 1e9
+
+
+def issue14_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
+    """Box 3..63, dense 3..11, Gaussians of sigma 2 and 4, medians 5x5..9x9 (issue 14)."""
+    import cv2
+    from scipy import ndimage
+
+    channels = image.shape[0]
+    interleaved = np.ascontiguousarray(image.transpose(1, 2, 0))
+    eight = np.ascontiguousarray(np.round(image * 255).astype(np.uint8))
+    eight_interleaved = np.ascontiguousarray(eight.transpose(1, 2, 0))
+    reflect101 = cv2.BORDER_REFLECT_101
+    rng = np.random.default_rng(14)
+
+    def ours(kernel: np.ndarray) -> Callable[[], np.ndarray]:
+        weight = depthwise(kernel, channels)
+
+        def call() -> np.ndarray:
+            return conv2d(image, weight, padding="same", groups=channels, padding_mode="reflect")
+
+        call.kernel = kernel  # type: ignore[attr-defined]  # for the cost model's estimate
+        return call
+
+    def opencv(function: Callable[[np.ndarray], np.ndarray], source=interleaved):
+        return lambda: function(source).transpose(2, 0, 1)
+
+    cases = []
+    for k in (3, 15, 31, 63):
+        if k == 15:
+            continue  # in the base table
+        box = np.full((k, k), 1 / k**2, np.float32)
+        cases.append(
+            BenchCase(
+                f"box {k}x{k}",
+                ours(box),
+                {"OpenCV": opencv(lambda a, k=k: cv2.blur(a, (k, k), borderType=reflect101))},
+                repeat=5,
+            )
+        )
+    for k in (3, 5, 7, 11):
+        dense = rng.standard_normal((k, k)).astype(np.float32)
+        cases.append(
+            BenchCase(
+                f"dense {k}x{k}",
+                ours(dense),
+                {
+                    "OpenCV": opencv(
+                        lambda a, d=dense: cv2.filter2D(a, -1, d, borderType=reflect101)
+                    )
+                },
+                repeat=5,
+            )
+        )
+    for sigma in (2, 4):
+        radius = 3 * sigma
+        size = 2 * radius + 1
+        gauss = gaussian_kernel(sigma, radius)
+        cases.append(
+            BenchCase(
+                f"Gaussian s={sigma} {size}x{size}",
+                ours(gauss),
+                {
+                    "OpenCV": opencv(
+                        lambda a, n=size, s=sigma: cv2.GaussianBlur(
+                            a, (n, n), s, borderType=reflect101
+                        )
+                    )
+                },
+                repeat=5,
+            )
+        )
+
+    def interior(k: int) -> Callable[[np.ndarray], np.ndarray]:
+        m = k // 2  # OpenCV's median repeats the edge: compare away from it
+        return lambda array: np.asarray(array, np.float32)[:, m:-m, m:-m]
+
+    median5 = {"OpenCV": opencv(lambda a: cv2.medianBlur(a, 5))}
+    if not quick:
+        median5["scipy.ndimage"] = lambda: ndimage.median_filter(
+            image, size=(1, 5, 5), mode="mirror"
+        )
+    cases.append(
+        BenchCase(
+            "median 5x5 float32",
+            lambda: median_filter2d(image, 5),
+            median5,
+            compare=interior(5),
+            repeat=5,
+        )
+    )
+    for k in (5, 7, 9):
+        peers = {"OpenCV": opencv(lambda a, k=k: cv2.medianBlur(a, k), eight_interleaved)}
+        if not quick and k == 5:
+            peers["scipy.ndimage"] = lambda: ndimage.median_filter(
+                eight, size=(1, 5, 5), mode="mirror"
+            )
+        cases.append(
+            BenchCase(
+                f"median {k}x{k} 8-bit",
+                lambda k=k: median_filter2d(eight, k),
+                peers,
+                compare=interior(k),
+                repeat=5,
+            )
+        )
+    for k in (7, 9):
+        peers = {}
+        if not quick:
+            peers["scipy.ndimage"] = lambda k=k: ndimage.median_filter(
+                image, size=(1, k, k), mode="mirror"
+            )
+        cases.append(
+            BenchCase(
+                f"median {k}x{k} float32",
+                lambda k=k: median_filter2d(image, k),
+                peers,
+                compare=interior(k),
+                repeat=3,
+            )
+        )
+    return cases
+
+
 def timed(function: Callable[[], object], repeat: int) -> tuple[float, object]:
     """Median wall time of up to ``repeat`` calls (one call if it is slow), and a result."""
     start = time.perf_counter()
@@ -214,6 +373,34 @@ def timed(function: Callable[[], object], repeat: int) -> tuple[float, object]:
         function()
         times.append(time.perf_counter() - start)
     return statistics.median(times), result
+
+
+def timed_together(
+    functions: dict[str, Callable[[], object]], repeat: int
+) -> tuple[dict[str, float], dict[str, object], dict[str, float]]:
+    """Median wall times of interleaved calls: each round calls every function once, so
+    load that comes and goes weighs on all of them alike. A function slower than
+    :data:`SLOW_SECONDS` on its first (warm-up) call is timed by that call alone. Also
+    the median CPU time of the process per call (all threads)."""
+    results, times, slow = {}, {name: [] for name in functions}, {}
+    cpu: dict[str, list[float]] = {name: [] for name in functions}
+    for name, function in functions.items():
+        start, start_cpu = time.perf_counter(), time.process_time()
+        results[name] = function()
+        first = time.perf_counter() - start
+        if first > SLOW_SECONDS:
+            slow[name] = first
+            cpu[name].append(time.process_time() - start_cpu)
+    for _ in range(repeat):
+        for name, function in functions.items():
+            if name in slow:
+                continue
+            start, start_cpu = time.perf_counter(), time.process_time()
+            function()
+            times[name].append(time.perf_counter() - start)
+            cpu[name].append(time.process_time() - start_cpu)
+    medians = {name: slow.get(name) or statistics.median(times[name]) for name in functions}
+    return medians, results, {name: statistics.median(cpu[name]) for name in functions}
 
 
 def agrees(got: np.ndarray, expected: np.ndarray) -> bool:
@@ -240,15 +427,23 @@ def main() -> None:
     parser.add_argument("--image", type=Path, help="photograph to resize (default: a sample)")
     parser.add_argument("--size", default="3840x2160", help="WIDTHxHEIGHT")
     parser.add_argument("--quick", action="store_true", help="skip the peers taking seconds")
+    parser.add_argument("--only", help="comma-separated words: run the cases naming one")
+    parser.add_argument("--skip-base", action="store_true", help="only issue 14's cases")
+    parser.add_argument("--base-only", action="store_true", help="only the original table")
     args = parser.parse_args()
     width, height = (int(part) for part in args.size.split("x"))
     image = load_photo(args.image, width, height)
 
-    cases = conv_cases(image, args.quick)
-    if pool_cases is not None:
+    cases = [] if args.skip_base else conv_cases(image, args.quick)
+    if pool_cases is not None and not args.skip_base:
         cases += pool_cases(image)
-    else:
+    elif pool_cases is None:
         print("benchmarks/pool_cases.py not found: pooling cases left out")
+    if not args.base_only:
+        cases += issue14_cases(image, args.quick)
+    if args.only:
+        words = args.only.split(",")
+        cases = [case for case in cases if any(word in case.name for word in words)]
 
     load = os.getloadavg()
     print(
@@ -256,28 +451,44 @@ def main() -> None:
         f"{os.cpu_count()} cores; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     print("ratio = our time / peer time (< 1: we are faster); median of "
-          f"{args.repeat} calls (1 when a call takes > {SLOW_SECONDS:.0f} s)")  # fmt: skip
-    header = f"{'operation':<22}{'implementation':<26}{'median ms':>10}{'ours/peer':>10}  values"
+          f"{args.repeat} interleaved calls (1 when a call takes > {SLOW_SECONDS:.0f} s); "
+          "cpu = CPU time of all threads per call; "
+          "est = the cost model's estimate for the engine auto chose")  # fmt: skip
+    header = (
+        f"{'operation':<22}{'implementation':<26}{'median ms':>10}{'ours/peer':>10}"
+        f"{'cpu ms':>9}  values"
+    )
     print(header)
     print("-" * len(header))
     verdicts = []
     for case in cases:
         repeat = min(args.repeat, case.repeat or args.repeat)
-        ours_seconds, ours_result = timed(case.ours, repeat)
-        expected = case.compare(np.asarray(ours_result))
-        print(f"{case.name:<22}{'convcli':<26}{ours_seconds * 1e3:>10.1f}{'':>10}")
+        medians, results, cpu = timed_together({"convcli": case.ours, **case.peers}, repeat)
+        ours_seconds = medians["convcli"]
+        expected = case.compare(np.asarray(results["convcli"]))
+        kernel = getattr(case.ours, "kernel", None)
+        note = ""
+        if kernel is not None:
+            algorithm, estimate = conv_estimate(image, kernel)
+            off = max(estimate / ours_seconds, ours_seconds / estimate)
+            note = f"  {algorithm}, est {estimate * 1e3:.1f} ms ({estimate / ours_seconds:.2f}x)"
+            goal = f"estimate within {ESTIMATE_FACTOR:.0f}x of measured"
+            ratio = f"{estimate / ours_seconds:.2f}x"
+            verdicts.append((case.name, goal, ratio, off <= ESTIMATE_FACTOR))
+        print(f"{case.name:<22}{'convcli':<26}{ours_seconds * 1e3:>10.1f}{'':>10}"
+              f"{cpu['convcli'] * 1e3:>9.1f}{note}")  # fmt: skip
         best: dict[str, float] = {}
-        for name, peer in case.peers.items():
-            seconds, result = timed(peer, repeat)
-            same = agrees(case.compare(np.asarray(result)), expected)
+        for name in case.peers:
+            seconds = medians[name]
+            same = agrees(case.compare(np.asarray(results[name])), expected)
             # Goals compare with the fastest OpenCV and the fastest scipy.ndimage function
             # that give our values (scipy.signal and NumPy are shown, not judged).
             family = "scipy" if name.startswith("scipy.ndimage") else name.split(" ")[0]
             if same:
                 best[family] = min(best.get(family, np.inf), seconds)
             verdict = "same" if same else "DIFFERENT (not used for goals)"
-            print(f"{'':<22}{name:<26}{seconds * 1e3:>10.1f}{ours_seconds / seconds:>10.2f}  "
-                  f"{verdict}")  # fmt: skip
+            print(f"{'':<22}{name:<26}{seconds * 1e3:>10.1f}{ours_seconds / seconds:>10.2f}"
+                  f"{cpu[name] * 1e3:>9.1f}  {verdict}")  # fmt: skip
         if case.name in GOALS and "OpenCV" in best:
             _, factor = GOALS[case.name]
             ratio = ours_seconds / best["OpenCV"]
@@ -287,33 +498,30 @@ def main() -> None:
             goal = f">= {SCIPY_SPEEDUP:.0f}x faster than scipy.ndimage"
             verdicts.append((case.name, goal, f"{speedup:.1f}x", speedup >= SCIPY_SPEEDUP))
 
-    sobel = np.broadcast_to(
-        np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32), (3, 1, 3, 3)
-    )
+    if not args.skip_base and not args.only:
+        sobel = depthwise(np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32))
 
-    def sobel_call() -> np.ndarray:
-        return conv2d(image, sobel, padding="same", groups=3, padding_mode="reflect")
+        def sobel_call() -> np.ndarray:
+            return conv2d(image, sobel, padding="same", groups=3, padding_mode="reflect")
 
-    peak = peak_extra_memory(sobel_call)
-    ratio = peak / image.nbytes
-    verdicts.append(("Sobel-x 3x3", "peak extra memory <= 2x input", f"{ratio:.2f}x", ratio <= 2))
-
-    print()
-    print("algorithm chosen by auto (choose_algorithm):")
-    for name, kernel in (
-        ("Sobel-x 3x3", sobel[0, 0]),
-        ("[1,-1]", np.array([[1, -1]], np.float32)),
-        ("Gaussian 5x5 s=1", gaussian_kernel(1.0, 2)),
-        ("dense 31x31", np.random.default_rng(31).standard_normal((31, 31)).astype(np.float32)),
-        ("box 15x15", np.full((15, 15), 1 / 225, np.float32)),
-    ):
-        weight = np.broadcast_to(kernel, (3, 1, *kernel.shape))
-        algorithm, reason = choose_algorithm(
-            image.shape, weight, padding="same", groups=3, padding_mode="reflect"
+        peak = peak_extra_memory(sobel_call)
+        ratio = peak / image.nbytes
+        verdicts.append(
+            ("Sobel-x 3x3", "peak extra memory <= 2x input", f"{ratio:.2f}x", ratio <= 2)
         )
-        print(f"  {name:<18} {algorithm:<10} {reason}")
+        print()
+        print("algorithm chosen by auto (choose_algorithm):")
+        for case in cases:
+            kernel = getattr(case.ours, "kernel", None)
+            if kernel is None:
+                continue
+            algorithm, reason = choose_algorithm(
+                image.shape, depthwise(kernel), padding="same", groups=3, padding_mode="reflect"
+            )
+            print(f"  {case.name:<18} {algorithm:<10} {reason}")
+    load = os.getloadavg()
     print()
-    print("goals:")
+    print(f"goals (load average at the end {load[0]:.2f}):")
     for name, goal, measured, met in verdicts:
         print(f"  {'met    ' if met else 'NOT MET'}  {name:<22} {goal:<38} measured {measured}")
 

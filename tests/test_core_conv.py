@@ -188,7 +188,7 @@ KERNEL = np.ones((1, 1, 3, 3))
         ),
         (
             lambda: conv2d(IMAGE, KERNEL, algorithm="winograd"),
-            "algorithm must be one of auto, direct, separable, gemm, fft, got 'winograd'",
+            "algorithm must be one of auto, direct, separable, columns, gemm, fft, got 'winograd'",
         ),
         (
             lambda: conv2d(IMAGE, np.eye(3)[None, None], algorithm="separable"),
@@ -399,7 +399,7 @@ def test_edge_columns_with_a_negated_kernel():
     np.testing.assert_allclose(got[0, :, -1], -x[0, :, -1], rtol=1e-6)
 
 
-@pytest.mark.parametrize("algorithm", ["direct", "separable", "gemm", "fft"])
+@pytest.mark.parametrize("algorithm", ["direct", "separable", "columns", "gemm", "fft"])
 def test_large_image_in_bands_on_two_threads(algorithm):
     # Big enough for several bands and the thread pool with the real band sizes.
     rng = np.random.default_rng(11)
@@ -459,7 +459,7 @@ def test_choose_algorithm_takes_an_array_or_a_shape():
         convcli.choose_algorithm(x.shape, depthwise(SOBEL_X), groups=2)
 
 
-@pytest.mark.parametrize("algorithm", ["direct", "separable", "gemm", "fft"])
+@pytest.mark.parametrize("algorithm", ["direct", "separable", "columns", "gemm", "fft"])
 def test_non_contiguous_input(algorithm):
     # Views with gaps between rows or columns take the non-BLAS paths.
     rng = np.random.default_rng(5)

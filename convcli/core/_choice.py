@@ -6,6 +6,8 @@ count it (:func:`convcli.core._engines.accumulate_passes` mirrors ``accumulate``
 - ``direct``: one pass over the band per tap group (multiply, add), per output channel;
 - ``separable``: one BLAS product per output row for the vertical 1-D pass, then NumPy
   passes for the horizontal one, per channel pair;
+- ``columns`` (one input channel per group): per output row one BLAS product making
+  ``kw`` filtered rows (``kh`` multiply-adds per element), then ``kw - 1`` adds;
 - ``gemm``: copying ``C_in/g * kh * kw`` views per output pixel, then BLAS multiply-adds
   (memory-bound when there are few output channels);
 - ``fft``: two transforms per channel per band, ``O(area * log(area))``, whatever the
@@ -26,13 +28,15 @@ import numpy as np
 
 from convcli.core._engines import (
     BAND_BYTES,
+    COLUMNS_BAND_BYTES,
     FFT_BAND_BYTES,
     GEMM_BAND_BYTES,
-    Separable,
     accumulate_passes,
     column_pieces,
     depthwise_channel_chunk,
     is_wide_depthwise,
+    is_window,
+    vertical_by_doubling,
     window_passes,
 )
 
@@ -46,6 +50,8 @@ NS_CALL = 3000.0  # one NumPy call from Python, with its share of the band loop
 NS_IM2COL = 1.2  # one element copied into the im2col matrix and streamed by BLAS (one thread)
 NS_MAC = 0.02  # one BLAS multiply-add
 NS_ROW_PRODUCT = 0.14  # separable's per-row vertical products, per output (+ NS_MAC per tap)
+NS_COLUMN = 0.3  # columns: one filtered row element written by BLAS and read back
+NS_SMALL_MAC = 0.024  # columns: a multiply-add of its small (group_out*kw, kh) products
 NS_FFT = 0.16  # one transform, per element and per log2(size)
 NS_SPECTRA_PRODUCT = 1.5  # one channel pair's spectra multiplied and summed, per element
 NS_FFT_CALL = 3e4  # one transform's fixed cost
@@ -110,7 +116,7 @@ def _separable(problem: ConvProblem, out_pixels: int, bands: int) -> float | Non
         for column, row in factors:
             if not column.any():
                 continue
-            if by_blas:  # one BLAS product per output row, all in one np.matmul call
+            if by_blas and not vertical_by_doubling(column, sh):  # a BLAS product per row
                 cost += vertical_elements * (NS_ROW_PRODUCT + len(column) * NS_MAC)
                 calls += 1
             else:
@@ -126,9 +132,30 @@ def _separable(problem: ConvProblem, out_pixels: int, bands: int) -> float | Non
 
 
 def _one_pass(factor: np.ndarray, stride: int, first: bool) -> int:
-    if stride == 1 and len(factor) >= Separable.min_window and np.all(factor == factor[0]):
+    if is_window(factor, stride):
         return window_passes(len(factor), float(factor[0]), first)
     return accumulate_passes(factor.tolist(), first)
+
+
+def _columns(problem: ConvProblem, out_pixels: int) -> float | None:
+    out_channels, group_in, kh, kw = problem.weight.shape
+    if group_in != 1:
+        return None
+    batch, out_rows = problem.x.shape[0], problem.out_size[0]
+    padded_width = problem.x.shape[3] + problem.pads[2] + problem.pads[3]
+    filtered = batch * out_rows * padded_width * out_channels * kw
+    bands = (
+        batch
+        * problem.groups
+        * math.ceil(
+            out_rows * out_channels // problem.groups * kw * padded_width * 4 / COLUMNS_BAND_BYTES
+        )
+    )
+    return (
+        filtered * (NS_COLUMN + kh * NS_SMALL_MAC)
+        + out_pixels * out_channels * ((kw - 1) * NS_PASS + NS_OUTPUT)
+        + bands * (kw + 1) * NS_CALL
+    )
 
 
 def _gemm(problem: ConvProblem, out_pixels: int) -> float:
@@ -179,6 +206,9 @@ def estimate_costs(problem: ConvProblem) -> dict[str, float]:
         "gemm": _gemm(problem, out_pixels),
         "fft": _fft(problem),
     }
+    columns = _columns(problem, out_pixels)
+    if columns is not None:
+        costs["columns"] = columns
     separable = None
     if _kernel_count(problem) <= MAX_KERNELS_ONE_BY_ONE:
         separable = _separable(problem, out_pixels, bands)
@@ -198,6 +228,8 @@ def choose(problem: ConvProblem) -> tuple[str, str]:
         "shift-and-add is cheapest",
         "separable": f"every {kh}x{kw} kernel has rank 1 (SVD): a {kh}-tap vertical and a "
         f"{kw}-tap horizontal pass instead of {kh * kw} taps",
+        "columns": f"{kh}x{kw} kernel on one input channel: BLAS filters each row "
+        f"with the {kw} kernel columns, then {kw - 1} shifted adds",
         "gemm": f"{group_in * kh * kw} products per output for {out_channels} output "
         "channels: im2col + matrix multiply",
         "fft": f"{kh}x{kw} kernel: the FFT's cost does not grow with the kernel",

@@ -1,19 +1,26 @@
-"""The four convolution algorithms, and the band loop that runs them.
+"""The five convolution algorithms, and the band loop that runs them.
 
 Every engine computes one rectangle of output (``group_out`` channels x rows x cols)
 from one block of padded input (``group_in`` channels, with the kernel's halo). The
 driver, :func:`execute`, cuts the output into row bands and each band into a wide
 interior piece, read straight from the input as a view, and two narrow edge pieces
 that are gathered with their padding; bands are shared between two threads (NumPy and
-BLAS release the GIL inside their loops).
+BLAS release the GIL inside their loops), with BLAS held to one thread meanwhile
+(:func:`convcli._threads.blas_threads`: nested pools oversubscribe the cores).
 
 - ``Direct``: shift-and-add, one pass per group of equal taps (:func:`accumulate`).
 - ``Separable``: per rank-1 kernel, a vertical pass as per-row BLAS products on the real
   columns (read in place), the band's border columns copied after it, then horizontal
-  NumPy passes that write whole output rows; box factors are summed by doubling.
+  NumPy passes that write whole output rows; box factors are summed by doubling, both
+  ways (log2(k) + popcount(k) passes instead of k).
+- ``Columns``: dense kernels on one input channel per group: per output row one BLAS
+  product filters the rows it reads with every kernel column, then ``kw - 1`` adds.
 - ``Gemm``: im2col of a band, one matrix product per output row (or per band, for
   large weights) and group.
 - ``Fft``: overlap-save over full-width bands with ``scipy.fft``.
+
+All but ``Fft`` and band-sized ``Gemm`` products compute each output row on its own
+(:func:`rows_independent`), so strips of an image give the whole image's bits.
 """
 
 from __future__ import annotations
@@ -155,6 +162,27 @@ def accumulate_passes(weights: Sequence[float], first: bool = True) -> int:
     return passes
 
 
+MIN_WINDOW = 5
+"""Uniform 1-D factors (box filters) at least this long are summed by doubling."""
+
+
+def is_window(factor: np.ndarray, stride: int) -> bool:
+    """Whether a 1-D pass with ``factor`` is a box window summed by :func:`window_sum`."""
+    return stride == 1 and len(factor) >= MIN_WINDOW and bool(np.all(factor == factor[0]))
+
+
+MIN_DOUBLING_ROWS = 24
+"""Box columns at least this tall are summed by doubling in the vertical pass too; shorter
+ones stay one BLAS product per row. Measured on 4K RGB, per call: 15 taps 117 ms by BLAS
+vs 126 by doubling, 31 taps 146 vs 145, 63 taps 232 vs 190 (a gemv's cost grows with
+the taps, doubling's with their log)."""
+
+
+def vertical_by_doubling(column: np.ndarray, stride: int) -> bool:
+    """Whether :class:`Separable`'s vertical pass sums ``column`` by doubling, not BLAS."""
+    return is_window(column, stride) and len(column) >= MIN_DOUBLING_ROWS
+
+
 def window_passes(count: int, weight: float, first: bool = True) -> int:
     """How many array passes a ``count``-tap box pass makes (see :func:`window_sum`)."""
     passes = (count.bit_length() - 1) + max(bin(count).count("1") - 1, 1)
@@ -287,7 +315,7 @@ class Separable(Engine):
     """Rank-1 kernels: a vertical pass with the column factor, then a horizontal one."""
 
     #: Uniform factors (box filters) at least this long are summed by doubling.
-    min_window = 5
+    min_window = MIN_WINDOW
     # The vertical pass commutes with padding columns: it runs on the real columns, read
     # in place, and the band's border columns are copied afterwards, so the horizontal
     # pass writes whole, aligned output rows.
@@ -298,6 +326,12 @@ class Separable(Engine):
         _, _, left, right = problem.pads
         self.left = left
         self.border = border_copies(problem.x.shape[3], left, right, problem.padding_mode)
+
+    def rows_per_band(self) -> int:
+        # Each band re-reads a halo of kh - 1 rows: for tall kernels (a 63x63 box), bands
+        # of at least 2 halos keep that below a third of the vertical pass (taller bands
+        # of two threads spill out of the shared L3: 4 halos measured slower for 63x63).
+        return max(super().rows_per_band(), 2 * (self.problem.effective_kernel[0] - 1))
 
     def scratch(self, rows, in_cols, cols):
         p = self.problem
@@ -327,7 +361,7 @@ class Separable(Engine):
         ``source``, allocated only if this pass needs them.
         """
         rows = target.shape[0]
-        if stride == 1 and len(factor) >= self.min_window and np.all(factor == factor[0]):
+        if is_window(factor, stride):
             holder = target if first else product()
             window_sum(source, len(factor), spacing, holder, levels())
             if factor[0] != 1:
@@ -368,7 +402,10 @@ class Separable(Engine):
         blas_readable = source.strides[1] == itemsize and source.strides[0] >= (
             source.shape[1] * itemsize
         )
-        if not blas_readable:
+        # A tall box factor is summed by doubling: log2(k) + popcount(k) - 1 passes beat
+        # the k multiply-adds per output of a gemv (MIN_DOUBLING_ROWS), and doubling is
+        # row-independent too.
+        if not blas_readable or vertical_by_doubling(column, self.problem.stride[0]):
             p = self.problem
             self._pass(source, column, p.stride[0], p.dilation[0], target, product, levels, True)
             return
@@ -489,6 +526,82 @@ class Gemm(Engine):
         target[...] = product.reshape(self.group_out, rows, cols)
 
 
+COLUMNS_BAND_BYTES = 1 << 21
+"""Upper bound on one band's column filters (``rows x group_out*kw x padded width``)."""
+
+
+class Columns(Engine):
+    """Dense kernels on one input channel per group: BLAS makes the kernel's columns.
+
+    Per output row, one product ``(group_out*kw, kh) @ (kh, padded width)`` filters the
+    ``kh`` input rows it reads with each kernel column ``w[o, :, j]`` (the rows are read
+    in place through a strided view, no im2col); the output row is then the sum of those
+    ``kw`` filtered rows, each shifted by ``j*dw`` columns: ``kw - 1`` NumPy adds. That is
+    ``kh*kw`` multiply-adds in BLAS and ``kw`` passes per output instead of ``kh*kw``
+    passes for ``direct`` (a random 5x5: 3.6 vs 10.3 ns per output on one core; 11x11:
+    9.9 vs 47.5). Bands span the whole padded width, so every row's product has the same
+    shape and strides, and a row's value depends only on the rows it reads (strips give
+    the whole image's bits, as for ``separable``).
+    """
+
+    split_columns = False
+
+    def __init__(self, problem: ConvProblem) -> None:
+        super().__init__(problem)
+        kh, kw = problem.kernel_size
+        # matrices[g][o*kw + j, i] = weight[g*group_out + o, 0, i, j]
+        self.matrices = [
+            np.ascontiguousarray(
+                problem.weight[g * self.group_out : (g + 1) * self.group_out, 0]
+                .transpose(0, 2, 1)
+                .reshape(self.group_out * kw, kh)
+            )
+            for g in range(problem.groups)
+        ]
+
+    def rows_per_band(self) -> int:
+        p = self.problem
+        padded_width = p.x.shape[3] + p.pads[2] + p.pads[3]
+        row_bytes = self.group_out * p.kernel_size[1] * padded_width * self.dtype.itemsize
+        return max(1, COLUMNS_BAND_BYTES // max(row_bytes, 1))
+
+    def scratch(self, rows, in_cols, cols):
+        p = self.problem
+        in_rows = (rows - 1) * p.stride[0] + p.effective_kernel[0]
+        return LazyBuffers(
+            self.dtype,
+            filtered=rows * self.group_out * p.kernel_size[1] * in_cols,
+            copy=in_rows * in_cols,  # only for a block BLAS cannot read in place
+        )
+
+    def run(self, block, group, target, buffers):
+        p = self.problem
+        rows, cols = target.shape[1:]
+        (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
+        source = block[0]
+        itemsize = source.itemsize
+        if source.strides[1] != itemsize or source.strides[0] < source.shape[1] * itemsize:
+            copy = _flat(buffers["copy"], *source.shape)
+            np.copyto(copy, source)
+            source = copy
+        width = source.shape[1]
+        row_stride = source.strides[0]
+        windows = np.lib.stride_tricks.as_strided(  # windows[r] = the kh rows out row r reads
+            source, (rows, kh, width), (row_stride * sh, row_stride * dh, itemsize), writeable=False
+        )
+        filtered = _flat(buffers["filtered"], rows, self.group_out * kw, width)
+        np.matmul(self.matrices[group], windows, out=filtered)
+        span = sw * (cols - 1) + 1
+        for o in range(self.group_out):
+            columns = [filtered[:, o * kw + j, j * dw : j * dw + span : sw] for j in range(kw)]
+            if kw == 1:
+                np.copyto(target[o], columns[0])
+                continue
+            np.add(columns[0], columns[1], out=target[o])
+            for column in columns[2:]:
+                np.add(target[o], column, out=target[o])
+
+
 class Fft(Engine):
     """Overlap-save with ``scipy.fft``: a band's valid part is free of wrap-around.
 
@@ -590,6 +703,7 @@ class Fft(Engine):
 ENGINES: dict[str, type[Engine]] = {
     "direct": Direct,
     "separable": Separable,
+    "columns": Columns,
     "gemm": Gemm,
     "fft": Fft,
 }
@@ -624,12 +738,13 @@ def rows_independent(algorithm: str, weight_shape: Sequence[int], groups: int) -
     computes with it, so that a strip of rows (with its halo) gives the whole input's bits.
 
     ``direct`` and ``separable``'s NumPy passes work element by element, and their BLAS
-    products (separable's vertical pass, gemm's by rows) are one per row. Not ``fft``
-    (the transform size depends on the band), nor ``gemm`` with one product per band.
+    products (separable's vertical pass, columns', gemm's by rows) are one per row. Not
+    ``fft`` (the transform size depends on the band), nor ``gemm`` with one product per
+    band.
     """
     if algorithm == "gemm":
         return gemm_by_rows(weight_shape, groups)
-    return algorithm in ("direct", "separable")
+    return algorithm in ("direct", "separable", "columns")
 
 
 def is_wide_depthwise(problem: ConvProblem) -> bool:

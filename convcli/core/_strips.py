@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
-from convcli._threads import cpu_count
+from convcli._threads import blas_threads, cpu_count
 
 MIN_PARALLEL_ELEMENTS = 1 << 18
 """Below this many output elements, threads cost more than they save."""
@@ -187,12 +187,19 @@ def run_bands(
 
     Each call of ``work`` gets its own share of bands and allocates its own scratch
     buffers once, so buffers are reused band after band (no page faults per band).
+
+    BLAS gets one thread while the bands run on several (the bands already fill the
+    cores: nested pools oversubscribe them, see :func:`convcli._threads.blas_threads`),
+    and at most :func:`cpu_count` threads otherwise (a batch worker's share; one in the
+    threads of :func:`convcli._threads.ordered_map`).
     """
-    workers = min(cpu_count(), len(bands)) if parallel else 1
-    if workers <= 1:
-        work(bands)
-        return
-    shares = [bands[k::workers] for k in range(workers)]
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        for future in [pool.submit(work, share) for share in shares]:
-            future.result()
+    cores = cpu_count()
+    workers = min(cores, len(bands)) if parallel else 1
+    with blas_threads(1 if workers > 1 else cores):
+        if workers <= 1:
+            work(bands)
+            return
+        shares = [bands[k::workers] for k in range(workers)]
+        with ThreadPoolExecutor(max_workers=workers) as pool:
+            for future in [pool.submit(work, share) for share in shares]:
+                future.result()

@@ -1,0 +1,383 @@
+"""Issue 14's engines: BLAS on one thread inside the core's threads, box filters by
+doubling, dense kernels by BLAS columns, medians by shared min/max networks.
+
+Every engine is checked against the existing direct path (or SciPy's median) on random
+inputs of every dtype convcli reads, every border mode and odd and even sizes, and for
+strips of 1 to 7 rows against the whole image, bit for bit (``convcli apply`` filters big
+images in strips and promises the whole image's pixels). ``auto`` is checked on the
+cost model's choices, not on timings.
+"""
+
+from __future__ import annotations
+
+import threading
+
+import numpy as np
+import pytest
+from scipy import ndimage
+
+from convcli import _threads
+from convcli.core import _engines as engines
+from convcli.core import choose_algorithm, conv2d, median_filter2d
+from convcli.core._engines import rows_independent
+from convcli.core._median import compile_median
+from convcli.core.padding import PADDING_MODES
+from convcli.core.pool import choose_median, median_dtype
+
+RNG = np.random.default_rng(14)
+DTYPES = [np.uint8, np.uint16, np.float32, np.float64]  # what imageio and .npy give
+SCIPY_MODES = {
+    "zeros": "constant",
+    "reflect": "mirror",
+    "replicate": "nearest",
+    "circular": "wrap",
+    "symmetric": "reflect",
+}
+
+
+def random_image(shape, dtype, high=None):
+    if np.dtype(dtype).kind == "u":
+        top = np.iinfo(dtype).max if high is None else high
+        return RNG.integers(0, top, shape, endpoint=True).astype(dtype)
+    return (RNG.normal(size=shape) * (high or 1)).astype(dtype)
+
+
+def strips_of(function, x, rows, top, bottom):
+    """``function(strip, pad_top, pad_bottom)`` over strips of ``rows`` output rows, each
+    read with its halo and padded only at the image's own edges, as the pipeline runs
+    them (widened to the kernel's height near the edges); the rows stacked."""
+    height = x.shape[-2]
+    parts = []
+    for start in range(0, height, rows):
+        stop = min(start + rows, height)
+        first, last = max(0, start - top), min(height, stop + bottom)
+        while (last - first) + (top if first == 0 else 0) + (bottom if last == height else 0) < (
+            top + bottom + 1
+        ) or last - first <= max(top, bottom):  # reflect: pads smaller than the strip
+            first, last = max(0, first - 1), min(height, last + 1)
+        pad_top, pad_bottom = (top if first == 0 else 0), (bottom if last == height else 0)
+        out = function(x[..., first:last, :], pad_top, pad_bottom)
+        offset = first + top - pad_top  # the image row of the strip's first output row
+        parts.append(out[..., start - offset : stop - offset, :])
+    return np.concatenate(parts, axis=-2)
+
+
+# ------------------------------------------------------------------ BLAS threads
+
+
+@pytest.fixture
+def fake_blas(monkeypatch):
+    """A stand-in for OpenBLAS's thread setting: the logic, whatever BLAS is installed."""
+    state = {"threads": 4, "calls": 0}
+
+    def setter(count):
+        state["threads"] = count
+        state["calls"] += 1
+
+    monkeypatch.setattr(_threads, "_blas_controls", [(setter, lambda: state["threads"])])
+    monkeypatch.setattr(_threads, "_blas_limits", [])
+    monkeypatch.setattr(_threads, "_blas_saved", [])
+    return state
+
+
+def test_blas_limits_nest_and_restore(fake_blas):
+    with _threads.blas_threads(2):
+        assert fake_blas["threads"] == 2
+        with _threads.blas_threads(1):
+            assert fake_blas["threads"] == 1
+            with _threads.blas_threads(3):  # never raised above an open limit
+                assert fake_blas["threads"] == 1
+        assert fake_blas["threads"] == 2
+    assert fake_blas["threads"] == 4  # its own setting back
+    calls = fake_blas["calls"]
+    with _threads.blas_threads(8):  # above BLAS's own setting: nothing to change
+        assert fake_blas["threads"] == 4
+    assert fake_blas["calls"] == calls
+
+
+def test_blas_limit_is_restored_after_an_error(fake_blas):
+    with pytest.raises(RuntimeError), _threads.blas_threads(1):
+        raise RuntimeError("boom")
+    assert fake_blas["threads"] == 4 and not _threads._blas_limits
+
+
+def test_blas_limits_from_two_threads_are_counted(fake_blas):
+    inside, release = threading.Event(), threading.Event()
+
+    def hold():
+        with _threads.blas_threads(1):
+            inside.set()
+            release.wait(5)
+
+    worker = threading.Thread(target=hold)
+    worker.start()
+    inside.wait(5)
+    with _threads.blas_threads(2):
+        assert fake_blas["threads"] == 1  # the other thread's limit still holds
+    release.set()
+    worker.join()
+    assert fake_blas["threads"] == 4
+
+
+def test_core_band_threads_hold_blas_to_one_thread(fake_blas, monkeypatch):
+    seen = []
+    real = engines.Separable.run
+
+    def spy(self, *args):
+        seen.append((threading.get_ident(), fake_blas["threads"]))
+        return real(self, *args)
+
+    monkeypatch.setattr(engines.Separable, "run", spy)
+    monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda _: {0, 1})
+    x = RNG.normal(size=(3, 1000, 700)).astype(np.float32)  # 6 bands, two threads
+    gauss = np.broadcast_to(np.outer([1, 4, 6, 4, 1], [1, 4, 6, 4, 1]) / 256, (3, 1, 5, 5))
+    conv2d(x, gauss, padding="same", groups=3, algorithm="separable")
+    assert len({ident for ident, _ in seen}) == 2
+    assert {threads for _, threads in seen} == {1}
+    assert fake_blas["threads"] == 4
+    seen.clear()
+    conv2d(x[:, :20, :20], gauss, groups=3, algorithm="separable")  # small: one thread
+    assert {threads for _, threads in seen} == {2}  # BLAS may use the cores, no more
+
+
+def test_the_real_blas_is_found_and_capped():
+    if not _threads.blas_controls():
+        pytest.skip("no OpenBLAS found in this process")
+    before = _threads.blas_thread_count()
+    with _threads.blas_threads(1):
+        assert _threads.blas_thread_count() == 1
+    assert _threads.blas_thread_count() == before
+
+
+# ---------------------------------------------------------------- box by doubling
+
+
+@pytest.mark.parametrize("size", [3, 5, 9, 16, 31, 63])
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_box_filters_agree_with_direct(size, mode):
+    x = random_image((2, 70, 90), np.float32)
+    weight = np.full((2, 1, size, size), 1 / size**2, np.float32)
+    got = conv2d(x, weight, padding="same", groups=2, padding_mode=mode, algorithm="separable")
+    expected = conv2d(x, weight, padding="same", groups=2, padding_mode=mode, algorithm="direct")
+    # direct sums up to 3969 float32 taps one by one: 1e-5 of the largest output for 63x63
+    np.testing.assert_allclose(got, expected, rtol=0, atol=5e-5 * np.abs(expected).max())
+
+
+def test_tall_box_vertical_pass_is_summed_by_doubling_not_blas(monkeypatch):
+    x = random_image((1, 80, 50), np.float32)
+    weight = np.full((1, 1, 31, 31), 1 / 961, np.float32)
+    expected = conv2d(x, weight, padding="same", algorithm="direct")
+    monkeypatch.setattr(np, "matmul", None)  # any BLAS call would fail
+    got = conv2d(x, weight, padding="same", algorithm="separable")
+    np.testing.assert_allclose(got, expected, rtol=0, atol=2e-5 * np.abs(expected).max())
+
+
+# ------------------------------------------------------------------ dense columns
+
+
+@pytest.mark.parametrize("size", [(3, 3), (5, 5), (7, 7), (11, 11), (4, 6), (1, 5), (5, 1)])
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_columns_agree_with_direct(size, dtype):
+    x = random_image((3, 29, 41), dtype, high=255 if dtype == np.uint16 else None)
+    weight = RNG.normal(size=(3, 1, *size)).astype(np.float32)
+    for mode in PADDING_MODES:
+        options = dict(padding="same", groups=3, padding_mode=mode)
+        got = conv2d(x, weight, algorithm="columns", **options)
+        expected = conv2d(x, weight, algorithm="direct", **options)
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * scale, err_msg=mode)
+
+
+def test_columns_with_stride_dilation_multiplier_bias_and_strided_input():
+    base = RNG.normal(size=(2, 60, 90)).astype(np.float32)
+    x = base[:, ::2, 1::3]  # not readable by BLAS in place: copied per band
+    weight = RNG.normal(size=(6, 1, 3, 5)).astype(np.float32)  # depth multiplier 3
+    bias = RNG.normal(size=6)
+    options = dict(bias=bias, stride=(2, 3), padding=(1, 2, 3, 0), dilation=(2, 1), groups=2)
+    got = conv2d(x, weight, algorithm="columns", **options)
+    expected = conv2d(x, weight, algorithm="direct", **options)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+def test_columns_needs_one_input_channel_per_group():
+    with pytest.raises(ValueError, match="algorithm='columns' needs one input channel"):
+        conv2d(np.ones((2, 8, 8)), np.ones((1, 2, 3, 3)), algorithm="columns")
+    assert "columns" not in _costs((2, 8, 8), np.ones((1, 2, 3, 3)))
+
+
+def test_columns_runs_on_two_threads_and_agrees():
+    x = random_image((3, 300, 400), np.float32)
+    weight = RNG.normal(size=(3, 1, 7, 7)).astype(np.float32)
+    options = dict(padding="same", groups=3, padding_mode="reflect")
+    got = conv2d(x, weight, algorithm="columns", **options)
+    expected = conv2d(x, weight, algorithm="direct", **options)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+
+
+# -------------------------------------------------------- strips: the whole's bits
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "kernel"),
+    [
+        ("columns", RNG.normal(size=(5, 5))),
+        ("columns", RNG.normal(size=(4, 3))),  # even: pads 1 above, 2 below
+        ("separable", np.full((9, 9), 1 / 81)),  # box: doubling both ways
+        ("separable", np.full((7, 5), 1.0)),
+        ("direct", RNG.normal(size=(3, 3))),
+    ],
+)
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "symmetric"])
+def test_strips_of_1_to_7_rows_give_the_whole_images_bits(algorithm, kernel, mode):
+    assert rows_independent(algorithm, (3, 1, *kernel.shape), 3)
+    x = random_image((3, 23, 37), np.float32)
+    weight = np.broadcast_to(kernel.astype(np.float32), (3, 1, *kernel.shape))
+    kh, kw = kernel.shape
+    top, bottom = (kh - 1) // 2, kh // 2
+    left, right = (kw - 1) // 2, kw // 2
+
+    def run(strip, pad_top, pad_bottom):
+        pads = (pad_top, pad_bottom, left, right)
+        return conv2d(strip, weight, padding=pads, groups=3, padding_mode=mode,
+                      algorithm=algorithm)  # fmt: skip
+
+    whole = run(x, top, bottom)
+    for rows in range(1, 8):
+        assert np.array_equal(strips_of(run, x, rows, top, bottom), whole), rows
+
+
+# -------------------------------------------------------------- median networks
+
+
+def scipy_median(x, kernel, mode):
+    kh, kw = kernel
+    origin = (0, (kh - 1) // 2 - kh // 2, (kw - 1) // 2 - kw // 2)  # our 'same': extra after
+    return ndimage.median_filter(x, size=(1, kh, kw), mode=SCIPY_MODES[mode], origin=origin)
+
+
+@pytest.mark.parametrize("kernel", [(5, 5), (7, 7), (9, 9), (4, 4), (3, 5), (2, 3), (11, 11)])
+@pytest.mark.parametrize("dtype", [*DTYPES, np.int16, bool])
+def test_median_network_equals_scipy(kernel, dtype):
+    x = random_image((2, 19, 27), dtype) if dtype is not bool else RNG.random((2, 19, 27)) > 0.5
+    for mode in PADDING_MODES:
+        got = median_filter2d(x, kernel, padding_mode=mode, algorithm="network")
+        expected = scipy_median(np.asarray(x).astype(got.dtype), kernel, mode)
+        assert got.dtype == (np.float64 if dtype == np.float64 else np.float32)
+        assert np.array_equal(got, expected), mode
+
+
+@pytest.mark.parametrize("kernel", [(5, 5), (7, 7), (9, 9)])
+def test_median_network_on_8_bit_images_with_ties(kernel):
+    for high in (1, 3, 255):  # many equal values in every window
+        x = random_image((3, 33, 45), np.uint8, high=high)
+        for source in (x, x.astype(np.float32)):  # uint8, and an image read as float32
+            for mode in PADDING_MODES:
+                got = median_filter2d(source, kernel, padding_mode=mode)
+                assert np.array_equal(got, scipy_median(x.astype(np.float32), kernel, mode))
+
+
+def test_median_network_runs_in_tiles_on_two_threads():
+    x = random_image((3, 300, 1500), np.uint8)  # tiles of rows and of columns
+    for kernel in ((5, 5), (7, 3)):
+        got = median_filter2d(x, kernel, padding_mode="replicate")
+        assert np.array_equal(got, scipy_median(x.astype(np.float32), kernel, "replicate"))
+
+
+def test_median_with_nan_gives_nan_in_those_windows():
+    x = RNG.random((1, 12, 12)).astype(np.float32)
+    x[0, 6, 6] = np.nan
+    got = median_filter2d(x, 5, algorithm="network")
+    assert np.isnan(got[0, 4:9, 4:9]).all()
+    assert not np.isnan(got[0, :2]).any()
+
+
+@pytest.mark.parametrize("kernel", [(5, 5), (9, 9), (4, 6)])
+@pytest.mark.parametrize("mode", ["zeros", "reflect", "replicate", "symmetric"])
+def test_median_strips_of_1_to_7_rows_give_the_whole_images_bits(kernel, mode):
+    x = random_image((2, 23, 30), np.float32)
+    kh, kw = kernel
+    top, bottom = (kh - 1) // 2, kh // 2
+    left, right = (kw - 1) // 2, kw // 2
+
+    def run(strip, pad_top, pad_bottom):
+        return median_filter2d(strip, kernel, padding=(pad_top, pad_bottom, left, right),
+                               padding_mode=mode)  # fmt: skip
+
+    whole = run(x, top, bottom)
+    for rows in range(1, 8):
+        assert np.array_equal(strips_of(run, x, rows, top, bottom), whole), rows
+
+
+def test_median_dtype_narrows_only_whole_numbers_that_fit():
+    assert median_dtype(np.array([[0.0, 255.0]], np.float32)) == np.uint8
+    assert median_dtype(np.array([[0.0, 256.0]], np.float32)) == np.uint16
+    assert median_dtype(np.array([[0.0, 0.5]], np.float32)) == np.float32
+    assert median_dtype(np.array([[-1.0, 2.0]], np.float32)) == np.float32
+    assert median_dtype(np.array([[np.nan, 2.0]], np.float32)) == np.float32
+    assert median_dtype(np.array([[1e6, 2.0]])) == np.float64
+
+
+def test_network_sizes_stay_as_measured():
+    # The pass counts the cost model and the README quote.
+    assert [compile_median(k, k).passes for k in (5, 7, 9)] == [88, 234, 394]
+
+
+def test_auto_median_picks_the_network_where_it_is_cheaper():
+    for kernel in (3, 5, 7, 9, 15, (3, 7)):
+        name, reason = choose_median((3, 2160, 3840), kernel)
+        assert name == "network", reason
+        assert "estimated:" in reason
+    assert choose_median((3, 2160, 3840), 5, itemsize=1)[0] == "network"
+    assert choose_median((3, 2160, 3840), 21)[0] == "scipy"  # too large for a network
+    assert choose_median((3, 2160, 3840), 5, stride=2)[0] == "scipy"
+    with pytest.raises(ValueError, match="algorithm='network' needs stride 1"):
+        median_filter2d(np.ones((9, 9)), 3, stride=2, algorithm="network")
+    with pytest.raises(ValueError, match="algorithm must be one of"):
+        median_filter2d(np.ones((9, 9)), 3, algorithm="fast")
+
+
+# ----------------------------------------------------------------- the cost model
+
+
+def _costs(shape, weight, **options):
+    from convcli.core._choice import estimate_costs
+    from convcli.core.conv import prepare_conv
+
+    x = np.broadcast_to(np.zeros((), np.float32), shape)
+    return estimate_costs(prepare_conv(x, weight, **options))
+
+
+def _auto(kernel):
+    kernel = np.asarray(kernel, np.float32)
+    weight = np.broadcast_to(kernel, (3, 1, *kernel.shape))
+    return choose_algorithm(
+        (3, 2160, 3840), weight, padding="same", groups=3, padding_mode="reflect"
+    )
+
+
+@pytest.mark.parametrize("size", [3, 5, 7, 9, 11])
+def test_auto_runs_dense_kernels_by_columns(size):
+    name, reason = _auto(RNG.normal(size=(size, size)))
+    assert name == "columns", reason
+
+
+@pytest.mark.parametrize(
+    ("kernel", "expected"),
+    [
+        (np.full((31, 31), 1 / 961), "separable"),  # box: doubling, no BLAS, no FFT
+        (np.full((63, 63), 1 / 63**2), "separable"),
+        (np.outer(*[np.exp(-0.5 * (np.arange(-6, 7) / 2) ** 2)] * 2), "separable"),
+        ([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], "direct"),  # sparse +-1 taps
+        (RNG.normal(size=(31, 31)), "fft"),
+    ],
+)
+def test_auto_keeps_the_other_engines_where_they_are_cheaper(kernel, expected):
+    name, reason = _auto(kernel)
+    assert name == expected, reason
+
+
+def test_box_estimate_grows_like_log_of_the_size():
+    # Tall box filters cost log2(k) + popcount(k) passes each way, never k multiply-adds.
+    estimates = [_costs((3, 2160, 3840), np.full((3, 1, k, k), 1 / k**2), padding="same",
+                        groups=3)["separable"] for k in (31, 63)]  # fmt: skip
+    assert estimates[1] < 1.4 * estimates[0]
