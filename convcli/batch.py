@@ -171,7 +171,7 @@ class ApplyResult:
 # --------------------------------------------------------------------------------------------
 
 
-def _matrix_to_chw(values: np.ndarray, name: str, channels_last: bool) -> np.ndarray:
+def matrix_to_chw(values: np.ndarray, name: str, channels_last: bool) -> np.ndarray:
     """A matrix as read -> (C, H, W) float32."""
     if values.ndim == 4:
         if values.shape[0] != 1:
@@ -424,7 +424,7 @@ def _process_matrix(
         )
     if options.gray or options.linear:
         raise SpecError("--gray and --linear are for images; the input is a matrix")
-    x = _matrix_to_chw(raw, name, options.channels_last)
+    x = matrix_to_chw(raw, name, options.channels_last)
     values, reports = run_steps(x, steps, options.steps, image=False)
     shown = _matrix_output_array(values, rank, options.channels_last)
     timings["filter"] = time.perf_counter() - started

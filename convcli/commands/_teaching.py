@@ -24,11 +24,9 @@ def matrix_values(source: Any, channels_last: bool = False):  # -> np.ndarray (C
     SpecError
         An image or stdin: the arithmetic is shown for matrices.
     """
-    import numpy as np
-
     from convcli import imageio
-    from convcli.batch import MatrixInput
-    from convcli.errors import ConvcliError, SpecError
+    from convcli.batch import MatrixInput, matrix_to_chw
+    from convcli.errors import SpecError
 
     if isinstance(source, MatrixInput):
         values, name = source.values, source.name
@@ -40,15 +38,7 @@ def matrix_values(source: Any, channels_last: bool = False):  # -> np.ndarray (C
                 f"'{name}' is not one"
             )
         values = imageio.load_matrix(name)
-    if values.ndim == 4 and values.shape[0] == 1:
-        values = values[0]
-    if values.ndim == 2:
-        values = values[None]
-    elif values.ndim == 3 and channels_last:
-        values = np.moveaxis(values, -1, 0)
-    elif values.ndim != 3:
-        raise ConvcliError(f"{name}: a matrix has 2 or 3 dimensions, got shape {values.shape}")
-    return np.ascontiguousarray(values, dtype=np.float32)
+    return matrix_to_chw(values, name, channels_last)
 
 
 def print_apply_steps(
