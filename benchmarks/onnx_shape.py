@@ -32,15 +32,17 @@ import os
 import statistics
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+# The start-up harness, the torchinfo script and the one-layer reference are shared with
+# the net-file benchmark (run as scripts, so benchmarks/ is on sys.path).
+from graph_startup import ENV, ONE_LAYER, TORCHINFO, TORCHINFO_SCRIPT, convcli_command, run
 
 ROOT = Path(__file__).resolve().parent.parent
 OUT = ROOT / "benchmarks" / "out"
 MODEL = OUT / "resnet50.onnx"
 INLINE = OUT / "resnet50_inline.onnx"
 TARGET = 0.5  # seconds for (2)
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 EXPORT_SCRIPT = f"""
 import sys, warnings
@@ -55,34 +57,8 @@ program.save({str(MODEL)!r}, external_data=True)
 program.save({str(INLINE)!r}, external_data=False)
 """
 
-TORCHINFO_SCRIPT = f"""
-import sys
-sys.path.insert(0, {str(ROOT / "tests" / "data")!r})
-import torch
-import torchinfo
-from make_graph_fixture import Bottleneck, ResNet
-model = ResNet(Bottleneck, [3, 4, 6, 3])
-print(torchinfo.summary(model, input_size=(1, 3, 224, 224), depth=3, verbose=0))
-"""
-
-ONE_LAYER = "(1) shape 3x224x224 -k 3 -s 2 -p 1 -c 64"
 ONNX = "(2) shape resnet50.onnx (external weights)"
 INLINE_NAME = "(3) shape resnet50_inline.onnx (98 MiB)"
-TORCHINFO = "(5) torchinfo.summary, ResNet-50"
-
-
-def convcli_command() -> list[str]:
-    beside = Path(sys.executable).parent / "convcli"
-    return [str(beside)] if beside.exists() else [sys.executable, "-m", "convcli"]
-
-
-def run(command: list[str]) -> tuple[float, str]:
-    start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, env=ENV, cwd=ROOT)
-    elapsed = time.perf_counter() - start
-    if done.returncode != 0:
-        sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr}")
-    return elapsed, done.stdout
 
 
 def export(torch_python: str) -> None:

@@ -39,7 +39,7 @@ from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 from convcli.costs import layer_report
 from convcli.errors import ConvcliError, SpecError
@@ -69,6 +69,19 @@ _ACTIVATIONS = {
     "Softmax": "softmax",
 }
 _FOLDED_RULE = "pkg.onnxscript.rewriter.rule_name"
+
+
+class _ConvParts(NamedTuple):
+    """The pieces of a Conv/ConvTranspose node both mappings read."""
+
+    weight: list[int]
+    data: list[int]
+    attrs: dict[str, Any]
+    kernel: list[int]
+    rank: int
+    stride: list[int]
+    dilation: list[int]
+    groups: int
 
 
 @dataclass(frozen=True)
@@ -1200,19 +1213,28 @@ class _Graph:
             return ""
         return f"p={_pads_text(pads[:rank], pads[rank:])}"
 
-    def _map_Conv(self, node: Any) -> bool:
+    def _conv_parts(self, node: Any) -> _ConvParts | None:
+        """What Conv and ConvTranspose share: static weight and known input shapes, the
+        attributes, and kernel, rank, strides, dilations and groups (None: not mappable)."""
         weight = self.known(node.input[1])
         data = self.known(node.input[0])
         if weight is None or data is None or len(weight) < 3 or not self.is_static(node.input[1]):
-            return False
+            return None
         attrs = self.attrs(node)
         kernel = weight[2:]
         rank = len(kernel)
         if rank > 3 or len(data) != rank + 2:
-            return False
+            return None
         stride = list(attrs.get("strides", [1] * rank))
         dilation = list(attrs.get("dilations", [1] * rank))
-        groups = int(attrs.get("group", 1))
+        return _ConvParts(weight, data, attrs, kernel, rank, stride, dilation,
+                          int(attrs.get("group", 1)))  # fmt: skip
+
+    def _map_Conv(self, node: Any) -> bool:
+        parts = self._conv_parts(node)
+        if parts is None:
+            return False
+        weight, data, attrs, kernel, rank, stride, dilation, groups = parts
         pads = self._window_args(node, kernel, data[2:], stride, dilation)
         if pads is None:
             return False
@@ -1252,18 +1274,10 @@ class _Graph:
         return self._has_norms
 
     def _map_ConvTranspose(self, node: Any) -> bool:
-        weight = self.known(node.input[1])
-        data = self.known(node.input[0])
-        if weight is None or data is None or len(weight) < 3 or not self.is_static(node.input[1]):
+        parts = self._conv_parts(node)
+        if parts is None:
             return False
-        attrs = self.attrs(node)
-        kernel = weight[2:]
-        rank = len(kernel)
-        if rank > 3 or len(data) != rank + 2:
-            return False
-        stride = list(attrs.get("strides", [1] * rank))
-        dilation = list(attrs.get("dilations", [1] * rank))
-        groups = int(attrs.get("group", 1))
+        weight, data, attrs, kernel, rank, stride, dilation, groups = parts
         extra = list(attrs.get("output_padding", [0] * rank))
         auto = attrs.get("auto_pad", "NOTSET") or "NOTSET"
         pads = list(attrs.get("pads", [0] * (2 * rank)))

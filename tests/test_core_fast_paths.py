@@ -141,8 +141,8 @@ def test_core_band_threads_hold_blas_to_one_thread(fake_blas, monkeypatch):
 
 
 def test_the_real_blas_is_found_and_capped():
-    if not _threads.blas_controls():
-        pytest.skip("no OpenBLAS found in this process")
+    # NumPy's wheels ship OpenBLAS: not finding it would silently leave BLAS uncapped.
+    assert _threads.blas_controls(), "no OpenBLAS found in this process"
     before = _threads.blas_thread_count()
     with _threads.blas_threads(1):
         assert _threads.blas_thread_count() == 1

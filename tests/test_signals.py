@@ -27,9 +27,8 @@ from convcli import _signals
 from convcli.batch import process_one
 from convcli.kernels import parse_step
 
-pytestmark = pytest.mark.skipif(
-    not sys.platform.startswith("linux"), reason="reads /proc; workers die with the parent on Linux"
-)
+# Linux only, as the project is: the tests read /proc and workers die with their parent
+# through prctl(PR_SET_PDEATHSIG).
 
 DEADLINE = 60.0  # seconds: generous bound for any wait on a loaded machine; never reached
 TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100

@@ -130,11 +130,9 @@ def compare(
         "--no-bias": no_bias, "--kernel-matrix": kernel_matrix is not None, "--bench": bench,
     }  # fmt: skip
     if preset is not None or net is not None:
-        clashes = [name for name, given in one_layer.items() if given]
-        if clashes:
-            raise SpecError(
-                f"{clashes[0]} describes one layer; it cannot be used with --preset/--net"
-            )
+        clash = options.first_given(one_layer)
+        if clash:
+            raise SpecError(f"{clash} describes one layer; it cannot be used with --preset/--net")
         source = Source((), net, preset, width_mult, None, input_size, channels_last, resolution)
         render.render_network(library.compare_source(source), output_format, channels_last)
         return

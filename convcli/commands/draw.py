@@ -136,24 +136,8 @@ def draw(
     stride: options.Stride = None,
     padding: options.Padding = None,
     dilation: options.Dilation = None,
-    output_padding: Annotated[
-        str | None,
-        typer.Option(
-            "--output-padding",
-            metavar="N|HxW",
-            rich_help_panel=_LAYER,
-            help="deconv: extra rows/columns at the bottom/right (< stride or dilation).",
-            show_default=False,
-        ),
-    ] = None,  # fmt: skip
-    ceil_mode: Annotated[
-        bool,
-        typer.Option(
-            "--ceil-mode",
-            rich_help_panel=_LAYER,
-            help="Pools: round the output size up (PyTorch's ceil_mode).",
-        ),
-    ] = False,  # fmt: skip
+    output_padding: options.OutputPadding = None,
+    ceil_mode: options.CeilMode = False,
     border: Annotated[
         Border | None,
         typer.Option(
@@ -290,10 +274,10 @@ def draw(
             "--matrix": matrix is not None,
             "--animate": animate, "--cell": cell is not None, "--steps": show_steps or all_steps,
         }  # fmt: skip
-        clashes = [name for name, given in one_layer.items() if given]
-        if clashes:
+        clash = options.first_given(one_layer)
+        if clash:
             raise SpecError(
-                f"{clashes[0]} is for one layer's window; --picture {picture.value} draws a "
+                f"{clash} is for one layer's window; --picture {picture.value} draws a "
                 "network (LAYER words, --net, --preset)"
             )
         _draw_network(words, picture, net, preset, at, output, to, force)

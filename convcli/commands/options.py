@@ -53,6 +53,17 @@ DepthMultiplier = Annotated[
     typer.Option("--depth-multiplier", rich_help_panel=LAYER, show_default=False,
                  help="dwconv/sepconv: output channels per input channel (M)."),
 ]  # fmt: skip
+OutputPadding = Annotated[
+    str | None,
+    typer.Option("--output-padding", metavar="N|HxW", rich_help_panel=LAYER, show_default=False,
+                 help="deconv: extra rows/columns at the bottom/right "
+                 "(must be < max(stride, dilation))."),
+]  # fmt: skip
+CeilMode = Annotated[
+    bool,
+    typer.Option("--ceil-mode", help="Pools: round the output size up (PyTorch's ceil_mode).",
+                 rich_help_panel=LAYER),
+]  # fmt: skip
 NoBias = Annotated[
     bool,
     typer.Option("--no-bias", help="Convolutions without bias (batch norm follows).",
@@ -89,3 +100,9 @@ Format = Annotated[
     typer.Option("--format", rich_help_panel=OUTPUT,
                  help="table, json, csv, or plain (the final shape only, for $(...))."),
 ]  # fmt: skip
+
+
+def first_given(given: dict[str, bool]) -> str | None:
+    """The first option (by its spelling) that was given, for "X cannot be used with Y"
+    refusals: ``first_given({"-k/--kernel": False, "-s/--stride": True})`` -> ``-s/--stride``."""
+    return next((name for name, was_given in given.items() if was_given), None)

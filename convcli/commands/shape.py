@@ -124,25 +124,9 @@ def shape(
     op: Annotated[
         Op, typer.Option("--op", help="Kind of layer.", rich_help_panel=options.LAYER)
     ] = Op.conv,
-    ceil_mode: Annotated[
-        bool,
-        typer.Option(
-            "--ceil-mode",
-            help="Pools: round the output size up (PyTorch's ceil_mode).",
-            rich_help_panel=options.LAYER,
-        ),
-    ] = False,  # fmt: skip
+    ceil_mode: options.CeilMode = False,
     no_bias: options.NoBias = False,
-    output_padding: Annotated[
-        str | None,
-        typer.Option(
-            "--output-padding",
-            rich_help_panel=options.LAYER,
-            show_default=False,
-            help="deconv: extra rows/columns at the bottom/right "
-            "(must be < max(stride, dilation)).",
-        ),
-    ] = None,  # fmt: skip
+    output_padding: options.OutputPadding = None,
     depth_multiplier: options.DepthMultiplier = None,
     net: options.Net = None,
     preset: options.Preset = None,

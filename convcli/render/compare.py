@@ -554,52 +554,59 @@ def _times_text(standard: Cost, given: Cost, replaced: bool = True) -> str:
     return f"{times:.3g}" if times is not None and replaced else ""
 
 
+_GIVEN_COLUMNS = ("#", "as given", "output", "params", "MACs")
+_STANDARD_COLUMNS = ("as standard conv", "params", "MACs", "MACs x")
+
+
+def _network_rows(
+    result: NetworkComparison, channels_last: bool
+) -> tuple[list[list[str]], list[list[str]]]:
+    """The cells of each block as given and as standard (blocks, then the total row), the
+    one source of the wide table and of its two halves."""
+    from rich.markup import escape
+
+    given = [
+        [str(block.position), escape("\n".join(block.separable.layers)),
+         _shape(block.separable, channels_last), thousands(block.separable.params),
+         thousands(block.separable.macs)]
+        for block in result.blocks
+    ]  # fmt: skip
+    standard = [
+        [escape(_words(block.standard)) if block.replaced else "[dim]same[/]",
+         thousands(block.standard.params), thousands(block.standard.macs),
+         _times_text(block.standard, block.separable, block.replaced)]
+        for block in result.blocks
+    ]  # fmt: skip
+    separable = result.separable
+    given.append(["", "total", _shape(separable, channels_last), thousands(separable.params),
+                  thousands(separable.macs)])  # fmt: skip
+    standard.append(["total", thousands(result.standard.params),
+                     thousands(result.standard.macs),
+                     _times_text(result.standard, result.separable)])  # fmt: skip
+    return given, standard
+
+
+def _filled(table: Table, columns: Sequence[str], rows: list[list[str]]) -> Table:
+    """``table`` with its columns and rows; the last row is the bold total, after a rule."""
+    for column in columns:
+        table.add_column(column, justify="left" if column.startswith("as ") else "right")
+    for row in rows[:-1]:
+        table.add_row(*row)
+    table.add_section()
+    table.add_row(*rows[-1], style="bold")
+    return table
+
+
 def _network_table(result: NetworkComparison, title: str, channels_last: bool) -> Table:
     """The wide table: each block as given and as a standard convolution on one row."""
     from rich.markup import escape
     from rich.table import Table
 
-    table = Table(
-        title=escape(title),
-        title_justify="left",
-        caption=COUNTING_CONVENTION,
-        caption_justify="left",
-    )
-    table.add_column("#", justify="right")
-    table.add_column("as given")
-    table.add_column("output", justify="right")
-    table.add_column("params", justify="right")
-    table.add_column("MACs", justify="right")
-    table.add_column("as standard conv")
-    table.add_column("params", justify="right")
-    table.add_column("MACs", justify="right")
-    table.add_column("MACs x", justify="right")
-    for block in result.blocks:
-        table.add_row(
-            str(block.position),
-            escape("\n".join(block.separable.layers)),
-            _shape(block.separable, channels_last),
-            thousands(block.separable.params),
-            thousands(block.separable.macs),
-            escape(_words(block.standard)) if block.replaced else "[dim]same[/]",
-            thousands(block.standard.params),
-            thousands(block.standard.macs),
-            _times_text(block.standard, block.separable, block.replaced),
-        )
-    table.add_section()
-    table.add_row(
-        "",
-        "total",
-        _shape(result.separable, channels_last),
-        thousands(result.separable.params),
-        thousands(result.separable.macs),
-        "total",
-        thousands(result.standard.params),
-        thousands(result.standard.macs),
-        _times_text(result.standard, result.separable),
-        style="bold",
-    )
-    return table
+    given, standard = _network_rows(result, channels_last)
+    table = Table(title=escape(title), title_justify="left", caption=COUNTING_CONVENTION,
+                  caption_justify="left")  # fmt: skip
+    rows = [left + right for left, right in zip(given, standard, strict=True)]
+    return _filled(table, _GIVEN_COLUMNS + _STANDARD_COLUMNS, rows)
 
 
 def _network_halves(result: NetworkComparison, title: str, channels_last: bool) -> list[Table]:
@@ -608,48 +615,12 @@ def _network_halves(result: NetworkComparison, title: str, channels_last: bool) 
     from rich.markup import escape
     from rich.table import Table
 
-    given = Table(title=escape(title), title_justify="left")
-    standard = Table()
-    for table, columns in (
-        (given, ("#", "as given", "output", "params", "MACs")),
-        (standard, ("#", "as standard conv", "params", "MACs", "MACs x")),
-    ):
-        for column in columns:
-            table.add_column(column, justify="left" if column.startswith("as ") else "right")
-    for block in result.blocks:
-        given.add_row(
-            str(block.position),
-            escape("\n".join(block.separable.layers)),
-            _shape(block.separable, channels_last),
-            thousands(block.separable.params),
-            thousands(block.separable.macs),
-        )
-        standard.add_row(
-            str(block.position),
-            escape(_words(block.standard)) if block.replaced else "[dim]same[/]",
-            thousands(block.standard.params),
-            thousands(block.standard.macs),
-            _times_text(block.standard, block.separable, block.replaced),
-        )
-    given.add_section()
-    given.add_row(
-        "",
-        "total",
-        _shape(result.separable, channels_last),
-        thousands(result.separable.params),
-        thousands(result.separable.macs),
-        style="bold",
-    )
-    standard.add_section()
-    standard.add_row(
-        "",
-        "total",
-        thousands(result.standard.params),
-        thousands(result.standard.macs),
-        _times_text(result.standard, result.separable),
-        style="bold",
-    )
-    return [given, standard]
+    given, standard = _network_rows(result, channels_last)
+    numbered = [[row[0], *other] for row, other in zip(given, standard, strict=True)]
+    return [
+        _filled(Table(title=escape(title), title_justify="left"), _GIVEN_COLUMNS, given),
+        _filled(Table(), ("#", *_STANDARD_COLUMNS), numbered),
+    ]
 
 
 def _network_records(result: NetworkComparison, channels_last: bool) -> list[Record]:
