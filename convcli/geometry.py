@@ -44,9 +44,10 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from fractions import Fraction
-from typing import Literal
+from typing import Any, Literal
 
 from convcli.errors import ConvcliError, SpecError
+from convcli.numbers import json_fraction
 
 Pair = tuple[int, int]
 Pads = tuple[int, ...]  # (before, after) per axis: top, bottom, left, right in 2-D
@@ -233,6 +234,24 @@ class TargetOption:
     output_padding: int
     pytorch: str
     tf_same: bool
+
+    @property
+    def pytorch_call(self) -> str:
+        """How to get these pads in PyTorch: :attr:`pytorch`, or an explicit ``F.pad``."""
+        if self.pytorch:
+            return self.pytorch
+        before, after = self.pads
+        return f"F.pad {before} before, {after} after, then padding=0"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The option as data (``pytorch`` is :attr:`pytorch_call`)."""
+        return {
+            "stride": self.stride,
+            "padding": list(self.pads),
+            "output_padding": self.output_padding,
+            "pytorch": self.pytorch_call,
+            "tf_same": self.tf_same,
+        }
 
 
 def target_options(
@@ -781,6 +800,37 @@ class LayerReport:
     def flops(self) -> int:
         return 2 * self.macs
 
+    def _field(self, values: tuple[Fraction, ...]) -> list[int | float] | str:
+        """Per-axis numbers, or ``"global"`` once every output sees the whole input."""
+        return "global" if self.rf_global else [json_fraction(v) for v in values]
+
+    def to_dict(self) -> dict[str, Any]:
+        """The layer in ``shape``'s JSON schema (see :meth:`ChainReport.to_dict`)."""
+        data: dict[str, Any] = {
+            "position": self.position,
+            "type": self.kind,
+            "spec": self.spec,
+            "input": self.input.dims(),
+            "output": self.output.dims(),
+            "params": self.params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "window_ops": self.window_ops,
+            "padding": list(self.padding),
+            "rf": self._field(self.rf),
+            "jump": self._field(self.jump),
+            "rf_padding": self._field(self.rf_padding),
+            "memory_bytes": self.memory_bytes,
+            "warnings": list(self.warnings),
+            "buffers": self.buffers,
+            "elementwise_ops": self.elementwise_ops,
+            "inputs": list(self.inputs),
+            "block": list(self.block),
+        }
+        if self.parts:
+            data["parts"] = [part.to_dict() for part in self.parts]
+        return data
+
 
 @dataclass(frozen=True)
 class Totals:
@@ -796,6 +846,18 @@ class Totals:
     @property
     def flops(self) -> int:
         return 2 * self.macs
+
+    def to_dict(self) -> dict[str, int]:
+        """The sums as data (``flops`` included)."""
+        return {
+            "params": self.params,
+            "macs": self.macs,
+            "flops": self.flops,
+            "window_ops": self.window_ops,
+            "memory_bytes": self.memory_bytes,
+            "buffers": self.buffers,
+            "elementwise_ops": self.elementwise_ops,
+        }
 
     @classmethod
     def of(cls, reports: Sequence[LayerReport]) -> Totals:
@@ -845,6 +907,41 @@ class ChainReport:
             for r in self.layers
             for warning in r.warnings
         ]
+
+    @property
+    def convention(self) -> str:
+        """The counting convention printed under the report (and in its JSON)."""
+        total = self.total
+        if not (total.buffers or total.elementwise_ops or self.count_elementwise):
+            return COUNTING_CONVENTION
+        extra = ELEMENTWISE_COUNTED if self.count_elementwise else ELEMENTWISE_CONVENTION
+        return f"{COUNTING_CONVENTION} {extra}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``shape``'s JSON schema: ``input``, ``output``, ``layers``, ``total``,
+        ``convention``, and the graph: ``inputs`` and ``outputs`` by name (each output with
+        the totals of the layers it depends on), every layer's ``inputs`` (tensor ids:
+        ``#3`` is layer 3's output) and ``block``.
+
+        Shapes are lists of ints in ``[N,] C, H, W`` order (``[N,] C, D, H, W`` in 3-D,
+        ``[N,] C, L`` in 1-D, ``[N,] T, C`` for tokens); a flat shape is ``[N,] F``. A
+        sepconv, ``se`` or ``mlp`` layer also has ``parts``. ``rf``, ``jump`` and
+        ``rf_padding`` are ``"global"`` once every output sees the whole input.
+        """
+        return {
+            "input": self.input.dims(),
+            "output": self.output.dims(),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "total": self.total.to_dict(),
+            "inputs": {name: shape.dims() for name, shape in self.inputs.items()},
+            "outputs": {
+                name: {"shape": shape.dims(), "total": self.output_totals[name].to_dict()}
+                for name, shape in self.outputs.items()
+            },
+            "notes": list(self.notes),
+            "bytes_per_element": self.dtype_bytes,
+            "convention": self.convention,
+        }
 
 
 def analyze(

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, fields, replace
+from typing import Any
 
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import (
@@ -535,6 +536,22 @@ class TargetReport:
     dilation: tuple[int, int]
     kind: str
     axes: list[tuple[str, list[TargetOption]]]  # ("h"/"w"/"h,w", options)
+
+    @property
+    def entries(self) -> list[tuple[str, TargetOption]]:
+        """Every option with its axis, in order."""
+        return [(axis, option) for axis, options in self.axes for option in options]
+
+    def to_dict(self) -> dict[str, Any]:
+        """``shape --target``'s JSON schema: the question, then one entry per option."""
+        return {
+            "input": self.input.dims(),
+            "target": list(self.target),
+            "type": self.kind,
+            "kernel": list(self.kernel),
+            "dilation": list(self.dilation),
+            "options": [{"axis": axis, **option.to_dict()} for axis, option in self.entries],
+        }
 
 
 def target_report(input_shape: Shape, target: str, options: LayerOptions) -> TargetReport:

@@ -1,7 +1,9 @@
 """Rendering: tables, JSON, CSV and plain text. The only place that formats output.
 
-Shared helpers live here; command-specific renderers live in sibling modules
-(``convcli.render.shape`` and so on). Rich is imported only when a table is drawn.
+Shared helpers live here, with the one dispatcher (:func:`render` over a
+:class:`ResultView`); command-specific views live in sibling modules
+(``convcli.render.shape`` and so on); numbers are formatted by :mod:`convcli.numbers`.
+Rich is imported only when a table is drawn.
 Data goes to stdout, diagnostics to stderr; ``NO_COLOR`` is honoured by Rich.
 """
 
@@ -14,6 +16,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
+
+from convcli.numbers import thousands as thousands  # re-exported: renderers import it from here
 
 if TYPE_CHECKING:
     from rich.console import Console, RenderableType
@@ -61,16 +65,79 @@ def print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
     writer.writerows(rows)
 
 
-def thousands(value: int | float) -> str:
-    """``19456`` -> ``19,456``; floats keep up to three decimals."""
-    if isinstance(value, int) or float(value).is_integer():
-        return f"{int(value):,}"
-    return f"{value:,.3f}".rstrip("0").rstrip(".")
-
-
 def note(message: str) -> None:
     """A one-line diagnostic on stderr (not an error)."""
     sys.stderr.write(message + "\n")
+
+
+# ---- the one dispatcher --------------------------------------------------------------------------
+#
+# A command hands render() a ResultView: its result (data-first: a to_dict() says it all)
+# with the options that shape the text (channels-last, --depth, ...). render() owns the
+# choice of format, so a new format is one OutputFormat member and one branch below; a
+# format built from the data (YAML, say) needs nothing from the views.
+
+CsvTable = tuple[Sequence[str], Iterable[Sequence[Any]]]
+
+
+class ResultView:
+    """A result as :func:`render` prints it; subclasses fill in what their result has.
+
+    - :meth:`to_dict`: the data (``--format json``); required;
+    - :meth:`csv_table`: a header and rows (``--format csv``); by default refused with
+      a usage error naming :attr:`what`;
+    - :meth:`plain_lines`: text without markup (``--format plain``);
+    - :meth:`print_table`: the terminal view (``--format table``); by default the plain lines;
+    - :meth:`notes`: lines for stderr after the result, in every format.
+    """
+
+    #: What the result is called in the message refusing a format.
+    what = "this result"
+
+    def to_dict(self) -> Any:
+        """The result as JSON-ready data."""
+        raise NotImplementedError
+
+    def csv_table(self) -> CsvTable:
+        """The header and rows of ``--format csv``."""
+        from convcli.errors import SpecError
+
+        raise SpecError(f"{self.what} has no CSV form: use --format table, plain or json")
+
+    def plain_lines(self) -> Iterable[str]:
+        """The lines of ``--format plain``."""
+        raise NotImplementedError
+
+    def print_table(self) -> None:
+        """Print ``--format table`` on stdout."""
+        write_lines(self.plain_lines())
+
+    def notes(self) -> Sequence[str]:
+        """Diagnostics for stderr (printed after the result)."""
+        return ()
+
+
+def write_lines(lines: Iterable[str]) -> None:
+    """Lines on stdout, each ended by a newline."""
+    sys.stdout.write("".join(line + "\n" for line in lines))
+
+
+def render(view: ResultView, output_format: OutputFormat | None) -> None:
+    """Print ``view`` in ``output_format`` (None: table) on stdout, then its notes on stderr.
+
+    Each format is one branch: a format that needs only the data reads ``to_dict()``.
+    """
+    if output_format is OutputFormat.json:
+        print_json(view.to_dict())
+    elif output_format is OutputFormat.csv:
+        header, rows = view.csv_table()
+        print_csv(header, rows)
+    elif output_format is OutputFormat.plain:
+        write_lines(view.plain_lines())
+    else:
+        view.print_table()
+    for message in view.notes():
+        note(message)
 
 
 # ---- fitting the terminal ------------------------------------------------------------------------

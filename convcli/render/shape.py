@@ -1,7 +1,9 @@
 """Rendering for ``convcli shape``: the layer report and the ``--target`` answer.
 
-Formats: ``table`` (Rich: one row per layer and a total row, then any warnings and the
-counting convention), ``json`` (:func:`report_dict`), ``csv`` (one row per layer, then a
+Each result has its view (:class:`ReportView`, :class:`TargetView`) for the one
+dispatcher, :func:`convcli.render.render`. Formats: ``table`` (Rich: one row per layer
+and a total row, then any warnings and the counting convention), ``json``
+(:meth:`convcli.geometry.ChainReport.to_dict`), ``csv`` (one row per layer, then a
 total row) and ``plain`` (the final shape alone, for ``$(...)``). When the full table is
 wider than the terminal, numbers are abbreviated (``21.7M``) and the receptive field is
 folded into one ``size/jump/pad`` column, so a one-layer report fits 80 columns.
@@ -14,41 +16,15 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from convcli.geometry import (
-    COUNTING_CONVENTION,
-    ELEMENTWISE_CONVENTION,
-    ELEMENTWISE_COUNTED,
-    ChainReport,
-    LayerReport,
-    Shape,
-    Totals,
-    dims_text,
-)
-from convcli.render import (
-    OutputFormat,
-    note,
-    print_csv,
-    print_json,
-    stdout_console,
-    thousands,
-)
+from convcli.geometry import ChainReport, LayerReport, Shape, dims_text
+from convcli.numbers import compact, json_fraction, memory, thousands
+from convcli.render import CsvTable, OutputFormat, ResultView, render, stdout_console
 
 if TYPE_CHECKING:
     from rich.table import Table
 
+    from convcli.geometry import TargetOption
     from convcli.layers import TargetReport
-
-
-def number(value: Fraction | int) -> int | float:
-    """A Fraction as JSON wants it: an int when whole, else a float.
-
-    >>> number(Fraction(5, 2)), number(Fraction(4, 1))
-    (2.5, 4)
-    """
-    value = Fraction(value)
-    if value.denominator == 1:
-        return int(value)
-    return round(float(value), 6)
 
 
 def per_axis(values: tuple[Fraction, ...] | tuple[int, ...]) -> str:
@@ -57,115 +33,8 @@ def per_axis(values: tuple[Fraction, ...] | tuple[int, ...]) -> str:
     >>> per_axis((Fraction(5, 2), Fraction(5, 2))), per_axis((7, 3)), per_axis((9,))
     ('2.5', '7x3', '9')
     """
-    texts = [str(number(v)) for v in values]
+    texts = [str(json_fraction(v)) for v in values]
     return texts[0] if len(set(texts)) == 1 else "x".join(texts)
-
-
-def compact(value: int) -> str:
-    """Three significant digits with an SI suffix above 9,999: ``21.7M``.
-
-    >>> compact(1792), compact(21676032), compact(8388608)
-    ('1,792', '21.7M', '8.39M')
-    """
-    if value < 10_000:
-        return thousands(value)
-    for suffix, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if value >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return thousands(value)  # pragma: no cover
-
-
-def memory(size: int) -> str:
-    """Bytes in binary units: ``3.06 MiB``.
-
-    >>> memory(512), memory(3211264)
-    ('512 B', '3.06 MiB')
-    """
-    if size < 1024:
-        return f"{size} B"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= scale:
-            return f"{size / scale:.3g} {unit}"
-    return f"{size} B"  # pragma: no cover
-
-
-def _field(layer: LayerReport, values: tuple[Fraction, ...]) -> list[int | float] | str:
-    """Per-axis numbers, or ``"global"`` once every output sees the whole input."""
-    return "global" if layer.rf_global else [number(v) for v in values]
-
-
-def _layer_dict(layer: LayerReport) -> dict[str, Any]:
-    data: dict[str, Any] = {
-        "position": layer.position,
-        "type": layer.kind,
-        "spec": layer.spec,
-        "input": layer.input.dims(),
-        "output": layer.output.dims(),
-        "params": layer.params,
-        "macs": layer.macs,
-        "flops": layer.flops,
-        "window_ops": layer.window_ops,
-        "padding": list(layer.padding),
-        "rf": _field(layer, layer.rf),
-        "jump": _field(layer, layer.jump),
-        "rf_padding": _field(layer, layer.rf_padding),
-        "memory_bytes": layer.memory_bytes,
-        "warnings": list(layer.warnings),
-        "buffers": layer.buffers,
-        "elementwise_ops": layer.elementwise_ops,
-        "inputs": list(layer.inputs),
-        "block": list(layer.block),
-    }
-    if layer.parts:
-        data["parts"] = [_layer_dict(part) for part in layer.parts]
-    return data
-
-
-def _totals_dict(total: Totals) -> dict[str, int]:
-    return {
-        "params": total.params,
-        "macs": total.macs,
-        "flops": total.flops,
-        "window_ops": total.window_ops,
-        "memory_bytes": total.memory_bytes,
-        "buffers": total.buffers,
-        "elementwise_ops": total.elementwise_ops,
-    }
-
-
-def convention(report: ChainReport) -> str:
-    """The counting convention printed under the report (and in its JSON)."""
-    if not (report.total.buffers or report.total.elementwise_ops or report.count_elementwise):
-        return COUNTING_CONVENTION
-    extra = ELEMENTWISE_COUNTED if report.count_elementwise else ELEMENTWISE_CONVENTION
-    return f"{COUNTING_CONVENTION} {extra}"
-
-
-def report_dict(report: ChainReport) -> dict[str, Any]:
-    """The JSON schema: ``input``, ``output``, ``layers``, ``total``, ``convention``, and
-    the graph: ``inputs`` and ``outputs`` by name (each output with the totals of the
-    layers it depends on), every layer's ``inputs`` (tensor ids: ``#3`` is layer 3's
-    output) and ``block``.
-
-    Shapes are lists of ints in ``[N,] C, H, W`` order (``[N,] C, D, H, W`` in 3-D,
-    ``[N,] C, L`` in 1-D, ``[N,] T, C`` for tokens); a flat shape is ``[N,] F``. A
-    sepconv, ``se`` or ``mlp`` layer also has ``parts``. ``rf``, ``jump`` and
-    ``rf_padding`` are ``"global"`` once every output sees the whole input.
-    """
-    return {
-        "input": report.input.dims(),
-        "output": report.output.dims(),
-        "layers": [_layer_dict(layer) for layer in report.layers],
-        "total": _totals_dict(report.total),
-        "inputs": {name: shape.dims() for name, shape in report.inputs.items()},
-        "outputs": {
-            name: {"shape": shape.dims(), "total": _totals_dict(report.output_totals[name])}
-            for name, shape in report.outputs.items()
-        },
-        "notes": list(report.notes),
-        "bytes_per_element": report.dtype_bytes,
-        "convention": convention(report),
-    }
 
 
 _CSV_HEADER = [
@@ -180,7 +49,7 @@ def _axes(layer: LayerReport, values: tuple[Fraction, ...]) -> list[Any]:
     """Two CSV cells (h, w): a 1-D layer's one axis is w; 3-D shows D*H*W as 'DxH', W."""
     if layer.rf_global:
         return ["global", "global"]
-    cells = [number(v) for v in values]
+    cells = [json_fraction(v) for v in values]
     if len(cells) == 1:
         return ["", cells[0]]
     if len(cells) == 3:
@@ -232,6 +101,41 @@ def plain_shape(shape: Shape, channels_last: bool = False, square_input: bool = 
     return shape.format(channels_last)
 
 
+@dataclass(frozen=True)
+class ReportView(ResultView):
+    """A :class:`ChainReport` as ``shape`` prints it: ``table`` (one row per layer and a
+    total row, then the graph's outputs and the counting convention), ``json``
+    (:meth:`ChainReport.to_dict`), ``csv`` (one row per layer, then a total row) and
+    ``plain`` (the final shapes alone, see :func:`plain_shape`). Notes and warnings go to
+    stderr, whatever the format.
+
+    ``square_input``: see :func:`plain_shape`; ``depth``: see
+    :func:`convcli.network.fold_blocks` (tables only).
+    """
+
+    report: ChainReport
+    channels_last: bool = False
+    square_input: bool = False
+    depth: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.report.to_dict()
+
+    def csv_table(self) -> CsvTable:
+        return _CSV_HEADER, _csv_rows(self.report, self.channels_last)
+
+    def plain_lines(self) -> list[str]:
+        outputs = self.report.outputs.values() or [self.report.output]
+        return [plain_shape(shape, self.channels_last, self.square_input) for shape in outputs]
+
+    def print_table(self) -> None:
+        _print_table(self.report, self.channels_last, self.depth)
+
+    def notes(self) -> list[str]:
+        report = self.report
+        return [*report.notes, *(f"warning: {w}" for w in report.warnings)]
+
+
 def render_report(
     report: ChainReport,
     output_format: OutputFormat,
@@ -239,20 +143,8 @@ def render_report(
     square_input: bool = False,
     depth: int | None = None,
 ) -> None:
-    """Print a :class:`ChainReport` in the chosen format (``square_input``: see
-    :func:`plain_shape`; ``depth``: see :func:`convcli.network.fold_blocks`, tables
-    only). Notes and warnings go to stderr, whatever the format."""
-    if output_format == OutputFormat.plain:
-        for shape in report.outputs.values() or [report.output]:
-            print(plain_shape(shape, channels_last, square_input))
-    elif output_format == OutputFormat.json:
-        print_json(report_dict(report))
-    elif output_format == OutputFormat.csv:
-        print_csv(_CSV_HEADER, _csv_rows(report, channels_last))
-    else:
-        _print_table(report, channels_last, depth)
-    for message in [*report.notes, *(f"warning: {w}" for w in report.warnings)]:
-        note(message)
+    """Print a :class:`ChainReport` in the chosen format (see :class:`ReportView`)."""
+    render(ReportView(report, channels_last, square_input, depth), output_format)
 
 
 def _rf_text(layer: LayerReport, narrow: bool) -> list[str]:
@@ -426,20 +318,13 @@ def _print_table(report: ChainReport, channels_last: bool, depth: int | None = N
                      f"{thousands(report.total.elementwise_ops)}")  # fmt: skip
     for line in lines:
         console.print(line, highlight=False)
-    console.print(f"[dim]{convention(report)}[/]", highlight=False)
+    console.print(f"[dim]{report.convention}[/]", highlight=False)
 
 
 # ---- --target -------------------------------------------------------------------------------
 
 
-def _pytorch_text(option: Any) -> str:
-    if option.pytorch:
-        return option.pytorch
-    before, after = option.pads
-    return f"F.pad {before} before, {after} after, then padding=0"
-
-
-def _tensorflow_text(option: Any, kind: str) -> str:
+def _tensorflow_text(option: TargetOption, kind: str) -> str:
     if kind == "deconv":
         return "-"
     if option.tf_same:
@@ -449,51 +334,53 @@ def _tensorflow_text(option: Any, kind: str) -> str:
     return "tf.pad, then 'VALID'"
 
 
-def render_targets(result: TargetReport, output_format: OutputFormat) -> None:
-    """Print the ``--target`` options: strides and paddings in PyTorch and TF terms."""
-    entries = [(axis, option) for axis, options in result.axes for option in options]
-    deconv = result.kind == "deconv"
-    if output_format == OutputFormat.json:
-        print_json({
-            "input": result.input.dims(),
-            "target": list(result.target),
-            "type": result.kind,
-            "kernel": list(result.kernel),
-            "dilation": list(result.dilation),
-            "options": [
-                {
-                    "axis": axis,
-                    "stride": option.stride,
-                    "padding": list(option.pads),
-                    "output_padding": option.output_padding,
-                    "pytorch": _pytorch_text(option),
-                    "tf_same": option.tf_same,
-                }
-                for axis, option in entries
-            ],
-        })  # fmt: skip
-        return
-    if output_format == OutputFormat.csv:
-        print_csv(
-            ["axis", "stride", "pad_before", "pad_after", "output_padding", "pytorch", "tf_same"],
-            [
-                [axis, o.stride, *o.pads, o.output_padding, _pytorch_text(o), o.tf_same]
-                for axis, o in entries
-            ],
-        )
-        return
-    if output_format == OutputFormat.plain:
-        for axis, option in entries:
+_TARGET_CSV_HEADER = [
+    "axis", "stride", "pad_before", "pad_after", "output_padding", "pytorch", "tf_same",
+]  # fmt: skip
+
+
+@dataclass(frozen=True)
+class TargetView(ResultView):
+    """The ``--target`` options: strides and paddings in PyTorch and TF terms (JSON:
+    :meth:`convcli.layers.TargetReport.to_dict`)."""
+
+    result: TargetReport
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result.to_dict()
+
+    def csv_table(self) -> CsvTable:
+        rows = [
+            [axis, o.stride, *o.pads, o.output_padding, o.pytorch_call, o.tf_same]
+            for axis, o in self.result.entries
+        ]
+        return _TARGET_CSV_HEADER, rows
+
+    def plain_lines(self) -> list[str]:
+        deconv = self.result.kind == "deconv"
+        lines = []
+        for axis, option in self.result.entries:
             prefix = "" if axis == "h,w" else f"{axis} "
             extra = f" output_padding {option.output_padding}" if deconv else ""
             same = " (TF SAME)" if option.tf_same else ""
-            print(f"{prefix}stride {option.stride} pad {option.pads[0]},{option.pads[1]}"
-                  f"{extra}{same}")  # fmt: skip
-        return
+            lines.append(f"{prefix}stride {option.stride} pad {option.pads[0]},"
+                         f"{option.pads[1]}{extra}{same}")  # fmt: skip
+        return lines
 
+    def print_table(self) -> None:
+        stdout_console().print(_target_table(self.result))
+
+
+def render_targets(result: TargetReport, output_format: OutputFormat) -> None:
+    """Print the ``--target`` options (see :class:`TargetView`)."""
+    render(TargetView(result), output_format)
+
+
+def _target_table(result: TargetReport) -> Table:
     from rich import box
     from rich.table import Table
 
+    deconv = result.kind == "deconv"
     size = f"{result.input.height}x{result.input.width}"
     target = dims_text(result.target)
     table = Table(
@@ -513,12 +400,11 @@ def render_targets(result: TargetReport, output_format: OutputFormat) -> None:
         table.add_column("output_padding", justify="right")
     table.add_column("PyTorch")
     table.add_column("TensorFlow/Keras")
-    for axis, option in entries:
+    for axis, option in result.entries:
         cells = [axis] if per_axis_rows else []
         cells += [str(option.stride), f"{option.pads[0]},{option.pads[1]}"]
         if deconv:
             cells.append(str(option.output_padding))
-        cells += [_pytorch_text(option), _tensorflow_text(option, result.kind)]
+        cells += [option.pytorch_call, _tensorflow_text(option, result.kind)]
         table.add_row(*cells)
-    console = stdout_console()
-    console.print(table)
+    return table
