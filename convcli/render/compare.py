@@ -10,19 +10,21 @@ Rich is imported only when a table is drawn; NumPy never.
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from convcli.compare import ratio
 from convcli.geometry import COUNTING_CONVENTION
+from convcli.numbers import format_number, thousands
 from convcli.render import (
+    CsvTable,
     OutputFormat,
     Record,
-    print_csv,
+    ResultView,
     print_fitting,
-    print_json,
+    render,
     stacked,
     stdout_console,
-    thousands,
 )
 
 if TYPE_CHECKING:
@@ -138,8 +140,6 @@ def _layer_summary_lines(result: LayerComparison) -> list[str]:
 def _kernel_lines(
     kernel: KernelSeparability, channels_last: bool = False, spaced: bool = False
 ) -> list[str]:
-    from convcli.render.kernels import format_number
-
     def vector(values: Sequence[float]) -> str:
         return "[" + (", " if spaced else ",").join(format_number(v, 4) for v in values) + "]"
 
@@ -209,6 +209,88 @@ def _notes(
     return notes
 
 
+@dataclass(frozen=True)
+class LayerView(ResultView):
+    """One layer's comparison as ``compare`` prints it (``result`` may be None when only
+    ``--kernel-matrix`` was asked for), the kernel's separability and the timings.
+
+    JSON is :meth:`convcli.compare.LayerComparison.to_dict` plus ``kernel`` and ``bench``
+    when asked for; CSV one row per form; ``channels_last`` prints shapes as HxWxC in the
+    text formats (JSON keeps C, H, W).
+    """
+
+    result: LayerComparison | None
+    kernels: Sequence[KernelSeparability] = ()
+    bench: BenchResult | None = None
+    channels_last: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = self.result.to_dict() if self.result is not None else {}
+        if self.kernels:
+            data["kernel"] = [kernel.to_dict() for kernel in self.kernels]
+        if self.bench is not None:
+            data["bench"] = self.bench.to_dict()
+        return data
+
+    def csv_table(self) -> CsvTable:
+        header = ["form", "params", "macs", "flops", "output", "params_ratio", "macs_ratio"]
+        forms: list[tuple[str, Cost | None, Cost]] = []
+        if self.result is not None:
+            forms += [(name, cost, self.result.standard) for name, cost in _forms(self.result)]
+        for kernel in self.kernels:
+            forms += [
+                ("kernel direct", kernel.direct, kernel.direct),
+                ("kernel separated", kernel.separated, kernel.direct),
+            ]
+        rows = [
+            _csv_row(name, cost, reference, self.channels_last)
+            for name, cost, reference in forms
+            if cost is not None
+        ]
+        return header, rows
+
+    def _under(self, spaced: bool = False) -> list[str]:
+        return _notes(self.result, self.kernels, self.bench, self.channels_last, spaced)
+
+    def plain_lines(self) -> list[str]:
+        result, lines = self.result, []
+        if result is not None:
+            lines += [
+                f"{name:<10} params {cost.params:>14,}  MACs {cost.macs:>16,}  "
+                f"FLOPs {cost.flops:>16,}  output {_shape(cost, self.channels_last):<12}  "
+                f"{_words(cost)}"
+                for name, cost in _forms(result)
+                if cost is not None
+            ]
+        lines += self._under()
+        if result is not None:
+            lines.append(COUNTING_CONVENTION)
+        return lines
+
+    def print_table(self) -> None:
+        from rich.text import Text
+
+        console = stdout_console()
+        result, channels_last = self.result, self.channels_last
+        if result is not None:
+            title = _layer_title(result, channels_last)
+            print_fitting(
+                console,
+                [_layer_table(result, title, channels_last)],
+                _layer_compact(result, title, channels_last),
+                [
+                    Text(title, style="table.title"),
+                    stacked(console, _layer_records(result, channels_last)),
+                    Text(COUNTING_CONVENTION, style="table.caption"),
+                ],
+            )
+        print_fitting(
+            console,
+            [Text(line) for line in self._under()],
+            [Text(line) for line in self._under(spaced=True)],
+        )
+
+
 def render_layer(
     result: LayerComparison | None,
     output_format: OutputFormat,
@@ -216,75 +298,8 @@ def render_layer(
     bench: BenchResult | None = None,
     channels_last: bool = False,
 ) -> None:
-    """Print one layer's comparison (``result`` may be None when only ``--kernel-matrix``
-    was asked for), the kernel's separability and the timings.
-
-    ``channels_last`` prints shapes as HxWxC in the text formats (JSON keeps C, H, W).
-    """
-    if output_format is OutputFormat.json:
-        data: dict[str, Any] = result.to_dict() if result is not None else {}
-        if kernels:
-            data["kernel"] = [kernel.to_dict() for kernel in kernels]
-        if bench is not None:
-            data["bench"] = bench.to_dict()
-        print_json(data)
-        return
-    if output_format is OutputFormat.csv:
-        header = ["form", "params", "macs", "flops", "output", "params_ratio", "macs_ratio"]
-        forms: list[tuple[str, Cost | None, Cost]] = []
-        if result is not None:
-            forms += [(name, cost, result.standard) for name, cost in _forms(result)]
-        for kernel in kernels:
-            forms += [
-                ("kernel direct", kernel.direct, kernel.direct),
-                ("kernel separated", kernel.separated, kernel.direct),
-            ]
-        rows = [
-            _csv_row(name, cost, reference, channels_last)
-            for name, cost, reference in forms
-            if cost is not None
-        ]
-        print_csv(header, rows)
-        return
-
-    notes = _notes(result, kernels, bench, channels_last)
-
-    if output_format is OutputFormat.plain:
-        if result is not None:
-            for name, cost in _forms(result):
-                if cost is None:
-                    continue
-                print(
-                    f"{name:<10} params {cost.params:>14,}  MACs {cost.macs:>16,}  "
-                    f"FLOPs {cost.flops:>16,}  output {_shape(cost, channels_last):<12}  "
-                    f"{_words(cost)}"
-                )
-        for line in notes:
-            print(line)
-        if result is not None:
-            print(COUNTING_CONVENTION)
-        return
-
-    from rich.text import Text
-
-    console = stdout_console()
-    if result is not None:
-        title = _layer_title(result, channels_last)
-        print_fitting(
-            console,
-            [_layer_table(result, title, channels_last)],
-            _layer_compact(result, title, channels_last),
-            [
-                Text(title, style="table.title"),
-                stacked(console, _layer_records(result, channels_last)),
-                Text(COUNTING_CONVENTION, style="table.caption"),
-            ],
-        )
-    print_fitting(
-        console,
-        [Text(line) for line in notes],
-        [Text(line) for line in _notes(result, kernels, bench, channels_last, spaced=True)],
-    )
+    """Print one layer's comparison (see :class:`LayerView`)."""
+    render(LayerView(result, kernels, bench, channels_last), output_format)
 
 
 def _layer_title(result: LayerComparison, channels_last: bool) -> str:
@@ -423,89 +438,92 @@ def _by_kind_rows(shares: Sequence[KindShare]) -> list[list[str]]:
     ]  # fmt: skip
 
 
-def render_network(
-    result: NetworkComparison, output_format: OutputFormat, channels_last: bool = False
-) -> None:
-    """Print a network as given against its all-standard twin, and the Table 2 split.
+_NETWORK_CSV_HEADER = [
+    "position", "given", "output", "params", "macs", "standard", "standard_params",
+    "standard_macs",
+]  # fmt: skip
 
-    ``channels_last`` prints shapes as HxWxC in the text formats (JSON keeps C, H, W).
+
+@dataclass(frozen=True)
+class NetworkView(ResultView):
+    """A network as given against its all-standard twin, and the Table 2 split (JSON:
+    :meth:`convcli.compare.NetworkComparison.to_dict`; CSV: one row per block and a
+    total row). ``channels_last`` prints shapes as HxWxC in the text formats.
     """
-    if output_format is OutputFormat.json:
-        print_json(result.to_dict())
-        return
-    if output_format is OutputFormat.csv:
-        header = [
-            "position",
-            "given",
-            "output",
-            "params",
-            "macs",
-            "standard",
-            "standard_params",
-            "standard_macs",
-        ]
+
+    result: NetworkComparison
+    channels_last: bool = False
+
+    def to_dict(self) -> dict[str, Any]:
+        return self.result.to_dict()
+
+    def csv_table(self) -> CsvTable:
+        result, channels_last = self.result, self.channels_last
         rows: list[list[Any]] = [
-            [
-                block.position,
-                _words(block.separable),
-                _shape(block.separable, channels_last),
-                block.separable.params,
-                block.separable.macs,
-                _words(block.standard) if block.replaced else "",
-                block.standard.params,
-                block.standard.macs,
-            ]
+            [block.position, _words(block.separable), _shape(block.separable, channels_last),
+             block.separable.params, block.separable.macs,
+             _words(block.standard) if block.replaced else "", block.standard.params,
+             block.standard.macs]
             for block in result.blocks
+        ]  # fmt: skip
+        rows.append(["total", "", _shape(result.separable, channels_last),
+                     result.separable.params, result.separable.macs, "",
+                     result.standard.params, result.standard.macs])  # fmt: skip
+        return _NETWORK_CSV_HEADER, rows
+
+    def _summary(self) -> list[str]:
+        result = self.result
+        return [
+            f"{result.name or 'network'} on {result.input.format(self.channels_last)}: "
+            f"{result.replaced} depthwise-separable block"
+            f"{'' if result.replaced == 1 else 's'} replaced by standard convolutions",
+            f"as given: {thousands(result.separable.macs)} MACs, "
+            f"{thousands(result.separable.params)} params; all standard: "
+            f"{thousands(result.standard.macs)} MACs, {thousands(result.standard.params)} params",
+            f"given / standard: params {ratio_text(result.params_ratio)}, MACs "
+            f"{ratio_text(result.macs_ratio)}",
         ]
-        rows.append(
-            [
-                "total",
-                "",
-                _shape(result.separable, channels_last),
-                result.separable.params,
-                result.separable.macs,
-                "",
-                result.standard.params,
-                result.standard.macs,
-            ]
-        )
-        print_csv(header, rows)
-        return
 
-    name = result.name or "network"
-    summary = [
-        f"{name} on {result.input.format(channels_last)}: {result.replaced} "
-        "depthwise-separable block"
-        f"{'' if result.replaced == 1 else 's'} replaced by standard convolutions",
-        f"as given: {thousands(result.separable.macs)} MACs, {thousands(result.separable.params)} "
-        f"params; all standard: {thousands(result.standard.macs)} MACs, "
-        f"{thousands(result.standard.params)} params",
-        f"given / standard: params {ratio_text(result.params_ratio)}, MACs "
-        f"{ratio_text(result.macs_ratio)}",
-    ]
-
-    if output_format is OutputFormat.plain:
+    def plain_lines(self) -> list[str]:
+        result, channels_last = self.result, self.channels_last
+        lines = []
         for block in result.blocks:
             standard = _words(block.standard) if block.replaced else "(same)"
-            print(
+            lines.append(
                 f"{block.position:>3}  {_words(block.separable):<60} "
                 f"{_shape(block.separable, channels_last):>12}"
                 f"  params {block.separable.params:>12,}  MACs {block.separable.macs:>15,}"
                 f"  | {standard:<32} params {block.standard.params:>12,}"
                 f"  MACs {block.standard.macs:>15,}"
             )
-        for line in summary:
-            print(line)
-        print("by kind of layer (share of the network as given):")
-        for row in _by_kind_rows(result.by_kind):
-            print(f"  {row[0]:<16} MACs {row[1]:>15} {row[2]:>8}   params {row[3]:>12} {row[4]:>8}")
-        print(COUNTING_CONVENTION)
-        return
+        lines += self._summary()
+        lines.append("by kind of layer (share of the network as given):")
+        lines += [
+            f"  {row[0]:<16} MACs {row[1]:>15} {row[2]:>8}   params {row[3]:>12} {row[4]:>8}"
+            for row in _by_kind_rows(result.by_kind)
+        ]
+        lines.append(COUNTING_CONVENTION)
+        return lines
 
+    def print_table(self) -> None:
+        _print_network_table(self.result, self.channels_last, self._summary()[1:])
+
+
+def render_network(
+    result: NetworkComparison, output_format: OutputFormat, channels_last: bool = False
+) -> None:
+    """Print a network's comparison (see :class:`NetworkView`)."""
+    render(NetworkView(result, channels_last), output_format)
+
+
+def _print_network_table(
+    result: NetworkComparison, channels_last: bool, summary: Sequence[str]
+) -> None:
     from rich.table import Table
     from rich.text import Text
 
     console = stdout_console()
+    name = result.name or "network"
     title = (
         f"{name} on {result.input.format(channels_last)}: as given vs every "
         "depthwise-separable block as a standard convolution"
@@ -523,7 +541,7 @@ def render_network(
             Text(COUNTING_CONVENTION, style="table.caption"),
         ],
     )
-    print_fitting(console, [Text(line) for line in summary[1:]])
+    print_fitting(console, [Text(line) for line in summary])
 
     kinds = Table(
         title="by kind of layer, as given (the MobileNet paper's Table 2)",

@@ -24,7 +24,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from convcli.render.steps import ASCII, UNICODE, Symbols, element_lines, number
+from convcli.numbers import format_number
+from convcli.render.steps import ASCII, UNICODE, Symbols, element_lines
 
 if TYPE_CHECKING:
     from PIL import Image, ImageFont
@@ -240,7 +241,7 @@ def build_frames(
     out_cells = [(r, c) for r in range(g.rows.out) for c in range(g.cols.out)]
     left_text: dict[Cell, str] = {}
     if layer is not None:
-        left_text = {cell: number(layer.value_at(0, *cell)) for cell in base_left
+        left_text = {cell: format_number(layer.value_at(0, *cell)) for cell in base_left
                      if g.cell_kind(*cell) != "outside"}  # fmt: skip
     frames = []
     for index, position in enumerate(g.frames()):
@@ -257,14 +258,16 @@ def build_frames(
             if layer.weights:
                 weight = layer.weights[0][0, 0]
                 for tap in taps:
-                    small[(tap.row, tap.col)] = number(float(weight[tap.tap]))
+                    small[(tap.row, tap.col)] = format_number(float(weight[tap.tap]))
             caption = element_lines(element, layer, symbols)
         done = set(out_cells[:index])
         right = {cell: "output-done" if cell in done else "output" for cell in out_cells}
         right[position] = "output-current"
         right_text = {}
         if layer is not None:
-            right_text = {cell: number(float(layer.output[0][cell])) for cell in done | {position}}
+            right_text = {
+                cell: format_number(float(layer.output[0][cell])) for cell in done | {position}
+            }
         first, last = _footprint(taps)
         frames.append(
             Frame(
@@ -280,7 +283,7 @@ def _scatter_frames(geometry: Geometry, layer: Arithmetic | None, symbols: Symbo
     base_right = {(r, c): g.cell_kind(r, c) for r in g.rows.grid for c in g.cols.grid}
     left_text = {}
     if layer is not None:
-        left_text = {cell: number(float(layer.x[0][cell])) for cell in base_left}
+        left_text = {cell: format_number(float(layer.x[0][cell])) for cell in base_left}
     sums: dict[Cell, float] = {}
     touched: set[Cell] = set()
     frames = []
@@ -305,8 +308,8 @@ def _scatter_frames(geometry: Geometry, layer: Arithmetic | None, symbols: Symbo
             for target in scatter.targets:
                 cell = (target.row, target.col)
                 sums[cell] = sums.get(cell, 0.0) + target.product
-            right_text = {cell: number(value) for cell, value in sums.items()}
-            value = number(scatter.value)
+            right_text = {cell: format_number(value) for cell, value in sums.items()}
+            value = format_number(scatter.value)
             parts = [f"Y[{t.row},{t.col}] += {value}{symbols.times}{_signed(t.weight)}"
                      for t in scatter.targets]  # fmt: skip
             caption = [f"X[{position[0]},{position[1]}] = {value}: " + ", ".join(parts)]
@@ -327,7 +330,7 @@ def _scatter_frames(geometry: Geometry, layer: Arithmetic | None, symbols: Symbo
 
 
 def _signed(value: float) -> str:
-    text = number(value)
+    text = format_number(value)
     return f"({text})" if text.startswith("-") else text
 
 

@@ -37,13 +37,13 @@ Arrays are nested lists (C, H, W); infinities (a max pool's padding) are null.
 
 from __future__ import annotations
 
-import math
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convcli.render import OutputFormat, print_json, stdout_console
+from convcli.numbers import format_number, json_nested, json_number
+from convcli.render import OutputFormat, ResultView, render, stdout_console
 
 if TYPE_CHECKING:
     import numpy as np
@@ -83,23 +83,8 @@ Segment = tuple[str, str]  # (text, Rich style or "")
 Line = list[Segment]
 
 
-def number(value: float) -> str:
-    """A value as apply prints it: ``19``, ``-1``, ``0.5``, ``-inf``.
-
-    >>> number(19.0), number(-0.0), number(0.1 + 0.2), number(-math.inf)
-    ('19', '0', '0.3', '-inf')
-    """
-    if math.isinf(value):
-        return "inf" if value > 0 else "-inf"
-    if math.isfinite(value) and float(value).is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    import numpy as np
-
-    return str(np.float32(value))
-
-
 def _weight(value: float) -> str:
-    text = number(value)
+    text = format_number(value)
     return f"({text})" if text.startswith("-") else text
 
 
@@ -109,7 +94,7 @@ def _index(position: Sequence[int], with_channel: bool, name: str = "Y") -> str:
 
 
 def _term_segments(term: Term, symbols: Symbols, with_weight: bool = True) -> Line:
-    value = number(term.value)
+    value = format_number(term.value)
     value_segment = (f"[{value}]", "dim") if term.kind != "input" else (value, "")
     if not with_weight or term.weight is None:
         return [value_segment]
@@ -132,11 +117,11 @@ def _products(part: ChannelSum, symbols: Symbols) -> Line:
 def _bias_segments(bias: float | None) -> Line:
     if bias is None:
         return []
-    return [(" + ", ""), (number(bias), ""), (" (bias)", "dim")]
+    return [(" + ", ""), (format_number(bias), ""), (" (bias)", "dim")]
 
 
 def _result(value: float) -> Line:
-    return [(" = ", ""), (number(value), "bold")]
+    return [(" = ", ""), (format_number(value), "bold")]
 
 
 # ---------------------------------------------------------------------------------------
@@ -152,7 +137,7 @@ def _conv_lines(element: Element, layer: Arithmetic, symbols: Symbols) -> list[L
             return [
                 [(label, "bold"), (" = ", ""), ("0", "bold"), ("  (no product lands here)", "dim")]
             ]
-        bias = [(number(element.bias), ""), (" (bias)", "dim")]
+        bias = [(format_number(element.bias), ""), (" (bias)", "dim")]
         return [[(label, "bold"), (" = ", ""), *bias, *_result(element.value)]]
     if len(parts) == 1 or one_by_one:
         products = _joined([_products(part, symbols) for part in parts], " + ")
@@ -164,7 +149,7 @@ def _conv_lines(element: Element, layer: Arithmetic, symbols: Symbols) -> list[L
         lead = [(label, "bold"), (": ", "")] if number_ == 0 else [(pad, "")]
         lines.append([*lead, (f"channel {part.channel}: ", "dim"), *_products(part, symbols),
                       *_result(part.total)])  # fmt: skip
-    totals = _joined([[(number(part.total), "")] for part in parts], " + ")
+    totals = _joined([[(format_number(part.total), "")] for part in parts], " + ")
     lines.append([(pad, ""), ("total: ", "dim"), *totals, *_bias_segments(element.bias),
                   *_result(element.value)])  # fmt: skip
     return lines
@@ -210,7 +195,7 @@ def _pool_lines(element: Element, layer: Arithmetic, symbols: Symbols) -> list[L
 def _scatter_line(scatter: Scatter, layer: Arithmetic, symbols: Symbols) -> Line:
     with_channel = layer.out_channels > 1
     source = _index((scatter.channel, scatter.row, scatter.col), layer.in_channels > 1, "X")
-    value = number(scatter.value)
+    value = format_number(scatter.value)
     line: Line = [(source, "bold"), (f" = {value}: ", "")]
     pieces = []
     for target in scatter.targets:
@@ -262,7 +247,7 @@ def _matrix_lines(rows: list[list[Line]], indent: str = "  ") -> list[Line]:
 
 
 def _plain_matrix(matrix: np.ndarray) -> list[list[Line]]:
-    return [[[(number(float(v)), "")] for v in row] for row in matrix]
+    return [[[(format_number(float(v)), "")] for v in row] for row in matrix]
 
 
 def _padded_matrix(layer: Arithmetic, channel: int) -> list[list[Line]]:
@@ -273,7 +258,7 @@ def _padded_matrix(layer: Arithmetic, channel: int) -> list[list[Line]]:
     for r in rows:
         cells = []
         for c in cols:
-            text = number(layer.value_at(channel, r, c))
+            text = format_number(layer.value_at(channel, r, c))
             cells.append([(text, "")] if g.cell_kind(r, c) == "input" else [(f"[{text}]", "dim")])
         out.append(cells)
     return out
@@ -291,7 +276,7 @@ def _kernel_matrix(
             if r % dh or c % dw:
                 cells.append([(symbols.hole, "dim")])
             else:
-                cells.append([(number(float(kernel[r // dh, c // dw])), "")])
+                cells.append([(format_number(float(kernel[r // dh, c // dw])), "")])
         rows.append(cells)
     return rows
 
@@ -538,7 +523,7 @@ def layer_lines(
             lines.append([(title + ":", "")])
             lines.extend(_matrix_lines(_kernel_matrix(kernel, g.dilation, symbols)))
         if layer.bias is not None:
-            lines.append([("bias: " + " ".join(number(float(b)) for b in layer.bias), "")])
+            lines.append([("bias: " + " ".join(format_number(float(b)) for b in layer.bias), "")])
     for note in _notes(layer, symbols):
         lines.append([(note, "dim")])
     shown = _shown_rows(layer, limit)
@@ -602,28 +587,14 @@ def steps_text(
 # JSON
 
 
-def _json_number(value: float) -> int | float | None:
-    if not math.isfinite(value):
-        return None
-    if float(value).is_integer() and abs(value) < 1e16:
-        return int(value)
-    return float(f"{value:.9g}")
-
-
-def _nested(array: Any) -> Any:
-    if getattr(array, "ndim", 0) == 0:
-        return _json_number(float(array))
-    return [_nested(item) for item in array]
-
-
 def _term_json(term: Term, with_weight: bool) -> dict[str, Any]:
     data: dict[str, Any] = {
         "input": [term.channel, term.row, term.col],
-        "value": _json_number(term.value),
+        "value": json_number(term.value),
     }
     if with_weight:
-        data["weight"] = _json_number(term.weight or 0.0)
-        data["product"] = _json_number(term.product)
+        data["weight"] = json_number(term.weight or 0.0)
+        data["product"] = json_number(term.product)
     data["padding"] = term.kind == "padding"
     if term.kind == "outside":
         data["outside"] = True
@@ -633,7 +604,7 @@ def _term_json(term: Term, with_weight: bool) -> dict[str, Any]:
 def element_json(element: Element) -> dict[str, Any]:
     """One output element's terms as data."""
     data: dict[str, Any] = {"output": list(element.position), "op": element.op,
-                            "value": _json_number(element.value)}  # fmt: skip
+                            "value": json_number(element.value)}  # fmt: skip
     if element.op == "magnitude":
         data["components"] = [element_json(part) for part in element.components]
         return data
@@ -643,14 +614,14 @@ def element_json(element: Element) -> dict[str, Any]:
             chosen = element.chosen
             data["chosen"] = [chosen.channel, chosen.row, chosen.col]
         if element.divisor is not None:
-            data["sum"] = _json_number(element.parts[0].total)
+            data["sum"] = json_number(element.parts[0].total)
             data["divisor"] = element.divisor
         return data
-    data["bias"] = None if element.bias is None else _json_number(element.bias)
+    data["bias"] = None if element.bias is None else json_number(element.bias)
     data["channels"] = [
         {
             "channel": part.channel,
-            "sum": _json_number(part.total),
+            "sum": json_number(part.total),
             "terms": [_term_json(t, True) for t in part.terms],
         }  # fmt: skip
         for part in element.parts
@@ -661,12 +632,12 @@ def element_json(element: Element) -> dict[str, Any]:
 def _scatter_json(scatter: Scatter) -> dict[str, Any]:
     return {
         "input": [scatter.channel, scatter.row, scatter.col],
-        "value": _json_number(scatter.value),
+        "value": json_number(scatter.value),
         "targets": [
             {
                 "output": [t.channel, t.row, t.col],
-                "weight": _json_number(t.weight),
-                "product": _json_number(t.product),
+                "weight": json_number(t.weight),
+                "product": json_number(t.product),
                 "cropped": t.cropped,
             }  # fmt: skip
             for t in scatter.targets
@@ -694,12 +665,12 @@ def layer_json(layer: Arithmetic, limit: int | None = None) -> dict[str, Any]:
         "border": layer.border if layer.op in ("conv", "magnitude", "median") else None,
         "groups": layer.groups,
         "count_include_pad": layer.count_include_pad if layer.op == "avg" else None,
-        "input": _nested(layer.x),
-        "weight": [_nested(w) for w in layer.weights]
+        "input": json_nested(layer.x),
+        "weight": [json_nested(w) for w in layer.weights]
         if len(layer.weights) > 1
-        else (_nested(layer.weights[0]) if layer.weights else None),
-        "bias": None if layer.bias is None else _nested(layer.bias),
-        "output": _nested(layer.output),
+        else (json_nested(layer.weights[0]) if layer.weights else None),
+        "bias": None if layer.bias is None else json_nested(layer.bias),
+        "output": json_nested(layer.output),
     }
     elements = []
     for number_, position in enumerate(layer.positions()):
@@ -718,6 +689,50 @@ def layer_json(layer: Arithmetic, limit: int | None = None) -> dict[str, Any]:
 # Printing
 
 
+@dataclass(frozen=True)
+class StepsView(ResultView):
+    """The arithmetic of ``layers`` (one layer, or a chain's steps) as text or data.
+
+    ``table``: text with Unicode symbols, styled on a terminal; ``plain``: ASCII text;
+    ``json``: the terms as data (see the module docstring); no CSV. ``limit``: output
+    elements shown per layer (whole rows), None for all; ``hint`` is appended to "not
+    shown" remarks (how to see everything).
+    """
+
+    layers: Sequence[Arithmetic]
+    limit: int | None = DEFAULT_LIMIT
+    hint: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        steps = [layer_json(layer, self.limit) for layer in self.layers]
+        return {"steps": steps, "output": json_nested(self.layers[-1].output)}
+
+    def csv_table(self) -> Any:
+        from convcli.errors import SpecError
+
+        raise SpecError("--steps prints text or JSON: use --format table, plain or json, not csv")
+
+    def _lines(self, ascii_only: bool) -> list[Line]:
+        return steps_text(self.layers, Symbols.for_output(ascii_only), self.limit, self.hint)
+
+    def plain_lines(self) -> list[str]:
+        return ["".join(text for text, _ in line) for line in self._lines(True)]
+
+    def print_table(self) -> None:
+        lines = self._lines(False)
+        if not sys.stdout.isatty():
+            sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
+            return
+        from rich.text import Text
+
+        console = stdout_console()
+        for line in lines:
+            text = Text(no_wrap=False)
+            for segment, style in line:
+                text.append(segment, style=style or None)
+            console.print(text, highlight=False, soft_wrap=True)
+
+
 def render_steps(
     layers: Sequence[Arithmetic],
     output_format: OutputFormat | None,
@@ -725,44 +740,11 @@ def render_steps(
     limit: int | None = DEFAULT_LIMIT,
     hint: str = "",
 ) -> None:
-    """Print the arithmetic of ``layers`` on stdout.
-
-    Parameters
-    ----------
-    layers : sequence of Arithmetic
-        One layer, or a chain's steps.
-    output_format : OutputFormat or None
-        None or table: text with Unicode symbols, styled on a terminal; plain: ASCII text;
-        json: the terms as data.
-    limit : int or None
-        Output elements shown per layer (whole rows); None: all (JSON: all by default).
-    hint : str
-        Appended to "not shown" remarks (how to see everything).
+    """Print the arithmetic of ``layers`` on stdout (see :class:`StepsView`).
 
     Raises
     ------
     ConvcliError
         ``--format csv``.
     """
-    if output_format is OutputFormat.json:
-        steps = [layer_json(layer, limit) for layer in layers]
-        print_json({"steps": steps, "output": _nested(layers[-1].output)})
-        return
-    if output_format is OutputFormat.csv:
-        from convcli.errors import SpecError
-
-        raise SpecError("--steps prints text or JSON: use --format table, plain or json, not csv")
-    plain = output_format is OutputFormat.plain
-    symbols = Symbols.for_output(plain)
-    lines = steps_text(layers, symbols, limit, hint)
-    if plain or not sys.stdout.isatty():
-        sys.stdout.write("".join("".join(text for text, _ in line) + "\n" for line in lines))
-        return
-    from rich.text import Text
-
-    console = stdout_console()
-    for line in lines:
-        text = Text(no_wrap=False)
-        for segment, style in line:
-            text.append(segment, style=style or None)
-        console.print(text, highlight=False, soft_wrap=True)
+    render(StepsView(layers, limit, hint), output_format)
