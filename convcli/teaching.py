@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from convcli.errors import ConvcliError, SpecError
 from convcli.steps import (
@@ -28,7 +28,7 @@ from convcli.steps import (
 if TYPE_CHECKING:
     import numpy as np
 
-    from convcli.geometry import ChainReport
+    from convcli.geometry import ChainReport, Shape
 
 __all__ = [
     "OPS",
@@ -261,6 +261,18 @@ class Region:
     cols: tuple[int, int]
     whole: bool = False
 
+    def to_dict(self) -> dict[str, Any]:
+        """The region as data: ``rows``/``cols`` as ``[first, last]``."""
+        return {
+            "position": self.position,
+            "label": self.label,
+            "shape": self.shape,
+            "size": list(self.size),
+            "rows": list(self.rows),
+            "cols": list(self.cols),
+            "whole": self.whole,
+        }
+
 
 def _axis_region(
     at: int, rf: Fraction, jump: Fraction, pad: Fraction, size: int
@@ -318,7 +330,10 @@ def trace_network(report: ChainReport, at: tuple[int, int] | None = None) -> lis
         raise SpecError(f"--at {row},{col} is outside the last map ({height}x{width})")
     regions = []
     zero, one = Fraction(0), Fraction(1)
-    entries = [(0, "input", report.input, (one, one), (one, one), (zero, zero))]
+    Axes = tuple[Fraction, ...]
+    entries: list[tuple[int, str, Shape, Axes, Axes, Axes]] = [
+        (0, "input", report.input, (one, one), (one, one), (zero, zero))
+    ]
     entries += [(r.position, r.spec, r.output, r.rf, r.jump, r.rf_padding) for r in layers]
     final_rf, final_jump, final_pad = last.rf, last.jump, last.rf_padding
     for index, (position, label, shape, rf, jump, pad) in enumerate(entries):

@@ -350,13 +350,7 @@ def _write_window(answer, file_format, output, at, animate, delay, cell, force) 
             rows, cols = positions[-1]
             raise SpecError(f"--at {at[0]},{at[1]} is outside the {what} ({rows + 1}x{cols + 1})")
         frames = [frames[positions.index(at)]]
-    if file_format is DrawFormat.svg:
-        data = render.svg_text(drawing.layout, frames, delay, animate).encode()
-    elif file_format is DrawFormat.png and not animate:
-        data = render.png_bytes(drawing.layout, frames[0])
-    else:
-        kind = "gif" if file_format is DrawFormat.gif else "apng"
-        data = render.animation_bytes(drawing.layout, frames, kind, delay)
+    data = render.picture_bytes(drawing.layout, frames, file_format.value, delay, animate)
     count = len(frames) if animated else 1
     _write(output, data, force, f"{count} frame{'s' if count > 1 else ''}")
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from convcli.numbers import format_number
 from convcli.render.steps import ASCII, UNICODE, Symbols, element_lines
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from PIL import Image, ImageFont
 
     from convcli.steps import Arithmetic, Geometry
+    from convcli.teaching import Region
 
 Cell = tuple[int, int]
 
@@ -195,6 +196,28 @@ class Frame:
     right_text: dict[Cell, str] = field(default_factory=dict)
     footprint: tuple[str, Cell, Cell] | None = None  # ("left"|"right", first, last)
     caption: list[str] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The frame as data: each grid's cells as ``[row, col, state]`` (and
+        ``[row, col, text]``), the footprint as ``{"side", "first", "last"}``."""
+
+        def cells(mapping: dict[Cell, str]) -> list[list[Any]]:
+            return [[row, col, value] for (row, col), value in mapping.items()]
+
+        footprint = None
+        if self.footprint is not None:
+            side, first, last = self.footprint
+            footprint = {"side": side, "first": list(first), "last": list(last)}
+        return {
+            "position": list(self.position),
+            "left": cells(self.left),
+            "right": cells(self.right),
+            "left_text": cells(self.left_text),
+            "left_small": cells(self.left_small),
+            "right_text": cells(self.right_text),
+            "footprint": footprint,
+            "caption": list(self.caption),
+        }
 
 
 def _base_left(geometry: Geometry) -> dict[Cell, str]:
@@ -614,6 +637,46 @@ class Drawing:
     layout: Layout
     frames: list[Frame]
 
+    def to_dict(self) -> dict[str, Any]:
+        """The picture's size and title, and every frame (:meth:`Frame.to_dict`)."""
+        layout = self.layout
+        return {
+            "width": layout.width,
+            "height": layout.height,
+            "title": layout.title,
+            "frames": [frame.to_dict() for frame in self.frames],
+        }
+
+
+#: Picture formats :func:`picture_bytes` writes.
+PICTURE_FORMATS = ("gif", "apng", "png", "svg")
+
+
+def picture_bytes(
+    layout: Layout, frames: Sequence[Frame], file_format: str, delay: int, animate: bool
+) -> bytes:
+    """The picture in one of :data:`PICTURE_FORMATS` (a new one is a branch here).
+
+    Parameters
+    ----------
+    layout : Layout
+        Where everything goes (:func:`prepare`).
+    frames : sequence of Frame
+        The frames to draw: one for a still.
+    file_format : {"gif", "apng", "png", "svg"}
+        The file format; ``png`` with ``animate`` is an APNG.
+    delay : int
+        Milliseconds per frame of an animation.
+    animate : bool
+        Animate an SVG (or a PNG) rather than draw its first frame.
+    """
+    if file_format == "svg":
+        return svg_text(layout, frames, delay, animate).encode()
+    if file_format == "png" and not animate:
+        return png_bytes(layout, frames[0])
+    kind = "gif" if file_format == "gif" else "apng"
+    return animation_bytes(layout, frames, kind, delay)
+
 
 def prepare(
     geometry: Geometry,
@@ -677,10 +740,10 @@ def _clip(text: str, width: float, size: int = SMALL + 2) -> str:
     return text + "..."
 
 
-def rf_panels(regions: Sequence) -> list:
+def rf_panels(regions: Sequence[Region]) -> list[Region]:
     """The maps worth a panel: the input, the last map, and each layer whose size or region
     differs from the previous panel's (norms and activations repeat their input's)."""
-    panels = []
+    panels: list[tuple[tuple[Any, ...], Region]] = []
     for index, region in enumerate(regions):
         key = (region.size, region.rows, region.cols, region.whole)
         last = index == len(regions) - 1
