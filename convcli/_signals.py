@@ -135,8 +135,8 @@ def _enter() -> None:
             if previous is not signal.SIG_IGN:  # ignored by whoever started us: keep it so
                 fresh.previous[number] = previous
         _state = fresh
-        for number in fresh.previous:
-            signal.signal(number, _handler)
+        for signum in fresh.previous:
+            signal.signal(signum, _handler)
     _state.depth += 1
 
 

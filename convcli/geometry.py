@@ -279,81 +279,104 @@ def target_options(
     >>> [(o.stride, o.pads, o.tf_same) for o in target_options(224, 112, 3, stride=2)]
     [(2, (0, 1), True), (2, (1, 1), False)]
     """
-    ke = effective_kernel(kernel, dilation)
     if kind == "deconv":
         return _transposed_targets(size, target, kernel, dilation, stride)
-    limit = kernel // 2 if kind in POOL_KINDS else ke - 1
-    ceil = ceil_mode and kind in POOL_KINDS
-    if ceil and (limit + 1) ** 2 * (stride or ke) > 20_000_000:
+    ke = effective_kernel(kernel, dilation)
+    search = _PadSearch(size, target, kernel, dilation, kind, ceil_mode and kind in POOL_KINDS)
+    if search.ceil and (search.limit + 1) ** 2 * (stride or ke) > 20_000_000:
         raise SpecError(
             f"--target with --ceil-mode searches every pad pair: kernel {kernel} is too large "
             "(at most about 160 with a given stride)"
         )
-
-    def totals(s: int) -> range:
-        """The total paddings P that give ``target`` in floor mode: the output depends
-        only on P, ``(target - 1) s <= size + P - ke < target s``."""
-        low = max((target - 1) * s + ke - size, 0)
-        return range(low, min(target * s - 1 + ke - size, 2 * limit) + 1)
-
-    def found_pairs(s: int) -> list[Pair]:
-        """Every ``(before, after)`` giving ``target`` (ceil mode: searched)."""
-        if not ceil:
-            return [
-                (b, p - b) for p in totals(s) for b in range(max(0, p - limit), min(p, limit) + 1)
-            ]
-        return [(b, a) for b in range(limit + 1) for a in range(limit + 1)
-                if pool_output_size(size, kernel, s, (b, a), dilation, True) == target]  # fmt: skip
-
-    def for_stride(s: int) -> list[TargetOption]:
-        if not ceil and not totals(s):
-            return []
-        found = found_pairs(s) if ceil else []
-        valid = set(totals(s)) if not ceil else set()
-
-        def gives(pads: Pair) -> bool:
-            if ceil:
-                return pads in found
-            return max(pads) <= limit and sum(pads) in valid
-
-        tf_pads = same_padding(size, kernel, s, dilation)
-        tf_ok = -(-size // s) == target and gives(tf_pads)
-        chosen: list[Pair] = [tf_pads] if tf_ok else []
-        if ceil:
-            symmetric = [pads for pads in found if pads[0] == pads[1]]
-        else:
-            symmetric = [(p // 2, p // 2) for p in totals(s) if p % 2 == 0 and p // 2 <= limit]
-        chosen += [pads for pads in symmetric if pads not in chosen]
-        if not chosen:
-            if ceil:
-                if not found:
-                    return []
-                chosen.append(min(found, key=lambda pads: (pads[0] + pads[1], pads)))
-            else:
-                smallest = totals(s)[0]
-                before = max(0, smallest - limit)
-                chosen.append((before, smallest - before))
-        result = []
-        for pads in chosen:
-            if pads[0] != pads[1]:
-                text = ""
-            elif s == 1 and size == target and pads == tf_pads and kind not in POOL_KINDS:
-                text = f"padding={pads[0]} or padding='same'"
-            else:
-                text = f"padding={pads[0]}"
-            result.append(TargetOption(s, pads, 0, text, tf_ok and pads == tf_pads))
-        return result
-
     if stride is not None:
-        return for_stride(stride)
-    options = [option for s in range(1, ke + 1) for option in for_stride(s)]
+        return search.for_stride(stride)
+    options = [option for s in range(1, ke + 1) for option in search.for_stride(s)]
     if options:
         return options
     for s in range(ke + 1, max(size, target) + 1):
-        options = for_stride(s)
+        options = search.for_stride(s)
         if options:
             return options
     return []
+
+
+@dataclass(frozen=True)
+class _PadSearch:
+    """The question of :func:`target_options` (not transposed), answered per stride.
+
+    Per side at most ``ke - 1`` of padding is considered, ``kernel // 2`` for pools
+    (PyTorch's limit); in floor mode the output depends only on the total padding, in
+    ceil mode every pad pair is tried.
+    """
+
+    size: int
+    target: int
+    kernel: int
+    dilation: int
+    kind: str
+    ceil: bool
+
+    @property
+    def ke(self) -> int:
+        return effective_kernel(self.kernel, self.dilation)
+
+    @property
+    def limit(self) -> int:
+        return self.kernel // 2 if self.kind in POOL_KINDS else self.ke - 1
+
+    def totals(self, s: int) -> range:
+        """The total paddings P that give ``target`` in floor mode: the output depends
+        only on P, ``(target - 1) s <= size + P - ke < target s``."""
+        low = max((self.target - 1) * s + self.ke - self.size, 0)
+        return range(low, min(self.target * s - 1 + self.ke - self.size, 2 * self.limit) + 1)
+
+    def found_pairs(self, s: int) -> list[Pair]:
+        """Every ``(before, after)`` giving ``target`` in ceil mode (searched)."""
+        limit = self.limit
+        return [(b, a) for b in range(limit + 1) for a in range(limit + 1)
+                if pool_output_size(self.size, self.kernel, s, (b, a), self.dilation, True)
+                == self.target]  # fmt: skip
+
+    def _symmetric(self, s: int, found: list[Pair]) -> list[Pair]:
+        if self.ceil:
+            return [pads for pads in found if pads[0] == pads[1]]
+        return [(p // 2, p // 2) for p in self.totals(s) if p % 2 == 0 and p // 2 <= self.limit]
+
+    def _fallback(self, s: int, found: list[Pair]) -> list[Pair]:
+        """The smallest asymmetric pair, when neither SAME nor a symmetric pair works."""
+        if self.ceil:
+            return [min(found, key=lambda pads: (pads[0] + pads[1], pads))] if found else []
+        smallest = self.totals(s)[0]
+        before = max(0, smallest - self.limit)
+        return [(before, smallest - before)]
+
+    def for_stride(self, s: int) -> list[TargetOption]:
+        """The TensorFlow ``SAME`` split if it lands on the target, then the symmetric
+        pads, else the smallest asymmetric pair."""
+        if not self.ceil and not self.totals(s):
+            return []
+        found = self.found_pairs(s) if self.ceil else []
+        valid = set(self.totals(s)) if not self.ceil else set()
+        tf_pads = same_padding(self.size, self.kernel, s, self.dilation)
+        if self.ceil:
+            gives = tf_pads in found
+        else:
+            gives = max(tf_pads) <= self.limit and sum(tf_pads) in valid
+        tf_ok = -(-self.size // s) == self.target and gives
+        chosen: list[Pair] = [tf_pads] if tf_ok else []
+        chosen += [pads for pads in self._symmetric(s, found) if pads not in chosen]
+        if not chosen:
+            chosen = self._fallback(s, found)
+        return [TargetOption(s, pads, 0, self._text(s, pads, tf_pads), tf_ok and pads == tf_pads)
+                for pads in chosen]  # fmt: skip
+
+    def _text(self, s: int, pads: Pair, tf_pads: Pair) -> str:
+        """The PyTorch argument for ``pads`` ("" when the sides differ)."""
+        if pads[0] != pads[1]:
+            return ""
+        if s == 1 and self.size == self.target and pads == tf_pads and self.kind not in POOL_KINDS:
+            return f"padding={pads[0]} or padding='same'"
+        return f"padding={pads[0]}"
 
 
 def _transposed_targets(
