@@ -481,6 +481,64 @@ def _shown_rows(layer: Arithmetic, limit: int | None) -> int:
     return max(row, (limit // row) * row)
 
 
+def _input_lines(layer: Arithmetic, limit: int | None, hint: str) -> list[Line]:
+    """The input, padded (padding in ``[ ]``), or a remark when it is too large."""
+    g = layer.geometry
+    big = limit is not None and (len(g.rows.grid) > MATRIX_SIDE or len(g.cols.grid) > MATRIX_SIDE)
+    padded = any(g.pads) and layer.op != "deconv"
+    title = "input X" + (", padded (padding in [ ])" if padded else "")
+    if big:
+        remark = (f"{title}: {_shape(layer.x.shape, True)}, not shown (larger than "
+                  f"{MATRIX_SIDE}x{MATRIX_SIDE}{hint})")  # fmt: skip
+        return [[(remark, "dim")]]
+    lines: list[Line] = [[(title + ":", "")]]
+    for channel in range(layer.in_channels):
+        if layer.in_channels > 1:
+            lines.append([(f" channel {channel}:", "dim")])
+        matrix = _padded_matrix(layer, channel) if padded else _plain_matrix(layer.x[channel])
+        lines.extend(_matrix_lines(matrix))
+    return lines
+
+
+def _weight_lines(layer: Arithmetic, symbols: Symbols) -> list[Line]:
+    """The kernel (dilated: with its holes) and the bias."""
+    lines: list[Line] = []
+    dilation = layer.geometry.dilation
+    for label, kernel in _kernel_slices(layer):
+        holes = f", dilated ({symbols.hole}: holes)" if dilation != (1, 1) else ""
+        lines.append([((label or "kernel K") + holes + ":", "")])
+        lines.extend(_matrix_lines(_kernel_matrix(kernel, dilation, symbols)))
+    if layer.bias is not None:
+        lines.append([("bias: " + " ".join(format_number(float(b)) for b in layer.bias), "")])
+    return lines
+
+
+def _scatter_lines(layer: Arithmetic, symbols: Symbols, limit: int | None, hint: str) -> list[Line]:
+    """A transposed convolution's scatters (whole input rows, up to ``limit``)."""
+    g = layer.geometry
+    total = layer.in_channels * g.rows.size * g.cols.size
+    shown = (
+        total
+        if limit is None or total <= limit
+        else max(g.cols.size, (limit // g.cols.size) * g.cols.size)
+    )
+    lines = [_scatter_line(scatter, layer, symbols)
+             for _, scatter in zip(range(shown), layer.scatters())]  # fmt: skip
+    if shown < total:
+        lines.append([(f"... {total - shown} more input elements not shown{hint}", "dim")])
+    lines.append([("each output is the sum of what landed on it:", "")])
+    return lines
+
+
+def _output_lines(layer: Arithmetic) -> list[Line]:
+    lines: list[Line] = [[("output Y:", "")]]
+    for channel in range(layer.out_channels):
+        if layer.out_channels > 1:
+            lines.append([(f" channel {channel}:", "dim")])
+        lines.extend(_matrix_lines(_plain_matrix(layer.output[channel])))
+    return lines
+
+
 def layer_lines(
     layer: Arithmetic,
     symbols: Symbols = UNICODE,
@@ -489,77 +547,35 @@ def layer_lines(
     *,
     show_input: bool = True,
 ) -> list[Line]:
-    """Every line of one layer: heading, input, kernel, notes, elements, output."""
+    """Every line of one layer: heading, input, kernel, notes, elements, output.
+
+    Parameters
+    ----------
+    layer : Arithmetic
+        The layer and its numbers.
+    symbols : Symbols
+        Unicode or ASCII.
+    limit : int or None
+        Output elements shown (whole rows); None: all.
+    hint : str
+        Appended to "not shown" remarks.
+    show_input : bool
+        Print the input matrix (a chain's later step may refer to the previous output).
+    """
     lines: list[Line] = [[(_heading(layer), "bold")]]
-    g = layer.geometry
-    big = limit is not None and (len(g.rows.grid) > MATRIX_SIDE or len(g.cols.grid) > MATRIX_SIDE)
     if show_input:
-        padded = any(g.pads) and layer.op != "deconv"
-        title = "input X" + (", padded (padding in [ ])" if padded else "")
-        if big:
-            lines.append(
-                [
-                    (
-                        f"{title}: {_shape(layer.x.shape, True)}, not shown (larger than "
-                        f"{MATRIX_SIDE}x{MATRIX_SIDE}{hint})",
-                        "dim",
-                    )
-                ]
-            )
-        else:
-            lines.append([(title + ":", "")])
-            for channel in range(layer.in_channels):
-                if layer.in_channels > 1:
-                    lines.append([(f" channel {channel}:", "dim")])
-                matrix = (
-                    _padded_matrix(layer, channel) if padded else _plain_matrix(layer.x[channel])
-                )
-                lines.extend(_matrix_lines(matrix))
+        lines += _input_lines(layer, limit, hint)
     if layer.weights:
-        for label, kernel in _kernel_slices(layer):
-            dilated = g.dilation != (1, 1)
-            holes = f", dilated ({symbols.hole}: holes)" if dilated else ""
-            title = (label or "kernel K") + holes
-            lines.append([(title + ":", "")])
-            lines.extend(_matrix_lines(_kernel_matrix(kernel, g.dilation, symbols)))
-        if layer.bias is not None:
-            lines.append([("bias: " + " ".join(format_number(float(b)) for b in layer.bias), "")])
-    for note in _notes(layer, symbols):
-        lines.append([(note, "dim")])
-    shown = _shown_rows(layer, limit)
+        lines += _weight_lines(layer, symbols)
+    lines += [[(note, "dim")] for note in _notes(layer, symbols)]
     if layer.op == "deconv":
-        scatter_total = layer.in_channels * g.rows.size * g.cols.size
-        scatter_shown = (
-            scatter_total
-            if limit is None or scatter_total <= limit
-            else max(g.cols.size, (limit // g.cols.size) * g.cols.size)
-        )
-        for number_, scatter in enumerate(layer.scatters()):
-            if number_ >= scatter_shown:
-                break
-            lines.append(_scatter_line(scatter, layer, symbols))
-        if scatter_shown < scatter_total:
-            lines.append(
-                [
-                    (
-                        f"... {scatter_total - scatter_shown} more input elements not shown{hint}",
-                        "dim",
-                    )
-                ]
-            )
-        lines.append([("each output is the sum of what landed on it:", "")])
-    for number_, position in enumerate(layer.positions()):
-        if number_ >= shown:
-            break
+        lines += _scatter_lines(layer, symbols, limit, hint)
+    shown = _shown_rows(layer, limit)
+    for _, position in zip(range(shown), layer.positions()):
         lines.extend(_element(layer.element(*position), layer, symbols))
     if shown < layer.count:
         lines.append([(f"... {layer.count - shown} more output elements not shown{hint}", "dim")])
-    lines.append([("output Y:", "")])
-    for channel in range(layer.out_channels):
-        if layer.out_channels > 1:
-            lines.append([(f" channel {channel}:", "dim")])
-        lines.extend(_matrix_lines(_plain_matrix(layer.output[channel])))
-    return lines
+    return lines + _output_lines(layer)
 
 
 def steps_text(
