@@ -253,9 +253,10 @@ def _tensor_values(tensor: Any) -> list[Any] | None:
     return values if len(values) == count else None
 
 
-def _evaluate(
-    graph: _Graph, node: Any, name: str, depth: int
-) -> tuple[list[int], list[Any]] | None:
+_Value = tuple[list[int], list[Any]]  # a static tensor: (dims, values flattened)
+
+
+def _evaluate(graph: _Graph, node: Any, name: str, depth: int) -> _Value | None:
     """One static node's output ``name`` as ``(dims, values)`` (see ``_Graph.evaluate``)."""
     op, attrs = node.op_type, graph.attrs(node)
     if node.domain not in ("", "ai.onnx"):
@@ -264,74 +265,103 @@ def _evaluate(
         dims = graph.known(node.input[0])
         if dims is None:
             return None
-        rank = len(dims)
-        start = attrs.get("start", 0)
-        end = attrs.get("end", rank)
-        part = dims[slice(start, end)]
+        part = dims[slice(attrs.get("start", 0), attrs.get("end", len(dims)))]
         return [len(part)], part
+    rule = _EVALUATORS.get(op)
+    if rule is None:
+        return None
     inputs = [graph.evaluate(n, depth) if n else None for n in node.input]
     if any(n and value is None for n, value in zip(node.input, inputs, strict=True)):
         return None
+    return rule(op, graph, name, attrs, inputs)
+
+
+# Each rule: (op, graph, output name, attributes, evaluated inputs) -> (dims, values) or None.
+# The first input is never None when a rule runs (a missing input would have stopped it).
+
+
+def _eval_identity(op: str, graph: _Graph, name: str, attrs: dict, inputs: list) -> _Value | None:
+    dims, values = inputs[0]
+    if op == "Cast" and attrs.get("to") in (6, 7):
+        values = [int(v) for v in values]
+    return dims, values
+
+
+def _eval_fill(op: str, graph: _Graph, name: str, attrs: dict, inputs: list) -> _Value | None:
+    fill = _tensor_values(attrs["value"]) if "value" in attrs else [0.0]
+    if fill is None:
+        return None
+    shape = inputs[0][1]
+    count = math.prod(shape)
+    return ([int(v) for v in shape], fill[:1] * count) if count <= 4096 else None
+
+
+def _eval_reshape(op: str, graph: _Graph, name: str, attrs: dict, inputs: list) -> _Value | None:
     first = inputs[0]
-    if op in ("Identity", "Cast", "CastLike"):
-        assert first is not None
-        dims, values = first
-        if op == "Cast" and attrs.get("to") in (6, 7):
-            values = [int(v) for v in values]
-        return dims, values
-    if op == "ConstantOfShape":
-        assert first is not None
-        fill = _tensor_values(attrs["value"]) if "value" in attrs else [0.0]
-        if fill is None:
-            return None
-        count = math.prod(first[1])
-        return ([int(v) for v in first[1]], fill[:1] * count) if count <= 4096 else None
-    if op in ("Unsqueeze", "Squeeze", "Reshape", "Flatten"):
-        assert first is not None
-        dims = graph.known(name)
-        if dims is None and op == "Reshape" and inputs[1] is not None:
-            dims = _reshaped(first[0], [int(v) for v in inputs[1][1]])
-        return None if dims is None else (dims, first[1])
-    if op == "Concat":
-        parts = [value for value in inputs if value is not None]
-        if any(len(p[0]) != 1 for p in parts):
-            return None
-        values = [v for p in parts for v in p[1]]
-        return [len(values)], values
-    if op == "Gather":
-        assert first is not None and inputs[1] is not None
-        if len(first[0]) != 1:
-            return None
-        picked = [first[1][int(i)] for i in inputs[1][1]]
-        return list(inputs[1][0]), picked
-    if op == "Slice":
-        assert first is not None
-        return _slice(first, inputs)
-    if op == "Transpose":
-        assert first is not None
-        if len(first[0]) != 2:
-            return None
-        rows, columns = first[0]
-        values = [first[1][r * columns + c] for c in range(columns) for r in range(rows)]
-        return [columns, rows], values
-    if op in ("Add", "Sub", "Mul", "Div", "Mod", "Equal"):
-        assert first is not None and inputs[1] is not None
-        return _arithmetic(op, first, inputs[1])
-    if op == "Where":
-        condition, chosen, other = inputs
-        assert condition is not None and chosen is not None and other is not None
-        count = max(len(condition[1]), len(chosen[1]), len(other[1]))
-        if any(len(v[1]) not in (1, count) for v in inputs if v is not None):
-            return None
+    dims = graph.known(name)
+    if dims is None and op == "Reshape" and inputs[1] is not None:
+        dims = _reshaped(first[0], [int(v) for v in inputs[1][1]])
+    return None if dims is None else (dims, first[1])
 
-        def at(values: list[Any], index: int) -> Any:
-            return values[0] if len(values) == 1 else values[index]
 
-        dims = next(v[0] for v in inputs if v is not None and len(v[1]) == count)
-        picked = [at(chosen[1], i) if at(condition[1], i) else at(other[1], i)
-                  for i in range(count)]  # fmt: skip
-        return dims, picked
-    return None
+def _eval_concat(op: str, graph: _Graph, name: str, attrs: dict, inputs: list) -> _Value | None:
+    parts = [value for value in inputs if value is not None]
+    if any(len(p[0]) != 1 for p in parts):
+        return None
+    values = [v for p in parts for v in p[1]]
+    return [len(values)], values
+
+
+def _eval_gather(op: str, graph: _Graph, name: str, attrs: dict, inputs: list) -> _Value | None:
+    first, indices = inputs[0], inputs[1]
+    if len(first[0]) != 1:
+        return None
+    return list(indices[0]), [first[1][int(i)] for i in indices[1]]
+
+
+def _eval_slice(op: str, graph: _Graph, name: str, attrs: dict, inputs: list) -> _Value | None:
+    return _slice(inputs[0], inputs)
+
+
+def _eval_transpose(op: str, graph: _Graph, name: str, attrs: dict, inputs: list) -> _Value | None:
+    first = inputs[0]
+    if len(first[0]) != 2:
+        return None
+    rows, columns = first[0]
+    values = [first[1][r * columns + c] for c in range(columns) for r in range(rows)]
+    return [columns, rows], values
+
+
+def _eval_arithmetic(op: str, graph: _Graph, name: str, attrs: dict, inputs: list) -> _Value | None:
+    return _arithmetic(op, inputs[0], inputs[1])
+
+
+def _eval_where(op: str, graph: _Graph, name: str, attrs: dict, inputs: list) -> _Value | None:
+    condition, chosen, other = inputs
+    count = max(len(condition[1]), len(chosen[1]), len(other[1]))
+    if any(len(v[1]) not in (1, count) for v in inputs if v is not None):
+        return None
+
+    def at(values: list[Any], index: int) -> Any:
+        return values[0] if len(values) == 1 else values[index]
+
+    dims = next(v[0] for v in inputs if v is not None and len(v[1]) == count)
+    picked = [at(chosen[1], i) if at(condition[1], i) else at(other[1], i)
+              for i in range(count)]  # fmt: skip
+    return dims, picked
+
+
+_EVALUATORS: dict[str, Callable[..., _Value | None]] = {
+    **dict.fromkeys(("Identity", "Cast", "CastLike"), _eval_identity),
+    "ConstantOfShape": _eval_fill,
+    **dict.fromkeys(("Unsqueeze", "Squeeze", "Reshape", "Flatten"), _eval_reshape),
+    "Concat": _eval_concat,
+    "Gather": _eval_gather,
+    "Slice": _eval_slice,
+    "Transpose": _eval_transpose,
+    **dict.fromkeys(("Add", "Sub", "Mul", "Div", "Mod", "Equal"), _eval_arithmetic),
+    "Where": _eval_where,
+}
 
 
 def _broadcast(dims: list[int], target: list[Any]) -> list[int] | None:
@@ -552,6 +582,21 @@ class _Graph:
         if len(self.nodes) > MAX_LAYERS:
             raise ConvcliError(f"{self.path}: more than {MAX_LAYERS:,} nodes")
         known = set(self.initializers) | {i.name for i in self.graph.input}
+        self._index_producers(known)
+        order = self._kahn(*self._dependencies(known))
+        # Keep the file's order where it is already topological (exporters write it so).
+        if order != sorted(order) and self._in_order():
+            order = sorted(order)
+        nodes = [self.nodes[i] for i in order]
+        self.producer = {name: node for node in nodes for name in node.output if name}
+        for node in nodes:
+            for name in node.input:
+                if name:
+                    self.consumers[name].append(node)
+        return nodes
+
+    def _index_producers(self, known: set[str]) -> None:
+        """``producer``: tensor -> the index of the node making it (made once, or an error)."""
         for index, node in enumerate(self.nodes):
             for name in node.output:
                 if not name:
@@ -560,6 +605,9 @@ class _Graph:
                     raise ConvcliError(f"{self.path}: tensor {name!r} is produced twice "
                                        "(not a valid ONNX graph)")  # fmt: skip
                 self.producer[name] = index
+
+    def _dependencies(self, known: set[str]) -> tuple[list[int], dict[str, list[int]]]:
+        """How many made tensors each node waits for, and each tensor's readers."""
         waiting = [0] * len(self.nodes)
         readers: dict[str, list[int]] = defaultdict(list)
         for index, node in enumerate(self.nodes):
@@ -571,6 +619,10 @@ class _Graph:
                                        f"{name!r}, which nothing produces")  # fmt: skip
                 waiting[index] += 1
                 readers[name].append(index)
+        return waiting, readers
+
+    def _kahn(self, waiting: list[int], readers: dict[str, list[int]]) -> list[int]:
+        """Node indices, each after the nodes it waits for (``waiting`` is used up)."""
         ready = [i for i, count in enumerate(waiting) if count == 0]
         order: list[int] = []
         while ready:
@@ -585,16 +637,7 @@ class _Graph:
             stuck = next(self.nodes[i] for i, count in enumerate(waiting) if count)
             raise ConvcliError(f"{self.path}: the graph has a cycle (through node "
                                f"{stuck.name or stuck.op_type!r})")  # fmt: skip
-        # Keep the file's order where it is already topological (exporters write it so).
-        if order != sorted(order) and self._in_order():
-            order = sorted(order)
-        nodes = [self.nodes[i] for i in order]
-        self.producer = {name: node for node in nodes for name in node.output if name}
-        for node in nodes:
-            for name in node.input:
-                if name:
-                    self.consumers[name].append(node)
-        return nodes
+        return order
 
     def _in_order(self) -> bool:
         seen = set(self.initializers) | {i.name for i in self.graph.input}
@@ -1005,89 +1048,25 @@ class _Graph:
     def _attention(self, softmax: Any) -> None:
         """Multi-head self-attention around ``softmax``: q/k/v projections of one tensor
         X, ``q k^T``, softmax, ``. v``, an output projection back to X's shape, with only
-        layout operators between: ``attn:H`` from X to the projection's output."""
+        layout operators between: ``attn:H`` from X to the projection's output.
+
+        Each step below gathers the nodes it walks into ``region`` and answers None when
+        the pattern breaks (then nothing is absorbed)."""
         region: list[Any] = [softmax]
-        node = self.producer.get(softmax.input[0])
-        while (
-            node is not None
-            and node.op_type in ("Mul", "Div", "Add")
-            and len(self.active_inputs(node)) == 1
-        ):
-            region.append(node)
-            node = self.producer.get(self.active_inputs(node)[0])
-        if node is None or node.op_type != "MatMul" or len(self.active_inputs(node)) != 2:
+        core = self._attention_core(softmax, region)
+        if core is None:
             return
-        scores = node
-        probabilities = softmax.output[0]
-        after = self.single_consumer(probabilities)
-        while after is not None and after.op_type in ("Dropout", "Identity", "Cast"):
-            region.append(after)
-            probabilities = after.output[0]
-            after = self.single_consumer(probabilities)
-        if after is None or after.op_type != "MatMul" or after.input[0] != probabilities:
+        scores, mixed = core
+        inputs = self._attention_inputs(scores, mixed, region)
+        if inputs is None:
             return
-        mixed = after
-        region += [scores, mixed]
-        projections: list[list[Any]] = []
-        sources = set()
-        for name in (scores.input[0], scores.input[1], mixed.input[1]):
-            found = self._back_to_dense(name, region)
-            if found is None:
-                return
-            start, nodes = found
-            if not any(nodes[0] is p[0] for p in projections):
-                projections.append(nodes)
-            sources.add(self._back_through_layout(start, region))
-        if len(sources) != 1:
+        projections, source, source_dims = inputs
+        found = self._attention_output(mixed, source_dims, region)
+        if found is None or not self._region_closed(region, found[0]):
             return
-        source = sources.pop()
-        source_dims = self.known(source)
-        if source_dims is None or len(source_dims) != 3:
-            return
-        # Forward: layout operators, the output projection, layout operators, until a
-        # tensor of X's shape.
-        name = mixed.output[0]
-        out_projection = None
-        while True:
-            node = self.single_consumer(name)
-            if node is None:
-                return
-            dense = self._dense(node) if out_projection is None else None
-            if dense is not None and dense[0] == name:
-                out_projection = dense[4]
-                region += out_projection
-                name = dense[3]
-            elif node.op_type in _LAYOUT or (node.op_type in ("Mul", "Div")
-                                             and len(self.active_inputs(node)) == 1):  # fmt: skip
-                region.append(node)
-                name = node.output[0]
-            else:
-                return
-            if out_projection is not None and self.known(name) == source_dims:
-                break
-        projections.append(out_projection)
-        inside = {id(n) for n in region}
-        for node in region:
-            for output in node.output:
-                if output == name:
-                    continue
-                readers = self.consumers.get(output, [])
-                # Shape and what is computed from it are no readers of the data.
-                if any(id(c) not in inside and not all(o in self.static for o in c.output)
-                       for c in readers):  # fmt: skip
-                    return
-                if output in {o.name for o in self.graph.output}:
-                    return
+        output, out_projection = found
+        params = self._static_params([*projections, out_projection])
         width = source_dims[-1]
-        params = 0
-        for nodes in projections:
-            for n in nodes:
-                for input_name in n.input:
-                    if self.is_static(input_name):
-                        dims = self.known(input_name)
-                        if dims is None:
-                            return
-                        params += math.prod(dims)
         if params not in (4 * width * width + 4 * width, 4 * width * width):
             return
         score_dims = self.known(scores.output[0])
@@ -1101,7 +1080,6 @@ class _Graph:
         # The handler runs at the region's first node in order.
         position = min(self._index(n) for n in region)
         self.absorbed.discard(position)
-        output = name
 
         def handle() -> bool:
             word = f"attn:{heads}" + ("" if bias else ",bias=false")
@@ -1110,6 +1088,110 @@ class _Graph:
         unique = {self._index(n): n for n in region}
         others = [n for i, n in unique.items() if i != position]
         self.special[position] = (handle, others)
+
+    def _attention_core(self, softmax: Any, region: list[Any]) -> tuple[Any, Any] | None:
+        """``(scores, mixed)``: the MatMul ``q k^T`` before ``softmax`` (through scaling)
+        and the MatMul ``. v`` after it (through dropout and casts)."""
+        node = self.producer.get(softmax.input[0])
+        while (
+            node is not None
+            and node.op_type in ("Mul", "Div", "Add")
+            and len(self.active_inputs(node)) == 1
+        ):
+            region.append(node)
+            node = self.producer.get(self.active_inputs(node)[0])
+        if node is None or node.op_type != "MatMul" or len(self.active_inputs(node)) != 2:
+            return None
+        probabilities = softmax.output[0]
+        after = self.single_consumer(probabilities)
+        while after is not None and after.op_type in ("Dropout", "Identity", "Cast"):
+            region.append(after)
+            probabilities = after.output[0]
+            after = self.single_consumer(probabilities)
+        if after is None or after.op_type != "MatMul" or after.input[0] != probabilities:
+            return None
+        region += [node, after]
+        return node, after
+
+    def _attention_inputs(
+        self, scores: Any, mixed: Any, region: list[Any]
+    ) -> tuple[list[list[Any]], str, list[int]] | None:
+        """The q/k/v projections (distinct nodes), the one tensor X they all read, and
+        X's dims (3 of them)."""
+        projections: list[list[Any]] = []
+        sources = set()
+        for name in (scores.input[0], scores.input[1], mixed.input[1]):
+            found = self._back_to_dense(name, region)
+            if found is None:
+                return None
+            start, nodes = found
+            if not any(nodes[0] is p[0] for p in projections):
+                projections.append(nodes)
+            sources.add(self._back_through_layout(start, region))
+        if len(sources) != 1:
+            return None
+        source = sources.pop()
+        source_dims = self.known(source)
+        if source_dims is None or len(source_dims) != 3:
+            return None
+        return projections, source, source_dims
+
+    def _attention_output(
+        self, mixed: Any, source_dims: list[int], region: list[Any]
+    ) -> tuple[str, list[Any]] | None:
+        """Forward from ``mixed``: layout operators, the output projection, layout
+        operators, until a tensor of X's shape: ``(that tensor, the projection's nodes)``."""
+        name = mixed.output[0]
+        out_projection = None
+        while True:
+            node = self.single_consumer(name)
+            if node is None:
+                return None
+            dense = self._dense(node) if out_projection is None else None
+            if dense is not None and dense[0] == name:
+                out_projection = dense[4]
+                region += out_projection
+                name = dense[3]
+            elif node.op_type in _LAYOUT or (node.op_type in ("Mul", "Div")
+                                             and len(self.active_inputs(node)) == 1):  # fmt: skip
+                region.append(node)
+                name = node.output[0]
+            else:
+                return None
+            if out_projection is not None and self.known(name) == source_dims:
+                return name, out_projection
+
+    def _region_closed(self, region: list[Any], output: str) -> bool:
+        """Whether nothing outside ``region`` reads its tensors' data (but ``output``),
+        and none of them is a graph output."""
+        inside = {id(n) for n in region}
+        graph_outputs = {o.name for o in self.graph.output}
+        for node in region:
+            for name in node.output:
+                if name == output:
+                    continue
+                readers = self.consumers.get(name, [])
+                # Shape and what is computed from it are no readers of the data.
+                if any(id(c) not in inside and not all(o in self.static for o in c.output)
+                       for c in readers):  # fmt: skip
+                    return False
+                if name in graph_outputs:
+                    return False
+        return True
+
+    def _static_params(self, projections: list[list[Any]]) -> int | None:
+        """The elements of the static inputs (weights, biases) of the projections' nodes;
+        None when one has no known size."""
+        params = 0
+        for nodes in projections:
+            for node in nodes:
+                for name in node.input:
+                    if self.is_static(name):
+                        dims = self.known(name)
+                        if dims is None:
+                            return None
+                        params += math.prod(dims)
+        return params
 
     def _back_to_dense(self, name: str, region: list[Any]) -> tuple[str, list[Any]] | None:
         """Walk up from ``name`` through layout operators and constant scalings to a fully
@@ -1703,49 +1785,19 @@ def load_onnx(
     batch: int | None = None
     resized = False
     for index, entry in enumerate(graph_inputs):
-        dims = _dims(entry)
-        if dims is None:
-            raise ConvcliError(f"{path}: input {entry.name!r} is not a tensor of known rank")
-        _check_dims(dims, f"input {entry.name!r}", path)
-        layout = _input_layout(readers, entry.name, dims)
-        file_text = _dims_text(dims[1:] if dims[0] in (None, 1) else dims)
-        if index == 0 and input_size is not None:
-            fixed, shape, read_notes = _given_dims(input_size, dims, layout, entry.name,
-                                                   channels_last, path)  # fmt: skip
-            notes += read_notes
-            if None not in dims and fixed[1:] != list(dims[1:]):
-                notes.append(f"note: INPUT {input_size} replaces the size of the model's "
-                             f"input {entry.name!r}, {file_text}")  # fmt: skip
-            batch = shape.batch
-        else:
-            if any(d is None for d in dims[1:]):
-                symbols = [_symbol(d) for d, v in zip(entry.type.tensor_type.shape.dim,
-                                                      dims, strict=True) if v is None]  # fmt: skip
-                raise SpecError(
-                    f"{path}: input {entry.name!r} has symbolic sizes ({_dims_text(dims)}: "
-                    f"{', '.join(symbols)}); give INPUT, e.g. convcli shape "
-                    f"{_example(dims, layout)} {path.name}"
-                )
-            fixed = [d if d is not None else 1 for d in dims]
-            if index == 0:
-                batch = dims[0] if dims[0] not in (None, 1) else None
+        given = input_size if index == 0 else None
+        dims, fixed, entry_batch, entry_notes = _fix_input(
+            entry, given, readers, channels_last, path
+        )
+        notes += entry_notes
+        if index == 0:
+            batch = entry_batch
         if any(d is not None and d != v for d, v in zip(dims, fixed, strict=True)):
             resized = True
         for dim, value in zip(entry.type.tensor_type.shape.dim, fixed, strict=True):
             dim.Clear()
             dim.dim_value = value
-    if resized:
-        # The exporter's shapes are those of the old size: inference recomputes them.
-        del model.graph.value_info[:]
-        for output in model.graph.output:
-            if output.type.HasField("tensor_type"):
-                output.type.tensor_type.ClearField("shape")
-    try:
-        inferred = onnx.ModelProto()
-        inferred.ParseFromString(onnx.infer(model.SerializeToString(), False, False, True))
-    except Exception as error:
-        raise ConvcliError(f"{path}: ONNX shape inference failed: "
-                           f"{str(error).splitlines()[0][:200]}") from None  # fmt: skip
+    inferred = _infer_shapes(onnx, model, path, resized)
     graph = _Graph(model, path, inferred, batch)
     for entry in graph.inputs:
         shape = _input_shape(entry, graph.consumers, batch)
@@ -1759,6 +1811,59 @@ def load_onnx(
     network = _network(graph, shapes)
     notes += _notes(graph)
     return network, shapes, notes
+
+
+def _fix_input(
+    entry: Any,
+    input_size: str | None,
+    readers: dict[str, list[Any]],
+    channels_last: bool,
+    path: Path,
+) -> tuple[list[int | None], list[int], int | None, list[str]]:
+    """One graph input made concrete: ``(its dims in the file, the dims to use, the
+    batch, notes)``. ``input_size`` (the command line's INPUT, for the first input only)
+    replaces the file's size; otherwise a symbolic batch is taken as 1 and any other
+    symbolic size is an error asking for INPUT."""
+    dims = _dims(entry)
+    if dims is None:
+        raise ConvcliError(f"{path}: input {entry.name!r} is not a tensor of known rank")
+    _check_dims(dims, f"input {entry.name!r}", path)
+    layout = _input_layout(readers, entry.name, dims)
+    if input_size is not None:
+        fixed, shape, notes = _given_dims(input_size, dims, layout, entry.name,
+                                          channels_last, path)  # fmt: skip
+        if None not in dims and fixed[1:] != list(dims[1:]):
+            file_text = _dims_text(dims[1:] if dims[0] in (None, 1) else dims)
+            notes.append(f"note: INPUT {input_size} replaces the size of the model's "
+                         f"input {entry.name!r}, {file_text}")  # fmt: skip
+        return dims, fixed, shape.batch, notes
+    if any(d is None for d in dims[1:]):
+        symbols = [_symbol(d) for d, v in zip(entry.type.tensor_type.shape.dim,
+                                              dims, strict=True) if v is None]  # fmt: skip
+        raise SpecError(
+            f"{path}: input {entry.name!r} has symbolic sizes ({_dims_text(dims)}: "
+            f"{', '.join(symbols)}); give INPUT, e.g. convcli shape "
+            f"{_example(dims, layout)} {path.name}"
+        )
+    fixed = [d if d is not None else 1 for d in dims]
+    return dims, fixed, dims[0] if dims[0] not in (None, 1) else None, []
+
+
+def _infer_shapes(onnx: Any, model: Any, path: Path, resized: bool) -> Any:
+    """ONNX's shape inference over ``model`` (the exporter's shapes dropped first when
+    an input was resized: they are those of the old size)."""
+    if resized:
+        del model.graph.value_info[:]
+        for output in model.graph.output:
+            if output.type.HasField("tensor_type"):
+                output.type.tensor_type.ClearField("shape")
+    try:
+        inferred = onnx.ModelProto()
+        inferred.ParseFromString(onnx.infer(model.SerializeToString(), False, False, True))
+    except Exception as error:
+        raise ConvcliError(f"{path}: ONNX shape inference failed: "
+                           f"{str(error).splitlines()[0][:200]}") from None  # fmt: skip
+    return inferred
 
 
 def _lighten(model: Any) -> None:
