@@ -118,6 +118,19 @@ def conv_output_size(
 ) -> int:
     """Output length of a convolution along one axis (may be < 1: the caller checks).
 
+    Parameters
+    ----------
+    size : int
+        Input length along the axis.
+    kernel : int
+        Kernel length (undilated).
+    stride : int
+        Step of the window.
+    padding : int or (int, int)
+        Padding per side, or ``(before, after)``.
+    dilation : int
+        Spacing of the kernel's taps.
+
     Notes
     -----
     ``o = floor((i + p_before + p_after - ke) / s) + 1`` with ``ke = d (k - 1) + 1``.
@@ -138,6 +151,21 @@ def pool_output_size(
     ceil_mode: bool = False,
 ) -> int:
     """Output length of max/avg pooling along one axis, PyTorch's rule.
+
+    Parameters
+    ----------
+    size : int
+        Input length along the axis.
+    kernel : int
+        Kernel length (undilated).
+    stride : int or None
+        Step of the window; None: the kernel.
+    padding : int or (int, int)
+        Padding per side (at most ``kernel // 2``), or ``(before, after)``.
+    dilation : int
+        Spacing of the kernel's taps.
+    ceil_mode : bool
+        Round the division up (PyTorch's ``ceil_mode``).
 
     Notes
     -----
@@ -169,6 +197,21 @@ def transposed_output_size(
 ) -> int:
     """Output length of a transposed convolution along one axis.
 
+    Parameters
+    ----------
+    size : int
+        Input length along the axis.
+    kernel : int
+        Kernel length (undilated).
+    stride : int
+        Step between the scattered kernels.
+    padding : int or (int, int)
+        Rows cropped from each side of the output.
+    dilation : int
+        Spacing of the kernel's taps.
+    output_padding : int
+        Extra rows after (``< max(stride, dilation)``).
+
     Notes
     -----
     ``o = (i - 1) s - p_before - p_after + d (k - 1) + output_padding + 1``
@@ -185,6 +228,17 @@ def transposed_output_size(
 
 def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> Pair:
     """TensorFlow/Keras ``SAME`` padding along one axis, as ``(before, after)``.
+
+    Parameters
+    ----------
+    size : int
+        Input length along the axis.
+    kernel : int
+        Kernel length (undilated).
+    stride : int
+        Step of the window.
+    dilation : int
+        Spacing of the kernel's taps.
 
     Notes
     -----
@@ -206,6 +260,21 @@ def dropped_inputs(
 
     Floor division can leave the last rows uncovered; rows of padding left over do not
     count, only real input.
+
+    Parameters
+    ----------
+    size : int
+        Input length along the axis.
+    out_size : int
+        Output length (from the size formula).
+    kernel : int
+        Kernel length (undilated).
+    stride : int
+        Step of the window.
+    pad_before : int
+        Padding before the input.
+    dilation : int
+        Spacing of the kernel's taps.
 
     Notes
     -----
@@ -275,6 +344,23 @@ def target_options(
     skips input pixels between windows), or the smallest stride that works if none of
     those does; for transposed convolutions, the strides and crops that need the least
     ``output_padding``.
+
+    Parameters
+    ----------
+    size : int
+        Input length along the axis.
+    target : int
+        The output length wanted.
+    kernel : int
+        Kernel length (undilated).
+    dilation : int
+        Spacing of the kernel's taps.
+    stride : int or None
+        The stride; None: search the strides too.
+    kind : str
+        The layer kind (``conv``, ``deconv``, ``maxpool``, ...).
+    ceil_mode : bool
+        Pools: PyTorch's ``ceil_mode``.
 
     >>> [(o.stride, o.pads, o.tf_same) for o in target_options(224, 112, 3, stride=2)]
     [(2, (0, 1), True), (2, (1, 1), False)]
@@ -442,6 +528,15 @@ class Shape:
         """A map of any rank: ``spatial`` is ``()`` (flat), ``(L,)``, ``(H, W)`` or
         ``(D, H, W)``.
 
+        Parameters
+        ----------
+        channels : int or None
+            Channels; None for a map without them.
+        spatial : sequence of int
+            The spatial sizes (``()``, ``(L,)``, ``(H, W)`` or ``(D, H, W)``).
+        batch : int or None
+            The batch, when given.
+
         >>> str(Shape.of(64, (8, 28, 28)))
         '64x8x28x28'
         """
@@ -456,7 +551,17 @@ class Shape:
 
     @classmethod
     def token_shape(cls, tokens: int, channels: int, batch: int | None = None) -> Shape:
-        """``T`` tokens of ``C`` features (a transformer's sequence)."""
+        """``T`` tokens of ``C`` features (a transformer's sequence).
+
+        Parameters
+        ----------
+        tokens : int
+            Sequence length T.
+        channels : int
+            Features per token C.
+        batch : int or None
+            The batch, when given.
+        """
         return cls(channels, None, None, batch, tokens=tokens)
 
     @property
@@ -701,7 +806,19 @@ class Field:
 
     def window(self, kernels: Sequence[int], strides: Sequence[int], befores: Sequence[int],
                extent: Sequence[int] | None = None) -> Field:  # fmt: skip
-        """A sliding window per axis: ``r += (ke - 1) j``, ``P += p j``, ``j *= s``."""
+        """A sliding window per axis: ``r += (ke - 1) j``, ``P += p j``, ``j *= s``.
+
+        Parameters
+        ----------
+        kernels : sequence of int
+            Effective kernel per axis.
+        strides : sequence of int
+            Stride per axis.
+        befores : sequence of int
+            Padding before, per axis.
+        extent : sequence of int or None
+            The input's size per axis (a field wider than it is global); None: unbounded.
+        """
         size = tuple(r + (k - 1) * j for r, k, j in zip(self.size, kernels, self.jump, strict=True))
         padding = tuple(p + b * j for p, b, j in zip(self.padding, befores, self.jump, strict=True))
         jump = tuple(j * s for j, s in zip(self.jump, strides, strict=True))
@@ -725,6 +842,19 @@ class Field:
         ``t d mod s``. The widest such group spans ``(t_last - t_first) d / s + 1`` inputs
         (2 for k=4, s=2). The equivalent conv's span, ``(ke - 1) / s + 1``, is only right
         on average; the padding is shifted by half the difference to keep the centre.
+
+        Parameters
+        ----------
+        kernels : sequence of int
+            Kernel per axis.
+        dilations : sequence of int
+            Dilation per axis.
+        strides : sequence of int
+            Stride per axis.
+        crops : sequence of int
+            Padding (crop) per axis.
+        extent : sequence of int
+            The input's size per axis.
         """
         size, jump, padding = list(self.size), list(self.jump), list(self.padding)
         for axis, (kernel, dilation, stride) in enumerate(
@@ -1038,6 +1168,15 @@ def check_expected(report: ChainReport, expect: str, channels_last: bool = False
 
     The batch may be left out of SHAPE; a channel-less output also matches ``1xHxW``.
 
+    Parameters
+    ----------
+    report : ChainReport
+        The analysed network.
+    expect : str
+        ``--expect``: SHAPE[,SHAPE...], one per output.
+    channels_last : bool
+        Read SHAPE as H x W x C.
+
     >>> report = analyze(Shape(3, 8, 8), [Layer("conv", 4, kernel=(3, 3))])
     >>> check_expected(report, "4x6x6")
     >>> check_expected(report, "4x8x8")
@@ -1063,6 +1202,15 @@ def check_expected(report: ChainReport, expect: str, channels_last: bool = False
 def matches(output: Shape, expect: str, channels_last: bool = False) -> bool:
     """Whether ``output`` is the shape ``expect`` (batch optional; ``1xHxW`` for a
     channel-less map).
+
+    Parameters
+    ----------
+    output : Shape
+        The shape computed.
+    expect : str
+        One SHAPE as typed.
+    channels_last : bool
+        Read SHAPE as H x W x C.
 
     >>> matches(Shape(None, 112, 112), "112"), matches(Shape(64, 56, 56, 8), "64x56x56")
     (True, True)

@@ -158,6 +158,15 @@ def parse_pair(text: str, name: str, where: str = "") -> Pair:
 
     ``where`` prefixes the error message (``layer 2 'conv:k=x': ``).
 
+    Parameters
+    ----------
+    text : str
+        ``N`` or ``HxW``.
+    name : str
+        The parameter's name, for error messages.
+    where : str
+        Prefix of error messages (``layer 2 'conv:k=x': ``).
+
     >>> parse_pair("5x3", "kernel")
     (5, 3)
     """
@@ -166,6 +175,17 @@ def parse_pair(text: str, name: str, where: str = "") -> Pair:
 
 def parse_axes(text: str, name: str, rank: int = 2, where: str = "") -> tuple[int, ...]:
     """One value per spatial axis: ``3`` for all of them, or ``3x7x7`` (``D x H x W``).
+
+    Parameters
+    ----------
+    text : str
+        ``N`` or one number per axis joined by ``x``.
+    name : str
+        The parameter's name, for error messages.
+    rank : int
+        Spatial axes (1, 2 or 3).
+    where : str
+        Prefix of error messages (``layer 2 'conv:k=x': ``).
 
     >>> parse_axes("3x7x7", "kernel", 3), parse_axes("5", "kernel", 1)
     ((3, 7, 7), (5,))
@@ -182,6 +202,15 @@ def parse_axes(text: str, name: str, rank: int = 2, where: str = "") -> tuple[in
 def parse_padding(text: str, where: str = "", rank: int = 2) -> PaddingSpec:
     """Padding: ``1``, ``1x2`` (H x W), ``1,2,3,4`` (top, bottom, left, right), ``valid``,
     ``same``; with ``rank`` 1 or 3, ``N``, ``DxHxW`` or ``before,after`` per axis.
+
+    Parameters
+    ----------
+    text : str
+        The padding as typed.
+    where : str
+        Prefix of error messages (``layer 2 'conv:k=x': ``).
+    rank : int
+        Spatial axes (1, 2 or 3).
 
     >>> parse_padding("1x2"), parse_padding("0,1,0,1"), parse_padding("SAME")
     ((1, 1, 2, 2), (0, 1, 0, 1), 'same')
@@ -206,6 +235,15 @@ def parse_padding(text: str, where: str = "", rank: int = 2) -> PaddingSpec:
 
 def parse_bool(text: str, name: str, where: str = "") -> bool:
     """``true/false``, ``yes/no``, ``1/0`` (any case).
+
+    Parameters
+    ----------
+    text : str
+        The value as typed.
+    name : str
+        The parameter's name, for error messages.
+    where : str
+        Prefix of error messages (``layer 2 'conv:k=x': ``).
 
     >>> parse_bool("No", "bias")
     False
@@ -396,6 +434,15 @@ def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:
     type takes which. ``conv3d``/``conv1d`` (and the same for deconv and the pools) set
     the rank. ``position`` and ``source`` only label the error messages.
 
+    Parameters
+    ----------
+    word : str
+        The LAYER word.
+    position : int
+        Its position (error messages).
+    source : str
+        Where it was read (error messages).
+
     >>> parse_layer("maxpool:k=3,s=2,p=1").to_word()
     'maxpool:k=3,s=2,p=1'
     >>> layer = parse_layer("conv3d:64,k=3x7x7,s=1x2x2,p=1x3x3,bn,act=relu")
@@ -557,6 +604,15 @@ class TargetReport:
 def target_report(input_shape: Shape, target: str, options: LayerOptions) -> TargetReport:
     """Solve ``--target`` for the single layer the options describe (the padding, and
     the stride when ``-s`` is not given), per axis.
+
+    Parameters
+    ----------
+    input_shape : Shape
+        The spatial input.
+    target : str
+        ``--target``: ``N`` or ``HxW``.
+    options : LayerOptions
+        The layer (``-k`` required; ``-p`` must be left out).
 
     >>> result = target_report(Shape(None, 224, 224), "112", LayerOptions(kernel="3", stride="2"))
     >>> [(o.stride, o.pads, o.tf_same) for o in result.axes[0][1]]

@@ -585,6 +585,15 @@ def read_size(text: str, rank: int = 2, channels_last: bool = False) -> tuple[Sh
     ``768f`` is 768 flat features, ``197x768t`` 197 tokens of 768; otherwise the last
     ``rank`` numbers are spatial, then channels, then the batch.
 
+    Parameters
+    ----------
+    text : str
+        The size as typed.
+    rank : int
+        Spatial axes of the network's first windowed layer.
+    channels_last : bool
+        Read the channels last (H x W x C).
+
     >>> read_size("3x16x112x112", 3)[0].dims(), read_size("768f")[0].dims()
     ([3, 16, 112, 112], [768])
     """
@@ -637,6 +646,15 @@ def resolve_inputs(
 
     ``given`` (the command line's INPUT) replaces the network's only input, with a note
     when the network declared one; a network with several inputs refuses it.
+
+    Parameters
+    ----------
+    network : Network
+        The parsed network.
+    given : str or None
+        The command line's INPUT, if any.
+    channels_last : bool
+        Read INPUT as H x W x C.
     """
     declared = list(network.inputs)
     notes: list[str] = []

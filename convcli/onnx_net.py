@@ -1974,6 +1974,23 @@ def load_model(
     """What :meth:`convcli.network.Source.load` gives for an ONNX model: the model's
     network followed by any LAYER words, its input shapes and the notes.
 
+    Parameters
+    ----------
+    path : str or Path
+        The ``.onnx`` file.
+    words : sequence of str
+        LAYER words appended after the model's output.
+    input_size : str or None
+        The command line's INPUT (replaces the model's input size).
+    channels_last : bool
+        Read INPUT as H x W x C.
+    preset : str or None
+        Must be None (refused beside a model).
+    layer : Layer or None
+        Must be None (refused beside a model).
+    width_mult : float or None
+        Must be None (refused beside a model).
+
     Raises
     ------
     SpecError
@@ -2050,6 +2067,15 @@ def to_words(
     Read back (:func:`convcli.network.parse_network`), it gives the same layers and
     totals. ``notes`` become ``#`` comments at the top; ``inputs`` (the shapes analysed,
     :func:`convcli.network.resolve_inputs`) replace the sizes the network declares.
+
+    Parameters
+    ----------
+    network : Network
+        The network to write.
+    notes : sequence of str
+        Comments for the top.
+    inputs : dict of str to Shape or None
+        Input shapes to write instead of the declared ones.
 
     >>> from convcli.network import parse_network
     >>> print(to_words(parse_network("input 8x8x8 tag:x conv:8,k=3,p=1,bn,act=relu add:x")), end="")

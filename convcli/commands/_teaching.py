@@ -54,6 +54,25 @@ def print_apply_steps(
 ) -> None:
     """Print each step's arithmetic on ``source`` (``apply --steps``).
 
+    Parameters
+    ----------
+    source : Any
+        The one input (an array or a file name).
+    steps : list
+        The parsed STEPs.
+    options : ApplyOptions
+        apply's options (padding, border, ...).
+    output_format : OutputFormat or None
+        How to print (see :func:`convcli.render.steps.render_steps`).
+    output : str or None
+        ``-o``: refused with ``--steps``.
+    out_dir : str or None
+        ``-O``: refused with ``--steps``.
+    explain : bool
+        ``--explain``: refused with ``--steps``.
+    all_steps : bool
+        Show every output element.
+
     Raises
     ------
     SpecError

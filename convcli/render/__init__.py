@@ -202,6 +202,15 @@ def stacked(console: Console, records: Sequence[Record], indent: int | None = No
 
         standard   256 x 5x5x3   conv:256,k=5
                    output 256x8x8   params 19,456   MACs 1,228,800
+
+    Parameters
+    ----------
+    console : Console
+        Where it will print (its width).
+    records : sequence of Record
+        The rows.
+    indent : int or None
+        The headings' column; None: the longest heading and two spaces.
     """
     from rich.text import Text
 

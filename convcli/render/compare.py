@@ -298,7 +298,21 @@ def render_layer(
     bench: BenchResult | None = None,
     channels_last: bool = False,
 ) -> None:
-    """Print one layer's comparison (see :class:`LayerView`)."""
+    """Print one layer's comparison (see :class:`LayerView`).
+
+    Parameters
+    ----------
+    result : LayerComparison or None
+        The layer's forms; None with ``--kernel-matrix`` alone.
+    output_format : OutputFormat
+        table, json, csv or plain.
+    kernels : sequence of KernelSeparability
+        Each kernel's separability.
+    bench : BenchResult or None
+        The timings, when measured.
+    channels_last : bool
+        Print shapes as H x W x C in the text formats (JSON keeps C, H, W).
+    """
     render(LayerView(result, kernels, bench, channels_last), output_format)
 
 
@@ -512,7 +526,17 @@ class NetworkView(ResultView):
 def render_network(
     result: NetworkComparison, output_format: OutputFormat, channels_last: bool = False
 ) -> None:
-    """Print a network's comparison (see :class:`NetworkView`)."""
+    """Print a network's comparison (see :class:`NetworkView`).
+
+    Parameters
+    ----------
+    result : NetworkComparison
+        The network against its all-standard twin.
+    output_format : OutputFormat
+        table, json, csv or plain.
+    channels_last : bool
+        Print shapes as H x W x C in the text formats (JSON keeps C, H, W).
+    """
     render(NetworkView(result, channels_last), output_format)
 
 

@@ -20,7 +20,7 @@ can check the pixels against the geometry.
 from __future__ import annotations
 
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -148,7 +148,19 @@ CELL_PLAIN = 24
 
 def make_layout(geometry: Geometry, cell: int, title: str, caption_lines: int) -> Layout:
     """Place the grids: left the (padded) input, right the output; transposed: left the
-    input, right the uncropped output."""
+    input, right the uncropped output.
+
+    Parameters
+    ----------
+    geometry : Geometry
+        The layer's grids.
+    cell : int
+        Cell side in pixels.
+    title : str
+        The line above the grids.
+    caption_lines : int
+        Lines kept for the caption under them.
+    """
     g = geometry
     if g.transposed:
         left_rows, left_cols = range(g.rows.size), range(g.cols.size)
@@ -357,8 +369,18 @@ def _signed(value: float) -> str:
     return f"({text})" if text.startswith("-") else text
 
 
-def wrap(lines: Sequence[str], width: int, measure) -> list[str]:
-    """Break caption lines at ``" + "`` or ``", "`` so that each fits ``width`` pixels."""
+def wrap(lines: Sequence[str], width: int, measure: Callable[[str], float]) -> list[str]:
+    """Break caption lines at ``" + "`` or ``", "`` so that each fits ``width`` pixels.
+
+    Parameters
+    ----------
+    lines : sequence of str
+        The caption.
+    width : int
+        Room in pixels.
+    measure : callable
+        Text -> its width in pixels.
+    """
     out: list[str] = []
     for line in lines:
         while measure(line) > width:
@@ -473,7 +495,19 @@ def _durations(count: int, delay: int) -> list[int]:
 
 
 def animation_bytes(layout: Layout, frames: Sequence[Frame], kind: str, delay: int) -> bytes:
-    """An animated GIF (``kind="gif"``) or APNG (``"apng"``): one frame per position."""
+    """An animated GIF (``kind="gif"``) or APNG (``"apng"``): one frame per position.
+
+    Parameters
+    ----------
+    layout : Layout
+        Where everything goes.
+    frames : sequence of Frame
+        One per position.
+    kind : {"gif", "apng"}
+        The file format.
+    delay : int
+        Milliseconds per frame.
+    """
     images = [raster(layout, frame) for frame in frames]
     buffer = io.BytesIO()
     durations = _durations(len(images), delay)
@@ -564,7 +598,19 @@ def _svg_overlay(layout: Layout, frame: Frame) -> list[str]:
 
 def svg_text(layout: Layout, frames: Sequence[Frame], delay: int, animate: bool) -> str:
     """An SVG: the first frame as a still, or with ``animate`` every frame in turn (SMIL:
-    each frame is a group shown during its share of the loop)."""
+    each frame is a group shown during its share of the loop).
+
+    Parameters
+    ----------
+    layout : Layout
+        Where everything goes.
+    frames : sequence of Frame
+        One per position.
+    delay : int
+        Milliseconds per frame (animated).
+    animate : bool
+        Every frame in turn, or the first as a still.
+    """
     head = [
         f'<svg xmlns="http://www.w3.org/2000/svg" width="{layout.width}" height="{layout.height}" '
         f'viewBox="0 0 {layout.width} {layout.height}" '
@@ -687,6 +733,17 @@ def prepare(
 ) -> Drawing:
     """Frames and a layout that fits their captions.
 
+    Parameters
+    ----------
+    geometry : Geometry
+        The layer's grids.
+    layer : Arithmetic or None
+        Its numbers (a matrix input); None: geometry only.
+    cell : int or None
+        Cell side in pixels; None: the default for numbers or for geometry.
+    unicode : bool
+        Captions with Unicode symbols (SVG).
+
     Examples
     --------
     >>> from convcli.steps import conv_geometry
@@ -778,8 +835,22 @@ def receptive_field_layout(regions: Sequence) -> tuple[int, int, int, list]:
     return 2 * MARGIN + columns * slot_w - 8, MARGIN + LINE + 6 + rows * slot_h, columns, placed
 
 
-def region_box(region, x: int, y: int, w: int, h: int) -> tuple[int, int, int, int]:
-    """The pixels of ``region`` inside its map's box (at least 2 pixels a side)."""
+def region_box(region: Region, x: int, y: int, w: int, h: int) -> tuple[int, int, int, int]:
+    """The pixels of ``region`` inside its map's box (at least 2 pixels a side).
+
+    Parameters
+    ----------
+    region : Region
+        The part of the map one output depends on.
+    x : int
+        The map box's left.
+    y : int
+        The map box's top.
+    w : int
+        The map box's width.
+    h : int
+        The map box's height.
+    """
     height, width = region.size
     (r0, r1), (c0, c1) = region.rows, region.cols
     x0 = x + (c0 * w) // width

@@ -93,6 +93,15 @@ def plain_shape(shape: Shape, channels_last: bool = False, square_input: bool = 
     An input typed as one number (``224``) gives one number back while the output is a
     square without channels, so ``$(convcli shape ...)`` can feed the next command.
 
+    Parameters
+    ----------
+    shape : Shape
+        The output shape.
+    channels_last : bool
+        Write H x W x C.
+    square_input : bool
+        The input was typed as one number.
+
     >>> plain_shape(Shape(None, 112, 112), square_input=True), plain_shape(Shape(64, 56, 56))
     ('112', '64x56x56')
     """
@@ -143,7 +152,21 @@ def render_report(
     square_input: bool = False,
     depth: int | None = None,
 ) -> None:
-    """Print a :class:`ChainReport` in the chosen format (see :class:`ReportView`)."""
+    """Print a :class:`ChainReport` in the chosen format (see :class:`ReportView`).
+
+    Parameters
+    ----------
+    report : ChainReport
+        The analysed network.
+    output_format : OutputFormat
+        table, json, csv or plain.
+    channels_last : bool
+        Print shapes as H x W x C in the text formats (JSON keeps C, H, W).
+    square_input : bool
+        The input was typed as one number (see :func:`plain_shape`).
+    depth : int or None
+        Fold blocks deeper than this (tables only; see :func:`convcli.network.fold_blocks`).
+    """
     render(ReportView(report, channels_last, square_input, depth), output_format)
 
 

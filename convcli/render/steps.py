@@ -40,6 +40,7 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import islice
 from typing import TYPE_CHECKING, Any
 
 from convcli.numbers import format_number, json_nested, json_number
@@ -208,6 +209,15 @@ def _scatter_line(scatter: Scatter, layer: Arithmetic, symbols: Symbols) -> Line
 
 def element_lines(element: Element, layer: Arithmetic, symbols: Symbols = UNICODE) -> list[str]:
     """The text of one output element, as ``--steps`` prints it.
+
+    Parameters
+    ----------
+    element : Element
+        One output element's terms.
+    layer : Arithmetic
+        Its layer.
+    symbols : Symbols
+        Unicode or ASCII characters.
 
     >>> import numpy as np
     >>> from convcli.steps import conv_arithmetic
@@ -523,7 +533,7 @@ def _scatter_lines(layer: Arithmetic, symbols: Symbols, limit: int | None, hint:
         else max(g.cols.size, (limit // g.cols.size) * g.cols.size)
     )
     lines = [_scatter_line(scatter, layer, symbols)
-             for _, scatter in zip(range(shown), layer.scatters())]  # fmt: skip
+             for scatter in islice(layer.scatters(), shown)]  # fmt: skip
     if shown < total:
         lines.append([(f"... {total - shown} more input elements not shown{hint}", "dim")])
     lines.append([("each output is the sum of what landed on it:", "")])
@@ -571,7 +581,7 @@ def layer_lines(
     if layer.op == "deconv":
         lines += _scatter_lines(layer, symbols, limit, hint)
     shown = _shown_rows(layer, limit)
-    for _, position in zip(range(shown), layer.positions()):
+    for position in islice(layer.positions(), shown):
         lines.extend(_element(layer.element(*position), layer, symbols))
     if shown < layer.count:
         lines.append([(f"... {layer.count - shown} more output elements not shown{hint}", "dim")])
@@ -585,7 +595,19 @@ def steps_text(
     hint: str = "",
 ) -> list[Line]:
     """All the layers of a chain, a blank line between them; a later step's input (the
-    previous output) is printed again only when it is padded."""
+    previous output) is printed again only when it is padded.
+
+    Parameters
+    ----------
+    layers : sequence of Arithmetic
+        The chain's steps.
+    symbols : Symbols
+        Unicode or ASCII characters.
+    limit : int or None
+        Output elements shown per layer (whole rows); None: all.
+    hint : str
+        Appended to "not shown" remarks.
+    """
     lines: list[Line] = []
     for number_, layer in enumerate(layers):
         if number_:
@@ -757,6 +779,17 @@ def render_steps(
     hint: str = "",
 ) -> None:
     """Print the arithmetic of ``layers`` on stdout (see :class:`StepsView`).
+
+    Parameters
+    ----------
+    layers : sequence of Arithmetic
+        One layer, or a chain's steps.
+    output_format : OutputFormat or None
+        None or table: Unicode text, styled on a terminal; plain: ASCII; json: data.
+    limit : int or None
+        Output elements shown per layer (whole rows); None: all.
+    hint : str
+        Appended to "not shown" remarks (how to see everything).
 
     Raises
     ------
