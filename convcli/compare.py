@@ -115,12 +115,30 @@ def ratio(part: int, whole: int) -> float | None:
     return part / whole if whole else None
 
 
+class _AgainstStandard:
+    """The ratios of a result that holds a ``separable`` form (the network as given, for
+    a network) and its ``standard`` twin."""
+
+    separable: Cost
+    standard: Cost
+
+    @property
+    def params_ratio(self) -> float | None:
+        """separable (as given) / standard parameters."""
+        return ratio(self.separable.params, self.standard.params)
+
+    @property
+    def macs_ratio(self) -> float | None:
+        """separable (as given) / standard MACs."""
+        return ratio(self.separable.macs, self.standard.macs)
+
+
 # ---------------------------------------------------------------------------------------
 # One layer
 
 
 @dataclass(frozen=True)
-class LayerComparison:
+class LayerComparison(_AgainstStandard):
     """A standard convolution against its depthwise-separable and spatially separable forms.
 
     ``spatial`` is None where it does not apply (a kernel with one row or one column);
@@ -141,16 +159,6 @@ class LayerComparison:
     pads: Pads = (0, 0, 0, 0)  # (top, bottom, left, right) applied
     dilation: Pair = (1, 1)
     bias: bool = True
-
-    @property
-    def params_ratio(self) -> float | None:
-        """separable / standard parameters."""
-        return ratio(self.separable.params, self.standard.params)
-
-    @property
-    def macs_ratio(self) -> float | None:
-        """separable / standard MACs."""
-        return ratio(self.separable.macs, self.standard.macs)
 
     @property
     def closed_form(self) -> float:
@@ -436,7 +444,7 @@ class KindShare:
 
 
 @dataclass(frozen=True)
-class NetworkComparison:
+class NetworkComparison(_AgainstStandard):
     """A network as given against its all-standard-convolution twin.
 
     ``separable`` and ``standard`` are the network totals, ``depthwise`` and ``pointwise``
@@ -453,16 +461,6 @@ class NetworkComparison:
     blocks: tuple[Block, ...]
     by_kind: tuple[KindShare, ...]
     name: str = ""
-
-    @property
-    def params_ratio(self) -> float | None:
-        """given / standard parameters."""
-        return ratio(self.separable.params, self.standard.params)
-
-    @property
-    def macs_ratio(self) -> float | None:
-        """given / standard MACs."""
-        return ratio(self.separable.macs, self.standard.macs)
 
     @property
     def replaced(self) -> int:

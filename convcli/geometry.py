@@ -154,16 +154,14 @@ def pool_output_size(
 
     Parameters
     ----------
-    size : int
-        Input length along the axis.
-    kernel : int
-        Kernel length (undilated).
+    size, kernel : int
+        Input and (undilated) kernel lengths, as in :func:`conv_output_size`.
     stride : int or None
         Step of the window; None: the kernel.
     padding : int or (int, int)
         Padding per side (at most ``kernel // 2``), or ``(before, after)``.
     dilation : int
-        Spacing of the kernel's taps.
+        Dilation.
     ceil_mode : bool
         Round the division up (PyTorch's ``ceil_mode``).
 
@@ -199,16 +197,14 @@ def transposed_output_size(
 
     Parameters
     ----------
-    size : int
-        Input length along the axis.
-    kernel : int
-        Kernel length (undilated).
+    size, kernel : int
+        Input and (undilated) kernel lengths, as in :func:`conv_output_size`.
     stride : int
         Step between the scattered kernels.
     padding : int or (int, int)
         Rows cropped from each side of the output.
     dilation : int
-        Spacing of the kernel's taps.
+        Dilation.
     output_padding : int
         Extra rows after (``< max(stride, dilation)``).
 
@@ -231,14 +227,12 @@ def same_padding(size: int, kernel: int, stride: int = 1, dilation: int = 1) -> 
 
     Parameters
     ----------
-    size : int
-        Input length along the axis.
-    kernel : int
-        Kernel length (undilated).
+    size, kernel : int
+        Input and (undilated) kernel lengths, as in :func:`conv_output_size`.
     stride : int
         Step of the window.
     dilation : int
-        Spacing of the kernel's taps.
+        Dilation.
 
     Notes
     -----
@@ -274,7 +268,7 @@ def dropped_inputs(
     pad_before : int
         Padding before the input.
     dilation : int
-        Spacing of the kernel's taps.
+        Dilation.
 
     Notes
     -----
@@ -354,7 +348,7 @@ def target_options(
     kernel : int
         Kernel length (undilated).
     dilation : int
-        Spacing of the kernel's taps.
+        Dilation.
     stride : int or None
         The stride; None: search the strides too.
     kind : str

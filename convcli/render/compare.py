@@ -331,6 +331,12 @@ def _share_text(result: LayerComparison, cost: Cost) -> str:
     return "-" if share is None else f"{share:.4g}"
 
 
+def _cost_cells(result: LayerComparison, cost: Cost, channels_last: bool) -> list[str]:
+    """A form's output, params, MACs, FLOPs and MACs against the standard form."""
+    counts = [thousands(n) for n in (cost.params, cost.macs, cost.flops)]
+    return [_shape(cost, channels_last), *counts, _share_text(result, cost)]
+
+
 def _layer_table(result: LayerComparison, title: str, channels_last: bool) -> Table:
     """The wide table: every form with its kernels, layers and costs on one row."""
     from rich.markup import escape
@@ -368,11 +374,7 @@ def _layer_table(result: LayerComparison, title: str, channels_last: bool) -> Ta
             name,
             kernels_text(result, name),
             escape("\n".join(cost.layers)),
-            _shape(cost, channels_last),
-            thousands(cost.params),
-            thousands(cost.macs),
-            thousands(cost.flops),
-            _share_text(result, cost),
+            *_cost_cells(result, cost, channels_last),
             style=style,
         )
         if name == "pointwise":
@@ -399,15 +401,7 @@ def _layer_compact(result: LayerComparison, title: str, channels_last: bool) -> 
         if cost is None:
             numbers.add_row(name, *["[dim]-[/]"] * 5)
             continue
-        numbers.add_row(
-            name,
-            _shape(cost, channels_last),
-            thousands(cost.params),
-            thousands(cost.macs),
-            thousands(cost.flops),
-            _share_text(result, cost),
-            style=style,
-        )
+        numbers.add_row(name, *_cost_cells(result, cost, channels_last), style=style)
         words.add_row(name, kernels_text(result, name), escape("\n".join(cost.layers)), style=style)
         if name == "pointwise":
             numbers.add_section()

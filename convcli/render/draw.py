@@ -602,10 +602,8 @@ def svg_text(layout: Layout, frames: Sequence[Frame], delay: int, animate: bool)
 
     Parameters
     ----------
-    layout : Layout
-        Where everything goes.
-    frames : sequence of Frame
-        One per position.
+    layout, frames : Layout, sequence of Frame
+        From :func:`prepare` (a still shows the first frame).
     delay : int
         Milliseconds per frame (animated).
     animate : bool
