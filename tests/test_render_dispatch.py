@@ -1,0 +1,182 @@
+"""The one dispatcher (``convcli.render.render``), the results' ``to_dict()`` and the one
+number formatter and JSON-number policy (``convcli.numbers``)."""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+
+import numpy as np
+import pytest
+
+from convcli.errors import SpecError
+from convcli.geometry import Layer, Shape, analyze
+from convcli.layers import LayerOptions, target_report
+from convcli.network import Source, size_network
+from convcli.numbers import format_number, json_fraction, json_nested, json_number
+from convcli.render import OutputFormat, ResultView, render
+from convcli.render.shape import ReportView, TargetView
+from convcli.teaching import trace_network
+
+
+class _Fixed(ResultView):
+    """A view with a fixed answer in each format, to see which one render() picks."""
+
+    what = "the fixed result"
+
+    def to_dict(self) -> dict[str, object]:
+        return {"format": "json", "value": 0.5}
+
+    def csv_table(self):  # type: ignore[override]
+        return ["a", "b"], [[1, "x,y"]]
+
+    def plain_lines(self) -> list[str]:
+        return ["plain 1", "plain 2"]
+
+    def print_table(self) -> None:
+        print("table")
+
+    def notes(self) -> list[str]:
+        return ["note: a remark"]
+
+
+class _DataOnly(ResultView):
+    def to_dict(self) -> dict[str, object]:
+        return {"only": "data"}
+
+    def plain_lines(self) -> list[str]:
+        return ["only data"]
+
+
+@pytest.mark.parametrize(
+    ("output_format", "expected"),
+    [
+        (OutputFormat.json, '{\n  "format": "json",\n  "value": 0.5\n}\n'),
+        (OutputFormat.csv, 'a,b\n1,"x,y"\n'),
+        (OutputFormat.plain, "plain 1\nplain 2\n"),
+        (OutputFormat.table, "table\n"),
+        (None, "table\n"),
+    ],
+)
+def test_render_picks_one_branch_per_format(capsys, output_format, expected) -> None:
+    render(_Fixed(), output_format)
+    out, err = capsys.readouterr()
+    assert out == expected
+    assert err == "note: a remark\n"
+
+
+def test_a_view_without_csv_is_refused_before_anything_prints(capsys) -> None:
+    with pytest.raises(SpecError, match="^this result has no CSV form: use --format table"):
+        render(_DataOnly(), OutputFormat.csv)
+    assert capsys.readouterr() == ("", "")
+    render(_DataOnly(), OutputFormat.table)  # the table defaults to the plain lines
+    assert capsys.readouterr().out == "only data\n"
+
+
+def test_every_format_enum_member_has_a_branch(capsys) -> None:
+    """A new OutputFormat member without a branch would fall to the table: each member
+    must print something different from the others."""
+    outputs = set()
+    for member in OutputFormat:
+        render(_Fixed(), member)
+        outputs.add(capsys.readouterr().out)
+    assert len(outputs) == len(OutputFormat)
+
+
+# ---- to_dict ---------------------------------------------------------------------------------
+
+
+def test_chain_report_to_dict_is_the_shape_json(cli) -> None:
+    report = analyze(Shape(3, 32, 32), [Layer("conv", 8, kernel=(3, 3), stride=(2, 2))])
+    data = report.to_dict()
+    assert data["output"] == [8, 15, 15]
+    assert data["layers"][0]["padding"] == [0, 0, 0, 0]
+    assert data["layers"][0]["rf"] == [3, 3]
+    assert data["total"] == {"params": 224, "macs": 48600, "flops": 97200, "window_ops": 0,
+                             "memory_bytes": 7200, "buffers": 0, "elementwise_ops": 0}  # fmt: skip
+    printed = cli("shape", "3x32x32", "conv:8,k=3,s=2", "--format", "json")
+    assert json.loads(printed.stdout) == json.loads(json.dumps(data))
+    assert ReportView(report).to_dict() == data
+
+
+def test_report_view_formats() -> None:
+    report = analyze(Shape(None, 224, 224), [Layer("maxpool", None, kernel=(2, 2))])
+    view = ReportView(report, square_input=True)
+    assert view.plain_lines() == ["112"]
+    header, rows = view.csv_table()
+    rows = list(rows)
+    assert header[:5] == ["position", "type", "spec", "input", "output"]
+    assert rows[0][:5] == [1, "maxpool", "maxpool:k=2", "224x224", "112x112"]
+    assert rows[-1][0] == "total"
+
+
+def test_target_report_to_dict_and_csv() -> None:
+    result = target_report(Shape(None, 224, 224), "112", LayerOptions(kernel="3", stride="2"))
+    data = result.to_dict()
+    assert data["options"][0] == {"axis": "h,w", "stride": 2, "padding": [0, 1],
+                                  "output_padding": 0,
+                                  "pytorch": "F.pad 0 before, 1 after, then padding=0",
+                                  "tf_same": True}  # fmt: skip
+    assert data["options"][1]["pytorch"] == "padding=1"
+    header, rows = TargetView(result).csv_table()
+    assert list(rows)[1] == ["h,w", 2, 1, 1, 0, "padding=1", False]
+    assert TargetView(result).plain_lines() == ["stride 2 pad 0,1 (TF SAME)", "stride 2 pad 1,1"]
+
+
+def test_draw_results_to_dict() -> None:
+    from convcli.render.draw import prepare
+    from convcli.steps import conv_geometry
+
+    report = size_network(Source(("conv:8,k=3", "conv:8,k=3"), input_size="1x9x9"))
+    regions = [region.to_dict() for region in trace_network(report)]
+    assert regions[0] == {"position": 0, "label": "input", "shape": "1x9x9", "size": [9, 9],
+                          "rows": [2, 6], "cols": [2, 6], "whole": False}  # fmt: skip
+    drawing = prepare(conv_geometry(3, 2))
+    data = json.loads(json.dumps(drawing.to_dict()))
+    assert len(data["frames"]) == 4
+    first = data["frames"][0]
+    assert first["position"] == [0, 0]
+    assert first["footprint"] == {"side": "left", "first": [0, 0], "last": [1, 1]}
+    assert [0, 0, "output-current"] in first["right"]
+
+
+# ---- numbers ---------------------------------------------------------------------------------
+
+VALUES = [19.0, -1.0, -0.0, 0.5, 0.1, 1 / 3, 2.5e-7, 1e20, 123456.789, -math.inf, math.nan]
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_format_number_is_imageio_and_steps_formatter(value: float) -> None:
+    """The float32 policy gives what ``imageio.format_number`` printed (its callers can
+    switch without a byte changing)."""
+    from convcli.imageio import format_number as imageio_format
+
+    assert format_number(value) == imageio_format(value)
+
+
+@pytest.mark.parametrize("value", [v for v in VALUES if abs(v) < 1e16])
+@pytest.mark.parametrize("digits", [None, 4, 6])
+def test_format_number_float64_is_the_kernels_formatter(value: float, digits) -> None:
+    from convcli.render.kernels import format_number as kernels_format
+
+    assert format_number(value, digits, shortest="float64") == kernels_format(value, digits)
+
+
+@pytest.mark.parametrize("value", VALUES)
+def test_json_number_is_apply_json_number(value: float) -> None:
+    from convcli.render.apply import json_number as apply_json
+
+    assert json_number(value) == apply_json(value) or (
+        json_number(value) is None and apply_json(value) is None
+    )
+
+
+def test_json_number_policy() -> None:
+    assert [json_number(v) for v in (19.0, -0.0, 0.1 + 0.2, math.nan)] == [19, 0, 0.3, None]
+    assert json_number(0.1 + 0.2, None) == 0.30000000000000004
+    values = np.array([[1.0, 0.1], [-np.inf, 2.5]], dtype=np.float32)
+    # 9 digits: float32's round trip (its 0.1 is 0.100000001), NaN/inf as null
+    assert json_nested(values) == [[1, 0.100000001], [None, 2.5]]
+    assert json_fraction(Fraction(1, 3)) == 0.333333
+    assert json.dumps(json_nested(np.zeros((2, 0)))) == "[[], []]"
