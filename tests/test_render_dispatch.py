@@ -74,6 +74,14 @@ def test_a_view_without_csv_is_refused_before_anything_prints(capsys) -> None:
     assert capsys.readouterr().out == "only data\n"
 
 
+def test_a_view_may_print_its_json_on_one_line(capsys) -> None:
+    class OneLine(_DataOnly):
+        json_indent = None
+
+    render(OneLine(), OutputFormat.json)
+    assert capsys.readouterr().out == '{"only": "data"}\n'
+
+
 def test_every_format_enum_member_has_a_branch(capsys) -> None:
     """A new OutputFormat member without a branch would fall to the table: each member
     must print something different from the others."""

@@ -53,9 +53,9 @@ def stderr_console() -> Console:
     return Console(stderr=True)
 
 
-def print_json(data: Any) -> None:
-    """Write ``data`` as indented JSON (no markup) to stdout."""
-    sys.stdout.write(json.dumps(data, indent=2) + "\n")
+def print_json(data: Any, indent: int | None = 2) -> None:
+    """Write ``data`` as JSON (no markup) to stdout, indented (None: on one line)."""
+    sys.stdout.write(json.dumps(data, indent=indent) + "\n")
 
 
 def print_csv(header: Sequence[str], rows: Iterable[Sequence[Any]]) -> None:
@@ -93,6 +93,8 @@ class ResultView:
 
     #: What the result is called in the message refusing a format.
     what = "this result"
+    #: JSON indentation; None writes one line (a matrix reads better as [[1, 2], [3, 4]]).
+    json_indent: int | None = 2
 
     def to_dict(self) -> Any:
         """The result as JSON-ready data."""
@@ -128,7 +130,7 @@ def render(view: ResultView, output_format: OutputFormat | None) -> None:
     Each format is one branch: a format that needs only the data reads ``to_dict()``.
     """
     if output_format is OutputFormat.json:
-        print_json(view.to_dict())
+        print_json(view.to_dict(), view.json_indent)
     elif output_format is OutputFormat.csv:
         header, rows = view.csv_table()
         print_csv(header, rows)
