@@ -28,10 +28,15 @@ from convcli.steps import (
 if TYPE_CHECKING:
     import numpy as np
 
+    from convcli.compare import NetworkComparison
     from convcli.geometry import ChainReport, Shape
+    from convcli.network import Source
 
 __all__ = [
+    "NETWORK_PICTURES",
     "OPS",
+    "NetworkPicture",
+    "network_picture",
     "LayerQuestion",
     "LayerAnswer",
     "Region",
@@ -356,3 +361,72 @@ def trace_network(report: ChainReport, at: tuple[int, int] | None = None) -> lis
             )
         regions.append(Region(position, label, str(shape), size, rows, cols, whole))
     return regions
+
+
+# ---------------------------------------------------------------------------------------
+# The network pictures of ``draw --picture``
+
+#: ``--picture`` kinds that draw a network.
+NETWORK_PICTURES: tuple[str, ...] = ("rf", "sizes", "by-kind")
+
+
+@dataclass(frozen=True)
+class NetworkPicture:
+    """What a network picture shows: the receptive field of one output pixel traced back
+    (``rf``: ``regions``), the tensor sizes (``sizes``: ``report``), or compare's split by
+    kind of layer (``by-kind``: ``comparison``)."""
+
+    kind: str
+    regions: tuple[Region, ...] = ()
+    report: ChainReport | None = None
+    comparison: NetworkComparison | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The picture's data: ``picture`` (the kind) and what it draws."""
+        data: dict[str, Any] = {"picture": self.kind}
+        if self.regions:
+            data["regions"] = [region.to_dict() for region in self.regions]
+        if self.report is not None:
+            data["report"] = self.report.to_dict()
+        if self.comparison is not None:
+            data["comparison"] = self.comparison.to_dict()
+        return data
+
+
+def network_picture(source: Source, kind: str, at: tuple[int, int] | None = None) -> NetworkPicture:
+    """The data of ``draw --picture KIND`` for a network.
+
+    Parameters
+    ----------
+    source : Source
+        The network as given: INPUT and LAYER words, ``--net`` or ``--preset``.
+    kind : {"rf", "sizes", "by-kind"}
+        The picture.
+    at : (row, col), optional
+        ``rf`` only: the output pixel to trace (default the centre of the last map).
+
+    Raises
+    ------
+    SpecError
+        ``by-kind`` without a net file or preset (it compares a network), ``rf``/``sizes``
+        without a network, ``--at`` for ``sizes`` or ``by-kind``.
+    """
+    named = source.net is not None or source.preset is not None
+    if kind == "by-kind":
+        if not named:
+            raise SpecError("--picture by-kind compares a network: give --preset or --net")
+        from convcli.compare import compare_source
+
+        return NetworkPicture(kind, comparison=compare_source(source))
+    if not (named or source.words):
+        raise SpecError(
+            f"--picture {kind} draws a network: INPUT and LAYER words, --net or --preset"
+        )
+    from convcli.network import size_network
+
+    report = size_network(source)
+    if kind == "rf":
+        return NetworkPicture(kind, regions=tuple(trace_network(report, at)))
+    if at is not None:
+        raise SpecError("--at is for --picture rf and for stills of one layer")
+    return NetworkPicture(kind, report=report)

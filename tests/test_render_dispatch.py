@@ -188,3 +188,40 @@ def test_json_number_policy() -> None:
     assert json_nested(values) == [[1, 0.100000001], [None, 2.5]]
     assert json_fraction(Fraction(1, 3)) == 0.333333
     assert json.dumps(json_nested(np.zeros((2, 0)))) == "[[], []]"
+
+
+# ---- draw: the library answers, render draws -------------------------------------------------
+
+
+def test_network_picture_data_and_its_checks() -> None:
+    from convcli.render.draw import network_png
+    from convcli.teaching import network_picture
+
+    words = Source(("conv:8,k=3", "conv:8,k=3"), input_size="1x9x9")
+    picture = network_picture(words, "rf", (1, 1))
+    assert [r.rows for r in picture.regions] == [(1, 5), (1, 3), (1, 1)]
+    assert picture.to_dict()["regions"][-1]["rows"] == [1, 1]
+    assert network_png(picture).startswith(b"\x89PNG")
+    sizes = network_picture(words, "sizes")
+    assert sizes.report is not None and str(sizes.report.output) == "8x5x5"
+    with pytest.raises(SpecError, match="^--picture by-kind compares a network: give --preset"):
+        network_picture(words, "by-kind")
+    with pytest.raises(SpecError, match="^--picture sizes draws a network: INPUT and LAYER"):
+        network_picture(Source(input_size="1x9x9"), "sizes")
+    with pytest.raises(SpecError, match="^--at is for --picture rf"):
+        network_picture(words, "sizes", (0, 0))
+
+
+def test_layer_picture_frames_and_its_checks() -> None:
+    from convcli.render.draw import layer_picture
+    from convcli.teaching import LayerQuestion, answer_layer
+
+    answer = answer_layer(LayerQuestion("3", "5", padding="1", stride="2"))
+    data, frames = layer_picture(answer, "gif")
+    assert data.startswith(b"GIF89a") and frames == 9  # 3x3 outputs
+    still, count = layer_picture(answer, "svg", (2, 2))
+    assert count == 1 and still.startswith(b"<svg")
+    with pytest.raises(SpecError, match=r"^--at 3,0 is outside the output \(3x3\)"):
+        layer_picture(answer, "png", (3, 0))
+    with pytest.raises(SpecError, match=r"^--at picks the position of a still; a \.gif"):
+        layer_picture(answer, "gif", (0, 0))

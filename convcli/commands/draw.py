@@ -323,35 +323,11 @@ def draw(
 
 
 def _write_window(answer, file_format, output, at, animate, delay, cell, force) -> None:
-    from convcli.errors import SpecError
-    from convcli.render import draw as render
-    from convcli.teaching import MAX_FRAMES
+    from convcli.render.draw import layer_picture
 
-    animated = file_format in (DrawFormat.gif, DrawFormat.apng) or animate
-    if at is not None and animated:
-        raise SpecError(
-            f"--at picks the position of a still; a .{file_format.value} shows them all"
-        )
-    drawing = render.prepare(
-        answer.geometry, answer.layer, cell=cell, unicode=file_format is DrawFormat.svg
+    data, count = layer_picture(
+        answer, file_format.value, at, animate=animate, delay=delay, cell=cell
     )
-    frames = drawing.frames
-    if animated and len(frames) > MAX_FRAMES:
-        from convcli.errors import ConvcliError
-
-        raise ConvcliError(
-            f"{len(frames):,} frames to animate, more than draw's {MAX_FRAMES:,}: draw a smaller "
-            "example, or one position (-o FILE.png --at ROW,COL)"
-        )
-    if at is not None:
-        positions = [frame.position for frame in frames]
-        if at not in positions:
-            what = "input" if answer.geometry.transposed else "output"
-            rows, cols = positions[-1]
-            raise SpecError(f"--at {at[0]},{at[1]} is outside the {what} ({rows + 1}x{cols + 1})")
-        frames = [frames[positions.index(at)]]
-    data = render.picture_bytes(drawing.layout, frames, file_format.value, delay, animate)
-    count = len(frames) if animated else 1
     _write(output, data, force, f"{count} frame{'s' if count > 1 else ''}")
 
 
@@ -372,7 +348,8 @@ def _write(output: str, data: bytes, force: bool, what: str) -> None:
 def _draw_network(words, picture, net, preset, at, output, to, force) -> None:
     from convcli.errors import SpecError
     from convcli.network import Source
-    from convcli.render import draw as render
+    from convcli.render.draw import network_png
+    from convcli.teaching import network_picture
 
     if output is None:
         raise SpecError(f"--picture {picture.value} needs -o FILE.png")
@@ -387,27 +364,5 @@ def _draw_network(words, picture, net, preset, at, output, to, force) -> None:
         check_output_path(output, [], force=force)
     input_size = words[0] if words else None
     source = Source(tuple(words[1:]), net, preset, None, None, input_size)
-    if picture is Picture.by_kind:
-        if not (net or preset):
-            raise SpecError("--picture by-kind compares a network: give --preset or --net")
-        from convcli.compare import compare_source
-
-        data = render.by_kind_png(compare_source(source))
-    else:
-        if not (net or preset or len(words) > 1):
-            raise SpecError(
-                f"--picture {picture.value} draws a network: INPUT and LAYER words, "
-                "--net or --preset"
-            )
-        from convcli.network import size_network
-
-        report = size_network(source)
-        if picture is Picture.rf:
-            from convcli.teaching import trace_network
-
-            data = render.receptive_field_png(trace_network(report, _at(at)))
-        else:
-            if at is not None:
-                raise SpecError("--at is for --picture rf and for stills of one layer")
-            data = render.sizes_png(report)
+    data = network_png(network_picture(source, picture.value, _at(at)))
     _write(output, data, force, f"{picture.value} picture")

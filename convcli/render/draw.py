@@ -30,8 +30,10 @@ from convcli.render.steps import ASCII, UNICODE, Symbols, element_lines
 if TYPE_CHECKING:
     from PIL import Image, ImageFont
 
+    from convcli.compare import NetworkComparison
+    from convcli.geometry import ChainReport
     from convcli.steps import Arithmetic, Geometry
-    from convcli.teaching import Region
+    from convcli.teaching import LayerAnswer, NetworkPicture, Region
 
 Cell = tuple[int, int]
 
@@ -668,12 +670,6 @@ def svg_text(layout: Layout, frames: Sequence[Frame], delay: int, animate: bool)
 # The whole picture
 
 
-#: Largest grid side drawn (cells, padding included).
-MAX_SIDE = 64
-#: Most frames in one animation.
-MAX_FRAMES = 1024
-
-
 @dataclass(frozen=True)
 class Drawing:
     """A layer ready to draw: its layout and frames."""
@@ -808,7 +804,9 @@ def rf_panels(regions: Sequence[Region]) -> list[Region]:
     return [region for _, region in panels]
 
 
-def receptive_field_layout(regions: Sequence) -> tuple[int, int, int, list]:
+def receptive_field_layout(
+    regions: Sequence[Region],
+) -> tuple[int, int, int, list[tuple[Region, int, int, int, int]]]:
     """``(width, height, columns, [(region, x, y, w, h)])``: each map a box of at most
     :data:`PANEL` pixels a side (aspect kept), in rows of panels."""
     from convcli.errors import ConvcliError
@@ -858,7 +856,7 @@ def region_box(region: Region, x: int, y: int, w: int, h: int) -> tuple[int, int
     return (x0, y0, x1, y1)
 
 
-def receptive_field_png(regions: Sequence) -> bytes:
+def receptive_field_png(regions: Sequence[Region]) -> bytes:
     """One output pixel traced back: each map a box, the region it depends on dark."""
     width, height, _, placed = receptive_field_layout(regions)
     last = regions[-1]
@@ -917,7 +915,7 @@ def _bars(title: str, rows: Sequence[tuple[str, float, str, str]], note: str = "
     return _png(image)
 
 
-def sizes_rows(report) -> list[tuple[str, float, str, str]]:  # ChainReport
+def sizes_rows(report: ChainReport) -> list[tuple[str, float, str, str]]:
     """One bar per tensor: the input, then each layer's output; length by elements."""
     from convcli.render import thousands
 
@@ -936,12 +934,12 @@ def sizes_rows(report) -> list[tuple[str, float, str, str]]:  # ChainReport
     ]
 
 
-def sizes_png(report) -> bytes:  # ChainReport
+def sizes_png(report: ChainReport) -> bytes:
     """Tensor sizes per layer (channels x H x W), bars by element count."""
     return _bars("tensor sizes per layer (elements, linear scale)", sizes_rows(report))
 
 
-def by_kind_rows(comparison) -> list[tuple[str, float, str, str]]:  # NetworkComparison
+def by_kind_rows(comparison: NetworkComparison) -> list[tuple[str, float, str, str]]:
     """Two bars per kind of layer: its share of MACs, its share of parameters."""
     rows = []
     for share in comparison.by_kind:
@@ -958,8 +956,74 @@ def by_kind_rows(comparison) -> list[tuple[str, float, str, str]]:  # NetworkCom
     return rows
 
 
-def by_kind_png(comparison) -> bytes:  # NetworkComparison
+def by_kind_png(comparison: NetworkComparison) -> bytes:
     """compare's split by kind of layer (the MobileNet paper's Table 2) as bars."""
     return _bars(
         "share of MACs and of parameters by kind of layer, as given", by_kind_rows(comparison)
     )
+
+
+def network_png(picture: NetworkPicture) -> bytes:
+    """The PNG of a network picture (:func:`convcli.teaching.network_picture`)."""
+    if picture.comparison is not None:
+        return by_kind_png(picture.comparison)
+    if picture.report is not None:
+        return sizes_png(picture.report)
+    return receptive_field_png(picture.regions)
+
+
+def layer_picture(
+    answer: LayerAnswer,
+    file_format: str,
+    at: tuple[int, int] | None = None,
+    *,
+    animate: bool = False,
+    delay: int = 700,
+    cell: int | None = None,
+) -> tuple[bytes, int]:
+    """One layer's window as a picture: ``(its bytes, how many frames it holds)``.
+
+    Parameters
+    ----------
+    answer : LayerAnswer
+        The layer (:func:`convcli.teaching.answer_layer`).
+    file_format : {"gif", "apng", "png", "svg"}
+        GIF and APNG animate every position; PNG and SVG draw one still unless ``animate``.
+    at : (row, col), optional
+        The position of a still (default the first).
+    animate : bool
+        Animate an SVG or PNG.
+    delay : int
+        Milliseconds per frame.
+    cell : int, optional
+        Cell side in pixels.
+
+    Raises
+    ------
+    SpecError
+        ``at`` with an animation, or outside the output (transposed: the input).
+    ConvcliError
+        More frames to animate than :data:`convcli.teaching.MAX_FRAMES`.
+    """
+    from convcli.errors import ConvcliError, SpecError
+    from convcli.teaching import MAX_FRAMES
+
+    animated = file_format in ("gif", "apng") or animate
+    if at is not None and animated:
+        raise SpecError(f"--at picks the position of a still; a .{file_format} shows them all")
+    drawing = prepare(answer.geometry, answer.layer, cell=cell, unicode=file_format == "svg")
+    frames = drawing.frames
+    if animated and len(frames) > MAX_FRAMES:
+        raise ConvcliError(
+            f"{len(frames):,} frames to animate, more than draw's {MAX_FRAMES:,}: draw a smaller "
+            "example, or one position (-o FILE.png --at ROW,COL)"
+        )
+    if at is not None:
+        positions = [frame.position for frame in frames]
+        if at not in positions:
+            what = "input" if answer.geometry.transposed else "output"
+            rows, cols = positions[-1]
+            raise SpecError(f"--at {at[0]},{at[1]} is outside the {what} ({rows + 1}x{cols + 1})")
+        frames = [frames[positions.index(at)]]
+    data = picture_bytes(drawing.layout, frames, file_format, delay, animate)
+    return data, len(frames) if animated else 1
