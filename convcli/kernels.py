@@ -105,6 +105,11 @@ class KernelStep:
         means the global ``--border``.
     name : str or None
         The catalogue name for a named kernel, None for inline and file kernels.
+    arguments : tuple of (str, object)
+        The maker's arguments of a named kernel, e.g. ``(("sigma", 2.0),)`` for
+        ``gaussian:2`` (``apply --like`` rebuilds a Gaussian the peer's way from them).
+    notes : tuple of str
+        Remarks for stderr about how the STEP was read (an ImageMagick spelling...).
     """
 
     text: str
@@ -116,6 +121,8 @@ class KernelStep:
     dilation: tuple[int, int] | None = None
     border: str | None = None
     name: str | None = None
+    arguments: tuple[tuple[str, object], ...] = ()
+    notes: tuple[str, ...] = ()
 
     @property
     def zero_sum(self) -> bool:
@@ -724,7 +731,14 @@ def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolSt
     check_kernel_shape(_made_shape(named, arguments, where), where)
     weight = named.make(**arguments)
     check_span(weight.shape, dilation, where)
-    return KernelStep(text=text, slug=slug, weight=weight, name=name, **geometry)
+    return KernelStep(
+        text=text,
+        slug=slug,
+        weight=weight,
+        name=name,
+        arguments=tuple(sorted(arguments.items())),
+        **geometry,
+    )
 
 
 def _made_shape(named: _Named, arguments: dict[str, object], where: str) -> tuple[int, int]:

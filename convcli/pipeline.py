@@ -644,11 +644,14 @@ def to_gray(x: np.ndarray, has_alpha: bool) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def resolve_map(requested: str, steps: Sequence[Step], *, float_output: bool) -> tuple[str, str]:
+def resolve_map(
+    requested: str, steps: Sequence[Step], *, float_output: bool, edges: str = "abs"
+) -> tuple[str, str]:
     """The ``--map`` mode that will run, and why (for ``--explain``).
 
-    ``auto`` is ``raw`` for float outputs, ``abs`` when any kernel step sums to zero (edges,
-    gradient magnitudes: the result is a signed difference), ``clip`` otherwise.
+    ``auto`` is ``raw`` for float outputs, ``edges`` (``abs``; ``clip`` under ``--like``)
+    when any kernel step sums to zero (edges, gradient magnitudes: the result is a signed
+    difference), ``clip`` otherwise.
 
     Examples
     --------
@@ -664,7 +667,8 @@ def resolve_map(requested: str, steps: Sequence[Step], *, float_output: bool) ->
         return "raw", "auto: the output holds floats: raw values"
     for step in steps:
         if isinstance(step, KernelStep) and step.zero_sum:
-            return "abs", f"auto: kernel '{step.text.strip()}' sums to zero (an edge kernel): abs"
+            why = f"auto: kernel '{step.text.strip()}' sums to zero (an edge kernel): {edges}"
+            return edges, why
     return "clip", "auto: no zero-sum kernel: clip"
 
 

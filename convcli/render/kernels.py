@@ -415,3 +415,14 @@ def _write_csv_matrix(matrix: np.ndarray) -> None:
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerows(_matrix_rows(matrix, None))  # exact: a CSV is read back
+
+
+def render_peer_call(
+    text: str, peer: str, lines: Sequence[str], output_format: OutputFormat
+) -> None:
+    """Print the peer's command for a step (``kernels STEP --as PEER``): the lines as they
+    are (to paste), or ``{"step", "as", "lines"}`` with ``--format json``."""
+    if output_format is OutputFormat.json:
+        print_json({"step": text, "as": peer, "lines": list(lines)})
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
