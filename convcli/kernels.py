@@ -8,7 +8,13 @@ A STEP is one word of ``convcli apply -k`` and ``convcli kernels``:
 - an inline matrix: ``"1,-1"``, ``"1 0 -1; 2 0 -2; 1 0 -1"``, ``"[[1,-1]]"``, ImageMagick's
   ``"3x3: -1,0,1 -2,0,2 -1,0,1"``; channels split by ``|`` make a 3-D kernel;
 - a file: ``@kernel.txt`` (any inline syntax, or whitespace rows with ``#`` comments and blank
-  lines between channels), ``kernel.npy`` (2-, 3- or 4-D), ``kernel.csv``.
+  lines between channels), ``kernel.npy`` (2-, 3- or 4-D), ``kernel.csv``, and libvips'
+  ``kernel.mat`` (``W H [SCALE [OFFSET]]``, then H rows of W values: the taps are the values
+  divided by SCALE, OFFSET is added to the result);
+- ImageMagick's ``Gaussian:RADIUSxSIGMA`` (``Gaussian:0x2``: radius 0 picks ImageMagick's
+  width for the sigma). A capitalised ImageMagick name that means something else here
+  (``Sobel`` is one kernel there, a gradient magnitude here) is read convcli's way, with a
+  note.
 
 Every kernel is held in cross-correlation orientation (the kernel is laid on the image as
 written, as PyTorch, OpenCV ``filter2D`` and ``scipy.ndimage.correlate`` do); ``sobel-x`` is
@@ -110,6 +116,8 @@ class KernelStep:
         ``gaussian:2`` (``apply --like`` rebuilds a Gaussian the peer's way from them).
     notes : tuple of str
         Remarks for stderr about how the STEP was read (an ImageMagick spelling...).
+    offset : float
+        Added to the result (a vips ``.mat`` file's offset), before ``--bias``.
     """
 
     text: str
@@ -123,6 +131,7 @@ class KernelStep:
     name: str | None = None
     arguments: tuple[tuple[str, object], ...] = ()
     notes: tuple[str, ...] = ()
+    offset: float = 0.0
 
     @property
     def zero_sum(self) -> bool:
@@ -533,7 +542,7 @@ def catalogue() -> list[KernelInfo]:
 # Parsing
 # --------------------------------------------------------------------------------------------
 
-_FILE_SUFFIXES = (".npy", ".csv", ".txt")
+_FILE_SUFFIXES = (".npy", ".csv", ".txt", ".mat")
 _IMAGEMAGICK = re.compile(r"^\s*(\d+)(?:x(\d+))?\s*([+-]\d+[+-]\d+)?\s*:(.*)$", re.DOTALL)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -583,7 +592,11 @@ def _parse_step(text: str) -> KernelStep | PoolStep:
         raise SpecError("kernel step is empty")
     name = stripped.split(":", 1)[0].strip().lower().replace("_", "-")
     if _NAME.match(name) and name in _NAMED:
-        return _named_step(text, name, stripped.partition(":")[2])
+        step = _named_step(text, name, stripped.partition(":")[2])
+        note = _magick_note(stripped.split(":", 1)[0].strip(), stripped.partition(":")[2])
+        if note is not None and isinstance(step, KernelStep):
+            step = replace(step, notes=(*step.notes, note))
+        return step
     if _names_a_file(stripped):
         path_text = stripped.removeprefix("@").strip()
         if not path_text:
@@ -791,6 +804,9 @@ def _maker_arguments(
             raise SpecError(f"{where}: sigma given twice")
         arguments: dict[str, object] = {}
         sigma_text = positional[0] if positional else keywords.get("sigma")
+        magick = _MAGICK_RADIUS_SIGMA.fullmatch(sigma_text or "")
+        if magick and named.make is gaussian_kernel and "size" not in keywords:
+            return _magick_gaussian(where, magick.group(1), magick.group(2))
         if "size" in keywords:
             arguments["size"] = _int_value(where, "size", keywords["size"], 1, MAX_KERNEL_SIDE)
         if sigma_text is not None:
@@ -809,6 +825,53 @@ def _maker_arguments(
         height, width = _pair_value(where, "size", size_text, 1, MAX_KERNEL_SIDE)
         return {"height": height, "width": width}
     return {}
+
+
+#: ImageMagick's Gaussian:RADIUSxSIGMA (``0x2``, ``3x1.5``).
+_MAGICK_RADIUS_SIGMA = re.compile(r"\s*(\d+(?:\.\d*)?)x(\d*\.?\d+(?:e[+-]?\d+)?)\s*")
+
+
+def _magick_gaussian(where: str, radius_text: str, sigma_text: str) -> dict[str, object]:
+    """``Gaussian:RxS`` as ImageMagick reads it: radius R (0: ImageMagick's width for S)."""
+    from convcli.peers import magick_width
+
+    sigma = _float_value(where, "sigma", sigma_text)
+    radius = float(radius_text)
+    size = magick_width(sigma, MAX_KERNEL_SIDE) if radius == 0 else 2 * math.ceil(radius) + 1
+    if size > MAX_KERNEL_SIDE:
+        raise SpecError(
+            f"{where}: ImageMagick's Gaussian:{radius_text}x{sigma_text} is {size} taps wide, "
+            f"more than {MAX_KERNEL_SIDE}"
+        )
+    return {"sigma": sigma, "size": size}
+
+
+#: Capitalised ImageMagick kernel names whose meaning differs here: the note to give.
+_MAGICK_MEANINGS = {
+    "sobel": "ImageMagick's Sobel is one kernel, the x derivative (sobel-x here); "
+    "convcli's sobel is the gradient magnitude of sobel-x and sobel-y",
+    "prewitt": "ImageMagick's Prewitt is one kernel, the x derivative (prewitt-x here); "
+    "convcli's prewitt is the gradient magnitude of prewitt-x and prewitt-y",
+    "roberts": "ImageMagick's Roberts is one diagonal kernel; convcli's roberts is the "
+    "gradient magnitude of roberts-diag and roberts-anti",
+    "laplacian": "ImageMagick's Laplacian (Laplacian:0) is the 8-neighbour kernel, "
+    "laplacian8 here; convcli's laplacian is the 4-neighbour one (ImageMagick's Laplacian:1)",
+    "gaussian": "ImageMagick reads Gaussian:N as radius N; convcli reads sigma N "
+    "(Gaussian:0xN is ImageMagick's sigma N)",
+    "log": "ImageMagick reads LoG:N as radius N; convcli reads sigma N",
+}
+
+
+def _magick_note(head: str, argument_text: str) -> str | None:
+    """The note for an ImageMagick-style capitalised name that means something else here."""
+    key = head.lower()
+    if head == key or key not in _MAGICK_MEANINGS:
+        return None
+    if key in ("gaussian", "log"):
+        first = argument_text.split(",", 1)[0].strip()
+        if not first or "=" in first or _MAGICK_RADIUS_SIGMA.fullmatch(first):
+            return None
+    return f"'{head}' read as convcli's {key}: {_MAGICK_MEANINGS[key]}"
 
 
 def _pool_step(
@@ -1017,10 +1080,14 @@ def _file_step(text: str, path_text: str) -> KernelStep:
     with reading(where, error=ConvcliError):
         if not path.exists() and not path.is_symlink():
             raise ConvcliError(f"{where}: not found")
+        offset = 0.0
         if path.suffix.lower() == ".npy":
             data = read_limited(path, where, _MAX_NPY_BYTES, "kernel .npy")
             loaded = parse_npy(data, where, max_values=1 << 22)
             weight = _as_kernel_array(loaded, where)
+        elif path.suffix.lower() == ".mat":
+            data = read_limited(path, where, MAX_TEXT_BYTES, "vips .mat file")
+            weight, offset = _parse_vips_mat(data, where)
         else:
             data = read_limited(path, where, MAX_TEXT_BYTES, "kernel text file")
             try:
@@ -1033,7 +1100,54 @@ def _file_step(text: str, path_text: str) -> KernelStep:
                 raise SpecError(f"{where}: no values")
             weight = _as_kernel_array(parse_matrix_text(body, where, allow_newlines=True), where)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or _shape_slug(weight)
-    return KernelStep(text=text, slug=slug, weight=weight)
+    return KernelStep(text=text, slug=slug, weight=weight, offset=offset)
+
+
+def _parse_vips_mat(data: bytes, where: str) -> tuple[np.ndarray, float]:
+    """A libvips matrix file: ``W H [SCALE [OFFSET]]``, then H rows of W numbers.
+
+    vips computes ``sum(pixel * value) / SCALE + OFFSET``: the kernel is the values divided
+    by SCALE (default 1), and OFFSET (default 0) is added to the result.
+
+    Examples
+    --------
+    >>> weight, offset = _parse_vips_mat(b"2 1 4 128\n1 3\n", "k.mat")
+    >>> weight.tolist(), offset
+    ([[0.25, 0.75]], 128.0)
+    """
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConvcliError(f"{where}: not UTF-8 text") from None
+    lines = [line.split() for line in content.splitlines() if line.strip()]
+    if not lines:
+        raise SpecError(f"{where}: no values")
+    header = lines[0]
+    if not 2 <= len(header) <= 4 or not all(re.fullmatch(r"\d{1,6}", v) for v in header[:2]):
+        raise SpecError(
+            f"{where}: a vips .mat file starts with 'WIDTH HEIGHT [SCALE [OFFSET]]', "
+            f"got '{shorten(' '.join(header))}'"
+        )
+    width, height = int(header[0]), int(header[1])
+    scale, offset = _scale_offset(header[2:], where)
+    rows = lines[1:]
+    if len(rows) != height or any(len(row) != width for row in rows):
+        shapes = ", ".join(str(len(row)) for row in rows[:4])
+        raise SpecError(
+            f"{where}: the header says {width}x{height} (width x height), the file has "
+            f"{len(rows)} rows of {shapes or 'no'} values"
+        )
+    weight = np.array([[_number(v, where) for v in row] for row in rows], dtype=np.float64)
+    return _as_kernel_array(weight / scale, where), offset
+
+
+def _scale_offset(values: list[str], where: str) -> tuple[float, float]:
+    """SCALE (default 1, not 0) and OFFSET (default 0) of a vips .mat header."""
+    scale = _number(values[0], where) if values else 1.0
+    offset = _number(values[1], where) if len(values) > 1 else 0.0
+    if scale == 0:
+        raise SpecError(f"{where}: the scale (third number of the header) must not be 0")
+    return scale, offset
 
 
 # --------------------------------------------------------------------------------------------

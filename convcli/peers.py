@@ -56,6 +56,7 @@ __all__ = [
     "get_peer",
     "like_settings",
     "like_steps",
+    "magick_width",
     "peer_call",
     "round_pixels",
 ]
@@ -156,19 +157,25 @@ def _opencv_taps(sigma: float) -> np.ndarray:
     return fixed / 256.0
 
 
-def _magick_width(sigma: float) -> int:
+def magick_width(sigma: float, largest: int = 1 << 16) -> int:
     """ImageMagick 6's GetOptimalKernelWidth2D(0, sigma): grow the kernel until its edge
-    tap, normalised in 2-D, drops below one Q16 level (1/65535)."""
+    tap, normalised in 2-D, drops below one Q16 level (1/65535); gives up (returning a
+    width above ``largest``) past ``largest``.
+
+    >>> [magick_width(s) for s in (0.5, 1, 2, 3)]
+    [5, 9, 15, 23]
+    """
     alpha = 1.0 / (2.0 * sigma * sigma)
     beta = 1.0 / (2.0 * math.pi * sigma * sigma)
     width = 5
-    while True:
+    while width <= largest + 2:
         half = (width - 1) // 2
         line = sum(math.exp(-(u * u) * alpha) for u in range(-half, half + 1))
         value = math.exp(-(half * half) * alpha) * beta / (line * line * beta)
         if value < 1.0 / 65535 or value < 1e-12:
             return width - 2
         width += 2
+    return width
 
 
 def _vips_width(sigma: float, min_ampl: float = 0.2) -> int:
@@ -208,7 +215,7 @@ def gaussian_taps(sigma: float, rule: str) -> np.ndarray:
     if rule == "opencv":
         return _opencv_taps(sigma)
     size = {
-        "magick": lambda: _magick_width(sigma),
+        "magick": lambda: magick_width(sigma),
         "vips": lambda: _vips_width(sigma),
         "scipy": lambda: 2 * int(4.0 * sigma + 0.5) + 1,
     }[rule]()

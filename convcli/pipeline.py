@@ -395,7 +395,11 @@ def _plan_step(
     report = StepReport(index, step.text.strip(), tuple(shape), tuple(shape), "")
     planned = PlannedStep(step, where, report)
     if isinstance(step, KernelStep):
-        _plan_kernel(shape, step, planned, options, defaults, options.bias)
+        bias = options.bias
+        if step.offset:  # a vips .mat file's offset: added like a bias
+            offset = np.float32(step.offset)
+            bias = np.array([offset], np.float32) if bias is None else bias + offset
+        _plan_kernel(shape, step, planned, options, defaults, bias)
     else:
         _plan_pool(shape, step, planned, options, defaults)
     return planned

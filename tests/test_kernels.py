@@ -432,3 +432,93 @@ def test_named_kernels_match_opencv(step_text):
         case["sign"] * np.array(case["output"]),
         atol=1e-9,
     )
+
+
+# ---- spellings from other tools ----------------------------------------------------------------
+
+
+def test_vips_mat_file_with_scale_and_offset(tmp_path):
+    path = tmp_path / "blur.mat"
+    path.write_text("3 2 8 128\n1 2 1\n1 2 1\n")
+    step = parse_step(str(path))
+    assert step.weight.tolist() == [[0.125, 0.25, 0.125], [0.125, 0.25, 0.125]]
+    assert step.offset == 128.0
+    assert parse_step(f"@{path}").slug == "blur"
+    path.write_text("2 1\n1 -1\n")  # scale and offset are optional
+    plain = parse_step(str(path))
+    assert (plain.weight.tolist(), plain.offset) == ([[1.0, -1.0]], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "no values"),
+        ("3\n1 2 3\n", "starts with 'WIDTH HEIGHT [SCALE [OFFSET]]', got '3'"),
+        ("3 x\n1 2 3\n", "got '3 x'"),
+        ("2 2 0\n1 1\n1 1\n", "the scale (third number of the header) must not be 0"),
+        ("3 2\n1 2 3\n", "the header says 3x2 (width x height), the file has 1 rows of 3"),
+        ("2 2\n1 2\n3\n", "the file has 2 rows of 2, 1 values"),
+        ("2 1\n1 a\n", "'a' is not a number"),
+    ],
+)
+def test_bad_vips_mat_files(tmp_path, content, message):
+    path = tmp_path / "k.mat"
+    path.write_text(content)
+    with pytest.raises(SpecError, match="kernel file .*k.mat") as error:
+        parse_step(str(path))
+    assert message in str(error.value)
+
+
+def test_vips_mat_offset_is_added_to_the_result(cli, tmp_path):
+    path = tmp_path / "k.mat"
+    path.write_text("2 1 2 10\n1 1\n")
+    result = cli("apply", "--matrix", "0 2 4", "-k", str(path))
+    assert (result.exit_code, result.stdout) == (0, "11 13\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "sigma"),
+    [
+        ("Gaussian:0x2", 15, 2.0),  # ImageMagick's own width (-define morphology:showkernel=1)
+        ("gaussian:0x0.5", 5, 0.5),
+        ("Gaussian:3x1.5", 7, 1.5),  # radius 3
+        ("Gaussian:2.5x1", 7, 1.0),  # 2 * ceil(2.5) + 1
+    ],
+)
+def test_imagemagick_gaussian_radius_x_sigma(text, size, sigma):
+    step = parse_step(text)
+    assert step.weight.shape == (size, size)
+    assert np.allclose(step.weight, gaussian_kernel(sigma, size))
+    assert step.notes == ()
+
+
+def test_imagemagick_gaussian_too_wide_is_refused():
+    with pytest.raises(SpecError, match="Gaussian:600x1 is 1201 taps wide, more than 1025"):
+        parse_step("Gaussian:600x1")
+    # ImageMagick's own width stops growing near 256 taps: a wide sigma is cut there
+    assert parse_step("Gaussian:0x400").weight.shape == (253, 253)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("Sobel", "'Sobel' read as convcli's sobel: ImageMagick's Sobel is one kernel"),
+        ("Prewitt", "prewitt-x here"),
+        ("Roberts", "ImageMagick's Roberts is one diagonal kernel"),
+        ("Laplacian", "laplacian8 here; convcli's laplacian is the 4-neighbour one"),
+        ("Gaussian:2", "ImageMagick reads Gaussian:N as radius N; convcli reads sigma N"),
+        ("LoG:1.5", "ImageMagick reads LoG:N as radius N"),
+    ],
+)
+def test_capitalised_imagemagick_names_get_a_note(text, fragment):
+    step = parse_step(text)
+    assert isinstance(step, KernelStep)
+    assert len(step.notes) == 1
+    assert fragment in step.notes[0]
+
+
+@pytest.mark.parametrize(
+    "text", ["sobel", "laplacian", "gaussian:2", "Gaussian", "Box:3", "Sobel-X"]
+)
+def test_no_note_where_the_meaning_is_the_same(text):
+    assert parse_step(text).notes == ()

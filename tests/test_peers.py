@@ -261,4 +261,27 @@ def test_kernels_as_refuses_what_the_peer_cannot_do(cli, step, peer, message):
 def test_kernels_as_needs_a_step(cli):
     result = cli("kernels", "--as", "opencv")
     assert result.exit_code == 2
-    assert "--as need a STEP" in result.stderr
+    assert "--as needs a STEP" in result.stderr
+
+
+def test_imagemagick_spelling_with_like_magick_matches_imagemagick(cli, tmp_path):
+    out = tmp_path / "out.png"
+    result = cli(
+        "apply", FIXTURES / "colour.png", "-k", "Gaussian:0x2", "--like", "magick", "-o", out
+    )
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert (read(out) == read(FIXTURES / "magick-gaussian-2-colour.png")).all()
+
+
+def test_capitalised_name_note_reaches_stderr(cli, tmp_path):
+    out = tmp_path / "out.png"
+    result = cli("apply", FIXTURES / "gray.png", "-k", "Sobel", "-o", out)
+    assert result.exit_code == 0
+    assert result.stderr.startswith("note: 'Sobel' read as convcli's sobel: ")
+    assert result.stderr.count("\n") == 1
+    quiet = cli("apply", FIXTURES / "gray.png", "-k", "Sobel", "-o", out, "--force", "-q")
+    assert quiet.stderr == ""
+    shown = cli("kernels", "Laplacian", "--format", "json")
+    assert shown.exit_code == 0
+    assert "laplacian8 here" in shown.stderr
+    assert json.loads(shown.stdout)["name"] == "laplacian"

@@ -94,8 +94,10 @@ def kernels(
     from convcli.render import note
 
     if step is None:
-        if convolve or normalize or as_peer is not None:
-            raise typer.BadParameter("--convolve, --normalize and --as need a STEP")
+        if as_peer is not None:
+            raise typer.BadParameter("--as needs a STEP")
+        if convolve or normalize:
+            raise typer.BadParameter("--convolve and --normalize need a STEP")
         render.render_catalogue(kernel_library.catalogue(), output_format)
         return
     parsed = kernel_library.parse_step(step)

@@ -10,6 +10,7 @@ JSON for one step::
      "description": "...", "zero_sum": true,
      "stride": [h, w] | null, "padding": [h, w] | "same" | "valid" | null,
      "dilation": [h, w] | null, "border": "reflect" | null,
+     "offset": 64 (only for a vips .mat file with an offset),
      # kernels:   "shape", "matrix", "sum", "integer", "rank", "separable", "factors"
      #            ({"column": [...], "row": [...]} or null)
      # magnitude: "formula", "components": [{"label": "gx", <kernel keys>}, {"label": "gy", ...}]
@@ -222,6 +223,8 @@ def _step_json(info: KernelDescription) -> dict[str, Any]:
         dilation=None if step.dilation is None else list(step.dilation),
         border=step.border,
     )
+    if step.offset:  # only vips .mat files have one
+        data["offset"] = _json_number(step.offset)
     if info.kind == "magnitude":
         data["formula"] = "sqrt(corr(x, gx)^2 + corr(x, gy)^2)"
         data["components"] = [{"label": part.summary, **_kernel_facts(part)} for part in info.parts]
@@ -273,6 +276,10 @@ def _step_lines(info: KernelDescription) -> list[tuple[str, str]]:
             lines.append((label, _padding_text(value) if len(value) == 4 else dims_text(value)))
     if step.border is not None:
         lines.append(("border", step.border))
+    if step.offset:
+        lines.append(
+            ("offset", f"{format_number(step.offset, _PLAIN_DIGITS)} (added to the result)")
+        )
     if info.kind == "magnitude":
         lines.append(("result", "sqrt(corr(x, gx)^2 + corr(x, gy)^2)"))
     lines.append(("zero sum", "yes (--map auto uses abs)" if step.zero_sum else "no"))
