@@ -1074,6 +1074,11 @@ _MAGICK_MEANINGS = {
     "gaussian": "ImageMagick reads Gaussian:N as radius N; convcli reads sigma N "
     "(Gaussian:0xN is ImageMagick's sigma N)",
     "log": "ImageMagick reads LoG:N as radius N; convcli reads sigma N",
+    "kirsch": "ImageMagick's Kirsch is one direction (kirsch:e here, once its Convolve flips "
+    "it); convcli's kirsch is the maximum of all 8",
+    "compass": "ImageMagick's Compass is one direction (compass:e here, once its Convolve "
+    "flips it); convcli's compass is the maximum of all 8",
+    "dog": "ImageMagick's DoG takes RADIUS,SIGMA1,SIGMA2; convcli's dog takes SIGMA,ratio=R",
 }
 
 

@@ -443,6 +443,12 @@ def peer_call(step: KernelStep | PoolStep, peer: Peer) -> list[str]:
         raise _refuse(peer, step.text, "is a pooling step; only kernels are translated")
     if step.weight.ndim != 2:
         raise _refuse(peer, step.text, "is not a 2-D kernel")
+    if step.directions is not None:
+        raise _refuse(peer, step.text, "is the maximum of 8 kernels; translate one direction")
+    if step.gate:
+        raise _refuse(peer, step.text, "has threshold=, which no single linear call does")
+    if step.offset and peer.name == "magick":
+        raise _refuse(peer, step.text, "has an offset; ImageMagick's Convolve adds none")
     border = step.border or peer.border
     (adapted,), _ = like_steps([replace(step, padding=None)], peer, StepOptions())
     assert isinstance(adapted, KernelStep)
@@ -472,9 +478,10 @@ def _opencv_call(step: KernelStep, adapted: KernelStep, peer: Peer, border: str)
             f"gy = cv2.filter2D(img, cv2.CV_32F, ky, borderType={flag})",
             "out = cv2.convertScaleAbs(cv2.magnitude(gx, gy))",
         ]
+    delta = f", delta={_number(step.offset)}" if step.offset else ""
     return [
         f"k = {_python_matrix(adapted.weight)}",
-        f"out = cv2.filter2D(img, -1, k, borderType={flag})",
+        f"out = cv2.filter2D(img, -1, k{delta}, borderType={flag})",
     ]
 
 
@@ -520,7 +527,8 @@ def _vips_call(step: KernelStep, adapted: KernelStep, peer: Peer, border: str) -
     scale = _integer_scale(adapted.weight)
     scaled = np.round(adapted.weight * scale) if scale > 1 else adapted.weight
     height, width = scaled.shape
-    lines = [f"{width} {height} {scale} 0"] + [" ".join(_number(v) for v in r) for r in scaled]
+    header = f"{width} {height} {scale} {_number(step.offset)}"
+    lines = [header] + [" ".join(_number(v) for v in r) for r in scaled]
     body = "\\n".join(lines)
     return [f"printf '{body}\\n' > k.mat", "vips conv in.png out.png k.mat"]
 
@@ -545,6 +553,7 @@ def _scipy_call(step: KernelStep, adapted: KernelStep, peer: Peer, border: str) 
     else:
         lines += [
             f"k = {_python_matrix(adapted.weight, 'float')}",
-            f"out = ndimage.correlate(f, k, mode='{mode}')",
+            f"out = ndimage.correlate(f, k, mode='{mode}')"
+            + (f" + {_number(step.offset)}" if step.offset else ""),
         ]
     return [*lines, "out = np.clip(out, 0, 255).astype(np.uint8)"]

@@ -285,3 +285,38 @@ def test_capitalised_name_note_reaches_stderr(cli, tmp_path):
     assert shown.exit_code == 0
     assert "laplacian8 here" in shown.stderr
     assert json.loads(shown.stdout)["name"] == "laplacian"
+
+
+@pytest.mark.parametrize("image", ["gray", "colour"])
+def test_vips_mat_with_offset_matches_vips_conv(cli, tmp_path, image):
+    """``offset.mat`` (scale 8, offset 64) through ``vips conv``, and here with --like vips."""
+    out = tmp_path / "out.png"
+    mat = FIXTURES / "offset.mat"
+    result = cli("apply", FIXTURES / f"{image}.png", "-k", mat, "--like", "vips", "-o", out)
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert (read(out) == read(FIXTURES / f"vips-offset-mat-{image}.png")).all()
+    shown = cli("kernels", mat, "--as", "opencv")
+    assert "cv2.filter2D(img, -1, k, delta=64, borderType=cv2.BORDER_REFLECT_101)" in shown.stdout
+    assert (
+        "out = ndimage.correlate(f, k, mode='reflect') + 64\n"
+        in cli("kernels", mat, "--as", "scipy").stdout
+    )
+
+
+@pytest.mark.parametrize(
+    ("step", "message"),
+    [
+        ("kirsch", "'kirsch' is the maximum of 8 kernels; translate one direction"),
+        ("unsharp:1,threshold=3", "has threshold=, which no single linear call does"),
+    ],
+)
+def test_kernels_as_refuses_nonlinear_steps(cli, step, message):
+    result = cli("kernels", step, "--as", "scipy")
+    assert result.exit_code == 1 and message in result.stderr
+
+
+def test_kernels_as_magick_refuses_an_offset(cli):
+    result = cli("kernels", FIXTURES / "offset.mat", "--as", "magick")
+    assert (
+        result.exit_code == 1 and "has an offset; ImageMagick's Convolve adds none" in result.stderr
+    )

@@ -8,7 +8,8 @@ Run from the repository root, with the real peers installed (the suite never nee
 
 It writes ``tests/data/peers/``: ``gray.png`` (64x48 crop of samples/camera.png) and
 ``colour.png`` (64x48 crop of samples/chelsea.png), then ``PEER-STEP-IMAGE.png`` for every
-peer and step in :data:`STEPS`, each made by the peer called the way its users call it
+peer and step in :data:`STEPS` (and ``vips-offset-mat-IMAGE.png`` from ``offset.mat``),
+each made by the peer called the way its users call it
 (written by hand below, not by convcli). Then it runs what ``convcli kernels STEP --as
 PEER`` prints and checks that it gives the same pixels, and prints how far convcli
 ``apply --like PEER`` is from each fixture.
@@ -79,7 +80,9 @@ def magick(path: Path, slug: str, out: Path) -> None:
         "custom": ["-morphology", "Convolve", "3x3: " + matrix_text(CUSTOM_K)],
         "even": ["-morphology", "Convolve", "2x2: " + matrix_text(EVEN_K)],
     }[slug]
-    subprocess.run([CONVERT, str(path), *arguments, str(out)], check=True)
+    # no date/time chunks, so that a re-run writes the same bytes
+    quiet = ["-define", "png:exclude-chunks=date,time"]
+    subprocess.run([CONVERT, str(path), *arguments, *quiet, str(out)], check=True)
 
 
 def vips(path: Path, slug: str, out: Path, work: Path) -> None:
@@ -163,6 +166,19 @@ def printed_gives_fixture(peer: str, step: str, path: Path, fixture: Path, work:
     return "printed command: identical" if differ == 0 else f"printed command: {differ} differ"
 
 
+#: A vips matrix file with a scale and an offset (``apply -k offset.mat`` reads it).
+OFFSET_MAT = "3 3 8 64\n1 2 0\n0 3 -1\n1 0 2\n"
+
+
+def make_vips_mat(inputs: dict[str, Path]) -> None:
+    """``vips conv IMAGE out.png offset.mat``: the taps divided by 8, then 64 added."""
+    mat = OUT / "offset.mat"
+    mat.write_text(OFFSET_MAT)
+    for name, path in inputs.items():
+        out = OUT / f"vips-offset-mat-{name}.png"
+        subprocess.run([VIPS, "conv", str(path), str(out), str(mat)], check=True)
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from typer.testing import CliRunner
@@ -170,6 +186,7 @@ def main() -> int:
     from convcli.cli import app
 
     inputs = make_inputs()
+    make_vips_mat(inputs)
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
