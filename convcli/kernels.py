@@ -402,7 +402,7 @@ def compass_kernels(north: np.ndarray) -> tuple[np.ndarray, ...]:
     Examples
     --------
     >>> north = np.array([[5, 5, 5], [-3, 0, -3], [-3, -3, -3]])
-    >>> compass_kernels(north)[1].tolist()  # north-west
+    >>> compass_kernels(north)[1].astype(int).tolist()  # north-west
     [[5, 5, -3], [5, 0, -3], [-3, -3, -3]]
     """
     ring = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0)]
@@ -1324,7 +1324,7 @@ def _file_step(text: str, path_text: str) -> KernelStep:
 
 
 def _parse_vips_mat(data: bytes, where: str) -> tuple[np.ndarray, float]:
-    """A libvips matrix file: ``W H [SCALE [OFFSET]]``, then H rows of W numbers.
+    r"""A libvips matrix file: ``W H [SCALE [OFFSET]]``, then H rows of W numbers.
 
     vips computes ``sum(pixel * value) / SCALE + OFFSET``: the kernel is the values divided
     by SCALE (default 1), and OFFSET (default 0) is added to the result.

@@ -329,7 +329,7 @@ def round_pixels(values: np.ndarray, rounding: str, full_scale: float) -> np.nda
     >>> import numpy as np
     >>> v = np.array([0.5, 1.5, 2.4, 2.999], np.float32)
     >>> [round_pixels(v.copy(), r, 255).astype(np.uint8).tolist() for r in ROUNDINGS]
-    [[1, 2, 2, 3], [0, 2, 2, 2], [0, 1, 2, 2], [0, 1, 2, 3]]
+    [[1, 2, 2, 3], [0, 2, 2, 3], [0, 1, 2, 2], [0, 1, 2, 3]]
     """
     import numpy as np
 

@@ -253,7 +253,8 @@ def apply(
         typer.Option(
             "--like",
             help=(
-                "Match that tool's output: its border, its rounding, edges clipped not abs, "
+                "opencv, magick, vips or scipy: match that tool's output: its border, its "
+                "rounding, edges clipped not abs, "
                 "even kernels anchored at k//2, gaussian:SIGMA with its radius and taps; "
                 "magick also flips typed matrices (Convolve). Explicit options still win. "
                 "`convcli kernels STEP --as TOOL` prints the tool's own command."

@@ -64,7 +64,8 @@ def kernels(
         typer.Option(
             "--as",
             help=(
-                "Print the tool's own command or call that gives what "
+                "opencv, magick, vips or scipy: print the tool's own command or call that "
+                "gives what "
                 "`apply -k STEP --like TOOL` gives (Python for opencv and scipy, shell for "
                 "magick and vips)."
             ),
