@@ -242,8 +242,8 @@ def _anchor_pads(shape: tuple[int, ...], dilation: tuple[int, int]) -> tuple[int
 
 def like_steps(
     steps: list[KernelStep | PoolStep], peer: Peer, options: StepOptions
-) -> tuple[list[KernelStep | PoolStep], list[str]]:
-    """The steps as ``peer`` would run them, and notes on what changed.
+) -> list[KernelStep | PoolStep]:
+    """The steps as ``peer`` would run them.
 
     Parameters
     ----------
@@ -256,7 +256,7 @@ def like_steps(
 
     Returns
     -------
-    (steps, notes) : list, list of str
+    list of KernelStep or PoolStep
         Kernel steps that set no ``p=`` (and no ``--padding``) get the peer's anchor pads;
         ``gaussian:SIGMA`` without ``size=`` gets the peer's taps; with ``magick``, matrices
         (not named kernels) are flipped.
@@ -266,7 +266,6 @@ def like_steps(
     from convcli.kernels import KernelStep
 
     adapted: list[KernelStep | PoolStep] = []
-    notes: list[str] = []
     for step in steps:
         if not isinstance(step, KernelStep):
             adapted.append(step)
@@ -281,7 +280,7 @@ def like_steps(
             dilation = step.dilation or options.dilation or (1, 1)
             step = replace(step, padding=_anchor_pads(step.weight.shape, dilation))
         adapted.append(step)
-    return adapted, notes
+    return adapted
 
 
 def like_settings(
@@ -302,8 +301,11 @@ def like_settings(
     peer = get_peer(name)
     if options.border is None:
         options = replace(options, border=peer.border)
-    adapted, _ = like_steps(steps, peer, options)
-    return adapted, options, {"rounding": peer.rounding, "edge_map": peer.edge_map}
+    return (
+        like_steps(steps, peer, options),
+        options,
+        {"rounding": peer.rounding, "edge_map": peer.edge_map},
+    )
 
 
 def round_pixels(values: np.ndarray, rounding: str, full_scale: float) -> np.ndarray:
@@ -450,7 +452,7 @@ def peer_call(step: KernelStep | PoolStep, peer: Peer) -> list[str]:
     if step.offset and peer.name == "magick":
         raise _refuse(peer, step.text, "has an offset; ImageMagick's Convolve adds none")
     border = step.border or peer.border
-    (adapted,), _ = like_steps([replace(step, padding=None)], peer, StepOptions())
+    (adapted,) = like_steps([replace(step, padding=None)], peer, StepOptions())
     assert isinstance(adapted, KernelStep)
     makers = {"opencv": _opencv_call, "magick": _magick_call, "vips": _vips_call}
     return makers.get(peer.name, _scipy_call)(step, adapted, peer, border)
