@@ -89,6 +89,10 @@ class Peer:
         Typed and file matrices are convolved (flipped), as ImageMagick's Convolve does.
     gaussian : str
         The rule :func:`gaussian_taps` follows for ``gaussian:SIGMA``.
+    blur_rounding : str or None
+        The rounding of the peer's own Gaussian blur when it differs from ``rounding``:
+        OpenCV's GaussianBlur on 8 bits is fixed point and rounds half up, its filter2D
+        rounds half to even.
     """
 
     name: str
@@ -98,12 +102,13 @@ class Peer:
     rounding: str
     flip_matrices: bool
     gaussian: str
+    blur_rounding: str | None = None
 
 
 PEERS: dict[str, Peer] = {
     peer.name: peer
     for peer in (
-        Peer("opencv", "OpenCV", "reflect", "clip", "half-even", False, "opencv"),
+        Peer("opencv", "OpenCV", "reflect", "clip", "half-even", False, "opencv", "half-up"),
         Peer("magick", "ImageMagick", "replicate", "clip", "q16", True, "magick"),
         Peer("vips", "libvips", "replicate", "clip", "down", False, "vips"),
         Peer("scipy", "scipy.ndimage", "symmetric", "clip", "down", False, "scipy"),
@@ -298,14 +303,17 @@ def like_settings(
     >>> steps[0].padding, options.border, fields
     ((0, 0, 1, 0), 'symmetric', {'rounding': 'down', 'edge_map': 'clip'})
     """
+    from convcli.kernels import KernelStep
+
     peer = get_peer(name)
     if options.border is None:
         options = replace(options, border=peer.border)
-    return (
-        like_steps(steps, peer, options),
-        options,
-        {"rounding": peer.rounding, "edge_map": peer.edge_map},
-    )
+    rounding = peer.rounding
+    blurs = [_sigma(step) is not None for step in steps if isinstance(step, KernelStep)]
+    if peer.blur_rounding and blurs and all(blurs):  # the chain is the peer's own blur
+        rounding = peer.blur_rounding
+    fields = {"rounding": rounding, "edge_map": peer.edge_map}
+    return like_steps(steps, peer, options), options, fields
 
 
 def round_pixels(values: np.ndarray, rounding: str, full_scale: float) -> np.ndarray:

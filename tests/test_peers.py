@@ -320,3 +320,17 @@ def test_kernels_as_magick_refuses_an_offset(cli):
     assert (
         result.exit_code == 1 and "has an offset; ImageMagick's Convolve adds none" in result.stderr
     )
+
+
+def test_opencv_gaussian_rounds_halves_up_like_its_fixed_point(cli, tmp_path):
+    """On bands of 0 and 128, 1,296 of 3,072 GaussianBlur results are exactly n + 1/2: its
+    8-bit fixed point rounds them up (filter2D's half-to-even gave 672 wrong pixels)."""
+    out = tmp_path / "out.png"
+    result = cli("apply", FIXTURES / "bands.png", "-k", "gaussian:2", "--like", "opencv", "-o", out)
+    assert result.exit_code == 0
+    assert (read(out) == read(FIXTURES / "opencv-gaussian-2-bands.png")).all()
+    _, _, blur = like_settings("opencv", [parse_step("gaussian:2")], StepOptions())
+    _, _, mixed = like_settings(
+        "opencv", [parse_step("gaussian:2"), parse_step("sobel-x")], StepOptions()
+    )
+    assert (blur["rounding"], mixed["rounding"]) == ("half-up", "half-even")

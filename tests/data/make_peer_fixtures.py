@@ -8,7 +8,8 @@ Run from the repository root, with the real peers installed (the suite never nee
 
 It writes ``tests/data/peers/``: ``gray.png`` (64x48 crop of samples/camera.png) and
 ``colour.png`` (64x48 crop of samples/chelsea.png), then ``PEER-STEP-IMAGE.png`` for every
-peer and step in :data:`STEPS` (and ``vips-offset-mat-IMAGE.png`` from ``offset.mat``),
+peer and step in :data:`STEPS` (and ``vips-offset-mat-IMAGE.png`` from ``offset.mat``,
+``opencv-gaussian-2-bands.png`` from ``bands.png``, where GaussianBlur rounds halves up),
 each made by the peer called the way its users call it
 (written by hand below, not by convcli). Then it runs what ``convcli kernels STEP --as
 PEER`` prints and checks that it gives the same pixels, and prints how far convcli
@@ -179,6 +180,29 @@ def make_vips_mat(inputs: dict[str, Path]) -> None:
         subprocess.run([VIPS, "conv", str(path), str(out), str(mat)], check=True)
 
 
+def make_half_case() -> None:
+    """``bands.png``: 64x48 grey, bands of 0 and 128 with a random width each, on which
+    cv2.GaussianBlur(sigma 2) gives results of exactly n + 1/2 (128 * a tap sum / 256 with
+    an odd tap sum): its 8-bit fixed point rounds them up, where filter2D would round them
+    to even. Writes ``opencv-gaussian-2-bands.png`` from it."""
+    import cv2
+    from scipy import ndimage
+
+    from convcli.peers import gaussian_taps
+
+    widths = np.random.default_rng(13).integers(1, 9, 64)
+    columns = np.repeat(np.arange(64) % 2, widths)[:64] * 128
+    img = np.tile(columns.astype(np.uint8), (48, 1))
+    img[:, : widths[0]] = 0
+    taps = gaussian_taps(2.0, "opencv")
+    exact = ndimage.correlate1d(img.astype(np.float64), taps, axis=1, mode="mirror")
+    halves = np.count_nonzero(exact % 1 == 0.5)
+    Image.fromarray(img).save(OUT / "bands.png")
+    blurred = cv2.GaussianBlur(img, (0, 0), 2, borderType=cv2.BORDER_REFLECT_101)
+    Image.fromarray(blurred).save(OUT / "opencv-gaussian-2-bands.png")
+    print(f"bands.png: {halves} of {img.size} results at n + 1/2")
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from typer.testing import CliRunner
@@ -187,6 +211,7 @@ def main() -> int:
 
     inputs = make_inputs()
     make_vips_mat(inputs)
+    make_half_case()
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
