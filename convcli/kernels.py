@@ -8,7 +8,13 @@ A STEP is one word of ``convcli apply -k`` and ``convcli kernels``:
 - an inline matrix: ``"1,-1"``, ``"1 0 -1; 2 0 -2; 1 0 -1"``, ``"[[1,-1]]"``, ImageMagick's
   ``"3x3: -1,0,1 -2,0,2 -1,0,1"``; channels split by ``|`` make a 3-D kernel;
 - a file: ``@kernel.txt`` (any inline syntax, or whitespace rows with ``#`` comments and blank
-  lines between channels), ``kernel.npy`` (2-, 3- or 4-D), ``kernel.csv``.
+  lines between channels), ``kernel.npy`` (2-, 3- or 4-D), ``kernel.csv``, and libvips'
+  ``kernel.mat`` (``W H [SCALE [OFFSET]]``, then H rows of W values: the taps are the values
+  divided by SCALE, OFFSET is added to the result);
+- ImageMagick's ``Gaussian:RADIUSxSIGMA`` (``Gaussian:0x2``: radius 0 picks ImageMagick's
+  width for the sigma). A capitalised ImageMagick name that means something else here
+  (``Sobel`` is one kernel there, a gradient magnitude here) is read convcli's way, with a
+  note.
 
 Every kernel is held in cross-correlation orientation (the kernel is laid on the image as
 written, as PyTorch, OpenCV ``filter2D`` and ``scipy.ndimage.correlate`` do); ``sobel-x`` is
@@ -26,10 +32,11 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from convcli.core.padding import PADDING_MODES
+from convcli.core.padding import PADDING_MODES, PaddingSpec
 from convcli.core.separable import rank1_factors
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import dims_text
@@ -105,6 +112,19 @@ class KernelStep:
         means the global ``--border``.
     name : str or None
         The catalogue name for a named kernel, None for inline and file kernels.
+    arguments : tuple of (str, object)
+        The maker's arguments of a named kernel, e.g. ``(("sigma", 2.0),)`` for
+        ``gaussian:2`` (``apply --like`` rebuilds a Gaussian the peer's way from them).
+    notes : tuple of str
+        Remarks for stderr about how the STEP was read (an ImageMagick spelling...).
+    offset : float
+        Added to the result (a vips ``.mat`` file's offset), before ``--bias``.
+    directions : tuple of ndarray or None
+        For ``kirsch`` and ``compass``: the 8 direction kernels (n, nw, w, sw, s, se, e,
+        ne); the step's result is their maximum response.
+    gate : float
+        ``unsharp``'s ``amount * threshold``: where the change ``|result - input|`` is
+        below it, the input is kept (0: a plain linear kernel).
     """
 
     text: str
@@ -112,10 +132,15 @@ class KernelStep:
     weight: np.ndarray
     magnitude: tuple[np.ndarray, np.ndarray] | None = None
     stride: tuple[int, int] | None = None
-    padding: object | None = None
+    padding: PaddingSpec | None = None
     dilation: tuple[int, int] | None = None
     border: str | None = None
     name: str | None = None
+    arguments: tuple[tuple[str, object], ...] = ()
+    notes: tuple[str, ...] = ()
+    offset: float = 0.0
+    directions: tuple[np.ndarray, ...] | None = None
+    gate: float = 0.0
 
     @property
     def zero_sum(self) -> bool:
@@ -123,7 +148,7 @@ class KernelStep:
 
         ``--map auto`` maps such results with ``abs``.
         """
-        if self.magnitude is not None:
+        if self.magnitude is not None or self.directions is not None:
             return True
         filters = (
             self.weight.reshape(self.weight.shape[0], -1)
@@ -137,7 +162,21 @@ class KernelStep:
         magnitude = None
         if self.magnitude is not None:
             magnitude = (_flip_spatial(self.magnitude[0]), _flip_spatial(self.magnitude[1]))
-        return replace(self, weight=_flip_spatial(self.weight), magnitude=magnitude)
+        directions = None
+        if self.directions is not None:
+            directions = tuple(_flip_spatial(kernel) for kernel in self.directions)
+        return replace(
+            self, weight=_flip_spatial(self.weight), magnitude=magnitude, directions=directions
+        )
+
+    def components(self) -> list[tuple[str, np.ndarray]]:
+        """The kernels the step correlates with, labelled: ``gx``/``gy`` for a magnitude,
+        the 8 directions of a compass set, else the one kernel (label ``""``)."""
+        if self.magnitude is not None:
+            return [("gx", self.magnitude[0]), ("gy", self.magnitude[1])]
+        if self.directions is not None:
+            return list(zip(COMPASS_DIRECTIONS, self.directions, strict=True))
+        return [("", self.weight)]
 
     def normalized(self) -> KernelStep:
         """The step divided by its sum (``--normalize``); a 4-D kernel per output filter.
@@ -292,6 +331,91 @@ def box_kernel(height: int = 3, width: int | None = None) -> np.ndarray:
     return np.full((height, width), 1.0 / (height * width))
 
 
+def unsharp_kernel(sigma: float = 1.0, amount: float = 1.0, size: int | None = None) -> np.ndarray:
+    """Unsharp mask as one linear kernel: ``(1 + amount) * identity - amount * gaussian``.
+
+    The input plus ``amount`` times its detail (input minus its Gaussian blur).
+
+    Parameters
+    ----------
+    sigma : float
+        The blur's standard deviation, > 0.
+    amount : float
+        How much detail is added (ImageMagick's ``-unsharp`` gain; 1 doubles it).
+    size : int, optional
+        Side length; default the Gaussian's, ``2 * int(3 * sigma + 0.5) + 1``.
+
+    Returns
+    -------
+    ndarray, shape (size, size), float64
+        Sums to 1 (flat regions are unchanged).
+
+    Examples
+    --------
+    >>> k = unsharp_kernel(1.0, 0.5)
+    >>> k.shape, round(float(k.sum()), 12), round(float(k[3, 3]), 4)
+    ((7, 7), 1.0, 1.4204)
+    """
+    kernel = -amount * gaussian_kernel(sigma, size)
+    kernel[kernel.shape[0] // 2, kernel.shape[1] // 2] += 1.0 + amount
+    return kernel
+
+
+def dog_kernel(sigma: float = 1.0, ratio: float = 1.6, size: int | None = None) -> np.ndarray:
+    """Difference of Gaussians: ``gaussian(sigma) - gaussian(ratio * sigma)``.
+
+    Parameters
+    ----------
+    sigma : float
+        The narrower Gaussian's standard deviation, > 0.
+    ratio : float
+        The wider one's sigma over ``sigma`` (1.6 approximates the Laplacian of Gaussian,
+        Marr and Hildreth).
+    size : int, optional
+        Side length; default that of the wider Gaussian, radius ``int(3 * ratio * sigma + 0.5)``.
+
+    Returns
+    -------
+    ndarray, shape (size, size), float64
+        Positive centre (with ``ratio > 1``), both Gaussians normalised on the same support,
+        so the sum is 0 (ImageMagick's ``DoG`` has the same sign).
+
+    Examples
+    --------
+    >>> k = dog_kernel(1.0)
+    >>> k.shape, bool(k[5, 5] > 0), abs(float(k.sum())) < 1e-12
+    ((11, 11), True, True)
+    """
+    if size is None:
+        size = 2 * _radius_from_sigma(max(sigma, sigma * ratio), 3.0) + 1
+    return gaussian_kernel(sigma, size) - gaussian_kernel(sigma * ratio, size)
+
+
+#: Compass directions, counter-clockwise from north in steps of 45 degrees.
+COMPASS_DIRECTIONS: tuple[str, ...] = ("n", "nw", "w", "sw", "s", "se", "e", "ne")
+
+
+def compass_kernels(north: np.ndarray) -> tuple[np.ndarray, ...]:
+    """The 8 rotations of a 3x3 compass kernel by 45 degrees (see :data:`COMPASS_DIRECTIONS`):
+    the outer ring of taps turns one place counter-clockwise per direction.
+
+    Examples
+    --------
+    >>> north = np.array([[5, 5, 5], [-3, 0, -3], [-3, -3, -3]])
+    >>> compass_kernels(north)[1].astype(int).tolist()  # north-west
+    [[5, 5, -3], [5, 0, -3], [-3, -3, -3]]
+    """
+    ring = [(0, 0), (0, 1), (0, 2), (1, 2), (2, 2), (2, 1), (2, 0), (1, 0)]
+    values = [north[position] for position in ring]
+    kernels = []
+    for shift in range(8):
+        kernel = north.astype(np.float64)
+        for index, position in enumerate(ring):
+            kernel[position] = values[(index + shift) % 8]
+        kernels.append(kernel)
+    return tuple(kernels)
+
+
 def _identity(height: int = 1, width: int | None = None) -> np.ndarray:
     width = height if width is None else width
     kernel = np.zeros((height, width))
@@ -311,6 +435,9 @@ _PREWITT_X = _matrix([[-1, 0, 1], [-1, 0, 1], [-1, 0, 1]])
 # (diag) and towards the bottom-left (anti).
 _ROBERTS_DIAG = _matrix([[-1, 0], [0, 1]])
 _ROBERTS_ANTI = _matrix([[0, -1], [1, 0]])
+# North kernels: positive where brightness rises upwards (towards the top row).
+_KIRSCH = compass_kernels(_matrix([[5, 5, 5], [-3, 0, -3], [-3, -3, -3]]))
+_COMPASS = compass_kernels(_matrix([[1, 1, 1], [1, -2, 1], [-1, -1, -1]]))
 
 
 # --------------------------------------------------------------------------------------------
@@ -333,7 +460,7 @@ class KernelInfo:
     description : str
         What it does, in one line.
     kind : str
-        ``"kernel"``, ``"magnitude"`` or ``"pool"``.
+        ``"kernel"``, ``"magnitude"``, ``"compass"`` or ``"pool"``.
     """
 
     name: str
@@ -353,9 +480,12 @@ class _Named:
     make: Callable[..., np.ndarray] | None  # None for magnitudes and pools
     parts: tuple[np.ndarray, np.ndarray] | None = None  # (gx, gy) of a magnitude
     pool_op: str | None = None
+    directions: tuple[np.ndarray, ...] | None = None  # a compass set (max of 8)
 
 
-_GEOMETRY_ARGS = "s=, p=, d=, border="
+#: The arguments every named kernel takes (the catalogue's table says so once).
+GEOMETRY_ARGUMENTS = "s=, p=, d=, border="
+_GEOMETRY_ARGS = GEOMETRY_ARGUMENTS
 
 
 def _fixed(matrix: np.ndarray, name: str, description: str) -> _Named:
@@ -379,6 +509,16 @@ def _magnitude(name: str, gx: np.ndarray, gy: np.ndarray, what: str) -> _Named:
     )
 
 
+def _compass(name: str, kernels: tuple[np.ndarray, ...], what: str) -> _Named:
+    return _Named(
+        KernelInfo(name, "3x3", f"DIR (all 8: max), {_GEOMETRY_ARGS}", what, kind="compass"),
+        "direction",
+        ("direction",),
+        None,
+        directions=kernels,
+    )
+
+
 def _pool(name: str, op: str, description: str) -> _Named:
     # The median filter slides (stride 1) and has no ceil mode; pools step by their window.
     keys = ("k", "s", "p") if op == "median" else ("k", "s", "p", "ceil")
@@ -399,7 +539,7 @@ _NAMED: dict[str, _Named] = {
             "sobel",
             _SOBEL_X,
             _SOBEL_X.T,
-            "Sobel gradient magnitude sqrt(gx^2 + gy^2) of sobel-x and sobel-y",
+            "Sobel gradient magnitude sqrt(gx^2 + gy^2)",
         ),
         _fixed(
             _SOBEL_X,
@@ -414,7 +554,7 @@ _NAMED: dict[str, _Named] = {
             "scharr",
             _SCHARR_X,
             _SCHARR_X.T,
-            "Scharr gradient magnitude (more rotation-invariant than Sobel)",
+            "Scharr gradient magnitude, more isotropic",
         ),
         _fixed(_SCHARR_X, "scharr-x", "Scharr x derivative: [3,10,3]^T x [-1,0,1]"),
         _fixed(_SCHARR_X.T, "scharr-y", "Scharr y derivative (y down)"),
@@ -425,7 +565,7 @@ _NAMED: dict[str, _Named] = {
             "roberts",
             _ROBERTS_DIAG,
             _ROBERTS_ANTI,
-            "Roberts cross gradient magnitude of roberts-diag and roberts-anti",
+            "Roberts cross gradient magnitude",
         ),
         _fixed(
             _ROBERTS_DIAG,
@@ -440,7 +580,7 @@ _NAMED: dict[str, _Named] = {
         _fixed(
             _matrix([[0, -1, 0], [-1, 4, -1], [0, -1, 0]]),
             "laplacian",
-            "4-neighbour Laplacian, positive centre (ImageMagick Laplacian:1, skimage)",
+            "4-neighbour, positive centre (IM Laplacian:1)",
         ),
         _fixed(
             _matrix([[-1, -1, -1], [-1, 8, -1], [-1, -1, -1]]),
@@ -479,6 +619,39 @@ _NAMED: dict[str, _Named] = {
             "size",
             ("size",),
             box_kernel,
+        ),
+        _Named(
+            KernelInfo(
+                "dog",
+                "11x11 at sigma 1",
+                f"SIGMA (1), ratio= (1.6), size=N, {_GEOMETRY_ARGS}",
+                "Difference of Gaussians g(sigma) - g(ratio*sigma)",
+            ),
+            "sigma",
+            ("sigma", "ratio", "size"),
+            dog_kernel,
+        ),
+        _Named(
+            KernelInfo(
+                "unsharp",
+                "7x7 at sigma 1",
+                f"SIGMA (1), amount= (1), threshold= (0), size=N, {_GEOMETRY_ARGS}",
+                "Unsharp mask in + amount*(in - blur), kept as in where that change is "
+                "below amount*threshold",
+            ),
+            "sigma",
+            ("sigma", "amount", "threshold", "size"),
+            unsharp_kernel,
+        ),
+        _compass(
+            "kirsch",
+            _KIRSCH,
+            "Kirsch compass: max of 8 directions, or one (kirsch:n)",
+        ),
+        _compass(
+            "compass",
+            _COMPASS,
+            "Prewitt compass (ImageMagick's Compass), as kirsch",
         ),
         _fixed(
             _matrix([[0, -1, 0], [-1, 5, -1], [0, -1, 0]]),
@@ -526,7 +699,7 @@ def catalogue() -> list[KernelInfo]:
 # Parsing
 # --------------------------------------------------------------------------------------------
 
-_FILE_SUFFIXES = (".npy", ".csv", ".txt")
+_FILE_SUFFIXES = (".npy", ".csv", ".txt", ".mat")
 _IMAGEMAGICK = re.compile(r"^\s*(\d+)(?:x(\d+))?\s*([+-]\d+[+-]\d+)?\s*:(.*)$", re.DOTALL)
 _NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_-]*$")
 
@@ -576,7 +749,11 @@ def _parse_step(text: str) -> KernelStep | PoolStep:
         raise SpecError("kernel step is empty")
     name = stripped.split(":", 1)[0].strip().lower().replace("_", "-")
     if _NAME.match(name) and name in _NAMED:
-        return _named_step(text, name, stripped.partition(":")[2])
+        step = _named_step(text, name, stripped.partition(":")[2])
+        note = _magick_note(stripped.split(":", 1)[0].strip(), stripped.partition(":")[2])
+        if note is not None and isinstance(step, KernelStep):
+            step = replace(step, notes=(*step.notes, note))
+        return step
     if _names_a_file(stripped):
         path_text = stripped.removeprefix("@").strip()
         if not path_text:
@@ -682,6 +859,18 @@ def _float_value(where: str, key: str, value: str) -> float:
     return number
 
 
+def _positive(where: str, key: str, value: str, zero: bool = False) -> float:
+    """A finite number > 0 (>= 0 with ``zero``), at most 1000."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise SpecError(f"{where}: {key} must be a number, got '{shorten(value)}'") from None
+    if not (math.isfinite(number) and (number >= 0 if zero else number > 0) and number <= 1000):
+        bound = ">= 0" if zero else "> 0"
+        raise SpecError(f"{where}: {key} must be {bound} and at most 1000, got '{shorten(value)}'")
+    return number
+
+
 def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolStep:
     named = _NAMED[name]
     where = _where(text)
@@ -701,6 +890,34 @@ def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolSt
     if named.pool_op is not None:
         return _pool_step(text, slug, where, named.pool_op, positional, keywords)
 
+    geometry = _geometry(where, keywords)
+    dilation = geometry["dilation"]
+    if named.parts is not None:
+        gx, gy = (part.copy() for part in named.parts)
+        return KernelStep(
+            text=text, slug=slug, weight=gx, magnitude=(gx, gy), name=name, **geometry
+        )
+    if named.directions is not None:
+        return _compass_step(text, slug, where, name, named.directions, positional, keywords)
+    arguments = _maker_arguments(where, named, positional, keywords)
+    gate = float(arguments.pop("threshold", 0.0)) * float(arguments.get("amount", 1.0))  # type: ignore[arg-type]
+    check_kernel_shape(_made_shape(named, arguments, where), where)
+    assert named.make is not None
+    weight = named.make(**arguments)
+    check_span(weight.shape, dilation, where)
+    return KernelStep(
+        text=text,
+        slug=slug,
+        weight=weight,
+        name=name,
+        arguments=tuple(sorted(arguments.items())),
+        gate=gate,
+        **geometry,
+    )
+
+
+def _geometry(where: str, keywords: dict[str, str]) -> dict[str, Any]:
+    """``s=``, ``p=``, ``d=`` and ``border=`` of a named kernel, as KernelStep fields."""
     stride = _pair_value(where, "s", keywords["s"], 1, MAX_STRIDE) if "s" in keywords else None
     dilation = _pair_value(where, "d", keywords["d"], 1, MAX_DILATION) if "d" in keywords else None
     padding = parse_padding(keywords["p"], f"{where}: ") if "p" in keywords else None
@@ -709,21 +926,39 @@ def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolSt
     if border is not None and border.lower() not in PADDING_MODES:
         choices = ", ".join(PADDING_MODES)
         raise SpecError(f"{where}: border must be one of {choices}, got '{shorten(border)}'")
-    geometry = {
+    return {
         "stride": stride,
         "padding": padding,
         "dilation": dilation,
         "border": border.lower() if border else None,
     }
-    if named.parts is not None:
-        gx, gy = (part.copy() for part in named.parts)
+
+
+def _compass_step(
+    text: str,
+    slug: str,
+    where: str,
+    name: str,
+    directions: tuple[np.ndarray, ...],
+    positional: list[str],
+    keywords: dict[str, str],
+) -> KernelStep:
+    """``kirsch`` (the maximum of the 8 directions) or ``kirsch:DIR`` (one of them)."""
+    if positional and "direction" in keywords:
+        raise SpecError(f"{where}: direction given twice")
+    direction = (positional[0] if positional else keywords.get("direction", "")).strip().lower()
+    geometry = _geometry(where, keywords)
+    if not direction:
+        kernels = tuple(kernel.copy() for kernel in directions)
         return KernelStep(
-            text=text, slug=slug, weight=gx, magnitude=(gx, gy), name=name, **geometry
+            text=text, slug=slug, weight=kernels[0], name=name, directions=kernels, **geometry
         )
-    arguments = _maker_arguments(where, named, positional, keywords)
-    check_kernel_shape(_made_shape(named, arguments, where), where)
-    weight = named.make(**arguments)
-    check_span(weight.shape, dilation, where)
+    if direction not in COMPASS_DIRECTIONS:
+        raise SpecError(
+            f"{where}: direction must be one of {', '.join(COMPASS_DIRECTIONS)}, "
+            f"got '{shorten(direction)}'"
+        )
+    weight = directions[COMPASS_DIRECTIONS.index(direction)].copy()
     return KernelStep(text=text, slug=slug, weight=weight, name=name, **geometry)
 
 
@@ -734,6 +969,8 @@ def _made_shape(named: _Named, arguments: dict[str, object], where: str) -> tupl
         if size is None:
             truncate = 4.0 if named.make is laplacian_of_gaussian_kernel else 3.0
             sigma = float(arguments.get("sigma", 1.0))  # type: ignore[arg-type]
+            ratio = arguments.get("ratio", 1.6 if named.make is dog_kernel else 1.0)
+            sigma *= max(1.0, float(ratio))  # type: ignore[arg-type]
             size = 2 * _radius_from_sigma(sigma, truncate) + 1
             if size > MAX_KERNEL_SIDE:
                 largest = (MAX_KERNEL_SIDE // 2 + 0.5) / truncate
@@ -777,6 +1014,9 @@ def _maker_arguments(
             raise SpecError(f"{where}: sigma given twice")
         arguments: dict[str, object] = {}
         sigma_text = positional[0] if positional else keywords.get("sigma")
+        magick = _MAGICK_RADIUS_SIGMA.fullmatch(sigma_text or "")
+        if magick and named.make is gaussian_kernel and "size" not in keywords:
+            return _magick_gaussian(where, magick.group(1), magick.group(2))
         if "size" in keywords:
             arguments["size"] = _int_value(where, "size", keywords["size"], 1, MAX_KERNEL_SIDE)
         if sigma_text is not None:
@@ -784,7 +1024,12 @@ def _maker_arguments(
         elif "size" in arguments and named.make is gaussian_kernel:
             # A size alone implies a sigma by the formula OpenCV documents for
             # getGaussianKernel (OpenCV itself returns rounded tables; we keep the formula).
-            arguments["sigma"] = 0.3 * ((arguments["size"] - 1) * 0.5 - 1) + 0.8
+            arguments["sigma"] = 0.3 * ((arguments["size"] - 1) * 0.5 - 1) + 0.8  # type: ignore[operator]
+        for key in ("amount", "ratio", "threshold"):
+            if key in keywords:
+                arguments[key] = _positive(where, key, keywords[key], zero=key == "threshold")
+        if arguments.get("ratio") == 1.0:
+            raise SpecError(f"{where}: ratio must not be 1 (the two Gaussians would cancel)")
         return arguments
     if named.positional == "size":
         if positional and "size" in keywords:
@@ -795,6 +1040,58 @@ def _maker_arguments(
         height, width = _pair_value(where, "size", size_text, 1, MAX_KERNEL_SIDE)
         return {"height": height, "width": width}
     return {}
+
+
+#: ImageMagick's Gaussian:RADIUSxSIGMA (``0x2``, ``3x1.5``).
+_MAGICK_RADIUS_SIGMA = re.compile(r"\s*(\d+(?:\.\d*)?)x(\d*\.?\d+(?:e[+-]?\d+)?)\s*")
+
+
+def _magick_gaussian(where: str, radius_text: str, sigma_text: str) -> dict[str, object]:
+    """``Gaussian:RxS`` as ImageMagick reads it: radius R (0: ImageMagick's width for S)."""
+    from convcli.peers import magick_width
+
+    sigma = _float_value(where, "sigma", sigma_text)
+    radius = float(radius_text)
+    size = magick_width(sigma, MAX_KERNEL_SIDE) if radius == 0 else 2 * math.ceil(radius) + 1
+    if size > MAX_KERNEL_SIDE:
+        raise SpecError(
+            f"{where}: ImageMagick's Gaussian:{radius_text}x{sigma_text} is {size} taps wide, "
+            f"more than {MAX_KERNEL_SIDE}"
+        )
+    return {"sigma": sigma, "size": size}
+
+
+#: Capitalised ImageMagick kernel names whose meaning differs here: the note to give.
+_MAGICK_MEANINGS = {
+    "sobel": "ImageMagick's Sobel is one kernel, the x derivative (sobel-x here); "
+    "convcli's sobel is the gradient magnitude of sobel-x and sobel-y",
+    "prewitt": "ImageMagick's Prewitt is one kernel, the x derivative (prewitt-x here); "
+    "convcli's prewitt is the gradient magnitude of prewitt-x and prewitt-y",
+    "roberts": "ImageMagick's Roberts is one diagonal kernel; convcli's roberts is the "
+    "gradient magnitude of roberts-diag and roberts-anti",
+    "laplacian": "ImageMagick's Laplacian (Laplacian:0) is the 8-neighbour kernel, "
+    "laplacian8 here; convcli's laplacian is the 4-neighbour one (ImageMagick's Laplacian:1)",
+    "gaussian": "ImageMagick reads Gaussian:N as radius N; convcli reads sigma N "
+    "(Gaussian:0xN is ImageMagick's sigma N)",
+    "log": "ImageMagick reads LoG:N as radius N; convcli reads sigma N",
+    "kirsch": "ImageMagick's Kirsch is one direction (kirsch:e here, once its Convolve flips "
+    "it); convcli's kirsch is the maximum of all 8",
+    "compass": "ImageMagick's Compass is one direction (compass:e here, once its Convolve "
+    "flips it); convcli's compass is the maximum of all 8",
+    "dog": "ImageMagick's DoG takes RADIUS,SIGMA1,SIGMA2; convcli's dog takes SIGMA,ratio=R",
+}
+
+
+def _magick_note(head: str, argument_text: str) -> str | None:
+    """The note for an ImageMagick-style capitalised name that means something else here."""
+    key = head.lower()
+    if head == key or key not in _MAGICK_MEANINGS:
+        return None
+    if key in ("gaussian", "log"):
+        first = argument_text.split(",", 1)[0].strip()
+        if not first or "=" in first or _MAGICK_RADIUS_SIGMA.fullmatch(first):
+            return None
+    return f"'{head}' read as convcli's {key}: {_MAGICK_MEANINGS[key]}"
 
 
 def _pool_step(
@@ -1003,10 +1300,14 @@ def _file_step(text: str, path_text: str) -> KernelStep:
     with reading(where, error=ConvcliError):
         if not path.exists() and not path.is_symlink():
             raise ConvcliError(f"{where}: not found")
+        offset = 0.0
         if path.suffix.lower() == ".npy":
             data = read_limited(path, where, _MAX_NPY_BYTES, "kernel .npy")
             loaded = parse_npy(data, where, max_values=1 << 22)
             weight = _as_kernel_array(loaded, where)
+        elif path.suffix.lower() == ".mat":
+            data = read_limited(path, where, MAX_TEXT_BYTES, "vips .mat file")
+            weight, offset = _parse_vips_mat(data, where)
         else:
             data = read_limited(path, where, MAX_TEXT_BYTES, "kernel text file")
             try:
@@ -1019,7 +1320,54 @@ def _file_step(text: str, path_text: str) -> KernelStep:
                 raise SpecError(f"{where}: no values")
             weight = _as_kernel_array(parse_matrix_text(body, where, allow_newlines=True), where)
     slug = re.sub(r"[^A-Za-z0-9._-]+", "-", path.stem).strip("-.") or _shape_slug(weight)
-    return KernelStep(text=text, slug=slug, weight=weight)
+    return KernelStep(text=text, slug=slug, weight=weight, offset=offset)
+
+
+def _parse_vips_mat(data: bytes, where: str) -> tuple[np.ndarray, float]:
+    r"""A libvips matrix file: ``W H [SCALE [OFFSET]]``, then H rows of W numbers.
+
+    vips computes ``sum(pixel * value) / SCALE + OFFSET``: the kernel is the values divided
+    by SCALE (default 1), and OFFSET (default 0) is added to the result.
+
+    Examples
+    --------
+    >>> weight, offset = _parse_vips_mat(b"2 1 4 128\n1 3\n", "k.mat")
+    >>> weight.tolist(), offset
+    ([[0.25, 0.75]], 128.0)
+    """
+    try:
+        content = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise ConvcliError(f"{where}: not UTF-8 text") from None
+    lines = [line.split() for line in content.splitlines() if line.strip()]
+    if not lines:
+        raise SpecError(f"{where}: no values")
+    header = lines[0]
+    if not 2 <= len(header) <= 4 or not all(re.fullmatch(r"\d{1,6}", v) for v in header[:2]):
+        raise SpecError(
+            f"{where}: a vips .mat file starts with 'WIDTH HEIGHT [SCALE [OFFSET]]', "
+            f"got '{shorten(' '.join(header))}'"
+        )
+    width, height = int(header[0]), int(header[1])
+    scale, offset = _scale_offset(header[2:], where)
+    rows = lines[1:]
+    if len(rows) != height or any(len(row) != width for row in rows):
+        shapes = ", ".join(str(len(row)) for row in rows[:4])
+        raise SpecError(
+            f"{where}: the header says {width}x{height} (width x height), the file has "
+            f"{len(rows)} rows of {shapes or 'no'} values"
+        )
+    weight = np.array([[_number(v, where) for v in row] for row in rows], dtype=np.float64)
+    return _as_kernel_array(weight / scale, where), offset
+
+
+def _scale_offset(values: list[str], where: str) -> tuple[float, float]:
+    """SCALE (default 1, not 0) and OFFSET (default 0) of a vips .mat header."""
+    scale = _number(values[0], where) if values else 1.0
+    offset = _number(values[1], where) if len(values) > 1 else 0.0
+    if scale == 0:
+        raise SpecError(f"{where}: the scale (third number of the header) must not be 0")
+    return scale, offset
 
 
 # --------------------------------------------------------------------------------------------
@@ -1036,7 +1384,7 @@ class KernelDescription:
     text : str
         The STEP as typed.
     kind : str
-        ``"kernel"``, ``"magnitude"`` or ``"pool"``.
+        ``"kernel"``, ``"magnitude"``, ``"compass"`` or ``"pool"``.
     summary : str
         The catalogue line for a named step, else where the kernel came from.
     matrix : ndarray or None
@@ -1052,7 +1400,10 @@ class KernelDescription:
         scaled to the smallest whole numbers when the kernel is integer, else so that both
         factors sum to the same value (a normalised Gaussian gives the 1-D Gaussian twice).
     parts : tuple of KernelDescription
-        For a magnitude: the descriptions of gx and gy.
+        For a magnitude: the descriptions of gx and gy; for a compass set, of its 8
+        directions.
+    formula : str
+        How a magnitude or compass step combines its parts ("" otherwise).
     step : KernelStep or PoolStep
         The parsed step.
     name : str or None
@@ -1070,6 +1421,7 @@ class KernelDescription:
     rank: int | None = None
     factors: tuple[np.ndarray, np.ndarray] | None = None
     parts: tuple[KernelDescription, ...] = field(default_factory=tuple)
+    formula: str = ""
 
     @property
     def separable(self) -> bool | None:
@@ -1103,15 +1455,21 @@ def describe(step: KernelStep | PoolStep) -> KernelDescription:
         summary = f"kernel from file {step.text.strip().removeprefix('@')}"
     else:
         summary = "inline kernel"
-    if step.magnitude is None:
+    if step.magnitude is None and step.directions is None:
         return _describe_matrix(step.text, summary, step, step.weight)
     parts = tuple(
         _describe_matrix(f"{label} of {step.text}", label, step, matrix)
-        for label, matrix in zip(("gx", "gy"), step.magnitude, strict=True)
+        for label, matrix in step.components()
     )
+    compass = step.directions is not None
     return KernelDescription(
         text=step.text,
-        kind="magnitude",
+        kind="compass" if compass else "magnitude",
+        formula=(
+            f"max over {', '.join(COMPASS_DIRECTIONS)} of corr(x, k)"
+            if compass
+            else "sqrt(corr(x, gx)^2 + corr(x, gy)^2)"
+        ),
         summary=summary,
         step=step,
         name=step.name,

@@ -450,7 +450,7 @@ def estimate_chain(
             out_channels = step.weight.shape[0] if step.weight.ndim == 4 else channels
             if step.weight.ndim == 3:
                 out_channels = 1
-            passes = 2 if step.magnitude is not None else 1
+            passes = len(step.components())  # a magnitude 2, a compass set 8
         else:  # pragma: no cover - every step is one of the two
             raise TypeError(f"not a step: {step!r}")
         padded = channels * (height + top + bottom) * (width + left + right)

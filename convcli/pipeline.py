@@ -246,6 +246,22 @@ class PlannedStep:
         # band (BLAS rounds by the product's shape), see core._engines.rows_independent.
         return all(rows_independent(p.algorithm, p.weight.shape, p.groups) for p in self.passes)
 
+    def _gated(self, x: np.ndarray, result: np.ndarray, top_edge: bool) -> np.ndarray:
+        """``unsharp`` with ``threshold=``: keep the input where the change is smaller than
+        the gate. The output row ``i`` of a strip is its input row ``i + top pad`` unless the
+        strip starts at the image's top (its pads are the image's)."""
+        assert isinstance(self.step, KernelStep)
+        first = 0 if top_edge else self.pads[0]
+        source = x[:, first : first + result.shape[1]]
+        if source.shape != result.shape:
+            raise ConvcliError(
+                f"{self.where}: threshold= compares the result with the input, so it needs "
+                f"an output the size of the input (stride 1, padding same); got "
+                f"{result.shape[1]}x{result.shape[2]} from {x.shape[1]}x{x.shape[2]}"
+            )
+        keep = np.abs(result - source) < np.float32(self.step.gate)
+        return np.where(keep, source, result).astype(np.float32, copy=False)
+
     def run(self, x: np.ndarray, top_edge: bool = True, bottom_edge: bool = True) -> np.ndarray:
         """Run the step on ``x``, the whole input or a strip of its rows.
 
@@ -282,6 +298,10 @@ class PlannedStep:
             raise
         except ValueError as error:
             raise ConvcliError(f"{self.where}: {error}") from None
+        if step.gate:
+            return self._gated(x, results[0], top_edge)
+        if step.directions is not None:
+            return np.maximum.reduce(results)
         if len(results) == 1:
             return results[0]
         magnitude, other = results
@@ -309,12 +329,7 @@ def _plan_kernel(
         padding = (padding[0], padding[0], padding[1], padding[1])
     border = step.border or options.border or defaults[1]
     channels, height, width = shape
-    kernels = (
-        [("gx", step.magnitude[0]), ("gy", step.magnitude[1])]
-        if step.magnitude
-        else [("", step.weight)]
-    )
-    for label, weight in kernels:
+    for label, weight in step.components():
         weight4, groups, what = _conv_weight(weight, channels, where)
         weight4 = weight4.astype(np.float32)
         step_bias = None
@@ -337,6 +352,8 @@ def _plan_kernel(
         report.operation = (
             f"gradient magnitude sqrt(gx² + gy²) of {what}" if step.magnitude else what
         )
+        if step.directions is not None:
+            report.operation = f"maximum of 8 directions of {what}"
     kernel_size = step.weight.shape[-2:]
     pads = resolve_padding(padding, (height, width), kernel_size, stride, dilation)
     planned.pads, planned.stride, planned.dilation, planned.border = pads, stride, dilation, border
@@ -395,7 +412,11 @@ def _plan_step(
     report = StepReport(index, step.text.strip(), tuple(shape), tuple(shape), "")
     planned = PlannedStep(step, where, report)
     if isinstance(step, KernelStep):
-        _plan_kernel(shape, step, planned, options, defaults, options.bias)
+        bias = options.bias
+        if step.offset:  # a vips .mat file's offset: added like a bias
+            offset = np.float32(step.offset)
+            bias = np.array([offset], np.float32) if bias is None else bias + offset
+        _plan_kernel(shape, step, planned, options, defaults, bias)
     else:
         _plan_pool(shape, step, planned, options, defaults)
     return planned
@@ -644,11 +665,14 @@ def to_gray(x: np.ndarray, has_alpha: bool) -> np.ndarray:
 # --------------------------------------------------------------------------------------------
 
 
-def resolve_map(requested: str, steps: Sequence[Step], *, float_output: bool) -> tuple[str, str]:
+def resolve_map(
+    requested: str, steps: Sequence[Step], *, float_output: bool, edges: str = "abs"
+) -> tuple[str, str]:
     """The ``--map`` mode that will run, and why (for ``--explain``).
 
-    ``auto`` is ``raw`` for float outputs, ``abs`` when any kernel step sums to zero (edges,
-    gradient magnitudes: the result is a signed difference), ``clip`` otherwise.
+    ``auto`` is ``raw`` for float outputs, ``edges`` (``abs``; ``clip`` under ``--like``)
+    when any kernel step sums to zero (edges, gradient magnitudes: the result is a signed
+    difference), ``clip`` otherwise.
 
     Examples
     --------
@@ -664,7 +688,8 @@ def resolve_map(requested: str, steps: Sequence[Step], *, float_output: bool) ->
         return "raw", "auto: the output holds floats: raw values"
     for step in steps:
         if isinstance(step, KernelStep) and step.zero_sum:
-            return "abs", f"auto: kernel '{step.text.strip()}' sums to zero (an edge kernel): abs"
+            why = f"auto: kernel '{step.text.strip()}' sums to zero (an edge kernel): {edges}"
+            return edges, why
     return "clip", "auto: no zero-sum kernel: clip"
 
 

@@ -32,7 +32,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from convcli.errors import ConvcliError
+from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import (
     conv_output_size,
     pool_output_size,
@@ -1036,6 +1036,12 @@ def chain_arithmetic(
     current = _as_chw(x)
     layers: list[Arithmetic] = []
     for index, step in enumerate(prepare_steps(steps, options), start=1):
+        if isinstance(step, KernelStep) and (step.directions is not None or step.gate):
+            what = "the maximum of 8 kernels" if step.gate == 0 else "gated by threshold="
+            raise SpecError(
+                f"--steps shows one sum of products per element; '{step.text.strip()}' is "
+                f"{what} (show one direction, e.g. kirsch:n, or unsharp without threshold=)"
+            )
         planned = _plan_step(index, step, tuple(current.shape), options, _defaults(image))
         output = np.asarray(planned.run(current), dtype=np.float32)
         text = step.text.strip()

@@ -432,3 +432,213 @@ def test_named_kernels_match_opencv(step_text):
         case["sign"] * np.array(case["output"]),
         atol=1e-9,
     )
+
+
+# ---- spellings from other tools ----------------------------------------------------------------
+
+
+def test_vips_mat_file_with_scale_and_offset(tmp_path):
+    path = tmp_path / "blur.mat"
+    path.write_text("3 2 8 128\n1 2 1\n1 2 1\n")
+    step = parse_step(str(path))
+    assert step.weight.tolist() == [[0.125, 0.25, 0.125], [0.125, 0.25, 0.125]]
+    assert step.offset == 128.0
+    assert parse_step(f"@{path}").slug == "blur"
+    path.write_text("2 1\n1 -1\n")  # scale and offset are optional
+    plain = parse_step(str(path))
+    assert (plain.weight.tolist(), plain.offset) == ([[1.0, -1.0]], 0.0)
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("", "no values"),
+        ("3\n1 2 3\n", "starts with 'WIDTH HEIGHT [SCALE [OFFSET]]', got '3'"),
+        ("3 x\n1 2 3\n", "got '3 x'"),
+        ("2 2 0\n1 1\n1 1\n", "the scale (third number of the header) must not be 0"),
+        ("3 2\n1 2 3\n", "the header says 3x2 (width x height), the file has 1 rows of 3"),
+        ("2 2\n1 2\n3\n", "the file has 2 rows of 2, 1 values"),
+        ("2 1\n1 a\n", "'a' is not a number"),
+    ],
+)
+def test_bad_vips_mat_files(tmp_path, content, message):
+    path = tmp_path / "k.mat"
+    path.write_text(content)
+    with pytest.raises(SpecError, match="kernel file .*k.mat") as error:
+        parse_step(str(path))
+    assert message in str(error.value)
+
+
+def test_vips_mat_offset_is_added_to_the_result(cli, tmp_path):
+    path = tmp_path / "k.mat"
+    path.write_text("2 1 2 10\n1 1\n")
+    result = cli("apply", "--matrix", "0 2 4", "-k", str(path))
+    assert (result.exit_code, result.stdout) == (0, "11 13\n")
+
+
+@pytest.mark.parametrize(
+    ("text", "size", "sigma"),
+    [
+        ("Gaussian:0x2", 15, 2.0),  # ImageMagick's own width (-define morphology:showkernel=1)
+        ("gaussian:0x0.5", 5, 0.5),
+        ("Gaussian:3x1.5", 7, 1.5),  # radius 3
+        ("Gaussian:2.5x1", 7, 1.0),  # 2 * ceil(2.5) + 1
+    ],
+)
+def test_imagemagick_gaussian_radius_x_sigma(text, size, sigma):
+    step = parse_step(text)
+    assert step.weight.shape == (size, size)
+    assert np.allclose(step.weight, gaussian_kernel(sigma, size))
+    assert step.notes == ()
+
+
+def test_imagemagick_gaussian_too_wide_is_refused():
+    with pytest.raises(SpecError, match="Gaussian:600x1 is 1201 taps wide, more than 1025"):
+        parse_step("Gaussian:600x1")
+    # ImageMagick's own width stops growing near 256 taps: a wide sigma is cut there
+    assert parse_step("Gaussian:0x400").weight.shape == (253, 253)
+
+
+@pytest.mark.parametrize(
+    ("text", "fragment"),
+    [
+        ("Sobel", "'Sobel' read as convcli's sobel: ImageMagick's Sobel is one kernel"),
+        ("Prewitt", "prewitt-x here"),
+        ("Roberts", "ImageMagick's Roberts is one diagonal kernel"),
+        ("Laplacian", "laplacian8 here; convcli's laplacian is the 4-neighbour one"),
+        ("Gaussian:2", "ImageMagick reads Gaussian:N as radius N; convcli reads sigma N"),
+        ("LoG:1.5", "ImageMagick reads LoG:N as radius N"),
+    ],
+)
+def test_capitalised_imagemagick_names_get_a_note(text, fragment):
+    step = parse_step(text)
+    assert isinstance(step, KernelStep)
+    assert len(step.notes) == 1
+    assert fragment in step.notes[0]
+
+
+@pytest.mark.parametrize(
+    "text", ["sobel", "laplacian", "gaussian:2", "Gaussian", "Box:3", "Sobel-X"]
+)
+def test_no_note_where_the_meaning_is_the_same(text):
+    assert parse_step(text).notes == ()
+
+
+# ---- unsharp mask, difference of Gaussians, compass sets ---------------------------------------
+
+
+def test_unsharp_is_input_plus_amount_times_detail():
+    image = RNG.random((20, 23))
+    step = parse_step("unsharp:1.5,amount=0.7")
+    blurred = ndimage.gaussian_filter(image, 1.5, mode="mirror", truncate=3.0)
+    expected = image + 0.7 * (image - blurred)
+    np.testing.assert_allclose(ndimage.correlate(image, step.weight, mode="mirror"), expected)
+    assert step.weight.sum() == pytest.approx(1.0, abs=1e-12)
+    assert (step.gate, parse_step("unsharp").weight.shape) == (0.0, (7, 7))
+
+
+def test_unsharp_threshold_keeps_small_changes(cli):
+    # a step from 0 to 9 with a 0.25 ripple on the flat side: the ripple's change is
+    # below amount*threshold = 1 and stays as it was; the edge is sharpened
+    row = "0.25 0 0.25 0 0.25 0 9 9 9 9 9 9"
+    matrix = "; ".join([row] * 5)
+    common = ("-p", "same", "--border", "replicate")
+    gated = cli("apply", "--matrix", matrix, "-k", "unsharp:1,threshold=1", *common)
+    plain = cli("apply", "--matrix", matrix, "-k", "unsharp:1", *common)
+    assert gated.exit_code == plain.exit_code == 0
+
+    def numbers(text: str) -> np.ndarray:
+        return np.array([[float(v) for v in line.split()] for line in text.splitlines()])
+
+    got, sharp = numbers(gated.stdout), numbers(plain.stdout)
+    values = numbers(matrix.replace("; ", "\n"))
+    changed = np.abs(sharp - values) >= 1
+    assert changed.any() and (~changed).any()
+    np.testing.assert_allclose(got[changed], sharp[changed], rtol=1e-6)
+    np.testing.assert_array_equal(got[~changed], values[~changed])
+
+
+def test_unsharp_threshold_in_strips_equals_the_whole():
+    from convcli.pipeline import plan_strips, run_steps
+
+    image = (RNG.random((2, 90, 31)) * 255).astype(np.float32)
+    steps = [parse_step("unsharp:1.2,amount=2,threshold=20")]
+    whole, _ = run_steps(image, steps, image=True)
+    plan = plan_strips((2, 90, 31), steps)
+    assert plan is not None
+    pieces = []
+    for start in range(0, 90, 17):
+        first, last = plan.rows_needed(start, min(90, start + 17))
+        rows, first_row = plan.run(image[:, first:last], first)
+        pieces.append(rows[:, start - first_row : start - first_row + min(17, 90 - start)])
+    np.testing.assert_array_equal(np.concatenate(pieces, axis=1), whole)
+
+
+def test_unsharp_threshold_needs_the_input_size(cli):
+    matrix = "; ".join(["1 2 3 4 5 6"] * 6)  # a matrix: padding 0, the output is 2x2
+    result = cli("apply", "--matrix", matrix, "-k", "unsharp:0.5,threshold=1")
+    assert result.exit_code == 1
+    assert "threshold= compares the result with the input" in result.stderr
+    assert result.stderr.count("\n") == 1
+
+
+def test_dog_is_the_difference_of_two_gaussians():
+    step = parse_step("dog:1,ratio=2")
+    size = 2 * int(3 * 2 + 0.5) + 1
+    assert step.weight.shape == (size, size)
+    np.testing.assert_allclose(step.weight, gaussian_kernel(1, size) - gaussian_kernel(2, size))
+    assert abs(step.weight.sum()) < 1e-12 and step.weight[6, 6] > 0 and step.zero_sum
+    assert parse_step("dog").weight.shape == (11, 11)  # ratio 1.6: radius int(4.8 + 0.5)
+    with pytest.raises(SpecError, match="ratio must not be 1"):
+        parse_step("dog:1,ratio=1")
+    with pytest.raises(SpecError, match="amount must be > 0 and at most 1000, got '-1'"):
+        parse_step("unsharp:1,amount=-1")
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("kirsch:n", [[5, 5, 5], [-3, 0, -3], [-3, -3, -3]]),
+        ("kirsch:nw", [[5, 5, -3], [5, 0, -3], [-3, -3, -3]]),
+        ("kirsch:e", [[-3, -3, 5], [-3, 0, 5], [-3, -3, 5]]),  # ImageMagick's Kirsch, flipped
+        ("kirsch:SE", [[-3, -3, -3], [-3, 0, 5], [-3, 5, 5]]),
+        ("compass:e", [[-1, 1, 1], [-1, -2, 1], [-1, 1, 1]]),  # ImageMagick's Compass, flipped
+        ("compass:s", [[-1, -1, -1], [1, -2, 1], [1, 1, 1]]),
+    ],
+)
+def test_compass_directions(text, expected):
+    assert parse_step(text).weight.tolist() == expected
+
+
+def test_compass_sets_take_the_maximum_of_eight_directions(cli):
+    from convcli.kernels import COMPASS_DIRECTIONS
+    from convcli.pipeline import run_steps
+
+    image = RNG.random((1, 12, 14)).astype(np.float32)
+    step = parse_step("kirsch")
+    assert step.directions is not None and len(step.directions) == 8 and step.zero_sum
+    got, reports = run_steps(image, [step], image=True)
+    each = [
+        ndimage.correlate(image[0], parse_step(f"kirsch:{d}").weight, mode="mirror")
+        for d in COMPASS_DIRECTIONS
+    ]
+    np.testing.assert_allclose(got[0], np.max(each, axis=0), rtol=1e-5, atol=1e-5)
+    assert reports[0].operation.startswith("maximum of 8 directions of 3x3 kernel")
+    flipped = step.flipped()
+    assert flipped.directions is not None
+    assert flipped.directions[0].tolist() == step.directions[0][::-1, ::-1].tolist()
+    shown = json.loads(cli("kernels", "compass", "--format", "json").stdout)
+    assert shown["kind"] == "compass"
+    assert [part["label"] for part in shown["components"]] == list(COMPASS_DIRECTIONS)
+    refused = cli("apply", "--matrix", "1 2 3; 4 5 6; 7 8 9", "-k", "kirsch", "--steps")
+    assert refused.exit_code == 2 and "'kirsch' is the maximum of 8 kernels" in refused.stderr
+
+
+def test_compass_direction_errors():
+    with pytest.raises(
+        SpecError, match="direction must be one of n, nw, w, sw, s, se, e, ne, got 'up'"
+    ):
+        parse_step("kirsch:up")
+    with pytest.raises(SpecError, match="direction given twice"):
+        parse_step("kirsch:n,direction=s")
+    assert "kirsch:e here" in parse_step("Kirsch").notes[0]

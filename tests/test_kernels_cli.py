@@ -55,7 +55,7 @@ def test_catalogue_json_and_csv(cli):
         "kind": "magnitude",
         "size": "3x3",
         "arguments": "s=, p=, d=, border=",
-        "description": "Sobel gradient magnitude sqrt(gx^2 + gy^2) of sobel-x and sobel-y",
+        "description": "Sobel gradient magnitude sqrt(gx^2 + gy^2)",
     }
     assert [row["name"] for row in data] == [info.name for info in catalogue()]
     rows = list(csv.reader(io.StringIO(cli("kernels", "--format", "csv").stdout)))

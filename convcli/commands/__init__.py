@@ -13,3 +13,12 @@ class Border(str, Enum):
     replicate = "replicate"
     circular = "circular"
     symmetric = "symmetric"
+
+
+class PeerName(str, Enum):
+    """``apply --like`` / ``kernels --as``: whose habits (see :mod:`convcli.peers`)."""
+
+    opencv = "opencv"
+    magick = "magick"
+    vips = "vips"
+    scipy = "scipy"

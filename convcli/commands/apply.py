@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from convcli.commands import Border
+from convcli.commands import Border, PeerName
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -245,6 +245,21 @@ def apply(
                 "images, zeros for matrices."
             ),
             rich_help_panel=_COMMON,
+            show_default=False,
+        ),
+    ] = None,
+    like: Annotated[
+        PeerName | None,
+        typer.Option(
+            "--like",
+            help=(
+                "opencv, magick, vips or scipy: match that tool's output: its border, its "
+                "rounding, edges clipped not abs, "
+                "even kernels anchored at k//2, gaussian:SIGMA with its radius and taps; "
+                "magick also flips typed matrices (Convolve). Explicit options still win. "
+                "`convcli kernels STEP --as TOOL` prints the tool's own command."
+            ),
+            rich_help_panel=_STEPS,
             show_default=False,
         ),
     ] = None,
@@ -572,6 +587,13 @@ def apply(
         normalize=normalize,
         bias=_parse_bias(bias) if bias is not None else None,
     )
+    like_fields: dict[str, str] = {}
+    if like is not None:
+        from convcli.peers import like_settings
+
+        steps, step_options, like_fields = like_settings(like.value, steps, step_options)
+    for line in [] if quiet else [n for s in steps if isinstance(s, KernelStep) for n in s.notes]:
+        note(f"note: {line}")
     for step in steps:  # a step's own d= was checked with its kernel; -d applies to the rest
         if isinstance(step, KernelStep) and step.dilation is None:
             where = f"kernel '{shorten(step.text.strip())}'"
@@ -588,6 +610,7 @@ def apply(
         force=force,
         max_pixels=max_pixels,
         channels_last=channels_last,
+        **like_fields,  # type: ignore[arg-type]
     )
     if show_steps or all_steps:
         from convcli.commands._teaching import print_apply_steps

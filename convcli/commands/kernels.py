@@ -6,6 +6,7 @@ from typing import Annotated
 
 import typer
 
+from convcli.commands import PeerName
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -22,6 +23,10 @@ EPILOG = """\
   convcli kernels -- "-1 0 1; -2 0 2; -1 0 1"   [dim]# '--' before a leading minus[/]
 
   convcli kernels @samples/kernels/sobel_x.txt --convolve
+
+  convcli kernels gaussian:2 --as opencv           [dim]# cv2.GaussianBlur(...)[/]
+
+  convcli kernels box:3 --as vips                  [dim]# a .mat file and vips conv[/]
 """
 
 
@@ -54,6 +59,20 @@ def kernels(
             rich_help_panel="Kernel",
         ),
     ] = False,
+    as_peer: Annotated[
+        PeerName | None,
+        typer.Option(
+            "--as",
+            help=(
+                "opencv, magick, vips or scipy: print the tool's own command or call that "
+                "gives what "
+                "`apply -k STEP --like TOOL` gives (Python for opencv and scipy, shell for "
+                "magick and vips)."
+            ),
+            rich_help_panel="Kernel",
+            show_default=False,
+        ),
+    ] = None,
     output_format: Annotated[
         OutputFormat,
         typer.Option(
@@ -73,8 +92,11 @@ def kernels(
     """
     from convcli import kernels as kernel_library
     from convcli.render import kernels as render
+    from convcli.render import note
 
     if step is None:
+        if as_peer is not None:
+            raise typer.BadParameter("--as needs a STEP")
         if convolve or normalize:
             raise typer.BadParameter("--convolve and --normalize need a STEP")
         render.render_catalogue(kernel_library.catalogue(), output_format)
@@ -87,4 +109,12 @@ def kernels(
             parsed = parsed.normalized()
     elif convolve or normalize:
         raise typer.BadParameter(f"--convolve and --normalize apply to kernels; '{step}' is a pool")
+    for line in getattr(parsed, "notes", ()):
+        note(f"note: {line}")
+    if as_peer is not None:
+        from convcli.peers import PEERS, peer_call
+
+        lines = peer_call(parsed, PEERS[as_peer.value])
+        render.render_peer_call(step, as_peer.value, lines, output_format)
+        return
     render.render_step(kernel_library.describe(parsed), output_format)

@@ -6,13 +6,15 @@ data and everything else is a ``#`` comment, so the output is itself a kernel fi
 
 JSON for one step::
 
-    {"step": "sobel-x", "kind": "kernel" | "magnitude" | "pool", "name": "sobel-x" | null,
+    {"step": "sobel-x", "kind": "kernel" | "magnitude" | "compass" | "pool", "name": ...,
      "description": "...", "zero_sum": true,
      "stride": [h, w] | null, "padding": [h, w] | "same" | "valid" | null,
      "dilation": [h, w] | null, "border": "reflect" | null,
+     "offset": 64 (only for a vips .mat file with an offset),
      # kernels:   "shape", "matrix", "sum", "integer", "rank", "separable", "factors"
      #            ({"column": [...], "row": [...]} or null)
      # magnitude: "formula", "components": [{"label": "gx", <kernel keys>}, {"label": "gy", ...}]
+     # compass:   "formula", "components": [{"label": "n", <kernel keys>}, ... 8 directions]
      # pools:     "op", "kernel_size", "stride", "padding", "ceil_mode"}
 """
 
@@ -139,6 +141,14 @@ def _render_catalogue_table(rows: Sequence[tuple[str, str, str, str, str]]) -> N
     from rich.table import Table
     from rich.text import Text
 
+    from convcli.kernels import GEOMETRY_ARGUMENTS
+
+    # Every kernel takes the geometry arguments: said once, under the table.
+    rows = [
+        (name, kind, size, arguments.removesuffix(GEOMETRY_ARGUMENTS).rstrip(", "), text)
+        for name, kind, size, arguments, text in rows
+    ]
+
     title = "Named kernels and pooling steps (-k STEP)"
     table = Table(title=title, title_justify="left")
     for column in ("Name", "Size", "Arguments", "What it does"):
@@ -151,13 +161,18 @@ def _render_catalogue_table(rows: Sequence[tuple[str, str, str, str, str]]) -> N
         table.add_row(f"[bold]{escape(name)}[/]", size, escape(arguments), escape(description))
     console = stdout_console()
     footer = Text(
-        'Also: inline matrices ("1 0 -1; 2 0 -2; 1 0 -1", "[[1,-1]]", "3x3: ..."), '
-        "files (@kernel.txt, kernel.npy, kernel.csv). `convcli kernels STEP` shows one."
+        f"Every kernel also takes {GEOMETRY_ARGUMENTS} (its own stride, padding, dilation, "
+        'border). Also: inline matrices ("1 0 -1; 2 0 -2; 1 0 -1", "[[1,-1]]", "3x3: ..."), '
+        "files (@kernel.txt, kernel.npy, kernel.csv, vips .mat). `convcli kernels STEP` "
+        "shows one."
     )
 
     def records(pools: bool) -> list[Record]:
+        # A kernel without arguments of its own: size and description share a line.
         return [
             Record(name, [[("", size), ("arguments", arguments)], [("", description)]])
+            if arguments
+            else Record(name, [[("", size), ("", description)]])
             for name, kind, size, arguments, description in rows
             if (kind == "pool") == pools
         ]
@@ -222,8 +237,10 @@ def _step_json(info: KernelDescription) -> dict[str, Any]:
         dilation=None if step.dilation is None else list(step.dilation),
         border=step.border,
     )
-    if info.kind == "magnitude":
-        data["formula"] = "sqrt(corr(x, gx)^2 + corr(x, gy)^2)"
+    if step.offset:  # only vips .mat files have one
+        data["offset"] = _json_number(step.offset)
+    if info.parts:
+        data["formula"] = info.formula
         data["components"] = [{"label": part.summary, **_kernel_facts(part)} for part in info.parts]
     else:
         data.update(_kernel_facts(info))
@@ -262,19 +279,28 @@ def _step_lines(info: KernelDescription) -> list[tuple[str, str]]:
             lines.append(("ceil mode", "yes" if step.ceil_mode else "no"))
         return lines
     lines = []
-    for label, value in (
+    geometry: list[tuple[str, object]] = [
         ("stride", step.stride),
         ("padding", step.padding),
         ("dilation", step.dilation),
-    ):
+    ]
+    for label, value in geometry:
         if isinstance(value, str):
             lines.append((label, value))
-        elif value is not None:
+        elif isinstance(value, int):
+            lines.append((label, str(value)))
+        elif isinstance(value, Sequence):
             lines.append((label, _padding_text(value) if len(value) == 4 else dims_text(value)))
     if step.border is not None:
         lines.append(("border", step.border))
-    if info.kind == "magnitude":
-        lines.append(("result", "sqrt(corr(x, gx)^2 + corr(x, gy)^2)"))
+    if step.offset:
+        lines.append(
+            ("offset", f"{format_number(step.offset, _PLAIN_DIGITS)} (added to the result)")
+        )
+    if step.gate:
+        lines.append(("threshold", f"input kept where |change| < {format_number(step.gate, 6)}"))
+    if info.parts:
+        lines.append(("result", info.formula))
     lines.append(("zero sum", "yes (--map auto uses abs)" if step.zero_sum else "no"))
     return lines
 
@@ -286,7 +312,7 @@ def _blocks(
     step_facts = _step_lines(info)
     if info.kind == "pool":
         return [("", None, step_facts)]
-    if info.kind == "magnitude":
+    if info.parts:
         blocks = [(part.summary, part.matrix, _fact_lines(part, spaced)) for part in info.parts]
         return [*blocks, ("", None, step_facts)]
     return [("", info.matrix, _fact_lines(info, spaced) + step_facts)]
@@ -397,9 +423,11 @@ def render_step(info: KernelDescription, output_format: OutputFormat) -> None:
         if info.kind != "kernel" or info.matrix is None or info.matrix.ndim != 2:
             from convcli.errors import ConvcliError
 
-            what = {"pool": "a pooling step", "magnitude": "a magnitude of two kernels"}.get(
-                info.kind, f"a {info.matrix.ndim if info.matrix is not None else 0}-D kernel"
-            )
+            what = {
+                "pool": "a pooling step",
+                "magnitude": "a magnitude of two kernels",
+                "compass": "the maximum of 8 kernels",
+            }.get(info.kind, f"a {info.matrix.ndim if info.matrix is not None else 0}-D kernel")
             raise ConvcliError(
                 f"--format csv writes one 2-D matrix; '{info.text}' is {what} (use --format json)"
             )
@@ -415,3 +443,14 @@ def _write_csv_matrix(matrix: np.ndarray) -> None:
 
     writer = csv.writer(sys.stdout, lineterminator="\n")
     writer.writerows(_matrix_rows(matrix, None))  # exact: a CSV is read back
+
+
+def render_peer_call(
+    text: str, peer: str, lines: Sequence[str], output_format: OutputFormat
+) -> None:
+    """Print the peer's command for a step (``kernels STEP --as PEER``): the lines as they
+    are (to paste), or ``{"step", "as", "lines"}`` with ``--format json``."""
+    if output_format is OutputFormat.json:
+        print_json({"step": text, "as": peer, "lines": list(lines)})
+    else:
+        sys.stdout.write("".join(line + "\n" for line in lines))
