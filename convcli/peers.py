@@ -295,6 +295,21 @@ def like_settings(
     peer's border unless ``--border`` was given) and the ``ApplyOptions`` fields
     ``rounding`` and ``edge_map``.
 
+    Parameters
+    ----------
+    name : str
+        The peer: ``opencv``, ``magick``, ``vips`` or ``scipy``.
+    steps : list of KernelStep or PoolStep
+        The parsed ``-k`` steps, in order.
+    options : StepOptions
+        The global step options as given; an explicit ``--border`` is kept.
+
+    Returns
+    -------
+    steps, options, fields : tuple
+        The steps in the peer's habits, the options with its border, and the
+        ``ApplyOptions`` fields ``{"rounding": ..., "edge_map": ...}``.
+
     Examples
     --------
     >>> from convcli.kernels import parse_step

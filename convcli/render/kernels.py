@@ -448,8 +448,19 @@ def _write_csv_matrix(matrix: np.ndarray) -> None:
 def render_peer_call(
     text: str, peer: str, lines: Sequence[str], output_format: OutputFormat
 ) -> None:
-    """Print the peer's command for a step (``kernels STEP --as PEER``): the lines as they
-    are (to paste), or ``{"step", "as", "lines"}`` with ``--format json``."""
+    """Print the peer's command for a step (``kernels STEP --as PEER``).
+
+    Parameters
+    ----------
+    text : str
+        The step as the user typed it.
+    peer : str
+        The peer named by ``--as``.
+    lines : sequence of str
+        The peer's command or call, one line each, printed as they are (to paste).
+    output_format : OutputFormat
+        ``json`` prints ``{"step", "as", "lines"}``; every other format the lines.
+    """
     if output_format is OutputFormat.json:
         print_json({"step": text, "as": peer, "lines": list(lines)})
     else:
