@@ -181,7 +181,7 @@ def matrix_to_chw(values: np.ndarray, name: str, channels_last: bool) -> np.ndar
         values = values[0]
     if values.ndim == 2:
         values = values[None]
-    elif values.ndim == 3 and channels_last:
+    elif values.ndim == 3 and imageio.matrix_layout(values.shape, name, channels_last)[0]:
         values = np.moveaxis(values, -1, 0)
     elif values.ndim != 3:
         raise ConvcliError(f"{name}: a matrix has 2 or 3 dimensions, got shape {values.shape}")
@@ -424,12 +424,15 @@ def _process_matrix(
         )
     if options.gray or options.linear:
         raise SpecError("--gray and --linear are for images; the input is a matrix")
-    x = matrix_to_chw(raw, name, options.channels_last)
+    channels_last, notes = imageio.matrix_layout(raw.shape, name, options.channels_last)
+    x = matrix_to_chw(raw, name, channels_last)
     values, reports = run_steps(x, steps, options.steps, image=False)
-    shown = _matrix_output_array(values, rank, options.channels_last)
+    shown = _matrix_output_array(values, rank, channels_last)
     timings["filter"] = time.perf_counter() - started
     started = time.perf_counter()
-    result = ApplyResult(name, None, "matrix", tuple(x.shape), tuple(values.shape), reports=reports)
+    result = ApplyResult(
+        name, None, "matrix", tuple(x.shape), tuple(values.shape), reports=reports, notes=notes
+    )
     if output is None:
         result.values = shown
         return result

@@ -72,6 +72,7 @@ __all__ = [
     "is_matrix_path",
     "load_image",
     "load_matrix",
+    "matrix_layout",
     "parse_matrix",
     "probe_shape",
     "save_image",
@@ -608,7 +609,7 @@ def probe_shape(
                 shape = (1, 1, shape[0])
             elif len(shape) == 2:
                 shape = (1, *shape)
-            elif len(shape) == 3 and channels_last:
+            elif len(shape) == 3 and matrix_layout(shape, name, channels_last)[0]:
                 shape = (shape[2], shape[0], shape[1])
             if len(shape) != 3:
                 return None
@@ -637,6 +638,51 @@ def probe_shape(
     if gray:
         channels = 2 if channels in (2, 4) else 1
     return (channels, height, width), True
+
+
+#: Most channels an image has (grey, grey+alpha, RGB, RGBA): what tells an image's
+#: H×W×C layout from PyTorch's C×H×W when a 3-D matrix is read.
+IMAGE_CHANNELS = 4
+
+
+def matrix_layout(shape: Sequence[int], name: str, channels_last: bool) -> tuple[bool, list[str]]:
+    """How a matrix of this shape is read: ``(channels_last, notes)``.
+
+    A ``.npy`` has no place for a layout (NumPy's header takes only its own keys), so the
+    shape decides, by a rule that reads back every file convcli writes as it was written:
+    a 3-D array (after a leading sample axis of 1) whose last axis has 1 to 4 values and
+    the other two more is H×W×C, an image's layout (what ``apply -o x.npy`` writes from an
+    image, and what NumPy and Pillow give); one whose first axis has 1 to 4 values and the
+    last more, or neither 1 to 4, is PyTorch's C×H×W. When both readings are possible
+    (``3x3x3``, ``16x3x3``), it is read as C×H×W with a note naming ``--channels-last``.
+    With ``channels_last`` the answer is always H×W×C. Text matrices and ``--matrix`` mark
+    their channels (``|``, blank lines), so only a ``.npy`` (by its ``name``) is guessed.
+
+    Examples
+    --------
+    >>> matrix_layout((360, 640, 3), "x.npy", False)
+    (True, [])
+    >>> matrix_layout((3, 360, 640), "x.npy", False)
+    (False, [])
+    >>> matrix_layout((3, 5, 3), "x.npy", False)[1]
+    ['x.npy: shape 3x5x3 is read as CxHxW (PyTorch order); if it is HxWxC, give --channels-last']
+    """
+    dims = tuple(shape[1:]) if len(shape) == 4 and shape[0] == 1 else tuple(shape)
+    if channels_last or len(dims) != 3 or not name.lower().endswith(".npy"):
+        return channels_last, []  # text and --matrix say their channels (| or blank lines)
+    first, middle, last = (int(size) for size in dims)
+    first_fits, last_fits = first <= IMAGE_CHANNELS, last <= IMAGE_CHANNELS
+    if last_fits and not first_fits and middle > IMAGE_CHANNELS:
+        return True, []
+    if first_fits == last_fits and not first_fits:
+        return False, []
+    if first_fits and not last_fits:
+        return False, []
+    shown = "x".join(str(size) for size in dims)
+    return False, [
+        f"{name}: shape {shown} is read as CxHxW (PyTorch order); "
+        "if it is HxWxC, give --channels-last"
+    ]
 
 
 def _npy_header(path: str) -> tuple[int, ...]:

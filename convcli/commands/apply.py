@@ -493,7 +493,11 @@ def apply(
         bool,
         typer.Option(
             "--channels-last",
-            help="Read a 3-D .npy matrix as HxWxC (write it back so) instead of CxHxW.",
+            help=(
+                "Read a 3-D .npy matrix as HxWxC (write it back so). Without it the shape "
+                "decides: last axis 1-4 and the others larger is HxWxC (an image's, as "
+                "apply writes it), else CxHxW; a shape that could be both gets a note."
+            ),
             rich_help_panel=_MATRICES,
         ),
     ] = False,
