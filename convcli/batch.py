@@ -252,9 +252,8 @@ def _integer_depth(
     if wanted == "float":  # float pixels (0..1) into an integer format: the most bits it has
         wanted = "16"
         notes.append(f"float image written to {format_name} as integers (0..1 -> full scale)")
-    if wanted == "16" and (format_name not in imageio.SIXTEEN_BIT_FORMATS or channels != 1):
-        what = "16-bit greyscale only" if format_name in imageio.SIXTEEN_BIT_FORMATS else "8 bits"
-        notes.append(f"{format_name} (via Pillow) holds {what}: the result is written in 8 bits")
+    if wanted == "16" and format_name not in imageio.SIXTEEN_BIT_FORMATS:
+        notes.append(f"{format_name} holds 8 bits per channel: the result is written in 8 bits")
         return "8"
     return wanted
 

@@ -1,20 +1,26 @@
 """Image and matrix files: read, write, and the atomic write that never leaves a partial file.
 
-This is the only module that imports Pillow. Everything it reads comes back as a NumPy array
-in the layout NumPy and Pillow use, ``H×W`` (grey) or ``H×W×C``, in the file's own numbers:
+This is the only module that imports Pillow (and tifffile). Everything it reads comes back
+as a NumPy array in the layout NumPy and Pillow use, ``H×W`` (grey) or ``H×W×C``, in the
+file's own numbers:
 
-========================  ==========  =======  ===============================================
-Pillow mode read          array       depth    notes
-========================  ==========  =======  ===============================================
-``L``, ``1``              uint8 H×W   ``8``    ``1`` (bilevel) becomes 0/255
-``LA``, ``La``            uint8 H×W×2 ``8``
-``RGB`` (and CMYK, YCbCr) uint8 H×W×3 ``8``    converted by Pillow; a CMYK ICC profile is dropped
-``RGBA``, ``RGBa``        uint8 H×W×4 ``8``
-``P``, ``PA``             uint8       ``8``    RGB, or RGBA when the palette has transparency
-``I;16`` (any byte order) uint16 H×W  ``16``   16-bit stays 16-bit
-``I`` (32-bit integer)    uint16 H×W  ``16``   when every value fits in 0..65535, else float
-``F`` (32-bit float)      float32 H×W ``float``
-========================  ==========  =======  ===============================================
+==========================  ===============  =======  ======================================
+file read                   array            depth    notes
+==========================  ===============  =======  ======================================
+``L``, ``1``                uint8 H×W        ``8``    ``1`` (bilevel) becomes 0/255
+``LA``, ``La``              uint8 H×W×2      ``8``
+``RGB`` (and CMYK, YCbCr)   uint8 H×W×3      ``8``    converted by Pillow (CMYK: a note)
+``RGBA``, ``RGBa``          uint8 H×W×4      ``8``
+``P``, ``PA``               uint8            ``8``    RGB, or RGBA when the palette has
+                                                      transparency
+``I;16`` (any byte order)   uint16 H×W       ``16``   16-bit stays 16-bit
+16-bit LA, RGB, RGBA PNG    uint16 H×W×C     ``16``   convcli's reader, :mod:`convcli._png`
+16-bit LA, RGB, RGBA TIFF   uint16 H×W×C     ``16``   tifffile (Pillow has no such modes)
+float LA, RGB, RGBA TIFF    float32 H×W×C    float    tifffile
+``I`` (32-bit integer)      uint16 H×W       ``16``   when every value fits in 0..65535,
+                                                      else float
+``F`` (32-bit float)        float32 H×W      float
+==========================  ===============  =======  ======================================
 
 The *depth* says what full scale means when values are mapped back: 255 for ``8``, 65535
 for ``16`` and 1.0 for ``float`` (see :data:`FULL_SCALE`).
@@ -120,11 +126,12 @@ _FORMAT_BY_SUFFIX: dict[str, str] = {
     ".txt": "TXT",
 }
 
-#: Formats that hold float values (TIFF only for one channel: Pillow's ``F`` mode).
+#: Formats that hold float values (TIFF: grey through Pillow, colour through tifffile).
 FLOAT_FORMATS: frozenset[str] = frozenset({"NPY", "PFM", "TIFF", "CSV", "TXT"})
 #: Formats that hold nothing but float values.
 FLOAT_ONLY_FORMATS: frozenset[str] = frozenset({"NPY", "PFM", "CSV", "TXT"})
-#: Formats Pillow writes 16-bit greyscale to.
+#: Formats that hold 16 bits per channel: grey (Pillow, or convcli's PNG writer) and
+#: grey+alpha/RGB/RGBA (convcli's PNG writer, tifffile for TIFF).
 SIXTEEN_BIT_FORMATS: frozenset[str] = frozenset({"PNG", "TIFF"})
 #: Formats without an alpha channel.
 NO_ALPHA_FORMATS: frozenset[str] = frozenset({"JPEG", "PPM"})
@@ -389,7 +396,9 @@ def load_image(
     Notes
     -----
     GIF and multi-page TIFF give their first frame (with a note). EXIF orientation is applied.
-    Pillow decodes 16-bit RGB(A) and LA PNGs to 8 bits; a note says so.
+    16-bit grey+alpha, RGB and RGBA PNGs are decoded by :mod:`convcli._png` and 16-bit or
+    float colour TIFFs by tifffile, every bit kept (Pillow would give 8 bits); only an
+    interlaced 16-bit colour PNG still goes through Pillow, with a note on the lost bits.
 
     Examples
     --------
@@ -418,8 +427,11 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> Picture:
     with warnings.catch_warnings(record=True) as caught, _quiet_c_libraries():
         warnings.simplefilter("always")
         try:
-            image, notes, file_format = _open_first_frame(data, name, max_pixels)
-            picture = _picture_from_pillow(image, name, notes, file_format)
+            wide = _decode_wide(data, name, max_pixels)
+            if wide is None:
+                image, notes, file_format = _open_first_frame(data, name, max_pixels)
+                wide = _picture_from_pillow(image, name, notes, file_format)
+            picture = wide
         except ConvcliError:
             raise
         except MemoryError:
@@ -432,9 +444,8 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> Picture:
     return picture
 
 
-def _open_first_frame(
-    data: bytes, name: str, max_pixels: int | None
-) -> tuple[Image.Image, list[str], str | None]:
+def _open_header(data: bytes, name: str, max_pixels: int | None) -> Image.Image:
+    """Pillow's image with only its header read, its size checked."""
     with _OPEN_LOCK:
         saved_limit = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
@@ -445,6 +456,13 @@ def _open_first_frame(
     if image.width < 1 or image.height < 1:
         raise ConvcliError(f"{name}: empty image ({image.width}x{image.height})")
     _check_pixels(name, image.width, image.height, max_pixels)
+    return image
+
+
+def _open_first_frame(
+    data: bytes, name: str, max_pixels: int | None
+) -> tuple[Image.Image, list[str], str | None]:
+    image = _open_header(data, name, max_pixels)
     file_format = image.format
     notes = _lost_bits_notes(image, name)
     frames = getattr(image, "n_frames", 1)
@@ -467,6 +485,122 @@ def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) ->
             f"{name}: {width}x{height} is {width * height:,} pixels, more than "
             f"--max-pixels {max_pixels:,}"
         )
+
+
+# ------------------------------------------------- 16-bit and float colour (PNG and TIFF)
+
+#: TIFF tags read to route a file: BitsPerSample, SamplesPerPixel, Photometric, SampleFormat.
+_TIFF_BITS, _TIFF_SAMPLES, _TIFF_PHOTOMETRIC, _TIFF_SAMPLE_FORMAT = 258, 277, 262, 339
+
+
+def _is_wide_tiff(image: Image.Image) -> bool:
+    """A grey+alpha or RGB(A) TIFF with more than 8 bits or float samples, which Pillow
+    would give in 8 bits (or not at all)."""
+    tags = getattr(image, "tag_v2", None)
+    if tags is None:
+        return False
+    bits = tags.get(_TIFF_BITS, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    formats = tags.get(_TIFF_SAMPLE_FORMAT, (1,))
+    formats = formats if isinstance(formats, tuple) else (formats,)
+    wide = max(bits) > 8 or 3 in formats
+    return wide and tags.get(_TIFF_SAMPLES, 1) >= 2 and tags.get(_TIFF_PHOTOMETRIC) in (1, 2)
+
+
+def _decode_wide(data: bytes, name: str, max_pixels: int | None) -> Picture | None:
+    """A 16-bit grey+alpha/RGB/RGBA PNG (convcli's own reader) or a 16-bit or float
+    colour TIFF (tifffile), every bit kept; None for anything Pillow reads whole."""
+    claimed = _signature(data)
+    if claimed not in ("PNG", "TIFF"):
+        return None
+    try:
+        image = _open_header(data, name, max_pixels)
+    except UnidentifiedImageError:
+        if claimed != "TIFF":
+            raise
+        return _read_tiff(data, name, max_pixels)  # float RGB: Pillow has no mode for it
+    if claimed == "TIFF":
+        return _read_tiff(data, name, max_pixels) if _is_wide_tiff(image) else None
+    from convcli._png import PngError, decode_png, png_header
+
+    header = png_header(data)
+    if header.bit_depth != 16 or header.channels < 2 or not header.decodable:
+        return None  # grey 16-bit is Pillow's I;16; interlaced keeps the lost-bits note
+    try:
+        pixels = decode_png(data)
+    except PngError as error:
+        raise ConvcliError(f"{name}: {error}") from None
+    info = image.info
+    channels = {2: "LA", 3: "RGB", 4: "RGBA"}[header.channels]
+    picture = Picture(pixels, channels, "16", "PNG", image.mode, info.get("icc_profile"))
+    picture.dpi = _dpi(info.get("dpi"))
+    picture.pixels = _oriented(pixels, image.getexif().get(_ORIENTATION, 1))
+    return picture
+
+
+def _dpi(value: object) -> tuple[float, float] | None:
+    if isinstance(value, tuple) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    return None
+
+
+#: The EXIF (and TIFF) orientation tag, and what each value asks of the pixels.
+_ORIENTATION = 0x0112
+
+
+def _oriented(pixels: np.ndarray, orientation: object) -> np.ndarray:
+    """The pixels turned upright as EXIF orientation 1..8 asks (what Pillow's
+    ``exif_transpose`` does for the images it decodes)."""
+    turns = {
+        2: lambda p: p[:, ::-1],
+        3: lambda p: p[::-1, ::-1],
+        4: lambda p: p[::-1],
+        5: lambda p: p.swapaxes(0, 1),
+        6: lambda p: np.rot90(p, -1),
+        7: lambda p: p[::-1, ::-1].swapaxes(0, 1),
+        8: lambda p: np.rot90(p, 1),
+    }
+    turn = turns.get(orientation) if isinstance(orientation, int) else None
+    return pixels if turn is None else np.ascontiguousarray(turn(pixels))
+
+
+def _read_tiff(data: bytes, name: str, max_pixels: int | None) -> Picture:
+    """The first page of a TIFF through tifffile: 16-bit and float colour, every bit."""
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+        page = tiff.pages.first
+        _check_pixels(name, int(page.imagewidth), int(page.imagelength), max_pixels)
+        pixels = page.asarray()
+        if page.axes.startswith("S"):  # planar: one plane per channel
+            pixels = np.moveaxis(pixels, 0, -1)
+        notes = (
+            [f"{name}: {len(tiff.pages)} frames; using the first"] if len(tiff.pages) > 1 else []
+        )
+        tags = page.tags
+        icc = tags.valueof(34675)
+        dpi = None
+        if tags.valueof(296, 2) == 2 and tags.get(282) is not None and tags.get(283) is not None:
+            dpi = (float(np.divide(*tags.valueof(282))), float(np.divide(*tags.valueof(283))))
+        orientation = tags.valueof(274, 1)
+    if pixels.ndim != 3 or not 2 <= pixels.shape[2] <= 4:
+        raise ConvcliError(f"{name}: a TIFF of shape {pixels.shape}; convcli reads 1 to 4 channels")
+    if pixels.dtype == np.uint16:
+        depth = "16"
+    elif pixels.dtype.kind == "f":
+        depth, pixels = "float", pixels.astype(np.float32)
+    else:
+        raise ConvcliError(
+            f"{name}: a TIFF of {pixels.dtype} samples; convcli reads 8- and 16-bit unsigned "
+            "and float colour TIFF"
+        )
+    if depth == "float" and not np.all(np.isfinite(pixels)):
+        raise ConvcliError(f"{name}: the TIFF holds NaN or infinite values")
+    channels = {2: "LA", 3: "RGB", 4: "RGBA"}[pixels.shape[2]]
+    mode = f"{channels};{'16' if depth == '16' else 'F'}"
+    picture = Picture(_oriented(pixels, orientation), channels, depth, "TIFF", mode, icc, dpi)
+    picture.notes = notes
+    return picture
 
 
 def _lost_bits_notes(image: Image.Image, name: str) -> list[str]:
@@ -533,9 +667,13 @@ def _picture_from_pillow(
             target = mode
         else:  # CMYK, YCbCr, LAB, HSV, RGBX...
             target = "RGBA" if "A" in mode else "RGB"
-            if icc_profile is not None and mode == "CMYK":
+            if mode == "CMYK":
+                dropped = "; its ICC profile is dropped" if icc_profile is not None else ""
                 icc_profile = None
-                notes.append(f"{name}: CMYK converted to RGB; its ICC profile is dropped")
+                notes.append(
+                    f"{name}: CMYK converted to RGB by Pillow's plain formula (no colour "
+                    f"management: colours may shift){dropped}; the output is RGB"
+                )
         if target != mode:
             image = image.convert(target)
         pixels = _eight_bit_array(image)
@@ -985,6 +1123,34 @@ def _pfm_bytes(pixels: np.ndarray) -> bytes:
     return header + body
 
 
+def _write_tiff(
+    handle: BinaryIO,
+    pixels: np.ndarray,
+    *,
+    icc_profile: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+) -> None:
+    """A 16-bit or float32 grey+alpha/RGB/RGBA TIFF (tifffile; Pillow has no such modes),
+    uncompressed as Pillow writes TIFF, alpha marked unassociated (convcli's RGBA)."""
+    import tifffile
+
+    channels = pixels.shape[2]
+    options: dict[str, object] = {
+        "photometric": "rgb" if channels >= 3 else "minisblack",
+        "planarconfig": "contig",
+        "extrasamples": ("unassalpha",) if channels in (2, 4) else None,
+        "iccprofile": icc_profile,
+    }
+    if dpi is not None:
+        options.update(resolution=dpi, resolutionunit="INCH")
+    buffer = io.BytesIO()  # tifffile takes a file object's name for a path: give it none
+    try:
+        tifffile.imwrite(buffer, np.ascontiguousarray(pixels), **options)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OSError) as error:
+        raise ConvcliError(f"cannot write this {pixels.dtype} image as TIFF: {error}") from None
+    handle.write(buffer.getbuffer())
+
+
 def _pillow_image(pixels: np.ndarray, format_name: str) -> Image.Image:
     """The Pillow image for an output array (uint8 1-4 channels, uint16 or float32 grey)."""
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
@@ -998,8 +1164,8 @@ def _pillow_image(pixels: np.ndarray, format_name: str) -> Image.Image:
     if channels != 1:
         depth = "16-bit" if pixels.dtype == np.uint16 else "float"
         raise ConvcliError(
-            f"{format_name} via Pillow cannot hold {depth} images with {channels} channels; "
-            "write .npy (or .pfm for float RGB)"
+            f"{format_name} cannot hold {depth} images with {channels} channels; "
+            "write .tif or .npy (or .pfm for float RGB, .png for 16-bit)"
         )
     if pixels.dtype == np.uint16:
         return Image.fromarray(np.ascontiguousarray(pixels))  # mode I;16
@@ -1017,6 +1183,9 @@ _PNG_TYPES: dict[tuple[str, int], tuple[int, int]] = {
     ("uint8", 3): (8, 2),
     ("uint8", 4): (8, 6),
     ("uint16", 1): (16, 0),
+    ("uint16", 2): (16, 4),
+    ("uint16", 3): (16, 2),
+    ("uint16", 4): (16, 6),
 }
 
 #: Raw (filtered) bytes per compressed block: enough to keep zlib efficient, small
@@ -1126,13 +1295,14 @@ def write_png(
     def compress(start: int) -> tuple[bytes, int, int]:
         stop = min(height, start + block_rows)
         previous = rows[start - 1] if start else None
-        data = _up_filtered(rows[start:stop], previous)
+        filtered = _up_filtered(rows[start:stop], previous)
+        data = filtered.data  # the buffer zlib reads, without a copy
         compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9)
         last = stop == height
         packed = compressor.compress(data) + compressor.flush(
             zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
         )
-        return packed, zlib.adler32(data), data.size
+        return packed, zlib.adler32(data), filtered.size
 
     flevel = 0 if level < 2 else 1 if level < 6 else 2 if level == 6 else 3
     flags = flevel << 6
@@ -1209,6 +1379,11 @@ def save_image(
                 dpi=dpi,
                 threads=threads,
             )
+
+    elif format_name == "TIFF" and channels > 1 and pixels.dtype != np.uint8:
+
+        def encode(handle: BinaryIO) -> None:
+            _write_tiff(handle, pixels, icc_profile=icc_profile, dpi=dpi)
 
     else:
         image = _pillow_image(pixels, format_name)

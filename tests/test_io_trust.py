@@ -78,3 +78,191 @@ def test_matrix_layout_rule(shape, channels_last, noted):
 def test_probe_shape_follows_the_same_rule(tmp_path):
     np.save(tmp_path / "hwc.npy", np.zeros((7, 9, 3), np.float32))
     assert imageio.probe_shape(tmp_path / "hwc.npy") == ((3, 7, 9), False)
+
+
+# ------------------------------------------------------------------ 16-bit and float colour
+
+
+def filtered_png(values: np.ndarray, filters: list[int]) -> bytes:
+    """A PNG whose rows use the given filter types (cycled), written by hand.
+
+    Encoding a filter needs only the original bytes, so this is a few vector lines; it is
+    what makes every one of the five filters reach the decoder (libpng and Pillow choose
+    theirs per row, convcli's writer uses Up only)."""
+    import struct
+    import zlib
+
+    height, width = values.shape[:2]
+    channels = 1 if values.ndim == 2 else values.shape[2]
+    depth = 16 if values.dtype == np.uint16 else 8
+    bpp = channels * depth // 8
+    samples = values.astype(">u2") if depth == 16 else values
+    x = np.ascontiguousarray(samples).view(np.uint8).reshape(height, -1).astype(np.int16)
+    a, b, c = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
+    a[:, bpp:], b[1:], c[1:, bpp:] = x[:, :-bpp], x[:-1], x[:-1, :-bpp]
+    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+    predictors = [np.zeros_like(x), a, b, (a + b) >> 1, paeth]
+    kinds = np.resize(np.asarray(filters), height)
+    raw = b"".join(
+        bytes([kind]) + ((x[y] - predictors[kind][y]) & 0xFF).astype(np.uint8).tobytes()
+        for y, kind in enumerate(kinds)
+    )
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    colour_type = {1: 0, 2: 4, 3: 2, 4: 6}[channels]
+    header = struct.pack(">IIBBBBB", width, height, depth, colour_type, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )  # fmt: skip
+
+
+def write_tiff(path, values: np.ndarray) -> None:
+    import tifffile
+
+    channels = values.shape[2]
+    tifffile.imwrite(
+        path,
+        values,
+        photometric="rgb" if channels >= 3 else "minisblack",
+        extrasamples=["unassalpha"] if channels in (2, 4) else None,
+    )
+
+
+@pytest.mark.parametrize("channels", [2, 3, 4])
+@pytest.mark.parametrize("filters", [[0], [1], [2], [3], [4], [0, 1, 2, 3, 4]])
+def test_png_reader_undoes_every_filter_bit_for_bit(channels, filters):
+    from convcli._png import decode_png
+
+    rng = np.random.default_rng(channels * 10 + len(filters))
+    wide = rng.integers(0, 65536, (9, 13, channels), dtype=np.uint16)
+    assert np.array_equal(decode_png(filtered_png(wide, filters)), wide)
+    narrow = rng.integers(0, 256, (9, 13, channels), dtype=np.uint8)
+    assert np.array_equal(decode_png(filtered_png(narrow, filters)), narrow)
+
+
+def test_png_reader_matches_pillow_on_the_sample_photos():
+    from PIL import Image
+
+    from convcli._png import decode_png
+
+    for name in ("chelsea.png", "camera.png"):  # Pillow-written: adaptive filters
+        data = (SAMPLES / name).read_bytes()
+        with Image.open(SAMPLES / name) as image:
+            assert np.array_equal(decode_png(data), np.asarray(image))
+
+
+@pytest.mark.parametrize("channels", [3, 4])
+@pytest.mark.parametrize("source", ["png", "tif"])
+@pytest.mark.parametrize("target", ["png", "tif"])
+def test_sixteen_bit_colour_round_trip_keeps_every_bit(cli, tmp_path, channels, source, target):
+    values = np.random.default_rng(7).integers(0, 65536, (21, 34, channels), dtype=np.uint16)
+    if channels == 4:
+        values[..., 3] = 65535  # opaque: the identity kernel then leaves every colour bit
+    path = tmp_path / f"in.{source}"
+    if source == "png":
+        path.write_bytes(filtered_png(values, [0, 1, 2, 3, 4]))
+    else:
+        write_tiff(path, values)
+    picture = imageio.load_image(path)
+    assert (picture.depth, picture.pixels.dtype, picture.notes) == ("16", np.uint16, [])
+    assert np.array_equal(picture.pixels, values)
+    result = cli("apply", path, "-k", "identity", "-o", tmp_path / f"out.{target}")
+    assert (result.exit_code, result.stderr) == (0, "")
+    written = imageio.load_image(tmp_path / f"out.{target}")
+    assert written.channels == ("RGB", "RGBA")[channels - 3]
+    assert np.array_equal(written.pixels, values)
+
+
+def test_sixteen_bit_rgba_with_transparency_round_trips_through_the_writers(tmp_path):
+    values = np.random.default_rng(8).integers(0, 65536, (11, 7, 4), dtype=np.uint16)
+    for suffix in ("png", "tif"):
+        imageio.save_image(values, tmp_path / f"x.{suffix}")
+        assert np.array_equal(imageio.load_image(tmp_path / f"x.{suffix}").pixels, values)
+
+
+def test_filtered_sixteen_bit_colour_equals_the_float_computation(cli, tmp_path):
+    from scipy import ndimage
+
+    from convcli.kernels import parse_step
+
+    rng = np.random.default_rng(9)
+    values = rng.integers(0, 65536, (24, 30, 3), dtype=np.uint16)
+    (tmp_path / "in.png").write_bytes(filtered_png(values, [4, 3]))
+    for output in ("out.png", "out.npy"):
+        result = cli("apply", tmp_path / "in.png", "-k", "gaussian:1", "-o", tmp_path / output)
+        assert (result.exit_code, result.stderr) == (0, "")
+    written = imageio.load_image(tmp_path / "out.png").pixels
+    raw = np.load(tmp_path / "out.npy")  # the same chain, float32, never rounded
+    assert written.dtype == np.uint16
+    assert np.array_equal(written, np.floor(np.clip(raw, 0, 65535) + 0.5).astype(np.uint16))
+    # ... and that float chain is the convolution itself (scipy, float64, OpenCV's border).
+    kernel = parse_step("gaussian:1").weight
+    expected = np.stack(
+        [
+            ndimage.correlate(values[..., c].astype(np.float64), kernel, mode="mirror")
+            for c in range(3)
+        ],
+        axis=-1,
+    )
+    assert np.abs(raw - expected).max() < 0.05
+    assert np.abs(written.astype(np.int64) - np.rint(expected)).max() <= 1
+    assert len(np.unique(written & 0xFF)) > 200  # the low byte is real, not a copy of the high
+
+
+def test_depth_16_works_on_colour(cli, tmp_path):
+    result = cli("apply", SAMPLES / "chelsea.png", "-k", "identity", "--depth", "16",
+                 "-o", tmp_path / "deep.png")  # fmt: skip
+    assert (result.exit_code, result.stderr) == (0, "")
+    deep = imageio.load_image(tmp_path / "deep.png")
+    eight = imageio.load_image(SAMPLES / "chelsea.png").pixels
+    assert (deep.depth, deep.channels) == ("16", "RGB")
+    assert np.array_equal(deep.pixels, eight.astype(np.uint16) * 257)
+
+
+def test_float_rgb_tiff_is_written_as_map_raw_promises(cli, tmp_path):
+    import tifffile
+
+    result = cli("apply", SAMPLES / "chelsea.png", "-k", "sobel-x", "--map", "raw",
+                 "-o", tmp_path / "gx.tif")  # fmt: skip
+    assert (result.exit_code, result.stderr) == (0, "")
+    cli("apply", SAMPLES / "chelsea.png", "-k", "sobel-x", "-o", tmp_path / "gx.npy")
+    written = tifffile.imread(tmp_path / "gx.tif")
+    assert (written.dtype, written.shape) == (np.float32, (300, 451, 3))
+    assert written.min() < 0  # raw: negative edges kept
+    assert np.array_equal(written, np.load(tmp_path / "gx.npy"))
+    again = imageio.load_image(tmp_path / "gx.tif")
+    assert (again.depth, again.channels) == ("float", "RGB")
+    assert np.array_equal(again.pixels, written)
+
+
+def test_png_reader_reads_only_what_it_can_and_leaves_the_rest_to_pillow():
+    from convcli._png import PngHeader
+
+    assert PngHeader(4, 4, 16, 2, 0).decodable
+    assert not PngHeader(4, 4, 16, 2, 1).decodable  # interlaced: Pillow, with its 8-bit note
+    assert not PngHeader(4, 4, 8, 3, 0).decodable  # palette
+    assert not PngHeader(4, 4, 4, 0, 0).decodable  # 4-bit grey
+
+
+# ------------------------------------------------------------------ CMYK
+
+
+def test_cmyk_input_gets_one_note_saying_what_was_done(cli, tmp_path):
+    from PIL import Image
+
+    Image.new("CMYK", (8, 6), (0, 255, 255, 0)).save(tmp_path / "red.jpg", quality=95)
+    result = cli("apply", tmp_path / "red.jpg", "-k", "identity", "-o", tmp_path / "out.png")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"note: {tmp_path / 'red.jpg'}: CMYK converted to RGB by Pillow's plain formula "
+        "(no colour management: colours may shift); the output is RGB\n"
+    )
+    out = imageio.load_image(tmp_path / "out.png")
+    assert out.channels == "RGB"
+    assert out.pixels[3, 4, 0] > 240 and out.pixels[3, 4, 1] < 15
