@@ -128,19 +128,27 @@ def _unfilter_diagonals(filters: np.ndarray, rows: np.ndarray, width: int, bpp: 
     height = rows.shape[0]
     filtered = _skewed(rows, width, bpp)
     done = np.zeros((width + height + 1, height + 1, bpp), np.int16)
-    kinds = filters.astype(np.int16)[:, None]
+    # One mask per filter type, by row; a type no row uses costs nothing.
+    masks = [(kind, (filters == kind)[:, None]) for kind in (1, 2, 3, 4) if np.any(filters == kind)]
     for d in range(width + height - 1):
         top, bottom = max(0, d - width + 1), min(height, d + 1)
         a = done[d + 1, top + 1 : bottom + 1]
         b = done[d + 1, top:bottom]
         c = done[d, top:bottom]
-        kind = kinds[top:bottom]
-        pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-        paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-        predicted = np.select(
-            [kind == 1, kind == 2, kind == 3, kind == 4], [a, b, (a + b) >> 1, paeth], 0
-        )
-        done[d + 2, top + 1 : bottom + 1] = (filtered[d, top:bottom] + predicted) & 0xFF
+        predicted = np.zeros_like(a)
+        for kind, mask in masks:
+            if kind == 1:
+                choice = a
+            elif kind == 2:
+                choice = b
+            elif kind == 3:
+                choice = (a + b) >> 1
+            else:
+                pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
+                choice = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
+            np.copyto(predicted, choice, where=mask[top:bottom])
+        predicted += filtered[d, top:bottom]
+        done[d + 2, top + 1 : bottom + 1] = predicted & 0xFF
     out = np.empty((height, width, bpp), np.uint8)
     for y in range(height):
         out[y] = done[y + 2 : y + 2 + width, y + 1]

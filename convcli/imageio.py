@@ -79,6 +79,8 @@ __all__ = [
     "load_image",
     "load_matrix",
     "matrix_layout",
+    "Operand",
+    "read_operand_pair",
     "parse_matrix",
     "probe_shape",
     "save_image",
@@ -923,6 +925,131 @@ def load_matrix(
     if not np.all(np.isfinite(values)):
         raise ConvcliError(f"{name}: the matrix has NaN or infinite values")
     return values
+
+
+# --------------------------------------------------------------------------------------------
+# Operands of ``learn``: files, stdin or inline matrices, as (C, H, W)
+# --------------------------------------------------------------------------------------------
+
+#: An inline matrix: numbers and the separators of the -k / --matrix syntax, nothing else.
+_INLINE_MATRIX = re.compile(r"^[\s\d.,;|eE+\-\[\]]+$")
+
+#: Formats whose compression changes pixel values: a kernel cannot match them to a level.
+LOSSY_FORMATS: frozenset[str] = frozenset({"JPEG", "WEBP", "AVIF"})
+
+
+@dataclass
+class Operand:
+    """One of ``learn``'s INPUT and TARGET, as read.
+
+    Attributes
+    ----------
+    name : str
+        The file name, ``stdin``, or the role (``INPUT``) of an inline matrix.
+    values : ndarray, shape (C, H, W)
+        The file's own numbers (uint8/uint16 for images, float for matrices); alpha dropped.
+    kind : {"image", "matrix"}
+    full_scale : float or None
+        255, 65535 or 1.0 for images (:data:`FULL_SCALE`), None for matrices.
+    notes : list of str
+        Remarks for stderr (alpha ignored, bits lost, a layout guessed...).
+    format : str or None
+        The image file's format (``"JPEG"``...): a lossy one is said when nothing fits.
+    """
+
+    name: str
+    values: np.ndarray
+    kind: str
+    full_scale: float | None = None
+    notes: list[str] = field(default_factory=list)
+    format: str | None = None
+
+    @property
+    def lossy(self) -> bool:
+        """Whether its file format compresses with loss (JPEG, lossy WebP or AVIF)."""
+        return self.kind == "image" and self.format in LOSSY_FORMATS
+
+
+def read_operand_pair(
+    input_word: str, target_word: str, channels_last: bool = False
+) -> tuple[Operand, Operand]:
+    """INPUT and TARGET of ``learn``: each a file, ``-`` (stdin, one of them) or an inline
+    matrix (``"0 1; 2 3"``), as (C, H, W).
+
+    A 3-D ``.npy`` is read by :func:`matrix_layout`'s rule, and as H×W×C next to an image
+    with as many channels (``apply`` writes an image's ``.npy`` so).
+
+    Raises
+    ------
+    SpecError
+        Both words are ``-``.
+    ConvcliError
+        A missing or unreadable file, or a word that is neither a file nor a matrix.
+    """
+    if input_word == "-" and target_word == "-":
+        raise SpecError("INPUT and TARGET cannot both be '-' (stdin holds one file)")
+    source = _read_operand(input_word, "INPUT")
+    target = _read_operand(target_word, "TARGET")
+    image_channels = {op.values.shape[0] for op in (source, target) if op.kind == "image"}
+    for operand in (source, target):
+        if operand.kind == "matrix":
+            operand.values = _operand_chw(operand, channels_last, image_channels)
+    return source, target
+
+
+def _read_operand(word: str, role: str) -> Operand:
+    """One positional word -> Operand: a file, stdin, or an inline matrix."""
+    if word == "-":
+        limit = image_byte_limit(DEFAULT_MAX_PIXELS)
+        piped = load_piped(read_stream(sys.stdin.buffer, "stdin", limit, "piped input"))
+        if isinstance(piped, Picture):
+            return _image_operand(piped, "stdin")
+        return Operand("stdin", piped, "matrix")
+    exists = os.path.lexists(word)  # never raises (a NUL byte, a name too long)
+    if not exists and _INLINE_MATRIX.match(word) and any(ch.isdigit() for ch in word):
+        try:
+            return Operand(role, parse_matrix(word, role), "matrix")
+        except ConvcliError as error:
+            raise ConvcliError(
+                f"{role} {shorten(word)!r}: not a file, and not a matrix ({error})"
+            ) from None
+    if not exists:
+        raise ConvcliError(
+            f"{role} '{shorten(word)}': no such file (nor an inline matrix like \"0 1; 2 3\")"
+        )
+    if is_matrix_path(word):
+        return Operand(word, load_matrix(word), "matrix")
+    return _image_operand(load_image(word), word)
+
+
+def _image_operand(picture: Picture, name: str) -> Operand:
+    """An image as (C, H, W) in its own numbers, alpha left out (with a note)."""
+    pixels = picture.pixels
+    notes = list(picture.notes)
+    if picture.has_alpha:
+        pixels = pixels[..., :-1]
+        if pixels.shape[-1] == 1:
+            pixels = pixels[..., 0]
+        notes.append(f"{name}: alpha channel ignored (the fit uses the colour channels)")
+    values = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    return Operand(name, values, "image", FULL_SCALE[picture.depth], notes, picture.format)
+
+
+def _operand_chw(operand: Operand, channels_last: bool, image_channels: set[int]) -> np.ndarray:
+    values = operand.values
+    if values.ndim == 4 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim == 2:
+        return values[None]
+    if values.ndim != 3:
+        raise ConvcliError(
+            f"{operand.name}: a matrix has 2 or 3 dimensions (C,H,W), got shape {values.shape}"
+        )
+    if values.shape[-1] in image_channels and values.shape[0] > IMAGE_CHANNELS:
+        return values.transpose(2, 0, 1)  # next to an image: as apply writes it
+    last, notes = matrix_layout(values.shape, operand.name, channels_last)
+    operand.notes.extend(notes)
+    return values.transpose(2, 0, 1) if last else values
 
 
 # --------------------------------------------------------------------------------------------
