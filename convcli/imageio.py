@@ -43,10 +43,10 @@ import tempfile
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -1446,39 +1446,99 @@ def write_png(
     handle.write(_png_chunk(b"IEND", b""))
 
 
-def save_image(
-    pixels: np.ndarray,
-    path: str | os.PathLike[str],
-    *,
-    format: str | None = None,
-    force: bool = False,
-    quality: int = 90,
-    png_compression: int = 1,
-    icc_profile: bytes | None = None,
-    dpi: tuple[float, float] | None = None,
-    threads: int | None = None,
-) -> None:
-    """Encode an image and write it atomically (``-`` writes the bytes to stdout).
+def _encoder(
+    pixels: np.ndarray, format_name: str, settings: EncodeOptions
+) -> Callable[[BinaryIO], None]:
+    """The function that writes ``pixels`` as ``format_name`` into a binary file: convcli's
+    PNG writer, tifffile for 16-bit and float colour TIFF, Pillow for the rest."""
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    icc_profile, dpi = settings.icc_profile, settings.dpi
+    if format_name == "PNG" and (pixels.dtype.name, channels) in _PNG_TYPES:
+        return lambda handle: write_png(
+            handle,
+            pixels,
+            level=settings.png_compression,
+            icc_profile=icc_profile,
+            dpi=dpi,
+            threads=settings.threads,
+        )
+    if format_name == "TIFF" and channels > 1 and pixels.dtype != np.uint8:
+        return lambda handle: _write_tiff(handle, pixels, icc_profile=icc_profile, dpi=dpi)
+    image = _pillow_image(pixels, format_name)
+    options: dict[str, object] = {}
+    if format_name == "PNG":
+        options["compress_level"] = settings.png_compression
+    if format_name in ("JPEG", "WEBP"):
+        options["quality"] = settings.quality
+    if icc_profile is not None and format_name in ("PNG", "JPEG", "TIFF", "WEBP"):
+        options["icc_profile"] = icc_profile
+    if dpi is not None and format_name in ("PNG", "JPEG", "TIFF", "BMP"):
+        options["dpi"] = dpi
 
-    Parameters
+    def encode(handle: BinaryIO) -> None:
+        try:
+            image.save(handle, format=format_name, **options)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            reason = str(error).strip("'\"") or type(error).__name__
+            raise ConvcliError(
+                f"cannot write this {image.mode} image as {format_name}: {reason}"
+            ) from None
+
+    return encode
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How :func:`save_image` encodes.
+
+    Attributes
     ----------
-    pixels : ndarray, shape (H, W) or (H, W, C)
-        uint8 (1 to 4 channels), uint16 (grey) or float32 (grey; 1 or 3 channels for PFM).
-    path : path or "-"
-    format : str, optional
-        ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"PFM"``, ... Default: from the suffix.
-    force : bool
-        Replace an existing file.
     quality : int
         JPEG and WebP quality, 1..100.
     png_compression : int
         zlib level 0..9 for PNG. PNG is written by :func:`write_png` (Up filter, blocks
         compressed on every core): at the default, 1, a 4K photo takes ~0.12 s where
         Pillow takes ~0.5 s at level 1 and ~1.9 s at its default 6.
-    icc_profile, dpi
-        Carried into formats that hold them (PNG, JPEG, TIFF, WebP; DPI also BMP).
-    threads : int, optional
+    icc_profile : bytes or None
+        Carried into formats that hold one (PNG, JPEG, TIFF, WebP).
+    dpi : (float, float) or None
+        Carried into PNG, JPEG, TIFF and BMP.
+    threads : int or None
         Threads for the PNG writer (default: one per core).
+    """
+
+    quality: int = 90
+    png_compression: int = 1
+    icc_profile: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    threads: int | None = None
+
+
+def save_image(
+    pixels: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    force: bool = False,
+    options: EncodeOptions | None = None,
+    **given: Any,
+) -> None:
+    """Encode an image and write it atomically (``-`` writes the bytes to stdout).
+
+    Parameters
+    ----------
+    pixels : ndarray, shape (H, W) or (H, W, C)
+        uint8 (1 to 4 channels), uint16 (1 to 4 channels: PNG, TIFF; grey elsewhere) or
+        float32 (TIFF: 1 to 4 channels; PFM: 1 or 3).
+    path : path or "-"
+    format : str, optional
+        ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"PFM"``, ... Default: from the suffix.
+    force : bool
+        Replace an existing file.
+    options : EncodeOptions, optional
+        Quality, PNG compression, ICC profile, DPI, threads.
+    **given
+        The same fields as keywords (``quality=95``), laid over ``options``.
 
     Raises
     ------
@@ -1494,45 +1554,7 @@ def save_image(
     if format_name == "PFM":
         write_bytes(path, _pfm_bytes(np.asarray(pixels, dtype=np.float32)), force=force)
         return
-    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-    if format_name == "PNG" and (pixels.dtype.name, channels) in _PNG_TYPES:
-
-        def encode(handle: BinaryIO) -> None:
-            write_png(
-                handle,
-                pixels,
-                level=png_compression,
-                icc_profile=icc_profile,
-                dpi=dpi,
-                threads=threads,
-            )
-
-    elif format_name == "TIFF" and channels > 1 and pixels.dtype != np.uint8:
-
-        def encode(handle: BinaryIO) -> None:
-            _write_tiff(handle, pixels, icc_profile=icc_profile, dpi=dpi)
-
-    else:
-        image = _pillow_image(pixels, format_name)
-        options: dict[str, object] = {}
-        if format_name == "PNG":
-            options["compress_level"] = png_compression
-        if format_name in ("JPEG", "WEBP"):
-            options["quality"] = quality
-        if icc_profile is not None and format_name in ("PNG", "JPEG", "TIFF", "WEBP"):
-            options["icc_profile"] = icc_profile
-        if dpi is not None and format_name in ("PNG", "JPEG", "TIFF", "BMP"):
-            options["dpi"] = dpi
-
-        def encode(handle: BinaryIO) -> None:
-            try:
-                image.save(handle, format=format_name, **options)
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                reason = str(error).strip("'\"") or type(error).__name__
-                raise ConvcliError(
-                    f"cannot write this {image.mode} image as {format_name}: {reason}"
-                ) from None
-
+    encode = _encoder(pixels, format_name, replace(options or EncodeOptions(), **given))
     if str(path) == "-":  # whole or nothing on stdout too
         buffer = io.BytesIO()
         encode(buffer)
