@@ -22,50 +22,21 @@ from __future__ import annotations
 import argparse
 import io
 import statistics
-import struct
 import subprocess
 import sys
 import time
-import zlib
 from pathlib import Path
 
 import numpy as np
 from PIL import Image
 
-from convcli._png import decode_png
-
 ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # run as a script: the test's PNG encoder is reused
+
+from convcli._png import decode_png  # noqa: E402
+from tests.test_io_trust import filtered_png  # noqa: E402
+
 FILTERS = {"up": [2], "paeth": [4], "mixed": [0, 1, 2, 3, 4]}
-
-
-def filtered_png(values: np.ndarray, filters: list[int]) -> bytes:
-    """A PNG whose rows use ``filters`` in turn (the encoder of tests/test_io_trust.py)."""
-    height = values.shape[0]
-    channels = values.shape[2]
-    depth = 16 if values.dtype == np.uint16 else 8
-    bpp = channels * depth // 8
-    samples = values.astype(">u2") if depth == 16 else values
-    x = np.ascontiguousarray(samples).view(np.uint8).reshape(height, -1).astype(np.int16)
-    a, b, c = np.zeros_like(x), np.zeros_like(x), np.zeros_like(x)
-    a[:, bpp:], b[1:], c[1:, bpp:] = x[:, :-bpp], x[:-1], x[:-1, :-bpp]
-    pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-    paeth = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-    predictors = [np.zeros_like(x), a, b, (a + b) >> 1, paeth]
-    kinds = np.resize(np.asarray(filters), height)
-    raw = b"".join(
-        bytes([kind]) + ((x[y] - predictors[kind][y]) & 0xFF).astype(np.uint8).tobytes()
-        for y, kind in enumerate(kinds)
-    )
-
-    def chunk(kind: bytes, data: bytes) -> bytes:
-        crc = struct.pack(">I", zlib.crc32(kind + data))
-        return struct.pack(">I", len(data)) + kind + data + crc
-
-    header = struct.pack(">IIBBBBB", values.shape[1], height, depth, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw, 1))
-        + chunk(b"IEND", b"")
-    )  # fmt: skip
 
 
 def main() -> int:
