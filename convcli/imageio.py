@@ -798,6 +798,20 @@ def matrix_layout(shape: Sequence[int], name: str, channels_last: bool) -> tuple
     With ``channels_last`` the answer is always H×W×C. Text matrices and ``--matrix`` mark
     their channels (``|``, blank lines), so only a ``.npy`` (by its ``name``) is guessed.
 
+    Parameters
+    ----------
+    shape : sequence of int
+        The array's shape as read.
+    name : str
+        The file name (the rule applies to ``.npy`` names only), used in the note.
+    channels_last : bool
+        ``--channels-last`` was given.
+
+    Returns
+    -------
+    (bool, list of str)
+        Whether the last axis holds the channels, and the note for an ambiguous shape.
+
     Examples
     --------
     >>> matrix_layout((360, 640, 3), "x.npy", False)
@@ -978,6 +992,18 @@ def read_operand_pair(
 
     A 3-D ``.npy`` is read by :func:`matrix_layout`'s rule, and as H×W×C next to an image
     with as many channels (``apply`` writes an image's ``.npy`` so).
+
+    Parameters
+    ----------
+    input_word, target_word : str
+        A file name, ``-`` or an inline matrix each.
+    channels_last : bool
+        Read 3-D matrices as H×W×C.
+
+    Returns
+    -------
+    (Operand, Operand)
+        INPUT and TARGET, values (C, H, W).
 
     Raises
     ------

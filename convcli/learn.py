@@ -334,6 +334,25 @@ class KernelFit:
         """The kernel rounded to :attr:`decimals` (``-0`` shown as ``0``)."""
         return np.round(self.kernel, self.decimals) + 0.0
 
+    def weight(self) -> np.ndarray:
+        """The rounded kernel as ``apply -k FILE.npy`` takes it: (kh, kw) shared, or a
+        per-channel set as a depthwise (C, C, kh, kw) layer (zeros off the diagonal).
+
+        Examples
+        --------
+        >>> x = np.ones((6, 8)); x[:, 2:6] = 0
+        >>> learn_kernel(np.stack([x, 2 * x]), np.stack([x, 2 * x])[:, :, :-1] * 3,
+        ...              (1, 2), per_channel=True).weight().shape
+        (2, 2, 1, 2)
+        """
+        weight = self.rounded_kernel()
+        if not self.per_channel:
+            return weight
+        channels = weight.shape[0]
+        layer = np.zeros((channels, channels, *self.kernel_size))
+        layer[np.arange(channels), np.arange(channels)] = weight
+        return layer
+
     def rounded_bias(self) -> float | np.ndarray | None:
         """The bias rounded like the kernel."""
         if self.bias is None:
@@ -1209,6 +1228,18 @@ def prepare(source: Operand, target: Operand, request: LearnRequest) -> Prepared
     bits) before the same cut: it is subtracted again. The kernel then comes out in the
     input's units, the one ``apply`` used. ``gray`` takes luma of colour operands after
     the mask was made (a pixel is fitted only if all three channels were).
+
+    Parameters
+    ----------
+    source, target : convcli.imageio.Operand
+        INPUT and TARGET as :func:`convcli.imageio.read_operand_pair` reads them.
+    request : LearnRequest
+        ``map_mode``, ``tolerance``, ``gray``, ``border`` and (for the step limit)
+        ``method`` and ``descent.epochs`` are used here.
+
+    Returns
+    -------
+    PreparedTarget
 
     Raises
     ------

@@ -369,20 +369,12 @@ def _check_save_path(path: Path, per_channel: bool, force: bool, inputs: list[st
 
 
 def _save_kernel(fit: KernelFit, path: Path, force: bool, facts: list[tuple[str, str]]) -> str:
-    import numpy as np
-
     from convcli import imageio
     from convcli.render.learn import kernel_file_text
 
     suffix = path.suffix.lower()
-    if suffix == ".npy":  # the rounded kernel, as printed, in every format
-        weight: np.ndarray = fit.rounded_kernel()
-        if fit.per_channel:  # (C, kh, kw) -> a depthwise (C, C, kh, kw) layer, zeros off-diagonal
-            channels = weight.shape[0]
-            layer = np.zeros((channels, channels, *fit.kernel_size))
-            layer[np.arange(channels), np.arange(channels)] = weight
-            weight = layer
-        imageio.save_npy(str(path), weight, force=force)
+    if suffix == ".npy":
+        imageio.save_npy(str(path), fit.weight(), force=force)
     else:
         text = kernel_file_text(
             fit, "," if suffix == ".csv" else " ", comments=suffix == ".txt", facts=facts

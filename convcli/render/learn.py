@@ -126,7 +126,16 @@ def fact_lines(
     context: FitContext,
     saved: str | None = None,
 ) -> list[tuple[str, str]]:
-    """The report as (label, text) pairs, shared by the table and the plain format."""
+    """The report as (label, text) pairs, shared by the table and the plain format.
+
+    Parameters
+    ----------
+    fit : KernelFit
+    context : FitContext
+        Units, what was left out and the ``--map`` read with.
+    saved : str, optional
+        The ``--save`` file written.
+    """
     if fit.per_channel:
         sharing = f", one per channel ({fit.channels})"
     else:
@@ -238,7 +247,15 @@ def fit_json(
     context: FitContext,
     saved: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON document: stable keys, rounded and full-precision kernels."""
+    """The JSON document: stable keys, rounded and full-precision kernels.
+
+    Parameters
+    ----------
+    fit : KernelFit
+    context : FitContext
+    saved : str, optional
+        The ``--save`` file written.
+    """
     bias = fit.rounded_bias()
     full_bias = fit.bias
     return {
@@ -306,7 +323,17 @@ def render_fit(
     context: FitContext,
     saved: str | None = None,
 ) -> None:
-    """Print the recovered kernel and its report to stdout in ``output_format``."""
+    """Print the recovered kernel and its report to stdout in ``output_format``.
+
+    Parameters
+    ----------
+    fit : KernelFit
+    output_format : OutputFormat
+    context : FitContext
+        Units, what was left out and the ``--map`` read with.
+    saved : str, optional
+        The ``--save`` file written.
+    """
     if output_format is OutputFormat.json:
         print_json(fit_json(fit, context, saved))
         return
