@@ -366,8 +366,8 @@ def apply(
         typer.Option(
             "--depth",
             help=(
-                "Bits per channel of an image output: 8, 16 (PNG/TIFF grey) or float (TIFF "
-                "grey; .npy and .pfm are always float). Default: the input's."
+                "Bits per channel of an image output: 8, 16 (PNG, TIFF) or float (TIFF; .npy "
+                "and .pfm are always float). Default: the input's."
             ),
             rich_help_panel=_OUTPUT,
             show_default=False,

@@ -35,10 +35,11 @@ EPILOG = """\
   [dim]# 8-bit target: 127.5 offset undone, saturated pixels left out; apply -k @sobel.txt[/]
 
 INPUT and TARGET are image files, matrix files (.npy, .csv, .txt), '-' (stdin, one of
-them) or inline matrices ("0 1; 2 3", channels split by |). A 3-D .npy next to an image is
-read HxWxC, as apply writes it; put '--' before a matrix that starts with a minus. Least
-squares is exact for a linear filter; a target that no linear kernel explains (a median
-filter, --map abs) is an error with its residual.
+them) or inline matrices ("0 1; 2 3", channels split by |). A 3-D .npy next to an image,
+or whose last axis is 1-4 and the others larger, is read HxWxC, as apply writes it; put
+'--' before a matrix that starts with a minus. Least squares is exact for a linear filter;
+a target that no linear kernel explains (a median filter, --map abs) is an error with its
+residual; a lossy (JPEG) target needs --tol.
 """
 
 _KERNEL = "Kernel"
@@ -153,7 +154,8 @@ def learn(
         bool,
         typer.Option(
             "--channels-last",
-            help="Read 3-D .npy matrices as HxWxC (default: CxHxW, or HxWxC next to an image).",
+            help="Read 3-D .npy matrices as HxWxC. Default: HxWxC next to an image or when "
+            "the last axis is 1-4 and the others larger (as apply writes images), else CxHxW.",
             rich_help_panel=_TARGET,
         ),
     ] = False,
