@@ -513,21 +513,28 @@ def _decode_wide(data: bytes, name: str, max_pixels: int | None) -> Picture | No
     """A 16-bit grey+alpha/RGB/RGBA PNG (convcli's own reader) or a 16-bit or float
     colour TIFF (tifffile), every bit kept; None for anything Pillow reads whole."""
     claimed = _signature(data)
-    if claimed not in ("PNG", "TIFF"):
-        return None
-    try:
-        image = _open_header(data, name, max_pixels)
-    except UnidentifiedImageError:
-        if claimed != "TIFF":
-            raise
-        return _read_tiff(data, name, max_pixels)  # float RGB: Pillow has no mode for it
     if claimed == "TIFF":
+        try:
+            image = _open_header(data, name, max_pixels)
+        except UnidentifiedImageError:  # float RGB: Pillow has no mode for it
+            try:
+                return _read_tiff(data, name, max_pixels)
+            except ConvcliError:
+                raise
+            except Exception:  # not a TIFF tifffile reads either: Pillow's word stands
+                raise UnidentifiedImageError(name) from None
         return _read_tiff(data, name, max_pixels) if _is_wide_tiff(image) else None
+    if claimed != "PNG":
+        return None
     from convcli._png import PngError, decode_png, png_header
 
-    header = png_header(data)
+    try:
+        header = png_header(data)
+    except PngError:
+        return None  # Pillow says what is wrong with it
     if header.bit_depth != 16 or header.channels < 2 or not header.decodable:
         return None  # grey 16-bit is Pillow's I;16; interlaced keeps the lost-bits note
+    image = _open_header(data, name, max_pixels)  # size checked, metadata read
     try:
         pixels = decode_png(data)
     except PngError as error:
