@@ -1,9 +1,9 @@
 """A PNG decoder in NumPy and zlib, for what Pillow cannot give: 16 bits per colour channel.
 
 Pillow decodes 16-bit RGB, RGBA and grey+alpha PNGs to 8 bits per channel. This module
-reads non-interlaced 8- and 16-bit grey, grey+alpha, RGB and RGBA PNGs (colour types 0, 2,
-4, 6) into ``H×W[×C]`` arrays with every bit; :mod:`convcli.imageio` uses it for the 16-bit
-colour files only (Pillow stays the reader of everything else, and of interlaced files).
+reads 8- and 16-bit grey, grey+alpha, RGB and RGBA PNGs (colour types 0, 2, 4, 6;
+interlaced or not) into ``H×W[×C]`` arrays with every bit; :mod:`convcli.imageio` uses it
+for the 16-bit colour files only (Pillow stays the reader of everything else).
 
 The five row filters (PNG spec 9.2) are undone vectorised: None, Sub (a running sum per
 byte lane) and Up (one subtraction) row by row; when any row uses Average or Paeth, whose
@@ -49,8 +49,8 @@ class PngHeader:
 
     @property
     def decodable(self) -> bool:
-        """Whether :func:`decode_png` reads it (8/16-bit, no palette, not interlaced)."""
-        return self.bit_depth in (8, 16) and self.channels > 0 and self.interlace == 0
+        """Whether :func:`decode_png` reads it (8/16-bit, no palette; Adam7 or not)."""
+        return self.bit_depth in (8, 16) and self.channels > 0 and self.interlace in (0, 1)
 
 
 def _chunks(data: bytes) -> list[tuple[bytes, bytes]]:
@@ -156,7 +156,7 @@ def _unfilter_diagonals(filters: np.ndarray, rows: np.ndarray, width: int, bpp: 
 
 
 def decode_png(data: bytes) -> np.ndarray:
-    """The pixels of a non-interlaced 8- or 16-bit grey, grey+alpha, RGB or RGBA PNG.
+    """The pixels of an 8- or 16-bit grey, grey+alpha, RGB or RGBA PNG (Adam7 or not).
 
     Parameters
     ----------
@@ -171,7 +171,7 @@ def decode_png(data: bytes) -> np.ndarray:
     Raises
     ------
     PngError
-        Not a PNG, a kind this decoder does not read (palette, interlaced, 1-4 bits),
+        Not a PNG, a kind this decoder does not read (palette, 1-4 bits),
         a failed CRC, a truncated or corrupt image stream, or an unknown filter type.
 
     Examples
@@ -190,29 +190,48 @@ def decode_png(data: bytes) -> np.ndarray:
             f"PNG of bit depth {header.bit_depth}, colour type {header.colour_type}, "
             f"interlace {header.interlace}: not read here"
         )
-    chunks = _chunks(data)
-    stream = b"".join(body for kind, body in chunks if kind == b"IDAT")
-    bytes_per_sample = header.bit_depth // 8
-    bpp = header.channels * bytes_per_sample
-    row_bytes = header.width * bpp
-    expected = header.height * (row_bytes + 1)
+    stream = b"".join(body for kind, body in _chunks(data) if kind == b"IDAT")
+    bpp = header.channels * header.bit_depth // 8
+    passes = _ADAM7 if header.interlace else ((0, 0, 1, 1),)
+    # (x0, y0, dx, dy) -> the pass's size; passes with no pixels have no bytes at all.
+    sizes = [
+        (-(-(header.width - x0) // dx), -(-(header.height - y0) // dy)) for x0, y0, dx, dy in passes
+    ]
+    expected = sum(height * (1 + width * bpp) for width, height in sizes if width and height)
     try:
-        decompressor = zlib.decompressobj()
-        raw = decompressor.decompress(stream, expected)
+        raw = zlib.decompressobj().decompress(stream, expected)
     except zlib.error as error:
         raise PngError(f"corrupt PNG image data ({error})") from None
     if len(raw) < expected:
         raise PngError(f"truncated PNG image data ({len(raw)} of {expected} bytes)")
-    table = np.frombuffer(raw, np.uint8).reshape(header.height, row_bytes + 1)
-    filters, rows = table[:, 0], table[:, 1:]
-    if filters.size and int(filters.max()) > 4:
-        raise PngError(f"corrupt PNG (filter type {int(filters.max())})")
-    if np.any(filters >= 3):
-        unfiltered = _unfilter_diagonals(filters, rows, header.width, bpp)
-    else:
-        unfiltered = _unfilter_rows(filters, rows, bpp)
-    dtype = np.dtype(">u2") if bytes_per_sample == 2 else np.dtype(np.uint8)
+    out = np.empty((header.height, header.width, bpp), np.uint8)
+    offset = 0
+    for (x0, y0, dx, dy), (width, height) in zip(passes, sizes, strict=True):
+        if not width or not height:
+            continue
+        size = height * (1 + width * bpp)
+        table = np.frombuffer(raw, np.uint8, size, offset).reshape(height, 1 + width * bpp)
+        offset += size
+        out[y0::dy, x0::dx] = _unfilter(table, width, bpp).reshape(height, width, bpp)
+    dtype = np.dtype(">u2") if header.bit_depth == 16 else np.dtype(np.uint8)
     shape: tuple[int, ...] = (header.height, header.width, header.channels)
     if header.channels == 1:
         shape = shape[:2]
-    return unfiltered.view(dtype).reshape(shape).astype(dtype.newbyteorder("="))
+    return out.view(dtype).reshape(shape).astype(dtype.newbyteorder("="))
+
+
+#: Adam7 passes: (first column, first row, column step, row step).
+_ADAM7 = (
+    (0, 0, 8, 8), (4, 0, 8, 8), (0, 4, 4, 8), (2, 0, 4, 4), (0, 2, 2, 4), (1, 0, 2, 2),
+    (0, 1, 1, 2),
+)  # fmt: skip
+
+
+def _unfilter(table: np.ndarray, width: int, bpp: int) -> np.ndarray:
+    """Scanlines with their filter-type bytes -> the raw bytes, (H, W * bpp)."""
+    filters, rows = table[:, 0], table[:, 1:]
+    if int(filters.max()) > 4:
+        raise PngError(f"corrupt PNG (filter type {int(filters.max())})")
+    if np.any(filters >= 3):
+        return _unfilter_diagonals(filters, rows, width, bpp)
+    return _unfilter_rows(filters, rows, bpp)

@@ -399,8 +399,7 @@ def load_image(
     -----
     GIF and multi-page TIFF give their first frame (with a note). EXIF orientation is applied.
     16-bit grey+alpha, RGB and RGBA PNGs are decoded by :mod:`convcli._png` and 16-bit or
-    float colour TIFFs by tifffile, every bit kept (Pillow would give 8 bits); only an
-    interlaced 16-bit colour PNG still goes through Pillow, with a note on the lost bits.
+    float colour TIFFs by tifffile, every bit kept (Pillow would give 8 bits).
 
     Examples
     --------
@@ -533,7 +532,7 @@ def _decode_wide(data: bytes, name: str, max_pixels: int | None) -> Picture | No
     except PngError:
         return None  # Pillow says what is wrong with it
     if header.bit_depth != 16 or header.channels < 2 or not header.decodable:
-        return None  # grey 16-bit is Pillow's I;16; interlaced keeps the lost-bits note
+        return None  # grey 16-bit is Pillow's I;16 already
     image = _open_header(data, name, max_pixels)  # size checked, metadata read
     try:
         pixels = decode_png(data)
