@@ -301,3 +301,17 @@ def test_cmyk_input_gets_one_note_saying_what_was_done(cli, tmp_path):
     out = imageio.load_image(tmp_path / "out.png")
     assert out.channels == "RGB"
     assert out.pixels[3, 4, 0] > 240 and out.pixels[3, 4, 1] < 15
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_wide_tiff_orientation_is_applied_as_pillow_does_for_8_bit(tmp_path, orientation):
+    import tifffile
+
+    values = np.random.default_rng(orientation).integers(0, 256, (5, 7, 3), dtype=np.uint8)
+    tag = [(274, "H", 1, orientation, True)]
+    tifffile.imwrite(tmp_path / "n.tif", values, photometric="rgb", extratags=tag)
+    wide = values.astype(np.uint16) * 257
+    tifffile.imwrite(tmp_path / "w.tif", wide, photometric="rgb", extratags=tag)
+    narrow = imageio.load_image(tmp_path / "n.tif").pixels  # Pillow's exif_transpose
+    turned = imageio.load_image(tmp_path / "w.tif").pixels  # tifffile + convcli's turn
+    assert np.array_equal(turned, narrow.astype(np.uint16) * 257)
