@@ -118,6 +118,32 @@ def _skewed(rows: np.ndarray, width: int, bpp: int) -> np.ndarray:
     return skewed
 
 
+def _predict(
+    kind: int, a: np.ndarray, b: np.ndarray, c: np.ndarray, work: list[np.ndarray]
+) -> np.ndarray:
+    """PNG's predictor of filter ``kind`` from left ``a``, above ``b``, above-left ``c``
+    (int16 arrays; ``work`` are scratch arrays of their shape). A new array."""
+    if kind == 0:
+        return np.zeros_like(a)
+    if kind in (1, 2):
+        return (a if kind == 1 else b).copy()
+    if kind == 3:
+        return (a + b) >> 1
+    # Paeth: the one of a, b, c nearest to a + b - c, ties to a then b.
+    pa, pb, pc, near, other = work
+    np.subtract(b, c, out=pa)
+    np.subtract(a, c, out=pb)
+    np.add(pa, pb, out=pc)
+    np.abs(pa, out=pa)
+    np.abs(pb, out=pb)
+    np.abs(pc, out=pc)
+    predicted = np.where(np.less_equal(pb, pc, out=other), b, c)
+    np.less_equal(pa, pb, out=near)
+    near &= np.less_equal(pa, pc, out=other)
+    np.copyto(predicted, a, where=near)
+    return predicted
+
+
 def _unfilter_diagonals(filters: np.ndarray, rows: np.ndarray, width: int, bpp: int) -> np.ndarray:
     """All five filters, undone along anti-diagonals ``d = x + y`` (see the module doc).
 
@@ -128,27 +154,27 @@ def _unfilter_diagonals(filters: np.ndarray, rows: np.ndarray, width: int, bpp: 
     height = rows.shape[0]
     filtered = _skewed(rows, width, bpp)
     done = np.zeros((width + height + 1, height + 1, bpp), np.int16)
-    # One mask per filter type, by row; a type no row uses costs nothing.
-    masks = [(kind, (filters == kind)[:, None]) for kind in (1, 2, 3, 4) if np.any(filters == kind)]
+    # One mask per filter type, by row; a type no row uses costs nothing, and when every
+    # row uses one type its predictor is taken whole.
+    kinds = [int(kind) for kind in np.unique(filters)]
+    masks = [(kind, (filters == kind)[:, None]) for kind in kinds if kind]
+    uniform = len(kinds) == 1
+    scratch = [np.empty((height, bpp), np.int16) for _ in range(3)]
+    scratch += [np.empty((height, bpp), bool) for _ in range(2)]
     for d in range(width + height - 1):
         top, bottom = max(0, d - width + 1), min(height, d + 1)
         a = done[d + 1, top + 1 : bottom + 1]
         b = done[d + 1, top:bottom]
         c = done[d, top:bottom]
-        predicted = np.zeros_like(a)
-        for kind, mask in masks:
-            if kind == 1:
-                choice = a
-            elif kind == 2:
-                choice = b
-            elif kind == 3:
-                choice = (a + b) >> 1
-            else:
-                pa, pb, pc = np.abs(b - c), np.abs(a - c), np.abs(a + b - 2 * c)
-                choice = np.where((pa <= pb) & (pa <= pc), a, np.where(pb <= pc, b, c))
-            np.copyto(predicted, choice, where=mask[top:bottom])
+        work = [buffer[: bottom - top] for buffer in scratch]
+        if uniform:
+            predicted = _predict(kinds[0], a, b, c, work)
+        else:
+            predicted = np.zeros_like(a)
+            for kind, mask in masks:
+                np.copyto(predicted, _predict(kind, a, b, c, work), where=mask[top:bottom])
         predicted += filtered[d, top:bottom]
-        done[d + 2, top + 1 : bottom + 1] = predicted & 0xFF
+        np.bitwise_and(predicted, 0xFF, out=done[d + 2, top + 1 : bottom + 1])
     out = np.empty((height, width, bpp), np.uint8)
     for y in range(height):
         out[y] = done[y + 2 : y + 2 + width, y + 1]
