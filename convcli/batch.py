@@ -197,10 +197,11 @@ def _read_input(
         return source.name, source.values, source.values.ndim
     name = str(source)
     if name == "-":
-        piped = imageio.load_piped(sys.stdin.buffer.read(), max_pixels=max_pixels)
+        data = sys.stdin.buffer.read()
+        piped = imageio.load_piped(data, max_pixels=max_pixels)
         if isinstance(piped, imageio.Picture):
             return "stdin", piped, 0
-        return "stdin", piped, piped.ndim
+        return imageio.piped_name(data), piped, piped.ndim
     if imageio.is_matrix_path(name):
         values = imageio.load_matrix(name)
         return name, values, values.ndim

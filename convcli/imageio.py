@@ -698,6 +698,23 @@ def _picture_from_pillow(
     )
 
 
+#: How a ``.npy`` that came through a pipe is named: its layout is then read by the same
+#: rule as a ``.npy`` file's (:func:`matrix_layout`), where piped text is not.
+PIPED_NPY_NAME = "stdin.npy"
+
+
+def piped_name(data: bytes) -> str:
+    """The name of what a pipe held in messages and layout rules: ``stdin``, or
+    :data:`PIPED_NPY_NAME` for a ``.npy`` array.
+
+    Examples
+    --------
+    >>> piped_name(b"\\x93NUMPY..."), piped_name(b"1 2; 3 4")
+    ('stdin.npy', 'stdin')
+    """
+    return PIPED_NPY_NAME if data.startswith(b"\x93NUMPY") else "stdin"
+
+
 def load_piped(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture | np.ndarray:
     """What a pipe held, named ``stdin``: a ``.npy`` array, an image, or a text matrix.
 
@@ -709,7 +726,7 @@ def load_piped(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
     >>> load_piped(b"1 2; 3 4").tolist()
     [[1.0, 2.0], [3.0, 4.0]]
     """
-    if data.startswith(b"\x93NUMPY"):
+    if piped_name(data) == PIPED_NPY_NAME:
         return load_matrix(io.BytesIO(data), name="stdin", kind="npy", max_pixels=max_pixels)
     limit = image_byte_limit(max_pixels)
     if limit is not None and len(data) > limit:
@@ -1033,10 +1050,11 @@ def _read_operand(word: str, role: str) -> Operand:
     """One positional word -> Operand: a file, stdin, or an inline matrix."""
     if word == "-":
         limit = image_byte_limit(DEFAULT_MAX_PIXELS)
-        piped = load_piped(read_stream(sys.stdin.buffer, "stdin", limit, "piped input"))
+        data = read_stream(sys.stdin.buffer, "stdin", limit, "piped input")
+        piped = load_piped(data)
         if isinstance(piped, Picture):
             return _image_operand(piped, "stdin")
-        return Operand("stdin", piped, "matrix")
+        return Operand(piped_name(data), piped, "matrix")
     exists = os.path.lexists(word)  # never raises (a NUL byte, a name too long)
     if not exists and _INLINE_MATRIX.match(word) and any(ch.isdigit() for ch in word):
         try:

@@ -33,6 +33,24 @@ def test_two_step_pipeline_through_npy_equals_the_one_step_run(cli, tmp_path):
     assert np.array_equal(two, expected)
 
 
+def test_a_piped_npy_follows_the_same_rule(cli, tmp_path):
+    photo = SAMPLES / "chelsea.png"
+    cli("apply", photo, "-k", "gaussian:1", "-o", tmp_path / "blur.npy")
+    data = (tmp_path / "blur.npy").read_bytes()  # what `-o - --to npy` puts in the pipe
+    second = cli("apply", "-", "-k", "sobel-x", "-p", "same", "--border", "reflect",
+                 "-o", tmp_path / "two.npy", input=data)  # fmt: skip
+    assert (second.exit_code, second.stderr) == (0, "")
+    cli("apply", photo, "-k", "gaussian:1", "-k", "sobel-x", "-o", tmp_path / "one.npy")
+    assert np.array_equal(np.load(tmp_path / "two.npy"), np.load(tmp_path / "one.npy"))
+    cube = io.BytesIO()
+    np.save(cube, np.zeros((3, 3, 3), np.float32))
+    noted = cli("apply", "-", "-k", "identity", "--format", "json", input=cube.getvalue())
+    assert noted.stderr == (
+        "note: stdin.npy: shape 3x3x3 is read as CxHxW (PyTorch order); "
+        "if it is HxWxC, give --channels-last\n"
+    )
+
+
 def test_image_layout_npy_is_read_as_hwc_and_pytorch_layout_as_chw(cli, tmp_path):
     hwc = np.arange(5 * 6 * 2, dtype=np.float32).reshape(5, 6, 2)
     np.save(tmp_path / "hwc.npy", hwc)
