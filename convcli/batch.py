@@ -188,7 +188,7 @@ def matrix_to_chw(values: np.ndarray, name: str, channels_last: bool) -> np.ndar
         values = values[0]
     if values.ndim == 2:
         values = values[None]
-    elif values.ndim == 3 and channels_last:
+    elif values.ndim == 3 and imageio.matrix_layout(values.shape, name, channels_last)[0]:
         values = np.moveaxis(values, -1, 0)
     elif values.ndim != 3:
         raise ConvcliError(f"{name}: a matrix has 2 or 3 dimensions, got shape {values.shape}")
@@ -204,10 +204,11 @@ def _read_input(
         return source.name, source.values, source.values.ndim
     name = str(source)
     if name == "-":
-        piped = imageio.load_piped(sys.stdin.buffer.read(), max_pixels=max_pixels)
+        data = sys.stdin.buffer.read()
+        piped = imageio.load_piped(data, max_pixels=max_pixels)
         if isinstance(piped, imageio.Picture):
             return "stdin", piped, 0
-        return "stdin", piped, piped.ndim
+        return imageio.piped_name(data), piped, piped.ndim
     if imageio.is_matrix_path(name):
         values = imageio.load_matrix(name)
         return name, values, values.ndim
@@ -259,9 +260,8 @@ def _integer_depth(
     if wanted == "float":  # float pixels (0..1) into an integer format: the most bits it has
         wanted = "16"
         notes.append(f"float image written to {format_name} as integers (0..1 -> full scale)")
-    if wanted == "16" and (format_name not in imageio.SIXTEEN_BIT_FORMATS or channels != 1):
-        what = "16-bit greyscale only" if format_name in imageio.SIXTEEN_BIT_FORMATS else "8 bits"
-        notes.append(f"{format_name} (via Pillow) holds {what}: the result is written in 8 bits")
+    if wanted == "16" and format_name not in imageio.SIXTEEN_BIT_FORMATS:
+        notes.append(f"{format_name} holds 8 bits per channel: the result is written in 8 bits")
         return "8"
     return wanted
 
@@ -436,12 +436,15 @@ def _process_matrix(
         )
     if options.gray or options.linear:
         raise SpecError("--gray and --linear are for images; the input is a matrix")
-    x = matrix_to_chw(raw, name, options.channels_last)
+    channels_last, notes = imageio.matrix_layout(raw.shape, name, options.channels_last)
+    x = matrix_to_chw(raw, name, channels_last)
     values, reports = run_steps(x, steps, options.steps, image=False)
-    shown = _matrix_output_array(values, rank, options.channels_last)
+    shown = _matrix_output_array(values, rank, channels_last)
     timings["filter"] = time.perf_counter() - started
     started = time.perf_counter()
-    result = ApplyResult(name, None, "matrix", tuple(x.shape), tuple(values.shape), reports=reports)
+    result = ApplyResult(
+        name, None, "matrix", tuple(x.shape), tuple(values.shape), reports=reports, notes=notes
+    )
     if output is None:
         result.values = shown
         return result

@@ -1,20 +1,26 @@
 """Image and matrix files: read, write, and the atomic write that never leaves a partial file.
 
-This is the only module that imports Pillow. Everything it reads comes back as a NumPy array
-in the layout NumPy and Pillow use, ``H×W`` (grey) or ``H×W×C``, in the file's own numbers:
+This is the only module that imports Pillow (and tifffile). Everything it reads comes back
+as a NumPy array in the layout NumPy and Pillow use, ``H×W`` (grey) or ``H×W×C``, in the
+file's own numbers:
 
-========================  ==========  =======  ===============================================
-Pillow mode read          array       depth    notes
-========================  ==========  =======  ===============================================
-``L``, ``1``              uint8 H×W   ``8``    ``1`` (bilevel) becomes 0/255
-``LA``, ``La``            uint8 H×W×2 ``8``
-``RGB`` (and CMYK, YCbCr) uint8 H×W×3 ``8``    converted by Pillow; a CMYK ICC profile is dropped
-``RGBA``, ``RGBa``        uint8 H×W×4 ``8``
-``P``, ``PA``             uint8       ``8``    RGB, or RGBA when the palette has transparency
-``I;16`` (any byte order) uint16 H×W  ``16``   16-bit stays 16-bit
-``I`` (32-bit integer)    uint16 H×W  ``16``   when every value fits in 0..65535, else float
-``F`` (32-bit float)      float32 H×W ``float``
-========================  ==========  =======  ===============================================
+==========================  ===============  =======  ======================================
+file read                   array            depth    notes
+==========================  ===============  =======  ======================================
+``L``, ``1``                uint8 H×W        ``8``    ``1`` (bilevel) becomes 0/255
+``LA``, ``La``              uint8 H×W×2      ``8``
+``RGB`` (and CMYK, YCbCr)   uint8 H×W×3      ``8``    converted by Pillow (CMYK: a note)
+``RGBA``, ``RGBa``          uint8 H×W×4      ``8``
+``P``, ``PA``               uint8            ``8``    RGB, or RGBA when the palette has
+                                                      transparency
+``I;16`` (any byte order)   uint16 H×W       ``16``   16-bit stays 16-bit
+16-bit LA, RGB, RGBA PNG    uint16 H×W×C     ``16``   convcli's reader, :mod:`convcli._png`
+16-bit LA, RGB, RGBA TIFF   uint16 H×W×C     ``16``   tifffile (Pillow has no such modes)
+float LA, RGB, RGBA TIFF    float32 H×W×C    float    tifffile
+``I`` (32-bit integer)      uint16 H×W       ``16``   when every value fits in 0..65535,
+                                                      else float
+``F`` (32-bit float)        float32 H×W      float
+==========================  ===============  =======  ======================================
 
 The *depth* says what full scale means when values are mapped back: 255 for ``8``, 65535
 for ``16`` and 1.0 for ``float`` (see :data:`FULL_SCALE`).
@@ -37,10 +43,10 @@ import tempfile
 import threading
 import warnings
 import zlib
-from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
 
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
@@ -72,6 +78,9 @@ __all__ = [
     "is_matrix_path",
     "load_image",
     "load_matrix",
+    "matrix_layout",
+    "Operand",
+    "read_operand_pair",
     "parse_matrix",
     "probe_shape",
     "save_image",
@@ -119,11 +128,12 @@ _FORMAT_BY_SUFFIX: dict[str, str] = {
     ".txt": "TXT",
 }
 
-#: Formats that hold float values (TIFF only for one channel: Pillow's ``F`` mode).
+#: Formats that hold float values (TIFF: grey through Pillow, colour through tifffile).
 FLOAT_FORMATS: frozenset[str] = frozenset({"NPY", "PFM", "TIFF", "CSV", "TXT"})
 #: Formats that hold nothing but float values.
 FLOAT_ONLY_FORMATS: frozenset[str] = frozenset({"NPY", "PFM", "CSV", "TXT"})
-#: Formats Pillow writes 16-bit greyscale to.
+#: Formats that hold 16 bits per channel: grey (Pillow, or convcli's PNG writer) and
+#: grey+alpha/RGB/RGBA (convcli's PNG writer, tifffile for TIFF).
 SIXTEEN_BIT_FORMATS: frozenset[str] = frozenset({"PNG", "TIFF"})
 #: Formats without an alpha channel.
 NO_ALPHA_FORMATS: frozenset[str] = frozenset({"JPEG", "PPM"})
@@ -388,7 +398,8 @@ def load_image(
     Notes
     -----
     GIF and multi-page TIFF give their first frame (with a note). EXIF orientation is applied.
-    Pillow decodes 16-bit RGB(A) and LA PNGs to 8 bits; a note says so.
+    16-bit grey+alpha, RGB and RGBA PNGs are decoded by :mod:`convcli._png` and 16-bit or
+    float colour TIFFs by tifffile, every bit kept (Pillow would give 8 bits).
 
     Examples
     --------
@@ -417,8 +428,11 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> Picture:
     with warnings.catch_warnings(record=True) as caught, _quiet_c_libraries():
         warnings.simplefilter("always")
         try:
-            image, notes, file_format = _open_first_frame(data, name, max_pixels)
-            picture = _picture_from_pillow(image, name, notes, file_format)
+            wide = _decode_wide(data, name, max_pixels)
+            if wide is None:
+                image, notes, file_format = _open_first_frame(data, name, max_pixels)
+                wide = _picture_from_pillow(image, name, notes, file_format)
+            picture = wide
         except ConvcliError:
             raise
         except MemoryError:
@@ -431,9 +445,8 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> Picture:
     return picture
 
 
-def _open_first_frame(
-    data: bytes, name: str, max_pixels: int | None
-) -> tuple[Image.Image, list[str], str | None]:
+def _open_header(data: bytes, name: str, max_pixels: int | None) -> Image.Image:
+    """Pillow's image with only its header read, its size checked."""
     with _OPEN_LOCK:
         saved_limit = Image.MAX_IMAGE_PIXELS
         Image.MAX_IMAGE_PIXELS = None
@@ -444,6 +457,13 @@ def _open_first_frame(
     if image.width < 1 or image.height < 1:
         raise ConvcliError(f"{name}: empty image ({image.width}x{image.height})")
     _check_pixels(name, image.width, image.height, max_pixels)
+    return image
+
+
+def _open_first_frame(
+    data: bytes, name: str, max_pixels: int | None
+) -> tuple[Image.Image, list[str], str | None]:
+    image = _open_header(data, name, max_pixels)
     file_format = image.format
     notes = _lost_bits_notes(image, name)
     frames = getattr(image, "n_frames", 1)
@@ -466,6 +486,129 @@ def _check_pixels(name: str, width: int, height: int, max_pixels: int | None) ->
             f"{name}: {width}x{height} is {width * height:,} pixels, more than "
             f"--max-pixels {max_pixels:,}"
         )
+
+
+# ------------------------------------------------- 16-bit and float colour (PNG and TIFF)
+
+#: TIFF tags read to route a file: BitsPerSample, SamplesPerPixel, Photometric, SampleFormat.
+_TIFF_BITS, _TIFF_SAMPLES, _TIFF_PHOTOMETRIC, _TIFF_SAMPLE_FORMAT = 258, 277, 262, 339
+
+
+def _is_wide_tiff(image: Image.Image) -> bool:
+    """A grey+alpha or RGB(A) TIFF with more than 8 bits or float samples, which Pillow
+    would give in 8 bits (or not at all)."""
+    tags = getattr(image, "tag_v2", None)
+    if tags is None:
+        return False
+    bits = tags.get(_TIFF_BITS, (8,))
+    bits = bits if isinstance(bits, tuple) else (bits,)
+    formats = tags.get(_TIFF_SAMPLE_FORMAT, (1,))
+    formats = formats if isinstance(formats, tuple) else (formats,)
+    wide = max(bits) > 8 or 3 in formats
+    return wide and tags.get(_TIFF_SAMPLES, 1) >= 2 and tags.get(_TIFF_PHOTOMETRIC) in (1, 2)
+
+
+def _decode_wide(data: bytes, name: str, max_pixels: int | None) -> Picture | None:
+    """A 16-bit grey+alpha/RGB/RGBA PNG (convcli's own reader) or a 16-bit or float
+    colour TIFF (tifffile), every bit kept; None for anything Pillow reads whole."""
+    claimed = _signature(data)
+    if claimed == "TIFF":
+        try:
+            image = _open_header(data, name, max_pixels)
+        except UnidentifiedImageError:  # float RGB: Pillow has no mode for it
+            try:
+                return _read_tiff(data, name, max_pixels)
+            except ConvcliError:
+                raise
+            except Exception:  # not a TIFF tifffile reads either: Pillow's word stands
+                raise UnidentifiedImageError(name) from None
+        return _read_tiff(data, name, max_pixels) if _is_wide_tiff(image) else None
+    if claimed != "PNG":
+        return None
+    from convcli._png import PngError, decode_png, png_header
+
+    try:
+        header = png_header(data)
+    except PngError:
+        return None  # Pillow says what is wrong with it
+    if header.bit_depth != 16 or header.channels < 2 or not header.decodable:
+        return None  # grey 16-bit is Pillow's I;16 already
+    image = _open_header(data, name, max_pixels)  # size checked, metadata read
+    try:
+        pixels = decode_png(data)
+    except PngError as error:
+        raise ConvcliError(f"{name}: {error}") from None
+    info = image.info
+    channels = {2: "LA", 3: "RGB", 4: "RGBA"}[header.channels]
+    picture = Picture(pixels, channels, "16", "PNG", image.mode, info.get("icc_profile"))
+    picture.dpi = _dpi(info.get("dpi"))
+    picture.pixels = _oriented(pixels, image.getexif().get(_ORIENTATION, 1))
+    return picture
+
+
+def _dpi(value: object) -> tuple[float, float] | None:
+    if isinstance(value, tuple) and len(value) == 2:
+        return float(value[0]), float(value[1])
+    return None
+
+
+#: The EXIF (and TIFF) orientation tag, and what each value asks of the pixels.
+_ORIENTATION = 0x0112
+
+
+def _oriented(pixels: np.ndarray, orientation: object) -> np.ndarray:
+    """The pixels turned upright as EXIF orientation 1..8 asks (what Pillow's
+    ``exif_transpose`` does for the images it decodes)."""
+    turns = {
+        2: lambda p: p[:, ::-1],
+        3: lambda p: p[::-1, ::-1],
+        4: lambda p: p[::-1],
+        5: lambda p: p.swapaxes(0, 1),
+        6: lambda p: np.rot90(p, -1),
+        7: lambda p: p[::-1, ::-1].swapaxes(0, 1),
+        8: lambda p: np.rot90(p, 1),
+    }
+    turn = turns.get(orientation) if isinstance(orientation, int) else None
+    return pixels if turn is None else np.ascontiguousarray(turn(pixels))
+
+
+def _read_tiff(data: bytes, name: str, max_pixels: int | None) -> Picture:
+    """The first page of a TIFF through tifffile: 16-bit and float colour, every bit."""
+    import tifffile
+
+    with tifffile.TiffFile(io.BytesIO(data)) as tiff:
+        page = tiff.pages.first
+        _check_pixels(name, int(page.imagewidth), int(page.imagelength), max_pixels)
+        pixels = page.asarray()
+        if page.axes.startswith("S"):  # planar: one plane per channel
+            pixels = np.moveaxis(pixels, 0, -1)
+        notes = (
+            [f"{name}: {len(tiff.pages)} frames; using the first"] if len(tiff.pages) > 1 else []
+        )
+        tags = page.tags
+        icc = tags.valueof(34675)
+        dpi = None
+        if tags.valueof(296, 2) == 2 and tags.get(282) is not None and tags.get(283) is not None:
+            dpi = (float(np.divide(*tags.valueof(282))), float(np.divide(*tags.valueof(283))))
+        orientation = tags.valueof(274, 1)
+    if pixels.ndim != 3 or not 2 <= pixels.shape[2] <= 4:
+        raise ConvcliError(f"{name}: a TIFF of shape {pixels.shape}; convcli reads 1 to 4 channels")
+    if pixels.dtype == np.uint16:
+        depth = "16"
+    elif pixels.dtype.kind == "f":
+        depth, pixels = "float", pixels.astype(np.float32)
+    else:
+        raise ConvcliError(
+            f"{name}: a TIFF of {pixels.dtype} samples; convcli reads 8- and 16-bit unsigned "
+            "and float colour TIFF"
+        )
+    if depth == "float" and not np.all(np.isfinite(pixels)):
+        raise ConvcliError(f"{name}: the TIFF holds NaN or infinite values")
+    channels = {2: "LA", 3: "RGB", 4: "RGBA"}[pixels.shape[2]]
+    mode = f"{channels};{'16' if depth == '16' else 'F'}"
+    picture = Picture(_oriented(pixels, orientation), channels, depth, "TIFF", mode, icc, dpi)
+    picture.notes = notes
+    return picture
 
 
 def _lost_bits_notes(image: Image.Image, name: str) -> list[str]:
@@ -532,9 +675,13 @@ def _picture_from_pillow(
             target = mode
         else:  # CMYK, YCbCr, LAB, HSV, RGBX...
             target = "RGBA" if "A" in mode else "RGB"
-            if icc_profile is not None and mode == "CMYK":
+            if mode == "CMYK":
+                dropped = "; its ICC profile is dropped" if icc_profile is not None else ""
                 icc_profile = None
-                notes.append(f"{name}: CMYK converted to RGB; its ICC profile is dropped")
+                notes.append(
+                    f"{name}: CMYK converted to RGB by Pillow's plain formula (no colour "
+                    f"management: colours may shift){dropped}; the output is RGB"
+                )
         if target != mode:
             image = image.convert(target)
         pixels = _eight_bit_array(image)
@@ -551,6 +698,23 @@ def _picture_from_pillow(
     )
 
 
+#: How a ``.npy`` that came through a pipe is named: its layout is then read by the same
+#: rule as a ``.npy`` file's (:func:`matrix_layout`), where piped text is not.
+PIPED_NPY_NAME = "stdin.npy"
+
+
+def piped_name(data: bytes) -> str:
+    """The name of what a pipe held in messages and layout rules: ``stdin``, or
+    :data:`PIPED_NPY_NAME` for a ``.npy`` array.
+
+    Examples
+    --------
+    >>> piped_name(b"\\x93NUMPY..."), piped_name(b"1 2; 3 4")
+    ('stdin.npy', 'stdin')
+    """
+    return PIPED_NPY_NAME if data.startswith(b"\x93NUMPY") else "stdin"
+
+
 def load_piped(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> Picture | np.ndarray:
     """What a pipe held, named ``stdin``: a ``.npy`` array, an image, or a text matrix.
 
@@ -562,7 +726,7 @@ def load_piped(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
     >>> load_piped(b"1 2; 3 4").tolist()
     [[1.0, 2.0], [3.0, 4.0]]
     """
-    if data.startswith(b"\x93NUMPY"):
+    if piped_name(data) == PIPED_NPY_NAME:
         return load_matrix(io.BytesIO(data), name="stdin", kind="npy", max_pixels=max_pixels)
     limit = image_byte_limit(max_pixels)
     if limit is not None and len(data) > limit:
@@ -608,7 +772,7 @@ def probe_shape(
                 shape = (1, 1, shape[0])
             elif len(shape) == 2:
                 shape = (1, *shape)
-            elif len(shape) == 3 and channels_last:
+            elif len(shape) == 3 and matrix_layout(shape, name, channels_last)[0]:
                 shape = (shape[2], shape[0], shape[1])
             if len(shape) != 3:
                 return None
@@ -637,6 +801,65 @@ def probe_shape(
     if gray:
         channels = 2 if channels in (2, 4) else 1
     return (channels, height, width), True
+
+
+#: Most channels an image has (grey, grey+alpha, RGB, RGBA): what tells an image's
+#: H×W×C layout from PyTorch's C×H×W when a 3-D matrix is read.
+IMAGE_CHANNELS = 4
+
+
+def matrix_layout(shape: Sequence[int], name: str, channels_last: bool) -> tuple[bool, list[str]]:
+    """How a matrix of this shape is read: ``(channels_last, notes)``.
+
+    A ``.npy`` has no place for a layout (NumPy's header takes only its own keys), so the
+    shape decides, by a rule that reads back every file convcli writes as it was written:
+    a 3-D array (after a leading sample axis of 1) whose last axis has 1 to 4 values and
+    the other two more is H×W×C, an image's layout (what ``apply -o x.npy`` writes from an
+    image, and what NumPy and Pillow give); one whose first axis has 1 to 4 values and the
+    last more, or neither 1 to 4, is PyTorch's C×H×W. When both readings are possible
+    (``3x3x3``, ``16x3x3``), it is read as C×H×W with a note naming ``--channels-last``.
+    With ``channels_last`` the answer is always H×W×C. Text matrices and ``--matrix`` mark
+    their channels (``|``, blank lines), so only a ``.npy`` (by its ``name``) is guessed.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The array's shape as read.
+    name : str
+        The file name (the rule applies to ``.npy`` names only), used in the note.
+    channels_last : bool
+        ``--channels-last`` was given.
+
+    Returns
+    -------
+    (bool, list of str)
+        Whether the last axis holds the channels, and the note for an ambiguous shape.
+
+    Examples
+    --------
+    >>> matrix_layout((360, 640, 3), "x.npy", False)
+    (True, [])
+    >>> matrix_layout((3, 360, 640), "x.npy", False)
+    (False, [])
+    >>> matrix_layout((3, 5, 3), "x.npy", False)[1]
+    ['x.npy: shape 3x5x3 is read as CxHxW (PyTorch order); if it is HxWxC, give --channels-last']
+    """
+    dims = tuple(shape[1:]) if len(shape) == 4 and shape[0] == 1 else tuple(shape)
+    if channels_last or len(dims) != 3 or not name.lower().endswith(".npy"):
+        return channels_last, []  # text and --matrix say their channels (| or blank lines)
+    first, middle, last = (int(size) for size in dims)
+    first_fits, last_fits = first <= IMAGE_CHANNELS, last <= IMAGE_CHANNELS
+    if last_fits and not first_fits and middle > IMAGE_CHANNELS:
+        return True, []
+    if first_fits == last_fits and not first_fits:
+        return False, []
+    if first_fits and not last_fits:
+        return False, []
+    shown = "x".join(str(size) for size in dims)
+    return False, [
+        f"{name}: shape {shown} is read as CxHxW (PyTorch order); "
+        "if it is HxWxC, give --channels-last"
+    ]
 
 
 def _npy_header(path: str) -> tuple[int, ...]:
@@ -739,6 +962,144 @@ def load_matrix(
     if not np.all(np.isfinite(values)):
         raise ConvcliError(f"{name}: the matrix has NaN or infinite values")
     return values
+
+
+# --------------------------------------------------------------------------------------------
+# Operands of ``learn``: files, stdin or inline matrices, as (C, H, W)
+# --------------------------------------------------------------------------------------------
+
+#: An inline matrix: numbers and the separators of the -k / --matrix syntax, nothing else.
+_INLINE_MATRIX = re.compile(r"^[\s\d.,;|eE+\-\[\]]+$")
+
+#: Formats whose compression changes pixel values: a kernel cannot match them to a level.
+LOSSY_FORMATS: frozenset[str] = frozenset({"JPEG", "WEBP", "AVIF"})
+
+
+@dataclass
+class Operand:
+    """One of ``learn``'s INPUT and TARGET, as read.
+
+    Attributes
+    ----------
+    name : str
+        The file name, ``stdin``, or the role (``INPUT``) of an inline matrix.
+    values : ndarray, shape (C, H, W)
+        The file's own numbers (uint8/uint16 for images, float for matrices); alpha dropped.
+    kind : {"image", "matrix"}
+    full_scale : float or None
+        255, 65535 or 1.0 for images (:data:`FULL_SCALE`), None for matrices.
+    notes : list of str
+        Remarks for stderr (alpha ignored, bits lost, a layout guessed...).
+    format : str or None
+        The image file's format (``"JPEG"``...): a lossy one is said when nothing fits.
+    """
+
+    name: str
+    values: np.ndarray
+    kind: str
+    full_scale: float | None = None
+    notes: list[str] = field(default_factory=list)
+    format: str | None = None
+
+    @property
+    def lossy(self) -> bool:
+        """Whether its file format compresses with loss (JPEG, lossy WebP or AVIF)."""
+        return self.kind == "image" and self.format in LOSSY_FORMATS
+
+
+def read_operand_pair(
+    input_word: str, target_word: str, channels_last: bool = False
+) -> tuple[Operand, Operand]:
+    """INPUT and TARGET of ``learn``: each a file, ``-`` (stdin, one of them) or an inline
+    matrix (``"0 1; 2 3"``), as (C, H, W).
+
+    A 3-D ``.npy`` is read by :func:`matrix_layout`'s rule, and as H×W×C next to an image
+    with as many channels (``apply`` writes an image's ``.npy`` so).
+
+    Parameters
+    ----------
+    input_word, target_word : str
+        A file name, ``-`` or an inline matrix each.
+    channels_last : bool
+        Read 3-D matrices as H×W×C.
+
+    Returns
+    -------
+    (Operand, Operand)
+        INPUT and TARGET, values (C, H, W).
+
+    Raises
+    ------
+    SpecError
+        Both words are ``-``.
+    ConvcliError
+        A missing or unreadable file, or a word that is neither a file nor a matrix.
+    """
+    if input_word == "-" and target_word == "-":
+        raise SpecError("INPUT and TARGET cannot both be '-' (stdin holds one file)")
+    source = _read_operand(input_word, "INPUT")
+    target = _read_operand(target_word, "TARGET")
+    image_channels = {op.values.shape[0] for op in (source, target) if op.kind == "image"}
+    for operand in (source, target):
+        if operand.kind == "matrix":
+            operand.values = _operand_chw(operand, channels_last, image_channels)
+    return source, target
+
+
+def _read_operand(word: str, role: str) -> Operand:
+    """One positional word -> Operand: a file, stdin, or an inline matrix."""
+    if word == "-":
+        limit = image_byte_limit(DEFAULT_MAX_PIXELS)
+        data = read_stream(sys.stdin.buffer, "stdin", limit, "piped input")
+        piped = load_piped(data)
+        if isinstance(piped, Picture):
+            return _image_operand(piped, "stdin")
+        return Operand(piped_name(data), piped, "matrix")
+    exists = os.path.lexists(word)  # never raises (a NUL byte, a name too long)
+    if not exists and _INLINE_MATRIX.match(word) and any(ch.isdigit() for ch in word):
+        try:
+            return Operand(role, parse_matrix(word, role), "matrix")
+        except ConvcliError as error:
+            raise ConvcliError(
+                f"{role} {shorten(word)!r}: not a file, and not a matrix ({error})"
+            ) from None
+    if not exists:
+        raise ConvcliError(
+            f"{role} '{shorten(word)}': no such file (nor an inline matrix like \"0 1; 2 3\")"
+        )
+    if is_matrix_path(word):
+        return Operand(word, load_matrix(word), "matrix")
+    return _image_operand(load_image(word), word)
+
+
+def _image_operand(picture: Picture, name: str) -> Operand:
+    """An image as (C, H, W) in its own numbers, alpha left out (with a note)."""
+    pixels = picture.pixels
+    notes = list(picture.notes)
+    if picture.has_alpha:
+        pixels = pixels[..., :-1]
+        if pixels.shape[-1] == 1:
+            pixels = pixels[..., 0]
+        notes.append(f"{name}: alpha channel ignored (the fit uses the colour channels)")
+    values = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
+    return Operand(name, values, "image", FULL_SCALE[picture.depth], notes, picture.format)
+
+
+def _operand_chw(operand: Operand, channels_last: bool, image_channels: set[int]) -> np.ndarray:
+    values = operand.values
+    if values.ndim == 4 and values.shape[0] == 1:
+        values = values[0]
+    if values.ndim == 2:
+        return values[None]
+    if values.ndim != 3:
+        raise ConvcliError(
+            f"{operand.name}: a matrix has 2 or 3 dimensions (C,H,W), got shape {values.shape}"
+        )
+    if values.shape[-1] in image_channels and values.shape[0] > IMAGE_CHANNELS:
+        return values.transpose(2, 0, 1)  # next to an image: as apply writes it
+    last, notes = matrix_layout(values.shape, operand.name, channels_last)
+    operand.notes.extend(notes)
+    return values.transpose(2, 0, 1) if last else values
 
 
 # --------------------------------------------------------------------------------------------
@@ -939,6 +1300,34 @@ def _pfm_bytes(pixels: np.ndarray) -> bytes:
     return header + body
 
 
+def _write_tiff(
+    handle: BinaryIO,
+    pixels: np.ndarray,
+    *,
+    icc_profile: bytes | None = None,
+    dpi: tuple[float, float] | None = None,
+) -> None:
+    """A 16-bit or float32 grey+alpha/RGB/RGBA TIFF (tifffile; Pillow has no such modes),
+    uncompressed as Pillow writes TIFF, alpha marked unassociated (convcli's RGBA)."""
+    import tifffile
+
+    channels = pixels.shape[2]
+    options: dict[str, object] = {
+        "photometric": "rgb" if channels >= 3 else "minisblack",
+        "planarconfig": "contig",
+        "extrasamples": ("unassalpha",) if channels in (2, 4) else None,
+        "iccprofile": icc_profile,
+    }
+    if dpi is not None:
+        options.update(resolution=dpi, resolutionunit="INCH")
+    buffer = io.BytesIO()  # tifffile takes a file object's name for a path: give it none
+    try:
+        tifffile.imwrite(buffer, np.ascontiguousarray(pixels), **options)  # type: ignore[arg-type]
+    except (ValueError, TypeError, OSError) as error:
+        raise ConvcliError(f"cannot write this {pixels.dtype} image as TIFF: {error}") from None
+    handle.write(buffer.getbuffer())
+
+
 def _pillow_image(pixels: np.ndarray, format_name: str) -> Image.Image:
     """The Pillow image for an output array (uint8 1-4 channels, uint16 or float32 grey)."""
     channels = 1 if pixels.ndim == 2 else pixels.shape[2]
@@ -952,8 +1341,8 @@ def _pillow_image(pixels: np.ndarray, format_name: str) -> Image.Image:
     if channels != 1:
         depth = "16-bit" if pixels.dtype == np.uint16 else "float"
         raise ConvcliError(
-            f"{format_name} via Pillow cannot hold {depth} images with {channels} channels; "
-            "write .npy (or .pfm for float RGB)"
+            f"{format_name} cannot hold {depth} images with {channels} channels; "
+            "write .tif or .npy (or .pfm for float RGB, .png for 16-bit)"
         )
     if pixels.dtype == np.uint16:
         return Image.fromarray(np.ascontiguousarray(pixels))  # mode I;16
@@ -971,6 +1360,9 @@ _PNG_TYPES: dict[tuple[str, int], tuple[int, int]] = {
     ("uint8", 3): (8, 2),
     ("uint8", 4): (8, 6),
     ("uint16", 1): (16, 0),
+    ("uint16", 2): (16, 4),
+    ("uint16", 3): (16, 2),
+    ("uint16", 4): (16, 6),
 }
 
 #: Raw (filtered) bytes per compressed block: enough to keep zlib efficient, small
@@ -1080,13 +1472,14 @@ def write_png(
     def compress(start: int) -> tuple[bytes, int, int]:
         stop = min(height, start + block_rows)
         previous = rows[start - 1] if start else None
-        data = _up_filtered(rows[start:stop], previous)
+        filtered = _up_filtered(rows[start:stop], previous)
+        data = filtered.data  # the buffer zlib reads, without a copy
         compressor = zlib.compressobj(level, zlib.DEFLATED, -15, 9)
         last = stop == height
         packed = compressor.compress(data) + compressor.flush(
             zlib.Z_FINISH if last else zlib.Z_SYNC_FLUSH
         )
-        return packed, zlib.adler32(data), data.size
+        return packed, zlib.adler32(data), filtered.size
 
     flevel = 0 if level < 2 else 1 if level < 6 else 2 if level == 6 else 3
     flags = flevel << 6
@@ -1103,39 +1496,99 @@ def write_png(
     handle.write(_png_chunk(b"IEND", b""))
 
 
-def save_image(
-    pixels: np.ndarray,
-    path: str | os.PathLike[str],
-    *,
-    format: str | None = None,
-    force: bool = False,
-    quality: int = 90,
-    png_compression: int = 1,
-    icc_profile: bytes | None = None,
-    dpi: tuple[float, float] | None = None,
-    threads: int | None = None,
-) -> None:
-    """Encode an image and write it atomically (``-`` writes the bytes to stdout).
+def _encoder(
+    pixels: np.ndarray, format_name: str, settings: EncodeOptions
+) -> Callable[[BinaryIO], None]:
+    """The function that writes ``pixels`` as ``format_name`` into a binary file: convcli's
+    PNG writer, tifffile for 16-bit and float colour TIFF, Pillow for the rest."""
+    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
+    icc_profile, dpi = settings.icc_profile, settings.dpi
+    if format_name == "PNG" and (pixels.dtype.name, channels) in _PNG_TYPES:
+        return lambda handle: write_png(
+            handle,
+            pixels,
+            level=settings.png_compression,
+            icc_profile=icc_profile,
+            dpi=dpi,
+            threads=settings.threads,
+        )
+    if format_name == "TIFF" and channels > 1 and pixels.dtype != np.uint8:
+        return lambda handle: _write_tiff(handle, pixels, icc_profile=icc_profile, dpi=dpi)
+    image = _pillow_image(pixels, format_name)
+    options: dict[str, object] = {}
+    if format_name == "PNG":
+        options["compress_level"] = settings.png_compression
+    if format_name in ("JPEG", "WEBP"):
+        options["quality"] = settings.quality
+    if icc_profile is not None and format_name in ("PNG", "JPEG", "TIFF", "WEBP"):
+        options["icc_profile"] = icc_profile
+    if dpi is not None and format_name in ("PNG", "JPEG", "TIFF", "BMP"):
+        options["dpi"] = dpi
 
-    Parameters
+    def encode(handle: BinaryIO) -> None:
+        try:
+            image.save(handle, format=format_name, **options)
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            reason = str(error).strip("'\"") or type(error).__name__
+            raise ConvcliError(
+                f"cannot write this {image.mode} image as {format_name}: {reason}"
+            ) from None
+
+    return encode
+
+
+@dataclass(frozen=True)
+class EncodeOptions:
+    """How :func:`save_image` encodes.
+
+    Attributes
     ----------
-    pixels : ndarray, shape (H, W) or (H, W, C)
-        uint8 (1 to 4 channels), uint16 (grey) or float32 (grey; 1 or 3 channels for PFM).
-    path : path or "-"
-    format : str, optional
-        ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"PFM"``, ... Default: from the suffix.
-    force : bool
-        Replace an existing file.
     quality : int
         JPEG and WebP quality, 1..100.
     png_compression : int
         zlib level 0..9 for PNG. PNG is written by :func:`write_png` (Up filter, blocks
         compressed on every core): at the default, 1, a 4K photo takes ~0.12 s where
         Pillow takes ~0.5 s at level 1 and ~1.9 s at its default 6.
-    icc_profile, dpi
-        Carried into formats that hold them (PNG, JPEG, TIFF, WebP; DPI also BMP).
-    threads : int, optional
+    icc_profile : bytes or None
+        Carried into formats that hold one (PNG, JPEG, TIFF, WebP).
+    dpi : (float, float) or None
+        Carried into PNG, JPEG, TIFF and BMP.
+    threads : int or None
         Threads for the PNG writer (default: one per core).
+    """
+
+    quality: int = 90
+    png_compression: int = 1
+    icc_profile: bytes | None = None
+    dpi: tuple[float, float] | None = None
+    threads: int | None = None
+
+
+def save_image(
+    pixels: np.ndarray,
+    path: str | os.PathLike[str],
+    *,
+    format: str | None = None,
+    force: bool = False,
+    options: EncodeOptions | None = None,
+    **given: Any,
+) -> None:
+    """Encode an image and write it atomically (``-`` writes the bytes to stdout).
+
+    Parameters
+    ----------
+    pixels : ndarray, shape (H, W) or (H, W, C)
+        uint8 (1 to 4 channels), uint16 (1 to 4 channels: PNG, TIFF; grey elsewhere) or
+        float32 (TIFF: 1 to 4 channels; PFM: 1 or 3).
+    path : path or "-"
+    format : str, optional
+        ``"PNG"``, ``"JPEG"``, ``"TIFF"``, ``"PFM"``, ... Default: from the suffix.
+    force : bool
+        Replace an existing file.
+    options : EncodeOptions, optional
+        Quality, PNG compression, ICC profile, DPI, threads.
+    **given
+        The same fields as keywords (``quality=95``), laid over ``options``.
 
     Raises
     ------
@@ -1151,40 +1604,7 @@ def save_image(
     if format_name == "PFM":
         write_bytes(path, _pfm_bytes(np.asarray(pixels, dtype=np.float32)), force=force)
         return
-    channels = 1 if pixels.ndim == 2 else pixels.shape[2]
-    if format_name == "PNG" and (pixels.dtype.name, channels) in _PNG_TYPES:
-
-        def encode(handle: BinaryIO) -> None:
-            write_png(
-                handle,
-                pixels,
-                level=png_compression,
-                icc_profile=icc_profile,
-                dpi=dpi,
-                threads=threads,
-            )
-
-    else:
-        image = _pillow_image(pixels, format_name)
-        options: dict[str, object] = {}
-        if format_name == "PNG":
-            options["compress_level"] = png_compression
-        if format_name in ("JPEG", "WEBP"):
-            options["quality"] = quality
-        if icc_profile is not None and format_name in ("PNG", "JPEG", "TIFF", "WEBP"):
-            options["icc_profile"] = icc_profile
-        if dpi is not None and format_name in ("PNG", "JPEG", "TIFF", "BMP"):
-            options["dpi"] = dpi
-
-        def encode(handle: BinaryIO) -> None:
-            try:
-                image.save(handle, format=format_name, **options)
-            except (OSError, ValueError, KeyError, TypeError) as error:
-                reason = str(error).strip("'\"") or type(error).__name__
-                raise ConvcliError(
-                    f"cannot write this {image.mode} image as {format_name}: {reason}"
-                ) from None
-
+    encode = _encoder(pixels, format_name, replace(options or EncodeOptions(), **given))
     if str(path) == "-":  # whole or nothing on stdout too
         buffer = io.BytesIO()
         encode(buffer)

@@ -18,7 +18,8 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields, replace
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
@@ -26,7 +27,10 @@ from numpy.typing import ArrayLike
 
 from convcli.core.padding import PaddingSpec, Pads, check_padding_mode, pad2d, resolve_padding
 from convcli.errors import ConvcliError, SpecError
-from convcli.limits import MAX_LEARN_TAPS
+from convcli.limits import MAX_DESCENT_STEPS, MAX_LEARN_TAPS
+
+if TYPE_CHECKING:
+    from convcli.imageio import Operand
 
 KernelSize = tuple[int, int]
 
@@ -59,6 +63,90 @@ class NoFitError(ConvcliError):
     def __init__(self, message: str, fit: KernelFit) -> None:
         super().__init__(message)
         self.fit = fit
+
+
+@dataclass(frozen=True)
+class FitOptions:
+    """What the solvers assume about the filter and which target pixels they fit.
+
+    Attributes
+    ----------
+    padding : int, (ph, pw), (top, bottom, left, right), "valid", "same" or None
+        ``None`` infers it from the sizes (:func:`infer_pads`).
+    border : str or sequence of str
+        How the input was padded (``zeros``, ``reflect``, ``replicate``, ``circular``,
+        ``symmetric``). :func:`learn_kernel` also takes several, tried in order: the
+        first is used, the others only when the interior fits and the edges do not.
+    bias : bool
+        Also fit a constant added to every output.
+    per_channel : bool
+        One kernel per channel instead of one shared by all channels.
+    mask : ndarray of bool, broadcastable to the target's shape, or None
+        Target pixels to fit (``False`` excludes, e.g. clipped 8-bit values). NaN target
+        pixels are always excluded.
+    tolerance : float or None
+        Largest max-error counted as a fit; default :func:`default_tolerance`.
+    """
+
+    padding: PaddingSpec | None = None
+    border: str | Sequence[str] = "zeros"
+    bias: bool = False
+    per_channel: bool = False
+    mask: ArrayLike | None = None
+    tolerance: float | None = None
+
+
+@dataclass(frozen=True)
+class DescentOptions:
+    """Gradient descent's settings (:func:`fit_kernel_gd`).
+
+    Attributes
+    ----------
+    epochs : int
+        Passes over all target pixels.
+    lr : float
+        Learning rate (step size).
+    seed : int or None
+        Seeds the initial kernel and the pixel order.
+    batch_size : int
+        Pixels per step: 1 is per-pixel SGD; a batch of all pixels is one full-batch
+        step per epoch.
+    on_epoch : callable(epoch, loss), optional
+        Called with the mean squared error at the start (epoch 0) and after each epoch.
+    on_steps : callable(count), optional
+        Called as steps are done (for a progress bar), with the number since the last call.
+    """
+
+    epochs: int = 10
+    lr: float = 0.03
+    seed: int | None = 0
+    batch_size: int = 1
+    on_epoch: Callable[[int, float], None] | None = None
+    on_steps: Callable[[int], None] | None = None
+
+
+_FIT_FIELDS = frozenset(item.name for item in fields(FitOptions))
+_DESCENT_FIELDS = frozenset(item.name for item in fields(DescentOptions))
+
+
+def _options(
+    options: FitOptions | None, descent: DescentOptions | None, given: dict[str, Any]
+) -> tuple[FitOptions, DescentOptions, set[str]]:
+    """The options objects with the keyword arguments (``border="reflect"``...) laid over
+    them, and the names of the descent keywords given (least squares refuses them)."""
+    unknown = set(given) - _FIT_FIELDS - _DESCENT_FIELDS
+    if unknown:
+        raise TypeError(f"unexpected keyword argument(s): {', '.join(sorted(unknown))}")
+    fit = replace(options or FitOptions(), **{k: v for k, v in given.items() if k in _FIT_FIELDS})
+    descent_given = {k: v for k, v in given.items() if k in _DESCENT_FIELDS}
+    steps = replace(descent or DescentOptions(), **descent_given)
+    return fit, steps, set(descent_given) | ({"descent"} if descent is not None else set())
+
+
+def _single_border(border: str | Sequence[str]) -> str:
+    if not isinstance(border, str):
+        raise TypeError("fit_kernel and fit_kernel_gd take one border mode (a str)")
+    return border
 
 
 def parse_kernel_size(text: str) -> KernelSize:
@@ -246,6 +334,25 @@ class KernelFit:
         """The kernel rounded to :attr:`decimals` (``-0`` shown as ``0``)."""
         return np.round(self.kernel, self.decimals) + 0.0
 
+    def weight(self) -> np.ndarray:
+        """The rounded kernel as ``apply -k FILE.npy`` takes it: (kh, kw) shared, or a
+        per-channel set as a depthwise (C, C, kh, kw) layer (zeros off the diagonal).
+
+        Examples
+        --------
+        >>> x = np.ones((6, 8)); x[:, 2:6] = 0
+        >>> learn_kernel(np.stack([x, 2 * x]), np.stack([x, 2 * x])[:, :, :-1] * 3,
+        ...              (1, 2), per_channel=True).weight().shape
+        (2, 2, 1, 2)
+        """
+        weight = self.rounded_kernel()
+        if not self.per_channel:
+            return weight
+        channels = weight.shape[0]
+        layer = np.zeros((channels, channels, *self.kernel_size))
+        layer[np.arange(channels), np.arange(channels)] = weight
+        return layer
+
     def rounded_bias(self) -> float | np.ndarray | None:
         """The bias rounded like the kernel."""
         if self.bias is None:
@@ -328,16 +435,9 @@ def _as_chw(array: ArrayLike, name: str) -> np.ndarray:
     return values.astype(np.float64, copy=False)
 
 
-def _set_up(
-    x: ArrayLike,
-    y: ArrayLike,
-    kernel_size: KernelSize,
-    padding: PaddingSpec | None,
-    border: str,
-    bias: bool,
-    per_channel: bool,
-    mask: ArrayLike | None,
-) -> _Problem:
+def _set_up(x: ArrayLike, y: ArrayLike, kernel_size: KernelSize, options: FitOptions) -> _Problem:
+    padding, border, mask = options.padding, _single_border(options.border), options.mask
+    bias, per_channel = options.bias, options.per_channel
     inputs = _as_chw(x, "INPUT")
     target = _as_chw(y, "TARGET")
     tolerance = default_tolerance(y)  # before the float conversion: integer targets differ
@@ -493,13 +593,8 @@ def fit_kernel(
     x: ArrayLike,
     y: ArrayLike,
     kernel_size: KernelSize,
-    *,
-    padding: PaddingSpec | None = None,
-    border: str = "zeros",
-    bias: bool = False,
-    per_channel: bool = False,
-    mask: ArrayLike | None = None,
-    tolerance: float | None = None,
+    options: FitOptions | None = None,
+    **given: Any,
 ) -> KernelFit:
     """Least-squares kernel (and bias) mapping ``x`` to ``y`` by cross-correlation.
 
@@ -511,19 +606,10 @@ def fit_kernel(
         The target, with as many channels as ``x``. An integer dtype (8-bit image)
         sets the default tolerance to one level.
     kernel_size : (kh, kw)
-    padding : int, (ph, pw), (top, bottom, left, right), "valid", "same" or None
-        ``None`` infers it from the sizes (:func:`infer_pads`).
-    border : {"zeros", "reflect", "replicate", "circular", "symmetric"}
-        How the input was padded.
-    bias : bool
-        Also fit a constant added to every output.
-    per_channel : bool
-        One kernel per channel instead of one shared by all channels.
-    mask : array_like of bool, broadcastable to y's shape, optional
-        Target pixels to fit (``False`` excludes, e.g. clipped 8-bit values). NaN target
-        pixels are always excluded.
-    tolerance : float, optional
-        Largest max-error counted as a fit; default :func:`default_tolerance`.
+    options : FitOptions, optional
+        Padding, border (one mode), bias, per-channel kernels, mask, tolerance.
+    **given
+        The same fields as keywords (``border="reflect"``), laid over ``options``.
 
     Returns
     -------
@@ -551,32 +637,39 @@ def fit_kernel(
     >>> fit.rounded_kernel().tolist(), fit.pads, fit.fits
     ([[1.0, -1.0]], (0, 0, 0, 0), True)
     """
-    problem = _set_up(x, y, kernel_size, padding, border, bias, per_channel, mask)
-    return _report(problem, _solve(problem), "lstsq", tolerance)
+    fit_options, _, descent = _options(options, None, given)
+    if descent:
+        raise TypeError(f"options only gradient descent takes: {', '.join(sorted(descent))}")
+    problem = _set_up(x, y, kernel_size, fit_options)
+    return _report(problem, _solve(problem), "lstsq", fit_options.tolerance)
 
 
 _REPORT_EVERY = 4096  # gradient-descent steps between progress callbacks
 
 
+@dataclass
+class _Descent:
+    """Gradient descent's moving parts: the kernels and biases it updates in place, which
+    kernel each channel uses, and where the fitted pixels are."""
+
+    kernels: np.ndarray  # (G, kh, kw)
+    biases: np.ndarray  # (G,)
+    group_of_channel: np.ndarray  # (C,) intp
+    pixel_index: tuple[np.ndarray, ...]  # (channels, rows, columns) of the fitted pixels
+
+
 def _per_pixel_pass(
-    problem: _Problem,
-    kernels: np.ndarray,
-    biases: np.ndarray,
-    group_of_channel: np.ndarray,
-    pixel_index: tuple[np.ndarray, np.ndarray, np.ndarray],
-    order: np.ndarray,
-    *,
-    lr: float,
-    bias: bool,
-    on_steps: Callable[[int], None] | None,
+    problem: _Problem, state: _Descent, order: np.ndarray, settings: DescentOptions
 ) -> None:
-    """One epoch of per-pixel SGD steps, in ``order``, updating ``kernels`` in place.
+    """One epoch of per-pixel SGD steps, in ``order``, updating ``state`` in place.
 
     The default batch of one, written with Python ints and one window view per step:
     2.5x faster than the general batched step at batch size 1.
     """
-    channels, rows, columns = (index.tolist() for index in pixel_index)
-    groups = group_of_channel[pixel_index[0]].tolist()
+    lr, bias, on_steps = settings.lr, problem.bias, settings.on_steps
+    kernels, biases = state.kernels, state.biases
+    channels, rows, columns = (index.tolist() for index in state.pixel_index)
+    groups = state.group_of_channel[state.pixel_index[0]].tolist()
     windows, target = problem.windows, problem.target
     for done, pixel in enumerate(order.tolist(), start=1):
         channel, row, column, group = channels[pixel], rows[pixel], columns[pixel], groups[pixel]
@@ -594,31 +687,22 @@ def _per_pixel_pass(
 
 
 def _batch_pass(
-    problem: _Problem,
-    kernels: np.ndarray,
-    biases: np.ndarray,
-    group_of_channel: np.ndarray,
-    pixel_index: tuple[np.ndarray, np.ndarray, np.ndarray],
-    order: np.ndarray,
-    batch_size: int,
-    *,
-    lr: float,
-    bias: bool,
-    on_steps: Callable[[int], None] | None,
+    problem: _Problem, state: _Descent, order: np.ndarray, settings: DescentOptions
 ) -> None:
     """One epoch of mini-batch steps (the gradient of the batch's mean squared error)."""
     pending = 0
-    for start in range(0, order.size, batch_size):
-        batch = order[start : start + batch_size]
-        channels, rows, columns = (index[batch] for index in pixel_index)
-        groups = group_of_channel[channels]
+    on_steps = settings.on_steps
+    for start in range(0, order.size, settings.batch_size):
+        batch = order[start : start + settings.batch_size]
+        channels, rows, columns = (index[batch] for index in state.pixel_index)
+        groups = state.group_of_channel[channels]
         windows = problem.windows[channels, rows, columns]
-        predicted = np.einsum("bij,bij->b", windows, kernels[groups]) + biases[groups]
+        predicted = np.einsum("bij,bij->b", windows, state.kernels[groups]) + state.biases[groups]
         errors = predicted - problem.target[channels, rows, columns]
-        scale = 2.0 * lr / batch.size
-        np.add.at(kernels, groups, -scale * errors[:, None, None] * windows)
-        if bias:
-            np.add.at(biases, groups, -scale * errors)
+        scale = 2.0 * settings.lr / batch.size
+        np.add.at(state.kernels, groups, -scale * errors[:, None, None] * windows)
+        if problem.bias:
+            np.add.at(state.biases, groups, -scale * errors)
         pending += batch.size
         if on_steps is not None and pending >= _REPORT_EVERY:
             on_steps(pending)
@@ -627,44 +711,49 @@ def _batch_pass(
         on_steps(pending)
 
 
+def _check_descent(settings: DescentOptions) -> None:
+    if settings.epochs < 0:
+        raise SpecError(f"--epochs must be >= 0, got {settings.epochs}")
+    if not (math.isfinite(settings.lr) and settings.lr > 0):
+        raise SpecError(f"--lr must be > 0, got {settings.lr}")
+    if settings.batch_size < 1:
+        raise SpecError(f"--batch-size must be >= 1, got {settings.batch_size}")
+
+
+def _start_descent(problem: _Problem, rng: np.random.Generator) -> _Descent:
+    """PyTorch's ``nn.Conv2d`` start: kernel and bias uniform in ``+-1/sqrt(kh*kw)``."""
+    kernel_size = problem.kernel_size
+    bound = 1.0 / math.sqrt(kernel_size[0] * kernel_size[1])
+    group_count = len(problem.groups)
+    kernels = rng.uniform(-bound, bound, (group_count, *kernel_size))
+    biases = rng.uniform(-bound, bound, group_count) if problem.bias else np.zeros(group_count)
+    group_of_channel = np.zeros(problem.target.shape[0], dtype=np.intp)
+    for group, channels in enumerate(problem.groups):
+        group_of_channel[channels] = group
+    pixel_index = np.nonzero(problem.mask)
+    if pixel_index[0].size == 0:
+        raise ConvcliError("no target pixels left to fit (all excluded)")
+    return _Descent(kernels, biases, group_of_channel, pixel_index)
+
+
 def fit_kernel_gd(
     x: ArrayLike,
     y: ArrayLike,
     kernel_size: KernelSize,
-    *,
-    padding: PaddingSpec | None = None,
-    border: str = "zeros",
-    bias: bool = False,
-    per_channel: bool = False,
-    mask: ArrayLike | None = None,
-    tolerance: float | None = None,
-    epochs: int = 10,
-    lr: float = 0.03,
-    seed: int | None = 0,
-    batch_size: int = 1,
-    on_epoch: Callable[[int, float], None] | None = None,
-    on_steps: Callable[[int], None] | None = None,
+    options: FitOptions | None = None,
+    descent: DescentOptions | None = None,
+    **given: Any,
 ) -> KernelFit:
     """Gradient descent on the squared error, as the seed material trains its 1x2 kernel.
 
     Parameters
     ----------
-    x, y, kernel_size, padding, border, bias, per_channel, mask, tolerance
+    x, y, kernel_size, options
         As for :func:`fit_kernel`.
-    epochs : int
-        Passes over all target pixels.
-    lr : float
-        Learning rate (step size).
-    seed : int or None
-        Seeds the initial kernel and the pixel order.
-    batch_size : int
-        Pixels per step: 1 (default) is per-pixel SGD; a batch of all pixels is one
-        full-batch step per epoch.
-    on_epoch : callable(epoch, loss), optional
-        Called with the mean squared error at the start (epoch 0) and after each epoch.
-    on_steps : callable(count), optional
-        Called as steps are done (for a progress bar), with the number done since the
-        last call.
+    descent : DescentOptions, optional
+        Epochs, learning rate, seed, batch size and the progress callbacks.
+    **given
+        Fields of either options object as keywords (``epochs=10, bias=True``).
 
     Returns
     -------
@@ -697,73 +786,44 @@ def fit_kernel_gd(
     >>> fit.losses[-1][1] < fit.losses[0][1], np.allclose(fit.kernel, [[1, -1]], atol=0.05)
     (True, True)
     """
-    if epochs < 0:
-        raise SpecError(f"--epochs must be >= 0, got {epochs}")
-    if not (math.isfinite(lr) and lr > 0):
-        raise SpecError(f"--lr must be > 0, got {lr}")
-    if batch_size < 1:
-        raise SpecError(f"--batch-size must be >= 1, got {batch_size}")
-    problem = _set_up(x, y, kernel_size, padding, border, bias, per_channel, mask)
-    rng = np.random.default_rng(seed)
-    kernel_length = kernel_size[0] * kernel_size[1]
-    bound = 1.0 / math.sqrt(kernel_length)
-    group_count = len(problem.groups)
-    kernels = rng.uniform(-bound, bound, (group_count, *kernel_size))
-    biases = rng.uniform(-bound, bound, group_count) if bias else np.zeros(group_count)
-    group_of_channel = np.zeros(problem.target.shape[0], dtype=np.intp)
-    for group, channels in enumerate(problem.groups):
-        group_of_channel[channels] = group
-    pixel_index = np.nonzero(problem.mask)  # (channels, rows, columns) of the fitted pixels
-    pixels = pixel_index[0].size
-    if pixels == 0:
-        raise ConvcliError("no target pixels left to fit (all excluded)")
+    fit_options, settings, _ = _options(options, descent, given)
+    _check_descent(settings)
+    problem = _set_up(x, y, kernel_size, fit_options)
+    rng = np.random.default_rng(settings.seed)
+    state = _start_descent(problem, rng)
 
     def loss() -> float:
-        errors = problem.predict(kernels, biases)[problem.mask] - problem.target[problem.mask]
+        predicted = problem.predict(state.kernels, state.biases)
+        errors = predicted[problem.mask] - problem.target[problem.mask]
         return float(np.mean(errors**2))
 
     losses = [(0, loss())]
-    if on_epoch is not None:
-        on_epoch(0, losses[0][1])
-    step_options = {"lr": lr, "bias": bias, "on_steps": on_steps}
-    for epoch in range(1, epochs + 1):
-        order = rng.permutation(pixels)
-        if batch_size == 1:
-            _per_pixel_pass(
-                problem, kernels, biases, group_of_channel, pixel_index, order, **step_options
-            )
-        else:
-            _batch_pass(
-                problem,
-                kernels,
-                biases,
-                group_of_channel,
-                pixel_index,
-                order,
-                batch_size,
-                **step_options,
-            )
+    if settings.on_epoch is not None:
+        settings.on_epoch(0, losses[0][1])
+    one_pass = _per_pixel_pass if settings.batch_size == 1 else _batch_pass
+    for epoch in range(1, settings.epochs + 1):
+        one_pass(problem, state, rng.permutation(state.pixel_index[0].size), settings)
         current = loss()
         if not math.isfinite(current) or current > 1e100:
-            largest = float(np.max(np.sum(problem.windows**2, axis=(-2, -1)))) + float(bias)
+            largest = float(np.max(np.sum(problem.windows**2, axis=(-2, -1)))) + problem.bias
             raise ConvcliError(
                 f"gradient descent diverged at epoch {epoch} (loss {current:.3g}): "
-                f"--lr {lr:g} is too large for this data; per-pixel steps are stable "
-                f"below about {1.0 / largest:.2g}"
+                f"--lr {settings.lr:g} is too large for this data; per-pixel steps are "
+                f"stable below about {1.0 / largest:.2g}"
             )
         losses.append((epoch, current))
-        if on_epoch is not None:
-            on_epoch(epoch, current)
+        if settings.on_epoch is not None:
+            settings.on_epoch(epoch, current)
     # The same problem's conditioning, for the report; no standard error for GD.
     conditioning = _solve(problem)
     solution = _Solution(
-        kernels,
-        biases,
+        state.kernels,
+        state.biases,
         conditioning.condition_number,
         conditioning.rank,
-        np.zeros(group_count),
+        np.zeros(len(problem.groups)),
     )
-    return _report(problem, solution, "gd", tolerance, losses)
+    return _report(problem, solution, "gd", fit_options.tolerance, losses)
 
 
 def _interior_mask(
@@ -796,32 +856,25 @@ def _fit_one_size(
     inputs: np.ndarray,
     target: np.ndarray,
     kernel_size: KernelSize,
-    padding: PaddingSpec | None,
+    options: FitOptions,
     borders: Sequence[str],
-    options: dict,
 ) -> tuple[KernelFit, str | None]:
     """Least squares for one kernel size, trying border modes only if they can matter.
 
     Returns the chosen fit and, when it does not fit, a note for the error message.
     """
-    first = fit_kernel(inputs, target, kernel_size, padding=padding, border=borders[0], **options)
+    first = fit_kernel(inputs, target, kernel_size, replace(options, border=borders[0]))
     if first.fits or first.singular or first.pads == (0, 0, 0, 0) or len(borders) == 1:
         return first, None
     # The border mode changes only the edge pixels: if the interior does not fit either,
     # no other mode will, and one extra solve says so.
     interior = _interior_mask(target.shape[-2:], inputs.shape[-2:], kernel_size, first.pads)
-    user_mask = options.get("mask")
-    mask = interior if user_mask is None else np.asarray(user_mask, dtype=bool) & interior
-    inner_options = {**options, "mask": mask}
-    inner = fit_kernel(
-        inputs, target, kernel_size, padding=padding, border=borders[0], **inner_options
-    )
+    mask = interior if options.mask is None else np.asarray(options.mask, dtype=bool) & interior
+    inner = fit_kernel(inputs, target, kernel_size, replace(options, border=borders[0], mask=mask))
     if inner.singular or not inner.fits:
         return first, None
     for border in borders[1:]:
-        candidate = fit_kernel(
-            inputs, target, kernel_size, padding=padding, border=border, **options
-        )
+        candidate = fit_kernel(inputs, target, kernel_size, replace(options, border=border))
         if candidate.fits:
             return candidate, None
     return first, (
@@ -830,21 +883,103 @@ def _fit_one_size(
     )
 
 
+@dataclass
+class _Search:
+    """What trying kernel sizes found: misfitting fits, sizes that could not be, and a
+    line per size for the report."""
+
+    sizes: list[KernelSize]
+    explicit: bool  # one size was asked for: its failures are raised, not searched past
+    fits: list[KernelFit] = field(default_factory=list)
+    geometry_errors: list[str] = field(default_factory=list)
+    searched: list[tuple[KernelSize, str]] = field(default_factory=list)
+    note: str | None = None
+
+    def attempt(
+        self,
+        inputs: np.ndarray,
+        target: np.ndarray,
+        size: KernelSize,
+        options: tuple[FitOptions, Sequence[str]],
+    ) -> KernelFit | None:
+        """The fit for ``size``, or None when the sizes cannot match or it is singular."""
+        try:
+            fit, note = _fit_one_size(inputs, target, size, *options)
+        except SizeMismatchError as error:
+            if self.explicit:
+                raise
+            self.geometry_errors.append(str(error))
+            self.searched.append((size, "sizes do not match"))
+            return None
+        if fit.singular:
+            if self.explicit:
+                raise ConvcliError(_singular_message(fit))
+            self.searched.append((size, "singular"))
+            return None
+        self.searched.append((size, "fits" if fit.fits else f"max error {fit.max_error:.4g}"))
+        if not fit.fits:
+            self.fits.append(fit)
+            self.note = self.note or note
+        return fit
+
+    def result(self, fit: KernelFit) -> KernelFit:
+        return fit if self.explicit else replace(fit, searched=self.searched)
+
+    def failure(self, shapes: tuple[Sequence[int], Sequence[int]], padding: object) -> ConvcliError:
+        """No size gave a usable fit: the sizes cannot match, or every system is singular."""
+        first, last = format_size(self.sizes[0]), format_size(self.sizes[-1])
+        if len(self.geometry_errors) == len(self.sizes):
+            how = "any padding" if padding is None else f"padding {padding!r}"
+            in_size, target_size = shapes
+            return SizeMismatchError(
+                f"no kernel from {first} to {last} explains TARGET {format_size(target_size)} "
+                f"from INPUT {format_size(in_size)} with {how} (and more target pixels than "
+                f"unknowns); {_size_hint(in_size, target_size)}"
+            )
+        return ConvcliError(
+            "the system is singular for every kernel size tried: INPUT has too little "
+            "structure to determine a kernel (a flat image?)"
+        )
+
+    def misfit(self, best: KernelFit) -> NoFitError:
+        if self.explicit:
+            what = f"no linear {format_size(best.kernel_size)} kernel fits: the best leaves"
+        else:
+            what = (
+                f"no linear kernel from {format_size(self.sizes[0])} to "
+                f"{format_size(self.sizes[-1])} fits: the best, "
+                f"{format_size(best.kernel_size)}, leaves"
+            )
+        message = (
+            f"{what} {_describe_misfit(best)}; TARGET is not a linear filter of INPUT with "
+            "this kernel size, padding and border (--tol sets the tolerance, "
+            "--allow-misfit shows the best kernel anyway)"
+        )
+        if self.note:
+            message += f"; {self.note}"
+        return NoFitError(message, best)
+
+
+def _borders(border: str | Sequence[str]) -> list[str]:
+    borders = [border] if isinstance(border, str) else list(border)
+    if not borders:
+        raise ValueError("border must name at least one border mode")
+    for mode in borders:
+        check_padding_mode(mode)
+    return borders
+
+
 def learn_kernel(
     x: ArrayLike,
     y: ArrayLike,
     kernel_size: KernelSize | None = None,
+    options: FitOptions | None = None,
+    descent: DescentOptions | None = None,
     *,
     method: str = "lstsq",
-    padding: PaddingSpec | None = None,
-    border: str | Sequence[str] = "zeros",
-    bias: bool = False,
-    per_channel: bool = False,
-    mask: ArrayLike | None = None,
-    tolerance: float | None = None,
     require_fit: bool = True,
     candidates: Sequence[KernelSize] = SIZE_CANDIDATES,
-    **gd_options: object,
+    **given: Any,
 ) -> KernelFit:
     """Recover the kernel that maps ``x`` to ``y``: the front door of this module.
 
@@ -855,21 +990,21 @@ def learn_kernel(
     kernel_size : (kh, kw), optional
         ``None`` tries ``candidates`` smallest first and keeps the first that fits
         (least squares only).
+    options : FitOptions, optional
+        As for :func:`fit_kernel`, except that ``border`` may list several modes to try
+        in order of preference: the first is used, and the others only when the interior
+        pixels fit but the edge pixels do not.
+    descent : DescentOptions, optional
+        Gradient descent only (``method="gd"``).
     method : {"lstsq", "gd"}
-        Least squares (:func:`fit_kernel`) or gradient descent (:func:`fit_kernel_gd`,
-        which takes ``gd_options``: epochs, lr, seed, batch_size, on_epoch, on_steps).
-    padding : padding spec or None
-        ``None`` infers it from the sizes.
-    border : str or sequence of str
-        The border mode, or modes to try in order of preference: the first is used,
-        and the others only when the interior pixels fit but the edge pixels do not.
-    bias, per_channel, mask, tolerance
-        As for :func:`fit_kernel`.
+        Least squares (:func:`fit_kernel`) or gradient descent (:func:`fit_kernel_gd`).
     require_fit : bool
         Least squares only: raise when no kernel fits within the tolerance, rather than
         return the best (misfitting) one.
     candidates : sequence of (kh, kw)
         Sizes tried when ``kernel_size`` is None.
+    **given
+        Fields of either options object as keywords (``border="reflect", bias=True``).
 
     Returns
     -------
@@ -892,81 +1027,324 @@ def learn_kernel(
     >>> fit.kernel_size, fit.rounded_kernel().tolist()
     ((1, 2), [[1.0, -1.0]])
     """
-    borders = [border] if isinstance(border, str) else list(border)
-    if not borders:
-        raise ValueError("border must name at least one border mode")
-    for mode in borders:
-        check_padding_mode(mode)
-    if tolerance is None:  # from y as given: an integer dtype means rounded levels
-        tolerance = default_tolerance(y)
-    options = {"bias": bias, "per_channel": per_channel, "mask": mask, "tolerance": tolerance}
+    fit_options, settings, descent_given = _options(options, descent, given)
+    borders = _borders(fit_options.border)
+    if fit_options.tolerance is None:  # from y as given: an integer dtype means rounded levels
+        fit_options = replace(fit_options, tolerance=default_tolerance(y))
     if method == "gd":
         if kernel_size is None:
             raise SpecError("--method gd needs --size: the size search uses least squares")
-        return fit_kernel_gd(
-            x, y, kernel_size, padding=padding, border=borders[0], **options, **gd_options
-        )
+        return fit_kernel_gd(x, y, kernel_size, replace(fit_options, border=borders[0]), settings)
     if method != "lstsq":
         raise SpecError(f"--method must be lstsq or gd, got {method!r}")
-    if gd_options:
-        raise TypeError(f"options only gradient descent takes: {', '.join(gd_options)}")
+    if descent_given:
+        raise TypeError(f"options only gradient descent takes: {', '.join(sorted(descent_given))}")
     inputs, target = _as_chw(x, "INPUT"), _as_chw(y, "TARGET")
     if inputs.shape[0] != target.shape[0]:  # the same check fit_kernel makes, said first
-        _set_up(inputs, target, (1, 1), "valid", "zeros", bias, per_channel, None)
-    sizes = [kernel_size] if kernel_size is not None else list(candidates)
-    fits: list[KernelFit] = []
-    geometry_errors: list[str] = []
-    searched: list[tuple[KernelSize, str]] = []
-    note = None
-    for size in sizes:
-        try:
-            fit, size_note = _fit_one_size(inputs, target, size, padding, borders, options)
-        except SizeMismatchError as error:
-            if kernel_size is not None:
-                raise
-            geometry_errors.append(str(error))
-            searched.append((size, "sizes do not match"))
-            continue
-        if fit.singular:
-            if kernel_size is not None:
-                raise ConvcliError(_singular_message(fit))
-            searched.append((size, "singular"))
-            continue
-        searched.append((size, "fits" if fit.fits else f"max error {fit.max_error:.4g}"))
-        if fit.fits or (not require_fit and kernel_size is not None):
-            return replace(fit, searched=searched) if kernel_size is None else fit
-        fits.append(fit)
-        note = note or size_note
-    if not fits:
-        if len(geometry_errors) == len(sizes):
-            how = "any padding" if padding is None else f"padding {padding!r}"
-            raise SizeMismatchError(
-                f"no kernel from {format_size(sizes[0])} to {format_size(sizes[-1])} "
-                f"explains TARGET {format_size(target.shape[-2:])} from INPUT "
-                f"{format_size(inputs.shape[-2:])} with {how} (and more target pixels than "
-                f"unknowns); {_size_hint(inputs.shape[-2:], target.shape[-2:])}"
-            )
-        raise ConvcliError(
-            "the system is singular for every kernel size tried: INPUT has too little "
-            "structure to determine a kernel (a flat image?)"
-        )
-    best = min(fits, key=lambda item: item.rmse)
+        _set_up(inputs, target, (1, 1), FitOptions(padding="valid"))
+    search = _Search([kernel_size] if kernel_size is not None else list(candidates),
+                     explicit=kernel_size is not None)  # fmt: skip
+    for size in search.sizes:
+        fit = search.attempt(inputs, target, size, (fit_options, borders))
+        if fit is not None and (fit.fits or (not require_fit and search.explicit)):
+            return search.result(fit)
+    if not search.fits:
+        raise search.failure((inputs.shape[-2:], target.shape[-2:]), fit_options.padding)
+    best = min(search.fits, key=lambda item: item.rmse)
     if not require_fit:
-        return replace(best, searched=searched) if kernel_size is None else best
-    if kernel_size is not None:
-        what = f"no linear {format_size(kernel_size)} kernel fits: the best leaves"
-    else:
-        what = (
-            f"no linear kernel from {format_size(sizes[0])} to {format_size(sizes[-1])} fits: "
-            f"the best, {format_size(best.kernel_size)}, leaves"
+        return search.result(best)
+    raise search.misfit(best)
+
+
+# --------------------------------------------------------------------------------------------
+# From operands as read (convcli.imageio.read_operand_pair) to a fit: what `convcli learn` does
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class LearnRequest:
+    """Everything ``convcli learn`` asks besides its two operands.
+
+    Attributes
+    ----------
+    kernel_size : (kh, kw) or None
+        None searches :data:`SIZE_CANDIDATES`.
+    padding : padding spec or None
+        None infers it from the sizes.
+    border : str or None
+        None: reflect first for an image INPUT, zeros for a matrix, then the other modes.
+    bias, per_channel : bool
+        As in :class:`FitOptions`.
+    map_mode : {"auto", "raw", "clip", "offset"}
+        How ``apply --map`` brought an 8/16-bit TARGET to its range (see :func:`prepare`).
+    gray : bool
+        Fit BT.601 luma of colour images (as ``apply --gray``).
+    tolerance : float or None
+        Largest |error| still a fit, in TARGET's units; None: 1 level or 1e-5 of the range.
+    method : {"lstsq", "gd"}
+    descent : DescentOptions
+        Gradient descent's settings and callbacks.
+    allow_misfit : bool
+        Return the best kernel even when it does not fit.
+    """
+
+    kernel_size: KernelSize | None = None
+    padding: PaddingSpec | None = None
+    border: str | None = None
+    bias: bool = False
+    per_channel: bool = False
+    map_mode: str = "auto"
+    gray: bool = False
+    tolerance: float | None = None
+    method: str = "lstsq"
+    descent: DescentOptions = field(default_factory=DescentOptions)
+    allow_misfit: bool = False
+
+
+@dataclass
+class PreparedTarget:
+    """INPUT and TARGET ready for the solver, and the words to describe the fit.
+
+    Attributes
+    ----------
+    inputs : ndarray, shape (C, H, W)
+    values : ndarray, shape (C, H_out, W_out)
+        TARGET with what ``apply --map`` did undone (offset, depth scaling).
+    mask : ndarray of bool, shape (C, H_out, W_out)
+        The pixels to fit (clipped ones left out).
+    tolerance : float or None
+    units : str
+        ``"8-bit levels"``, ``"16-bit levels"``, ``"TARGET's units"``...
+    map_mode : str
+        The ``--map`` resolved (``auto`` decided).
+    borders : list of str
+        Border modes to try, in order.
+    excluded_reason : str or None
+        Why pixels were left out (for the report).
+    notes : list of str
+        For stderr: the operands' notes and this preparation's.
+    lossy : str or None
+        TARGET's file format when it compresses with loss (``"JPEG"``).
+    """
+
+    inputs: np.ndarray
+    values: np.ndarray
+    mask: np.ndarray
+    tolerance: float | None
+    units: str
+    map_mode: str
+    borders: list[str]
+    excluded_reason: str | None = None
+    notes: list[str] = field(default_factory=list)
+    lossy: str | None = None
+
+    @property
+    def pixels(self) -> int:
+        """Target pixels that enter the fit."""
+        return int(np.count_nonzero(self.mask))
+
+    def report(self) -> FitContext:
+        """The words the renderers print beside a fit."""
+        return FitContext(self.units, self.excluded_reason, self.map_mode)
+
+
+@dataclass(frozen=True)
+class FitContext:
+    """What a fit is measured in and what was left out, for the report.
+
+    Attributes
+    ----------
+    units : str
+        ``"8-bit levels"``, ``"TARGET's units"``...
+    excluded_reason : str or None
+        Why target pixels were left out (``"saturated at 0 or 255"``).
+    map_mode : str
+        The ``--map`` the target was read with.
+    """
+
+    units: str = "TARGET's units"
+    excluded_reason: str | None = None
+    map_mode: str = "raw"
+
+
+_DEPTH_UNITS = {255.0: "8-bit levels", 65535.0: "16-bit levels"}
+
+
+def _luma(values: np.ndarray) -> np.ndarray:
+    """(C, H, W) -> (1, H, W) float32 BT.601 luma for RGB; anything else unchanged."""
+    from convcli.pipeline import to_gray
+
+    if values.shape[0] != 3:
+        return values
+    return np.asarray(to_gray(values.astype(np.float32), has_alpha=False))
+
+
+def _resolve_map(target: Operand, map_mode: str) -> str:
+    integer = target.values.dtype.kind in "ui"
+    mode = map_mode
+    if mode == "auto":
+        mode = "clip" if target.kind == "image" and integer else "raw"
+    if mode in ("clip", "offset") and target.kind != "image":
+        raise SpecError(
+            f"--map {mode} describes an image target's pixel range; TARGET "
+            f"'{target.name}' is a matrix (its values are used as they are)"
         )
-    message = (
-        f"{what} {_describe_misfit(best)}; TARGET is not a linear filter of INPUT with "
-        "this kernel size, padding and border (--allow-misfit shows the best kernel anyway)"
+    return mode
+
+
+def _depth_scale(source: Operand, target: Operand) -> tuple[float, list[str]]:
+    """apply scales to the output's depth (8-bit in, 16-bit out: x 257): the factor that
+    undoes it, so the kernel comes out in the input's units."""
+    if source.kind != "image" or target.kind != "image" or source.full_scale == target.full_scale:
+        return 1.0, []
+    source_scale, target_scale = float(source.full_scale or 1), float(target.full_scale or 1)
+    return source_scale / target_scale, [
+        f"TARGET is scaled by {target_scale / source_scale:g} against INPUT (full scale "
+        f"{target_scale:g} vs {source_scale:g}); the fit undoes it"
+    ]
+
+
+def border_order(border: str | None, kind: str) -> list[str]:
+    """The border mode asked for, or the kind's default first and the others after.
+
+    Examples
+    --------
+    >>> border_order(None, "image")[:2], border_order("zeros", "image")
+    (['reflect', 'zeros'], ['zeros'])
+    """
+    from convcli.core.padding import PADDING_MODES
+
+    if border is not None:
+        return [border]
+    first = "reflect" if kind == "image" else "zeros"
+    return [first, *(mode for mode in PADDING_MODES if mode != first)]
+
+
+def prepare(source: Operand, target: Operand, request: LearnRequest) -> PreparedTarget:
+    """Undo what ``apply --map`` did, where it can be undone, and say which pixels to fit.
+
+    ``clip`` cut values to ``0 .. full scale``: those pixels no longer depend linearly on
+    the input, so they are left out. ``offset`` added ``full scale / 2`` (127.5 in 8
+    bits) before the same cut: it is subtracted again. The kernel then comes out in the
+    input's units, the one ``apply`` used. ``gray`` takes luma of colour operands after
+    the mask was made (a pixel is fitted only if all three channels were).
+
+    Parameters
+    ----------
+    source, target : convcli.imageio.Operand
+        INPUT and TARGET as :func:`convcli.imageio.read_operand_pair` reads them.
+    request : LearnRequest
+        ``map_mode``, ``tolerance``, ``gray``, ``border`` and (for the step limit)
+        ``method`` and ``descent.epochs`` are used here.
+
+    Returns
+    -------
+    PreparedTarget
+
+    Raises
+    ------
+    SpecError
+        ``--map clip/offset`` on a matrix target; gradient descent with more steps than
+        :data:`convcli.limits.MAX_DESCENT_STEPS`.
+    """
+    values = target.values
+    integer = values.dtype.kind in "ui"
+    mode = _resolve_map(target, request.map_mode)
+    units = _DEPTH_UNITS.get(float(target.full_scale or 0), "TARGET's units")
+    scale, notes = _depth_scale(source, target)
+    tolerance = request.tolerance
+    mask = np.ones(values.shape, dtype=bool)
+    excluded_reason = None
+    if mode in ("clip", "offset"):
+        full_scale = float(target.full_scale or 0)
+        mask = (values > 0) & (values < full_scale)
+        excluded_reason = f"saturated at 0 or {full_scale:g}"
+    if mode == "offset" or scale != 1.0:
+        shifted = values.astype(np.float64)
+        if mode == "offset":
+            shifted -= float(target.full_scale or 0) / 2
+        values = shifted * scale
+        if tolerance is None:
+            tolerance = scale if integer else max(1e-5 * float(np.max(np.abs(values))), 1e-9)
+        units = _DEPTH_UNITS.get(float(source.full_scale or 0), "INPUT's units")
+    inputs = source.values
+    if request.gray:
+        inputs = _luma(inputs)
+        if values.shape[0] == 3:
+            # Luma of rounded levels is within half a level of the truth too (the weights
+            # sum to 1), so the tolerance stays 1 level.
+            if tolerance is None and values.dtype.kind in "ui":
+                tolerance = 1.0
+            values, mask = _luma(values), np.all(mask, axis=0, keepdims=True)
+    prepared = PreparedTarget(
+        inputs, values, mask, tolerance, units, mode,
+        border_order(request.border, source.kind), excluded_reason,
+        [*source.notes, *target.notes, *notes], target.format if target.lossy else None,
+    )  # fmt: skip
+    _check_steps(prepared, request)
+    return prepared
+
+
+def _check_steps(prepared: PreparedTarget, request: LearnRequest) -> None:
+    if request.method != "gd":
+        return
+    steps = request.descent.epochs * prepared.pixels
+    if steps > MAX_DESCENT_STEPS:
+        raise SpecError(
+            f"--epochs {request.descent.epochs} over {prepared.pixels:,} target pixels is "
+            f"{steps:,} descent steps, more than {MAX_DESCENT_STEPS:,}; use fewer epochs "
+            "(or least squares, which is exact)"
+        )
+
+
+def _misfit_advice(prepared: PreparedTarget) -> str:
+    """What to try when no kernel fits, from what is known about TARGET."""
+    if prepared.lossy:
+        return (
+            f"TARGET is a {prepared.lossy} file, whose lossy compression moved its pixels "
+            "by more than rounding: raise --tol to the error you accept (the max error "
+            "above), or use a lossless TARGET (PNG, TIFF, .npy)"
+        )
+    if prepared.map_mode == "clip" and prepared.units.endswith("levels"):
+        return (
+            "if TARGET came from `apply` with --map abs (its default for edge kernels such "
+            "as sobel-x) the sign is lost: write .npy, or use --map offset in apply and here"
+        )
+    return ""
+
+
+def solve(prepared: PreparedTarget, request: LearnRequest) -> KernelFit:
+    """The kernel for a prepared pair (:func:`prepare`), by the method asked.
+
+    Raises
+    ------
+    NoFitError
+        No kernel fits within the tolerance (unless ``allow_misfit``); the message ends
+        with advice from what TARGET is (lossy JPEG, an 8-bit ``--map`` target).
+    """
+    options = FitOptions(
+        padding=request.padding,
+        border=prepared.borders,
+        bias=request.bias,
+        per_channel=request.per_channel,
+        mask=prepared.mask,
+        tolerance=prepared.tolerance,
     )
-    if note:
-        message += f"; {note}"
-    raise NoFitError(message, best)
+    try:
+        return learn_kernel(
+            prepared.inputs,
+            prepared.values,
+            request.kernel_size,
+            options,
+            request.descent if request.method == "gd" else None,
+            method=request.method,
+            require_fit=not request.allow_misfit,
+        )
+    except NoFitError as error:
+        advice = _misfit_advice(prepared)
+        if not advice:
+            raise
+        raise NoFitError(f"{error}; {advice}", error.fit) from None
 
 
 def _size_hint(in_size: Sequence[int], target_size: Sequence[int]) -> str:

@@ -575,13 +575,12 @@ def test_matrix_files_in_a_batch(cli, tmp_path):
 
 
 def test_quiet_hides_the_notes_of_a_single_file(cli, tmp_path):
-    from tests.test_imageio import png_16bit
+    from PIL import Image
 
-    values = (np.arange(48, dtype=np.uint16).reshape(4, 4, 3) * 1000) + 3
-    (tmp_path / "rgb16.png").write_bytes(png_16bit(values))
-    noisy = cli("apply", tmp_path / "rgb16.png", "-k", "identity", "-o", tmp_path / "a.png")
-    assert "16-bit RGB image" in noisy.stderr
-    quiet = cli("apply", tmp_path / "rgb16.png", "-k", "identity", "-o", tmp_path / "b.png", "-q")
+    Image.new("CMYK", (4, 4), (0, 255, 255, 0)).save(tmp_path / "cmyk.jpg")
+    noisy = cli("apply", tmp_path / "cmyk.jpg", "-k", "identity", "-o", tmp_path / "a.png")
+    assert "CMYK converted to RGB" in noisy.stderr
+    quiet = cli("apply", tmp_path / "cmyk.jpg", "-k", "identity", "-o", tmp_path / "b.png", "-q")
     assert (quiet.exit_code, quiet.stderr) == (0, "")
 
 

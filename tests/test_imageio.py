@@ -89,14 +89,12 @@ def test_sixteen_bit_grey_stays_sixteen_bit():
     assert picture.notes == []
 
 
-def test_sixteen_bit_rgb_png_says_bits_are_lost():
+def test_sixteen_bit_rgb_png_keeps_its_bits():
     values = (np.arange(12, dtype=np.uint16).reshape(1, 4, 3) * 5000) + 7
     picture = load_bytes(png_16bit(values))
-    assert (picture.channels, picture.depth) == ("RGB", "8")
-    assert picture.pixels.tolist() == (values >> 8).tolist()
-    assert picture.notes == [
-        "test: 16-bit RGB image; Pillow decodes it to 8 bits per channel (the low 8 bits are lost)"
-    ]
+    assert (picture.channels, picture.depth, picture.pixels.dtype) == ("RGB", "16", np.uint16)
+    assert picture.pixels.tolist() == values.tolist()
+    assert picture.notes == []
 
 
 def test_float_and_integer_modes():

@@ -330,3 +330,66 @@ def test_help_has_an_example_and_the_command_imports_no_numpy(cli):
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert completed.stdout.split() == ["False", "False"]
+
+
+# ------------------------------------------------------------------ issue 13: misfit advice
+
+
+def test_misfit_error_names_tol(cli, photo, tmp_path):
+    target = make_target(cli, photo, "median:3", tmp_path / "median.npy")
+    result = cli("learn", photo, target, "--size", "3")
+    assert result.exit_code == 1
+    assert result.stderr.count("\n") == 1
+    assert (
+        "(--tol sets the tolerance, --allow-misfit shows the best kernel anyway)" in result.stderr
+    )
+
+
+def test_misfit_on_a_jpeg_target_says_it_is_lossy(cli, photo, tmp_path):
+    target = make_target(cli, photo, "box:3", tmp_path / "blur.jpg", "--quality", "75")
+    result = cli("learn", photo, target, "--size", "3")
+    assert result.exit_code == 1 and result.stdout == ""
+    message = result.stderr
+    assert message.startswith("Error: no linear 3x3 kernel fits: the best leaves RMSE ")
+    assert message.rstrip().endswith(
+        "TARGET is a JPEG file, whose lossy compression moved its pixels by more than "
+        "rounding: raise --tol to the error you accept (the max error above), or use a "
+        "lossless TARGET (PNG, TIFF, .npy)"
+    )
+    max_error = float(message.split("max error ")[1].split(" ")[0])
+    allowed = learn_json(cli, photo, target, "--size", "3", "--tol", f"{max_error + 0.01}")
+    assert allowed["fits"] is True
+    np.testing.assert_allclose(allowed["kernel_full"], np.full((3, 3), 1 / 9), atol=0.02)
+    lossless = make_target(cli, photo, "box:3", tmp_path / "blur.png")
+    assert learn_json(cli, photo, lossless, "--size", "3")["fits"] is True
+
+
+# ------------------------------------------------------------------ issue 17: callable from Python
+
+
+def test_learn_is_callable_from_python_as_the_command_runs_it(cli, photo, tmp_path):
+    from convcli import imageio
+    from convcli.learn import LearnRequest, prepare, solve
+
+    target = make_target(cli, photo, "sobel-x", tmp_path / "gx.png", "--map", "offset")
+    source, read_target = imageio.read_operand_pair(str(photo), str(target))
+    assert (source.kind, source.values.shape, read_target.full_scale) == ("image", (3, 96, 96), 255)
+    request = LearnRequest(kernel_size=(3, 3), map_mode="offset")
+    prepared = prepare(source, read_target, request)
+    assert prepared.borders[0] == "reflect" and prepared.report().units == "8-bit levels"
+    fit = solve(prepared, request)
+    assert fit.fits
+    np.testing.assert_allclose(fit.kernel, parse_step("sobel-x").weight, atol=0.01)
+    command = learn_json(cli, photo, target, "--size", "3", "--map", "offset")
+    np.testing.assert_allclose(command["kernel_full"], fit.kernel, atol=1e-12)
+
+
+def test_an_image_layout_npy_operand_is_read_as_hwc(cli, photo, tmp_path):
+    target = make_target(cli, photo, "sharpen", tmp_path / "sharp.npy")  # 96x96x3
+    values = np.load(target)
+    np.save(tmp_path / "alone.npy", values)  # no image beside it: the shape rule decides
+    np.save(tmp_path / "input.npy", np.asarray(Image.open(photo), dtype=np.float64))
+    report = learn_json(cli, tmp_path / "input.npy", tmp_path / "alone.npy", "--size", "3",
+                        "--border", "reflect")  # fmt: skip
+    assert report["fits"] is True
+    np.testing.assert_allclose(report["kernel_full"], parse_step("sharpen").weight, atol=1e-4)

@@ -381,8 +381,8 @@ def apply(
         typer.Option(
             "--depth",
             help=(
-                "Bits per channel of an image output: 8, 16 (PNG/TIFF grey) or float (TIFF "
-                "grey; .npy and .pfm are always float). Default: the input's."
+                "Bits per channel of an image output: 8, 16 (PNG, TIFF) or float (TIFF; .npy "
+                "and .pfm are always float). Default: the input's."
             ),
             rich_help_panel=_OUTPUT,
             show_default=False,
@@ -508,7 +508,11 @@ def apply(
         bool,
         typer.Option(
             "--channels-last",
-            help="Read a 3-D .npy matrix as HxWxC (write it back so) instead of CxHxW.",
+            help=(
+                "Read a 3-D .npy matrix as HxWxC (write it back so). Without it the shape "
+                "decides: last axis 1-4 and the others larger is HxWxC (an image's, as "
+                "apply writes it), else CxHxW; a shape that could be both gets a note."
+            ),
             rich_help_panel=_MATRICES,
         ),
     ] = False,

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import math
-import os
-import re
 import sys
-from dataclasses import dataclass, field
+from dataclasses import replace
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -17,9 +15,8 @@ from convcli.commands import Border
 from convcli.render import OutputFormat
 
 if TYPE_CHECKING:
-    import numpy as np
-
-    from convcli.learn import KernelFit
+    from convcli.core.padding import PaddingSpec
+    from convcli.learn import KernelFit, LearnRequest
 
 EPILOG = """\
 [bold]Examples[/]
@@ -38,19 +35,17 @@ EPILOG = """\
   [dim]# 8-bit target: 127.5 offset undone, saturated pixels left out; apply -k @sobel.txt[/]
 
 INPUT and TARGET are image files, matrix files (.npy, .csv, .txt), '-' (stdin, one of
-them) or inline matrices ("0 1; 2 3", channels split by |). A 3-D .npy next to an image is
-read HxWxC, as apply writes it; put '--' before a matrix that starts with a minus. Least
-squares is exact for a linear filter; a target that no linear kernel explains (a median
-filter, --map abs) is an error with its residual.
+them) or inline matrices ("0 1; 2 3", channels split by |). A 3-D .npy next to an image,
+or whose last axis is 1-4 and the others larger, is read HxWxC, as apply writes it; put
+'--' before a matrix that starts with a minus. Least squares is exact for a linear filter;
+a target that no linear kernel explains (a median filter, --map abs) is an error with its
+residual; a lossy (JPEG) target needs --tol.
 """
 
 _KERNEL = "Kernel"
 _TARGET = "Target"
 _DESCENT = "Gradient descent"
 _OUTPUT = "Output"
-
-# An inline matrix: numbers and the separators of the -k / --matrix syntax, nothing else.
-_INLINE_MATRIX = re.compile(r"^[\s\d.,;|eE+\-\[\]]+$")
 
 
 class Method(str, Enum):
@@ -67,17 +62,6 @@ class TargetMap(str, Enum):
     raw = "raw"
     clip = "clip"
     offset = "offset"
-
-
-@dataclass
-class Operand:
-    """INPUT or TARGET as read: (C, H, W) values and what kind of thing they came from."""
-
-    name: str
-    values: Any  # ndarray (C, H, W), the file's own numbers (uint8/uint16/float)
-    kind: str  # "image" or "matrix"
-    full_scale: float | None = None  # 255, 65535 or 1.0 for images
-    notes: list[str] = field(default_factory=list)
 
 
 def learn(
@@ -170,7 +154,8 @@ def learn(
         bool,
         typer.Option(
             "--channels-last",
-            help="Read 3-D .npy matrices as HxWxC (default: CxHxW, or HxWxC next to an image).",
+            help="Read 3-D .npy matrices as HxWxC. Default: HxWxC next to an image or when "
+            "the last axis is 1-4 and the others larger (as apply writes images), else CxHxW.",
             rich_help_panel=_TARGET,
         ),
     ] = False,
@@ -275,102 +260,81 @@ def learn(
     in TARGET's units) and how well-conditioned the problem was. Kernels are
     cross-correlation kernels, as `apply` uses them.
     """
-    from convcli.errors import ConvcliError, SpecError
-    from convcli.learn import NoFitError, learn_kernel, parse_kernel_size
-    from convcli.limits import MAX_DESCENT_STEPS, MAX_VALUE
+    from convcli import imageio
+    from convcli import learn as library
     from convcli.render import learn as render
     from convcli.render import note
 
+    request = _request(
+        size, padding, border, (bias, per_channel, gray, allow_misfit), map_mode, tolerance,
+        method, (epochs, lr, seed, batch_size),
+    )  # fmt: skip
+    save_path = None if save is None else Path(save)  # (a str: Typer's Path stats it first)
+    if save_path is not None:
+        _check_save_path(save_path, per_channel, force, [input_path, target_path])
+    source, target = imageio.read_operand_pair(input_path, target_path, channels_last)
+    prepared = library.prepare(source, target, request)
+    for line in [] if quiet else prepared.notes:
+        note(f"note: {line}")
+    progress = None
+    if method is Method.gd:
+        progress = render.DescentProgress(epochs, quiet=quiet)
+        descent = replace(request.descent, on_epoch=progress.epoch, on_steps=progress.steps)
+        request = replace(request, descent=descent)
+        progress.start(prepared.pixels)
+    try:
+        fit = library.solve(prepared, request)
+    finally:
+        if progress is not None:
+            progress.stop()
+    report = prepared.report()
+    saved = None
+    if save_path is not None:
+        saved = _save_kernel(fit, save_path, force, render.fact_lines(fit, report))
+    chosen = output_format or (OutputFormat.table if sys.stdout.isatty() else OutputFormat.plain)
+    render.render_fit(fit, chosen, report, saved)
+
+
+def _request(
+    size: str | None,
+    padding: str | None,
+    border: Border | None,
+    flags: tuple[bool, bool, bool, bool],
+    map_mode: TargetMap,
+    tolerance: float | None,
+    method: Method,
+    descent: tuple[int, float, int, int],
+) -> LearnRequest:
+    """The options as one :class:`convcli.learn.LearnRequest`, each checked in one line."""
+    from convcli.errors import SpecError
+    from convcli.learn import DescentOptions, LearnRequest, parse_kernel_size
+    from convcli.limits import MAX_VALUE
+
     kernel_size = parse_kernel_size(size) if size is not None else None
-    padding_spec = _parse_padding(padding) if padding is not None else None
     if method is Method.gd and kernel_size is None:
         raise SpecError("--method gd needs --size: the size search uses least squares")
     if tolerance is not None and not (math.isfinite(tolerance) and tolerance > 0):
         raise SpecError(f"--tol must be a finite number > 0, got {tolerance:g}")
+    epochs, lr, seed, batch_size = descent
     if method is Method.gd and not (math.isfinite(lr) and 0 < lr <= MAX_VALUE):
         raise SpecError(f"--lr must be a finite number > 0, got {lr:g}")
-    save_path = None if save is None else Path(save)  # (a str: Typer's Path stats it first)
-    if save_path is not None:
-        _check_save_path(save_path, per_channel, force, [input_path, target_path])
-
-    source, target = _read_pair(input_path, target_path, channels_last)
-    prepared = _prepare_target(source, target, map_mode, tolerance)
-    if method is Method.gd:
-        steps = epochs * int(prepared.mask.sum())
-        if steps > MAX_DESCENT_STEPS:
-            raise SpecError(
-                f"--epochs {epochs} over {int(prepared.mask.sum()):,} target pixels is "
-                f"{steps:,} descent steps, more than {MAX_DESCENT_STEPS:,}; use fewer epochs "
-                "(or least squares, which is exact)"
-            )
-    if gray:
-        source.values = _luma(source.values)
-        if prepared.values.shape[0] == 3:
-            _gray_target(prepared)
-    borders = _border_order(border, source)
-    notes = source.notes + target.notes + prepared.notes
-    if not quiet:
-        for line in notes:
-            note(f"note: {line}")
-
-    gd_options: dict[str, Any] = {}
-    progress = None
-    if method is Method.gd:
-        progress = render.DescentProgress(epochs, quiet=quiet)
-        gd_options = {
-            "epochs": epochs,
-            "lr": lr,
-            "seed": seed,
-            "batch_size": batch_size,
-            "on_epoch": progress.epoch,
-            "on_steps": progress.steps,
-        }
-    try:
-        if progress is not None:
-            progress.start(int(prepared.mask.sum()))
-        fit = learn_kernel(
-            source.values,
-            prepared.values,
-            kernel_size,
-            method=method.value,
-            padding=padding_spec,
-            border=borders,
-            bias=bias,
-            per_channel=per_channel,
-            mask=prepared.mask,
-            tolerance=prepared.tolerance,
-            require_fit=not allow_misfit,
-            **gd_options,
-        )
-    except NoFitError as error:
-        if prepared.map_mode == "clip" and prepared.units.endswith("levels"):
-            raise ConvcliError(
-                f"{error}; if TARGET came from `apply` with --map abs (its default for edge "
-                "kernels such as sobel-x) the sign is lost: write .npy, or use --map offset "
-                "in apply and here"
-            ) from None
-        raise
-    finally:
-        if progress is not None:
-            progress.stop()
-    report = {
-        "units": prepared.units,
-        "excluded_reason": prepared.excluded_reason,
-        "map_mode": prepared.map_mode,
-    }
-    saved = None
-    if save_path is not None:
-        saved = _save_kernel(fit, save_path, force, render.fact_lines(fit, **report))
-    chosen = output_format or (OutputFormat.table if sys.stdout.isatty() else OutputFormat.plain)
-    render.render_fit(fit, chosen, saved=saved, **report)
+    bias, per_channel, gray, allow_misfit = flags
+    return LearnRequest(
+        kernel_size=kernel_size,
+        padding=_parse_padding(padding) if padding is not None else None,
+        border=None if border is None else border.value,
+        bias=bias,
+        per_channel=per_channel,
+        map_mode=map_mode.value,
+        gray=gray,
+        tolerance=tolerance,
+        method=method.value,
+        descent=DescentOptions(epochs=epochs, lr=lr, seed=seed, batch_size=batch_size),
+        allow_misfit=allow_misfit,
+    )
 
 
-# --------------------------------------------------------------------------------------------
-# Reading INPUT and TARGET
-# --------------------------------------------------------------------------------------------
-
-
-def _parse_padding(text: str):  # -> PaddingSpec
+def _parse_padding(text: str) -> PaddingSpec:
     from convcli.layers import parse_padding
     from convcli.limits import check_padding, reading, shorten
 
@@ -378,183 +342,6 @@ def _parse_padding(text: str):  # -> PaddingSpec
         padding = parse_padding(text, "--")
         check_padding(padding, "--")
     return padding
-
-
-def _read_pair(input_word: str, target_word: str, channels_last: bool) -> tuple[Operand, Operand]:
-    from convcli.errors import SpecError
-
-    if input_word == "-" and target_word == "-":
-        raise SpecError("INPUT and TARGET cannot both be '-' (stdin holds one file)")
-    source = _read_operand(input_word, "INPUT")
-    target = _read_operand(target_word, "TARGET")
-    for operand in (source, target):
-        if operand.kind == "image":  # H x W (x C) -> C x H x W
-            pixels = operand.values
-            operand.values = pixels[None] if pixels.ndim == 2 else pixels.transpose(2, 0, 1)
-    # apply writes a 3-D .npy from an image as HxWxC: read it so next to an image.
-    image_channels = {op.values.shape[0] for op in (source, target) if op.kind == "image"}
-    for operand in (source, target):
-        if operand.kind == "matrix":
-            operand.values = _matrix_to_chw(operand, channels_last, image_channels)
-    return source, target
-
-
-def _read_operand(word: str, role: str) -> Operand:
-    """One positional word -> Operand: a file, stdin, or an inline matrix."""
-    from convcli import imageio
-    from convcli.errors import ConvcliError
-    from convcli.limits import read_stream, shorten
-
-    if word == "-":
-        limit = imageio.image_byte_limit(imageio.DEFAULT_MAX_PIXELS)
-        data = read_stream(sys.stdin.buffer, "stdin", limit, "piped input")
-        piped = imageio.load_piped(data)
-        if isinstance(piped, imageio.Picture):
-            return _image_operand(piped, "stdin")
-        return Operand("stdin", piped, "matrix")
-    exists = os.path.lexists(word)  # never raises (a NUL byte, a name too long)
-    if not exists and _INLINE_MATRIX.match(word) and any(ch.isdigit() for ch in word):
-        try:
-            return Operand(role, imageio.parse_matrix(word, role), "matrix")
-        except ConvcliError as error:
-            raise ConvcliError(
-                f"{role} {shorten(word)!r}: not a file, and not a matrix ({error})"
-            ) from None
-    if not exists:
-        raise ConvcliError(
-            f"{role} '{shorten(word)}': no such file (nor an inline matrix like \"0 1; 2 3\")"
-        )
-    if imageio.is_matrix_path(word):
-        return Operand(word, imageio.load_matrix(word), "matrix")
-    return _image_operand(imageio.load_image(word), word)
-
-
-def _image_operand(picture, name: str) -> Operand:  # picture: imageio.Picture
-    from convcli.imageio import FULL_SCALE
-
-    pixels = picture.pixels
-    notes = list(picture.notes)
-    if picture.has_alpha:
-        pixels = pixels[..., :-1]
-        if pixels.shape[-1] == 1:
-            pixels = pixels[..., 0]
-        notes.append(f"{name}: alpha channel ignored (the fit uses the colour channels)")
-    return Operand(name, pixels, "image", FULL_SCALE[picture.depth], notes)
-
-
-def _matrix_to_chw(operand: Operand, channels_last: bool, image_channels: set[int]):
-    from convcli.errors import ConvcliError
-
-    values = operand.values
-    if values.ndim == 4 and values.shape[0] == 1:
-        values = values[0]
-    if values.ndim == 2:
-        return values[None]
-    if values.ndim != 3:
-        raise ConvcliError(
-            f"{operand.name}: a matrix has 2 or 3 dimensions (C,H,W), got shape {values.shape}"
-        )
-    if channels_last or (values.shape[-1] in image_channels and values.shape[0] > 4):
-        return values.transpose(2, 0, 1)
-    return values
-
-
-def _luma(values):  # (C, H, W) -> (1, H, W) float32 for RGB; anything else unchanged
-    import numpy as np
-
-    from convcli.pipeline import to_gray
-
-    if values.shape[0] != 3:
-        return values
-    return to_gray(values.astype(np.float32), has_alpha=False)
-
-
-def _gray_target(prepared: PreparedTarget) -> None:
-    """``--gray`` on a colour TARGET: luma of the values, after its mask was made.
-
-    A pixel is fitted only if all three channels were; luma of rounded levels is within
-    half a level of the truth too (the weights sum to 1), so the tolerance stays 1 level.
-    """
-    if prepared.tolerance is None and prepared.values.dtype.kind in "ui":
-        prepared.tolerance = 1.0
-    prepared.values = _luma(prepared.values)
-    prepared.mask = prepared.mask.all(axis=0, keepdims=True)
-
-
-def _border_order(border: Border | None, source: Operand) -> list[str]:
-    """The border mode asked for, or the kind's default first and the others after."""
-    from convcli.core.padding import PADDING_MODES
-
-    if border is not None:
-        return [border.value]
-    first = "reflect" if source.kind == "image" else "zeros"
-    return [first, *(mode for mode in PADDING_MODES if mode != first)]
-
-
-@dataclass
-class PreparedTarget:
-    """TARGET ready for the solver: values, which pixels to fit, and the units of it all."""
-
-    values: Any  # ndarray (C, H, W)
-    mask: Any  # ndarray of bool (C, H, W)
-    tolerance: float | None
-    units: str
-    map_mode: str
-    excluded_reason: str | None = None
-    notes: list[str] = field(default_factory=list)
-
-
-def _prepare_target(
-    source: Operand, target: Operand, map_mode: TargetMap, tolerance: float | None
-) -> PreparedTarget:
-    """Undo what ``apply --map`` did, where it can be undone, and say which pixels to fit.
-
-    ``clip`` cut values to ``0 .. full scale``: those pixels no longer depend linearly on
-    the input, so they are left out. ``offset`` added ``full scale / 2`` (127.5 in 8
-    bits) before the same cut: it is subtracted again. The kernel then comes out in the
-    input's units, the one ``apply`` used.
-    """
-    import numpy as np
-
-    from convcli.errors import SpecError
-
-    values = target.values
-    integer = values.dtype.kind in "ui"
-    mode = map_mode.value
-    if mode == "auto":
-        mode = "clip" if target.kind == "image" and integer else "raw"
-    notes: list[str] = []
-    if mode in ("clip", "offset") and target.kind != "image":
-        raise SpecError(
-            f"--map {mode} describes an image target's pixel range; TARGET "
-            f"'{target.name}' is a matrix (its values are used as they are)"
-        )
-    depth_names = {255.0: "8-bit levels", 65535.0: "16-bit levels"}
-    units = depth_names.get(float(target.full_scale or 0), "TARGET's units")
-    scale = 1.0
-    if source.kind == "image" and target.kind == "image" and source.full_scale != target.full_scale:
-        # apply scales to the output's depth (8-bit in, 16-bit out: x 257): undo it so the
-        # kernel is in the input's units.
-        scale = float(source.full_scale) / float(target.full_scale)
-        notes.append(
-            f"TARGET is scaled by {1 / scale:g} against INPUT (full scale "
-            f"{target.full_scale:g} vs {source.full_scale:g}); the fit undoes it"
-        )
-    mask = np.ones(values.shape, dtype=bool)
-    excluded_reason = None
-    if mode in ("clip", "offset"):
-        full_scale = float(target.full_scale)
-        mask = (values > 0) & (values < full_scale)
-        excluded_reason = f"saturated at 0 or {full_scale:g}"
-    if mode == "offset" or scale != 1.0:
-        shifted = values.astype(np.float64)
-        if mode == "offset":
-            shifted -= float(target.full_scale) / 2
-        values = shifted * scale
-        if tolerance is None:
-            tolerance = scale if integer else max(1e-5 * float(np.max(np.abs(values))), 1e-9)
-        units = depth_names.get(float(source.full_scale or 0), "INPUT's units")
-    return PreparedTarget(values, mask, tolerance, units, mode, excluded_reason, notes)
 
 
 # --------------------------------------------------------------------------------------------
@@ -584,20 +371,12 @@ def _check_save_path(path: Path, per_channel: bool, force: bool, inputs: list[st
 
 
 def _save_kernel(fit: KernelFit, path: Path, force: bool, facts: list[tuple[str, str]]) -> str:
-    import numpy as np
-
     from convcli import imageio
     from convcli.render.learn import kernel_file_text
 
     suffix = path.suffix.lower()
-    if suffix == ".npy":  # the rounded kernel, as printed, in every format
-        weight: np.ndarray = fit.rounded_kernel()
-        if fit.per_channel:  # (C, kh, kw) -> a depthwise (C, C, kh, kw) layer, zeros off-diagonal
-            channels = weight.shape[0]
-            layer = np.zeros((channels, channels, *fit.kernel_size))
-            layer[np.arange(channels), np.arange(channels)] = weight
-            weight = layer
-        imageio.save_npy(str(path), weight, force=force)
+    if suffix == ".npy":
+        imageio.save_npy(str(path), fit.weight(), force=force)
     else:
         text = kernel_file_text(
             fit, "," if suffix == ".csv" else " ", comments=suffix == ".txt", facts=facts

@@ -16,7 +16,7 @@ from convcli.render import OutputFormat, print_csv, print_json, stderr_console, 
 if TYPE_CHECKING:
     import numpy as np
 
-    from convcli.learn import KernelFit
+    from convcli.learn import FitContext, KernelFit
 
 LONG_RUN_STEPS = 200_000
 """Gradient-descent runs with at least this many pixel steps get a progress bar."""
@@ -123,13 +123,19 @@ def _apply_hint(fit: KernelFit, saved: str) -> str:
 
 def fact_lines(
     fit: KernelFit,
-    *,
-    units: str,
-    excluded_reason: str | None = None,
-    map_mode: str = "raw",
+    context: FitContext,
     saved: str | None = None,
 ) -> list[tuple[str, str]]:
-    """The report as (label, text) pairs, shared by the table and the plain format."""
+    """The report as (label, text) pairs, shared by the table and the plain format.
+
+    Parameters
+    ----------
+    fit : KernelFit
+    context : FitContext
+        Units, what was left out and the ``--map`` read with.
+    saved : str, optional
+        The ``--save`` file written.
+    """
     if fit.per_channel:
         sharing = f", one per channel ({fit.channels})"
     else:
@@ -171,7 +177,7 @@ def fact_lines(
         (
             "residual",
             f"RMSE {_short(fit.rmse)}, max error {_short(fit.max_error)} "
-            f"(in {units}; tolerance {_short(fit.tolerance)}): {verdict}",
+            f"(in {context.units}; tolerance {_short(fit.tolerance)}): {verdict}",
         )
     )
     lines.append(
@@ -190,9 +196,9 @@ def fact_lines(
         )
     pixels = f"{fit.samples:,} fitted"
     if fit.excluded:
-        pixels += f", {fit.excluded:,} left out ({excluded_reason or 'masked'})"
-    if map_mode not in ("raw", "auto"):
-        pixels += f"; TARGET read as --map {map_mode}"
+        pixels += f", {fit.excluded:,} left out ({context.excluded_reason or 'masked'})"
+    if context.map_mode not in ("raw", "auto"):
+        pixels += f"; TARGET read as --map {context.map_mode}"
     lines.append(("pixels", pixels))
     if saved is not None:
         lines.append(("saved", f"{saved} (use: convcli {_apply_hint(fit, saved)})"))
@@ -238,13 +244,18 @@ def _json_value(value: float) -> float | None:
 
 def fit_json(
     fit: KernelFit,
-    *,
-    units: str,
-    excluded_reason: str | None = None,
-    map_mode: str = "raw",
+    context: FitContext,
     saved: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON document: stable keys, rounded and full-precision kernels."""
+    """The JSON document: stable keys, rounded and full-precision kernels.
+
+    Parameters
+    ----------
+    fit : KernelFit
+    context : FitContext
+    saved : str, optional
+        The ``--save`` file written.
+    """
     bias = fit.rounded_bias()
     full_bias = fit.bias
     return {
@@ -261,12 +272,12 @@ def fit_json(
         "padding": list(fit.pads),
         "border": fit.border,
         "method": fit.method,
-        "map": map_mode,
+        "map": context.map_mode,
         "residual": {
             "rmse": fit.rmse,
             "max_error": fit.max_error,
             "tolerance": fit.tolerance,
-            "units": units,
+            "units": context.units,
         },
         "fits": fit.fits,
         "conditioning": {
@@ -279,7 +290,7 @@ def fit_json(
         "pixels": {
             "fitted": fit.samples,
             "excluded": fit.excluded,
-            "excluded_reason": excluded_reason if fit.excluded else None,
+            "excluded_reason": context.excluded_reason if fit.excluded else None,
         },
         "losses": [{"epoch": epoch, "loss": loss} for epoch, loss in fit.losses],
         "size_search": [{"size": list(size), "outcome": outcome} for size, outcome in fit.searched],
@@ -309,21 +320,22 @@ _CSV_HEADER = (
 def render_fit(
     fit: KernelFit,
     output_format: OutputFormat,
-    *,
-    units: str,
-    excluded_reason: str | None = None,
-    map_mode: str = "raw",
+    context: FitContext,
     saved: str | None = None,
 ) -> None:
-    """Print the recovered kernel and its report to stdout in ``output_format``."""
-    context = {
-        "units": units,
-        "excluded_reason": excluded_reason,
-        "map_mode": map_mode,
-        "saved": saved,
-    }
+    """Print the recovered kernel and its report to stdout in ``output_format``.
+
+    Parameters
+    ----------
+    fit : KernelFit
+    output_format : OutputFormat
+    context : FitContext
+        Units, what was left out and the ``--map`` read with.
+    saved : str, optional
+        The ``--save`` file written.
+    """
     if output_format is OutputFormat.json:
-        print_json(fit_json(fit, **context))
+        print_json(fit_json(fit, context, saved))
         return
     if output_format is OutputFormat.csv:
         blocks = _channel_blocks(fit, fit.rounded_kernel())
@@ -353,7 +365,7 @@ def render_fit(
             ],
         )
         return
-    facts = fact_lines(fit, **context)
+    facts = fact_lines(fit, context, saved)
     if output_format is OutputFormat.plain:
         sys.stdout.write(kernel_file_text(fit, facts=facts))
         return
