@@ -475,7 +475,6 @@ def test_median_filter_stride_and_padding():
         (lambda: median_filter2d(ARANGE16, 3, padding="full"), "padding must be an int"),
         (lambda: median_filter2d(ARANGE16, 3, padding_mode="wrap"), "padding_mode must be one of"),
         (lambda: median_filter2d(ARANGE16, 5, padding=0), "kernel_size 5 (padding 0) does not fit"),
-        (lambda: median_filter2d(ARANGE16, 9, padding=4), "padding_mode='reflect' needs padding <"),
     ],
 )
 def test_median_filter_errors(call, message):
@@ -525,3 +524,18 @@ def test_median3x3_in_bands_on_two_threads(monkeypatch):
     expected = pool._median_by_scipy_border(x, (3, 3), (1, 1), (1, 1, 1, 1), "symmetric")
     assert got.dtype == np.float64
     np.testing.assert_array_equal(got, expected)
+
+
+@pytest.mark.parametrize("algorithm", ["network", "scipy"])
+@pytest.mark.parametrize("mode", ["reflect", "symmetric", "replicate", "circular", "zeros"])
+def test_median_window_larger_than_the_image(algorithm, mode):
+    """9x9 on a 4x4 image and 5x5 on a 1-px one: the border folds back as OpenCV's does,
+    the same values by either algorithm as the median of the explicitly padded input."""
+    from convcli.core.padding import pad2d
+
+    for x, k in ((ARANGE16.astype(np.float32), 9), (np.array([[3.0]]), 5)):
+        got = median_filter2d(x, k, padding_mode=mode, algorithm=algorithm)
+        padded = pad2d(x, (k // 2,) * 4, mode)
+        expected = median_filter2d(padded, k, padding=0, algorithm="scipy")
+        assert got.shape == x.shape
+        assert np.array_equal(got, expected)

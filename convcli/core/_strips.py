@@ -15,6 +15,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from convcli._threads import blas_threads, cpu_count
+from convcli.core.padding import source_index
 
 MIN_PARALLEL_ELEMENTS = 1 << 18
 """Below this many output elements, threads cost more than they save."""
@@ -22,6 +23,9 @@ MIN_PARALLEL_ELEMENTS = 1 << 18
 
 def axis_source(size: int, before: int, after: int, mode: str) -> np.ndarray:
     """For each position of a padded axis, the input index it copies, or -1 for a zero.
+
+    :func:`convcli.core.padding.source_index` as an array: the one border rule, shared
+    with :func:`convcli.core.padding.pad2d`.
 
     Parameters
     ----------
@@ -36,20 +40,7 @@ def axis_source(size: int, before: int, after: int, mode: str) -> np.ndarray:
     -------
     ndarray of intp, shape (before + size + after,)
     """
-    positions = np.arange(-before, size + after)
-    inside = (positions >= 0) & (positions < size)
-    if mode == "zeros":
-        return np.where(inside, positions, -1)
-    if mode == "replicate":
-        return np.clip(positions, 0, size - 1)
-    if mode == "circular":
-        return positions % size
-    if mode == "reflect":  # edge not repeated
-        folded = np.abs(positions)
-        return np.where(folded >= size, 2 * (size - 1) - folded, folded)
-    # symmetric: edge repeated
-    folded = np.where(positions < 0, -positions - 1, positions)
-    return np.where(folded >= size, 2 * size - 1 - folded, folded)
+    return np.asarray(source_index(size, before, after, mode), dtype=np.intp)
 
 
 def _runs(indices: np.ndarray) -> list[tuple[int, int, int, int]]:

@@ -369,7 +369,9 @@ def conv2d(
         ``groups = C_in`` with weight ``(C_in * m, 1, kh, kw)`` is a depthwise conv.
     padding_mode : {"zeros", "reflect", "replicate", "circular", "symmetric"}
         How the padding is filled (see :mod:`convcli.core.padding` for other libraries'
-        names).
+        names). Pads wider than the input fold back repeatedly, as in OpenCV's
+        ``borderInterpolate`` (PyTorch refuses ``reflect`` pads >= the size and
+        ``circular`` pads > it), so a kernel larger than a small image still runs.
     algorithm : {"auto", "direct", "separable", "columns", "gemm", "fft"}
         ``auto`` picks by estimated cost (see :func:`choose_algorithm`); ``columns``
         needs one input channel per group (image filters, depthwise layers).

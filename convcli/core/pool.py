@@ -793,7 +793,9 @@ def median_filter2d(
     ------
     ValueError
         Naming the parameter: kernel_size or stride < 1, bad padding or padding_mode,
-        pads the mode cannot produce, or an output smaller than 1x1.
+        a border mode on an empty axis, or an output smaller than 1x1. Pads wider
+        than the input fold back repeatedly, as in OpenCV (see
+        :func:`convcli.core.padding.border_index`).
 
     Notes
     -----
