@@ -614,7 +614,7 @@ class Fft(Engine):
 
     def __init__(self, problem: ConvProblem) -> None:
         super().__init__(problem)
-        import scipy.fft  # ~0.25 s of start-up: only on this path
+        import scipy.fft  # type: ignore[import-untyped]  # ~0.25 s of start-up: only here
 
         self.fft = scipy.fft
         self.lock = threading.Lock()

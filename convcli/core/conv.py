@@ -119,7 +119,7 @@ class ConvProblem:
         return (self.x.shape[0], self.weight.shape[0], *self.out_size)
 
     @cached_property
-    def rank1(self) -> list[list[tuple[np.ndarray, np.ndarray] | None]] | None:
+    def rank1(self) -> list[list[tuple[np.ndarray, np.ndarray]]] | None:
         """Per (out channel, in-group channel): rank-1 factors, or None if any kernel has rank > 1.
 
         An all-zero kernel is given as ``(zeros, zeros)``. Computed once per problem.
@@ -235,7 +235,7 @@ def prepare_conv(
 # ------------------------------------------------------------------------- rank-1 split
 
 
-def _snap(column: np.ndarray, row: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, ...]:
+def _snap(column: np.ndarray, row: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scale the factors so the row's largest entry is 1; snap to integers when exact.
 
     Taps equal to 0 or +-1 then cost nothing or no multiply, and integer kernels
@@ -281,9 +281,10 @@ def _rank1_factors_of(weight: np.ndarray) -> list[list[tuple[np.ndarray, np.ndar
                 else:
                     factors = rank1_factors(kernel64, rtol=rtol)
                     cache[key] = None if factors is None else _snap(*factors, kernel64)
-            if cache[key] is None:
+            factor_pair = cache[key]
+            if factor_pair is None:
                 return None
-            column, row = cache[key]  # type: ignore[misc]
+            column, row = factor_pair
             row_of_factors.append((column.astype(weight.dtype), row.astype(weight.dtype)))
         table.append(row_of_factors)
     return table

@@ -741,14 +741,15 @@ def choose_median(
     out_pixels = pixels // (strides[0] * strides[1])
     costs = median_costs(out_pixels, kernel, strides, itemsize)
     best = min(costs, key=costs.__getitem__)
-    ranking = ", ".join(f"{n} ~{costs[n] / 1e6:.3g} ms" for n in sorted(costs, key=costs.get))
     if best == "network":
         reason = "exact min/max network on sorted columns, shared between windows"
     elif strides != (1, 1):
         reason = "stride > 1: SciPy's selection, every stride-th window"
     else:
         reason = "SciPy's selection (the network grows as k^3)"
-    return best, f"{reason} (estimated: {ranking})"
+    from convcli.core._choice import cost_ranking
+
+    return best, f"{reason} (estimated: {cost_ranking(costs)})"
 
 
 def median_filter2d(
@@ -973,7 +974,7 @@ def _median_by_scipy_border(
     ``q - p_before``, hence ``origin = p_before - k//2`` (always in SciPy's range when
     ``p_before + p_after = k - 1``).
     """
-    from scipy import ndimage  # SciPy only here: `import convcli.core` stays cheap
+    from scipy import ndimage  # type: ignore[import-untyped]  # only here: cheap import
 
     origin = (0, pads[0] - kernel[0] // 2, pads[2] - kernel[1] // 2)
     return ndimage.median_filter(
@@ -989,7 +990,7 @@ def _median_of_padded(
     mode: str,
 ) -> np.ndarray:
     """Any padding and stride: pad explicitly, filter, keep every stride-th window."""
-    from scipy import ndimage
+    from scipy import ndimage  # type: ignore[import-untyped]
 
     padded = pad2d(planes, pads, mode)
     out_height = (padded.shape[1] - kernel[0]) // strides[0] + 1
