@@ -752,6 +752,43 @@ def choose_median(
     return best, f"{reason} (estimated: {cost_ranking(costs)})"
 
 
+def choose_median_for(
+    x: ArrayLike,
+    kernel_size: IntPair,
+    stride: IntPair = 1,
+    shape: tuple[int, ...] | None = None,
+) -> tuple[str, str]:
+    """:func:`choose_median` for the values ``x`` holds, as ``algorithm="auto"`` decides.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W), (C, H, W) or (N, C, H, W)
+        The input (or a strip of it): whole numbers 0..255 or 0..65535 run in 8 or 16
+        bits (:func:`median_dtype`), which changes the network's estimate.
+    kernel_size, stride : int or (int, int)
+    shape : tuple of int, optional
+        The whole input's shape when ``x`` is a strip of it (the estimate is for the
+        whole); ``x``'s own shape by default.
+
+    Returns
+    -------
+    (algorithm, reason) : (str, str)
+        What ``--explain`` prints; pass ``algorithm`` to :func:`median_filter2d`.
+
+    Examples
+    --------
+    >>> choose_median_for(np.zeros((3, 64, 64)), 5)[0]
+    'network'
+    """
+    planes, _ = _as_planes(x, keep_small=True)
+    kernel = _int_pair(kernel_size, "kernel_size", minimum=1)
+    strides = _int_pair(stride, "stride", minimum=1)
+    itemsize = planes.dtype.itemsize
+    if strides == (1, 1) and max(kernel) <= MAX_NETWORK_SIDE:
+        itemsize = median_dtype(planes).itemsize
+    return choose_median(planes.shape if shape is None else shape, kernel, strides, itemsize)
+
+
 def median_filter2d(
     x: ArrayLike,
     kernel_size: IntPair,
@@ -1012,6 +1049,7 @@ __all__ = [
     "AxisWindows",
     "avg_pool2d",
     "choose_median",
+    "choose_median_for",
     "max_pool2d",
     "median_filter2d",
     "min_pool2d",
