@@ -17,7 +17,10 @@ convolution the cost model's estimate of the engine ``auto`` chose is printed ne
 the measured time. Prints medians, ratios and the goals::
 
     .venv/bin/python benchmarks/bench_core.py [--repeat 7] [--image PATH] [--quick]
-        [--only box,median] [--skip-base | --base-only]
+        [--only box,median] [--skip-base | --base-only] [--size 512x512,3840x2160,...]
+
+Several sizes (``--size 512x512,3840x2160,11314x5657``: 0.26, 8.3 and 64 MP) add a
+table of ns per pixel and ratio to OpenCV per size, for issue 14's size-scaling goal.
 
 ``--quick`` skips the peers that take seconds per call (``ndimage.correlate`` with the
 large kernels, SciPy's large medians). Run it on a quiet machine: the load average is
@@ -27,6 +30,7 @@ printed with the table.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
@@ -421,19 +425,8 @@ def peak_extra_memory(function: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="timed calls per operation")
-    parser.add_argument("--image", type=Path, help="photograph to resize (default: a sample)")
-    parser.add_argument("--size", default="3840x2160", help="WIDTHxHEIGHT")
-    parser.add_argument("--quick", action="store_true", help="skip the peers taking seconds")
-    parser.add_argument("--only", help="comma-separated words: run the cases naming one")
-    parser.add_argument("--skip-base", action="store_true", help="only issue 14's cases")
-    parser.add_argument("--base-only", action="store_true", help="only the original table")
-    args = parser.parse_args()
-    width, height = (int(part) for part in args.size.split("x"))
-    image = load_photo(args.image, width, height)
-
+def select_cases(image: np.ndarray, args: argparse.Namespace) -> list[BenchCase]:
+    """The cases the options ask for, on ``image``."""
     cases = [] if args.skip_base else conv_cases(image, args.quick)
     if pool_cases is not None and not args.skip_base:
         cases += pool_cases(image)
@@ -444,14 +437,28 @@ def main() -> None:
     if args.only:
         words = args.only.split(",")
         cases = [case for case in cases if any(word in case.name for word in words)]
+    return cases
 
+
+Verdict = tuple[str, str, str, bool]
+
+
+def run_table(
+    image: np.ndarray, cases: list[BenchCase], repeat: int
+) -> tuple[list[Verdict], dict[str, tuple[float, float | None]]]:
+    """Time every case against its peers (interleaved) and print one table.
+
+    Returns the goal verdicts, and per case our median seconds and the fastest OpenCV
+    call's that gives our values (None without one).
+    """
     load = os.getloadavg()
+    height, width = image.shape[1:]
     print(
-        f"RGB float32 {width}x{height} from {args.image or 'a sample photo'}; "
+        f"RGB float32 {width}x{height} ({width * height / 1e6:.2f} MP); "
         f"{os.cpu_count()} cores; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     print("ratio = our time / peer time (< 1: we are faster); median of "
-          f"{args.repeat} interleaved calls (1 when a call takes > {SLOW_SECONDS:.0f} s); "
+          f"{repeat} interleaved calls (1 when a call takes > {SLOW_SECONDS:.0f} s); "
           "cpu = CPU time of all threads per call; "
           "est = the cost model's estimate for the engine auto chose")  # fmt: skip
     header = (
@@ -460,10 +467,11 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    verdicts = []
+    verdicts: list[Verdict] = []
+    timings: dict[str, tuple[float, float | None]] = {}
     for case in cases:
-        repeat = min(args.repeat, case.repeat or args.repeat)
-        medians, results, cpu = timed_together({"convcli": case.ours, **case.peers}, repeat)
+        times = min(repeat, case.repeat or repeat)
+        medians, results, cpu = timed_together({"convcli": case.ours, **case.peers}, times)
         ours_seconds = medians["convcli"]
         expected = case.compare(np.asarray(results["convcli"]))
         kernel = getattr(case.ours, "kernel", None)
@@ -489,6 +497,7 @@ def main() -> None:
             verdict = "same" if same else "DIFFERENT (not used for goals)"
             print(f"{'':<22}{name:<26}{seconds * 1e3:>10.1f}{ours_seconds / seconds:>10.2f}"
                   f"{cpu[name] * 1e3:>9.1f}  {verdict}")  # fmt: skip
+        timings[case.name] = (ours_seconds, best.get("OpenCV"))
         if case.name in GOALS and "OpenCV" in best:
             _, factor = GOALS[case.name]
             ratio = ours_seconds / best["OpenCV"]
@@ -497,33 +506,86 @@ def main() -> None:
             speedup = best["scipy"] / ours_seconds
             goal = f">= {SCIPY_SPEEDUP:.0f}x faster than scipy.ndimage"
             verdicts.append((case.name, goal, f"{speedup:.1f}x", speedup >= SCIPY_SPEEDUP))
+    return verdicts, timings
 
-    if not args.skip_base and not args.only:
-        sobel = depthwise(np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32))
 
-        def sobel_call() -> np.ndarray:
-            return conv2d(image, sobel, padding="same", groups=3, padding_mode="reflect")
+def sobel_memory(image: np.ndarray) -> float:
+    """Peak extra memory of a Sobel-x on ``image``, as a multiple of the input's bytes."""
+    sobel = depthwise(np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32))
 
-        peak = peak_extra_memory(sobel_call)
-        ratio = peak / image.nbytes
-        verdicts.append(
-            ("Sobel-x 3x3", "peak extra memory <= 2x input", f"{ratio:.2f}x", ratio <= 2)
+    def call() -> np.ndarray:
+        return conv2d(image, sobel, padding="same", groups=3, padding_mode="reflect")
+
+    return peak_extra_memory(call) / image.nbytes
+
+
+def print_choices(image: np.ndarray, cases: list[BenchCase]) -> None:
+    """The algorithm ``auto`` picks for each convolution case, and why."""
+    print()
+    print("algorithm chosen by auto (choose_algorithm):")
+    for case in cases:
+        kernel = getattr(case.ours, "kernel", None)
+        if kernel is None:
+            continue
+        algorithm, reason = choose_algorithm(
+            image.shape, depthwise(kernel), padding="same", groups=3, padding_mode="reflect"
         )
+        print(f"  {case.name:<18} {algorithm:<10} {reason}")
+
+
+def print_scaling(sizes: list[str], tables: list[dict[str, tuple[float, float | None]]]) -> None:
+    """Per case and image size: ns per pixel (ours) and the ratio to OpenCV."""
+    print()
+    print("size scaling: our ns per pixel (all channels) / ratio to the fastest same-valued OpenCV")
+    pixels = [math.prod(int(part) for part in size.split("x")) for size in sizes]
+    print(f"{'operation':<22}" + "".join(f"{size:>22}" for size in sizes))
+    for name in tables[0]:
+        cells = []
+        for table, count in zip(tables, pixels, strict=True):
+            ours, peer = table.get(name, (math.nan, None))
+            ratio = f"{ours / peer:.2f}x" if peer else "-"
+            cells.append(f"{ours * 1e9 / count:>12.2f} ns {ratio:>6}")
+        print(f"{name:<22}" + "".join(f"{cell:>22}" for cell in cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="timed calls per operation")
+    parser.add_argument("--image", type=Path, help="photograph to resize (default: a sample)")
+    parser.add_argument(
+        "--size", default="3840x2160", help="WIDTHxHEIGHT, or several joined by commas"
+    )
+    parser.add_argument("--quick", action="store_true", help="skip the peers taking seconds")
+    parser.add_argument("--only", help="comma-separated words: run the cases naming one")
+    parser.add_argument("--skip-base", action="store_true", help="only issue 14's cases")
+    parser.add_argument("--base-only", action="store_true", help="only the original table")
+    args = parser.parse_args()
+    sizes = args.size.split(",")
+    verdicts: list[Verdict] = []
+    tables = []
+    for size in sizes:
+        width, height = (int(part) for part in size.split("x"))
+        image = load_photo(args.image, width, height)
+        cases = select_cases(image, args)
+        size_verdicts, timings = run_table(image, cases, args.repeat)
+        verdicts += [(f"{name} @{size}", *rest) for name, *rest in size_verdicts]
+        tables.append(timings)
+        if not args.skip_base and not args.only:
+            ratio = sobel_memory(image)
+            verdicts.append(
+                (f"Sobel-x 3x3 @{size}", "peak extra memory <= 2x input", f"{ratio:.2f}x",
+                 ratio <= 2)
+            )  # fmt: skip
+            print_choices(image, cases)
+        del image, cases
         print()
-        print("algorithm chosen by auto (choose_algorithm):")
-        for case in cases:
-            kernel = getattr(case.ours, "kernel", None)
-            if kernel is None:
-                continue
-            algorithm, reason = choose_algorithm(
-                image.shape, depthwise(kernel), padding="same", groups=3, padding_mode="reflect"
-            )
-            print(f"  {case.name:<18} {algorithm:<10} {reason}")
+    if len(sizes) > 1:
+        print_scaling(sizes, tables)
     load = os.getloadavg()
     print()
     print(f"goals (load average at the end {load[0]:.2f}):")
     for name, goal, measured, met in verdicts:
-        print(f"  {'met    ' if met else 'NOT MET'}  {name:<22} {goal:<38} measured {measured}")
+        print(f"  {'met    ' if met else 'NOT MET'}  {name:<32} {goal:<38} measured {measured}")
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -830,7 +830,7 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
     most_rows = max(stop - start for start, stop in bands)
     most_in_rows = (most_rows - 1) * sh + eh
 
-    def work(share: list[tuple[int, int]]) -> None:
+    def work(share: Iterable[tuple[int, int]]) -> None:
         block_buffer = np.empty(group_in * most_in_rows * padded_width, out.dtype)
         buffers = engine.scratch(most_rows, padded_width, out.shape[3])
         for start, stop in share:

@@ -9,7 +9,8 @@ the GIL inside its loops, so two bands really do run at once on two cores.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -171,13 +172,17 @@ def band_rows(out_rows: int, rows_per_band: int) -> list[tuple[int, int]]:
 
 def run_bands(
     bands: list[tuple[int, int]],
-    work: Callable[[list[tuple[int, int]]], None],
+    work: Callable[[Iterable[tuple[int, int]]], None],
     parallel: bool,
 ) -> None:
-    """Run ``work`` over the bands, split round-robin between the worker threads.
+    """Run ``work`` over the bands, handed out one at a time to the worker threads.
 
-    Each call of ``work`` gets its own share of bands and allocates its own scratch
-    buffers once, so buffers are reused band after band (no page faults per band).
+    Each call of ``work`` gets an iterable of bands and allocates its own scratch buffers
+    once, so buffers are reused band after band (no page faults per band). Bands are
+    handed out dynamically, each to the first thread that is free: on cores shared with
+    other processes, a thread that loses its core for a while no longer holds back a
+    fixed share of the bands while the other one waits (a static split made the slowest
+    thread set the time). Which thread computes a band does not change its bits.
 
     BLAS gets one thread while the bands run on several (the bands already fill the
     cores: nested pools oversubscribe them, see :func:`convcli._threads.blas_threads`),
@@ -190,7 +195,33 @@ def run_bands(
         if workers <= 1:
             work(bands)
             return
-        shares = [bands[k::workers] for k in range(workers)]
+        queue = _BandQueue(bands)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(work, share) for share in shares]:
+            futures = [pool.submit(queue.run, work) for _ in range(workers)]
+            for future in futures:
                 future.result()
+
+
+class _BandQueue:
+    """Bands handed out one by one to the threads that call :meth:`run`; a failure in one
+    thread stops the handing out, so the others finish their current band and return."""
+
+    def __init__(self, bands: list[tuple[int, int]]) -> None:
+        self.bands = iter(bands)
+        self.lock = threading.Lock()
+        self.failed = False
+
+    def take(self) -> Iterator[tuple[int, int]]:
+        while True:
+            with self.lock:
+                band = None if self.failed else next(self.bands, None)
+            if band is None:
+                return
+            yield band
+
+    def run(self, work: Callable[[Iterable[tuple[int, int]]], None]) -> None:
+        try:
+            work(self.take())
+        except BaseException:
+            self.failed = True
+            raise

@@ -36,7 +36,7 @@ values allow, or SciPy's selection for strides > 1 and windows over 15 (see
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -433,7 +433,7 @@ def _by_axes(
     if divisor is not None:
         divisor = divisor.astype(planes.dtype)
 
-    def work(bands: list[tuple[int, int]]) -> None:
+    def work(bands: Iterable[tuple[int, int]]) -> None:
         strip = np.empty((count, strip_rows, width), dtype=planes.dtype)
         for first, stop in bands:
             reduced_rows = strip[:, : stop - first]
@@ -943,7 +943,7 @@ def _median3x3(planes: np.ndarray, pads: tuple[int, int, int, int], mode: str) -
         for start, stop in band_rows(out_height, MEDIAN_BAND_ROWS)
     ]
 
-    def work(share: list[tuple[int, int]]) -> None:
+    def work(share: Iterable[tuple[int, int]]) -> None:
         for first, last in share:
             plane, start = divmod(first, out_height)
             rows = padded[plane, start : start + last - first + 2]
