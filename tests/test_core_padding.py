@@ -213,3 +213,21 @@ def test_pad2d_limits_that_are_allowed():
     assert pad2d(x, (0, 0, 2, 2), "reflect").tolist() == [[2, 1, 0, 1, 2, 1, 0]]
     assert pad2d(x, (0, 0, 3, 3), "circular").tolist() == [[0, 1, 2, 0, 1, 2, 0, 1, 2]]
     assert pad2d(x, (0, 0, 9, 0), "replicate").tolist() == [[0.0] * 10 + [1, 2]]
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_gathered_blocks_match_pad2d_everywhere(mode):
+    """Every row and column range of the strips' gatherer (edges, interior, whole, pads
+    only) gives pad2d's values: the runs that skip scanning the inside are right."""
+    x = np.arange(42.0).reshape(1, 6, 7)
+    pads = (3, 2, 4, 1)
+    padded = pad2d(x, pads, mode)
+    rows = PaddedRows(x, pads, mode)
+    buffer = np.empty(1000)
+    height, width = padded.shape[1:]
+    for row_start in range(height):
+        for row_stop in range(row_start + 1, height + 1):
+            for col_start, col_stop in ((0, width), (0, 3), (2, 9), (5, width), (4, 11)):
+                got = rows.block(row_start, row_stop, col_start, col_stop, buffer)
+                expected = padded[:, row_start:row_stop, col_start:col_stop]
+                np.testing.assert_array_equal(got, expected)

@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 
 from convcli._threads import blas_threads, cpu_count
-from convcli.core.padding import source_index
+from convcli.core.padding import border_sources
 
 MIN_PARALLEL_ELEMENTS = 1 << 18
 """Below this many output elements, threads cost more than they save."""
@@ -25,8 +25,9 @@ MIN_PARALLEL_ELEMENTS = 1 << 18
 def axis_source(size: int, before: int, after: int, mode: str) -> np.ndarray:
     """For each position of a padded axis, the input index it copies, or -1 for a zero.
 
-    :func:`convcli.core.padding.source_index` as an array: the one border rule, shared
-    with :func:`convcli.core.padding.pad2d`.
+    :func:`convcli.core.padding.source_index` as an array: the one border rule
+    (:func:`convcli.core.padding.border_index`), shared with
+    :func:`convcli.core.padding.pad2d`.
 
     Parameters
     ----------
@@ -41,7 +42,9 @@ def axis_source(size: int, before: int, after: int, mode: str) -> np.ndarray:
     -------
     ndarray of intp, shape (before + size + after,)
     """
-    return np.asarray(source_index(size, before, after, mode), dtype=np.intp)
+    head, tail = border_sources(size, before, after, mode)
+    middle = np.arange(size, dtype=np.intp)
+    return np.concatenate([np.asarray(head, np.intp), middle, np.asarray(tail, np.intp)])
 
 
 def _runs(indices: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -68,6 +71,25 @@ def _runs(indices: np.ndarray) -> list[tuple[int, int, int, int]]:
                 stop += 1
         runs.append((offset, first, stop - offset, step))
         offset = stop
+    return runs
+
+
+def _padded_runs(
+    indices: np.ndarray, start: int, stop: int, before: int, size: int
+) -> list[tuple[int, int, int, int]]:
+    """:func:`_runs` of ``indices[start:stop]`` for an axis padded by ``before``: the part
+    inside the input is one ascending run, known without looking (a 4K band's rows
+    would cost ~0.2 ms of Python per block), so only the pads are scanned."""
+    inner_start, inner_stop = max(start, before), min(stop, before + size)
+    if inner_start >= inner_stop:
+        return _runs(indices[start:stop])
+    runs = _runs(indices[start:inner_start])
+    runs.append((inner_start - start, inner_start - before, inner_stop - inner_start, 1))
+    shift = inner_stop - start
+    runs += [
+        (shift + offset, first, length, step)
+        for offset, first, length, step in _runs(indices[inner_stop:stop])
+    ]
     return runs
 
 
@@ -145,9 +167,12 @@ class PaddedRows:
         out = buffer[: math.prod(shape)].reshape(shape)
         key = (col_start, col_stop)
         if key not in self.column_runs:  # the same few column ranges come back every band
-            self.column_runs[key] = _runs(self.columns[col_start:col_stop])
+            self.column_runs[key] = _padded_runs(
+                self.columns, col_start, col_stop, self.left, self.width
+            )
         column_runs = self.column_runs[key]
-        for row_offset, row_first, row_length, row_step in _runs(self.rows[row_start:row_stop]):
+        row_runs = _padded_runs(self.rows, row_start, row_stop, self.top, self.height)
+        for row_offset, row_first, row_length, row_step in row_runs:
             target_rows = slice(row_offset, row_offset + row_length)
             if row_first < 0:
                 out[:, target_rows] = 0

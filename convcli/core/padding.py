@@ -264,6 +264,20 @@ def border_index(position: int, size: int, mode: str) -> int:
     raise AssertionError(f"padding_mode {mode!r} has no rule in border_index")
 
 
+def border_sources(size: int, before: int, after: int, mode: str) -> tuple[list[int], list[int]]:
+    """The input indices the ``before`` and ``after`` pads of an axis copy (-1: a zero).
+
+    Examples
+    --------
+    >>> border_sources(5, 3, 2, "reflect")
+    ([3, 2, 1], [3, 2])
+    """
+    return (
+        [border_index(p, size, mode) for p in range(-before, 0)],
+        [border_index(p, size, mode) for p in range(size, size + after)],
+    )
+
+
 def source_index(size: int, before: int, after: int, mode: str) -> list[int]:
     """For each position of a padded axis, the input index it copies, or -1 for a zero.
 
@@ -272,7 +286,8 @@ def source_index(size: int, before: int, after: int, mode: str) -> list[int]:
     >>> source_index(5, 3, 3, "reflect")
     [3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1]
     """
-    return [border_index(p, size, mode) for p in range(-before, size + after)]
+    head, tail = border_sources(size, before, after, mode)
+    return head + list(range(size)) + tail
 
 
 def pad2d(
@@ -336,15 +351,15 @@ def pad2d(
         out[..., top : top + height, left + width :] = 0
         return out
     if top or bottom:
-        rows = source_index(height, top, bottom, mode)
+        above, below = border_sources(height, top, bottom, mode)
         inner = out[..., :, left : left + width]
-        inner[..., :top, :] = array[..., rows[:top], :]
-        inner[..., top + height :, :] = array[..., rows[top + height :], :]
+        inner[..., :top, :] = array[..., above, :]
+        inner[..., top + height :, :] = array[..., below, :]
     if left or right:
         # Columns come from the already row-padded output, so corners follow both rules.
-        columns = [left + index for index in source_index(width, left, right, mode)]
-        out[..., :left] = out[..., columns[:left]]
-        out[..., left + width :] = out[..., columns[left + width :]]
+        before, after = border_sources(width, left, right, mode)
+        out[..., :left] = out[..., [left + index for index in before]]
+        out[..., left + width :] = out[..., [left + index for index in after]]
     return out
 
 
@@ -354,6 +369,7 @@ __all__ = [
     "PaddingSpec",
     "check_padding_mode",
     "border_index",
+    "border_sources",
     "check_pads_fit",
     "pad2d",
     "resolve_padding",
