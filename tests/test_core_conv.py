@@ -389,7 +389,7 @@ def test_every_algorithm_agrees_with_direct(problem):
     try:
         expected = conv2d(**problem, algorithm="direct")
     except ValueError:
-        assume(False)  # geometry the mode cannot pad: covered by the rejection tests
+        assume(False)  # a kernel larger than the padded input: see the rejection tests
     scale = max(1.0, float(np.abs(expected).max()))
     algorithms = ["gemm", "fft", "auto"]
     if _is_rank1(problem["weight"]):
