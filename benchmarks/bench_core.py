@@ -37,6 +37,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -103,19 +104,28 @@ def gaussian_kernel(sigma: float, radius: int) -> np.ndarray:
     return np.outer(taps, taps).astype(np.float32)
 
 
-def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
-    """The convolution cases: ours is a depthwise conv2d, as ``convcli apply`` runs it."""
-    import cv2
-    import scipy.fft
-    import scipy.signal
-    from scipy import ndimage
+class Calls:
+    """How each side is called on one image: ours as ``convcli apply`` runs a kernel (a
+    depthwise conv2d, reflect border, same size), OpenCV on its H x W x C layout, SciPy
+    plane by plane."""
 
-    channels = image.shape[0]
-    interleaved = np.ascontiguousarray(image.transpose(1, 2, 0))  # OpenCV's layout, H x W x C
-    reflect101 = cv2.BORDER_REFLECT_101
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self.channels = image.shape[0]
+        self.interleaved = np.ascontiguousarray(image.transpose(1, 2, 0))  # OpenCV's layout
 
-    def ours(kernel: np.ndarray) -> Callable[[], np.ndarray]:
-        weight = np.broadcast_to(kernel, (channels, 1, *kernel.shape))
+    @cached_property
+    def eight(self) -> np.ndarray:
+        """The photograph as 8-bit values, (C, H, W)."""
+        return np.ascontiguousarray(np.round(self.image * 255).astype(np.uint8))
+
+    @cached_property
+    def eight_interleaved(self) -> np.ndarray:
+        return np.ascontiguousarray(self.eight.transpose(1, 2, 0))
+
+    def ours(self, kernel: np.ndarray) -> Callable[[], np.ndarray]:
+        image, channels = self.image, self.channels
+        weight = depthwise(kernel, channels)
 
         def call() -> np.ndarray:
             return conv2d(image, weight, padding="same", groups=channels, padding_mode="reflect")
@@ -123,23 +133,32 @@ def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
         call.kernel = kernel  # type: ignore[attr-defined]  # for the cost model's estimate
         return call
 
-    def planes(function: Callable[[np.ndarray], np.ndarray]) -> Callable[[], np.ndarray]:
-        return lambda: np.stack([function(plane) for plane in image])
+    def planes(self, function: Callable[[np.ndarray], np.ndarray]) -> Callable[[], np.ndarray]:
+        return lambda: np.stack([function(plane) for plane in self.image])
 
-    def opencv(function: Callable[[np.ndarray], np.ndarray]) -> Callable[[], np.ndarray]:
-        return lambda: function(interleaved).transpose(2, 0, 1)
+    def opencv(
+        self, function: Callable[[np.ndarray], np.ndarray], source: np.ndarray | None = None
+    ) -> Callable[[], np.ndarray]:
+        array = self.interleaved if source is None else source
+        return lambda: function(array).transpose(2, 0, 1)
 
+
+def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
+    """The convolution cases of the original table (Sobel, [1,-1], Gaussian, dense, box)."""
+    calls = Calls(image)
+    return _small_kernel_cases(calls) + _large_kernel_cases(calls, quick)
+
+
+def _small_kernel_cases(calls: Calls) -> list[BenchCase]:
+    import cv2
+    from scipy import ndimage
+
+    ours, planes, opencv = calls.ours, calls.planes, calls.opencv
+    reflect101 = cv2.BORDER_REFLECT_101
     sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
     diff = np.array([[1, -1]], np.float32)
     gauss = gaussian_kernel(1.0, 2)
-    dense = np.random.default_rng(31).standard_normal((31, 31)).astype(np.float32)
-    box = np.full((15, 15), 1 / 225, np.float32)
-
-    def fftconvolve(plane: np.ndarray) -> np.ndarray:
-        with scipy.fft.set_workers(os.cpu_count() or 1):  # zero borders: interior compared
-            return scipy.signal.fftconvolve(plane, dense[::-1, ::-1], mode="same")
-
-    cases = [
+    return [
         BenchCase(
             "Sobel-x 3x3",
             ours(sobel),
@@ -186,6 +205,25 @@ def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
                 ),
             },
         ),
+    ]
+
+
+def _large_kernel_cases(calls: Calls, quick: bool) -> list[BenchCase]:
+    import cv2
+    import scipy.fft
+    import scipy.signal
+    from scipy import ndimage
+
+    ours, planes, opencv = calls.ours, calls.planes, calls.opencv
+    reflect101 = cv2.BORDER_REFLECT_101
+    dense = np.random.default_rng(31).standard_normal((31, 31)).astype(np.float32)
+    box = np.full((15, 15), 1 / 225, np.float32)
+
+    def fftconvolve(plane: np.ndarray) -> np.ndarray:
+        with scipy.fft.set_workers(os.cpu_count() or 1):  # zero borders: interior compared
+            return scipy.signal.fftconvolve(plane, dense[::-1, ::-1], mode="same")
+
+    return [
         BenchCase(
             "dense 31x31",
             ours(dense),
@@ -227,7 +265,6 @@ def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
             repeat=5,
         ),
     ]
-    return cases
 
 
 def depthwise(kernel: np.ndarray, channels: int = 3) -> np.ndarray:
@@ -245,28 +282,16 @@ def conv_estimate(image: np.ndarray, kernel: np.ndarray) -> tuple[str, float]:
 
 def issue14_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
     """Box 3..63, dense 3..11, Gaussians of sigma 2 and 4, medians 5x5..9x9 (issue 14)."""
-    import cv2
-    from scipy import ndimage
+    calls = Calls(image)
+    return _filter_cases(calls) + _median_cases(calls, quick)
 
-    channels = image.shape[0]
-    interleaved = np.ascontiguousarray(image.transpose(1, 2, 0))
-    eight = np.ascontiguousarray(np.round(image * 255).astype(np.uint8))
-    eight_interleaved = np.ascontiguousarray(eight.transpose(1, 2, 0))
+
+def _filter_cases(calls: Calls) -> list[BenchCase]:
+    import cv2
+
+    ours, opencv = calls.ours, calls.opencv
     reflect101 = cv2.BORDER_REFLECT_101
     rng = np.random.default_rng(14)
-
-    def ours(kernel: np.ndarray) -> Callable[[], np.ndarray]:
-        weight = depthwise(kernel, channels)
-
-        def call() -> np.ndarray:
-            return conv2d(image, weight, padding="same", groups=channels, padding_mode="reflect")
-
-        call.kernel = kernel  # type: ignore[attr-defined]  # for the cost model's estimate
-        return call
-
-    def opencv(function: Callable[[np.ndarray], np.ndarray], source=interleaved):
-        return lambda: function(source).transpose(2, 0, 1)
-
     cases = []
     for k in (3, 15, 31, 63):
         if k == 15:
@@ -312,6 +337,16 @@ def issue14_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
                 repeat=5,
             )
         )
+    return cases
+
+
+def _median_cases(calls: Calls, quick: bool) -> list[BenchCase]:
+    import cv2
+    from scipy import ndimage
+
+    image, eight, opencv = calls.image, calls.eight, calls.opencv
+    eight_interleaved = calls.eight_interleaved
+    cases = []
 
     def interior(k: int) -> Callable[[np.ndarray], np.ndarray]:
         m = k // 2  # OpenCV's median repeats the edge: compare away from it
