@@ -589,3 +589,25 @@ def test_kernel_larger_than_a_tiny_image_folds_the_border_back(algorithm, mode):
 def test_one_pixel_image_under_reflect():
     got = conv2d([[5.0]], np.ones((1, 1, 3, 3)) / 9, padding="same", padding_mode="reflect")
     assert got.tolist() == [[5.0]]
+
+
+def test_rank1_factors_are_kept_across_calls(monkeypatch):
+    """A batch asks for the same kernel again: one SVD, then the kept factors; the key
+    includes the shape (a 3x3 and a 1x9 kernel of the same bytes are different)."""
+    from convcli.core import conv as conv_module
+
+    monkeypatch.setattr(conv_module, "_FACTORS", {})
+    real = conv_module.rank1_factors
+    calls = []
+    monkeypatch.setattr(
+        conv_module, "rank1_factors", lambda *a, **k: calls.append(1) or real(*a, **k)
+    )
+    x = np.random.default_rng(2).normal(size=(12, 12)).astype(np.float32)
+    box = np.ones((3, 3), np.float32)
+    first = conv2d(x, box, padding=1, algorithm="separable")
+    again = conv2d(x, box, padding=1, algorithm="separable")
+    assert np.array_equal(first, again) and len(calls) == 1
+    row = np.ones((1, 9), np.float32)  # the same 9 ones, another shape
+    got = conv2d(x, row, padding=(0, 4), algorithm="separable")
+    assert len(calls) == 2
+    np.testing.assert_allclose(got, conv2d(x, row, padding=(0, 4), algorithm="direct"), atol=1e-5)

@@ -158,6 +158,10 @@ def accumulate_passes(weights: Sequence[float] | np.ndarray, first: bool = True)
     (3, 1, 3)
     """
     values = np.asarray(weights, dtype=np.float64).ravel()
+    key = (values.tobytes(), first)
+    known = _PASSES.get(key)
+    if known is not None:
+        return known
     values = values[values != 0]
     unit = np.abs(values) == 1
     units = int(np.count_nonzero(unit))
@@ -169,7 +173,15 @@ def accumulate_passes(weights: Sequence[float] | np.ndarray, first: bool = True)
     first = first and not groups
     if units:
         passes += units - 1 if first and units > 1 else units
+    if len(_PASSES) < MAX_PASSES_KNOWN:
+        _PASSES[key] = passes
     return passes
+
+
+_PASSES: dict[tuple[bytes, bool], int] = {}
+""":func:`accumulate_passes` by weights: the cost model asks for the same kernels again."""
+
+MAX_PASSES_KNOWN = 4096
 
 
 MIN_WINDOW = 5
