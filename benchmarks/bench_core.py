@@ -17,7 +17,10 @@ convolution the cost model's estimate of the engine ``auto`` chose is printed ne
 the measured time. Prints medians, ratios and the goals::
 
     .venv/bin/python benchmarks/bench_core.py [--repeat 7] [--image PATH] [--quick]
-        [--only box,median] [--skip-base | --base-only]
+        [--only box,median] [--skip-base | --base-only] [--size 512x512,3840x2160,...]
+
+Several sizes (``--size 512x512,3840x2160,11314x5657``: 0.26, 8.3 and 64 MP) add a
+table of ns per pixel and ratio to OpenCV per size, for issue 14's size-scaling goal.
 
 ``--quick`` skips the peers that take seconds per call (``ndimage.correlate`` with the
 large kernels, SciPy's large medians). Run it on a quiet machine: the load average is
@@ -27,12 +30,14 @@ printed with the table.
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import statistics
 import sys
 import time
 import tracemalloc
 from collections.abc import Callable
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -99,19 +104,28 @@ def gaussian_kernel(sigma: float, radius: int) -> np.ndarray:
     return np.outer(taps, taps).astype(np.float32)
 
 
-def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
-    """The convolution cases: ours is a depthwise conv2d, as ``convcli apply`` runs it."""
-    import cv2
-    import scipy.fft
-    import scipy.signal
-    from scipy import ndimage
+class Calls:
+    """How each side is called on one image: ours as ``convcli apply`` runs a kernel (a
+    depthwise conv2d, reflect border, same size), OpenCV on its H x W x C layout, SciPy
+    plane by plane."""
 
-    channels = image.shape[0]
-    interleaved = np.ascontiguousarray(image.transpose(1, 2, 0))  # OpenCV's layout, H x W x C
-    reflect101 = cv2.BORDER_REFLECT_101
+    def __init__(self, image: np.ndarray) -> None:
+        self.image = image
+        self.channels = image.shape[0]
+        self.interleaved = np.ascontiguousarray(image.transpose(1, 2, 0))  # OpenCV's layout
 
-    def ours(kernel: np.ndarray) -> Callable[[], np.ndarray]:
-        weight = np.broadcast_to(kernel, (channels, 1, *kernel.shape))
+    @cached_property
+    def eight(self) -> np.ndarray:
+        """The photograph as 8-bit values, (C, H, W)."""
+        return np.ascontiguousarray(np.round(self.image * 255).astype(np.uint8))
+
+    @cached_property
+    def eight_interleaved(self) -> np.ndarray:
+        return np.ascontiguousarray(self.eight.transpose(1, 2, 0))
+
+    def ours(self, kernel: np.ndarray) -> Callable[[], np.ndarray]:
+        image, channels = self.image, self.channels
+        weight = depthwise(kernel, channels)
 
         def call() -> np.ndarray:
             return conv2d(image, weight, padding="same", groups=channels, padding_mode="reflect")
@@ -119,23 +133,32 @@ def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
         call.kernel = kernel  # type: ignore[attr-defined]  # for the cost model's estimate
         return call
 
-    def planes(function: Callable[[np.ndarray], np.ndarray]) -> Callable[[], np.ndarray]:
-        return lambda: np.stack([function(plane) for plane in image])
+    def planes(self, function: Callable[[np.ndarray], np.ndarray]) -> Callable[[], np.ndarray]:
+        return lambda: np.stack([function(plane) for plane in self.image])
 
-    def opencv(function: Callable[[np.ndarray], np.ndarray]) -> Callable[[], np.ndarray]:
-        return lambda: function(interleaved).transpose(2, 0, 1)
+    def opencv(
+        self, function: Callable[[np.ndarray], np.ndarray], source: np.ndarray | None = None
+    ) -> Callable[[], np.ndarray]:
+        array = self.interleaved if source is None else source
+        return lambda: function(array).transpose(2, 0, 1)
 
+
+def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
+    """The convolution cases of the original table (Sobel, [1,-1], Gaussian, dense, box)."""
+    calls = Calls(image)
+    return _small_kernel_cases(calls) + _large_kernel_cases(calls, quick)
+
+
+def _small_kernel_cases(calls: Calls) -> list[BenchCase]:
+    import cv2
+    from scipy import ndimage
+
+    ours, planes, opencv = calls.ours, calls.planes, calls.opencv
+    reflect101 = cv2.BORDER_REFLECT_101
     sobel = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)
     diff = np.array([[1, -1]], np.float32)
     gauss = gaussian_kernel(1.0, 2)
-    dense = np.random.default_rng(31).standard_normal((31, 31)).astype(np.float32)
-    box = np.full((15, 15), 1 / 225, np.float32)
-
-    def fftconvolve(plane: np.ndarray) -> np.ndarray:
-        with scipy.fft.set_workers(os.cpu_count() or 1):  # zero borders: interior compared
-            return scipy.signal.fftconvolve(plane, dense[::-1, ::-1], mode="same")
-
-    cases = [
+    return [
         BenchCase(
             "Sobel-x 3x3",
             ours(sobel),
@@ -182,6 +205,25 @@ def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
                 ),
             },
         ),
+    ]
+
+
+def _large_kernel_cases(calls: Calls, quick: bool) -> list[BenchCase]:
+    import cv2
+    import scipy.fft
+    import scipy.signal
+    from scipy import ndimage
+
+    ours, planes, opencv = calls.ours, calls.planes, calls.opencv
+    reflect101 = cv2.BORDER_REFLECT_101
+    dense = np.random.default_rng(31).standard_normal((31, 31)).astype(np.float32)
+    box = np.full((15, 15), 1 / 225, np.float32)
+
+    def fftconvolve(plane: np.ndarray) -> np.ndarray:
+        with scipy.fft.set_workers(os.cpu_count() or 1):  # zero borders: interior compared
+            return scipy.signal.fftconvolve(plane, dense[::-1, ::-1], mode="same")
+
+    return [
         BenchCase(
             "dense 31x31",
             ours(dense),
@@ -223,7 +265,6 @@ def conv_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
             repeat=5,
         ),
     ]
-    return cases
 
 
 def depthwise(kernel: np.ndarray, channels: int = 3) -> np.ndarray:
@@ -241,28 +282,16 @@ def conv_estimate(image: np.ndarray, kernel: np.ndarray) -> tuple[str, float]:
 
 def issue14_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
     """Box 3..63, dense 3..11, Gaussians of sigma 2 and 4, medians 5x5..9x9 (issue 14)."""
-    import cv2
-    from scipy import ndimage
+    calls = Calls(image)
+    return _filter_cases(calls) + _median_cases(calls, quick)
 
-    channels = image.shape[0]
-    interleaved = np.ascontiguousarray(image.transpose(1, 2, 0))
-    eight = np.ascontiguousarray(np.round(image * 255).astype(np.uint8))
-    eight_interleaved = np.ascontiguousarray(eight.transpose(1, 2, 0))
+
+def _filter_cases(calls: Calls) -> list[BenchCase]:
+    import cv2
+
+    ours, opencv = calls.ours, calls.opencv
     reflect101 = cv2.BORDER_REFLECT_101
     rng = np.random.default_rng(14)
-
-    def ours(kernel: np.ndarray) -> Callable[[], np.ndarray]:
-        weight = depthwise(kernel, channels)
-
-        def call() -> np.ndarray:
-            return conv2d(image, weight, padding="same", groups=channels, padding_mode="reflect")
-
-        call.kernel = kernel  # type: ignore[attr-defined]  # for the cost model's estimate
-        return call
-
-    def opencv(function: Callable[[np.ndarray], np.ndarray], source=interleaved):
-        return lambda: function(source).transpose(2, 0, 1)
-
     cases = []
     for k in (3, 15, 31, 63):
         if k == 15:
@@ -308,6 +337,16 @@ def issue14_cases(image: np.ndarray, quick: bool) -> list[BenchCase]:
                 repeat=5,
             )
         )
+    return cases
+
+
+def _median_cases(calls: Calls, quick: bool) -> list[BenchCase]:
+    import cv2
+    from scipy import ndimage
+
+    image, eight, opencv = calls.image, calls.eight, calls.opencv
+    eight_interleaved = calls.eight_interleaved
+    cases = []
 
     def interior(k: int) -> Callable[[np.ndarray], np.ndarray]:
         m = k // 2  # OpenCV's median repeats the edge: compare away from it
@@ -421,19 +460,8 @@ def peak_extra_memory(function: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--repeat", type=int, default=7, help="timed calls per operation")
-    parser.add_argument("--image", type=Path, help="photograph to resize (default: a sample)")
-    parser.add_argument("--size", default="3840x2160", help="WIDTHxHEIGHT")
-    parser.add_argument("--quick", action="store_true", help="skip the peers taking seconds")
-    parser.add_argument("--only", help="comma-separated words: run the cases naming one")
-    parser.add_argument("--skip-base", action="store_true", help="only issue 14's cases")
-    parser.add_argument("--base-only", action="store_true", help="only the original table")
-    args = parser.parse_args()
-    width, height = (int(part) for part in args.size.split("x"))
-    image = load_photo(args.image, width, height)
-
+def select_cases(image: np.ndarray, args: argparse.Namespace) -> list[BenchCase]:
+    """The cases the options ask for, on ``image``."""
     cases = [] if args.skip_base else conv_cases(image, args.quick)
     if pool_cases is not None and not args.skip_base:
         cases += pool_cases(image)
@@ -444,14 +472,28 @@ def main() -> None:
     if args.only:
         words = args.only.split(",")
         cases = [case for case in cases if any(word in case.name for word in words)]
+    return cases
 
+
+Verdict = tuple[str, str, str, bool]
+
+
+def run_table(
+    image: np.ndarray, cases: list[BenchCase], repeat: int
+) -> tuple[list[Verdict], dict[str, tuple[float, float | None]]]:
+    """Time every case against its peers (interleaved) and print one table.
+
+    Returns the goal verdicts, and per case our median seconds and the fastest OpenCV
+    call's that gives our values (None without one).
+    """
     load = os.getloadavg()
+    height, width = image.shape[1:]
     print(
-        f"RGB float32 {width}x{height} from {args.image or 'a sample photo'}; "
+        f"RGB float32 {width}x{height} ({width * height / 1e6:.2f} MP); "
         f"{os.cpu_count()} cores; load average {load[0]:.2f} {load[1]:.2f} {load[2]:.2f}"
     )
     print("ratio = our time / peer time (< 1: we are faster); median of "
-          f"{args.repeat} interleaved calls (1 when a call takes > {SLOW_SECONDS:.0f} s); "
+          f"{repeat} interleaved calls (1 when a call takes > {SLOW_SECONDS:.0f} s); "
           "cpu = CPU time of all threads per call; "
           "est = the cost model's estimate for the engine auto chose")  # fmt: skip
     header = (
@@ -460,10 +502,11 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
-    verdicts = []
+    verdicts: list[Verdict] = []
+    timings: dict[str, tuple[float, float | None]] = {}
     for case in cases:
-        repeat = min(args.repeat, case.repeat or args.repeat)
-        medians, results, cpu = timed_together({"convcli": case.ours, **case.peers}, repeat)
+        times = min(repeat, case.repeat or repeat)
+        medians, results, cpu = timed_together({"convcli": case.ours, **case.peers}, times)
         ours_seconds = medians["convcli"]
         expected = case.compare(np.asarray(results["convcli"]))
         kernel = getattr(case.ours, "kernel", None)
@@ -489,6 +532,7 @@ def main() -> None:
             verdict = "same" if same else "DIFFERENT (not used for goals)"
             print(f"{'':<22}{name:<26}{seconds * 1e3:>10.1f}{ours_seconds / seconds:>10.2f}"
                   f"{cpu[name] * 1e3:>9.1f}  {verdict}")  # fmt: skip
+        timings[case.name] = (ours_seconds, best.get("OpenCV"))
         if case.name in GOALS and "OpenCV" in best:
             _, factor = GOALS[case.name]
             ratio = ours_seconds / best["OpenCV"]
@@ -497,33 +541,86 @@ def main() -> None:
             speedup = best["scipy"] / ours_seconds
             goal = f">= {SCIPY_SPEEDUP:.0f}x faster than scipy.ndimage"
             verdicts.append((case.name, goal, f"{speedup:.1f}x", speedup >= SCIPY_SPEEDUP))
+    return verdicts, timings
 
-    if not args.skip_base and not args.only:
-        sobel = depthwise(np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32))
 
-        def sobel_call() -> np.ndarray:
-            return conv2d(image, sobel, padding="same", groups=3, padding_mode="reflect")
+def sobel_memory(image: np.ndarray) -> float:
+    """Peak extra memory of a Sobel-x on ``image``, as a multiple of the input's bytes."""
+    sobel = depthwise(np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32))
 
-        peak = peak_extra_memory(sobel_call)
-        ratio = peak / image.nbytes
-        verdicts.append(
-            ("Sobel-x 3x3", "peak extra memory <= 2x input", f"{ratio:.2f}x", ratio <= 2)
+    def call() -> np.ndarray:
+        return conv2d(image, sobel, padding="same", groups=3, padding_mode="reflect")
+
+    return peak_extra_memory(call) / image.nbytes
+
+
+def print_choices(image: np.ndarray, cases: list[BenchCase]) -> None:
+    """The algorithm ``auto`` picks for each convolution case, and why."""
+    print()
+    print("algorithm chosen by auto (choose_algorithm):")
+    for case in cases:
+        kernel = getattr(case.ours, "kernel", None)
+        if kernel is None:
+            continue
+        algorithm, reason = choose_algorithm(
+            image.shape, depthwise(kernel), padding="same", groups=3, padding_mode="reflect"
         )
+        print(f"  {case.name:<18} {algorithm:<10} {reason}")
+
+
+def print_scaling(sizes: list[str], tables: list[dict[str, tuple[float, float | None]]]) -> None:
+    """Per case and image size: ns per pixel (ours) and the ratio to OpenCV."""
+    print()
+    print("size scaling: our ns per pixel (all channels) / ratio to the fastest same-valued OpenCV")
+    pixels = [math.prod(int(part) for part in size.split("x")) for size in sizes]
+    print(f"{'operation':<22}" + "".join(f"{size:>22}" for size in sizes))
+    for name in tables[0]:
+        cells = []
+        for table, count in zip(tables, pixels, strict=True):
+            ours, peer = table.get(name, (math.nan, None))
+            ratio = f"{ours / peer:.2f}x" if peer else "-"
+            cells.append(f"{ours * 1e9 / count:>12.2f} ns {ratio:>6}")
+        print(f"{name:<22}" + "".join(f"{cell:>22}" for cell in cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7, help="timed calls per operation")
+    parser.add_argument("--image", type=Path, help="photograph to resize (default: a sample)")
+    parser.add_argument(
+        "--size", default="3840x2160", help="WIDTHxHEIGHT, or several joined by commas"
+    )
+    parser.add_argument("--quick", action="store_true", help="skip the peers taking seconds")
+    parser.add_argument("--only", help="comma-separated words: run the cases naming one")
+    parser.add_argument("--skip-base", action="store_true", help="only issue 14's cases")
+    parser.add_argument("--base-only", action="store_true", help="only the original table")
+    args = parser.parse_args()
+    sizes = args.size.split(",")
+    verdicts: list[Verdict] = []
+    tables = []
+    for size in sizes:
+        width, height = (int(part) for part in size.split("x"))
+        image = load_photo(args.image, width, height)
+        cases = select_cases(image, args)
+        size_verdicts, timings = run_table(image, cases, args.repeat)
+        verdicts += [(f"{name} @{size}", *rest) for name, *rest in size_verdicts]
+        tables.append(timings)
+        if not args.skip_base and not args.only:
+            ratio = sobel_memory(image)
+            verdicts.append(
+                (f"Sobel-x 3x3 @{size}", "peak extra memory <= 2x input", f"{ratio:.2f}x",
+                 ratio <= 2)
+            )  # fmt: skip
+            print_choices(image, cases)
+        del image, cases
         print()
-        print("algorithm chosen by auto (choose_algorithm):")
-        for case in cases:
-            kernel = getattr(case.ours, "kernel", None)
-            if kernel is None:
-                continue
-            algorithm, reason = choose_algorithm(
-                image.shape, depthwise(kernel), padding="same", groups=3, padding_mode="reflect"
-            )
-            print(f"  {case.name:<18} {algorithm:<10} {reason}")
+    if len(sizes) > 1:
+        print_scaling(sizes, tables)
     load = os.getloadavg()
     print()
     print(f"goals (load average at the end {load[0]:.2f}):")
     for name, goal, measured, met in verdicts:
-        print(f"  {'met    ' if met else 'NOT MET'}  {name:<22} {goal:<38} measured {measured}")
+        print(f"  {'met    ' if met else 'NOT MET'}  {name:<32} {goal:<38} measured {measured}")
 
 
 if __name__ == "__main__":

@@ -25,7 +25,13 @@ import numpy as np
 from convcli.core._engines import rows_independent
 from convcli.core.conv import choose_algorithm, conv2d
 from convcli.core.padding import PaddingSpec, resolve_padding
-from convcli.core.pool import avg_pool2d, max_pool2d, median_filter2d, min_pool2d
+from convcli.core.pool import (
+    avg_pool2d,
+    choose_median_for,
+    max_pool2d,
+    median_filter2d,
+    min_pool2d,
+)
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import conv_output_size
 from convcli.kernels import KernelStep, PoolStep
@@ -275,7 +281,14 @@ class PlannedStep:
         try:
             if isinstance(step, PoolStep):
                 if step.op == "median":
-                    return median_filter2d(x, step.kernel_size, self.stride, pads, self.border)
+                    if not self.report.algorithms:  # once, for the whole input's shape
+                        shape = self.report.in_shape
+                        chosen = choose_median_for(x, step.kernel_size, self.stride, shape)
+                        self.report.algorithms.append(("", *chosen))
+                    algorithm = self.report.algorithms[0][1]
+                    return median_filter2d(
+                        x, step.kernel_size, self.stride, pads, self.border, algorithm=algorithm
+                    )
                 pool = _POOLS[step.op]
                 return pool(
                     x, step.kernel_size, step.stride, step.padding, ceil_mode=step.ceil_mode

@@ -381,3 +381,32 @@ def test_box_estimate_grows_like_log_of_the_size():
     estimates = [_costs((3, 2160, 3840), np.full((3, 1, k, k), 1 / k**2), padding="same",
                         groups=3)["separable"] for k in (31, 63)]  # fmt: skip
     assert estimates[1] < 1.4 * estimates[0]
+
+
+def _passes_tap_by_tap(weights, first=True):
+    """What accumulate does, weight group by weight group (the reference count)."""
+    counts: dict[float, int] = {}
+    for weight in weights:
+        if weight != 0:
+            counts[float(weight)] = counts.get(float(weight), 0) + 1
+    passes = 0
+    for weight, count in counts.items():
+        if abs(weight) != 1:
+            passes += count if first else count + 1
+            first = False
+    units = counts.get(1.0, 0) + counts.get(-1.0, 0)
+    if units:
+        passes += units - 1 if first and units > 1 else units
+    return passes
+
+
+def test_accumulate_passes_counts_like_accumulate():
+    from convcli.core._engines import accumulate_passes
+
+    rng = np.random.default_rng(1)
+    for _ in range(500):
+        weights = rng.choice([0, 1, -1, 2, -2, 0.5, 3], size=int(rng.integers(1, 12)))
+        for first in (True, False):
+            assert accumulate_passes(weights, first) == _passes_tap_by_tap(weights, first)
+    box = np.full((63, 63), 1 / 3969)
+    assert accumulate_passes(box) == 3969  # 3968 adds and one multiply

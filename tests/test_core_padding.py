@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 
-from convcli.core.padding import PADDING_MODES, pad2d, resolve_padding, same_pads, to_pair
+from convcli.core._strips import PaddedRows, axis_source
+from convcli.core.padding import (
+    PADDING_MODES,
+    pad2d,
+    resolve_padding,
+    same_pads,
+    source_index,
+    to_pair,
+)
 
 NUMPY_NAME = {
     "zeros": "constant",
@@ -140,36 +150,62 @@ def test_pad2d_out_buffer_is_used():
 
 
 @pytest.mark.parametrize(
-    ("mode", "pads", "message"),
+    ("mode", "shape", "pads", "message"),
     [
         (
-            "reflect",
-            (3, 0, 0, 0),
-            "padding_mode='reflect' needs padding < input height: top padding 3, input height 3",
-        ),
-        (
-            "circular",
-            (0, 0, 0, 5),
-            "padding_mode='circular' needs padding <= input width: right padding 5, input width 4",
-        ),
-        (
-            "symmetric",
-            (0, 4, 0, 0),
-            "padding_mode='symmetric' needs padding <= input height: "
-            "bottom padding 4, input height 3",
-        ),
-        (
             "mirror",
+            (3, 4),
             (1, 1, 1, 1),
             "padding_mode must be one of zeros, reflect, replicate, "
             "circular, symmetric, got 'mirror'",
         ),
+        ("reflect", (0, 4), (1, 0, 0, 0), "padding_mode='reflect' cannot pad an input of height 0"),
+        (
+            "replicate",
+            (3, 0),
+            (0, 0, 0, 2),
+            "padding_mode='replicate' cannot pad an input of width 0",
+        ),
     ],
 )
-def test_pad2d_rejects_what_the_mode_cannot_do(mode, pads, message):
+def test_pad2d_rejects_what_the_mode_cannot_do(mode, shape, pads, message):
     with pytest.raises(ValueError) as error:
-        pad2d(np.ones((3, 4)), pads, mode)
+        pad2d(np.ones(shape), pads, mode)
     assert str(error.value) == message
+
+
+BORDERS_CV2 = json.loads((Path(__file__).parent / "data" / "borders_cv2.json").read_text())
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_pads_larger_than_the_input_fold_back_as_in_opencv(mode):
+    """1-4 px images, pads up to 10: cv2.copyMakeBorder's values (made by
+    tests/data/make_border_fixture.py), where PyTorch refuses reflect pads >= size."""
+    cases = [case for case in BORDERS_CV2["cases"] if case["mode"] == mode]
+    assert len(cases) == 80
+    for case in cases:
+        image = np.array(case["image"], dtype=np.float32)
+        got = pad2d(image, tuple(case["pads"]), mode)
+        assert got.tolist() == case["padded"], (case["image"], case["pads"])
+
+
+def test_one_pixel_reflects_to_itself():
+    assert pad2d([[7.0]], (2, 1, 3, 0), "reflect").tolist() == [[7.0] * 4] * 4
+    assert source_index(1, 3, 3, "reflect") == [0] * 7
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_strips_and_pad2d_share_one_border_rule(mode):
+    """The strips' gatherer gives pad2d's values, big pads included."""
+    x = np.arange(15.0).reshape(1, 3, 5)
+    pads = (7, 4, 9, 6)
+    rows = PaddedRows(x, pads, mode)
+    buffer = np.empty(10_000)
+    padded = pad2d(x, pads, mode)
+    for start, stop in ((0, 14), (2, 9), (10, 14)):
+        got = rows.block(start, stop, 0, 20, buffer)
+        np.testing.assert_array_equal(got, padded[:, start:stop])
+    assert axis_source(5, 9, 6, mode).tolist() == source_index(5, 9, 6, mode)
 
 
 def test_pad2d_limits_that_are_allowed():
@@ -177,3 +213,21 @@ def test_pad2d_limits_that_are_allowed():
     assert pad2d(x, (0, 0, 2, 2), "reflect").tolist() == [[2, 1, 0, 1, 2, 1, 0]]
     assert pad2d(x, (0, 0, 3, 3), "circular").tolist() == [[0, 1, 2, 0, 1, 2, 0, 1, 2]]
     assert pad2d(x, (0, 0, 9, 0), "replicate").tolist() == [[0.0] * 10 + [1, 2]]
+
+
+@pytest.mark.parametrize("mode", PADDING_MODES)
+def test_gathered_blocks_match_pad2d_everywhere(mode):
+    """Every row and column range of the strips' gatherer (edges, interior, whole, pads
+    only) gives pad2d's values: the runs that skip scanning the inside are right."""
+    x = np.arange(42.0).reshape(1, 6, 7)
+    pads = (3, 2, 4, 1)
+    padded = pad2d(x, pads, mode)
+    rows = PaddedRows(x, pads, mode)
+    buffer = np.empty(1000)
+    height, width = padded.shape[1:]
+    for row_start in range(height):
+        for row_stop in range(row_start + 1, height + 1):
+            for col_start, col_stop in ((0, width), (0, 3), (2, 9), (5, width), (4, 11)):
+                got = rows.block(row_start, row_stop, col_start, col_stop, buffer)
+                expected = padded[:, row_start:row_stop, col_start:col_stop]
+                np.testing.assert_array_equal(got, expected)

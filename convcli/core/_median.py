@@ -30,7 +30,7 @@ only on its own window, so row strips give the whole image's bits.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -330,7 +330,7 @@ def median_by_network(
     ]
     gatherers = [PaddedRows(planes[plane : plane + 1], pads, mode) for plane in range(count)]
 
-    def work(share: list[tuple[int, int]]) -> None:
+    def work(share: Iterable[tuple[int, int]]) -> None:
         prepared: dict[tuple[int, int], tuple] = {}
         for index, _ in share:
             plane, y, x = tiles[index]

@@ -9,12 +9,14 @@ the GIL inside its loops, so two bands really do run at once on two cores.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Sequence
+import threading
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 
 from convcli._threads import blas_threads, cpu_count
+from convcli.core.padding import border_sources
 
 MIN_PARALLEL_ELEMENTS = 1 << 18
 """Below this many output elements, threads cost more than they save."""
@@ -22,6 +24,10 @@ MIN_PARALLEL_ELEMENTS = 1 << 18
 
 def axis_source(size: int, before: int, after: int, mode: str) -> np.ndarray:
     """For each position of a padded axis, the input index it copies, or -1 for a zero.
+
+    :func:`convcli.core.padding.source_index` as an array: the one border rule
+    (:func:`convcli.core.padding.border_index`), shared with
+    :func:`convcli.core.padding.pad2d`.
 
     Parameters
     ----------
@@ -36,20 +42,9 @@ def axis_source(size: int, before: int, after: int, mode: str) -> np.ndarray:
     -------
     ndarray of intp, shape (before + size + after,)
     """
-    positions = np.arange(-before, size + after)
-    inside = (positions >= 0) & (positions < size)
-    if mode == "zeros":
-        return np.where(inside, positions, -1)
-    if mode == "replicate":
-        return np.clip(positions, 0, size - 1)
-    if mode == "circular":
-        return positions % size
-    if mode == "reflect":  # edge not repeated
-        folded = np.abs(positions)
-        return np.where(folded >= size, 2 * (size - 1) - folded, folded)
-    # symmetric: edge repeated
-    folded = np.where(positions < 0, -positions - 1, positions)
-    return np.where(folded >= size, 2 * size - 1 - folded, folded)
+    head, tail = border_sources(size, before, after, mode)
+    middle = np.arange(size, dtype=np.intp)
+    return np.concatenate([np.asarray(head, np.intp), middle, np.asarray(tail, np.intp)])
 
 
 def _runs(indices: np.ndarray) -> list[tuple[int, int, int, int]]:
@@ -76,6 +71,25 @@ def _runs(indices: np.ndarray) -> list[tuple[int, int, int, int]]:
                 stop += 1
         runs.append((offset, first, stop - offset, step))
         offset = stop
+    return runs
+
+
+def _padded_runs(
+    indices: np.ndarray, start: int, stop: int, before: int, size: int
+) -> list[tuple[int, int, int, int]]:
+    """:func:`_runs` of ``indices[start:stop]`` for an axis padded by ``before``: the part
+    inside the input is one ascending run, known without looking (a 4K band's rows
+    would cost ~0.2 ms of Python per block), so only the pads are scanned."""
+    inner_start, inner_stop = max(start, before), min(stop, before + size)
+    if inner_start >= inner_stop:
+        return _runs(indices[start:stop])
+    runs = _runs(indices[start:inner_start])
+    runs.append((inner_start - start, inner_start - before, inner_stop - inner_start, 1))
+    shift = inner_stop - start
+    runs += [
+        (shift + offset, first, length, step)
+        for offset, first, length, step in _runs(indices[inner_stop:stop])
+    ]
     return runs
 
 
@@ -153,9 +167,12 @@ class PaddedRows:
         out = buffer[: math.prod(shape)].reshape(shape)
         key = (col_start, col_stop)
         if key not in self.column_runs:  # the same few column ranges come back every band
-            self.column_runs[key] = _runs(self.columns[col_start:col_stop])
+            self.column_runs[key] = _padded_runs(
+                self.columns, col_start, col_stop, self.left, self.width
+            )
         column_runs = self.column_runs[key]
-        for row_offset, row_first, row_length, row_step in _runs(self.rows[row_start:row_stop]):
+        row_runs = _padded_runs(self.rows, row_start, row_stop, self.top, self.height)
+        for row_offset, row_first, row_length, row_step in row_runs:
             target_rows = slice(row_offset, row_offset + row_length)
             if row_first < 0:
                 out[:, target_rows] = 0
@@ -180,13 +197,17 @@ def band_rows(out_rows: int, rows_per_band: int) -> list[tuple[int, int]]:
 
 def run_bands(
     bands: list[tuple[int, int]],
-    work: Callable[[list[tuple[int, int]]], None],
+    work: Callable[[Iterable[tuple[int, int]]], None],
     parallel: bool,
 ) -> None:
-    """Run ``work`` over the bands, split round-robin between the worker threads.
+    """Run ``work`` over the bands, handed out one at a time to the worker threads.
 
-    Each call of ``work`` gets its own share of bands and allocates its own scratch
-    buffers once, so buffers are reused band after band (no page faults per band).
+    Each call of ``work`` gets an iterable of bands and allocates its own scratch buffers
+    once, so buffers are reused band after band (no page faults per band). Bands are
+    handed out dynamically, each to the first thread that is free: on cores shared with
+    other processes, a thread that loses its core for a while no longer holds back a
+    fixed share of the bands while the other one waits (a static split made the slowest
+    thread set the time). Which thread computes a band does not change its bits.
 
     BLAS gets one thread while the bands run on several (the bands already fill the
     cores: nested pools oversubscribe them, see :func:`convcli._threads.blas_threads`),
@@ -199,7 +220,33 @@ def run_bands(
         if workers <= 1:
             work(bands)
             return
-        shares = [bands[k::workers] for k in range(workers)]
+        queue = _BandQueue(bands)
         with ThreadPoolExecutor(max_workers=workers) as pool:
-            for future in [pool.submit(work, share) for share in shares]:
+            futures = [pool.submit(queue.run, work) for _ in range(workers)]
+            for future in futures:
                 future.result()
+
+
+class _BandQueue:
+    """Bands handed out one by one to the threads that call :meth:`run`; a failure in one
+    thread stops the handing out, so the others finish their current band and return."""
+
+    def __init__(self, bands: list[tuple[int, int]]) -> None:
+        self.bands = iter(bands)
+        self.lock = threading.Lock()
+        self.failed = False
+
+    def take(self) -> Iterator[tuple[int, int]]:
+        while True:
+            with self.lock:
+                band = None if self.failed else next(self.bands, None)
+            if band is None:
+                return
+            yield band
+
+    def run(self, work: Callable[[Iterable[tuple[int, int]]], None]) -> None:
+        try:
+            work(self.take())
+        except BaseException:
+            self.failed = True
+            raise

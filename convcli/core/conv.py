@@ -119,7 +119,7 @@ class ConvProblem:
         return (self.x.shape[0], self.weight.shape[0], *self.out_size)
 
     @cached_property
-    def rank1(self) -> list[list[tuple[np.ndarray, np.ndarray] | None]] | None:
+    def rank1(self) -> list[list[tuple[np.ndarray, np.ndarray]]] | None:
         """Per (out channel, in-group channel): rank-1 factors, or None if any kernel has rank > 1.
 
         An all-zero kernel is given as ``(zeros, zeros)``. Computed once per problem.
@@ -235,7 +235,7 @@ def prepare_conv(
 # ------------------------------------------------------------------------- rank-1 split
 
 
-def _snap(column: np.ndarray, row: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, ...]:
+def _snap(column: np.ndarray, row: np.ndarray, kernel: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """Scale the factors so the row's largest entry is 1; snap to integers when exact.
 
     Taps equal to 0 or +-1 then cost nothing or no multiply, and integer kernels
@@ -266,24 +266,41 @@ def _rank1_table(weight: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]
         return _rank1_factors_of(weight)
 
 
+_FACTORS: dict[tuple[bytes, tuple[int, ...], str], tuple[np.ndarray, np.ndarray] | None] = {}
+"""Rank-1 factors by kernel (bytes, shape, dtype), kept across calls: a batch of files or
+a chain of steps asks again for the same few kernels, and each SVD with its checks costs
+~0.1 ms of Python (a third of a small image's Sobel). At most :data:`MAX_FACTORS`."""
+
+MAX_FACTORS = 4096
+
+
+def _kernel_factors(kernel: np.ndarray, rtol: float) -> tuple[np.ndarray, np.ndarray] | None:
+    """The snapped rank-1 factors of one kernel (float64), or None if its rank is > 1."""
+    key = (kernel.tobytes(), kernel.shape, kernel.dtype.str)
+    if key in _FACTORS:
+        return _FACTORS[key]
+    kernel64 = kernel.astype(np.float64)
+    factor_pair: tuple[np.ndarray, np.ndarray] | None
+    if not kernel64.any():
+        factor_pair = (np.zeros(kernel.shape[0]), np.zeros(kernel.shape[1]))
+    else:
+        factors = rank1_factors(kernel64, rtol=rtol)
+        factor_pair = None if factors is None else _snap(*factors, kernel64)
+    if len(_FACTORS) < MAX_FACTORS:
+        _FACTORS[key] = factor_pair
+    return factor_pair
+
+
 def _rank1_factors_of(weight: np.ndarray) -> list[list[tuple[np.ndarray, np.ndarray]]] | None:
     rtol = 1e-12 if weight.dtype == np.float64 else 1e-6
-    cache: dict[bytes, tuple[np.ndarray, np.ndarray] | None] = {}
     table = []
     for per_out in weight:
         row_of_factors = []
         for kernel in per_out:
-            key = kernel.tobytes()
-            if key not in cache:
-                kernel64 = kernel.astype(np.float64)
-                if not kernel64.any():
-                    cache[key] = (np.zeros(kernel.shape[0]), np.zeros(kernel.shape[1]))
-                else:
-                    factors = rank1_factors(kernel64, rtol=rtol)
-                    cache[key] = None if factors is None else _snap(*factors, kernel64)
-            if cache[key] is None:
+            factor_pair = _kernel_factors(kernel, rtol)
+            if factor_pair is None:
                 return None
-            column, row = cache[key]  # type: ignore[misc]
+            column, row = factor_pair
             row_of_factors.append((column.astype(weight.dtype), row.astype(weight.dtype)))
         table.append(row_of_factors)
     return table
@@ -369,7 +386,9 @@ def conv2d(
         ``groups = C_in`` with weight ``(C_in * m, 1, kh, kw)`` is a depthwise conv.
     padding_mode : {"zeros", "reflect", "replicate", "circular", "symmetric"}
         How the padding is filled (see :mod:`convcli.core.padding` for other libraries'
-        names).
+        names). Pads wider than the input fold back repeatedly, as in OpenCV's
+        ``borderInterpolate`` (PyTorch refuses ``reflect`` pads >= the size and
+        ``circular`` pads > it), so a kernel larger than a small image still runs.
     algorithm : {"auto", "direct", "separable", "columns", "gemm", "fft"}
         ``auto`` picks by estimated cost (see :func:`choose_algorithm`); ``columns``
         needs one input channel per group (image filters, depthwise layers).

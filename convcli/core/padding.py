@@ -15,6 +15,12 @@ replicate     ``1 1 1|1..5|5 5 5``  edge         nearest        BORDER_REPLICATE
 circular      ``3 4 5|1..5|1 2 3``  wrap         wrap           BORDER_WRAP
 symmetric     ``3 2 1|1..5|5 4 3``  symmetric    reflect        BORDER_REFLECT
 ============  ===================  ===========  =============  ======================
+
+:func:`border_index` is the one rule for every mode, used by :func:`pad2d` and by the
+strips of :mod:`convcli.core._strips`. Adding a border mode: its name in
+:data:`PADDING_MODES` and one branch in :func:`border_index` (this file), its scipy name
+in ``convcli/core/pool.py``'s ``_SCIPY_MODES``, and the help text of ``--border``.
+Pads wider than the input fold back repeatedly, as in OpenCV (PyTorch refuses them).
 """
 
 from __future__ import annotations
@@ -189,38 +195,99 @@ def check_padding_mode(mode: str) -> str:
 def check_pads_fit(pads: Pads, in_size: tuple[int, int], mode: str) -> None:
     """Reject the pads that ``mode`` cannot produce from an input of ``in_size``.
 
-    ``reflect`` needs each pad < the size of its axis and ``circular`` <= it (PyTorch's
-    rules); ``symmetric`` folds once, so <= it; ``replicate`` needs a non-empty axis.
+    Only an empty axis is refused (every mode but ``zeros`` copies from it): pads larger
+    than the input fold back repeatedly, as OpenCV's ``borderInterpolate`` does (see
+    :func:`border_index`), where PyTorch refuses ``reflect`` pads >= the size.
     """
     height, width = in_size
-    limits = {"reflect": (0, "<"), "circular": (1, "<="), "symmetric": (1, "<=")}
     sides = (("top", height), ("bottom", height), ("left", width), ("right", width))
     for pad, (side, size) in zip(pads, sides, strict=True):
-        if pad == 0 or mode == "zeros":
-            continue
-        axis = "height" if side in ("top", "bottom") else "width"
-        if size == 0:
+        if pad and mode != "zeros" and size == 0:
+            axis = "height" if side in ("top", "bottom") else "width"
             raise ValueError(f"padding_mode={mode!r} cannot pad an input of {axis} 0")
-        if mode in limits:
-            slack, relation = limits[mode]
-            if pad >= size + slack:
-                raise ValueError(
-                    f"padding_mode={mode!r} needs padding {relation} input {axis}: "
-                    f"{side} padding {pad}, input {axis} {size}"
-                )
 
 
-def _source_index(size: int, before: int, after: int, mode: str) -> list[int]:
-    """For a padded axis, the input index each output position copies from."""
-    positions = range(-before, size + after)
+def border_index(position: int, size: int, mode: str) -> int:
+    """The input index that ``position`` of a padded axis copies, or -1 for a zero.
+
+    THE border rule: :func:`pad2d` and the strips of :mod:`convcli.core._strips` both
+    use it, so a new border mode is one branch here (plus its name in
+    :data:`PADDING_MODES` and the help text).
+
+    Parameters
+    ----------
+    position : int
+        Index along the unpadded axis: negative in the pad before it, ``>= size`` in the
+        pad after it.
+    size : int
+        Length of the unpadded axis (at least 1 unless ``mode`` is ``zeros``).
+    mode : {"zeros", "reflect", "replicate", "circular", "symmetric"}
+
+    Returns
+    -------
+    int
+        In ``range(size)``, or -1 where ``zeros`` pads.
+
+    Notes
+    -----
+    Pads wider than the input fold back again and again, as OpenCV's
+    ``borderInterpolate`` does (``reflect`` has period ``2 * (size - 1)``, ``symmetric``
+    ``2 * size``, ``circular`` ``size``; a 1-pixel axis under ``reflect`` repeats its
+    pixel). PyTorch refuses ``reflect`` pads >= the size and ``circular`` pads > it;
+    convcli extends them like OpenCV, so a kernel larger than a small image still runs.
+
+    Examples
+    --------
+    >>> [border_index(p, 3, "reflect") for p in range(-5, 8)]
+    [1, 0, 1, 2, 1, 0, 1, 2, 1, 0, 1, 2, 1]
+    >>> [border_index(p, 2, "symmetric") for p in range(-4, 6)]
+    [0, 1, 1, 0, 0, 1, 1, 0, 0, 1]
+    """
+    if 0 <= position < size:
+        return position
+    if mode == "zeros":
+        return -1
     if mode == "replicate":
-        return [min(max(p, 0), size - 1) for p in positions]
+        return 0 if position < 0 else size - 1
     if mode == "circular":
-        return [p % size for p in positions]
-    if mode == "reflect":  # edge not repeated
-        return [-p if p < 0 else (2 * (size - 1) - p if p >= size else p) for p in positions]
-    # symmetric: edge repeated
-    return [-p - 1 if p < 0 else (2 * size - 1 - p if p >= size else p) for p in positions]
+        return position % size
+    if mode == "reflect":  # edge not repeated: ... 2 1 | 0 1 2 | 1 0 ...
+        period = 2 * (size - 1)
+        if period == 0:
+            return 0
+        folded = position % period
+        return folded if folded < size else period - folded
+    if mode == "symmetric":  # edge repeated: ... 1 0 | 0 1 2 | 2 1 ...
+        folded = position % (2 * size)
+        return folded if folded < size else 2 * size - 1 - folded
+    check_padding_mode(mode)  # raises for an unknown name
+    raise AssertionError(f"padding_mode {mode!r} has no rule in border_index")
+
+
+def border_sources(size: int, before: int, after: int, mode: str) -> tuple[list[int], list[int]]:
+    """The input indices the ``before`` and ``after`` pads of an axis copy (-1: a zero).
+
+    Examples
+    --------
+    >>> border_sources(5, 3, 2, "reflect")
+    ([3, 2, 1], [3, 2])
+    """
+    return (
+        [border_index(p, size, mode) for p in range(-before, 0)],
+        [border_index(p, size, mode) for p in range(size, size + after)],
+    )
+
+
+def source_index(size: int, before: int, after: int, mode: str) -> list[int]:
+    """For each position of a padded axis, the input index it copies, or -1 for a zero.
+
+    Examples
+    --------
+    >>> source_index(5, 3, 3, "reflect")
+    [3, 2, 1, 0, 1, 2, 3, 4, 3, 2, 1]
+    """
+    head, tail = border_sources(size, before, after, mode)
+    return head + list(range(size)) + tail
 
 
 def pad2d(
@@ -246,8 +313,9 @@ def pad2d(
     Raises
     ------
     ValueError
-        For an unknown mode, negative pads, or pads the mode cannot produce
-        (``reflect`` pad >= size, ``circular`` or ``symmetric`` pad > size).
+        For an unknown mode, negative pads, or a mode other than ``zeros`` on an empty
+        axis. Pads wider than the input fold back repeatedly (OpenCV's rule, see
+        :func:`border_index`), where PyTorch would refuse them.
 
     Notes
     -----
@@ -283,15 +351,15 @@ def pad2d(
         out[..., top : top + height, left + width :] = 0
         return out
     if top or bottom:
-        rows = _source_index(height, top, bottom, mode)
+        above, below = border_sources(height, top, bottom, mode)
         inner = out[..., :, left : left + width]
-        inner[..., :top, :] = array[..., rows[:top], :]
-        inner[..., top + height :, :] = array[..., rows[top + height :], :]
+        inner[..., :top, :] = array[..., above, :]
+        inner[..., top + height :, :] = array[..., below, :]
     if left or right:
         # Columns come from the already row-padded output, so corners follow both rules.
-        columns = [left + index for index in _source_index(width, left, right, mode)]
-        out[..., :left] = out[..., columns[:left]]
-        out[..., left + width :] = out[..., columns[left + width :]]
+        before, after = border_sources(width, left, right, mode)
+        out[..., :left] = out[..., [left + index for index in before]]
+        out[..., left + width :] = out[..., [left + index for index in after]]
     return out
 
 
@@ -300,9 +368,12 @@ __all__ = [
     "Pads",
     "PaddingSpec",
     "check_padding_mode",
+    "border_index",
+    "border_sources",
     "check_pads_fit",
     "pad2d",
     "resolve_padding",
     "same_pads",
+    "source_index",
     "to_pair",
 ]

@@ -36,7 +36,7 @@ values allow, or SciPy's selection for strides > 1 and windows over 15 (see
 from __future__ import annotations
 
 import operator
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -433,7 +433,7 @@ def _by_axes(
     if divisor is not None:
         divisor = divisor.astype(planes.dtype)
 
-    def work(bands: list[tuple[int, int]]) -> None:
+    def work(bands: Iterable[tuple[int, int]]) -> None:
         strip = np.empty((count, strip_rows, width), dtype=planes.dtype)
         for first, stop in bands:
             reduced_rows = strip[:, : stop - first]
@@ -741,14 +741,52 @@ def choose_median(
     out_pixels = pixels // (strides[0] * strides[1])
     costs = median_costs(out_pixels, kernel, strides, itemsize)
     best = min(costs, key=costs.__getitem__)
-    ranking = ", ".join(f"{n} ~{costs[n] / 1e6:.3g} ms" for n in sorted(costs, key=costs.get))
     if best == "network":
         reason = "exact min/max network on sorted columns, shared between windows"
     elif strides != (1, 1):
         reason = "stride > 1: SciPy's selection, every stride-th window"
     else:
         reason = "SciPy's selection (the network grows as k^3)"
-    return best, f"{reason} (estimated: {ranking})"
+    from convcli.core._choice import cost_ranking
+
+    return best, f"{reason} (estimated: {cost_ranking(costs)})"
+
+
+def choose_median_for(
+    x: ArrayLike,
+    kernel_size: IntPair,
+    stride: IntPair = 1,
+    shape: tuple[int, ...] | None = None,
+) -> tuple[str, str]:
+    """:func:`choose_median` for the values ``x`` holds, as ``algorithm="auto"`` decides.
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W), (C, H, W) or (N, C, H, W)
+        The input (or a strip of it): whole numbers 0..255 or 0..65535 run in 8 or 16
+        bits (:func:`median_dtype`), which changes the network's estimate.
+    kernel_size, stride : int or (int, int)
+    shape : tuple of int, optional
+        The whole input's shape when ``x`` is a strip of it (the estimate is for the
+        whole); ``x``'s own shape by default.
+
+    Returns
+    -------
+    (algorithm, reason) : (str, str)
+        What ``--explain`` prints; pass ``algorithm`` to :func:`median_filter2d`.
+
+    Examples
+    --------
+    >>> choose_median_for(np.zeros((3, 64, 64)), 5)[0]
+    'network'
+    """
+    planes, _ = _as_planes(x, keep_small=True)
+    kernel = _int_pair(kernel_size, "kernel_size", minimum=1)
+    strides = _int_pair(stride, "stride", minimum=1)
+    itemsize = planes.dtype.itemsize
+    if strides == (1, 1) and max(kernel) <= MAX_NETWORK_SIDE:
+        itemsize = median_dtype(planes).itemsize
+    return choose_median(planes.shape if shape is None else shape, kernel, strides, itemsize)
 
 
 def median_filter2d(
@@ -793,7 +831,9 @@ def median_filter2d(
     ------
     ValueError
         Naming the parameter: kernel_size or stride < 1, bad padding or padding_mode,
-        pads the mode cannot produce, or an output smaller than 1x1.
+        a border mode on an empty axis, or an output smaller than 1x1. Pads wider
+        than the input fold back repeatedly, as in OpenCV (see
+        :func:`convcli.core.padding.border_index`).
 
     Notes
     -----
@@ -903,7 +943,7 @@ def _median3x3(planes: np.ndarray, pads: tuple[int, int, int, int], mode: str) -
         for start, stop in band_rows(out_height, MEDIAN_BAND_ROWS)
     ]
 
-    def work(share: list[tuple[int, int]]) -> None:
+    def work(share: Iterable[tuple[int, int]]) -> None:
         for first, last in share:
             plane, start = divmod(first, out_height)
             rows = padded[plane, start : start + last - first + 2]
@@ -971,7 +1011,7 @@ def _median_by_scipy_border(
     ``q - p_before``, hence ``origin = p_before - k//2`` (always in SciPy's range when
     ``p_before + p_after = k - 1``).
     """
-    from scipy import ndimage  # SciPy only here: `import convcli.core` stays cheap
+    from scipy import ndimage  # type: ignore[import-untyped]  # only here: cheap import
 
     origin = (0, pads[0] - kernel[0] // 2, pads[2] - kernel[1] // 2)
     return ndimage.median_filter(
@@ -987,7 +1027,7 @@ def _median_of_padded(
     mode: str,
 ) -> np.ndarray:
     """Any padding and stride: pad explicitly, filter, keep every stride-th window."""
-    from scipy import ndimage
+    from scipy import ndimage  # type: ignore[import-untyped]
 
     padded = pad2d(planes, pads, mode)
     out_height = (padded.shape[1] - kernel[0]) // strides[0] + 1
@@ -1009,6 +1049,7 @@ __all__ = [
     "AxisWindows",
     "avg_pool2d",
     "choose_median",
+    "choose_median_for",
     "max_pool2d",
     "median_filter2d",
     "min_pool2d",
