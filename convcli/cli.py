@@ -15,14 +15,14 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from typer.core import TyperGroup
 
 from convcli import __version__, _signals
 from convcli.commands._help import HelpfulCommand
-from convcli.errors import ConvcliError
+from convcli.errors import ConvcliError, SpecError
 
 #: Longest error line: a message quoting a 100 kB argument is shortened in the middle.
 _LONGEST_LINE = 1000
@@ -127,6 +127,20 @@ class ConvcliGroup(TyperGroup):
             command = self.commands[cmd_name] = typer.main.get_command(single)
         return command
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """An unknown command is one usage line, with the closest name when there is one
+        (Typer's own suggestion only sees the commands loaded so far, and these load lazily)."""
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-") and not ctx.resilient_parsing:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+            hint = (
+                f". Did you mean '{close[0]}'?" if close else f" (commands: {', '.join(COMMANDS)})"
+            )
+            raise SpecError(f"no command {name!r}{hint}")
+        return super().resolve_command(ctx, args)
+
     def main(  # type: ignore[override]
         self,
         args: Sequence[str] | None = None,
@@ -171,7 +185,7 @@ class ConvcliGroup(TyperGroup):
         return code
 
 
-RICH_MARKUP_MODE = "rich"
+RICH_MARKUP_MODE: Literal["rich"] = "rich"
 
 app = typer.Typer(
     cls=ConvcliGroup,
@@ -181,7 +195,7 @@ app = typer.Typer(
         "them, kernels and pooling on images and matrices."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=RICH_MARKUP_MODE,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -214,4 +228,7 @@ def _root(
 def main() -> None:
     """Console-script entry point (and ``python -m convcli``)."""
     _signals.for_process()  # a signal while convcli reports or exits is not a traceback
-    app()
+    # One name and one completion variable however it was started (`python -m convcli`
+    # would otherwise be "python -m convcli" and _PYTHON _M CONVCLI_COMPLETE, which no
+    # shell can set): the scripts --show-completion prints call `convcli`.
+    app(prog_name="convcli", complete_var="_CONVCLI_COMPLETE")

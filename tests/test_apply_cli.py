@@ -513,3 +513,94 @@ def test_process_one_is_usable_as_a_library(tmp_path):
     assert written.output == str(tmp_path / "o.png")
     assert written.out_shape == (1, 6, 6)
     assert set(written.timings) == {"read", "filter", "write"}
+
+
+def _run_with_tty_stdout(*args: str) -> tuple[int, bytes, str]:
+    """``convcli ARGS`` in a process whose stdout is a terminal (a pty): (code, what
+    reached the terminal, stderr)."""
+    import pty
+    import sys
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "convcli", *args],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:  # the terminal side: everything the program wrote to it
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: no writer left
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    return done.returncode, shown, done.stderr
+
+
+def test_dash_o_to_a_terminal_is_refused(tmp_path):
+    image = write_png(tmp_path / "in.png", np.arange(64, dtype=np.uint8).reshape(8, 8))
+    code, shown, stderr = _run_with_tty_stdout(
+        "apply", str(image), "-k", "box:3", "-o", "-", "--to", "png"
+    )
+    assert code == 2
+    assert shown == b""
+    assert stderr == (
+        "Error: -o - writes PNG data to stdout, which is a terminal: redirect it (> out.png), "
+        "pipe it (| ...), or give -o FILE\n"
+    )
+    code, shown, stderr = _run_with_tty_stdout("apply", "--matrix", MATRIX, "-k", "1", "-o", "-",
+                                               "--to", "npy")  # fmt: skip
+    assert (code, shown) == (2, b"")
+    assert stderr.startswith("Error: -o - writes NPY data to stdout, which is a terminal")
+
+
+def test_dash_o_text_to_a_terminal_and_binary_to_a_pipe_still_work(tmp_path):
+    code, shown, stderr = _run_with_tty_stdout(
+        "apply", "--matrix", MATRIX, "-k", "1", "-o", "-", "--to", "csv"
+    )
+    assert (code, stderr) == (0, "")
+    assert shown.replace(b"\r\n", b"\n") == b"0,1,2\n3,4,5\n6,7,8\n"
+    image = write_png(tmp_path / "in.png", np.arange(64, dtype=np.uint8).reshape(8, 8))
+    import sys
+
+    piped = subprocess.run(
+        [sys.executable, "-m", "convcli", "apply", str(image), "-k", "identity", "-o", "-"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(piped.stdout))), read_pixels(image))
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        ["-k", "-1 1"],  # the word after -k is its value, minus sign or not
+        ["-k", "-1,1"],
+        ["--kernel", "-1 1"],
+        ["--kernel=-1,1"],
+        ["-k-1,1"],
+    ],
+)
+def test_a_kernel_starting_with_a_minus_sign_needs_no_dashes(cli, spelling):
+    # The README's advice: no `--` (after it every word is an INPUT) and no `-k=` (the
+    # short form keeps the = in the value).
+    result = cli("apply", "--matrix", "1 2 4; 8 16 32", *spelling)
+    assert result.exit_code == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()] == [["1", "2"], ["8", "16"]]
+
+
+def test_the_spellings_the_readme_warns_about_fail_with_one_line(cli):
+    assert_one_error(cli("apply", "--matrix", "1 2 4", "-k=-1,1"), 2, "kernel '=-1,1'")
+    assert_one_error(cli("apply", "--matrix", "1 2 4", "-k", "--", "-1 1"), 2)

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from convcli.commands import Border
+from convcli.commands.options import complete_step
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -191,6 +192,7 @@ def apply(
             "-k",
             "--kernel",
             metavar="STEP",
+            autocompletion=complete_step,
             help=(
                 "A step, repeatable, run left to right: a named kernel (sobel, gaussian:1.5, "
                 'box:5, diff-x...), a pool (maxpool:2,s=1, avgpool:2, median:3), a matrix ("1,-1", '
@@ -562,6 +564,7 @@ def apply(
     )
     if force and skip_existing:
         raise SpecError("--force replaces existing outputs, --skip-existing keeps them: pick one")
+    _check_stdout_output(output, to)
     steps = [parse_step(text) for text in kernel]
     step_options = StepOptions(
         stride=_option_pair(stride, "--stride", MAX_STRIDE),
@@ -627,6 +630,23 @@ def apply(
             note(line)
     if result.values is not None:
         print_matrix(result.values, output_format)
+
+
+def _check_stdout_output(output: str | None, to: ToFormat | None) -> None:
+    """``-o -`` on a terminal: binary data (an image, .npy) would garble it, so refuse it
+    before any work; text formats (--to csv/txt) and pipes are fine."""
+    import sys
+
+    from convcli.errors import SpecError
+
+    if output != "-" or (to is not None and to.value in ("csv", "txt")):
+        return
+    if sys.stdout.isatty():
+        what = f"{to.value.upper()} data" if to is not None else "binary data"
+        raise SpecError(
+            f"-o - writes {what} to stdout, which is a terminal: redirect it (> out.png), "
+            "pipe it (| ...), or give -o FILE"
+        )
 
 
 def _check_batch_options(

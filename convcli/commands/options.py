@@ -79,9 +79,65 @@ Net = Annotated[
     typer.Option("--net", rich_help_panel=NETWORK, show_default=False,
                  help="A net file: LAYER and network words, # comments, 'input SIZE' lines."),
 ]  # fmt: skip
+
+
+# ---- shell completion ----------------------------------------------------------------------------
+#
+# Typer calls these only while completing (`_CONVCLI_COMPLETE=complete_bash convcli ...`), never
+# on a normal run, so what they import costs start-up nothing. Enum options (--format, --border,
+# --op, --map...) complete by themselves. Each returns (value, help) pairs.
+
+
+def complete_preset(incomplete: str) -> list[tuple[str, str]]:
+    """``--preset res`` -> the resnet presets."""
+    from convcli.presets import preset_names
+
+    return [(name, "preset") for name in preset_names() if name.startswith(incomplete)]
+
+
+def _short_help(text: str, longest: int = 50) -> str:
+    """A completion's help on one short line: Typer renders it at 80 columns, and a help
+    that wraps gives fish a stray line, which it offers as a candidate."""
+    text = text.split(": ")[0].split("; ")[0]
+    if len(text) > longest:
+        text = text[: longest - 3].rsplit(" ", 1)[0] + "..."
+    return text
+
+
+def complete_step(incomplete: str) -> list[tuple[str, str]]:
+    """``-k gau`` -> ``gaussian`` (and every named kernel or pool that starts so). A step
+    with arguments, a matrix or a ``@file`` is left to the shell's own completion."""
+    if ":" in incomplete or (incomplete and not incomplete.replace("-", "").isalnum()):
+        return []
+    from convcli.kernels import catalogue
+
+    return [
+        (info.name, _short_help(info.description))
+        for info in catalogue()
+        if info.name.startswith(incomplete.lower())
+    ]
+
+
+#: Words of the network language that are not layer kinds (see convcli.network).
+_NETWORK_WORDS = ("tag", "from", "out", "repeat", "end", "def", "use", "input")
+
+
+def complete_layer(incomplete: str) -> list[tuple[str, str]]:
+    """``shape 224 con`` -> ``conv``, ``conv1d``...: layer kinds and network words (a word
+    already past its ``:`` is left alone)."""
+    if ":" in incomplete:
+        return []
+    from convcli.geometry import KINDS, RANKED_KINDS
+
+    words = [*KINDS, *(f"{kind}{rank}d" for kind in sorted(RANKED_KINDS) for rank in (1, 3))]
+    words += _NETWORK_WORDS
+    return [(word, "") for word in words if word.startswith(incomplete.lower())]
+
+
 Preset = Annotated[
     str | None,
     typer.Option("--preset", rich_help_panel=NETWORK, show_default=False,
+                 autocompletion=complete_preset,
                  help="A published network: resnet50, mobilenet_v2, unet, vit_b_16, ... (INPUT "
                  "optional; the list is under Examples)."),
 ]  # fmt: skip

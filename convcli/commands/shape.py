@@ -102,6 +102,7 @@ def shape(
         list[str] | None,
         typer.Argument(
             metavar="LAYER",
+            autocompletion=options.complete_layer,
             help="Layers and network words, left to right: conv:64,k=3,s=2,p=1 maxpool:k=2 ...",
             show_default=False,
         ),
