@@ -97,7 +97,8 @@ def test_layer_words_complete():
 
 
 def test_enum_options_complete_with_every_value():
-    assert complete("convcli apply x.png --map ") == "auto clip abs offset minmax raw".split()
+    every_map = ["auto", "clip", "abs", "offset", "minmax", "raw"]
+    assert complete("convcli apply x.png --map ") == every_map
     assert complete("convcli apply x.png --border re") == ["reflect", "replicate"]
     assert complete("convcli shape 224 --format ", "fish") == ["table", "json", "csv", "plain"]
     assert complete("convcli shape 224 --op d") == ["dwconv", "deconv"]
