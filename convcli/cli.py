@@ -21,6 +21,7 @@ import typer
 from typer.core import TyperGroup
 
 from convcli import __version__, _signals
+from convcli.commands import options
 from convcli.commands._help import HelpfulCommand
 from convcli.errors import ConvcliError, SpecError
 
@@ -74,8 +75,9 @@ def _recorded_warnings(caught: list[warnings.WarningMessage]) -> Iterator[None]:
             caught.extend(log)
 
 
-def _warnings_note(caught: list[warnings.WarningMessage]) -> None:
-    """One ``note:`` line for all the warnings of a command that did its work."""
+def _warnings_note(caught: list[warnings.WarningMessage]) -> bool:
+    """One ``note:`` line for all the warnings of a command that did its work (True if
+    there was one)."""
     messages: list[str] = []
     for warning in caught:
         text = " ".join(str(warning.message).split())
@@ -86,6 +88,7 @@ def _warnings_note(caught: list[warnings.WarningMessage]) -> None:
         if len(joined) > 300:
             joined = joined[:280] + f"... ({len(messages)} warnings)"
         typer.echo(f"note: while working: {joined}", err=True)
+    return bool(messages)
 
 
 # Command name -> "module:function". Each module defines one command function and its
@@ -153,6 +156,7 @@ class ConvcliGroup(TyperGroup):
         # finally blocks remove temporary files), the reporting below may not.
         with _signals.handled(), _signals.deferred():
             caught: list[warnings.WarningMessage] = []
+            options.forget_strict()
             try:
                 with _signals.interruptible(), _recorded_warnings(caught):
                     code = super().main(
@@ -162,7 +166,9 @@ class ConvcliGroup(TyperGroup):
                         standalone_mode=False,
                         **extra,
                     )
-                _warnings_note(caught)
+                if _warnings_note(caught) and options.strict_requested():
+                    typer.echo("Error: --strict: a warning while working (note above)", err=True)
+                    code = 1
             except _signals.Interrupted as stop:
                 _signals.remove_leftovers()
                 typer.echo(f"Error: {stop}", err=True)

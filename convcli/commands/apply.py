@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from convcli.commands import Border
-from convcli.commands.options import complete_step
+from convcli.commands.options import Strict, complete_step
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -219,9 +219,10 @@ def apply(
             "--padding",
             metavar="PAD",
             help=(
-                "Padding of kernel steps that set no p=: N, HxW, top,bottom,left,right, valid "
-                "or same (TensorFlow's: out = ceil(in/stride)). Default: same for images, "
-                "0 for matrices."
+                "Padding of every step that sets no p= (kernels, median, pools as PyTorch pads "
+                "them: -inf for max, zeros counted for avg): N, HxW, top,bottom,left,right, "
+                "valid or same (TensorFlow's: out = ceil(in/stride)). Default: same for "
+                "images' kernels and median, 0 for pools and matrices."
             ),
             rich_help_panel=_COMMON,
         ),
@@ -520,6 +521,7 @@ def apply(
             rich_help_panel=_MATRICES,
         ),
     ] = False,
+    strict: Strict = False,
 ) -> None:
     """Run kernels and pooling on an image or a matrix, or on many files with -O.
 
@@ -534,8 +536,6 @@ def apply(
     from convcli.kernels import KernelStep, check_span, parse_step
     from convcli.limits import MAX_DILATION, MAX_STRIDE, shorten
     from convcli.pipeline import StepOptions
-    from convcli.render import note
-    from convcli.render.apply import explain_lines, print_matrix
 
     sources = list(inputs or [])
     for option, value in (("-o/--output", output), ("-O/--out-dir", out_dir)):
@@ -619,17 +619,33 @@ def apply(
             fail_fast=fail_fast,
             quiet=quiet,
             output_format=output_format,
+            strict=strict,
         )
         return
     _check_sizes(sources[0], steps, step_options, options)
     result = process_one(sources[0], output, steps, options)
-    for line in [] if quiet else result.notes:
-        note(f"note: {line}")
+    _tell_result(result, output_format, quiet=quiet, explain=explain, strict=strict)
+
+
+def _tell_result(
+    result, output_format: OutputFormat | None, *, quiet: bool, explain: bool, strict: bool
+) -> None:
+    """One input's outcome: notes and warnings on stderr (whatever the format), --explain,
+    a matrix on stdout; then --strict."""
+    from convcli.commands.options import check_strict
+    from convcli.render import note
+    from convcli.render.apply import explain_lines, print_matrix
+
+    told = [f"note: {line}" for line in result.notes]
+    told += [f"warning: {line}" for report in result.reports for line in report.warnings]
+    for line in [] if quiet else told:
+        note(line)
     if explain:
         for line in explain_lines(result):
             note(line)
     if result.values is not None:
         print_matrix(result.values, output_format)
+    check_strict(strict, len(told), shown=not quiet)
 
 
 def _check_stdout_output(output: str | None, to: ToFormat | None) -> None:
@@ -690,9 +706,12 @@ def _run_batch(
     fail_fast: bool,
     quiet: bool,
     output_format: OutputFormat | None,
+    strict: bool = False,
 ) -> None:
-    """``-O``: find the files, name the outputs, run them, report; exit 1/130 as it went."""
+    """``-O``: find the files, name the outputs, run them, report; exit 1/130 as it went
+    (and 1 with --strict when any file had a note)."""
     from convcli.batch import DEFAULT_NAME, find_inputs, plan_batch, run_batch
+    from convcli.commands.options import check_strict
     from convcli.errors import ConvcliError
     from convcli.pipeline import prepare_steps
     from convcli.render.apply import (
@@ -733,3 +752,6 @@ def _run_batch(
         raise typer.Exit(128 + (report.signal or 2))
     if report.count("failed"):
         raise typer.Exit(1)
+    told = sum(len(item.notes) for item in report.items)
+    told += 0 if skip_existing else report.count("skipped")
+    check_strict(strict, told, shown=not quiet)

@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from convcli.errors import ConvcliError
 from convcli.render import OutputFormat
 
 LAYER = "Layer"
@@ -155,6 +156,50 @@ Format = Annotated[
     OutputFormat,
     typer.Option("--format", rich_help_panel=OUTPUT,
                  help="table, json, csv, or plain (the final shape only, for $(...))."),
+]  # fmt: skip
+
+
+# ---- --strict ------------------------------------------------------------------------------------
+#
+# One mechanism for every command: the command counts the notes and warnings it told
+# (check_strict), and the CLI's error boundary, which tells the warnings Python raised while
+# the command worked (NumPy's overflow...) after it returns, asks strict_requested().
+
+_strict_run = {"on": False}
+
+
+def _remember_strict(value: bool) -> bool:
+    _strict_run["on"] = bool(value)
+    return value
+
+
+def strict_requested() -> bool:
+    """Whether this run was given ``--strict``."""
+    return _strict_run["on"]
+
+
+def forget_strict() -> None:
+    """A new run (the CLI calls it first; tests run many in one process)."""
+    _strict_run["on"] = False
+
+
+def check_strict(strict: bool, count: int, *, shown: bool = True) -> None:
+    """``--strict``: exit 1 when the command told ``count`` > 0 notes or warnings.
+
+    >>> check_strict(True, 2)
+    Traceback (most recent call last):
+    convcli.errors.ConvcliError: --strict: 2 warning(s) or note(s) above
+    """
+    if strict and count:
+        where = "above" if shown else "(not shown: -q/--quiet)"
+        raise ConvcliError(f"--strict: {count} warning(s) or note(s) {where}")
+
+
+Strict = Annotated[
+    bool,
+    typer.Option("--strict", callback=_remember_strict, rich_help_panel=CHECKS,
+                 help="Exit 1 when there is any warning or note on stderr (dropped rows, "
+                 "ambiguous input, lost precision...)."),
 ]  # fmt: skip
 
 
