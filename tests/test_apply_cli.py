@@ -695,3 +695,12 @@ def test_strict_counts_a_warning_python_raised_while_working(monkeypatch, cli):
         "note: while working: overflow encountered in multiply\n"
         "Error: --strict: a warning while working (note above)\n"
     )
+
+
+def test_draw_dash_o_to_a_terminal_is_refused_but_svg_text_is_not():
+    code, shown, stderr = _run_with_tty_stdout("draw", "3", "-k", "2", "-o", "-", "--to", "png")
+    assert (code, shown) == (2, b"")
+    assert stderr.startswith("Error: -o - writes PNG data to stdout, which is a terminal")
+    code, shown, stderr = _run_with_tty_stdout("draw", "3", "-k", "2", "-o", "-", "--to", "svg")
+    assert code == 0, stderr
+    assert b"<svg" in shown

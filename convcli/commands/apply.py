@@ -649,20 +649,13 @@ def _tell_result(
 
 
 def _check_stdout_output(output: str | None, to: ToFormat | None) -> None:
-    """``-o -`` on a terminal: binary data (an image, .npy) would garble it, so refuse it
-    before any work; text formats (--to csv/txt) and pipes are fine."""
-    import sys
+    """``-o -`` on a terminal: binary data (an image, .npy) would garble it; text formats
+    (--to csv/txt) are fine."""
+    from convcli.commands.options import refuse_terminal_stdout
 
-    from convcli.errors import SpecError
-
-    if output != "-" or (to is not None and to.value in ("csv", "txt")):
+    if to is not None and to.value in ("csv", "txt"):
         return
-    if sys.stdout.isatty():
-        what = f"{to.value.upper()} data" if to is not None else "binary data"
-        raise SpecError(
-            f"-o - writes {what} to stdout, which is a terminal: redirect it (> out.png), "
-            "pipe it (| ...), or give -o FILE"
-        )
+    refuse_terminal_stdout(output, f"{to.value.upper()} data" if to is not None else "binary data")
 
 
 def _check_batch_options(

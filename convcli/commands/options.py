@@ -203,6 +203,21 @@ Strict = Annotated[
 ]  # fmt: skip
 
 
+def refuse_terminal_stdout(output: str | None, data: str | None) -> None:
+    """``-o -`` when stdout is a terminal and ``data`` (``"PNG data"``; None for text) is
+    binary: it would garble the terminal, so it is refused before any work. Pipes and
+    redirections are not terminals and pass."""
+    import sys
+
+    from convcli.errors import SpecError
+
+    if output == "-" and data is not None and sys.stdout.isatty():
+        raise SpecError(
+            f"-o - writes {data} to stdout, which is a terminal: redirect it (> out.png), "
+            "pipe it (| ...), or give -o FILE"
+        )
+
+
 def first_given(given: dict[str, bool]) -> str | None:
     """The first option (by its spelling) that was given, for "X cannot be used with Y"
     refusals: ``first_given({"-k/--kernel": False, "-s/--stride": True})`` -> ``-s/--stride``."""
