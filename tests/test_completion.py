@@ -139,3 +139,21 @@ def test_completion_costs_shape_nothing():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stderr.rsplit("HEAVY:", 1)[-1] == ""
+
+
+@pytest.mark.parametrize(
+    ("shell", "script", "loader", "line"),
+    [
+        ("bash", ".bash_completions/convcli.sh", ".bashrc", "source '{script}'"),
+        ("zsh", ".zfunc/_convcli", ".zshrc", "fpath+=~/.zfunc"),
+        ("fish", ".config/fish/completions/convcli.fish", None, None),  # fish finds it there
+    ],
+)
+def test_install_completion_writes_where_the_shell_loads_it(tmp_path, shell, script, loader, line):
+    env = {"HOME": str(tmp_path), "_TYPER_COMPLETE_TEST_DISABLE_SHELL_DETECTION": "1"}
+    done = _run(env, "--install-completion", shell)
+    assert done.returncode == 0, done.stderr
+    assert f"completion installed in {tmp_path / script}" in done.stdout
+    assert f"_CONVCLI_COMPLETE=complete_{shell}" in (tmp_path / script).read_text()
+    if loader is not None:
+        assert line.format(script=tmp_path / script) in (tmp_path / loader).read_text()
