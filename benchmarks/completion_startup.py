@@ -5,8 +5,10 @@ and should cost nothing measurable on a normal run. Timed as whole processes, ea
 the same way (``python -m convcli``), the earlier revision from a ``git archive`` of it on
 PYTHONPATH: ``shape 3x224x224 conv:64,k=3`` and ``--help`` for both, ``import typer`` for
 the floor, and one completion request (``-k gau``, which loads the kernel catalogue) for
-scale. All run ``--runs`` times, interleaved after one warm-up each; medians and their ratio
-to ``import typer`` are printed, then after/before for each command.
+scale. All run ``--runs`` times, interleaved after one warm-up each (which also writes each
+tree's bytecode, so neither compiles its sources on the timed runs); medians of wall-clock
+and of CPU time (user + system: steadier on a shared machine) and their ratio to ``import
+typer`` are printed, then after/before for each command.
 
     /work/venv/bin/python benchmarks/completion_startup.py [--runs 20] [--base 56c3c95]
 """
@@ -14,6 +16,7 @@ to ``import typer`` are printed, then after/before for each command.
 from __future__ import annotations
 
 import argparse
+import resource
 import statistics
 import subprocess
 import sys
@@ -42,13 +45,19 @@ def extract(revision: str, into: str) -> str:
     return into
 
 
-def timed(command: list[str], env: dict[str, str]) -> float:
-    start = time.perf_counter()
+def _cpu() -> float:
+    used = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return used.ru_utime + used.ru_stime
+
+
+def timed(command: list[str], env: dict[str, str]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one whole process."""
+    cpu, start = _cpu(), time.perf_counter()
     done = subprocess.run(command, capture_output=True, env=env, cwd=ROOT)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, _cpu() - cpu
     if done.returncode != 0:
         sys.exit(f"failed ({done.returncode}): {' '.join(command)}\n{done.stderr.decode()}")
-    return elapsed
+    return elapsed, cpu
 
 
 def main() -> None:
@@ -69,18 +78,24 @@ def main() -> None:
         }
         for command, env in cases.values():
             timed(command, env)  # warm-up: .pyc files, page cache
-        samples: dict[str, list[float]] = {name: [] for name in cases}
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in cases}
         for _ in range(args.runs):
             for name, (command, env) in cases.items():
                 samples[name].append(timed(command, env))
-    medians = {name: statistics.median(values) for name, values in samples.items()}
-    floor = medians["import typer"]
-    print(f"{'command':26} {'median ms':>10} {'vs import typer':>16}")
-    for name, median in medians.items():
-        print(f"{name:26} {1000 * median:10.1f} {median / floor:15.2f}x")
+    wall = {name: statistics.median(s[0] for s in runs) for name, runs in samples.items()}
+    cpu = {name: statistics.median(s[1] for s in runs) for name, runs in samples.items()}
+    print(f"{'command':26} {'wall ms':>8} {'vs typer':>9} {'CPU ms':>8} {'vs typer':>9}")
+    for name in cases:
+        print(
+            f"{name:26} {1000 * wall[name]:8.1f} {wall[name] / wall['import typer']:8.2f}x "
+            f"{1000 * cpu[name]:8.1f} {cpu[name] / cpu['import typer']:8.2f}x"
+        )
     for name in ("shape", "--help"):
-        ratio = medians[f"{name}, after"] / medians[f"{name}, before"]
-        print(f"{name}: after / before = {ratio:.3f}")
+        after, before = f"{name}, after", f"{name}, before"
+        print(
+            f"{name}: after / before = {wall[after] / wall[before]:.3f} (wall), "
+            f"{cpu[after] / cpu[before]:.3f} (CPU)"
+        )
 
 
 if __name__ == "__main__":
