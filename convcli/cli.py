@@ -15,14 +15,15 @@ import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import typer
 from typer.core import TyperGroup
 
 from convcli import __version__, _signals
+from convcli.commands import options
 from convcli.commands._help import HelpfulCommand
-from convcli.errors import ConvcliError
+from convcli.errors import ConvcliError, SpecError
 
 #: Longest error line: a message quoting a 100 kB argument is shortened in the middle.
 _LONGEST_LINE = 1000
@@ -74,8 +75,9 @@ def _recorded_warnings(caught: list[warnings.WarningMessage]) -> Iterator[None]:
             caught.extend(log)
 
 
-def _warnings_note(caught: list[warnings.WarningMessage]) -> None:
-    """One ``note:`` line for all the warnings of a command that did its work."""
+def _warnings_note(caught: list[warnings.WarningMessage]) -> bool:
+    """One ``note:`` line for all the warnings of a command that did its work (True if
+    there was one)."""
     messages: list[str] = []
     for warning in caught:
         text = " ".join(str(warning.message).split())
@@ -86,6 +88,7 @@ def _warnings_note(caught: list[warnings.WarningMessage]) -> None:
         if len(joined) > 300:
             joined = joined[:280] + f"... ({len(messages)} warnings)"
         typer.echo(f"note: while working: {joined}", err=True)
+    return bool(messages)
 
 
 # Command name -> "module:function". Each module defines one command function and its
@@ -127,6 +130,20 @@ class ConvcliGroup(TyperGroup):
             command = self.commands[cmd_name] = typer.main.get_command(single)
         return command
 
+    def resolve_command(self, ctx: Any, args: list[str]) -> Any:
+        """An unknown command is one usage line, with the closest name when there is one
+        (Typer's own suggestion only sees the commands loaded so far, and these load lazily)."""
+        name = args[0] if args else ""
+        if name and name not in COMMANDS and not name.startswith("-") and not ctx.resilient_parsing:
+            import difflib
+
+            close = difflib.get_close_matches(name, list(COMMANDS), n=1, cutoff=0.6)
+            hint = (
+                f". Did you mean '{close[0]}'?" if close else f" (commands: {', '.join(COMMANDS)})"
+            )
+            raise SpecError(f"no command {name!r}{hint}")
+        return super().resolve_command(ctx, args)
+
     def main(  # type: ignore[override]
         self,
         args: Sequence[str] | None = None,
@@ -139,6 +156,7 @@ class ConvcliGroup(TyperGroup):
         # finally blocks remove temporary files), the reporting below may not.
         with _signals.handled(), _signals.deferred():
             caught: list[warnings.WarningMessage] = []
+            options.forget_strict()
             try:
                 with _signals.interruptible(), _recorded_warnings(caught):
                     code = super().main(
@@ -148,7 +166,9 @@ class ConvcliGroup(TyperGroup):
                         standalone_mode=False,
                         **extra,
                     )
-                _warnings_note(caught)
+                if _warnings_note(caught) and options.strict_requested():
+                    typer.echo("Error: --strict: a warning while working (note above)", err=True)
+                    code = 1
             except _signals.Interrupted as stop:
                 _signals.remove_leftovers()
                 typer.echo(f"Error: {stop}", err=True)
@@ -171,7 +191,7 @@ class ConvcliGroup(TyperGroup):
         return code
 
 
-RICH_MARKUP_MODE = "rich"
+RICH_MARKUP_MODE: Literal["rich"] = "rich"
 
 app = typer.Typer(
     cls=ConvcliGroup,
@@ -181,7 +201,7 @@ app = typer.Typer(
         "them, kernels and pooling on images and matrices."
     ),
     no_args_is_help=True,
-    add_completion=False,
+    add_completion=True,
     rich_markup_mode=RICH_MARKUP_MODE,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
@@ -214,4 +234,7 @@ def _root(
 def main() -> None:
     """Console-script entry point (and ``python -m convcli``)."""
     _signals.for_process()  # a signal while convcli reports or exits is not a traceback
-    app()
+    # One name and one completion variable however it was started (`python -m convcli`
+    # would otherwise be "python -m convcli" and _PYTHON _M CONVCLI_COMPLETE, which no
+    # shell can set): the scripts --show-completion prints call `convcli`.
+    app(prog_name="convcli", complete_var="_CONVCLI_COMPLETE")

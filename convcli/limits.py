@@ -23,8 +23,12 @@ import stat
 import warnings
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from convcli.errors import ConvcliError, SpecError
+
+if TYPE_CHECKING:
+    from convcli.pipeline import Step, StepOptions
 
 __all__ = [
     "MAX_DILATION",
@@ -408,8 +412,8 @@ def _pads(
 
 def estimate_chain(
     shape: tuple[int, int, int],
-    steps: Sequence[object],
-    options: object,
+    steps: Sequence[Step],
+    options: StepOptions | None,
     *,
     image: bool,
 ) -> ChainEstimate:
@@ -419,18 +423,18 @@ def estimate_chain(
     Stops at a step whose output would be empty; the pipeline reports that one itself.
     """
     from convcli.kernels import KernelStep, PoolStep
+    from convcli.pipeline import step_padding
 
-    current = tuple(int(n) for n in shape)
+    default = "same" if image else 0
+    channels, height, width = (int(n) for n in shape)
+    current = (channels, height, width)
     shapes = [current]
     needs: list[int] = []
     for step in steps:
         channels, height, width = current
         if isinstance(step, PoolStep):
             (kh, kw), (sh, sw) = step.kernel_size, step.stride
-            if step.op == "median" and not _typed_padding(step):
-                padding: object = "same" if image else step.padding
-            else:
-                padding = step.padding
+            padding = step_padding(step, options, default)
             top, bottom, left, right = _pads(padding, (height, width), (kh, kw), (sh, sw), (1, 1))
             out_height = _out(height + top + bottom, kh, sh, step.ceil_mode)
             out_width = _out(width + left + right, kw, sw, step.ceil_mode)
@@ -438,11 +442,7 @@ def estimate_chain(
         elif isinstance(step, KernelStep):
             stride = step.stride or getattr(options, "stride", None) or (1, 1)
             dilation = step.dilation or getattr(options, "dilation", None) or (1, 1)
-            padding = (
-                step.padding if step.padding is not None else getattr(options, "padding", None)
-            )
-            if padding is None:
-                padding = "same" if image else 0
+            padding = step_padding(step, options, default)
             kh, kw = step.weight.shape[-2:]
             top, bottom, left, right = _pads(padding, (height, width), (kh, kw), stride, dilation)
             out_height = (height + top + bottom - dilation[0] * (kh - 1) - 1) // stride[0] + 1
@@ -469,16 +469,10 @@ def _out(padded: int, kernel: int, stride: int, ceil_mode: bool) -> int:
     return (padded - kernel) // stride + 1
 
 
-def _typed_padding(step: object) -> bool:
-    import re
-
-    return re.search(r"[:,]\s*p\s*=", getattr(step, "text", "")) is not None
-
-
 def check_chain(
     shape: tuple[int, int, int],
-    steps: Sequence[object],
-    options: object,
+    steps: Sequence[Step],
+    options: StepOptions | None,
     *,
     image: bool,
     max_pixels: int | None,

@@ -17,8 +17,9 @@ Defaults differ by kind on purpose: images keep their size (``padding="same"``, 
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 
@@ -31,9 +32,10 @@ from convcli.core.pool import (
     max_pool2d,
     median_filter2d,
     min_pool2d,
+    pool_output_size,
 )
 from convcli.errors import ConvcliError, SpecError
-from convcli.geometry import conv_output_size
+from convcli.geometry import conv_output_size, dropped_inputs, effective_kernel
 from convcli.kernels import KernelStep, PoolStep
 
 __all__ = [
@@ -118,6 +120,9 @@ class StepReport:
         How the padding was filled.
     algorithms : list of (label, name, reason)
         The core's choice for each convolution the step ran (two for a magnitude).
+    warnings : list of str
+        What the step's geometry loses, for stderr: ``"step 2 'maxpool:2': floor division
+        drops 1 input row at the bottom"`` (the wording of ``convcli shape``).
     """
 
     index: int
@@ -128,6 +133,7 @@ class StepReport:
     pads: tuple[int, int, int, int] | None = None
     border: str | None = None
     algorithms: list[tuple[str, str, str]] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
 
 
 # --------------------------------------------------------------------------------------------
@@ -161,9 +167,59 @@ def _pair_text(pair: tuple[int, int]) -> str:
     return str(pair[0]) if pair[0] == pair[1] else f"{pair[0]}x{pair[1]}"
 
 
+def _pads_text(pads: tuple[int, int, int, int]) -> str:
+    return str(pads[0]) if len(set(pads)) == 1 else ",".join(map(str, pads))
+
+
 def _gives_user_padding(step: PoolStep) -> bool:
     """Whether ``p=`` was typed (PoolStep keeps a default 0 otherwise)."""
     return re.search(r"[:,]\s*p\s*=", step.text) is not None
+
+
+def step_padding(step: Step, options: StepOptions | None, default: PaddingSpec) -> PaddingSpec:
+    """The padding ``step`` runs with: its own ``p=``, else ``--padding``, else ``default``
+    for kernel and median steps (images ``"same"``: they keep the size; matrices 0) and 0
+    for pools (PyTorch's). The one rule of the pipeline and of the paper walk in
+    :mod:`convcli.limits`.
+
+    >>> from convcli.kernels import parse_step
+    >>> step_padding(parse_step("maxpool:2"), StepOptions(padding=1), "same")
+    1
+    >>> step_padding(parse_step("median:3"), None, "same")
+    'same'
+    >>> step_padding(parse_step("maxpool:2"), None, "same")
+    0
+    """
+    if isinstance(step, KernelStep):
+        if step.padding is not None:  # parse_padding's forms (KernelStep types it loosely)
+            return cast(PaddingSpec, step.padding)
+    elif _gives_user_padding(step):
+        return step.padding
+    given = options.padding if options is not None else None
+    if given is not None:
+        return given
+    return default if isinstance(step, KernelStep) or step.op == "median" else 0
+
+
+def _dropped_warnings(
+    planned: PlannedStep, in_size: Sequence[int], out_size: Sequence[int], kernel: Sequence[int]
+) -> list[str]:
+    """Rows and columns at the far end that no window reads, as ``convcli shape`` warns
+    for the same geometry (a window narrower than its stride skips rows between windows
+    by design: only rows past the last window's reach count)."""
+    warnings = []
+    for axis, (name, end) in enumerate((("row", "bottom"), ("column", "right"))):
+        stride, dilation = planned.stride[axis], planned.dilation[axis]
+        dropped = dropped_inputs(
+            in_size[axis], out_size[axis], kernel[axis], stride, planned.pads[2 * axis], dilation
+        )
+        dropped -= max(0, min(dropped, stride - effective_kernel(kernel[axis], dilation)))
+        if dropped > 0:
+            plural = "s" if dropped > 1 else ""
+            warnings.append(
+                f"{planned.where}: floor division drops {dropped} input {name}{plural} at the {end}"
+            )
+    return warnings
 
 
 def _conv_weight(weight: np.ndarray, channels: int, where: str) -> tuple[np.ndarray, int, str]:
@@ -290,9 +346,7 @@ class PlannedStep:
                         x, step.kernel_size, self.stride, pads, self.border, algorithm=algorithm
                     )
                 pool = _POOLS[step.op]
-                return pool(
-                    x, step.kernel_size, step.stride, step.padding, ceil_mode=step.ceil_mode
-                )
+                return pool(x, step.kernel_size, step.stride, pads, ceil_mode=step.ceil_mode)
             results = [
                 conv2d(
                     x,
@@ -335,9 +389,7 @@ def _plan_kernel(
     where, report = planned.where, planned.report
     stride = step.stride or options.stride or (1, 1)
     dilation = step.dilation or options.dilation or (1, 1)
-    padding = step.padding if step.padding is not None else options.padding
-    if padding is None:
-        padding = defaults[0]
+    padding = step_padding(step, options, defaults[0])
     if isinstance(padding, tuple) and len(padding) == 2:
         padding = (padding[0], padding[0], padding[1], padding[1])
     border = step.border or options.border or defaults[1]
@@ -374,9 +426,14 @@ def _plan_kernel(
     out_height = conv_output_size(height, kernel_size[0], stride[0], pads[:2], dilation[0])
     out_width = conv_output_size(width, kernel_size[1], stride[1], pads[2:], dilation[1])
     report.out_shape = (planned.passes[0].weight.shape[0], out_height, out_width)
+    report.warnings = _dropped_warnings(planned, shape[1:], report.out_shape[1:], kernel_size)
 
 
-_POOLS = {"max": max_pool2d, "avg": avg_pool2d, "min": min_pool2d}
+_POOLS: dict[str, Callable[..., np.ndarray]] = {
+    "max": max_pool2d,
+    "avg": avg_pool2d,
+    "min": min_pool2d,
+}
 
 
 def _plan_pool(
@@ -389,29 +446,45 @@ def _plan_pool(
     size = _pair_text(step.kernel_size)
     report = planned.report
     planned.stride = step.stride
+    padding = step_padding(step, options, defaults[0])
+    (height, width), (kh, kw), (sh, sw) = shape[-2:], step.kernel_size, step.stride
     try:
-        if step.op == "median":
-            # A median filter is a denoiser: on images it keeps the size like a kernel does.
-            padding: PaddingSpec = step.padding
-            if not _gives_user_padding(step):
-                padding = defaults[0]
-            planned.border = options.border or defaults[1]
-            planned.pads = resolve_padding(padding, shape[-2:], step.kernel_size, step.stride)
-            report.operation = f"median filter {size}"
-            report.pads, report.border = planned.pads, planned.border
-            top, bottom, left, right = planned.pads
-            report.out_shape = (
-                shape[0],
-                conv_output_size(shape[1], step.kernel_size[0], step.stride[0], (top, bottom)),
-                conv_output_size(shape[2], step.kernel_size[1], step.stride[1], (left, right)),
-            )
-            return
-        report.operation = f"{step.op} pool {size}, stride {_pair_text(step.stride)}"
-        if step.padding != (0, 0):
-            report.pads = resolve_padding(step.padding)
-            report.border = "-inf/+inf (never wins)" if step.op != "avg" else "zeros"
+        planned.pads = top, bottom, left, right = resolve_padding(
+            padding, (height, width), step.kernel_size, step.stride
+        )
     except ValueError as error:
         raise ConvcliError(f"{planned.where}: {error}") from None
+    if step.op == "median":
+        # A median filter is a denoiser: on images it keeps the size like a kernel does.
+        planned.border = options.border or defaults[1]
+        report.operation = f"median filter {size}"
+        report.pads, report.border = planned.pads, planned.border
+        out_size = (
+            conv_output_size(height, kh, sh, (top, bottom)),
+            conv_output_size(width, kw, sw, (left, right)),
+        )
+    else:
+        report.operation = f"{step.op} pool {size}, stride {_pair_text(step.stride)}"
+        if max(top, bottom) > kh // 2 or max(left, right) > kw // 2:
+            hint = (
+                ""
+                if _gives_user_padding(step)
+                else ("; -p/--padding pads every step without its own p=: give this one p=0")
+            )
+            raise ConvcliError(
+                f"{planned.where}: padding {_pads_text(planned.pads)} is more than half the "
+                f"window ({_pair_text((kh // 2, kw // 2))} at most, as in PyTorch){hint}"
+            )
+        if any(planned.pads):
+            report.pads = planned.pads
+            report.border = "-inf/+inf (never wins)" if step.op != "avg" else "zeros"
+        out_size = (
+            pool_output_size(height, kh, sh, top, bottom, ceil_mode=step.ceil_mode),
+            pool_output_size(width, kw, sw, left, right, ceil_mode=step.ceil_mode),
+        )
+    report.out_shape = (shape[0], *out_size)
+    if min(out_size) >= 1:  # an empty output is the core's error to tell
+        report.warnings = _dropped_warnings(planned, (height, width), out_size, (kh, kw))
 
 
 def _plan_step(

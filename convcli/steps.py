@@ -43,6 +43,7 @@ from convcli.geometry import (
 if TYPE_CHECKING:
     import numpy as np
 
+    from convcli.core.padding import PaddingSpec
     from convcli.kernels import KernelStep, PoolStep
     from convcli.pipeline import StepOptions
 
@@ -864,7 +865,7 @@ def conv_arithmetic(
     weight: Any,
     bias: Any = None,
     stride: int | Sequence[int] = 1,
-    padding: object = 0,
+    padding: PaddingSpec = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
@@ -1066,7 +1067,7 @@ def chain_arithmetic(
                 planned.border,
             )
         else:
-            padding = planned.pads if step.op == "median" else step.padding
+            padding = planned.pads  # the pipeline resolved p=, -p and the defaults
             geometry = pool_geometry(
                 step.op,
                 current.shape[1:],

@@ -509,3 +509,194 @@ def test_process_one_is_usable_as_a_library(tmp_path):
     assert written.output == str(tmp_path / "o.png")
     assert written.out_shape == (1, 6, 6)
     assert set(written.timings) == {"read", "filter", "write"}
+
+
+def _run_with_tty_stdout(*args: str) -> tuple[int, bytes, str]:
+    """``convcli ARGS`` in a process whose stdout is a terminal (a pty): (code, what
+    reached the terminal, stderr)."""
+    import pty
+    import sys
+
+    leader, follower = pty.openpty()
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "convcli", *args],
+            stdout=follower,
+            stderr=subprocess.PIPE,
+            text=True,
+            timeout=120,
+        )
+        os.close(follower)
+        follower = -1
+        shown = b""
+        while True:  # the terminal side: everything the program wrote to it
+            try:
+                chunk = os.read(leader, 65536)
+            except OSError:  # EIO: no writer left
+                break
+            if not chunk:
+                break
+            shown += chunk
+    finally:
+        if follower >= 0:
+            os.close(follower)
+        os.close(leader)
+    return done.returncode, shown, done.stderr
+
+
+def test_dash_o_to_a_terminal_is_refused(tmp_path):
+    image = write_png(tmp_path / "in.png", np.arange(64, dtype=np.uint8).reshape(8, 8))
+    code, shown, stderr = _run_with_tty_stdout(
+        "apply", str(image), "-k", "box:3", "-o", "-", "--to", "png"
+    )
+    assert code == 2
+    assert shown == b""
+    assert stderr == (
+        "Error: -o - writes PNG data to stdout, which is a terminal: redirect it (> out.png), "
+        "pipe it (| ...), or give -o FILE\n"
+    )
+    code, shown, stderr = _run_with_tty_stdout("apply", "--matrix", MATRIX, "-k", "1", "-o", "-",
+                                               "--to", "npy")  # fmt: skip
+    assert (code, shown) == (2, b"")
+    assert stderr.startswith("Error: -o - writes NPY data to stdout, which is a terminal")
+
+
+def test_dash_o_text_to_a_terminal_and_binary_to_a_pipe_still_work(tmp_path):
+    code, shown, stderr = _run_with_tty_stdout(
+        "apply", "--matrix", MATRIX, "-k", "1", "-o", "-", "--to", "csv"
+    )
+    assert (code, stderr) == (0, "")
+    assert shown.replace(b"\r\n", b"\n") == b"0,1,2\n3,4,5\n6,7,8\n"
+    image = write_png(tmp_path / "in.png", np.arange(64, dtype=np.uint8).reshape(8, 8))
+    import sys
+
+    piped = subprocess.run(
+        [sys.executable, "-m", "convcli", "apply", str(image), "-k", "identity", "-o", "-"],
+        capture_output=True,
+        timeout=120,
+    )
+    assert piped.returncode == 0, piped.stderr
+    assert np.array_equal(np.asarray(Image.open(io.BytesIO(piped.stdout))), read_pixels(image))
+
+
+@pytest.mark.parametrize(
+    "spelling",
+    [
+        ["-k", "-1 1"],  # the word after -k is its value, minus sign or not
+        ["-k", "-1,1"],
+        ["--kernel", "-1 1"],
+        ["--kernel=-1,1"],
+        ["-k-1,1"],
+    ],
+)
+def test_a_kernel_starting_with_a_minus_sign_needs_no_dashes(cli, spelling):
+    # The README's advice: no `--` (after it every word is an INPUT) and no `-k=` (the
+    # short form keeps the = in the value).
+    result = cli("apply", "--matrix", "1 2 4; 8 16 32", *spelling)
+    assert result.exit_code == 0, result.stderr
+    assert [line.split() for line in result.stdout.splitlines()] == [["1", "2"], ["8", "16"]]
+
+
+def test_the_spellings_the_readme_warns_about_fail_with_one_line(cli):
+    assert_one_error(cli("apply", "--matrix", "1 2 4", "-k=-1,1"), 2, "kernel '=-1,1'")
+    assert_one_error(cli("apply", "--matrix", "1 2 4", "-k", "--", "-1 1"), 2)
+
+
+FIVE = "1 2 3 4 5; 6 7 8 9 10; 11 12 13 14 15; 16 17 18 19 20; 21 22 23 24 25"
+DROPPED = (
+    "warning: step 1 'maxpool:2': floor division drops 1 input row at the bottom\n"
+    "warning: step 1 'maxpool:2': floor division drops 1 input column at the right\n"
+)
+
+
+@pytest.mark.parametrize("output_format", [None, "plain", "json", "csv", "table"])
+def test_pooling_an_odd_size_warns_on_stderr_in_every_format(cli, output_format):
+    chosen = ["--format", output_format] if output_format else []
+    result = cli("apply", "--matrix", FIVE, "-k", "maxpool:2", *chosen)
+    assert result.exit_code == 0
+    assert result.stderr == DROPPED
+    assert "warning" not in result.stdout and "19" in result.stdout
+
+
+def test_strict_makes_a_warning_exit_1(cli):
+    result = cli("apply", "--matrix", FIVE, "-k", "maxpool:2", "--strict", "--format", "json")
+    assert result.exit_code == 1
+    assert result.stderr == DROPPED + "Error: --strict: 2 warning(s) or note(s) above\n"
+    quiet = cli("apply", "--matrix", FIVE, "-k", "maxpool:2", "--strict", "-q")
+    assert (quiet.exit_code, quiet.stderr) == (
+        1,
+        "Error: --strict: 2 warning(s) or note(s) (not shown: -q/--quiet)\n",
+    )
+    clean = cli("apply", "--matrix", FIVE, "-k", "maxpool:2", "-p", "1", "--strict")
+    assert (clean.exit_code, clean.stderr) == (0, "")
+
+
+def test_global_padding_reaches_pools_and_the_median(cli):
+    pooled = cli("apply", "--matrix", FIVE, "-k", "maxpool:2", "-p", "1")
+    assert pooled.stdout.split() == ["1", "3", "5", "11", "13", "15", "21", "23", "25"]
+    median = cli("apply", "--matrix", FIVE, "-k", "median:3", "-p", "1", "--format", "json")
+    assert '"shape": [5, 5]' in median.stdout.replace("\n", "").replace("  ", "")
+    assert_one_error(
+        cli("apply", "--matrix", FIVE, "-k", "box:3", "-k", "maxpool:2", "-p", "2"),
+        1,
+        "step 2 'maxpool:2': padding 2 is more than half the window (1 at most",
+        "give this one p=0",
+    )
+
+
+def test_an_image_pooled_with_odd_sides_warns_and_strict_fails(tmp_path, cli):
+    image = write_png(tmp_path / "odd.png", np.arange(35 * 21, dtype=np.uint8).reshape(35, 21))
+    result = cli("apply", image, "-k", "maxpool:2", "-o", tmp_path / "half.png")
+    assert result.exit_code == 0
+    assert result.stderr == DROPPED
+    assert read_pixels(tmp_path / "half.png").shape == (17, 10)
+    same = cli(
+        "apply", image, "-k", "maxpool:2", "-p", "same", "-o", tmp_path / "s.png", "--strict"
+    )
+    assert (same.exit_code, same.stderr) == (0, "")
+    assert read_pixels(tmp_path / "s.png").shape == (18, 11)
+
+
+def test_strict_in_a_batch_counts_each_files_notes(tmp_path, cli):
+    image = write_png(tmp_path / "in.png", np.zeros((8, 8), np.uint8))
+    first = cli("apply", image, "-O", tmp_path / "out", "-k", "box:3", "--strict")
+    assert first.exit_code == 0, first.stderr
+    again = cli("apply", image, "-O", tmp_path / "out", "-k", "box:3", "--strict")
+    assert again.exit_code == 1
+    assert again.stderr.endswith("Error: --strict: 1 warning(s) or note(s) above\n")
+    assert "note: skipped" in again.stderr
+
+
+def test_strict_counts_a_warning_python_raised_while_working(monkeypatch, cli):
+    import warnings
+
+    import convcli.pipeline
+
+    real = convcli.pipeline.run_steps
+
+    def noisy(*args, **kwargs):
+        warnings.warn("overflow encountered in multiply", RuntimeWarning, stacklevel=1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(convcli.pipeline, "run_steps", noisy)
+    import convcli.batch
+
+    monkeypatch.setattr(convcli.batch, "run_steps", noisy, raising=False)
+    loose = cli("apply", "--matrix", MATRIX, "-k", "1")
+    assert loose.exit_code == 0
+    assert loose.stderr == "note: while working: overflow encountered in multiply\n"
+    strict = cli("apply", "--matrix", MATRIX, "-k", "1", "--strict")
+    assert strict.exit_code == 1
+    assert strict.stderr == (
+        "note: while working: overflow encountered in multiply\n"
+        "Error: --strict: a warning while working (note above)\n"
+    )
+
+
+def test_draw_dash_o_to_a_terminal_is_refused_but_svg_text_is_not():
+    code, shown, stderr = _run_with_tty_stdout("draw", "3", "-k", "2", "-o", "-", "--to", "png")
+    assert (code, shown) == (2, b"")
+    assert stderr.startswith("Error: -o - writes PNG data to stdout, which is a terminal")
+    code, shown, stderr = _run_with_tty_stdout("draw", "3", "-k", "2", "-o", "-", "--to", "svg")
+    assert code == 0, stderr
+    assert b"<svg" in shown

@@ -47,3 +47,29 @@ def test_rank1_factors_sobel_and_rank2():
     np.testing.assert_allclose(row / row[2], [-1, 0, 1])
     assert rank1_factors([[0, -1, 0], [-1, 4, -1], [0, -1, 0]]) is None
     assert rank1_factors(np.zeros((3, 3))) is None
+
+
+def test_mistyped_command_suggests_the_closest_one(cli):
+    result = cli("shap", "224")
+    assert result.exit_code == 2
+    assert result.stdout == ""
+    assert result.stderr == "Error: no command 'shap'. Did you mean 'shape'?\n"
+    assert cli("aply").stderr == "Error: no command 'aply'. Did you mean 'apply'?\n"
+    assert cli("kernel", "sobel").stderr == "Error: no command 'kernel'. Did you mean 'kernels'?\n"
+
+
+def test_unknown_command_far_from_any_lists_the_commands(cli):
+    result = cli("zzz")
+    assert result.exit_code == 2
+    assert result.stderr == (
+        "Error: no command 'zzz' (commands: shape, apply, compare, kernels, learn, draw)\n"
+    )
+
+
+def test_mistyped_command_in_a_real_process():
+    completed = subprocess.run(
+        [sys.executable, "-m", "convcli", "compar"], capture_output=True, text=True
+    )
+    assert completed.returncode == 2
+    assert completed.stderr == "Error: no command 'compar'. Did you mean 'compare'?\n"
+    assert completed.stdout == ""

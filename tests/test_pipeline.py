@@ -253,3 +253,87 @@ def test_channel_mixing_kernels_drop_alpha_with_a_note():
     result = filter_picture(rgba_with_hidden_red(), "RGBA", 255.0, steps("1 | 1 | 1"))
     assert result.channels == "L"
     assert result.notes == ["alpha dropped: a 3-D/4-D kernel mixes channels and sees colour only"]
+
+
+# ------------------------------------------------------------------------- -p on pools
+
+
+FIVE = np.arange(1, 26, dtype=np.float32).reshape(1, 5, 5)
+
+
+def test_global_padding_pads_pools_as_pytorch_does():
+    # torch.nn.functional.max_pool2d(x, 2, padding=1) on 1..25: windows start at -1, so
+    # rows/columns 0, 2, 4 are each a window's last; padding (-inf) never wins.
+    y, reports = run_steps(FIVE, steps("maxpool:2"), StepOptions(padding=1))
+    assert y.tolist() == [[[1, 3, 5], [11, 13, 15], [21, 23, 25]]]
+    assert (reports[0].pads, reports[0].warnings) == ((1, 1, 1, 1), [])
+    # avg_pool2d(x, 2, padding=1), count_include_pad=True: the corner divides 1 by 4.
+    y, _ = run_steps(FIVE, steps("avgpool:2"), StepOptions(padding=1))
+    assert y[0, 0].tolist() == [0.25, 2.5 / 4 * 2, 4.5 / 4 * 2]
+    assert y[0, 1, 1] == (7 + 8 + 12 + 13) / 4
+    # min pool pads with +inf.
+    assert run_steps(FIVE, steps("minpool:2"), StepOptions(padding=1))[0][0, 0].tolist() == [
+        1,
+        2,
+        4,
+    ]
+
+
+def test_a_pools_own_p_wins_and_same_keeps_ceil_in_over_s():
+    options = StepOptions(padding=1)
+    assert run_steps(FIVE, steps("maxpool:2,p=0"), options)[0].tolist() == [[[7, 9], [17, 19]]]
+    y, reports = run_steps(FIVE, steps("maxpool:2"), StepOptions(padding="same"), image=True)
+    assert y.tolist() == [[[7, 9, 10], [17, 19, 20], [22, 24, 25]]]  # TF SAME: ceil(5/2)
+    assert reports[0].pads == (0, 1, 0, 1)
+
+
+def test_global_padding_pads_the_median_on_matrices_and_images():
+    y, reports = run_steps(FIVE, steps("median:3"), StepOptions(padding=1))
+    assert y.shape == (1, 5, 5) and reports[0].pads == (1, 1, 1, 1)
+    assert y[0, 2, 2] == 13  # an inner window is untouched
+    assert run_steps(X, steps("median:3"), StepOptions(padding=0), image=True)[0].shape == (
+        3,
+        7,
+        9,
+    )
+
+
+def test_global_padding_too_wide_for_a_pool_is_refused_with_the_way_out():
+    with pytest.raises(ConvcliError) as caught:
+        run_steps(FIVE, steps("box:3", "maxpool:2"), StepOptions(padding=2))
+    assert str(caught.value) == (
+        "step 2 'maxpool:2': padding 2 is more than half the window (1 at most, as in "
+        "PyTorch); -p/--padding pads every step without its own p=: give this one p=0"
+    )
+    with pytest.raises(SpecError, match="padding must be at most half the window"):
+        steps("maxpool:2,p=2")  # a pool's own p= is checked as it is read
+
+
+def test_dropped_rows_are_warned_in_shapes_words():
+    _, reports = run_steps(FIVE, steps("maxpool:2"))
+    assert reports[0].warnings == [
+        "step 1 'maxpool:2': floor division drops 1 input row at the bottom",
+        "step 1 'maxpool:2': floor division drops 1 input column at the right",
+    ]
+    # A 1x1 kernel at stride 3 skips rows by design: on 7 rows windows 0, 3, 6 read the last.
+    _, reports = run_steps(np.zeros((1, 7, 8), np.float32), steps("1"), StepOptions(stride=(3, 3)))
+    assert reports[0].warnings == []
+    # A 3x3 at stride 3: 7 rows -> 2 windows (rows 0-5), 8 columns -> 2 (columns 0-5).
+    box = run_steps(np.zeros((1, 7, 8), np.float32), steps("box:3"), StepOptions(stride=(3, 3)))
+    assert box[1][0].warnings == [
+        "step 1 'box:3': floor division drops 1 input row at the bottom",
+        "step 1 'box:3': floor division drops 2 input columns at the right",
+    ]
+    # Images keep their size ('same'): nothing dropped.
+    assert run_steps(X, steps("maxpool:3,p=1", "box:3"), image=True)[1][1].warnings == []
+
+
+def test_the_paper_walk_pads_pools_as_the_pipeline_does():
+    from convcli.limits import estimate_chain
+
+    chain = steps("gaussian:1", "maxpool:2", "median:3", "avgpool:3,s=2")
+    for options in (StepOptions(), StepOptions(padding=1), StepOptions(padding="same")):
+        for image in (False, True):
+            ran = run_steps(np.zeros((1, 21, 17), np.float32), chain, options, image=image)
+            shapes = [(1, 21, 17), *(r.out_shape for r in ran[1])]
+            assert estimate_chain((1, 21, 17), chain, options, image=image).shapes == shapes

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from convcli.commands import Border, PeerName
+from convcli.commands.options import Strict, complete_step
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -191,6 +192,7 @@ def apply(
             "-k",
             "--kernel",
             metavar="STEP",
+            autocompletion=complete_step,
             help=(
                 "A step, repeatable, run left to right: a named kernel (sobel, gaussian:1.5, "
                 'box:5, diff-x...), a pool (maxpool:2,s=1, avgpool:2, median:3), a matrix ("1,-1", '
@@ -217,9 +219,10 @@ def apply(
             "--padding",
             metavar="PAD",
             help=(
-                "Padding of kernel steps that set no p=: N, HxW, top,bottom,left,right, valid "
-                "or same (TensorFlow's: out = ceil(in/stride)). Default: same for images, "
-                "0 for matrices."
+                "Padding of every step that sets no p= (kernels, median, pools as PyTorch pads "
+                "them: -inf for max, zeros counted for avg): N, HxW, top,bottom,left,right, "
+                "valid or same (TensorFlow's: out = ceil(in/stride)). Default: same for "
+                "images' kernels and median, 0 for pools and matrices."
             ),
             rich_help_panel=_COMMON,
         ),
@@ -537,6 +540,7 @@ def apply(
             rich_help_panel=_MATRICES,
         ),
     ] = False,
+    strict: Strict = False,
 ) -> None:
     """Run kernels and pooling on an image or a matrix, or on many files with -O.
 
@@ -552,7 +556,6 @@ def apply(
     from convcli.limits import MAX_DILATION, MAX_STRIDE, shorten
     from convcli.pipeline import StepOptions
     from convcli.render import note
-    from convcli.render.apply import explain_lines, print_matrix
 
     sources = list(inputs or [])
     for option, value in (("-o/--output", output), ("-O/--out-dir", out_dir)):
@@ -581,6 +584,7 @@ def apply(
     )
     if force and skip_existing:
         raise SpecError("--force replaces existing outputs, --skip-existing keeps them: pick one")
+    _check_stdout_output(output, to)
     steps = [parse_step(text) for text in kernel]
     step_options = StepOptions(
         stride=_option_pair(stride, "--stride", MAX_STRIDE),
@@ -596,8 +600,11 @@ def apply(
         from convcli.peers import like_settings
 
         steps, step_options, like_fields = like_settings(like.value, steps, step_options)
-    for line in [] if quiet else [n for s in steps if isinstance(s, KernelStep) for n in s.notes]:
-        note(f"note: {line}")
+    # Notes from reading the steps (an ImageMagick name that means something else here):
+    # told once, before any work, and counted by --strict like the per-file notes.
+    step_notes = [f"note: {n}" for s in steps if isinstance(s, KernelStep) for n in s.notes]
+    for line in [] if quiet else step_notes:
+        note(line)
     for step in steps:  # a step's own d= was checked with its kernel; -d applies to the rest
         if isinstance(step, KernelStep) and step.dilation is None:
             where = f"kernel '{shorten(step.text.strip())}'"
@@ -643,17 +650,52 @@ def apply(
             fail_fast=fail_fast,
             quiet=quiet,
             output_format=output_format,
+            strict=strict,
+            noted=len(step_notes),
         )
         return
     _check_sizes(sources[0], steps, step_options, options)
     result = process_one(sources[0], output, steps, options)
-    for line in [] if quiet else result.notes:
-        note(f"note: {line}")
+    _tell_result(
+        result, output_format, quiet=quiet, explain=explain, strict=strict, noted=len(step_notes)
+    )
+
+
+def _tell_result(
+    result,
+    output_format: OutputFormat | None,
+    *,
+    quiet: bool,
+    explain: bool,
+    strict: bool,
+    noted: int = 0,
+) -> None:
+    """One input's outcome: notes and warnings on stderr (whatever the format), --explain,
+    a matrix on stdout; then --strict."""
+    from convcli.commands.options import check_strict
+    from convcli.render import note
+    from convcli.render.apply import explain_lines, print_matrix
+
+    told = [f"note: {line}" for line in result.notes]
+    told += [f"warning: {line}" for report in result.reports for line in report.warnings]
+    for line in [] if quiet else told:
+        note(line)
     if explain:
         for line in explain_lines(result):
             note(line)
     if result.values is not None:
         print_matrix(result.values, output_format)
+    check_strict(strict, noted + len(told), shown=not quiet)
+
+
+def _check_stdout_output(output: str | None, to: ToFormat | None) -> None:
+    """``-o -`` on a terminal: binary data (an image, .npy) would garble it; text formats
+    (--to csv/txt) are fine."""
+    from convcli.commands.options import refuse_terminal_stdout
+
+    if to is not None and to.value in ("csv", "txt"):
+        return
+    refuse_terminal_stdout(output, f"{to.value.upper()} data" if to is not None else "binary data")
 
 
 def _check_batch_options(
@@ -697,9 +739,13 @@ def _run_batch(
     fail_fast: bool,
     quiet: bool,
     output_format: OutputFormat | None,
+    strict: bool = False,
+    noted: int = 0,
 ) -> None:
-    """``-O``: find the files, name the outputs, run them, report; exit 1/130 as it went."""
+    """``-O``: find the files, name the outputs, run them, report; exit 1/130 as it went
+    (and 1 with --strict when any file had a note)."""
     from convcli.batch import DEFAULT_NAME, find_inputs, plan_batch, run_batch
+    from convcli.commands.options import check_strict
     from convcli.errors import ConvcliError
     from convcli.pipeline import prepare_steps
     from convcli.render.apply import (
@@ -740,3 +786,6 @@ def _run_batch(
         raise typer.Exit(128 + (report.signal or 2))
     if report.count("failed"):
         raise typer.Exit(1)
+    told = noted + sum(len(item.notes) for item in report.items)
+    told += 0 if skip_existing else report.count("skipped")
+    check_strict(strict, told, shown=not quiet)

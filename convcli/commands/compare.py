@@ -77,6 +77,7 @@ def compare(
         typer.Option(
             "--kernel-matrix",
             metavar="STEP",
+            autocompletion=options.complete_step,
             help=(
                 'A 2-D kernel in any apply syntax (sobel-x, "1 2 1; 2 4 2; 1 2 1", '
                 "@k.txt, k.npy): its SVD rank, column x row factors, and what separating saves."

@@ -304,6 +304,8 @@ def draw(
         output_padding, ceil_mode, border.value if border else None,
     )  # fmt: skip
     file_format = _suffix_format(output, to) if output is not None else None
+    if file_format is not None and file_format is not DrawFormat.svg:  # SVG is text
+        options.refuse_terminal_stdout(output, f"{file_format.value.upper()} data")
     if output is not None and output != "-":
         from convcli.imageio import check_output_path
 
@@ -358,6 +360,7 @@ def _draw_network(words, picture, net, preset, at, output, to, force) -> None:
         raise SpecError(
             f"--picture {picture.value} draws a still: -o FILE.png, not .{file_format.value}"
         )
+    options.refuse_terminal_stdout(output, "PNG data")
     if output != "-":
         from convcli.imageio import check_output_path
 

@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from convcli.commands import PeerName
+from convcli.commands.options import complete_step
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -35,6 +36,7 @@ def kernels(
         str | None,
         typer.Argument(
             metavar="[STEP]",
+            autocompletion=complete_step,
             help=(
                 "A named kernel or pool with arguments (gaussian:1.5,size=7), an inline matrix "
                 '("1 0 -1; 2 0 -2; 1 0 -1", "[[1,-1]]", "3x3: ..."; channels split by |) '

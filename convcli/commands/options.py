@@ -13,6 +13,7 @@ from typing import Annotated
 
 import typer
 
+from convcli.errors import ConvcliError
 from convcli.render import OutputFormat
 
 LAYER = "Layer"
@@ -79,9 +80,65 @@ Net = Annotated[
     typer.Option("--net", rich_help_panel=NETWORK, show_default=False,
                  help="A net file: LAYER and network words, # comments, 'input SIZE' lines."),
 ]  # fmt: skip
+
+
+# ---- shell completion ----------------------------------------------------------------------------
+#
+# Typer calls these only while completing (`_CONVCLI_COMPLETE=complete_bash convcli ...`), never
+# on a normal run, so what they import costs start-up nothing. Enum options (--format, --border,
+# --op, --map...) complete by themselves. Each returns (value, help) pairs.
+
+
+def complete_preset(incomplete: str) -> list[tuple[str, str]]:
+    """``--preset res`` -> the resnet presets."""
+    from convcli.presets import preset_names
+
+    return [(name, "preset") for name in preset_names() if name.startswith(incomplete)]
+
+
+def _short_help(text: str, longest: int = 50) -> str:
+    """A completion's help on one short line: Typer renders it at 80 columns, and a help
+    that wraps gives fish a stray line, which it offers as a candidate."""
+    text = text.split(": ")[0].split("; ")[0]
+    if len(text) > longest:
+        text = text[: longest - 3].rsplit(" ", 1)[0] + "..."
+    return text
+
+
+def complete_step(incomplete: str) -> list[tuple[str, str]]:
+    """``-k gau`` -> ``gaussian`` (and every named kernel or pool that starts so). A step
+    with arguments, a matrix or a ``@file`` is left to the shell's own completion."""
+    if ":" in incomplete or (incomplete and not incomplete.replace("-", "").isalnum()):
+        return []
+    from convcli.kernels import catalogue
+
+    return [
+        (info.name, _short_help(info.description))
+        for info in catalogue()
+        if info.name.startswith(incomplete.lower())
+    ]
+
+
+#: Words of the network language that are not layer kinds (see convcli.network).
+_NETWORK_WORDS = ("tag", "from", "out", "repeat", "end", "def", "use", "input")
+
+
+def complete_layer(incomplete: str) -> list[tuple[str, str]]:
+    """``shape 224 con`` -> ``conv``, ``conv1d``...: layer kinds and network words (a word
+    already past its ``:`` is left alone)."""
+    if ":" in incomplete:
+        return []
+    from convcli.geometry import KINDS, RANKED_KINDS
+
+    words = [*KINDS, *(f"{kind}{rank}d" for kind in sorted(RANKED_KINDS) for rank in (1, 3))]
+    words += _NETWORK_WORDS
+    return [(word, "") for word in words if word.startswith(incomplete.lower())]
+
+
 Preset = Annotated[
     str | None,
     typer.Option("--preset", rich_help_panel=NETWORK, show_default=False,
+                 autocompletion=complete_preset,
                  help="A published network: resnet50, mobilenet_v2, unet, vit_b_16, ... (INPUT "
                  "optional; the list is under Examples)."),
 ]  # fmt: skip
@@ -100,6 +157,65 @@ Format = Annotated[
     typer.Option("--format", rich_help_panel=OUTPUT,
                  help="table, json, csv, or plain (the final shape only, for $(...))."),
 ]  # fmt: skip
+
+
+# ---- --strict ------------------------------------------------------------------------------------
+#
+# One mechanism for every command: the command counts the notes and warnings it told
+# (check_strict), and the CLI's error boundary, which tells the warnings Python raised while
+# the command worked (NumPy's overflow...) after it returns, asks strict_requested().
+
+_strict_run = {"on": False}
+
+
+def _remember_strict(value: bool) -> bool:
+    _strict_run["on"] = bool(value)
+    return value
+
+
+def strict_requested() -> bool:
+    """Whether this run was given ``--strict``."""
+    return _strict_run["on"]
+
+
+def forget_strict() -> None:
+    """A new run (the CLI calls it first; tests run many in one process)."""
+    _strict_run["on"] = False
+
+
+def check_strict(strict: bool, count: int, *, shown: bool = True) -> None:
+    """``--strict``: exit 1 when the command told ``count`` > 0 notes or warnings.
+
+    >>> check_strict(True, 2)
+    Traceback (most recent call last):
+    convcli.errors.ConvcliError: --strict: 2 warning(s) or note(s) above
+    """
+    if strict and count:
+        where = "above" if shown else "(not shown: -q/--quiet)"
+        raise ConvcliError(f"--strict: {count} warning(s) or note(s) {where}")
+
+
+Strict = Annotated[
+    bool,
+    typer.Option("--strict", callback=_remember_strict, rich_help_panel=CHECKS,
+                 help="Exit 1 when there is any warning or note on stderr (dropped rows, "
+                 "ambiguous input, lost precision...)."),
+]  # fmt: skip
+
+
+def refuse_terminal_stdout(output: str | None, data: str | None) -> None:
+    """``-o -`` when stdout is a terminal and ``data`` (``"PNG data"``; None for text) is
+    binary: it would garble the terminal, so it is refused before any work. Pipes and
+    redirections are not terminals and pass."""
+    import sys
+
+    from convcli.errors import SpecError
+
+    if output == "-" and data is not None and sys.stdout.isatty():
+        raise SpecError(
+            f"-o - writes {data} to stdout, which is a terminal: redirect it (> out.png), "
+            "pipe it (| ...), or give -o FILE"
+        )
 
 
 def first_given(given: dict[str, bool]) -> str | None:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from convcli.commands import options
-from convcli.errors import ConvcliError, SpecError
+from convcli.errors import SpecError
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -102,6 +102,7 @@ def shape(
         list[str] | None,
         typer.Argument(
             metavar="LAYER",
+            autocompletion=options.complete_layer,
             help="Layers and network words, left to right: conv:64,k=3,s=2,p=1 maxpool:k=2 ...",
             show_default=False,
         ),
@@ -171,14 +172,7 @@ def shape(
             "size (112 or 112x56) for -k and -d, in PyTorch and TensorFlow terms.",
         ),
     ] = None,  # fmt: skip
-    strict: Annotated[
-        bool,
-        typer.Option(
-            "--strict",
-            rich_help_panel=options.CHECKS,
-            help="Exit 1 when there is any warning or note (dropped rows, ambiguous input).",
-        ),
-    ] = False,  # fmt: skip
+    strict: options.Strict = False,
     depth: Annotated[
         int | None,
         typer.Option(
@@ -246,7 +240,4 @@ def shape(
     render.render_report(report, output_format, channels_last, square_input, depth)
     if expect is not None:
         check_expected(report, expect, channels_last)
-    if strict and (report.warnings or report.notes):
-        raise ConvcliError(
-            f"--strict: {len(report.warnings) + len(report.notes)} warning(s) or note(s) above"
-        )
+    options.check_strict(strict, len(report.warnings) + len(report.notes))

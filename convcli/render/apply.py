@@ -274,7 +274,9 @@ def print_batch_report(report: BatchReport, output_format: OutputFormat) -> None
 
     records = batch_records(report)
     if output_format is OutputFormat.json:
-        summary = {status: report.count(status) for status in STATUS_ORDER}
+        summary: dict[str, int | float | bool] = {
+            status: report.count(status) for status in STATUS_ORDER
+        }
         summary.update(
             seconds=round(report.seconds, 3),
             jobs=report.jobs,
