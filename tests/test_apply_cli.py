@@ -631,6 +631,15 @@ def test_strict_makes_a_warning_exit_1(cli):
     assert (clean.exit_code, clean.stderr) == (0, "")
 
 
+def test_strict_counts_the_note_on_a_step_name(cli):
+    # An ImageMagick name read convcli's way is told once, before any work; --strict counts it.
+    result = cli("apply", "--matrix", "1 2 3; 4 5 6; 7 8 9", "-k", "Laplacian", "--strict")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("note: 'Laplacian' read as convcli's laplacian")
+    assert result.stderr.endswith("Error: --strict: 1 warning(s) or note(s) above\n")
+    assert result.stdout.split() == ["0"]
+
+
 def test_global_padding_reaches_pools_and_the_median(cli):
     pooled = cli("apply", "--matrix", FIVE, "-k", "maxpool:2", "-p", "1")
     assert pooled.stdout.split() == ["1", "3", "5", "11", "13", "15", "21", "23", "25"]
