@@ -64,6 +64,7 @@ from convcli.limits import (
     reading,
     shorten,
 )
+from convcli.numbers import format_number  # render/apply.py still imports it from here
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -1616,22 +1617,6 @@ def save_image(
 
 
 # --------------------------------------------------------------------- text matrices
-
-
-def format_number(value: float) -> str:
-    """One number as a person would write it: ``19``, ``-1``, ``0.5``, ``1e-20``.
-
-    Whole numbers print without a decimal point (``-0`` as ``0``); others with the
-    shortest float32 representation that reads back to the same value.
-
-    Examples
-    --------
-    >>> [format_number(v) for v in (19.0, -0.0, 0.1, 2.5e-7, float("nan"))]
-    ['19', '0', '0.1', '2.5e-07', 'nan']
-    """
-    if math.isfinite(value) and float(value).is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return str(np.float32(value))
 
 
 def matrix_text(values: np.ndarray, separator: str = " ") -> str:

@@ -154,21 +154,56 @@ def test_draw_results_to_dict() -> None:
 VALUES = [19.0, -1.0, -0.0, 0.5, 0.1, 1 / 3, 2.5e-7, 1e20, 123456.789, -math.inf, math.nan]
 
 
-@pytest.mark.parametrize("value", VALUES)
-def test_format_number_is_imageio_and_steps_formatter(value: float) -> None:
-    """The float32 policy gives what ``imageio.format_number`` printed (its callers can
-    switch without a byte changing)."""
-    from convcli.imageio import format_number as imageio_format
+#: What imageio's and kernels' private formatters printed for VALUES, before they were
+#: deleted in favour of convcli.numbers (float32: imageio/apply; float64: kernels, 4 digits).
+FLOAT32_TEXT = ["19", "-1", "0", "0.5", "0.1", "0.33333334", "2.5e-07", "1e+20", "123456.79",
+                "-inf", "nan"]  # fmt: skip
+FLOAT64_TEXT = ["19", "-1", "0", "0.5", "0.1", "0.3333333333333333", "2.5e-07", "1e+20",
+                "123456.789", "-inf", "nan"]  # fmt: skip
+FOUR_DIGITS = ["19", "-1", "0", "0.5", "0.1", "0.3333", "2.5e-07", "1e+20", "1.235e+05",
+               "-inf", "nan"]  # fmt: skip
 
-    assert format_number(value) == imageio_format(value)
+
+def test_format_number_keeps_the_deleted_formatters_text() -> None:
+    assert [format_number(v) for v in VALUES] == FLOAT32_TEXT
+    assert [format_number(v, shortest="float64") for v in VALUES] == FLOAT64_TEXT
+    assert [format_number(v, 4, shortest="float64") for v in VALUES] == FOUR_DIGITS
 
 
-@pytest.mark.parametrize("value", [v for v in VALUES if abs(v) < 1e16])
-@pytest.mark.parametrize("digits", [None, 4, 6])
-def test_format_number_float64_is_the_kernels_formatter(value: float, digits) -> None:
-    from convcli.render.kernels import format_number as kernels_format
+def test_imageio_and_peers_write_numbers_through_convcli_numbers() -> None:
+    from convcli import imageio, peers
 
-    assert format_number(value, digits, shortest="float64") == kernels_format(value, digits)
+    assert imageio.format_number is format_number  # render/apply.py imports it from there
+    assert imageio.matrix_text(np.array([[19.0, -0.0], [1 / 3, 2.5e-7]])) == (
+        "        19       0\n0.33333334 2.5e-07\n"
+    )
+    assert [peers._number(v) for v in (2.0, -0.0, 1 / 3)] == ["2", "0", "0.3333333333333333"]
+
+
+def test_a_huge_whole_tap_prints_in_exponent_form(cli) -> None:
+    """Changed with convcli.numbers: a whole tap of 1e16 or more, beyond float64's exact
+    integers, was written with all its 17+ digits; now as 1e+16 (the same float)."""
+    plain = cli("kernels", "1e16 1; 0.5 1e20", "--format", "plain").stdout
+    assert plain.splitlines()[-2:] == ["1e+16     1", "  0.5 1e+20"]
+    assert "# sum: 1.0001e+20" in plain
+    printed = cli("kernels", "1e16 1; 0.5 1e20", "--format", "json").stdout
+    assert "1e+16" in printed and "10000000000000000" not in printed
+    assert json.loads(printed)["matrix"] == [[1e16, 1], [0.5, 1e20]]
+
+
+def test_kernel_json_writes_null_for_a_non_finite_value() -> None:
+    """Changed with convcli.numbers: float("inf") wrote the invalid JSON ``Infinity``."""
+    from dataclasses import replace
+
+    from convcli.kernels import describe, parse_step
+    from convcli.render.kernels import _step_json
+
+    info = describe(parse_step("1 2; 3 4"))
+    assert info.matrix is not None
+    matrix = info.matrix.astype(float)
+    matrix[0, 0] = math.inf
+    data = _step_json(replace(info, matrix=matrix))
+    assert json.loads(json.dumps(data, allow_nan=False))["matrix"] == [[None, 2], [3, 4]]
 
 
 @pytest.mark.parametrize("value", VALUES)

@@ -25,6 +25,7 @@ from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 from convcli.geometry import dims_text
+from convcli.numbers import format_number, json_nested, json_number
 from convcli.render import (
     OutputFormat,
     Record,
@@ -51,32 +52,13 @@ _TABLE_DIGITS = 4  # significant digits on screen: a 7x7 Gaussian stays readable
 _PLAIN_DIGITS = 6
 
 
-def format_number(value: float, digits: int | None = None) -> str:
-    """A kernel tap as text: whole numbers without decimals, others to ``digits`` significant
-    digits (None: the shortest text that reads back exactly).
-
-    >>> format_number(2.0), format_number(-0.0), format_number(1 / 3, 4)
-    ('2', '0', '0.3333')
-    """
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value)) if digits is None else f"{value:.{digits}g}"
-
-
-def _json_number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
-
-
-def _json_array(array: np.ndarray) -> Any:
-    if array.ndim == 0:
-        return _json_number(float(array))
-    return [_json_array(item) for item in array]
+def _tap(value: float, digits: int | None = None) -> str:
+    """A kernel tap as text: kernels are written exactly, so the shortest float64 text."""
+    return format_number(value, digits, shortest="float64")
 
 
 def _vector_text(vector: np.ndarray, spaced: bool = False) -> str:
-    return (
-        "[" + (", " if spaced else ",").join(format_number(v, _TABLE_DIGITS) for v in vector) + "]"
-    )
+    return "[" + (", " if spaced else ",").join(_tap(v, _TABLE_DIGITS) for v in vector) + "]"
 
 
 def factors_text(factors: tuple[np.ndarray, np.ndarray], spaced: bool = False) -> str:
@@ -87,7 +69,7 @@ def factors_text(factors: tuple[np.ndarray, np.ndarray], spaced: bool = False) -
 
 
 def _matrix_rows(matrix: np.ndarray, digits: int | None) -> list[list[str]]:
-    return [[format_number(v, digits) for v in row] for row in matrix]
+    return [[_tap(v, digits) for v in row] for row in matrix]
 
 
 def _aligned(rows: list[list[str]]) -> list[str]:
@@ -199,14 +181,17 @@ def _kernel_facts(info: KernelDescription) -> dict[str, Any]:
     assert info.matrix is not None and info.total is not None
     return {
         "shape": list(info.matrix.shape),
-        "matrix": _json_array(info.matrix),
-        "sum": _json_number(info.total) if info.integer else info.total,
+        "matrix": json_nested(info.matrix, None),
+        "sum": json_number(info.total, None) if info.integer else info.total,
         "integer": info.integer,
         "rank": info.rank,
         "separable": info.separable,
         "factors": None
         if info.factors is None
-        else {"column": _json_array(info.factors[0]), "row": _json_array(info.factors[1])},
+        else {
+            "column": json_nested(info.factors[0], None),
+            "row": json_nested(info.factors[1], None),
+        },
     }
 
 
@@ -238,7 +223,7 @@ def _step_json(info: KernelDescription) -> dict[str, Any]:
         border=step.border,
     )
     if step.offset:  # only vips .mat files have one
-        data["offset"] = _json_number(step.offset)
+        data["offset"] = json_number(step.offset, None)
     if info.parts:
         data["formula"] = info.formula
         data["components"] = [{"label": part.summary, **_kernel_facts(part)} for part in info.parts]
@@ -250,7 +235,7 @@ def _step_json(info: KernelDescription) -> dict[str, Any]:
 def _fact_lines(info: KernelDescription, spaced: bool = False) -> list[tuple[str, str]]:
     """``(label, value)`` lines under one kernel's matrix."""
     assert info.matrix is not None and info.total is not None
-    total = format_number(info.total, _PLAIN_DIGITS)
+    total = _tap(info.total, _PLAIN_DIGITS)
     lines = [("shape", dims_text(info.matrix.shape)), ("sum", total)]
     if info.rank is not None:
         lines.append(("rank", str(info.rank)))
@@ -294,11 +279,9 @@ def _step_lines(info: KernelDescription) -> list[tuple[str, str]]:
     if step.border is not None:
         lines.append(("border", step.border))
     if step.offset:
-        lines.append(
-            ("offset", f"{format_number(step.offset, _PLAIN_DIGITS)} (added to the result)")
-        )
+        lines.append(("offset", f"{_tap(step.offset, _PLAIN_DIGITS)} (added to the result)"))
     if step.gate:
-        lines.append(("threshold", f"input kept where |change| < {format_number(step.gate, 6)}"))
+        lines.append(("threshold", f"input kept where |change| < {_tap(step.gate, 6)}"))
     if info.parts:
         lines.append(("result", info.formula))
     lines.append(("zero sum", "yes (--map auto uses abs)" if step.zero_sum else "no"))
