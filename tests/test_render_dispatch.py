@@ -260,3 +260,39 @@ def test_layer_picture_frames_and_its_checks() -> None:
         layer_picture(answer, "png", (3, 0))
     with pytest.raises(SpecError, match=r"^--at picks the position of a still; a \.gif"):
         layer_picture(answer, "gif", (0, 0))
+
+
+# ---- kernels and learn through the dispatcher ------------------------------------------------
+
+
+def test_kernel_views_give_each_format_its_data() -> None:
+    from convcli.kernels import catalogue, describe, parse_step
+    from convcli.render.kernels import CatalogueView, StepView
+
+    listing = CatalogueView(catalogue())
+    rows = list(listing.csv_table()[1])
+    assert listing.csv_table()[0] == ("name", "kind", "size", "arguments", "description")
+    assert listing.to_dict()[0] == dict(zip(listing.csv_table()[0], rows[0], strict=True))
+    assert len(listing.plain_lines()) == len(rows)
+    sobel = StepView(describe(parse_step("sobel-x")))
+    header, matrix_rows = sobel.csv_table()
+    assert (header, list(matrix_rows)) == (["-1", "0", "1"], [["-2", "0", "2"], ["-1", "0", "1"]])
+    assert sobel.to_dict()["factors"] == {"column": [1, 2, 1], "row": [-1, 0, 1]}
+    assert sobel.plain_lines()[-3:] == ["-1  0  1", "-2  0  2", "-1  0  1"]
+
+
+def test_kernel_csv_is_refused_before_anything_prints(cli) -> None:
+    result = cli("kernels", "maxpool:k=2", "--format", "csv")
+    assert result.exit_code != 0 and result.stdout == ""
+    assert "--format csv writes one 2-D matrix; 'maxpool:k=2' is a pooling step" in result.stderr
+
+
+@pytest.mark.parametrize("output_format", ["table", "plain", "csv"])
+def test_a_peer_call_prints_its_lines_as_they_are_in_every_text_format(cli, output_format) -> None:
+    result = cli("kernels", "box:3", "--as", "opencv", "--format", output_format)
+    assert result.stdout == (
+        "k = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1]], np.float32) / 9\n"
+        "out = cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT_101)\n"
+    )
+    data = json.loads(cli("kernels", "box:3", "--as", "opencv", "--format", "json").stdout)
+    assert data == {"step": "box:3", "as": "opencv", "lines": result.stdout.splitlines()}
