@@ -296,3 +296,19 @@ def test_a_peer_call_prints_its_lines_as_they_are_in_every_text_format(cli, outp
     )
     data = json.loads(cli("kernels", "box:3", "--as", "opencv", "--format", "json").stdout)
     assert data == {"step": "box:3", "as": "opencv", "lines": result.stdout.splitlines()}
+
+
+def test_learn_prints_its_fit_through_the_dispatcher(cli) -> None:
+    pair = ("learn", "tests/data/corpus_x.txt", "tests/data/corpus_y.txt", "--size", "3")
+    plain = cli(*pair, "--format", "plain").stdout.splitlines()
+    assert plain[0] == "# recovered by convcli learn"
+    assert "# padding: 1,1,0,1" in plain
+    assert plain[-3:] == [" 0  0  0", " 1 -1  0", " 0  0  0"]
+    lines = cli(*pair, "--format", "csv").stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("kernel_size,kernel,bias,padding,border,")
+    assert lines[1].startswith('3x3,"0,0,0; 1,-1,0; 0,0,0",,"1,1,0,1",zeros,lstsq,')
+    data = json.loads(cli(*pair, "--format", "json").stdout)
+    assert data["kernel"] == [[0, 0, 0], [1, -1, 0], [0, 0, 0]] and data["padding"] == [1, 1, 0, 1]
+    table = cli(*pair, "--format", "table").stdout
+    assert table.startswith("Recovered 3x3 kernel (least squares)\n")
+    assert "conditioning" in table
