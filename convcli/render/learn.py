@@ -224,6 +224,17 @@ def kernel_file_text(
 
     A per-channel set is written one block per channel, separated by blank lines
     (which ``-k`` would read as one 3-D kernel summing over channels: say so).
+
+    Parameters
+    ----------
+    fit : KernelFit
+        The recovered kernel, rounded to its ``decimals``.
+    separator : str
+        Between the values of a row (``" "``: right-aligned columns).
+    comments : bool
+        Start with ``#`` lines: the facts, the bias and the per-channel warning.
+    facts : list of (str, str), optional
+        ``(label, text)`` lines from :func:`fact_lines`.
     """
     lines: list[str] = []
     if comments:
