@@ -64,6 +64,7 @@ from convcli.limits import (
     reading,
     shorten,
 )
+from convcli.numbers import format_number  # render/apply.py still imports it from here
 
 __all__ = [
     "DEFAULT_MAX_PIXELS",
@@ -757,6 +758,17 @@ def probe_shape(
     Images: Pillow reads the header of a :data:`READ_FORMATS` file (nothing decoded);
     ``.npy``: its header; text matrices: parsed (they are small). C counts the channels
     the steps will filter (alpha included, one colour channel with ``gray``).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The input file.
+    max_pixels : int or None
+        ``--max-pixels``: a larger image is refused (None: no limit).
+    channels_last : bool
+        ``--channels-last``: a 3-D matrix is (H, W, C) (see :func:`matrix_layout`).
+    gray : bool
+        The image is read as one grey channel (``--gray``).
     """
     name = str(path)
     try:
@@ -1151,6 +1163,15 @@ def check_output_path(
 ) -> None:
     """Refuse an output before any work is done: fail fast, leave nothing behind.
 
+    Parameters
+    ----------
+    path : str or PathLike
+        The output file.
+    inputs : sequence of str or PathLike
+        The inputs, which the output may not overwrite.
+    force : bool
+        An existing output may be replaced.
+
     Raises
     ------
     ConvcliError
@@ -1270,7 +1291,17 @@ def _publish(temporary: str, target: Path, force: bool) -> None:
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> None:
-    """Write ``data`` to ``path`` atomically, or to stdout when ``path`` is ``-``."""
+    """Write ``data`` to ``path`` atomically, or to stdout when ``path`` is ``-``.
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file, or ``-`` for stdout.
+    data : bytes
+        What to write.
+    force : bool
+        An existing file may be replaced.
+    """
     if str(path) == "-":
         sys.stdout.flush()
         sys.stdout.buffer.write(data)
@@ -1281,7 +1312,17 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = Fals
 
 
 def save_npy(path: str | os.PathLike[str], values: np.ndarray, *, force: bool = False) -> None:
-    """Save an array as ``.npy`` (atomically; ``-`` is stdout)."""
+    """Save an array as ``.npy`` (atomically; ``-`` is stdout).
+
+    Parameters
+    ----------
+    path : str or PathLike
+        The file, or ``-`` for stdout.
+    values : numpy.ndarray, any shape
+        The array (saved without pickles).
+    force : bool
+        An existing file may be replaced.
+    """
     buffer = io.BytesIO()
     np.save(buffer, values, allow_pickle=False)
     write_bytes(path, buffer.getvalue(), force=force)
@@ -1374,6 +1415,15 @@ _ADLER_BASE = 65521
 
 def adler32_combine(first: int, second: int, second_length: int) -> int:
     """The Adler-32 of two byte strings joined, from the checksum of each (zlib's formula).
+
+    Parameters
+    ----------
+    first : int
+        The Adler-32 of the first string.
+    second : int
+        The Adler-32 of the second string.
+    second_length : int
+        The second string's length in bytes.
 
     Examples
     --------
@@ -1618,22 +1668,6 @@ def save_image(
 # --------------------------------------------------------------------- text matrices
 
 
-def format_number(value: float) -> str:
-    """One number as a person would write it: ``19``, ``-1``, ``0.5``, ``1e-20``.
-
-    Whole numbers print without a decimal point (``-0`` as ``0``); others with the
-    shortest float32 representation that reads back to the same value.
-
-    Examples
-    --------
-    >>> [format_number(v) for v in (19.0, -0.0, 0.1, 2.5e-7, float("nan"))]
-    ['19', '0', '0.1', '2.5e-07', 'nan']
-    """
-    if math.isfinite(value) and float(value).is_integer() and abs(value) < 1e16:
-        return str(int(value))
-    return str(np.float32(value))
-
-
 def matrix_text(values: np.ndarray, separator: str = " ") -> str:
     """Rows of numbers, each column right-aligned, channels separated by a blank line.
 
@@ -1667,6 +1701,17 @@ def save_matrix_text(
     path: str | Path, values: np.ndarray, *, csv: bool = False, force: bool = False
 ) -> None:
     """Write ``values`` as :func:`matrix_text` (``.txt``) or as one 2-D CSV matrix.
+
+    Parameters
+    ----------
+    path : str or Path
+        The file, or ``-`` for stdout.
+    values : numpy.ndarray, (H, W) or (C, H, W)
+        The matrix (channels as blocks in ``.txt``).
+    csv : bool
+        Write CSV (one 2-D matrix only).
+    force : bool
+        An existing file may be replaced.
 
     Raises
     ------

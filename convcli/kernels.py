@@ -989,6 +989,15 @@ def _made_shape(named: _Named, arguments: dict[str, object], where: str) -> tupl
 def check_span(shape: tuple[int, ...], dilation: tuple[int, int] | None, where: str) -> None:
     """The dilated span ``d * (k - 1) + 1`` of a kernel on each axis at most ``MAX_SPAN``.
 
+    Parameters
+    ----------
+    shape : tuple of int, (..., kH, kW)
+        The kernel's shape; its last two axes are checked.
+    dilation : (int, int) or None
+        The step's dilation; None (no dilation) passes.
+    where : str
+        Starts the error message (the kernel as the user wrote it).
+
     Raises
     ------
     SpecError
@@ -1141,11 +1150,22 @@ def _pool_step(
 def parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray:
     """Inline / file matrix syntax -> float64 array of 2 to 4 dimensions.
 
-    The one matrix syntax of convcli: ``-k`` kernels and ``--matrix`` inputs both use it;
-    ``where`` starts every error message (e.g. ``"kernel '1 2; 3'"``).
+    The one matrix syntax of convcli: ``-k`` kernels and ``--matrix`` inputs both use it.
 
-    ``allow_newlines`` (files) makes line breaks separate rows and blank lines separate
-    channels, in addition to ``;`` and ``|``.
+    Parameters
+    ----------
+    text : str
+        The matrix: rows split by ``;``, channels by ``|``, values by commas or spaces;
+        or nested brackets; or an ImageMagick ``3x3: ...`` kernel.
+    where : str
+        Starts every error message (e.g. ``"kernel '1 2; 3'"``).
+    allow_newlines : bool
+        For files: line breaks separate rows and blank lines channels too, in addition
+        to ``;`` and ``|``.
+
+    Returns
+    -------
+    numpy.ndarray, float64, (H, W), (C, H, W) or (O, C, H, W)
     """
     stripped = text.strip()
     if stripped[:1] in "[(":

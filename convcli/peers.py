@@ -41,6 +41,7 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from convcli.errors import ConvcliError, SpecError
+from convcli.numbers import format_number
 
 if TYPE_CHECKING:
     import numpy as np
@@ -403,7 +404,7 @@ _SCIPY_BORDERS = {
 
 def _number(value: float) -> str:
     """A tap as the shortest text that reads back exactly (whole numbers without ``.0``)."""
-    return str(int(value)) if float(value).is_integer() else repr(float(value))
+    return format_number(value, shortest="float64")
 
 
 def _rows(weight: np.ndarray) -> list[str]:

@@ -33,8 +33,8 @@ LONG_FUNCTIONS: dict[str, set[str]] = {
 #: Files whose public functions do not all have their ``Parameters`` yet (other branches).
 UNDOCUMENTED: set[str] = {
     "_threads.py", "batch.py", "cli.py", "core/_engines.py", "core/_median.py",
-    "core/_strips.py", "core/conv.py", "core/padding.py", "core/pool.py", "imageio.py",
-    "kernels.py", "limits.py", "pipeline.py", "render/learn.py", "steps.py",
+    "core/_strips.py", "core/conv.py", "core/padding.py", "core/pool.py", "limits.py",
+    "pipeline.py", "steps.py",
 }  # fmt: skip
 
 

@@ -154,21 +154,56 @@ def test_draw_results_to_dict() -> None:
 VALUES = [19.0, -1.0, -0.0, 0.5, 0.1, 1 / 3, 2.5e-7, 1e20, 123456.789, -math.inf, math.nan]
 
 
-@pytest.mark.parametrize("value", VALUES)
-def test_format_number_is_imageio_and_steps_formatter(value: float) -> None:
-    """The float32 policy gives what ``imageio.format_number`` printed (its callers can
-    switch without a byte changing)."""
-    from convcli.imageio import format_number as imageio_format
+#: What imageio's and kernels' private formatters printed for VALUES, before they were
+#: deleted in favour of convcli.numbers (float32: imageio/apply; float64: kernels, 4 digits).
+FLOAT32_TEXT = ["19", "-1", "0", "0.5", "0.1", "0.33333334", "2.5e-07", "1e+20", "123456.79",
+                "-inf", "nan"]  # fmt: skip
+FLOAT64_TEXT = ["19", "-1", "0", "0.5", "0.1", "0.3333333333333333", "2.5e-07", "1e+20",
+                "123456.789", "-inf", "nan"]  # fmt: skip
+FOUR_DIGITS = ["19", "-1", "0", "0.5", "0.1", "0.3333", "2.5e-07", "1e+20", "1.235e+05",
+               "-inf", "nan"]  # fmt: skip
 
-    assert format_number(value) == imageio_format(value)
+
+def test_format_number_keeps_the_deleted_formatters_text() -> None:
+    assert [format_number(v) for v in VALUES] == FLOAT32_TEXT
+    assert [format_number(v, shortest="float64") for v in VALUES] == FLOAT64_TEXT
+    assert [format_number(v, 4, shortest="float64") for v in VALUES] == FOUR_DIGITS
 
 
-@pytest.mark.parametrize("value", [v for v in VALUES if abs(v) < 1e16])
-@pytest.mark.parametrize("digits", [None, 4, 6])
-def test_format_number_float64_is_the_kernels_formatter(value: float, digits) -> None:
-    from convcli.render.kernels import format_number as kernels_format
+def test_imageio_and_peers_write_numbers_through_convcli_numbers() -> None:
+    from convcli import imageio, peers
 
-    assert format_number(value, digits, shortest="float64") == kernels_format(value, digits)
+    assert imageio.format_number is format_number  # render/apply.py imports it from there
+    assert imageio.matrix_text(np.array([[19.0, -0.0], [1 / 3, 2.5e-7]])) == (
+        "        19       0\n0.33333334 2.5e-07\n"
+    )
+    assert [peers._number(v) for v in (2.0, -0.0, 1 / 3)] == ["2", "0", "0.3333333333333333"]
+
+
+def test_a_huge_whole_tap_prints_in_exponent_form(cli) -> None:
+    """Changed with convcli.numbers: a whole tap of 1e16 or more, beyond float64's exact
+    integers, was written with all its 17+ digits; now as 1e+16 (the same float)."""
+    plain = cli("kernels", "1e16 1; 0.5 1e20", "--format", "plain").stdout
+    assert plain.splitlines()[-2:] == ["1e+16     1", "  0.5 1e+20"]
+    assert "# sum: 1.0001e+20" in plain
+    printed = cli("kernels", "1e16 1; 0.5 1e20", "--format", "json").stdout
+    assert "1e+16" in printed and "10000000000000000" not in printed
+    assert json.loads(printed)["matrix"] == [[1e16, 1], [0.5, 1e20]]
+
+
+def test_kernel_json_writes_null_for_a_non_finite_value() -> None:
+    """Changed with convcli.numbers: float("inf") wrote the invalid JSON ``Infinity``."""
+    from dataclasses import replace
+
+    from convcli.kernels import describe, parse_step
+    from convcli.render.kernels import _step_json
+
+    info = describe(parse_step("1 2; 3 4"))
+    assert info.matrix is not None
+    matrix = info.matrix.astype(float)
+    matrix[0, 0] = math.inf
+    data = _step_json(replace(info, matrix=matrix))
+    assert json.loads(json.dumps(data, allow_nan=False))["matrix"] == [[None, 2], [3, 4]]
 
 
 @pytest.mark.parametrize("value", VALUES)
@@ -225,3 +260,55 @@ def test_layer_picture_frames_and_its_checks() -> None:
         layer_picture(answer, "png", (3, 0))
     with pytest.raises(SpecError, match=r"^--at picks the position of a still; a \.gif"):
         layer_picture(answer, "gif", (0, 0))
+
+
+# ---- kernels and learn through the dispatcher ------------------------------------------------
+
+
+def test_kernel_views_give_each_format_its_data() -> None:
+    from convcli.kernels import catalogue, describe, parse_step
+    from convcli.render.kernels import CatalogueView, StepView
+
+    listing = CatalogueView(catalogue())
+    rows = list(listing.csv_table()[1])
+    assert listing.csv_table()[0] == ("name", "kind", "size", "arguments", "description")
+    assert listing.to_dict()[0] == dict(zip(listing.csv_table()[0], rows[0], strict=True))
+    assert len(listing.plain_lines()) == len(rows)
+    sobel = StepView(describe(parse_step("sobel-x")))
+    header, matrix_rows = sobel.csv_table()
+    assert (header, list(matrix_rows)) == (["-1", "0", "1"], [["-2", "0", "2"], ["-1", "0", "1"]])
+    assert sobel.to_dict()["factors"] == {"column": [1, 2, 1], "row": [-1, 0, 1]}
+    assert sobel.plain_lines()[-3:] == ["-1  0  1", "-2  0  2", "-1  0  1"]
+
+
+def test_kernel_csv_is_refused_before_anything_prints(cli) -> None:
+    result = cli("kernels", "maxpool:k=2", "--format", "csv")
+    assert result.exit_code != 0 and result.stdout == ""
+    assert "--format csv writes one 2-D matrix; 'maxpool:k=2' is a pooling step" in result.stderr
+
+
+@pytest.mark.parametrize("output_format", ["table", "plain", "csv"])
+def test_a_peer_call_prints_its_lines_as_they_are_in_every_text_format(cli, output_format) -> None:
+    result = cli("kernels", "box:3", "--as", "opencv", "--format", output_format)
+    assert result.stdout == (
+        "k = np.array([[1, 1, 1], [1, 1, 1], [1, 1, 1]], np.float32) / 9\n"
+        "out = cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT_101)\n"
+    )
+    data = json.loads(cli("kernels", "box:3", "--as", "opencv", "--format", "json").stdout)
+    assert data == {"step": "box:3", "as": "opencv", "lines": result.stdout.splitlines()}
+
+
+def test_learn_prints_its_fit_through_the_dispatcher(cli) -> None:
+    pair = ("learn", "tests/data/corpus_x.txt", "tests/data/corpus_y.txt", "--size", "3")
+    plain = cli(*pair, "--format", "plain").stdout.splitlines()
+    assert plain[0] == "# recovered by convcli learn"
+    assert "# padding: 1,1,0,1" in plain
+    assert plain[-3:] == [" 0  0  0", " 1 -1  0", " 0  0  0"]
+    lines = cli(*pair, "--format", "csv").stdout.splitlines()
+    assert len(lines) == 2 and lines[0].startswith("kernel_size,kernel,bias,padding,border,")
+    assert lines[1].startswith('3x3,"0,0,0; 1,-1,0; 0,0,0",,"1,1,0,1",zeros,lstsq,')
+    data = json.loads(cli(*pair, "--format", "json").stdout)
+    assert data["kernel"] == [[0, 0, 0], [1, -1, 0], [0, 0, 0]] and data["padding"] == [1, 1, 0, 1]
+    table = cli(*pair, "--format", "table").stdout
+    assert table.startswith("Recovered 3x3 kernel (least squares)\n")
+    assert "conditioning" in table

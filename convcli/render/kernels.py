@@ -20,17 +20,19 @@ JSON for one step::
 
 from __future__ import annotations
 
-import sys
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from convcli.geometry import dims_text
+from convcli.numbers import format_number, json_nested, json_number
 from convcli.render import (
+    CsvTable,
     OutputFormat,
     Record,
-    print_csv,
+    ResultView,
     print_fitting,
-    print_json,
+    render,
     stacked,
     stdout_console,
 )
@@ -51,32 +53,13 @@ _TABLE_DIGITS = 4  # significant digits on screen: a 7x7 Gaussian stays readable
 _PLAIN_DIGITS = 6
 
 
-def format_number(value: float, digits: int | None = None) -> str:
-    """A kernel tap as text: whole numbers without decimals, others to ``digits`` significant
-    digits (None: the shortest text that reads back exactly).
-
-    >>> format_number(2.0), format_number(-0.0), format_number(1 / 3, 4)
-    ('2', '0', '0.3333')
-    """
-    if float(value).is_integer():
-        return str(int(value))
-    return repr(float(value)) if digits is None else f"{value:.{digits}g}"
-
-
-def _json_number(value: float) -> int | float:
-    return int(value) if float(value).is_integer() else float(value)
-
-
-def _json_array(array: np.ndarray) -> Any:
-    if array.ndim == 0:
-        return _json_number(float(array))
-    return [_json_array(item) for item in array]
+def _tap(value: float, digits: int | None = None) -> str:
+    """A kernel tap as text: kernels are written exactly, so the shortest float64 text."""
+    return format_number(value, digits, shortest="float64")
 
 
 def _vector_text(vector: np.ndarray, spaced: bool = False) -> str:
-    return (
-        "[" + (", " if spaced else ",").join(format_number(v, _TABLE_DIGITS) for v in vector) + "]"
-    )
+    return "[" + (", " if spaced else ",").join(_tap(v, _TABLE_DIGITS) for v in vector) + "]"
 
 
 def factors_text(factors: tuple[np.ndarray, np.ndarray], spaced: bool = False) -> str:
@@ -87,7 +70,7 @@ def factors_text(factors: tuple[np.ndarray, np.ndarray], spaced: bool = False) -
 
 
 def _matrix_rows(matrix: np.ndarray, digits: int | None) -> list[list[str]]:
-    return [[format_number(v, digits) for v in row] for row in matrix]
+    return [[_tap(v, digits) for v in row] for row in matrix]
 
 
 def _aligned(rows: list[list[str]]) -> list[str]:
@@ -120,20 +103,37 @@ def _padding_text(pads: Sequence[int]) -> str:
 # ---- the catalogue -------------------------------------------------------------------------------
 
 
-def render_catalogue(infos: Sequence[KernelInfo], output_format: OutputFormat) -> None:
-    """Print the named kernels and pooling steps."""
-    rows = [(i.name, i.kind, i.size, i.arguments, i.description) for i in infos]
-    if output_format is OutputFormat.json:
-        print_json([dict(zip(_CATALOGUE_HEADER, row, strict=True)) for row in rows])
-    elif output_format is OutputFormat.csv:
-        print_csv(_CATALOGUE_HEADER, rows)
-    elif output_format is OutputFormat.plain:
+@dataclass(frozen=True)
+class CatalogueView(ResultView):
+    """The named kernels and pooling steps, one row each."""
+
+    infos: Sequence[KernelInfo]
+
+    def _rows(self) -> list[tuple[str, str, str, str, str]]:
+        return [(i.name, i.kind, i.size, i.arguments, i.description) for i in self.infos]
+
+    def to_dict(self) -> list[dict[str, str]]:
+        return [dict(zip(_CATALOGUE_HEADER, row, strict=True)) for row in self._rows()]
+
+    def csv_table(self) -> CsvTable:
+        return _CATALOGUE_HEADER, self._rows()
+
+    def plain_lines(self) -> list[str]:
+        rows = self._rows()
         name_width = max(len(row[0]) for row in rows)
         size_width = max(len(row[2]) for row in rows)
-        for name, _kind, size, _arguments, description in rows:
-            sys.stdout.write(f"{name:<{name_width}}  {size:<{size_width}}  {description}\n")
-    else:
-        _render_catalogue_table(rows)
+        return [
+            f"{name:<{name_width}}  {size:<{size_width}}  {description}"
+            for name, _kind, size, _arguments, description in rows
+        ]
+
+    def print_table(self) -> None:
+        _render_catalogue_table(self._rows())
+
+
+def render_catalogue(infos: Sequence[KernelInfo], output_format: OutputFormat) -> None:
+    """Print the named kernels and pooling steps."""
+    render(CatalogueView(infos), output_format)
 
 
 def _render_catalogue_table(rows: Sequence[tuple[str, str, str, str, str]]) -> None:
@@ -199,14 +199,17 @@ def _kernel_facts(info: KernelDescription) -> dict[str, Any]:
     assert info.matrix is not None and info.total is not None
     return {
         "shape": list(info.matrix.shape),
-        "matrix": _json_array(info.matrix),
-        "sum": _json_number(info.total) if info.integer else info.total,
+        "matrix": json_nested(info.matrix, None),
+        "sum": json_number(info.total, None) if info.integer else info.total,
         "integer": info.integer,
         "rank": info.rank,
         "separable": info.separable,
         "factors": None
         if info.factors is None
-        else {"column": _json_array(info.factors[0]), "row": _json_array(info.factors[1])},
+        else {
+            "column": json_nested(info.factors[0], None),
+            "row": json_nested(info.factors[1], None),
+        },
     }
 
 
@@ -238,7 +241,7 @@ def _step_json(info: KernelDescription) -> dict[str, Any]:
         border=step.border,
     )
     if step.offset:  # only vips .mat files have one
-        data["offset"] = _json_number(step.offset)
+        data["offset"] = json_number(step.offset, None)
     if info.parts:
         data["formula"] = info.formula
         data["components"] = [{"label": part.summary, **_kernel_facts(part)} for part in info.parts]
@@ -250,7 +253,7 @@ def _step_json(info: KernelDescription) -> dict[str, Any]:
 def _fact_lines(info: KernelDescription, spaced: bool = False) -> list[tuple[str, str]]:
     """``(label, value)`` lines under one kernel's matrix."""
     assert info.matrix is not None and info.total is not None
-    total = format_number(info.total, _PLAIN_DIGITS)
+    total = _tap(info.total, _PLAIN_DIGITS)
     lines = [("shape", dims_text(info.matrix.shape)), ("sum", total)]
     if info.rank is not None:
         lines.append(("rank", str(info.rank)))
@@ -294,11 +297,9 @@ def _step_lines(info: KernelDescription) -> list[tuple[str, str]]:
     if step.border is not None:
         lines.append(("border", step.border))
     if step.offset:
-        lines.append(
-            ("offset", f"{format_number(step.offset, _PLAIN_DIGITS)} (added to the result)")
-        )
+        lines.append(("offset", f"{_tap(step.offset, _PLAIN_DIGITS)} (added to the result)"))
     if step.gate:
-        lines.append(("threshold", f"input kept where |change| < {format_number(step.gate, 6)}"))
+        lines.append(("threshold", f"input kept where |change| < {_tap(step.gate, 6)}"))
     if info.parts:
         lines.append(("result", info.formula))
     lines.append(("zero sum", "yes (--map auto uses abs)" if step.zero_sum else "no"))
@@ -318,7 +319,7 @@ def _blocks(
     return [("", info.matrix, _fact_lines(info, spaced) + step_facts)]
 
 
-def _render_plain(info: KernelDescription) -> None:
+def _plain_lines(info: KernelDescription) -> list[str]:
     out = [f"# {info.text}: {info.summary}"]
     for heading, matrix, facts in _blocks(info):
         if heading:
@@ -332,7 +333,7 @@ def _render_plain(info: KernelDescription) -> None:
             if slice_label:
                 out.append(f"# {slice_label}")
             out += _aligned(_matrix_rows(plane, _PLAIN_DIGITS))
-    sys.stdout.write("\n".join(out) + "\n")
+    return out
 
 
 def _render_table(info: KernelDescription) -> None:
@@ -409,40 +410,73 @@ def _facts_grid(facts: list[tuple[str, str]]) -> Table:
     return grid
 
 
+_NOT_ONE_MATRIX = {
+    "pool": "a pooling step",
+    "magnitude": "a magnitude of two kernels",
+    "compass": "the maximum of 8 kernels",
+}
+
+
+@dataclass(frozen=True)
+class StepView(ResultView):
+    """One step: its matrix (or pool geometry), sum, rank and separable factors."""
+
+    info: KernelDescription
+
+    def to_dict(self) -> dict[str, Any]:
+        return _step_json(self.info)
+
+    def csv_table(self) -> CsvTable:
+        """One 2-D matrix, exact (a CSV is read back), with no header row.
+
+        Raises
+        ------
+        ConvcliError
+            For something that is not one 2-D matrix.
+        """
+        info = self.info
+        if info.kind != "kernel" or info.matrix is None or info.matrix.ndim != 2:
+            from convcli.errors import ConvcliError
+
+            ndim = info.matrix.ndim if info.matrix is not None else 0
+            what = _NOT_ONE_MATRIX.get(info.kind, f"a {ndim}-D kernel")
+            raise ConvcliError(
+                f"--format csv writes one 2-D matrix; '{info.text}' is {what} (use --format json)"
+            )
+        rows = _matrix_rows(info.matrix, None)
+        return rows[0], rows[1:]  # a matrix file has no header: its first row stands there
+
+    def plain_lines(self) -> list[str]:
+        return _plain_lines(self.info)
+
+    def print_table(self) -> None:
+        _render_table(self.info)
+
+
 def render_step(info: KernelDescription, output_format: OutputFormat) -> None:
-    """Print one step: its matrix (or pool geometry), sum, rank and separable factors.
+    """Print one step in ``output_format`` (:class:`StepView`).
 
     Raises
     ------
     ConvcliError
         ``--format csv`` for something that is not one 2-D matrix.
     """
-    if output_format is OutputFormat.json:
-        print_json(_step_json(info))
-    elif output_format is OutputFormat.csv:
-        if info.kind != "kernel" or info.matrix is None or info.matrix.ndim != 2:
-            from convcli.errors import ConvcliError
-
-            what = {
-                "pool": "a pooling step",
-                "magnitude": "a magnitude of two kernels",
-                "compass": "the maximum of 8 kernels",
-            }.get(info.kind, f"a {info.matrix.ndim if info.matrix is not None else 0}-D kernel")
-            raise ConvcliError(
-                f"--format csv writes one 2-D matrix; '{info.text}' is {what} (use --format json)"
-            )
-        _write_csv_matrix(info.matrix)
-    elif output_format is OutputFormat.plain:
-        _render_plain(info)
-    else:
-        _render_table(info)
+    render(StepView(info), output_format)
 
 
-def _write_csv_matrix(matrix: np.ndarray) -> None:
-    import csv
+@dataclass(frozen=True)
+class PeerCallView(ResultView):
+    """A peer's command or call for a step, one line each, printed as they are (to paste)."""
 
-    writer = csv.writer(sys.stdout, lineterminator="\n")
-    writer.writerows(_matrix_rows(matrix, None))  # exact: a CSV is read back
+    text: str
+    peer: str
+    lines: Sequence[str]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"step": self.text, "as": self.peer, "lines": list(self.lines)}
+
+    def plain_lines(self) -> Sequence[str]:
+        return self.lines
 
 
 def render_peer_call(
@@ -461,7 +495,6 @@ def render_peer_call(
     output_format : OutputFormat
         ``json`` prints ``{"step", "as", "lines"}``; every other format the lines.
     """
-    if output_format is OutputFormat.json:
-        print_json({"step": text, "as": peer, "lines": list(lines)})
-    else:
-        sys.stdout.write("".join(line + "\n" for line in lines))
+    # Lines of code are no table: CSV prints them as they are, like plain and table.
+    plain = output_format in (OutputFormat.csv, OutputFormat.plain)
+    render(PeerCallView(text, peer, lines), OutputFormat.plain if plain else output_format)

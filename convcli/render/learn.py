@@ -9,9 +9,17 @@ Loss lines and the progress bar go to stderr.
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from convcli.render import OutputFormat, print_csv, print_json, stderr_console, stdout_console
+from convcli.render import (
+    CsvTable,
+    OutputFormat,
+    ResultView,
+    render,
+    stderr_console,
+    stdout_console,
+)
 
 if TYPE_CHECKING:
     import numpy as np
@@ -216,6 +224,17 @@ def kernel_file_text(
 
     A per-channel set is written one block per channel, separated by blank lines
     (which ``-k`` would read as one 3-D kernel summing over channels: say so).
+
+    Parameters
+    ----------
+    fit : KernelFit
+        The recovered kernel, rounded to its ``decimals``.
+    separator : str
+        Between the values of a row (``" "``: right-aligned columns).
+    comments : bool
+        Start with ``#`` lines: the facts, the bias and the per-channel warning.
+    facts : list of (str, str), optional
+        ``(label, text)`` lines from :func:`fact_lines`.
     """
     lines: list[str] = []
     if comments:
@@ -317,6 +336,56 @@ _CSV_HEADER = (
 )
 
 
+@dataclass(frozen=True)
+class FitView(ResultView):
+    """The recovered kernel and its report.
+
+    ``plain`` is a kernel file (facts as ``#`` comments, then the rows), ``csv`` one row,
+    ``json`` :func:`fit_json`.
+    """
+
+    fit: KernelFit
+    context: FitContext
+    saved: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return fit_json(self.fit, self.context, self.saved)
+
+    def csv_table(self) -> CsvTable:
+        fit = self.fit
+        blocks = _channel_blocks(fit, fit.rounded_kernel())
+        kernel_text = " | ".join(
+            "; ".join(_rows_text(block, fit.decimals, ",")) for block in blocks
+        )
+        row = (
+            _size_text(fit.kernel_size),
+            kernel_text,
+            "" if fit.bias is None else _bias_text(fit),
+            ",".join(str(pad) for pad in fit.pads),
+            fit.border,
+            fit.method,
+            repr(fit.rmse),
+            repr(fit.max_error),
+            repr(fit.tolerance),
+            str(fit.fits).lower(),
+            repr(fit.condition_number),
+            fit.rank,
+            fit.unknowns,
+            fit.samples,
+            fit.excluded,
+        )
+        return _CSV_HEADER, [row]
+
+    def _facts(self) -> list[tuple[str, str]]:
+        return fact_lines(self.fit, self.context, self.saved)
+
+    def plain_lines(self) -> list[str]:
+        return kernel_file_text(self.fit, facts=self._facts()).splitlines()
+
+    def print_table(self) -> None:
+        _render_table(self.fit, self._facts())
+
+
 def render_fit(
     fit: KernelFit,
     output_format: OutputFormat,
@@ -328,48 +397,15 @@ def render_fit(
     Parameters
     ----------
     fit : KernelFit
+        The recovered kernel.
     output_format : OutputFormat
+        How to print it (:class:`FitView`).
     context : FitContext
         Units, what was left out and the ``--map`` read with.
     saved : str, optional
         The ``--save`` file written.
     """
-    if output_format is OutputFormat.json:
-        print_json(fit_json(fit, context, saved))
-        return
-    if output_format is OutputFormat.csv:
-        blocks = _channel_blocks(fit, fit.rounded_kernel())
-        kernel_text = " | ".join(
-            "; ".join(_rows_text(block, fit.decimals, ",")) for block in blocks
-        )
-        print_csv(
-            _CSV_HEADER,
-            [
-                (
-                    _size_text(fit.kernel_size),
-                    kernel_text,
-                    "" if fit.bias is None else _bias_text(fit),
-                    ",".join(str(pad) for pad in fit.pads),
-                    fit.border,
-                    fit.method,
-                    repr(fit.rmse),
-                    repr(fit.max_error),
-                    repr(fit.tolerance),
-                    str(fit.fits).lower(),
-                    repr(fit.condition_number),
-                    fit.rank,
-                    fit.unknowns,
-                    fit.samples,
-                    fit.excluded,
-                )
-            ],
-        )
-        return
-    facts = fact_lines(fit, context, saved)
-    if output_format is OutputFormat.plain:
-        sys.stdout.write(kernel_file_text(fit, facts=facts))
-        return
-    _render_table(fit, facts)
+    render(FitView(fit, context, saved), output_format)
 
 
 def _render_table(fit: KernelFit, facts: list[tuple[str, str]]) -> None:
