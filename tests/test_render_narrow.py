@@ -8,13 +8,16 @@ A wide terminal and a pipe keep the wide tables byte for byte: tests/test_cli_co
 
 from __future__ import annotations
 
+import importlib
 import json
+import pkgutil
 import re
 import sys
 
 import pytest
 from rich.console import Console
 
+import convcli.render
 from convcli.render import Record, fits, stacked, thousands
 from convcli.render.kernels import format_number
 
@@ -30,6 +33,10 @@ def at_width(monkeypatch):
         def console() -> Console:
             return Console(width=width, force_terminal=False, no_color=True)
 
+        # Import every renderer first: one imported while the patch is on would keep the
+        # patched console for the rest of the run (later tests would render at this width).
+        for info in pkgutil.iter_modules(convcli.render.__path__, "convcli.render."):
+            importlib.import_module(info.name)
         for name, module in list(sys.modules.items()):
             if name.startswith("convcli.render") and hasattr(module, "stdout_console"):
                 monkeypatch.setattr(module, "stdout_console", console)
