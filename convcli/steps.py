@@ -943,7 +943,7 @@ def conv_transpose_arithmetic(
     return Arithmetic("deconv", geometry, x3, output, (w,), groups, bias_array)
 
 
-def pool_arithmetic(
+def pool_arithmetic(  # noqa: PLR0913 (the pools' torch parameters, one function for all)
     x: Any,
     op: str,
     kernel_size: int | Sequence[int],

@@ -355,7 +355,7 @@ def choose_algorithm(
 # -------------------------------------------------------------------------- public API
 
 
-def conv2d(
+def conv2d(  # noqa: PLR0913 (torch.nn.functional.conv2d's parameters, plus two of ours)
     x: ArrayLike,
     weight: ArrayLike,
     bias: ArrayLike | None = None,
