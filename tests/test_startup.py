@@ -1,0 +1,134 @@
+"""Start-up (issue 14): what ``convcli shape`` imports, and that its fast paths print
+exactly what Rich would have printed.
+
+A piped ``shape`` table is drawn without importing Rich (a quarter of the command's
+start-up): the table by ``_Grid.text``, the lines under it by
+:func:`convcli.render.wrap_like_rich`. Both are checked here against Rich itself.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import re
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from rich.console import Console
+
+from convcli.presets import preset_names
+from convcli.render import PIPE_WIDTH, stdout_is_plain, wrap_like_rich
+from tests.conftest import SAMPLES, invoke
+
+
+def rich_prints(text: str, width: int) -> str:
+    """What a plain (non-terminal) Rich console of ``width`` columns writes for ``text``."""
+    buffer = io.StringIO()
+    Console(file=buffer, width=width, soft_wrap=False).print(text, highlight=False)
+    return buffer.getvalue()
+
+
+# Words of printable ASCII (markup and emoji codes included, to be refused) and runs of
+# spaces, so that breaks, trailing spaces and long words all occur.
+_WORDS = st.lists(
+    st.one_of(
+        st.text(st.characters(min_codepoint=33, max_codepoint=126), min_size=1, max_size=14),
+        st.sampled_from([" ", "  ", "   ", "[dim]", ":smile:", "é", "\t"]),
+    ),
+    max_size=40,
+)
+
+
+@settings(max_examples=400, deadline=None)
+@given(words=_WORDS, width=st.integers(min_value=4, max_value=60))
+def test_wrap_like_rich_is_what_rich_prints(words, width):
+    text = " ".join(words)
+    lines = wrap_like_rich(text, width)
+    if lines is None:  # refused: Rich draws it; refusals must be for a reason
+        assert (
+            "[" in text
+            or ":" in text
+            or any(not " " <= c <= "~" for c in text)
+            or any(len(word.rstrip()) > width for word in re.findall(r"\s*\S+\s*", text))
+        )
+        return
+    assert "".join(line + "\n" for line in lines) == rich_prints(text, width)
+
+
+def test_wrap_like_rich_known_lines():
+    sentence = "Parameters include bias. MACs = multiply-accumulates of the layer's weights"
+    assert wrap_like_rich(sentence, 30) == [
+        "Parameters include bias. MACs ",
+        "= multiply-accumulates of the ",
+        "layer's weights",
+    ]
+    assert wrap_like_rich("a [b] c", 80) is None  # markup: Rich reads it
+    assert wrap_like_rich("x :thumbs_up: y", 80) is None  # an emoji code
+    assert wrap_like_rich("output y 8x8x8: 1 params", 80) == ["output y 8x8x8: 1 params"]
+
+
+SHAPE_COMMANDS = [
+    ["shape", "224", "-k", "3", "-s", "2", "-p", "1"],
+    ["shape", "3x224x224", "conv:64,k=7,s=2,p=3", "maxpool:k=3,s=2,p=1", "conv:128,k=3,p=1"],
+    ["shape", "8x8x8", "tag:x", "conv:8,k=3,p=1,bn,act=relu", "add:x", "se:2"],
+    ["shape", "768f", "fc:1000", "--count-elementwise"],
+    ["shape", "--net", str(SAMPLES / "autoencoder.net")],
+    *[["shape", "--preset", name] for name in preset_names()],
+    ["shape", "--preset", "resnet50", "--depth", "1"],
+]
+
+
+@pytest.mark.parametrize("args", SHAPE_COMMANDS, ids=lambda a: " ".join(a[1:])[:50])
+def test_piped_table_is_what_rich_draws(args, monkeypatch):
+    fast = invoke(*args)
+    assert fast.exit_code == 0
+    monkeypatch.setattr("convcli.render.shape.stdout_is_plain", lambda: False)
+    drawn = invoke(*args)  # the Rich console on the pipe, as before issue 14
+    assert (fast.stdout, fast.stderr) == (drawn.stdout, drawn.stderr)
+    assert fast.stdout.splitlines()[-1].endswith(".")  # the convention ends the output
+
+
+def test_stdout_is_plain_defers_to_rich_when_told_it_is_a_terminal(monkeypatch):
+    monkeypatch.setattr(sys, "stdout", io.StringIO())
+    for name in ("FORCE_COLOR", "TTY_COMPATIBLE"):
+        monkeypatch.delenv(name, raising=False)
+    assert stdout_is_plain()
+    monkeypatch.setenv("FORCE_COLOR", "1")
+    assert not stdout_is_plain()
+    monkeypatch.delenv("FORCE_COLOR")
+    monkeypatch.setenv("TTY_COMPATIBLE", "1")
+    assert not stdout_is_plain()
+    assert PIPE_WIDTH == 200
+
+
+def _run_shape(*extra: str, env: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """Run ``convcli shape 224 -k 3 -s 2 -p 1`` piped in a fresh interpreter: its stdout
+    and which of the heavy or slow modules it imported."""
+    code = (
+        "import sys\n"
+        f"sys.argv = ['convcli', 'shape', '224', '-k', '3', '-s', '2', '-p', '1', *{extra!r}]\n"
+        "from convcli.cli import app\n"
+        "try:\n    app()\nexcept SystemExit:\n    pass\n"
+        "watched = ('rich', 'numpy', 'scipy', 'PIL', 'json', 'csv')\n"
+        "sys.stderr.write('LOADED:' + ' '.join(m for m in watched if m in sys.modules))\n"
+    )
+    base = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env={**base, **(env or {})}
+    )
+    return done.stdout, done.stderr.rsplit("LOADED:", 1)[-1].split()
+
+
+def test_piped_shape_table_imports_no_rich():
+    stdout, loaded = _run_shape()
+    assert stdout.splitlines()[3].split()[:4] == ["1", "conv:k=3,s=2,p=1", "112x112", "10"]
+    assert loaded == []
+
+
+def test_forced_colour_still_goes_through_rich():
+    stdout, loaded = _run_shape(env={"FORCE_COLOR": "1"})
+    assert "rich" in loaded
+    assert "\x1b[" in stdout  # Rich styled it: the fast path stood aside
