@@ -42,10 +42,11 @@ out of range on its own (stride 0, negative padding, a key the type does not tak
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from fractions import Fraction
 from typing import Any, Literal
 
+from convcli._records import dataclass
 from convcli.errors import ConvcliError, SpecError
 from convcli.numbers import json_fraction
 

@@ -132,3 +132,99 @@ def test_forced_colour_still_goes_through_rich():
     stdout, loaded = _run_shape(env={"FORCE_COLOR": "1"})
     assert "rich" in loaded
     assert "\x1b[" in stdout  # Rich styled it: the fast path stood aside
+
+
+# ---- convcli._records: dataclasses with shared __eq__/__hash__/__repr__ ----------------------
+
+
+def _pair(frozen: bool, body: dict) -> tuple[type, type]:
+    """The same class body through dataclasses and through convcli._records."""
+    import dataclasses
+
+    from convcli._records import dataclass
+
+    made = []
+    for decorate in (dataclasses.dataclass(frozen=frozen), dataclass(frozen=frozen)):
+        namespace = {"__module__": __name__, "__qualname__": "Thing", **body}
+        namespace["__annotations__"] = dict(body["__annotations__"])
+        for name, value in body.items():  # a fresh Field per class: dataclasses fill it in
+            if isinstance(value, dataclasses.Field):
+                namespace[name] = dataclasses.field(
+                    default=value.default, default_factory=value.default_factory,
+                    compare=value.compare, hash=value.hash, repr=value.repr,
+                )  # fmt: skip
+        made.append(decorate(type("Thing", (), namespace)))
+    return made[0], made[1]
+
+
+_BODIES = [
+    {"__annotations__": {}},
+    {"__annotations__": {"a": "int"}},
+    {"__annotations__": {"a": "int", "b": "float"}, "b": 0.5},
+    {
+        "__annotations__": {"a": "int", "note": "str", "tags": "list", "key": "int"},
+        "note": __import__("dataclasses").field(default="x", compare=False),
+        "tags": __import__("dataclasses").field(default_factory=list, repr=False),
+        "key": __import__("dataclasses").field(default=0, hash=False),
+    },
+]
+
+
+@pytest.mark.parametrize("frozen", [True, False])
+@pytest.mark.parametrize("body", _BODIES, ids=lambda b: ",".join(b["__annotations__"]) or "none")
+def test_records_behave_as_dataclasses(frozen, body):
+    import dataclasses
+
+    real, ours = _pair(frozen, body)
+    names = list(body["__annotations__"])
+    samples = [
+        dict(zip(names, values, strict=False))
+        for values in ([1, 2.0, "y", [1], 3], [1, 2.0, "z", [], 4], [2, float("nan"), "y", [1], 3])
+    ]
+    for left in samples:
+        for right in samples:
+            r1, r2 = real(**left), real(**right)
+            o1, o2 = ours(**left), ours(**right)
+            assert (o1 == o2) == (r1 == r2)
+            assert (o1 != o2) == (r1 != r2)
+            assert repr(o1) == repr(r1)
+            if frozen:
+                assert (hash(o1) == hash(o2)) == (hash(r1) == hash(r2))
+                assert hash(o1) == hash(r1)
+    assert (ours.__hash__ is None) == (real.__hash__ is None)
+    one = ours(**samples[0])
+    assert one.__eq__(object()) is NotImplemented
+    assert [f.name for f in dataclasses.fields(ours)] == names
+    assert dataclasses.replace(one, **samples[1]) == ours(**samples[1])
+    if frozen and names:
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            one.a = 5
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            one.other = 5
+
+
+def test_record_repr_of_itself_does_not_recurse():
+    from convcli._records import dataclass
+
+    @dataclass
+    class Node:
+        child: object = None
+
+    node = Node()
+    node.child = node
+    assert repr(node) == "test_record_repr_of_itself_does_not_recurse.<locals>.Node(child=...)"
+
+
+def test_record_keeps_methods_a_class_writes():
+    from convcli._records import dataclass
+
+    @dataclass(frozen=True)
+    class Loose:
+        a: int
+
+        def __eq__(self, other):
+            return True
+
+    assert Loose(1) == Loose(2)
+    assert repr(Loose(1)).endswith("Loose(a=1)")
+    assert hash(Loose(1)) == hash((1,))  # dataclasses' own hash, as they add it here

@@ -13,10 +13,10 @@ import os
 import re
 import sys
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any
 
+from convcli._records import dataclass
 from convcli.numbers import thousands as thousands  # re-exported: renderers import it from here
 
 if TYPE_CHECKING:

@@ -13,10 +13,11 @@ Rich is imported only when a table is drawn.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass, field
+from dataclasses import field
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+from convcli._records import dataclass
 from convcli.geometry import ChainReport, LayerReport, Shape, dims_text
 from convcli.numbers import compact, json_fraction, memory, thousands
 from convcli.render import (
