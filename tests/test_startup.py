@@ -8,6 +8,7 @@ start-up): the table by ``_Grid.text``, the lines under it by
 
 from __future__ import annotations
 
+import inspect
 import io
 import os
 import re
@@ -195,12 +196,27 @@ def test_records_behave_as_dataclasses(frozen, body):
     one = ours(**samples[0])
     assert one.__eq__(object()) is NotImplemented
     assert [f.name for f in dataclasses.fields(ours)] == names
+    assert str(inspect.signature(ours)) == str(inspect.signature(real))
+    assert ours.__doc__ == real.__doc__  # dataclasses write the signature there
+    assert ours.__match_args__ == real.__match_args__
+    with pytest.raises(TypeError) as real_error:
+        real(1, 2, 3, 4, 5, 6)
+    with pytest.raises(TypeError) as ours_error:  # the same complaint, from the same signature
+        ours(1, 2, 3, 4, 5, 6)
+    assert str(ours_error.value).split("() ", 1)[1] == str(real_error.value).split("() ", 1)[1]
     assert dataclasses.replace(one, **samples[1]) == ours(**samples[1])
     if frozen and names:
         with pytest.raises(dataclasses.FrozenInstanceError):
             one.a = 5
         with pytest.raises(dataclasses.FrozenInstanceError):
             one.other = 5
+        with pytest.raises(dataclasses.FrozenInstanceError):
+            del one.a
+    elif names:
+        one.a = 5
+        assert one.a == 5
+    if "tags" in names:  # a fresh list per instance, from the factory
+        assert ours(1).tags == [] and ours(1).tags is not ours(1).tags
 
 
 def test_record_repr_of_itself_does_not_recurse():
@@ -228,3 +244,26 @@ def test_record_keeps_methods_a_class_writes():
     assert Loose(1) == Loose(2)
     assert repr(Loose(1)).endswith("Loose(a=1)")
     assert hash(Loose(1)) == hash((1,))  # dataclasses' own hash, as they add it here
+
+
+def test_record_leaves_what_it_does_not_cover_to_dataclasses():
+    import dataclasses
+
+    from convcli._records import dataclass
+
+    @dataclass(frozen=True)
+    class Later:
+        a: int
+        items: list = dataclasses.field(default_factory=list)
+
+        def __post_init__(self):
+            object.__setattr__(self, "a", self.a * 2)
+
+    assert Later(2) == Later(4 // 2) and Later(2).a == 4 and Later(2).items == []
+    assert Later.__init__.__code__.co_filename != __file__  # dataclasses wrote it
+    with pytest.raises(TypeError, match="non-default argument 'b' follows default"):
+
+        @dataclass
+        class Backwards:
+            a: int = 0
+            b: int
