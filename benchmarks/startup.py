@@ -1,9 +1,10 @@
-"""Start-up time of ``convcli shape`` as a whole process, against ``import typer``.
+"""Start-up time of ``convcli shape`` and ``--help`` as whole processes, against ``import typer``.
 
-The goal: ``convcli shape 224 -k 3 -s 2 -p 1`` costs at most 1.3x a bare
-``python -c "import typer"``: the shape path may not import NumPy, SciPy or Pillow.
-With Typer 0.29, running any command also imports pydantic and builds a validator per
-parameter, so a minimal one-command Typer app is timed too: the floor for any Typer CLI.
+The goals (issue 14): ``convcli shape 224 -k 3 -s 2 -p 1`` (piped, table) costs at most
+1.3x a bare ``python -c "import typer"``, ``convcli --help`` 1.5x; the shape path may not
+import NumPy, SciPy or Pillow.
+A minimal Typer app is timed too (running a command, and its Rich ``--help``): the floor
+for any Typer CLI.
 Each command runs ``--runs`` times, interleaved (so a busy machine slows all of them
 alike) after one warm-up each; medians and ratios are printed, of the wall-clock time and
 of the CPU time the process used (user + system, from ``getrusage``): on a machine shared
@@ -23,8 +24,8 @@ import subprocess
 import sys
 import time
 
-# The floor for any Typer CLI: Typer 0.29 (installed here) imports pydantic and builds a
-# TypeAdapter per parameter when a command runs, a cost `import typer` alone does not show.
+# The floor for any Typer CLI. (Typer 0.29 would import pydantic and build a TypeAdapter per
+# parameter when a command runs, a cost `import typer` alone does not show: pyproject caps it.)
 MINIMAL_TYPER_APP = """
 import typer
 app = typer.Typer()
@@ -37,6 +38,9 @@ def other() -> None:
     pass
 app()
 """
+
+# The same app with the help convcli has: Typer formats it with Rich (typer.rich_utils).
+RICH_HELP_APP = 'typer.Typer(rich_markup_mode="rich", add_completion=False)'
 
 COMMANDS: dict[str, list[str]] = {
     "python -c pass": [sys.executable, "-c", "pass"],
@@ -52,6 +56,9 @@ COMMANDS: dict[str, list[str]] = {
     "convcli shape --help": [sys.executable, "-m", "convcli", "shape", "--help"],
     "minimal Typer app, one command, 4 options": [
         sys.executable, "-c", MINIMAL_TYPER_APP, "shape", "224", "-k", "3", "-s", "2", "-p", "1",
+    ],
+    "minimal Typer app --help (Rich help, as convcli)": [
+        sys.executable, "-c", MINIMAL_TYPER_APP.replace("typer.Typer()", RICH_HELP_APP), "--help",
     ],
     "python -c 'import numpy' (for scale)": [sys.executable, "-c", "import numpy"],
 }  # fmt: skip

@@ -136,12 +136,16 @@ def _record(cls: type[_T], frozen: bool) -> type[_T]:
     # field(...)), to put back if dataclasses must do it all after all.
     annotations = cls.__dict__.get("__annotations__", {})
     saved = {name: cls.__dict__[name] for name in (*annotations, "__doc__") if name in cls.__dict__}
+    if not had_doc:  # written below from __init__: dataclasses would read object's here
+        cls.__doc__ = "(being processed)"
     processed = dataclasses.dataclass(init=False, repr=False, eq=False)(cls)
     if not _covered(processed):
         for name in ("__dataclass_fields__", "__dataclass_params__", "__match_args__"):
             delattr(processed, name)
         for name, value in saved.items():
             setattr(processed, name, value)
+        if not had_doc:
+            processed.__doc__ = None
         return dataclasses.dataclass(frozen=frozen)(cls)
     methods = {"__init__": _init(processed, frozen), **_methods(processed, frozen)}
     if frozen:

@@ -113,7 +113,7 @@ def _run_shape(*extra: str, env: dict[str, str] | None = None) -> tuple[str, lis
         f"sys.argv = ['convcli', 'shape', '224', '-k', '3', '-s', '2', '-p', '1', *{extra!r}]\n"
         "from convcli.cli import app\n"
         "try:\n    app()\nexcept SystemExit:\n    pass\n"
-        "watched = ('rich', 'numpy', 'scipy', 'PIL', 'json', 'csv')\n"
+        "watched = ('rich', 'numpy', 'scipy', 'PIL', 'json', 'csv', 'fractions')\n"
         "sys.stderr.write('LOADED:' + ' '.join(m for m in watched if m in sys.modules))\n"
     )
     base = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
@@ -267,3 +267,17 @@ def test_record_leaves_what_it_does_not_cover_to_dataclasses():
         class Backwards:
             a: int = 0
             b: int
+
+
+def test_fields_are_ints_until_a_transposed_layer_makes_fractions():
+    from fractions import Fraction
+
+    from convcli.network import Source, size_network
+
+    report = size_network(
+        Source(words=("conv:4,k=3,s=2", "deconv:4,k=3,s=2"), input_size="3x16x16")
+    )
+    conv, deconv = report.layers
+    assert conv.rf == (3, 3) and all(type(v) is int for v in conv.rf + conv.jump)
+    assert deconv.jump == (Fraction(1), Fraction(1))
+    assert all(type(v) is Fraction for v in deconv.rf + deconv.jump + deconv.rf_padding)

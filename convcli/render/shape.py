@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import sys
 from dataclasses import field
-from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
 from convcli._records import dataclass
@@ -32,15 +31,18 @@ from convcli.render import (
 )
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from rich.table import Table
 
     from convcli.geometry import TargetOption
     from convcli.layers import TargetReport
 
 
-def per_axis(values: tuple[Fraction, ...] | tuple[int, ...]) -> str:
+def per_axis(values: tuple[Fraction | int, ...]) -> str:
     """``7`` when every axis agrees, else ``7x3`` (H x W; D x H x W in 3-D).
 
+    >>> from fractions import Fraction
     >>> per_axis((Fraction(5, 2), Fraction(5, 2))), per_axis((7, 3)), per_axis((9,))
     ('2.5', '7x3', '9')
     """
@@ -56,7 +58,7 @@ _CSV_HEADER = [
 ]  # fmt: skip
 
 
-def _axes(layer: LayerReport, values: tuple[Fraction, ...]) -> list[Any]:
+def _axes(layer: LayerReport, values: tuple[Fraction | int, ...]) -> list[Any]:
     """Two CSV cells (h, w): a 1-D layer's one axis is w; 3-D shows D*H*W as 'DxH', W."""
     if layer.rf_global:
         return ["global", "global"]
