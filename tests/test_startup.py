@@ -281,3 +281,43 @@ def test_fields_are_ints_until_a_transposed_layer_makes_fractions():
     assert conv.rf == (3, 3) and all(type(v) is int for v in conv.rf + conv.jump)
     assert deconv.jump == (Fraction(1), Fraction(1))
     assert all(type(v) is Fraction for v in deconv.rf + deconv.jump + deconv.rf_padding)
+
+
+def test_help_leaves_out_what_rich_help_never_draws():
+    """``--help`` imports typer.rich_utils without rich.markdown (markdown-it, Pygments) and
+    rich.traceback; the stand-ins are gone afterwards and build real objects if called."""
+    code = (
+        "import sys\n"
+        "from typer.testing import CliRunner\n"
+        "from convcli.cli import app\n"
+        "result = CliRunner().invoke(app, ['--help'])\n"
+        "print(result.exit_code, 'Commands' in result.stdout, 'shape' in result.stdout)\n"
+        "print(sorted(m for m in ('rich.markdown', 'rich.traceback', 'markdown_it', 'pygments')"
+        " if m in sys.modules))\n"
+        "import typer.rich_utils as ru\n"
+        "made = ru.Markdown('*x*')\n"
+        "import rich.markdown\n"
+        "print(type(made) is rich.markdown.Markdown, hasattr(rich.markdown, 'Heading'))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout.splitlines() == ["0 True True", "[]", "True True"], done.stderr
+
+
+@pytest.mark.parametrize("command", ["", "shape", "apply", "compare", "kernels", "learn", "draw"])
+def test_help_is_what_typer_draws_with_every_module_loaded(command):
+    """The help with the stand-ins is the help Typer draws once rich.markdown and
+    rich.traceback are really imported (as they were before issue 14)."""
+    args = [command, "--help"] if command else ["--help"]
+    code = (
+        "import sys\n"
+        f"if sys.argv[1] == 'real':\n    import rich.markdown, rich.traceback\n"
+        "from typer.testing import CliRunner\n"
+        "from convcli.cli import app\n"
+        f"sys.stdout.write(CliRunner().invoke(app, {args!r}, terminal_width=80).stdout)\n"
+    )
+    outputs = [
+        subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True).stdout
+        for how in ("stand-in", "real")
+    ]
+    assert outputs[0] == outputs[1]
+    assert "Usage:" in outputs[0] and len(outputs[0].splitlines()) > 8
