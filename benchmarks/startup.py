@@ -1,11 +1,15 @@
-"""Start-up time of ``convcli shape`` as a whole process, against ``import typer``.
+"""Start-up time of ``convcli shape`` and ``--help`` as whole processes, against ``import typer``.
 
-The goal: ``convcli shape 224 -k 3 -s 2 -p 1`` costs at most 1.3x a bare
-``python -c "import typer"``: the shape path may not import NumPy, SciPy or Pillow.
-With Typer 0.29, running any command also imports pydantic and builds a validator per
-parameter, so a minimal one-command Typer app is timed too: the floor for any Typer CLI.
+The goals (issue 14): ``convcli shape 224 -k 3 -s 2 -p 1`` (piped, table) costs at most
+1.3x a bare ``python -c "import typer"``, ``convcli --help`` 1.5x; the shape path may not
+import NumPy, SciPy or Pillow.
+A minimal Typer app is timed too (running a command, and its Rich ``--help``): the floor
+for any Typer CLI.
 Each command runs ``--runs`` times, interleaved (so a busy machine slows all of them
-alike) after one warm-up each; medians and ratios are printed.
+alike) after one warm-up each; medians and ratios are printed, of the wall-clock time and
+of the CPU time the process used (user + system, from ``getrusage``): on a machine shared
+with other work the CPU time moves far less than the wall clock, and it is what start-up
+costs the user's machine.
 
     .venv/bin/python benchmarks/startup.py [--runs 30]
 """
@@ -14,13 +18,14 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import statistics
 import subprocess
 import sys
 import time
 
-# The floor for any Typer CLI: Typer 0.29 (installed here) imports pydantic and builds a
-# TypeAdapter per parameter when a command runs, a cost `import typer` alone does not show.
+# The floor for any Typer CLI. (Typer 0.29 would import pydantic and build a TypeAdapter per
+# parameter when a command runs, a cost `import typer` alone does not show: pyproject caps it.)
 MINIMAL_TYPER_APP = """
 import typer
 app = typer.Typer()
@@ -34,6 +39,9 @@ def other() -> None:
 app()
 """
 
+# The same app with the help convcli has: Typer formats it with Rich (typer.rich_utils).
+RICH_HELP_APP = 'typer.Typer(rich_markup_mode="rich", add_completion=False)'
+
 COMMANDS: dict[str, list[str]] = {
     "python -c pass": [sys.executable, "-c", "pass"],
     "python -c 'import typer'": [sys.executable, "-c", "import typer"],
@@ -44,8 +52,13 @@ COMMANDS: dict[str, list[str]] = {
         sys.executable, "-m", "convcli", "shape", "224", "-k", "3", "-s", "2", "-p", "1",
         "--format", "plain",
     ],
+    "convcli --help": [sys.executable, "-m", "convcli", "--help"],
+    "convcli shape --help": [sys.executable, "-m", "convcli", "shape", "--help"],
     "minimal Typer app, one command, 4 options": [
         sys.executable, "-c", MINIMAL_TYPER_APP, "shape", "224", "-k", "3", "-s", "2", "-p", "1",
+    ],
+    "minimal Typer app --help (Rich help, as convcli)": [
+        sys.executable, "-c", MINIMAL_TYPER_APP.replace("typer.Typer()", RICH_HELP_APP), "--help",
     ],
     "python -c 'import numpy' (for scale)": [sys.executable, "-c", "import numpy"],
 }  # fmt: skip
@@ -70,12 +83,17 @@ def heavy_modules_loaded() -> list[str]:
     return done.stderr.rsplit("HEAVY:", 1)[-1].split()
 
 
-def time_once(command: list[str]) -> float:
+def time_once(command: list[str]) -> tuple[float, float]:
+    """Wall-clock and CPU seconds of one run of ``command``."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
     subprocess.run(
         command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=True, env=ENV
     )
-    return time.perf_counter() - start
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = after.ru_utime + after.ru_stime - before.ru_utime - before.ru_stime
+    return wall, cpu
 
 
 def main() -> None:
@@ -85,17 +103,24 @@ def main() -> None:
 
     for command in COMMANDS.values():
         time_once(command)  # warm-up: .pyc files, page cache
-    samples: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    walls: dict[str, list[float]] = {name: [] for name in COMMANDS}
+    cpus: dict[str, list[float]] = {name: [] for name in COMMANDS}
     for _ in range(args.runs):
         for name, command in COMMANDS.items():
-            samples[name].append(time_once(command))
+            wall, cpu = time_once(command)
+            walls[name].append(wall)
+            cpus[name].append(cpu)
 
-    baseline = statistics.median(samples[BASELINE])
-    floor = statistics.median(samples[FLOOR])
-    print(f"{'command':45} {'median ms':>10} {'vs import typer':>16} {'vs minimal app':>15}")
-    for name, values in samples.items():
-        median = statistics.median(values)
-        print(f"{name:45} {1000 * median:10.1f} {median / baseline:15.2f}x {median / floor:14.2f}x")
+    print(f"{args.runs} runs each, interleaved; medians; ratios to `import typer` and to the "
+          "minimal Typer app")  # fmt: skip
+    print(f"{'command':45} {'wall ms':>8} {'x typer':>8} {'x app':>6} "
+          f"{'CPU ms':>8} {'x typer':>8} {'x app':>6}")  # fmt: skip
+    wall_base, cpu_base = (statistics.median(m[BASELINE]) for m in (walls, cpus))
+    wall_floor, cpu_floor = (statistics.median(m[FLOOR]) for m in (walls, cpus))
+    for name in COMMANDS:
+        wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
+        print(f"{name:45} {1000 * wall:8.1f} {wall / wall_base:7.2f}x {wall / wall_floor:5.2f}x "
+              f"{1000 * cpu:8.1f} {cpu / cpu_base:7.2f}x {cpu / cpu_floor:5.2f}x")  # fmt: skip
     loaded = heavy_modules_loaded()
     print(f"heavy modules imported by the shape path: {', '.join(loaded) or 'none'}")
 

@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 
 from convcli import __version__, _signals
 from convcli.commands import options
-from convcli.commands._help import HelpfulCommand
+from convcli.commands._help import HelpfulCommand, import_rich_help
 from convcli.errors import ConvcliError, SpecError
 
 #: Longest error line: a message quoting a 100 kB argument is shortened in the middle.
@@ -114,6 +114,10 @@ class ConvcliGroup(TyperGroup):
     (exit 2 for usage, 1 for failed work, 130 for Ctrl-C) instead of a traceback or a
     multi-line usage box. CliRunner goes through here too, so tests see what users see.
     """
+
+    def format_help(self, ctx: Any, formatter: Any) -> None:
+        import_rich_help()
+        super().format_help(ctx, formatter)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)

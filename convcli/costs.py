@@ -15,8 +15,9 @@ statistics are ``buffers``, not parameters; norms, activations and merges count
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 
+from convcli._records import dataclass
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import (
     ACTIVATIONS,

@@ -42,12 +42,19 @@ out of range on its own (stride 0, negative padding, a key the type does not tak
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
-from fractions import Fraction
-from typing import Any, Literal
+from dataclasses import field, replace
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
+from convcli._records import dataclass
 from convcli.errors import ConvcliError, SpecError
 from convcli.numbers import json_fraction
+
+if TYPE_CHECKING:
+    from fractions import Fraction
+
+#: A receptive-field value: an int until a transposed layer divides it (then a Fraction;
+#: ``fractions`` is imported only then, ~2 ms of ``convcli shape``'s start-up).
+Exact: TypeAlias = "int | Fraction"
 
 Pair = tuple[int, int]
 Pads = tuple[int, ...]  # (before, after) per axis: top, bottom, left, right in 2-D
@@ -785,9 +792,9 @@ class Field:
     position depends on the whole input (attention, a broadcast gate).
     """
 
-    size: tuple[Fraction, ...]
-    jump: tuple[Fraction, ...]
-    padding: tuple[Fraction, ...]
+    size: tuple[Exact, ...]
+    jump: tuple[Exact, ...]
+    padding: tuple[Exact, ...]
     extent: tuple[int, ...]
     whole: bool = False
 
@@ -795,7 +802,7 @@ class Field:
     def start(cls, shape: Shape) -> Field:
         """The field of an input: one pixel, per axis."""
         rank = max(shape.rank, 1) if not shape.is_tokens else 1
-        one, zero = (Fraction(1),) * rank, (Fraction(0),) * rank
+        one, zero = (1,) * rank, (0,) * rank
         return cls(one, one, zero, shape.spatial or (1,) * rank)
 
     def window(self, kernels: Sequence[int], strides: Sequence[int], befores: Sequence[int],
@@ -850,7 +857,10 @@ class Field:
         extent : sequence of int
             The input's size per axis.
         """
-        size, jump, padding = list(self.size), list(self.jump), list(self.padding)
+        from fractions import Fraction
+
+        size, jump, padding = ([Fraction(v) for v in values]
+                               for values in (self.size, self.jump, self.padding))  # fmt: skip
         for axis, (kernel, dilation, stride) in enumerate(
             zip(kernels, dilations, strides, strict=True)
         ):
@@ -920,9 +930,9 @@ class LayerReport:
     macs: int
     window_ops: int
     padding: tuple[int, ...]
-    rf: tuple[Fraction, ...]
-    jump: tuple[Fraction, ...]
-    rf_padding: tuple[Fraction, ...]
+    rf: tuple[Exact, ...]
+    jump: tuple[Exact, ...]
+    rf_padding: tuple[Exact, ...]
     memory_bytes: int
     warnings: tuple[str, ...] = ()
     parts: tuple[LayerReport, ...] = ()
@@ -947,7 +957,7 @@ class LayerReport:
     def flops(self) -> int:
         return 2 * self.macs
 
-    def _field(self, values: tuple[Fraction, ...]) -> list[int | float] | str:
+    def _field(self, values: tuple[Exact, ...]) -> list[int | float] | str:
         """Per-axis numbers, or ``"global"`` once every output sees the whole input."""
         return "global" if self.rf_global else [json_fraction(v) for v in values]
 

@@ -27,9 +27,10 @@ Net files and the graph words (``tag:``, ``repeat:``, ``def:``...) are read by
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, fields, replace
+from dataclasses import fields, replace
 from typing import Any
 
+from convcli._records import dataclass
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import (
     ACTIVATIONS,

@@ -37,9 +37,10 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 
+from convcli._records import dataclass
 from convcli.costs import layer_report
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import (

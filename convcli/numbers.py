@@ -20,8 +20,10 @@ print a non-whole float32, never on the ``shape`` path.
 from __future__ import annotations
 
 import math
-from fractions import Fraction
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
+
+if TYPE_CHECKING:
+    from fractions import Fraction
 
 #: Below this a whole float is printed as an int (float64 holds every int up to 2**53).
 _WHOLE_LIMIT = 1e16
@@ -102,9 +104,14 @@ def json_nested(array: Any, significant: int | None = 9) -> Any:
 def json_fraction(value: Fraction | int) -> int | float:
     """An exact Fraction as JSON wants it: an int when whole, else a float (6 decimals).
 
-    >>> json_fraction(Fraction(5, 2)), json_fraction(Fraction(4, 1))
-    (2.5, 4)
+    >>> from fractions import Fraction
+    >>> json_fraction(Fraction(5, 2)), json_fraction(Fraction(4, 1)), json_fraction(3)
+    (2.5, 4, 3)
     """
+    if type(value) is int:  # receptive fields stay ints until a transposed layer
+        return value
+    from fractions import Fraction
+
     value = Fraction(value)
     if value.denominator == 1:
         return int(value)

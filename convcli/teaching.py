@@ -339,8 +339,13 @@ def trace_network(report: ChainReport, at: tuple[int, int] | None = None) -> lis
     entries: list[tuple[int, str, Shape, Axes, Axes, Axes]] = [
         (0, "input", report.input, (one, one), (one, one), (zero, zero))
     ]
-    entries += [(r.position, r.spec, r.output, r.rf, r.jump, r.rf_padding) for r in layers]
-    final_rf, final_jump, final_pad = last.rf, last.jump, last.rf_padding
+
+    def exact(values: tuple[Fraction | int, ...]) -> Axes:  # ints until a transposed layer
+        return tuple(Fraction(value) for value in values)
+
+    entries += [(r.position, r.spec, r.output, exact(r.rf), exact(r.jump), exact(r.rf_padding))
+                for r in layers]  # fmt: skip
+    final_rf, final_jump, final_pad = exact(last.rf), exact(last.jump), exact(last.rf_padding)
     for index, (position, label, shape, rf, jump, pad) in enumerate(entries):
         size = (shape.spatial[0], shape.spatial[1])
         whole = last.rf_global and index < len(entries) - 1

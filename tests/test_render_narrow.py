@@ -40,6 +40,8 @@ def at_width(monkeypatch):
         for name, module in list(sys.modules.items()):
             if name.startswith("convcli.render") and hasattr(module, "stdout_console"):
                 monkeypatch.setattr(module, "stdout_console", console)
+            if name.startswith("convcli.render") and hasattr(module, "stdout_is_plain"):
+                monkeypatch.setattr(module, "stdout_is_plain", lambda: False)  # a terminal
 
     return use
 

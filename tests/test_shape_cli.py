@@ -186,6 +186,7 @@ def test_table_fits_80_columns_for_one_layer(monkeypatch, cli):
         "convcli.render.shape.stdout_console",
         lambda: Console(file=buffer, width=80, color_system=None),
     )
+    monkeypatch.setattr("convcli.render.shape.stdout_is_plain", lambda: False)  # a terminal
     result = cli("shape", "3x224x224", "-k", "3", "-s", "2", "-p", "1", "-c", "64")
     assert result.exit_code == 0
     lines = buffer.getvalue().splitlines()

@@ -15,7 +15,10 @@ is asked for (a command that runs pays nothing for them).
 
 from __future__ import annotations
 
+import importlib
 import re
+import sys
+import types
 from typing import Any
 
 from typer.core import TyperArgument, TyperCommand, TyperOption
@@ -154,6 +157,41 @@ def _ranges(option: TyperOption) -> None:
         option.metavar = "N" if "int" in str(getattr(kind, "name", "")) else "NUMBER"
 
 
+# Modules typer.rich_utils imports for what Rich-markup help never draws: Markdown (markup
+# mode "markdown": markdown-it and Pygments) and Traceback (pretty exceptions, off here).
+_UNUSED_BY_HELP = {"rich.markdown": "Markdown", "rich.traceback": "Traceback"}
+
+
+def _stand_in(module_name: str, class_name: str) -> types.ModuleType:
+    """A module whose one class builds the real class's objects (importing it then)."""
+
+    def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
+        real = getattr(importlib.import_module(module_name), class_name)
+        return real(*args, **kwargs)
+
+    module = types.ModuleType(module_name)
+    setattr(module, class_name, type(class_name, (), {"__new__": __new__}))
+    return module
+
+
+def import_rich_help() -> None:
+    """Import typer.rich_utils, which draws every ``--help``, without the modules it
+    imports but never uses for our help (about half its ~60 ms): while it is imported,
+    ``rich.markdown`` and ``rich.traceback`` are stand-ins; they leave ``sys.modules``
+    right after, so any later import gets the real modules."""
+    if "typer.rich_utils" in sys.modules:
+        return
+    stand_ins = {name: _stand_in(name, cls) for name, cls in _UNUSED_BY_HELP.items()
+                 if name not in sys.modules}  # fmt: skip
+    sys.modules.update(stand_ins)
+    try:
+        importlib.import_module("typer.rich_utils")
+    finally:
+        for name, module in stand_ins.items():
+            if sys.modules.get(name) is module:
+                del sys.modules[name]
+
+
 class HelpfulCommand(TyperCommand):
     """A Typer command whose help fits an 80-column terminal (see the module's docstring)."""
 
@@ -181,4 +219,5 @@ class HelpfulCommand(TyperCommand):
                 if isinstance(param, TyperOption):
                     _choices(param)
                     _ranges(param)
+        import_rich_help()
         super().format_help(ctx, formatter)

@@ -1,7 +1,6 @@
 """``convcli compare``: standard vs depthwise-separable (and spatially separable) cost."""
 
-from __future__ import annotations
-
+# Annotations written, not strings: Typer reads them on every run (see commands/shape.py).
 from enum import Enum
 from typing import Annotated
 

@@ -1,7 +1,6 @@
 """``convcli draw``: pictures and animations of a layer's geometry, for learners."""
 
-from __future__ import annotations
-
+# Annotations written, not strings: Typer reads them on every run (see commands/shape.py).
 from enum import Enum
 from typing import Annotated
 

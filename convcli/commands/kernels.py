@@ -1,7 +1,6 @@
 """``convcli kernels``: list the named kernels, or show what one STEP parses to."""
 
-from __future__ import annotations
-
+# Annotations written, not strings: Typer reads them on every run (see commands/shape.py).
 from typing import Annotated
 
 import typer

@@ -12,24 +12,37 @@ Rich is imported only when a table is drawn.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from fractions import Fraction
+import sys
+from dataclasses import field
 from typing import TYPE_CHECKING, Any
 
+from convcli._records import dataclass
 from convcli.geometry import ChainReport, LayerReport, Shape, dims_text
 from convcli.numbers import compact, json_fraction, memory, thousands
-from convcli.render import CsvTable, OutputFormat, ResultView, render, stdout_console
+from convcli.render import (
+    PIPE_WIDTH,
+    CsvTable,
+    OutputFormat,
+    ResultView,
+    render,
+    stdout_console,
+    stdout_is_plain,
+    wrap_like_rich,
+)
 
 if TYPE_CHECKING:
+    from fractions import Fraction
+
     from rich.table import Table
 
     from convcli.geometry import TargetOption
     from convcli.layers import TargetReport
 
 
-def per_axis(values: tuple[Fraction, ...] | tuple[int, ...]) -> str:
+def per_axis(values: tuple[Fraction | int, ...]) -> str:
     """``7`` when every axis agrees, else ``7x3`` (H x W; D x H x W in 3-D).
 
+    >>> from fractions import Fraction
     >>> per_axis((Fraction(5, 2), Fraction(5, 2))), per_axis((7, 3)), per_axis((9,))
     ('2.5', '7x3', '9')
     """
@@ -45,7 +58,7 @@ _CSV_HEADER = [
 ]  # fmt: skip
 
 
-def _axes(layer: LayerReport, values: tuple[Fraction, ...]) -> list[Any]:
+def _axes(layer: LayerReport, values: tuple[Fraction | int, ...]) -> list[Any]:
     """Two CSV cells (h, w): a 1-D layer's one axis is w; 3-D shows D*H*W as 'DxH', W."""
     if layer.rf_global:
         return ["global", "global"]
@@ -302,25 +315,44 @@ def _build_table(
 
 
 def _print_table(report: ChainReport, channels_last: bool, depth: int | None = None) -> None:
-    import sys
-
-    console = stdout_console()
     rows = list(report.layers)
     if depth is not None:
         from convcli.network import fold_blocks
 
         rows = fold_blocks(rows, depth)
+    plain = stdout_is_plain()
+    # Off a terminal the width is known without Rich (importing it is a quarter of
+    # `convcli shape`'s start-up); on one, Rich measures it.
+    console = None if plain else stdout_console()
+    width = PIPE_WIDTH if console is None else console.width
     grid = _build_table(report, rows, channels_last, narrow=False)
-    narrow = grid.width > console.width
+    narrow = grid.width > width
     if narrow:
         grid = _build_table(report, rows, channels_last, narrow=True)
-    if console.file is sys.stdout and not console.is_terminal and grid.width <= console.width:
+    lines = _lines_under(report, channels_last, narrow)
+    if console is None and grid.width <= width:
         # Piped: the same characters Rich would draw, without its per-cell cost (a
-        # 180-row ResNet-50 table took 0.5 s in Rich).
+        # 180-row ResNet-50 table took 0.5 s in Rich) or its import.
+        wrapped = [wrap_like_rich(line, width) for line in lines]
+        if all(part is not None for part in wrapped):
+            under = "".join(f"{text}\n" for part in wrapped for text in part or ())
+            sys.stdout.write(grid.text() + under)
+            sys.stdout.flush()
+            return
+    console = console or stdout_console()
+    if console.file is sys.stdout and not console.is_terminal and grid.width <= console.width:
         sys.stdout.write(grid.text())
         sys.stdout.flush()
     else:
         console.print(grid.rich())
+    for line in lines[:-1]:
+        console.print(line, highlight=False)
+    console.print(f"[dim]{lines[-1]}[/]", highlight=False)
+
+
+def _lines_under(report: ChainReport, channels_last: bool, narrow: bool) -> list[str]:
+    """The lines under the table, Rich markup allowed; the last one (the counting
+    convention) is printed dim."""
     lines = []
     if len(report.outputs) > 1:
         for name, shape in report.outputs.items():
@@ -339,9 +371,8 @@ def _print_table(report: ChainReport, channels_last: bool, depth: int | None = N
     if narrow and report.total.elementwise_ops:
         lines.append(f"element operations (not in MACs): "
                      f"{thousands(report.total.elementwise_ops)}")  # fmt: skip
-    for line in lines:
-        console.print(line, highlight=False)
-    console.print(f"[dim]{report.convention}[/]", highlight=False)
+    lines.append(report.convention)
+    return lines
 
 
 # ---- --target -------------------------------------------------------------------------------
