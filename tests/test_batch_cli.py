@@ -12,17 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convcli.batch import (
-    ApplyOptions,
-    BatchInput,
-    find_inputs,
-    plan_batch,
-    process_one,
-    run_batch,
-    steps_slug,
-)
+from convcli.batch import BatchInput, find_inputs, plan_batch, run_batch, steps_slug
 from convcli.errors import ConvcliError, SpecError
 from convcli.kernels import parse_step
+from convcli.process import ApplyOptions, process_one
 
 SUMMARY = re.compile(
     r"^(\d+) done, (\d+) skipped, (\d+) failed(, \d+ not run)? in [\d.]+ m?s "
@@ -416,7 +409,7 @@ def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
     import signal
 
     from convcli import _signals, imageio
-    from convcli.batch import _process_file
+    from convcli.process import process_file
 
     source = make_images(tmp_path / "in", 1)[0]
     out = tmp_path / "out"
@@ -430,7 +423,7 @@ def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(imageio, "_png_chunk", stopped_chunk)
     with pytest.raises(_signals.Interrupted) as stopped, _signals.handled():
-        _process_file(str(source), str(out / "x.png"), [parse_step("box:3")], ApplyOptions())
+        process_file(str(source), str(out / "x.png"), [parse_step("box:3")], ApplyOptions())
     assert stopped.value.exit_code == 143
     assert list(out.iterdir()) == []
 

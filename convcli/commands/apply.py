@@ -144,9 +144,9 @@ def _option_padding(text: str | None):  # -> PaddingSpec | None
 def _check_sizes(source, steps: list, step_options, options) -> None:
     """A single input whose size can be known first (not stdin): walk the chain on paper,
     and refuse a step whose output or memory would pass --max-pixels, before any work."""
-    from convcli.batch import MatrixInput
     from convcli.imageio import DEFAULT_MAX_PIXELS, probe_shape
     from convcli.limits import check_chain
+    from convcli.process import MatrixInput
 
     max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
     if not max_pixels:
@@ -526,12 +526,12 @@ def apply(
     sums over channels, a 4-D .npy kernel is a conv layer. Work is in float32; big images
     are filtered in strips of rows (same pixels, a fraction of the memory).
     """
-    from convcli.batch import ApplyOptions, MatrixInput, process_one
     from convcli.errors import SpecError
     from convcli.imageio import parse_matrix
     from convcli.kernels import KernelStep, check_span, parse_step
     from convcli.limits import MAX_DILATION, MAX_STRIDE, shorten
     from convcli.pipeline import StepOptions
+    from convcli.process import ApplyOptions, MatrixInput, process_one
     from convcli.render import note
     from convcli.render.apply import explain_lines, print_matrix
 

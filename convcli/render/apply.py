@@ -16,7 +16,8 @@ from convcli.render import OutputFormat, stdout_console
 if TYPE_CHECKING:
     import numpy as np
 
-    from convcli.batch import ApplyResult, BatchItem, BatchReport
+    from convcli.batch import BatchItem, BatchReport
+    from convcli.process import ApplyResult
 
 
 def json_number(value: float) -> int | float | None:
