@@ -13,12 +13,12 @@ import contextlib
 import os
 import time
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from convcli import _signals, imageio
+from convcli import _signals, imageio, storage
 from convcli._threads import cpu_count, set_thread_share
 from convcli.errors import ConvcliError, SpecError
 from convcli.kernels import KernelStep, PoolStep
@@ -109,6 +109,8 @@ class BatchItem:
         :attr:`ApplyResult.notes` of a file done.
     seconds : float
         Time spent on it (in its worker).
+    retries : int
+        On Dask: how often it was started again (its worker died, or its task raised).
     """
 
     input: str
@@ -118,6 +120,7 @@ class BatchItem:
     note: str | None = None
     notes: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    retries: int = 0
 
 
 @dataclass
@@ -138,6 +141,8 @@ class BatchReport:
         Which signal stopped it (the CLI exits with 128 + it: 130, 143).
     stopped : bool
         ``fail_fast`` stopped it at a failure.
+    cluster : str or None
+        The Dask cluster it ran on (``"local:2"``, ``"tcp://host:8786"``); None: here.
     """
 
     items: list[BatchItem]
@@ -146,6 +151,7 @@ class BatchReport:
     interrupted: bool = False
     signal: int | None = None
     stopped: bool = False
+    cluster: str | None = None
 
     def count(self, status: str) -> int:
         """How many items have ``status``."""
@@ -157,19 +163,25 @@ def find_inputs(
     *,
     recursive: bool = False,
     exclude: str | os.PathLike[str] | None = None,
+    ignored: list[str] | None = None,
 ) -> list[BatchInput]:
     """The files a batch works on: files as given, folders' images in name order.
 
     Parameters
     ----------
-    paths : sequence of paths
+    paths : sequence of paths or URLs
         Files (taken whatever their suffix, missing ones too: they fail as files do) and
-        folders (their images, by suffix; hidden files skipped).
+        folders (their images, by suffix; hidden files skipped). fsspec URLs
+        (``s3://bucket/raw/``, ``'s3://bucket/**/*.jpg'``) are listed through
+        :mod:`convcli.storage`; ``file://`` URLs are taken as paths.
     recursive : bool
         Descend into sub-folders (hidden ones and symbolic links to folders are skipped).
     exclude : path, optional
         A folder never descended into (the output folder, so a second run does not read
         the first run's outputs).
+    ignored : list, optional
+        Receives the files a folder scan left out because they are not images (hidden
+        files are not counted), for one note.
 
     Returns
     -------
@@ -180,15 +192,21 @@ def find_inputs(
     excluded = os.path.realpath(exclude) if exclude is not None else None
     found: list[BatchInput] = []
     seen: set[str] = set()
+    left_out: list[str] = [] if ignored is None else ignored
 
     def add(path: str, folder: str) -> None:
-        key = os.path.realpath(path)
+        key = path if storage.is_url(path) else os.path.realpath(path)
         if key not in seen:
             seen.add(key)
             found.append(BatchInput(path, folder))
 
-    def wanted(name: str) -> bool:
-        return not name.startswith(".") and Path(name).suffix.lower() in suffixes
+    def wanted(name: str, path: str) -> bool:
+        if name.startswith(".") or not is_file(path):
+            return False
+        if Path(name).suffix.lower() in suffixes:
+            return True
+        left_out.append(path)
+        return False
 
     def is_file(path: str) -> bool:
         # A broken symbolic link is taken, and fails as a missing file does (it is not
@@ -196,12 +214,18 @@ def find_inputs(
         return os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path))
 
     for given in map(str, paths):
+        if storage.is_url(given):
+            objects, skipped = storage.find_objects(given, suffixes, recursive=recursive)
+            for url, folder in objects:
+                add(storage.local_path(url), folder)
+            left_out.extend(map(storage.local_path, skipped))
+            continue
         if not os.path.isdir(given):
             add(given, "")
             continue
         if not recursive:
             for entry in sorted(os.scandir(given), key=lambda e: e.name):
-                if wanted(entry.name) and is_file(entry.path):
+                if wanted(entry.name, entry.path):
                     add(entry.path, "")
             continue
         for root, folders, files in os.walk(given):
@@ -214,7 +238,7 @@ def find_inputs(
             relative = os.path.relpath(root, given)
             folder = "" if relative == "." else Path(relative).as_posix() + "/"
             for name in sorted(files):
-                if wanted(name) and is_file(os.path.join(root, name)):
+                if wanted(name, os.path.join(root, name)):
                     add(os.path.join(root, name), folder)
     return found
 
@@ -319,30 +343,46 @@ def plan_batch(
     slug = steps_slug(steps)
     items: list[BatchItem] = []
     writers: dict[str, str] = {}
-    input_files = {os.path.realpath(source.path): source.path for source in inputs}
-    root = os.path.realpath(out_dir)
+    out_text = storage.local_path(str(out_dir))
+    remote = storage.is_url(out_text)
+    if remote:
+        out_text = storage.canonical(out_text)
+        # One listing of the prefix, not one request per file (a million-file resume).
+        existing = set() if options.force else storage.existing_objects(out_text)
+    input_files = {_key(source.path): source.path for source in inputs}
+    root = "" if remote else os.path.realpath(out_text)
     for source in inputs:
         relative = _output_name(name, source, slug, options)
-        output = os.path.join(out_dir, relative)
-        _check_inside(out_dir, root, relative, name, source.path)
-        key = os.path.normcase(os.path.abspath(output))
+        if remote:
+            output = storage.join(out_text, relative)
+        else:
+            output = os.path.join(out_text, relative)
+            _check_inside(out_text, root, relative, name, source.path)
+        key = _key(output)
         if key in writers:
             raise SpecError(
                 f"'{writers[key]}' and '{source.path}' would both write '{output}'; "
                 "put {parent} or {dir} (with --recursive) in --name"
             )
         writers[key] = source.path
-        overwritten = input_files.get(os.path.realpath(output))
-        if overwritten is not None:
+        if key in input_files:
             raise SpecError(
                 f"the output of '{source.path}' would be '{output}', an input; "
                 "convcli never overwrites an input"
             )
         item = BatchItem(source.path, output)
-        if os.path.lexists(output) and not options.force:
+        there = output in existing if remote else os.path.lexists(output)
+        if there and not options.force:
             item.status, item.note = "skipped", "output exists"
         items.append(item)
     return items
+
+
+def _key(path: str) -> str:
+    """What makes two names the same file or object (collisions, inputs overwritten)."""
+    if storage.is_url(path):
+        return path
+    return os.path.normcase(os.path.realpath(path))
 
 
 def _check_inside(
@@ -393,6 +433,7 @@ def run_batch(
     fail_fast: bool = False,
     on_start: Callable[[int, int], None] | None = None,
     on_result: Callable[[BatchItem], None] | None = None,
+    dask: str | None = None,
 ) -> BatchReport:
     """Run :func:`process_one` on every pending item, on ``jobs`` worker processes.
 
@@ -413,6 +454,9 @@ def run_batch(
     on_result : callable (BatchItem), optional
         Called in this process as each file is done, skipped (its output appeared since
         the plan) or failed, in completion order.
+    dask : str, optional
+        Run the files as tasks on a Dask cluster instead (``jobs`` is then ignored): a
+        scheduler address, ``local[:N]`` or ``auto`` (see :mod:`convcli.cluster`).
 
     Returns
     -------
@@ -432,16 +476,14 @@ def run_batch(
     """
     started, started_at = time.perf_counter(), time.time()
     todo = [item for item in items if item.status == "pending"]
+    if not all(storage.shared_by_processes(item.output) for item in todo):
+        if dask is not None:
+            raise SpecError("--dask: memory:// lives in one process, which Dask workers cannot see")
+        jobs = 1  # the workers' memory:// would vanish with them
     jobs = max(1, min(jobs or cpu_count(), len(todo) or 1))
     report = BatchReport(list(items), jobs=jobs)
-    if options.threads is None:
+    if options.threads is None and dask is None:
         options = replace(options, threads=max(1, cpu_count() // jobs))
-    for folder in sorted({os.path.dirname(item.output) or "." for item in todo}):
-        try:
-            os.makedirs(folder, exist_ok=True)
-        except OSError as error:
-            reason = (error.strerror or str(error)).lower()
-            raise ConvcliError(f"cannot create output folder '{folder}': {reason}") from None
 
     def record(item: BatchItem, outcome: Outcome) -> bool:
         """Store a file's outcome and tell it; True when the batch must stop (fail-fast)."""
@@ -450,36 +492,101 @@ def run_batch(
             on_result(item)
         return fail_fast and item.status == "failed"
 
-    # Everything here is bookkeeping a signal must not cut, but the work of a file in
-    # this process (-j 1); the pool's loop polls for a signal instead.
-    with _signals.handled(), _signals.deferred():
-        try:
-            if jobs == 1:
-                if on_start is not None:
-                    on_start(len(todo), jobs)
-                for item in todo:
-                    with _signals.interruptible():
-                        outcome = process_file(item.input, item.output, steps, options)
-                    if record(item, outcome):
-                        report.stopped = True
-                        break
-            else:
-                report.stopped = _run_in_workers(todo, steps, options, jobs, on_start, record)
-        except _signals.Interrupted:
-            pass
-        signum = _signals.take()
-        if signum is not None:
-            report.interrupted, report.signal = True, signum
-            _signals.remove_leftovers()
-        for item in todo:
-            if item.status == "pending":
-                item.status = "cancelled"
-                if _written_since(item.output, started_at):
-                    # Published just before its worker was stopped (the rename is atomic,
-                    # so the file is whole): the report says what is on disk.
-                    item.status, item.note = "done", "finished as the batch stopped"
+    # A cluster is reached (or started) before any folder is made.
+    with _dask_session(dask if todo else None) as run:
+        _make_folders(todo)
+        # Everything here is bookkeeping a signal must not cut, but the work of a file in
+        # this process (-j 1); the pool's loop polls for a signal instead.
+        with _signals.handled(), _signals.deferred():
+            try:
+                if run is not None:
+                    report.stopped = _run_on_dask(
+                        run, todo, steps, options, report, on_start, record
+                    )
+                elif jobs == 1:
+                    if on_start is not None:
+                        on_start(len(todo), jobs)
+                    for item in todo:
+                        with _signals.interruptible():
+                            outcome = process_file(item.input, item.output, steps, options)
+                        if record(item, outcome):
+                            report.stopped = True
+                            break
+                else:
+                    report.stopped = _run_in_workers(todo, steps, options, jobs, on_start, record)
+            except _signals.Interrupted:
+                pass
+            signum = _signals.take()
+            if signum is not None:
+                report.interrupted, report.signal = True, signum
+                _signals.remove_leftovers()
+            _settle(todo, started_at)
     report.seconds = time.perf_counter() - started
     return report
+
+
+def _make_folders(todo: Sequence[BatchItem]) -> None:
+    """The output folders of the files to write (object stores have none to make)."""
+    local = [item.output for item in todo if not storage.is_url(item.output)]
+    for folder in sorted({os.path.dirname(output) or "." for output in local}):
+        try:
+            os.makedirs(folder, exist_ok=True)
+        except OSError as error:
+            reason = (error.strerror or str(error)).lower()
+            raise ConvcliError(f"cannot create output folder '{folder}': {reason}") from None
+
+
+def _settle(todo: Sequence[BatchItem], started_at: float) -> None:
+    """After a stop: files not run are ``cancelled``, unless their output was published
+    just before their worker stopped (a rename or a put is whole): the report says what
+    is there."""
+    cancelled = [item for item in todo if item.status == "pending"]
+    remote = [item.output for item in cancelled if storage.is_url(item.output)]
+    published: set[str] = set()
+    for prefix in sorted({output.rsplit("/", 1)[0] for output in remote}):
+        with contextlib.suppress(ConvcliError):  # the store is gone: say cancelled
+            published |= storage.existing_objects(prefix)
+    for item in cancelled:
+        item.status = "cancelled"
+        if storage.is_url(item.output):
+            written = item.output in published
+        else:
+            written = _written_since(item.output, started_at)
+        if written:
+            item.status, item.note = "done", "finished as the batch stopped"
+
+
+@contextlib.contextmanager
+def _dask_session(address: str | None) -> Iterator[Any]:
+    """A connected :class:`convcli.cluster.DaskRun` for ``--dask`` (None without it),
+    closed at the end (a cluster convcli started goes with it; another keeps running)."""
+    if address is None:
+        yield None
+        return
+    from convcli import cluster
+
+    run = cluster.connect(address)
+    try:
+        yield run
+    finally:
+        run.close()
+
+
+def _run_on_dask(
+    run: Any,
+    todo: Sequence[BatchItem],
+    steps: Sequence[Step],
+    options: ApplyOptions,
+    report: BatchReport,
+    on_start: Callable[[int, int], None] | None,
+    record: Callable[[BatchItem, Outcome], bool],
+) -> bool:
+    """:func:`run_batch` on a Dask cluster (a :class:`convcli.cluster.DaskRun`); True when
+    stopped by a failure (fail-fast)."""
+    report.jobs, report.cluster = run.workers, run.label
+    if on_start is not None:
+        on_start(len(todo), report.jobs)
+    return run.run(todo, steps, options, record)  # type: ignore[no-any-return]
 
 
 # --------------------------------------------------------------------------------------------

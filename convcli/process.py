@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from convcli import imageio
+from convcli import imageio, storage
 from convcli._threads import cpu_count, ordered_map
 from convcli.errors import ConvcliError, OutputExistsError, SpecError
 from convcli.kernels import KernelStep, PoolStep
@@ -193,10 +193,25 @@ def _read_input(
         if isinstance(piped, imageio.Picture):
             return "stdin", piped, 0
         return "stdin", piped, piped.ndim
+    if storage.is_url(name):
+        return _read_object(name, max_pixels)
     if imageio.is_matrix_path(name):
         values = imageio.load_matrix(name)
         return name, values, values.ndim
     return name, imageio.load_image(name, max_pixels=max_pixels), 0
+
+
+def _read_object(url: str, max_pixels: int) -> tuple[str, imageio.Picture | np.ndarray, int]:
+    """An input named by an fsspec URL: its bytes fetched whole, then decoded as a file."""
+    import io
+
+    data = storage.read_bytes(url)
+    if imageio.is_matrix_path(url):
+        values = imageio.load_piped(data, max_pixels=max_pixels)
+        if isinstance(values, np.ndarray):
+            return url, values, values.ndim
+        raise ConvcliError(f"{url}: an image, not the matrix its suffix says")
+    return url, imageio.load_image(io.BytesIO(data), max_pixels=max_pixels, name=url), 0
 
 
 # --------------------------------------------------------------------------------------------
@@ -357,8 +372,10 @@ def process_one(
         Options that contradict each other or the output format.
     """
     started = time.perf_counter()
-    output_text = None if output is None else str(output)
-    if output_text is not None and output_text != "-":
+    if isinstance(source, str):
+        source = storage.local_path(source)  # file:// is a path: the local atomic write
+    output_text = None if output is None else storage.local_path(str(output))
+    if output_text is not None and output_text != "-" and not storage.is_url(output_text):
         inputs = [*protected]
         if not isinstance(source, MatrixInput) and str(source) != "-":
             inputs.append(source)
@@ -594,7 +611,7 @@ def process_file(source: str, output: str, steps: Sequence[Step], options: Apply
     through: the write is abandoned, its temporary file removed.
     """
     started = time.perf_counter()
-    if os.path.islink(source) and not os.path.exists(source):
+    if not storage.is_url(source) and os.path.islink(source) and not os.path.exists(source):
         try:
             to = f" (to '{os.readlink(source)}')"
         except OSError:

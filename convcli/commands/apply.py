@@ -440,6 +440,20 @@ def apply(
             show_default=False,
         ),
     ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="SCHEDULER",
+            help=(
+                "Run the batch on a Dask cluster: tcp://host:8786, local[:N] (a LocalCluster "
+                "of N worker processes), or auto (DASK_SCHEDULER_ADDRESS, else local). "
+                "Workers need the same convcli (pip install 'convcli[dask]')."
+            ),
+            rich_help_panel=_BATCH,
+            show_default=False,
+        ),
+    ] = None,
     skip_existing: Annotated[
         bool,
         typer.Option(
@@ -556,6 +570,7 @@ def apply(
             "--name": name_template is not None,
             "--recursive": recursive,
             "--jobs": jobs is not None,
+            "--dask": dask is not None,
             "--skip-existing": skip_existing,
             "--fail-fast": fail_fast,
         },
@@ -616,6 +631,7 @@ def apply(
             fail_fast=fail_fast,
             quiet=quiet,
             output_format=output_format,
+            dask=dask,
         )
         return
     _check_sizes(sources[0], steps, step_options, options)
@@ -670,6 +686,7 @@ def _run_batch(
     fail_fast: bool,
     quiet: bool,
     output_format: OutputFormat | None,
+    dask: str | None = None,
 ) -> None:
     """``-O``: find the files, name the outputs, run them, report; exit 1/130 as it went."""
     from convcli.batch import DEFAULT_NAME, find_inputs, plan_batch, run_batch
@@ -678,21 +695,25 @@ def _run_batch(
     from convcli.render.apply import (
         BatchProgress,
         batch_summary,
+        ignored_line,
         print_batch_report,
-        skipped_line,
+        retry_lines,
+        skipped_lines,
     )
 
-    found = find_inputs(sources, recursive=recursive, exclude=out_dir)
+    ignored: list[str] = []
+    found = find_inputs(sources, recursive=recursive, exclude=out_dir, ignored=ignored)
     if not found:
         hint = "" if recursive else " (-r/--recursive descends into sub-folders)"
         raise ConvcliError(f"no images found in {', '.join(sources)}{hint}")
     prepare_steps(steps, options.steps)  # a bad --convolve/--normalize fails before any work
     items = plan_batch(found, out_dir, steps, options, name=name or DEFAULT_NAME)
     progress = BatchProgress(quiet=quiet, skip_notes=not skip_existing)
+    if ignored and not quiet:
+        progress.print(ignored_line(ignored))
     if not (quiet or skip_existing):
-        for item in items:
-            if item.status == "skipped":
-                progress.print(skipped_line(item))
+        for line in skipped_lines(items):
+            progress.print(line)
     try:
         report = run_batch(
             items,
@@ -702,9 +723,12 @@ def _run_batch(
             fail_fast=fail_fast,
             on_start=progress.start,
             on_result=progress.advance,
+            dask=dask,
         )
     finally:
         progress.stop()
+    for line in [] if quiet else retry_lines(report):
+        progress.print(line)
     if output_format is not None:
         print_batch_report(report, output_format)
     if not quiet or report.interrupted:
