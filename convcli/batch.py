@@ -193,54 +193,54 @@ def find_inputs(
     found: list[BatchInput] = []
     seen: set[str] = set()
     left_out: list[str] = [] if ignored is None else ignored
-
-    def add(path: str, folder: str) -> None:
-        key = path if storage.is_url(path) else os.path.realpath(path)
-        if key not in seen:
-            seen.add(key)
-            found.append(BatchInput(path, folder))
-
-    def wanted(name: str, path: str) -> bool:
-        if name.startswith(".") or not is_file(path):
-            return False
-        if Path(name).suffix.lower() in suffixes:
-            return True
-        left_out.append(path)
-        return False
-
-    def is_file(path: str) -> bool:
-        # A broken symbolic link is taken, and fails as a missing file does (it is not
-        # dropped silently); folders, pipes and devices are not.
-        return os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path))
-
     for given in map(str, paths):
         if storage.is_url(given):
             objects, skipped = storage.find_objects(given, suffixes, recursive=recursive)
-            for url, folder in objects:
-                add(storage.local_path(url), folder)
+            candidates = [(storage.local_path(url), folder) for url, folder in objects]
             left_out.extend(map(storage.local_path, skipped))
-            continue
-        if not os.path.isdir(given):
-            add(given, "")
-            continue
-        if not recursive:
-            for entry in sorted(os.scandir(given), key=lambda e: e.name):
-                if wanted(entry.name, entry.path):
-                    add(entry.path, "")
-            continue
-        for root, folders, files in os.walk(given):
-            folders[:] = sorted(
-                name
-                for name in folders
-                if not name.startswith(".")
-                and os.path.realpath(os.path.join(root, name)) != excluded
-            )
-            relative = os.path.relpath(root, given)
-            folder = "" if relative == "." else Path(relative).as_posix() + "/"
-            for name in sorted(files):
-                if wanted(name, os.path.join(root, name)):
-                    add(os.path.join(root, name), folder)
+        elif os.path.isdir(given):
+            candidates = []
+            for path, folder in _folder_files(given, recursive, excluded):
+                if Path(path).suffix.lower() in suffixes:
+                    candidates.append((path, folder))
+                else:
+                    left_out.append(path)
+        else:
+            candidates = [(given, "")]
+        for path, folder in candidates:
+            key = path if storage.is_url(path) else os.path.realpath(path)
+            if key not in seen:
+                seen.add(key)
+                found.append(BatchInput(path, folder))
     return found
+
+
+def _is_file(path: str) -> bool:
+    # A broken symbolic link is taken, and fails as a missing file does (it is not dropped
+    # silently); folders, pipes and devices are not.
+    return os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path))
+
+
+def _folder_files(given: str, recursive: bool, excluded: str | None) -> Iterator[tuple[str, str]]:
+    """Every file of a folder (hidden ones skipped) in name order, and its sub-folder
+    (``"a/b/"`` under ``given`` with ``recursive``, else ``""``)."""
+    if not recursive:
+        for entry in sorted(os.scandir(given), key=lambda e: e.name):
+            if not entry.name.startswith(".") and _is_file(entry.path):
+                yield entry.path, ""
+        return
+    for root, folders, files in os.walk(given):
+        folders[:] = sorted(
+            name
+            for name in folders
+            if not name.startswith(".") and os.path.realpath(os.path.join(root, name)) != excluded
+        )
+        relative = os.path.relpath(root, given)
+        folder = "" if relative == "." else Path(relative).as_posix() + "/"
+        for name in sorted(files):
+            path = os.path.join(root, name)
+            if not name.startswith(".") and _is_file(path):
+                yield path, folder
 
 
 def steps_slug(steps: Sequence[Step]) -> str:

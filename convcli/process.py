@@ -458,6 +458,33 @@ def _process_matrix(
     return result
 
 
+@dataclass
+class _OutputPlan:
+    """What the output of a picture will be, decided before filtering."""
+
+    format_name: str
+    float_output: bool
+    map_mode: str
+    map_reason: str
+    in_scale: float
+
+
+def _plan_output(
+    picture: imageio.Picture, output: str, options: ApplyOptions, steps: Sequence[Step]
+) -> _OutputPlan:
+    """The output's format, whether it holds floats, and the ``--map`` that follows."""
+    format_name = _output_format(output, options, picture.format)
+    float_output = _float_output(format_name, options, picture.depth)
+    map_mode, map_reason = resolve_map(options.map_mode, steps, float_output=float_output)
+    if not float_output and map_mode == "raw":
+        raise SpecError(
+            f"--map raw keeps float values, which {format_name} cannot hold at --depth "
+            f"{options.depth}; choose clip, abs, offset or minmax"
+        )
+    in_scale = imageio.FULL_SCALE[picture.depth]
+    return _OutputPlan(format_name, float_output, map_mode, map_reason, in_scale)
+
+
 def _process_picture(
     name: str,
     picture: imageio.Picture,
@@ -472,78 +499,10 @@ def _process_picture(
         raise SpecError(
             f"{name} is an image: give -o FILE for the result (or -o - --to png for stdout)"
         )
-    format_name = _output_format(output, options, picture.format)
-    float_output = _float_output(format_name, options, picture.depth)
-    map_mode, map_reason = resolve_map(options.map_mode, steps, float_output=float_output)
-    if not float_output and map_mode == "raw":
-        raise SpecError(
-            f"--map raw keeps float values, which {format_name} cannot hold at --depth "
-            f"{options.depth}; choose clip, abs, offset or minmax"
-        )
-    in_scale = imageio.FULL_SCALE[picture.depth]
+    plan = _plan_output(picture, output, options, steps)
     pixels = picture.pixels
     shape = (1 if pixels.ndim == 2 else pixels.shape[2], *pixels.shape[:2])
-    plan = None
-    if options.strip_rows != 0:
-        plan = plan_picture_strips(
-            shape, picture.channels, steps, options.steps, map_mode=map_mode, gray=options.gray
-        )
-
-    def output_depth(filtered: PictureResult) -> str:
-        """Decided from the first result (its channels), checked against the format."""
-        channels = filtered.values.shape[0]
-        if filtered.channels in ("LA", "RGBA") and format_name in imageio.NO_ALPHA_FORMATS:
-            raise ConvcliError(
-                f"{format_name} has no alpha channel and the result is {filtered.channels}; "
-                "write PNG, TIFF or WebP"
-            )
-        if float_output:
-            return "float"
-        return _integer_depth(format_name, options, picture.depth, channels, notes)
-
-    def filter_rows(rows: np.ndarray, **strip: Any) -> PictureResult:
-        """The chain on ``rows`` of the input (all of it, or one strip's with ``strip``)."""
-        return filter_picture(
-            _chw_float32(rows),
-            picture.channels,
-            in_scale,
-            steps,
-            options.steps,
-            map_mode=map_mode,
-            gray=options.gray,
-            linear=options.linear,
-            **strip,
-        )
-
-    strip_count = 0
-    if plan is None:
-        filtered = filter_rows(pixels)
-        depth = output_depth(filtered)
-        out_pixels = _to_output_pixels(filtered.values, in_scale, depth)
-    else:
-        height, width = shape[1:]
-        rows = options.strip_rows or _auto_strip_rows(shape, plan)
-
-        def filter_strip(start: int) -> tuple[PictureResult, np.ndarray]:
-            stop = min(height, start + rows)
-            first, last = plan.rows_needed(start, stop)
-            strip = filter_rows(pixels[first:last], strips=plan, rows_from=first)
-            return strip, strip.values[:, start - strip.first_row : stop - strip.first_row]
-
-        def write_strip(start: int) -> None:
-            values = filter_strip(start)[1]
-            _to_output_pixels(values, in_scale, depth, out=out_pixels[start : start + rows])
-
-        # The first strip tells the output's channels and depth; the others then run on
-        # every core, each writing its own rows of the output.
-        filtered, values = filter_strip(0)
-        depth = output_depth(filtered)
-        out_pixels = _output_array(height, width, values.shape[0], depth)
-        _to_output_pixels(values, in_scale, depth, out=out_pixels[:rows])
-        starts = range(rows, height, rows)
-        for _ in ordered_map(write_strip, starts, options.threads or cpu_count()):
-            pass
-        strip_count = 1 + len(starts)
+    filtered, out_pixels, depth, strip_count = _filter_picture(picture, plan, steps, options, notes)
     notes.extend(filtered.notes)
     channels_name, reports = filtered.channels, filtered.reports
     out_shape = (1 if out_pixels.ndim == 2 else out_pixels.shape[2], *out_pixels.shape[:2])
@@ -561,7 +520,7 @@ def _process_picture(
     imageio.save_image(
         out_pixels,
         output,
-        format=format_name,
+        format=plan.format_name,
         force=options.force,
         quality=options.quality,
         png_compression=options.png_compression,
@@ -570,7 +529,7 @@ def _process_picture(
         threads=options.threads,
     )
     timings["write"] = time.perf_counter() - started
-    description = f"{format_name}, {_DEPTH_NAMES[depth]} {channels_name}"
+    description = f"{plan.format_name}, {_DEPTH_NAMES[depth]} {channels_name}"
     return ApplyResult(
         input=name,
         output=output,
@@ -578,11 +537,104 @@ def _process_picture(
         in_shape=shape,
         out_shape=out_shape,
         reports=reports,
-        map_reason=map_reason,
+        map_reason=plan.map_reason,
         output_description=description,
         notes=notes,
         strips=strip_count,
     )
+
+
+def _filter_picture(
+    picture: imageio.Picture,
+    plan: _OutputPlan,
+    steps: Sequence[Step],
+    options: ApplyOptions,
+    notes: list[str],
+) -> tuple[PictureResult, np.ndarray, str, int]:
+    """The steps on the whole picture, or strip by strip on every core, straight into the
+    output's pixels.
+
+    Parameters
+    ----------
+    picture : Picture
+    plan : _OutputPlan
+    steps : sequence of KernelStep or PoolStep
+    options : ApplyOptions
+    notes : list of str
+        Receives the remarks on the output's depth.
+
+    Returns
+    -------
+    filtered : PictureResult
+        The first (or only) result: its channels, reports and notes.
+    out_pixels : ndarray, shape (H, W) or (H, W, C)
+        Of the output's depth.
+    depth : str
+    strips : int
+        How many strips (0: whole).
+    """
+    pixels = picture.pixels
+    shape = (1 if pixels.ndim == 2 else pixels.shape[2], *pixels.shape[:2])
+    in_scale, format_name = plan.in_scale, plan.format_name
+    strips = None
+    if options.strip_rows != 0:
+        strips = plan_picture_strips(
+            shape, picture.channels, steps, options.steps, map_mode=plan.map_mode, gray=options.gray
+        )
+
+    def output_depth(filtered: PictureResult) -> str:
+        """Decided from the first result (its channels), checked against the format."""
+        channels = filtered.values.shape[0]
+        if filtered.channels in ("LA", "RGBA") and format_name in imageio.NO_ALPHA_FORMATS:
+            raise ConvcliError(
+                f"{format_name} has no alpha channel and the result is {filtered.channels}; "
+                "write PNG, TIFF or WebP"
+            )
+        if plan.float_output:
+            return "float"
+        return _integer_depth(format_name, options, picture.depth, channels, notes)
+
+    def filter_rows(rows: np.ndarray, **strip: Any) -> PictureResult:
+        """The chain on ``rows`` of the input (all of it, or one strip's with ``strip``)."""
+        return filter_picture(
+            _chw_float32(rows),
+            picture.channels,
+            in_scale,
+            steps,
+            options.steps,
+            map_mode=plan.map_mode,
+            gray=options.gray,
+            linear=options.linear,
+            **strip,
+        )
+
+    if strips is None:
+        filtered = filter_rows(pixels)
+        depth = output_depth(filtered)
+        return filtered, _to_output_pixels(filtered.values, in_scale, depth), depth, 0
+    height, width = shape[1:]
+    rows = options.strip_rows or _auto_strip_rows(shape, strips)
+
+    def filter_strip(start: int) -> tuple[PictureResult, np.ndarray]:
+        stop = min(height, start + rows)
+        first, last = strips.rows_needed(start, stop)
+        strip = filter_rows(pixels[first:last], strips=strips, rows_from=first)
+        return strip, strip.values[:, start - strip.first_row : stop - strip.first_row]
+
+    def write_strip(start: int) -> None:
+        values = filter_strip(start)[1]
+        _to_output_pixels(values, in_scale, depth, out=out_pixels[start : start + rows])
+
+    # The first strip tells the output's channels and depth; the others then run on
+    # every core, each writing its own rows of the output.
+    filtered, values = filter_strip(0)
+    depth = output_depth(filtered)
+    out_pixels = _output_array(height, width, values.shape[0], depth)
+    _to_output_pixels(values, in_scale, depth, out=out_pixels[:rows])
+    starts = range(rows, height, rows)
+    for _ in ordered_map(write_strip, starts, options.threads or cpu_count()):
+        pass
+    return filtered, out_pixels, depth, 1 + len(starts)
 
 
 # --------------------------------------------------------------------------------------------

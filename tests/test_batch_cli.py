@@ -242,6 +242,45 @@ def test_existing_outputs_are_skipped_with_a_note_unless_force(cli, tmp_path):
     error_line(both, 2, "--force replaces existing outputs, --skip-existing keeps them")
 
 
+def test_a_rerun_says_once_that_outputs_exist(cli, tmp_path):
+    """Issue 13: a re-run of a batch prints one note for all the outputs that exist, not
+    a line per file; the new file is done."""
+    make_images(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    assert cli("apply", tmp_path / "in", "-k", "box:3", "-O", out).exit_code == 0
+    make_images(tmp_path / "in", 5)  # one more input: img04
+    again = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out)
+    assert again.exit_code == 0
+    lines = again.stderr.splitlines()
+    assert lines[0] == (
+        f"note: 4 outputs exist, skipped (the first: '{out / 'img00-box-3.png'}'; "
+        "--force replaces them, --skip-existing skips quietly)"
+    )
+    assert len(lines) == 2 and lines[1].startswith("1 done, 4 skipped, 0 failed in ")
+    quiet = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out, "--skip-existing")
+    assert quiet.stderr.startswith("0 done, 5 skipped, 0 failed in ")
+
+
+def test_files_a_folder_scan_left_out_get_one_note(cli, tmp_path):
+    """Issue 13: non-images in a scanned folder are named in one note (hidden files and
+    sub-folders are not counted); files named on the command line are always taken."""
+    make_images(tmp_path / "in", 2)
+    (tmp_path / "in" / "notes.txt").write_text("hello")
+    (tmp_path / "in" / "data.json").write_text("{}")
+    (tmp_path / "in" / ".hidden.txt").write_text("x")
+    (tmp_path / "in" / "sub").mkdir()
+    result = cli("apply", tmp_path / "in", "-k", "box:3", "-O", tmp_path / "out")
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"note: 2 files are not images (by suffix), left out: '{tmp_path / 'in' / 'data.json'}'"
+        " and 1 more"
+    )
+    assert len(lines) == 2 and lines[1].startswith("2 done, 0 skipped, 0 failed in ")
+    quiet = cli("apply", tmp_path / "in", "-k", "box:3", "-O", tmp_path / "q", "-q")
+    assert quiet.stderr == ""
+
+
 def test_quiet_prints_failures_only(cli, tmp_path):
     make_images(tmp_path / "in", 2)
     result = cli("apply", tmp_path / "in", "-k", "box:3", "-O", tmp_path / "out", "-q")

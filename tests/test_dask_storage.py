@@ -512,3 +512,16 @@ def test_sigint_to_the_client_cancels_the_batch_and_leaves_the_cluster(
     for key, data in written.items():
         assert data == reference[key], f"{key} is not whole"
     assert len(client.nthreads()) == 2  # the cluster is still up
+
+
+@pytest.mark.parametrize("args", [["shape", "224", "-k", "3"], ["apply", "--help"]])
+def test_shape_and_help_import_neither_dask_nor_fsspec(args):
+    code = (
+        "import sys\nfrom convcli.cli import main\n"
+        f"sys.argv = ['convcli', *{args!r}]\n"
+        "try:\n    main()\nexcept SystemExit as stop:\n    assert not stop.code, stop.code\n"
+        "heavy = ('dask', 'distributed', 'fsspec', 's3fs', 'botocore', 'numpy')\n"
+        "print(sorted(m for m in heavy if m in sys.modules), file=sys.stderr)\n"
+    )
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert (run.returncode, run.stderr) == (0, "[]\n")
