@@ -48,6 +48,7 @@ __all__ = [
     "matrix_to_chw",
     "plan_batch",
     "process_one",
+    "remove_dead_temporaries",
     "run_batch",
     "steps_slug",
 ]
@@ -586,7 +587,46 @@ def _run_on_dask(
     report.jobs, report.cluster = run.workers, run.label
     if on_start is not None:
         on_start(len(todo), report.jobs)
-    return run.run(todo, steps, options, record)  # type: ignore[no-any-return]
+    try:
+        return run.run(todo, steps, options, record)  # type: ignore[no-any-return]
+    finally:
+        if run.cluster is not None:  # workers of this machine: their process ids are ours
+            for item in todo:
+                if item.retries or item.status != "done":
+                    remove_dead_temporaries(item.output)
+
+
+def remove_dead_temporaries(output: str) -> list[Path]:
+    """Remove the temporary files left for ``output`` by processes that are gone (a Dask
+    worker of a LocalCluster killed mid-write); those of live processes stay. Returns the
+    removed files.
+
+    Only for workers on this machine: a process id means nothing on another host.
+    """
+    import glob
+
+    if storage.is_url(output):
+        return []  # an object store has no temporaries: a put is whole
+    target = Path(output)
+    removed = []
+    for leftover in target.parent.glob(f".{glob.escape(target.name)}.*-*.part"):
+        pid = leftover.name[len(target.name) + 2 :].split("-", 1)[0]
+        if not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(OSError):
+            leftover.unlink()
+            removed.append(leftover)
+    return removed
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:  # another user's process: alive
+        return True
+    return True
 
 
 # --------------------------------------------------------------------------------------------

@@ -285,6 +285,22 @@ def test_a_local_batch_imports_neither_dask_nor_fsspec(tmp_path):
     assert len(list((tmp_path / "out").iterdir())) == 2
 
 
+def test_temporaries_of_dead_workers_are_removed_and_live_ones_kept(tmp_path):
+    from convcli.batch import remove_dead_temporaries
+
+    output = tmp_path / "x[1].png"
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True).stdout.strip()  # fmt: skip
+    gone = tmp_path / f".x[1].png.{dead}-abcd1234.part"
+    mine = tmp_path / f".x[1].png.{os.getpid()}-abcd1234.part"
+    other = tmp_path / f".y.png.{dead}-abcd1234.part"
+    for path in (gone, mine, other):
+        path.write_bytes(b"half")
+    assert remove_dead_temporaries(str(output)) == [gone]
+    assert sorted(path.name for path in tmp_path.iterdir()) == sorted([mine.name, other.name])
+    assert remove_dead_temporaries("s3://bucket/x.png") == []
+
+
 def test_memory_urls_round_trip_with_the_bytes_of_a_local_run(tmp_path):
     import fsspec
 
@@ -450,6 +466,30 @@ def start_client(*args: str) -> subprocess.Popen:
         text=True,
         start_new_session=True,
     )
+
+
+def test_auto_takes_dask_scheduler_address_and_paths_work_on_a_cluster(tmp_path, dask_cluster):
+    """``--dask auto`` connects where DASK_SCHEDULER_ADDRESS says (Dask's own setting);
+    local paths work when the workers see them (here: the same machine)."""
+    address, client = dask_cluster
+    client.wait_for_workers(2, timeout=DEADLINE)
+    folder = tmp_path / "in"
+    make_images(folder, 3)
+    (folder / "zz-bad.png").write_bytes(b"not an image at all")
+    reference = local_reference(folder, tmp_path / "local")
+    run = subprocess.run(
+        [*CONVCLI, "apply", str(folder), "-k", STEP, "-O", str(tmp_path / "out"), "--dask", "auto"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "DASK_SCHEDULER_ADDRESS": address},
+    )
+    assert run.returncode == 1, run.stderr
+    lines = run.stderr.splitlines()
+    assert lines[0].startswith(f"failed: {folder / 'zz-bad.png'}: not an image")
+    assert lines[1].startswith("3 done, 0 skipped, 1 failed in ")
+    assert lines[1].endswith(f" files/s, 2 Dask workers on {address})")
+    assert {path.name: path.read_bytes() for path in (tmp_path / "out").iterdir()} == reference
+    assert len(client.nthreads()) == 2  # a cluster convcli did not start keeps running
 
 
 def test_a_worker_killed_mid_batch_its_file_runs_elsewhere(tmp_path, bucket, dask_cluster):
