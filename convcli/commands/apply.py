@@ -180,7 +180,8 @@ def apply(
             help=(
                 "Image file (PNG, JPEG, TIFF, BMP, WebP, GIF, PFM...; format from content), "
                 "'-' for stdin, or a matrix file (.npy, .csv, .txt). Omit it with --matrix. "
-                "With -O: any number of files and folders (their images; -r descends)."
+                "With -O: any number of files and folders (their images; -r descends), also "
+                "as fsspec URLs (s3://bucket/raw/, 's3://bucket/**/*.jpg', file://, memory://)."
             ),
             show_default=False,
         ),
@@ -399,8 +400,8 @@ def apply(
             "--out-dir",
             metavar="DIR",
             help=(
-                "Batch: write one output per input into DIR (created if missing), named by "
-                "--name; files run in parallel (-j)."
+                "Batch: write one output per input into DIR (created if missing) or under a "
+                "URL prefix (s3://bucket/out/), named by --name; files run in parallel (-j)."
             ),
             rich_help_panel=_COMMON,
         ),
@@ -448,7 +449,7 @@ def apply(
             help=(
                 "Run the batch on a Dask cluster: tcp://host:8786, local[:N] (a LocalCluster "
                 "of N worker processes), or auto (DASK_SCHEDULER_ADDRESS, else local). "
-                "Workers need the same convcli (pip install 'convcli[dask]')."
+                "Workers need the same convcli, with its dask extra."
             ),
             rich_help_panel=_BATCH,
             show_default=False,
