@@ -590,7 +590,11 @@ def _run_on_dask(
     try:
         return run.run(todo, steps, options, record)  # type: ignore[no-any-return]
     finally:
-        if run.cluster is not None:  # workers of this machine: their process ids are ours
+        if run.cluster is not None:
+            # Our LocalCluster stops now, before the report is settled: a task running
+            # when the batch stopped cannot publish its output after the report. Its
+            # workers are on this machine, so their process ids tell their leftovers.
+            run.close()
             for item in todo:
                 if item.retries or item.status != "done":
                     remove_dead_temporaries(item.output)

@@ -134,6 +134,7 @@ class DaskRun:
     client: Any
     cluster: Any
     label: str
+    closed: bool = False
 
     @property
     def workers(self) -> int:
@@ -141,6 +142,10 @@ class DaskRun:
         return max(1, sum(self.client.nthreads().values()))
 
     def close(self) -> None:
+        """Close the client, and the LocalCluster if convcli started it (once)."""
+        if self.closed:
+            return
+        self.closed = True
         with contextlib.suppress(Exception):  # a gone scheduler: nothing to close
             self.client.close()
         if self.cluster is not None:
@@ -240,6 +245,21 @@ class DaskRun:
             return {}
 
 
+def _local_cluster(factory: Any, workers: int | None) -> Any:
+    """A LocalCluster of ``workers`` processes (one thread each), quiet on stderr, whose
+    workers leave Ctrl-C to this process (:class:`convcli._dask_worker.IgnoreInterrupt`)."""
+    from convcli._dask_worker import IgnoreInterrupt
+
+    return factory(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        silence_logs=50,  # logging.CRITICAL: stderr is the report's
+        plugins={IgnoreInterrupt()},
+    )
+
+
 def connect(address: str) -> DaskRun:
     """A client for ``--dask ADDRESS`` (see the module docstring), its workers' convcli
     versions checked.
@@ -260,13 +280,7 @@ def connect(address: str) -> DaskRun:
     label = where if where != "local" else f"local:{workers or 'auto'}"
     try:
         if where == "local" or (where == "auto" and not dask.config.get("scheduler-address", None)):
-            cluster = LocalCluster(
-                n_workers=workers,
-                threads_per_worker=1,
-                processes=True,
-                dashboard_address=None,
-                silence_logs=50,  # logging.CRITICAL: stderr is the report's
-            )
+            cluster = _local_cluster(LocalCluster, workers)
             client = Client(cluster, timeout=CONNECT_TIMEOUT)
         else:
             client = Client(None if where == "auto" else where, timeout=CONNECT_TIMEOUT)

@@ -444,6 +444,27 @@ def test_dask_localcluster_s3_batch_matches_a_local_run(tmp_path, bucket):
     assert listing(fs, f"{name}/out") == reference
 
 
+def test_ctrl_c_to_the_group_stops_a_localcluster_batch_in_one_line(tmp_path):
+    """Ctrl-C reaches the whole foreground group: the LocalCluster's worker processes leave
+    it to convcli (no worker traceback), which cancels the tasks, closes the cluster and
+    reports what is on disk: every output whole, no temporary file."""
+    folder = tmp_path / "in"
+    big_images(folder, 8)
+    out = tmp_path / "out"
+    process = start_client(str(folder), "-k", "gaussian:6", "-O", str(out), "--dask", "local:2")
+    wait_for(lambda: out.is_dir() and any(not p.name.startswith(".") for p in out.iterdir()),
+             "a first output")  # fmt: skip
+    os.killpg(process.pid, signal.SIGINT)
+    _, err = process.communicate(timeout=DEADLINE)
+    assert process.returncode == 130, err
+    assert err.count("\n") == 1 and err.startswith("interrupted (SIGINT): "), err
+    written = sorted(out.iterdir())
+    assert err.startswith(f"interrupted (SIGINT): {len(written)} done, 0 skipped, 0 failed, ")
+    reference = local_reference(folder, tmp_path / "local", "gaussian:6")
+    for path in written:
+        assert path.read_bytes() == reference[path.name], f"{path.name} is not whole"
+
+
 # ----------------------------------------------------------------------------- a real cluster
 
 
