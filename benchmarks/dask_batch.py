@@ -32,6 +32,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -76,18 +77,32 @@ S3_ENGINES = {label: ENGINES[label] for label in ("-j 2", "--dask local:2", "-j 
 
 
 def measure(
-    commands: dict[str, list[str]], runs: int, out_for: callable, clean: callable
-) -> dict[str, float]:
-    """Median seconds per label, runs interleaved after one warm-up round."""
-    times: dict[str, list[float]] = {label: [] for label in commands}
+    many: dict[str, list[str]],
+    few: dict[str, list[str]],
+    runs: int,
+    out_for: Callable[[str, int], str],
+    clean: Callable[[str], None],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median seconds per label on the many files and on two, the runs interleaved; the
+    warm-up round (page cache, imports) runs the two-file commands only."""
+    times: dict[str, list[float]] = {
+        f"{kind} {label}": [] for kind in ("many", "few") for label in many
+    }
     for round_index in range(runs + 1):
-        for label, argv in commands.items():
-            out = out_for(label, round_index)
-            seconds = run([out if arg == "OUT" else arg for arg in argv])
-            clean(out)
-            if round_index:
-                times[label].append(seconds)
-    return {label: statistics.median(values) for label, values in times.items()}
+        for kind, commands in (("few", few), ("many", many)):
+            if round_index == 0 and kind == "many":
+                continue
+            for label, argv in commands.items():
+                out = out_for(f"{kind}-{label}", round_index)
+                seconds = run([out if arg == "OUT" else arg for arg in argv])
+                clean(out)
+                if round_index:
+                    times[f"{kind} {label}"].append(seconds)
+    median = {key: statistics.median(values) for key, values in times.items()}
+    return (
+        {label: median[f"many {label}"] for label in many},
+        {label: median[f"few {label}"] for label in many},
+    )
 
 
 def main() -> None:
@@ -142,9 +157,13 @@ def main() -> None:
             ("disk", str(big), str(small), local_out, ENGINES),
             ("S3", "s3://bench/raw/", "s3://bench/raw2/", s3_out, S3_ENGINES),
         ):
-            many = measure(configurations(source, engines), args.runs, out_for, clean)
-            few = measure(configurations(source2, engines), args.runs, out_for, clean)
-            results[where] = (many, few)
+            results[where] = measure(
+                configurations(source, engines),
+                configurations(source2, engines),
+                args.runs,
+                out_for,
+                clean,
+            )
             print(where, "done", flush=True)
     server.stop()
 
