@@ -107,11 +107,12 @@ def run_file(
 
 
 def _failure(error: BaseException, retries: int) -> str:
-    """A task's exception as one line (a worker that kept dying, or an escaped error)."""
+    """A task's exception as one line (a worker that kept dying, or an escaped error);
+    ``retries`` is :meth:`DaskRun._retries`' count (for KilledWorker: the deaths)."""
     name = type(error).__name__
     if name == "KilledWorker":
         return (
-            f"its worker died {retries + 1} times while running it; Dask gave up "
+            f"its worker died {retries} times while running it; Dask gave up "
             "(distributed.scheduler.allowed-failures)"
         )
     text = " ".join(str(error).split())
@@ -214,13 +215,15 @@ class DaskRun:
                         if future.status == "finished":
                             outcome = result
                         else:
-                            error = _failure(result, self._retries([future.key])[future.key])
+                            tries = self._retries([future.key]).get(future.key, 0)
+                            error = _failure(result, tries)
                             outcome = ("failed", error, None, [], 0.0)
                         if record(item, outcome):
                             stopped = True
                             break
         finally:
-            self.client.cancel([future for future in futures if not future.done()])
+            with contextlib.suppress(Exception):  # the scheduler is gone: nothing to cancel
+                self.client.cancel([future for future in futures if not future.done()])
             retries = self._retries(list(items))
             for key, item in items.items():
                 item.retries = retries.get(key, 0)

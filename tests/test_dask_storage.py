@@ -247,6 +247,22 @@ def test_a_worker_with_another_convcli_is_one_clear_error():
     assert outcome[:2] == ("failed", f"worker runs convcli {__version__}, the client 0.0.9")
 
 
+def test_a_file_that_keeps_killing_workers_fails_with_dasks_reason():
+    """Dask moves a task whose worker died to another worker, and gives up with
+    KilledWorker past ``distributed.scheduler.allowed-failures``: the file is failed
+    with that reason (the rest of the batch goes on: failures are outcomes)."""
+    from distributed.scheduler import KilledWorker
+
+    from convcli.cluster import _failure
+
+    error = KilledWorker("run_file-abc", "tcp://127.0.0.1:4000", 3)
+    assert _failure(error, 4) == (
+        "its worker died 4 times while running it; Dask gave up "
+        "(distributed.scheduler.allowed-failures)"
+    )
+    assert _failure(RuntimeError("boom\n  there"), 0) == "RuntimeError: boom there"
+
+
 @pytest.mark.parametrize(
     ("hidden", "args", "message"),
     [
