@@ -560,6 +560,33 @@ def test_a_worker_killed_mid_batch_its_file_runs_elsewhere(tmp_path, bucket, das
     client.wait_for_workers(2, timeout=DEADLINE)  # the nanny restarted it: for the next test
 
 
+def test_fail_fast_on_a_cluster_cancels_the_rest(tmp_path, dask_cluster):
+    address, client = dask_cluster
+    client.wait_for_workers(2, timeout=DEADLINE)
+    folder = tmp_path / "in"
+    big_images(folder, 10)
+    (folder / "a-bad.png").write_bytes(b"not an image at all")  # first in name order
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [*CONVCLI, "apply", str(folder), "-k", "gaussian:6", "-O", str(out), "--dask", address,
+         "--fail-fast"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    lines = run.stderr.splitlines()
+    assert lines[0].startswith(f"failed: {folder / 'a-bad.png'}: not an image")
+    assert lines[-1].startswith("stopped at the first failure (--fail-fast): "), lines
+    written = sorted(out.iterdir()) if out.exists() else []
+    done = int(lines[-1].split(": ")[1].split(" done")[0])
+    assert f", 1 failed, {10 - done} not run in " in lines[-1] and done < 10
+    # A task already running on a worker of a cluster convcli did not start cannot be
+    # stopped: it may publish (whole) after the report; at most one per worker.
+    assert done <= len(written) <= done + 2
+    reference = local_reference(folder, tmp_path / "local", "gaussian:6")
+    for path in written:
+        assert path.read_bytes() == reference[path.name]
+
+
 def test_sigint_to_the_client_cancels_the_batch_and_leaves_the_cluster(
     tmp_path, bucket, dask_cluster
 ):
