@@ -51,7 +51,7 @@ from typing import Any, BinaryIO
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-from convcli import _signals
+from convcli import _signals, storage
 from convcli._threads import cpu_count, ordered_map
 from convcli.errors import ConvcliError, OutputExistsError, SpecError
 from convcli.limits import (
@@ -1254,6 +1254,10 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
     >>> sorted(p.name for p in folder.iterdir())
     ['a.bin']
     """
+    if storage.is_url(str(path)):  # an object: encoded in memory, put whole at the end
+        with storage.object_output(str(path), force=force) as buffer:
+            yield buffer
+        return
     target = Path(path)
     try:
         descriptor, temporary = _make_temporary(target)

@@ -12,17 +12,10 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convcli.batch import (
-    ApplyOptions,
-    BatchInput,
-    find_inputs,
-    plan_batch,
-    process_one,
-    run_batch,
-    steps_slug,
-)
+from convcli.batch import BatchInput, find_inputs, plan_batch, run_batch, steps_slug
 from convcli.errors import ConvcliError, SpecError
 from convcli.kernels import parse_step
+from convcli.process import ApplyOptions, process_one
 
 SUMMARY = re.compile(
     r"^(\d+) done, (\d+) skipped, (\d+) failed(, \d+ not run)? in [\d.]+ m?s "
@@ -249,6 +242,45 @@ def test_existing_outputs_are_skipped_with_a_note_unless_force(cli, tmp_path):
     error_line(both, 2, "--force replaces existing outputs, --skip-existing keeps them")
 
 
+def test_a_rerun_says_once_that_outputs_exist(cli, tmp_path):
+    """Issue 13: a re-run of a batch prints one note for all the outputs that exist, not
+    a line per file; the new file is done."""
+    make_images(tmp_path / "in", 4)
+    out = tmp_path / "out"
+    assert cli("apply", tmp_path / "in", "-k", "box:3", "-O", out).exit_code == 0
+    make_images(tmp_path / "in", 5)  # one more input: img04
+    again = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out)
+    assert again.exit_code == 0
+    lines = again.stderr.splitlines()
+    assert lines[0] == (
+        f"note: 4 outputs exist, skipped (the first: '{out / 'img00-box-3.png'}'; "
+        "--force replaces them, --skip-existing skips quietly)"
+    )
+    assert len(lines) == 2 and lines[1].startswith("1 done, 4 skipped, 0 failed in ")
+    quiet = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out, "--skip-existing")
+    assert quiet.stderr.startswith("0 done, 5 skipped, 0 failed in ")
+
+
+def test_files_a_folder_scan_left_out_get_one_note(cli, tmp_path):
+    """Issue 13: non-images in a scanned folder are named in one note (hidden files and
+    sub-folders are not counted); files named on the command line are always taken."""
+    make_images(tmp_path / "in", 2)
+    (tmp_path / "in" / "notes.txt").write_text("hello")
+    (tmp_path / "in" / "data.json").write_text("{}")
+    (tmp_path / "in" / ".hidden.txt").write_text("x")
+    (tmp_path / "in" / "sub").mkdir()
+    result = cli("apply", tmp_path / "in", "-k", "box:3", "-O", tmp_path / "out")
+    assert result.exit_code == 0
+    lines = result.stderr.splitlines()
+    assert lines[0] == (
+        f"note: 2 files are not images (by suffix), left out: '{tmp_path / 'in' / 'data.json'}'"
+        " and 1 more"
+    )
+    assert len(lines) == 2 and lines[1].startswith("2 done, 0 skipped, 0 failed in ")
+    quiet = cli("apply", tmp_path / "in", "-k", "box:3", "-O", tmp_path / "q", "-q")
+    assert quiet.stderr == ""
+
+
 def test_quiet_prints_failures_only(cli, tmp_path):
     make_images(tmp_path / "in", 2)
     result = cli("apply", tmp_path / "in", "-k", "box:3", "-O", tmp_path / "out", "-q")
@@ -416,7 +448,7 @@ def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
     import signal
 
     from convcli import _signals, imageio
-    from convcli.batch import _process_file
+    from convcli.process import process_file
 
     source = make_images(tmp_path / "in", 1)[0]
     out = tmp_path / "out"
@@ -430,7 +462,7 @@ def test_a_signal_while_writing_leaves_no_temporary_file(tmp_path, monkeypatch):
 
     monkeypatch.setattr(imageio, "_png_chunk", stopped_chunk)
     with pytest.raises(_signals.Interrupted) as stopped, _signals.handled():
-        _process_file(str(source), str(out / "x.png"), [parse_step("box:3")], ApplyOptions())
+        process_file(str(source), str(out / "x.png"), [parse_step("box:3")], ApplyOptions())
     assert stopped.value.exit_code == 143
     assert list(out.iterdir()) == []
 
@@ -531,8 +563,17 @@ def test_two_runs_into_one_folder_share_the_work_without_failures(tmp_path):
         *notes, summary = stderr.splitlines()
         match = SUMMARY.match(summary)
         assert match is not None and match.group(3) == "0", summary
-        assert len(notes) == int(match.group(2)), stderr
-        assert all(re.match(r"note: skipped .*' exists \(--force replaces", n) for n in notes)
+        # Outputs there when the run was planned: one note for them all (or one line for
+        # one); outputs the other run wrote meanwhile: a line each, as they are met.
+        counted = 0
+        for line in notes:
+            many = re.match(r"note: (\d+) outputs exist, skipped \(the first: ", line)
+            if many:
+                counted += int(many.group(1))
+            else:
+                assert re.match(r"note: skipped .*' exists \(--force replaces", line), line
+                counted += 1
+        assert counted == int(match.group(2)), stderr
         done, skipped = done + int(match.group(1)), skipped + int(match.group(2))
     assert (done, skipped) == (60, 60)
     assert len(names(out)) == 60

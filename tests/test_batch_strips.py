@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from convcli import pipeline
-from convcli.batch import ApplyOptions, process_one
 from convcli.kernels import parse_step
 from convcli.pipeline import StepOptions, plan_strips
+from convcli.process import ApplyOptions, process_one
 
 RNG = np.random.default_rng(11)
 

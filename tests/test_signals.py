@@ -24,8 +24,8 @@ import pytest
 from PIL import Image
 
 from convcli import _signals
-from convcli.batch import process_one
 from convcli.kernels import parse_step
+from convcli.process import process_one
 
 # Linux only, as the project is: the tests read /proc and workers die with their parent
 # through prctl(PR_SET_PDEATHSIG).

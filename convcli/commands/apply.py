@@ -145,9 +145,9 @@ def _option_padding(text: str | None):  # -> PaddingSpec | None
 def _check_sizes(source, steps: list, step_options, options) -> None:
     """A single input whose size can be known first (not stdin): walk the chain on paper,
     and refuse a step whose output or memory would pass --max-pixels, before any work."""
-    from convcli.batch import MatrixInput
     from convcli.imageio import DEFAULT_MAX_PIXELS, probe_shape
     from convcli.limits import check_chain
+    from convcli.process import MatrixInput
 
     max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
     if not max_pixels:
@@ -181,7 +181,8 @@ def apply(
             help=(
                 "Image file (PNG, JPEG, TIFF, BMP, WebP, GIF, PFM...; format from content), "
                 "'-' for stdin, or a matrix file (.npy, .csv, .txt). Omit it with --matrix. "
-                "With -O: any number of files and folders (their images; -r descends)."
+                "With -O: any number of files and folders (their images; -r descends), also "
+                "as fsspec URLs (s3://bucket/raw/, 's3://bucket/**/*.jpg', file://, memory://)."
             ),
             show_default=False,
         ),
@@ -417,8 +418,8 @@ def apply(
             "--out-dir",
             metavar="DIR",
             help=(
-                "Batch: write one output per input into DIR (created if missing), named by "
-                "--name; files run in parallel (-j)."
+                "Batch: write one output per input into DIR (created if missing) or under a "
+                "URL prefix (s3://bucket/out/), named by --name; files run in parallel (-j)."
             ),
             rich_help_panel=_COMMON,
         ),
@@ -454,6 +455,20 @@ def apply(
             "--jobs",
             min=1,
             help="Worker processes (default: one per core); 1 runs in this process.",
+            rich_help_panel=_BATCH,
+            show_default=False,
+        ),
+    ] = None,
+    dask: Annotated[
+        str | None,
+        typer.Option(
+            "--dask",
+            metavar="SCHEDULER",
+            help=(
+                "Run the batch on a Dask cluster: tcp://host:8786, local[:N] (a LocalCluster "
+                "of N worker processes), or auto (DASK_SCHEDULER_ADDRESS, else local). "
+                "Workers need the same convcli, with its dask extra."
+            ),
             rich_help_panel=_BATCH,
             show_default=False,
         ),
@@ -549,12 +564,12 @@ def apply(
     sums over channels, a 4-D .npy kernel is a conv layer. Work is in float32; big images
     are filtered in strips of rows (same pixels, a fraction of the memory).
     """
-    from convcli.batch import ApplyOptions, MatrixInput, process_one
     from convcli.errors import SpecError
     from convcli.imageio import parse_matrix
     from convcli.kernels import KernelStep, check_span, parse_step
     from convcli.limits import MAX_DILATION, MAX_STRIDE, shorten
     from convcli.pipeline import StepOptions
+    from convcli.process import ApplyOptions, MatrixInput, process_one
     from convcli.render import note
 
     sources = list(inputs or [])
@@ -578,6 +593,7 @@ def apply(
             "--name": name_template is not None,
             "--recursive": recursive,
             "--jobs": jobs is not None,
+            "--dask": dask is not None,
             "--skip-existing": skip_existing,
             "--fail-fast": fail_fast,
         },
@@ -652,6 +668,7 @@ def apply(
             output_format=output_format,
             strict=strict,
             noted=len(step_notes),
+            dask=dask,
         )
         return
     _check_sizes(sources[0], steps, step_options, options)
@@ -741,6 +758,7 @@ def _run_batch(
     output_format: OutputFormat | None,
     strict: bool = False,
     noted: int = 0,
+    dask: str | None = None,
 ) -> None:
     """``-O``: find the files, name the outputs, run them, report; exit 1/130 as it went
     (and 1 with --strict when any file had a note)."""
@@ -751,21 +769,26 @@ def _run_batch(
     from convcli.render.apply import (
         BatchProgress,
         batch_summary,
+        ignored_line,
         print_batch_report,
-        skipped_line,
+        retry_lines,
+        skipped_lines,
     )
 
-    found = find_inputs(sources, recursive=recursive, exclude=out_dir)
+    ignored: list[str] = []
+    found = find_inputs(sources, recursive=recursive, exclude=out_dir, ignored=ignored)
     if not found:
         hint = "" if recursive else " (-r/--recursive descends into sub-folders)"
         raise ConvcliError(f"no images found in {', '.join(sources)}{hint}")
     prepare_steps(steps, options.steps)  # a bad --convolve/--normalize fails before any work
     items = plan_batch(found, out_dir, steps, options, name=name or DEFAULT_NAME)
     progress = BatchProgress(quiet=quiet, skip_notes=not skip_existing)
+    if ignored and not quiet:
+        progress.print(ignored_line(ignored))
+    planned_skips = skipped_lines(items)
     if not (quiet or skip_existing):
-        for item in items:
-            if item.status == "skipped":
-                progress.print(skipped_line(item))
+        for line in planned_skips:
+            progress.print(line)
     try:
         report = run_batch(
             items,
@@ -775,9 +798,12 @@ def _run_batch(
             fail_fast=fail_fast,
             on_start=progress.start,
             on_result=progress.advance,
+            dask=dask,
         )
     finally:
         progress.stop()
+    for line in [] if quiet else retry_lines(report):
+        progress.print(line)
     if output_format is not None:
         print_batch_report(report, output_format)
     if not quiet or report.interrupted:
@@ -786,6 +812,10 @@ def _run_batch(
         raise typer.Exit(128 + (report.signal or 2))
     if report.count("failed"):
         raise typer.Exit(1)
-    told = noted + sum(len(item.notes) for item in report.items)
-    told += 0 if skip_existing else report.count("skipped")
+    # --strict counts the lines told: the one line for the outputs found at planning, and a
+    # line for each output that appeared while the batch ran.
+    skipped_meanwhile = report.count("skipped") - sum(i.status == "skipped" for i in items)
+    told = noted + sum(len(item.notes) for item in report.items) + len(retry_lines(report))
+    told += bool(ignored)
+    told += 0 if skip_existing else len(planned_skips) + max(skipped_meanwhile, 0)
     check_strict(strict, told, shown=not quiet)

@@ -14,9 +14,12 @@ from convcli.geometry import dims_text
 from convcli.render import OutputFormat, stdout_console
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     import numpy as np
 
-    from convcli.batch import ApplyResult, BatchItem, BatchReport
+    from convcli.batch import BatchItem, BatchReport
+    from convcli.process import ApplyResult
 
 
 def json_number(value: float) -> int | float | None:
@@ -145,6 +148,36 @@ def skipped_line(item: BatchItem) -> str:
     )
 
 
+def skipped_lines(items: Sequence[BatchItem]) -> list[str]:
+    """The notes for outputs that exist at planning: one line for one, one line for many
+    (a re-run of a big batch must not print a line per file)."""
+    skipped = [item for item in items if item.status == "skipped"]
+    if len(skipped) <= 1:
+        return [skipped_line(item) for item in skipped]
+    return [
+        f"note: {len(skipped)} outputs exist, skipped (the first: '{skipped[0].output}'; "
+        "--force replaces them, --skip-existing skips quietly)"
+    ]
+
+
+def ignored_line(ignored: Sequence[str]) -> str:
+    """One note for the files a folder scan left out because they are not images."""
+    count = len(ignored)
+    files = "file is" if count == 1 else "files are"
+    more = f" and {count - 1} more" if count > 1 else ""
+    return f"note: {count} {files} not images (by suffix), left out: '{ignored[0]}'{more}"
+
+
+def retry_lines(report: BatchReport) -> list[str]:
+    """Notes for the files Dask started again (a worker died, or the task raised)."""
+    return [
+        f"note: {item.input}: started {item.retries + 1} times on the cluster "
+        "(a worker died or its task raised)"
+        for item in report.items
+        if item.retries
+    ]
+
+
 class BatchProgress:
     """What a batch shows on stderr while it runs.
 
@@ -234,6 +267,8 @@ def batch_summary(report: BatchReport) -> str:
         parts.append(f"{cancelled} not run")
     rate = (done + failed) / report.seconds if report.seconds > 0 else 0.0
     workers = "1 process" if report.jobs == 1 else f"{report.jobs} processes"
+    if report.cluster is not None:
+        workers = f"{report.jobs} Dask worker{'s' if report.jobs > 1 else ''} on {report.cluster}"
     line = f"{', '.join(parts)} in {_ms(report.seconds)} ({rate:.1f} files/s, {workers})"
     if report.interrupted:
         from convcli._signals import describe
@@ -249,9 +284,11 @@ def batch_summary(report: BatchReport) -> str:
 
 
 def batch_records(report: BatchReport) -> list[dict[str, Any]]:
-    """One record per file: input, output, status, error (and note, seconds)."""
-    return [
-        {
+    """One record per file: input, output, status, error (and note, seconds; on Dask,
+    retries)."""
+    records: list[dict[str, Any]] = []
+    for item in report.items:
+        record = {
             "input": item.input,
             "output": item.output,
             "status": item.status,
@@ -259,8 +296,10 @@ def batch_records(report: BatchReport) -> list[dict[str, Any]]:
             "note": item.note,
             "seconds": round(item.seconds, 4),
         }
-        for item in report.items
-    ]
+        if report.cluster is not None:
+            record["retries"] = item.retries
+        records.append(record)
+    return records
 
 
 def print_batch_report(report: BatchReport, output_format: OutputFormat) -> None:
@@ -268,21 +307,22 @@ def print_batch_report(report: BatchReport, output_format: OutputFormat) -> None
 
     JSON: ``{"files": [{"input", "output", "status", "error", "note", "seconds"}, ...],
     "summary": {"done", "skipped", "failed", "cancelled", "seconds", "jobs", "interrupted",
-    "stopped"}}``; status is ``done``, ``skipped``, ``failed`` or ``cancelled``.
+    "stopped"}}``; status is ``done``, ``skipped``, ``failed`` or ``cancelled``. On Dask each
+    file also has ``retries`` and the summary ``cluster``.
     """
     from convcli.render import print_csv, print_json
 
     records = batch_records(report)
     if output_format is OutputFormat.json:
-        summary: dict[str, int | float | bool] = {
-            status: report.count(status) for status in STATUS_ORDER
-        }
+        summary: dict[str, Any] = {status: report.count(status) for status in STATUS_ORDER}
         summary.update(
             seconds=round(report.seconds, 3),
             jobs=report.jobs,
             interrupted=report.interrupted,
             stopped=report.stopped,
         )
+        if report.cluster is not None:
+            summary["cluster"] = report.cluster
         print_json({"files": records, "summary": summary})
         return
     header = ["input", "output", "status", "error"]

@@ -1,0 +1,202 @@
+"""Batch on Dask against the local worker pool, and object storage against local disk
+(issue 16): ``convcli apply IN -k gaussian:2 -O OUT`` on many 1920x1080 JPEGs.
+
+Configurations (each a fresh ``convcli`` process, as a user runs it; interleaved, one
+warm-up round first, medians):
+
+- ``-j 2`` and ``-j 1``: the local worker pool (the peer);
+- ``--dask local:2`` and ``--dask local:1``: a LocalCluster of worker processes started by
+  the run (its start-up is part of the time, as a user pays it);
+- the same four from a moto S3 server on 127.0.0.1 to it (``s3://bench/raw/`` ->
+  ``s3://bench/out-N/``), for the cost of object storage per file.
+
+Also the fixed cost of each engine: the same command on 2 files. From the two, the
+per-file scheduling overhead of Dask is ``((T_dask(N) - T_dask(2)) - (T_j2(N) - T_j2(2))) /
+(N - 2)`` in milliseconds (start-up excluded), and the throughput ratio
+``dask local:2 / -j 2`` with and without start-up.
+
+    .venv/bin/python benchmarks/dask_batch.py [--files 200] [--runs 2]
+
+Needs the test extra (dask[distributed], s3fs, moto[server]).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import shutil
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from batch_process import make_photos  # noqa: E402  (the same 1080p photos as issue 5)
+
+CONVCLI = [sys.executable, "-m", "convcli"]
+STEP = "gaussian:2"
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+def run(argv: list[str]) -> float:
+    """Seconds for one run (it must succeed)."""
+    started = time.perf_counter()
+    completed = subprocess.run(argv, capture_output=True, text=True)
+    seconds = time.perf_counter() - started
+    if completed.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed: {completed.stderr}")
+    return seconds
+
+
+def configurations(source: str, engines: dict[str, list[str]]) -> dict[str, list[str]]:
+    return {
+        label: [*CONVCLI, "apply", source, "-k", STEP, "-O", "OUT", "-q", *extra]
+        for label, extra in engines.items()
+    }
+
+
+ENGINES = {
+    "-j 2": ["-j", "2"],
+    "--dask local:2": ["--dask", "local:2"],
+    "-j 1": ["-j", "1"],
+    "--dask local:1": ["--dask", "local:1"],
+}
+
+#: From S3, the engines that tell the cost of storage (1 worker on Dask adds nothing new).
+S3_ENGINES = {label: ENGINES[label] for label in ("-j 2", "--dask local:2", "-j 1")}
+
+
+def measure(
+    many: dict[str, list[str]],
+    few: dict[str, list[str]],
+    runs: int,
+    out_for: Callable[[str, int], str],
+    clean: Callable[[str], None],
+) -> tuple[dict[str, float], dict[str, float]]:
+    """Median seconds per label on the many files and on two, the runs interleaved; the
+    warm-up round (page cache, imports) runs the two-file commands only."""
+    times: dict[str, list[float]] = {
+        f"{kind} {label}": [] for kind in ("many", "few") for label in many
+    }
+    for round_index in range(runs + 1):
+        for kind, commands in (("few", few), ("many", many)):
+            if round_index == 0 and kind == "many":
+                continue
+            for label, argv in commands.items():
+                out = out_for(f"{kind}-{label}", round_index)
+                seconds = run([out if arg == "OUT" else arg for arg in argv])
+                clean(out)
+                if round_index:
+                    times[f"{kind} {label}"].append(seconds)
+    median = {key: statistics.median(values) for key, values in times.items()}
+    return (
+        {label: median[f"many {label}"] for label in many},
+        {label: median[f"few {label}"] for label in many},
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--files", type=int, default=200)
+    parser.add_argument("--runs", type=int, default=2)
+    args = parser.parse_args()
+
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    os.environ.update(
+        AWS_ACCESS_KEY_ID="bench",
+        AWS_SECRET_ACCESS_KEY="bench",
+        AWS_DEFAULT_REGION="us-east-1",
+        AWS_ENDPOINT_URL=f"http://127.0.0.1:{port}",
+    )
+    import s3fs
+
+    fs = s3fs.S3FileSystem()
+    fs.mkdir("bench")
+    with tempfile.TemporaryDirectory() as temporary:
+        root = Path(temporary)
+        big, small = root / "in", root / "in2"
+        big.mkdir()
+        small.mkdir()
+        make_photos(big, args.files)
+        for path in sorted(big.iterdir())[:2]:
+            shutil.copy(path, small / path.name)
+        for path in sorted(big.iterdir()):
+            fs.pipe_file(f"bench/raw/{path.name}", path.read_bytes())
+        for path in sorted(small.iterdir()):
+            fs.pipe_file(f"bench/raw2/{path.name}", path.read_bytes())
+
+        def local_out(label: str, index: int) -> str:
+            return str(root / f"out-{index}-{label.replace(' ', '_').replace(':', '')}")
+
+        def s3_out(label: str, index: int) -> str:
+            return f"s3://bench/out-{index}-{label.replace(' ', '_').replace(':', '')}/"
+
+        def clean(out: str) -> None:
+            if out.startswith("s3://"):
+                fs.rm(out[5:], recursive=True)
+            else:
+                shutil.rmtree(out)
+
+        results = {}
+        for where, source, source2, out_for, engines in (
+            ("disk", str(big), str(small), local_out, ENGINES),
+            ("S3", "s3://bench/raw/", "s3://bench/raw2/", s3_out, S3_ENGINES),
+        ):
+            results[where] = measure(
+                configurations(source, engines),
+                configurations(source2, engines),
+                args.runs,
+                out_for,
+                clean,
+            )
+            print(where, "done", flush=True)
+    server.stop()
+
+    n = args.files
+    print(f"{n} JPEGs 1920x1080, -k {STEP}, medians of {args.runs} interleaved runs")
+    print(
+        f"{'from/to':8} {'engine':16} {'seconds':>8} {'files/s':>8} {'2 files':>8} {'ms/file':>8}"
+    )
+    for where, (many, few) in results.items():
+        for label in many:
+            per_file = (many[label] - few[label]) / (n - 2) * 1000
+            print(
+                f"{where:8} {label:16} {many[label]:8.2f} {n / many[label]:8.1f} "
+                f"{few[label]:8.2f} {per_file:8.1f}"
+            )
+    for where, (many, few) in results.items():
+        ratio = many["-j 2"] / many["--dask local:2"]
+        steady = (many["-j 2"] - few["-j 2"]) / (many["--dask local:2"] - few["--dask local:2"])
+        overhead = (
+            (many["--dask local:2"] - few["--dask local:2"]) - (many["-j 2"] - few["-j 2"])
+        ) / (n - 2)
+        scaling = many.get("--dask local:1", float("nan")) / many["--dask local:2"]
+        print(
+            f"{where}: dask local:2 / -j 2 throughput {ratio:.2f}x with start-up, "
+            f"{steady:.2f}x without; Dask overhead {overhead * 1000:+.1f} ms/file on 2 "
+            f"workers; 1 -> 2 Dask workers {scaling:.2f}x; "
+            f"-j 1 -> -j 2 {many['-j 1'] / many['-j 2']:.2f}x"
+        )
+    disk, s3 = results["disk"][0], results["S3"][0]
+    for label in ("-j 1", "-j 2", "--dask local:2"):
+        cost = (s3[label] - disk[label]) / n * 1000
+        print(f"S3 (moto, 127.0.0.1) minus disk, {label}: {cost:+.1f} ms/file")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,311 @@
+"""A batch on a Dask cluster (``convcli apply ... -O OUT --dask ADDRESS``).
+
+Each file is one Dask task that runs :func:`convcli.process.process_file`, the same unit
+of work as the local worker pool, so the outputs are byte for byte those of ``-j 1``.
+Dask does the scheduling: ``client.map`` submits the files, ``as_completed`` feeds the
+report and the progress bar as results arrive, ``retries=`` and the scheduler's
+``distributed.scheduler.allowed-failures`` bound how often a file is tried again (a task
+whose worker died is moved to another worker; one that kills more than allowed-failures
+workers fails with ``KilledWorker``). SIGINT/SIGTERM cancel the pending tasks and leave a
+cluster convcli did not start running.
+
+``ADDRESS`` follows Dask's own habits: ``tcp://host:8786`` (or ``host:8786``, as
+``dask worker`` takes it); ``local`` or ``local:N`` starts a ``LocalCluster`` of N worker
+processes (one thread each) for this run; ``auto`` does what ``distributed.Client()``
+does: the scheduler in ``DASK_SCHEDULER_ADDRESS`` (Dask's ``scheduler-address`` setting)
+if there is one, else a ``LocalCluster``.
+
+Dask is imported only here, and this module only with ``--dask``. The task function
+(:func:`run_file`) is found by reference on the workers, so they need convcli installed:
+the worker's version is checked against this one before any work.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from typing import Any
+
+from convcli import _signals
+from convcli.errors import ConvcliError, SpecError
+from convcli.process import ApplyOptions, Outcome, Step, process_file
+
+__all__ = ["DaskRun", "connect", "parse_address", "run_file"]
+
+#: ``retries=`` of every task: how often a file whose task raised (not a file that failed:
+#: those are outcomes, not exceptions) is tried again.
+RETRIES = 2
+
+#: Seconds to wait for a scheduler or a LocalCluster's workers.
+CONNECT_TIMEOUT = 30
+
+_LOCAL = re.compile(r"^local(?::(\d+))?$")
+_SCHEMES = ("tcp://", "tls://", "ws://", "wss://", "ucx://", "inproc://")
+
+
+def parse_address(text: str) -> tuple[str, int | None]:
+    """``--dask``'s value: ``("local", N or None)``, ``("auto", None)`` or
+    ``(scheduler address, None)``.
+
+    Examples
+    --------
+    >>> parse_address("local:2"), parse_address("10.0.0.5:8786")
+    (('local', 2), ('tcp://10.0.0.5:8786', None))
+    """
+    value = text.strip()
+    local = _LOCAL.match(value)
+    if local:
+        workers = int(local.group(1)) if local.group(1) else None
+        if workers is not None and not 1 <= workers <= 1024:
+            raise SpecError(f"--dask {text!r}: local:N takes 1 to 1024 workers")
+        return "local", workers
+    if value == "auto":
+        return "auto", None
+    if not value.startswith(_SCHEMES):
+        if "://" in value or not re.match(r"^[\w.\-\[\]:]+:\d+$", value):
+            raise SpecError(
+                f"--dask {text!r}: give a scheduler address (tcp://host:8786), "
+                "local, local:N or auto"
+            )
+        value = "tcp://" + value
+    return value, None
+
+
+@functools.lru_cache(maxsize=1)
+def _share_threads(threads: int | None) -> None:
+    """Once per worker process: BLAS and the strips share the worker's cores."""
+    from convcli._threads import set_thread_share
+
+    set_thread_share(threads)
+
+
+def run_file(
+    source: str, output: str, steps: Sequence[Step], options: ApplyOptions, version: str
+) -> Outcome:
+    """One Dask task: one file through :func:`convcli.process.process_file`.
+
+    Parameters
+    ----------
+    source, output : str
+        Paths (seen by the worker) or fsspec URLs.
+    steps : sequence of KernelStep or PoolStep
+    options : ApplyOptions
+    version : str
+        The client's convcli version: a worker running another one refuses the file
+        (its bytes could differ) instead of writing it.
+    """
+    from convcli import __version__
+
+    if version != __version__:
+        why = f"worker runs convcli {__version__}, the client {version}"
+        return "failed", why, None, [], 0.0
+    _share_threads(options.threads)
+    return process_file(source, output, steps, options)
+
+
+def _failure(error: BaseException, retries: int) -> str:
+    """A task's exception as one line (a worker that kept dying, or an escaped error);
+    ``retries`` is :meth:`DaskRun._retries`' count (for KilledWorker: the deaths)."""
+    name = type(error).__name__
+    if name == "KilledWorker":
+        return (
+            f"its worker died {retries} times while running it; Dask gave up "
+            "(distributed.scheduler.allowed-failures)"
+        )
+    text = " ".join(str(error).split())
+    return f"{name}: {text}" if text else name
+
+
+@dataclass(eq=False)
+class DaskRun:
+    """A connected client (and the LocalCluster it started, if any).
+
+    Attributes
+    ----------
+    client : distributed.Client
+    cluster : distributed.LocalCluster or None
+        Closed with the run; a cluster given by address is left running.
+    label : str
+        ``"local:2"`` or the scheduler's address, for the report.
+    """
+
+    client: Any
+    cluster: Any
+    label: str
+    closed: bool = False
+
+    @property
+    def workers(self) -> int:
+        """Worker threads on the cluster now (the batch's parallelism)."""
+        return max(1, sum(self.client.nthreads().values()))
+
+    def close(self) -> None:
+        """Close the client, and the LocalCluster if convcli started it (once)."""
+        if self.closed:
+            return
+        self.closed = True
+        with contextlib.suppress(Exception):  # a gone scheduler: nothing to close
+            self.client.close()
+        if self.cluster is not None:
+            with contextlib.suppress(Exception):
+                self.cluster.close()
+
+    def check_versions(self) -> None:
+        """One Error if a worker lacks convcli or runs another version."""
+        from convcli import __version__
+
+        def worker_version() -> str | None:  # sent by value: convcli may be missing there
+            try:
+                import convcli
+
+                return str(convcli.__version__)
+            except ImportError:
+                return None
+
+        for worker, version in sorted(self.client.run(worker_version).items()):
+            if version is None:
+                raise ConvcliError(
+                    f"Dask worker {worker} has no convcli: install convcli=={__version__} "
+                    "on every worker (pip install 'convcli[dask]')"
+                )
+            if version != __version__:
+                raise ConvcliError(
+                    f"Dask worker {worker} runs convcli {version}, this client {__version__}: "
+                    "install the same version on every worker"
+                )
+
+    def run(
+        self,
+        todo: Sequence[Any],
+        steps: Sequence[Step],
+        options: ApplyOptions,
+        record: Callable[[Any, Outcome], bool],
+    ) -> bool:
+        """Run the items (:class:`convcli.batch.BatchItem`) as tasks, recording each
+        outcome as it arrives; True when ``record`` asked to stop (fail-fast).
+
+        A signal (see :mod:`convcli._signals`) or a stop cancels the tasks not finished.
+        """
+        from distributed import as_completed
+
+        from convcli import __version__
+
+        if options.threads is None and self.cluster is not None:
+            options = replace(options, threads=1)
+        futures = self.client.map(
+            run_file,
+            [item.input for item in todo],
+            [item.output for item in todo],
+            steps=steps,
+            options=options,
+            version=__version__,
+            pure=False,
+            retries=RETRIES,
+        )
+        items = {future.key: item for future, item in zip(futures, todo, strict=True)}
+        stopped = False
+        try:
+            with _signals.interruptible():
+                for future, result in as_completed(futures, with_results=True, raise_errors=False):
+                    with _signals.deferred():
+                        item = items[future.key]
+                        if future.status == "finished":
+                            outcome = result
+                        else:
+                            tries = self._retries([future.key]).get(future.key, 0)
+                            error = _failure(result, tries)
+                            outcome = ("failed", error, None, [], 0.0)
+                        if record(item, outcome):
+                            stopped = True
+                            break
+        finally:
+            with contextlib.suppress(Exception):  # the scheduler is gone: nothing to cancel
+                self.client.cancel([future for future in futures if not future.done()])
+            retries = self._retries(list(items))
+            for key, item in items.items():
+                item.retries = retries.get(key, 0)
+        return stopped
+
+    def _retries(self, keys: list[Any]) -> dict[Any, int]:
+        """How often each task was started again: after its worker died (the scheduler's
+        ``suspicious`` count) or after it raised (``retries=`` used)."""
+
+        def count(dask_scheduler: Any, keys: list[Any], granted: int) -> dict[Any, int]:
+            found = {}
+            for key in keys:
+                task = dask_scheduler.tasks.get(key)
+                if task is not None:
+                    left = task.retries if task.retries is not None else granted
+                    found[key] = task.suspicious + max(0, granted - left)
+            return found
+
+        try:
+            return self.client.run_on_scheduler(count, keys=keys, granted=RETRIES)  # type: ignore[no-any-return]
+        except Exception:  # the scheduler is gone: no count, the outcomes stand
+            return {}
+
+
+def _local_cluster(factory: Any, workers: int | None) -> Any:
+    """A LocalCluster of ``workers`` processes (one thread each), quiet on stderr, whose
+    workers leave Ctrl-C to this process (:class:`convcli._dask_worker.IgnoreInterrupt`)."""
+    import dask
+
+    from convcli._dask_worker import IgnoreInterrupt
+
+    # Dask sets MALLOC_TRIM_THRESHOLD_ for its workers (to give memory back); setting it
+    # turns off glibc's sliding mmap threshold, so every image-sized NumPy array is a
+    # fresh mmap, page-faulted in: a 1080p blur took ~2x as long in a worker. convcli's
+    # arrays live one file long, the process's memory is flat: let glibc keep them.
+    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
+        return factory(
+            n_workers=workers,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=50,  # logging.CRITICAL: stderr is the report's
+            plugins={IgnoreInterrupt()},
+        )
+
+
+def connect(address: str) -> DaskRun:
+    """A client for ``--dask ADDRESS`` (see the module docstring), its workers' convcli
+    versions checked.
+
+    Raises
+    ------
+    ConvcliError
+        Dask not installed (one line naming the extra), no scheduler at the address, no
+        worker, or a worker without this convcli version.
+    """
+    where, workers = parse_address(address)
+    try:
+        import dask
+        from distributed import Client, LocalCluster
+    except ImportError:
+        raise ConvcliError("--dask needs Dask: pip install 'convcli[dask]'") from None
+    cluster = None
+    label = where if where != "local" else f"local:{workers or 'auto'}"
+    try:
+        if where == "local" or (where == "auto" and not dask.config.get("scheduler-address", None)):
+            cluster = _local_cluster(LocalCluster, workers)
+            client = Client(cluster, timeout=CONNECT_TIMEOUT)
+        else:
+            client = Client(None if where == "auto" else where, timeout=CONNECT_TIMEOUT)
+            label = client.scheduler.address
+    except (OSError, TimeoutError) as error:
+        if cluster is not None:
+            cluster.close()
+        raise ConvcliError(f"--dask {address}: cannot reach the scheduler ({error})") from None
+    run = DaskRun(client, cluster, label)
+    try:
+        run.client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
+        run.check_versions()
+    except BaseException as error:
+        run.close()
+        if isinstance(error, TimeoutError):
+            raise ConvcliError(f"--dask {address}: no worker joined the scheduler") from None
+        raise
+    return run

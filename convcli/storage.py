@@ -1,0 +1,251 @@
+"""Inputs and outputs named by fsspec URLs (``s3://``, ``gs://``, ``az://``, ``memory://``,
+``file://``): finding them (globs, ``-r``), reading their bytes, listing an output prefix
+once, and writing an object whole or not at all.
+
+An object is written in one put of bytes already encoded in memory (S3 and the other
+object stores commit an object whole, even one sent in parts), so an error, a killed
+worker or Ctrl-C never leaves a partial object. ``file://`` URLs become plain paths
+(:func:`local_path`), so they keep the local atomic write (a temporary file renamed into
+place) and read exactly as paths do.
+
+Credentials come from fsspec's usual places (environment, profiles, config files), never
+from the command line; messages name URLs only.
+
+fsspec (and s3fs, gcsfs, adlfs) are imported only when a URL is used: ``convcli shape``
+and ``--help`` never load them. This module itself imports only the standard library.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import posixpath
+import re
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from convcli.errors import ConvcliError, OutputExistsError
+
+__all__ = [
+    "canonical",
+    "check_urls",
+    "existing_objects",
+    "find_objects",
+    "is_url",
+    "join",
+    "local_path",
+    "object_output",
+    "read_bytes",
+    "shared_by_processes",
+]
+
+_URL = re.compile(r"^([a-zA-Z][a-zA-Z0-9+.-]*)://")
+
+#: The extra (``pip install 'convcli[NAME]'``) and the package behind a protocol.
+_EXTRAS = {
+    "s3": ("s3", "s3fs"),
+    "s3a": ("s3", "s3fs"),
+    "gs": ("gcs", "gcsfs"),
+    "gcs": ("gcs", "gcsfs"),
+    "az": ("azure", "adlfs"),
+    "abfs": ("azure", "adlfs"),
+    "abfss": ("azure", "adlfs"),
+}
+
+_GLOB = re.compile(r"[*?\[]")
+
+
+def is_url(text: str | object) -> bool:
+    """Whether ``text`` is a URL with a protocol (``s3://bucket/x.png``), not a path.
+
+    Examples
+    --------
+    >>> is_url("s3://bucket/raw/"), is_url("photos/a.png"), is_url("C:/a.png")
+    (True, False, False)
+    """
+    return isinstance(text, str) and _URL.match(text) is not None
+
+
+def protocol(url: str) -> str:
+    """``"s3"`` for ``s3://bucket/x``, ``""`` for a path."""
+    match = _URL.match(url)
+    return match.group(1).lower() if match else ""
+
+
+def local_path(url: str) -> str:
+    """A ``file://`` URL as a path; anything else unchanged.
+
+    Examples
+    --------
+    >>> local_path("file:///tmp/a.png"), local_path("s3://b/a.png")
+    ('/tmp/a.png', 's3://b/a.png')
+    """
+    if protocol(url) == "file":
+        return url[len("file://") :] or "/"
+    return url
+
+
+def shared_by_processes(url: str) -> bool:
+    """False for ``memory://``: it lives in one process, so other processes (a worker
+    pool, Dask workers) cannot see what is written there."""
+    return protocol(url) != "memory"
+
+
+def join(prefix: str, relative: str) -> str:
+    """An object's URL under a prefix (``s3://b/out`` + ``a/x.png``)."""
+    return prefix.rstrip("/") + "/" + relative
+
+
+def _filesystem(url: str) -> tuple[Any, str]:
+    """(fsspec file system, path inside it) for a URL, or one Error naming the extra."""
+    name = protocol(url)
+    extra, package = _EXTRAS.get(name, ("", ""))
+    try:
+        import fsspec  # type: ignore[import-untyped]
+    except ImportError:
+        extra = extra or "storage"
+        raise ConvcliError(
+            f"'{name}://' URLs need fsspec: pip install 'convcli[{extra}]'"
+        ) from None
+    try:
+        return fsspec.core.url_to_fs(url)  # type: ignore[no-any-return]
+    except ImportError:
+        what = f"{package}: pip install 'convcli[{extra}]'" if extra else "its fsspec package"
+        raise ConvcliError(f"'{name}://' URLs need {what}") from None
+    except ValueError as error:  # an unknown protocol
+        raise ConvcliError(f"'{url}': {_reason(error)}") from None
+
+
+def _reason(error: BaseException) -> str:
+    """One line for a storage error, never with credentials (only the error's own text,
+    which for S3 is the service's code and message)."""
+    text = " ".join(str(error).split()) or type(error).__name__
+    return text[:300]
+
+
+def _url(fs: Any, path: str) -> str:
+    """A path of ``fs`` back as a URL (``memory://`` paths start with ``/``)."""
+    return fs.unstrip_protocol(path)  # type: ignore[no-any-return]
+
+
+def read_bytes(url: str) -> bytes:
+    """The whole content of an object.
+
+    Raises
+    ------
+    ConvcliError
+        Missing, not readable, or the store failed; one line naming the URL.
+    """
+    fs, path = _filesystem(url)
+    try:
+        return fs.cat_file(path)  # type: ignore[no-any-return]
+    except FileNotFoundError:
+        raise ConvcliError(f"{url}: no such object") from None
+    except (OSError, ValueError) as error:
+        raise ConvcliError(f"{url}: cannot read: {_reason(error)}") from None
+
+
+@contextlib.contextmanager
+def object_output(url: str, *, force: bool = False) -> Iterator[io.BytesIO]:
+    """Write an object whole or not at all: yield a buffer, put its bytes in one call at
+    the end (nothing is sent if the body raises).
+
+    Without ``force`` an existing object is :class:`OutputExistsError`: on S3 the put
+    itself is conditional (``If-None-Match: *``, no extra request, no race); on other
+    stores it is checked just before the put (two runs writing the same object at the
+    same moment may then both write; the last put wins, whole).
+    """
+    fs, path = _filesystem(url)
+    buffer = io.BytesIO()
+    yield buffer
+    exists = OutputExistsError(f"output '{url}' exists; use --force to overwrite it")
+    options: dict[str, str] = {}
+    if not force and protocol(url) in ("s3", "s3a"):
+        options["IfNoneMatch"] = "*"
+    elif not force and fs.exists(path):
+        raise exists
+    try:
+        fs.pipe_file(path, buffer.getvalue(), **options)
+    except FileExistsError:
+        raise exists from None
+    except (OSError, ValueError) as error:
+        raise ConvcliError(f"{url}: cannot write: {_reason(error)}") from None
+
+
+def existing_objects(prefix: str) -> set[str]:
+    """Every object's URL under ``prefix``, in one listing (for ``--skip-existing`` on a
+    million outputs: one request per thousand keys on S3, not one per file)."""
+    fs, path = _filesystem(prefix)
+    fs.invalidate_cache(path)  # a listing cached by an earlier call in this process
+    try:
+        found = fs.find(path)
+    except FileNotFoundError:
+        return set()
+    except (OSError, ValueError) as error:
+        raise ConvcliError(f"{prefix}: cannot list: {_reason(error)}") from None
+    return {_url(fs, name) for name in found}
+
+
+def find_objects(
+    given: str, suffixes: frozenset[str], *, recursive: bool = False
+) -> tuple[list[tuple[str, str]], list[str]]:
+    """The objects a URL names: a glob (``**`` descends), a "folder" (its images; all
+    levels with ``recursive``), or one object.
+
+    Parameters
+    ----------
+    given : str
+        The URL as the user wrote it.
+    suffixes : frozenset of str
+        Image suffixes (``".png"``...): a folder's or a glob's other objects are left out.
+    recursive : bool
+        Descend into a folder's sub-folders.
+
+    Returns
+    -------
+    found : list of (url, folder)
+        In name order; ``folder`` is the sub-folder under ``given`` (``"a/"``) with
+        ``recursive``, else ``""``.
+    ignored : list of str
+        Objects left out because they are not images (for one note).
+    """
+    fs, path = _filesystem(given)
+    base = path.rstrip("/") + "/"
+    fs.invalidate_cache()
+    try:
+        if _GLOB.search(path):
+            entries = fs.glob(path, detail=True).values()
+            base = ""
+        elif fs.isdir(path):
+            entries = fs.find(path, detail=True) if recursive else fs.ls(path, detail=True)
+            entries = entries.values() if isinstance(entries, dict) else entries
+        else:
+            return [(given, "")], []
+    except (OSError, ValueError) as error:
+        raise ConvcliError(f"{given}: cannot list: {_reason(error)}") from None
+    found: list[tuple[str, str]] = []
+    ignored: list[str] = []
+    for name in sorted(entry["name"] for entry in entries if entry["type"] == "file"):
+        leaf = posixpath.basename(name)
+        if leaf.startswith("."):
+            continue
+        if posixpath.splitext(leaf)[1].lower() not in suffixes:
+            ignored.append(_url(fs, name))
+            continue
+        folder = posixpath.dirname(name[len(base) :]) if base and recursive else ""
+        found.append((_url(fs, name), folder + "/" if folder else ""))
+    return found, ignored
+
+
+def canonical(url: str) -> str:
+    """A URL as listings give it back (``memory://b/x`` is ``memory:///b/x``), so that an
+    output named from a prefix compares equal to the same object found by a listing."""
+    fs, path = _filesystem(url)
+    return _url(fs, path)
+
+
+def check_urls(urls: Sequence[str]) -> None:
+    """Fail early (one Error naming the extra) when a URL's file system is not installed."""
+    for url in urls:
+        if is_url(url) and protocol(url) != "file":
+            _filesystem(url)
