@@ -688,9 +688,9 @@ def test_strict_counts_a_warning_python_raised_while_working(monkeypatch, cli):
         return real(*args, **kwargs)
 
     monkeypatch.setattr(convcli.pipeline, "run_steps", noisy)
-    import convcli.batch
+    import convcli.process
 
-    monkeypatch.setattr(convcli.batch, "run_steps", noisy, raising=False)
+    monkeypatch.setattr(convcli.process, "run_steps", noisy)
     loose = cli("apply", "--matrix", MATRIX, "-k", "1")
     assert loose.exit_code == 0
     assert loose.stderr == "note: while working: overflow encountered in multiply\n"

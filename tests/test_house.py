@@ -24,15 +24,10 @@ import pytest
 PACKAGE = Path(__file__).resolve().parent.parent / "convcli"
 MAX_LINES = 80
 
-#: Functions still over MAX_LINES, by file (relative to convcli/): being split on other
-#: branches. Remove an entry when its function is split; never add one.
-LONG_FUNCTIONS: dict[str, set[str]] = {
-    "batch.py": {"_process_picture"},  # the unit of work: moves to process.py
-}
 
 #: Files whose public functions do not all have their ``Parameters`` yet (other branches).
 UNDOCUMENTED: set[str] = {
-    "_threads.py", "batch.py", "cli.py", "core/_engines.py", "core/_median.py",
+    "_threads.py", "cli.py", "core/_engines.py", "core/_median.py",
     "core/_strips.py", "core/conv.py", "core/padding.py", "core/pool.py", "limits.py",
     "pipeline.py", "steps.py",
 }  # fmt: skip
@@ -109,19 +104,10 @@ def test_no_function_outside_commands_is_over_80_lines() -> None:
         name = _name(path)
         if name.startswith("commands/"):
             continue
-        allowed = LONG_FUNCTIONS.get(name, set())
         for function, length in function_lengths(path.read_text(encoding="utf-8")).items():
-            if length > MAX_LINES and function.split(".")[-1] not in allowed:
+            if length > MAX_LINES:
                 too_long[f"{name}:{function}"] = length
     assert too_long == {}
-
-
-@pytest.mark.parametrize("name", sorted(LONG_FUNCTIONS))
-def test_the_allow_list_names_only_long_functions(name: str) -> None:
-    """An entry whose function was split (or renamed) must leave the list."""
-    lengths = function_lengths((PACKAGE / name).read_text(encoding="utf-8"))
-    long_names = {f.split(".")[-1] for f, n in lengths.items() if n > MAX_LINES}
-    assert LONG_FUNCTIONS[name] <= long_names
 
 
 def _is_commands(module: str, names: list[str], level: int) -> bool:

@@ -173,7 +173,7 @@ def test_format_number_keeps_the_deleted_formatters_text() -> None:
 def test_imageio_and_peers_write_numbers_through_convcli_numbers() -> None:
     from convcli import imageio, peers
 
-    assert imageio.format_number is format_number  # render/apply.py imports it from there
+    assert imageio.format_number is format_number  # matrix_text (a .txt output) uses it
     assert imageio.matrix_text(np.array([[19.0, -0.0], [1 / 3, 2.5e-7]])) == (
         "        19       0\n0.33333334 2.5e-07\n"
     )
@@ -206,13 +206,12 @@ def test_kernel_json_writes_null_for_a_non_finite_value() -> None:
     assert json.loads(json.dumps(data, allow_nan=False))["matrix"] == [[None, 2], [3, 4]]
 
 
-@pytest.mark.parametrize("value", VALUES)
-def test_json_number_is_apply_json_number(value: float) -> None:
-    from convcli.render.apply import json_number as apply_json
+def test_apply_matrix_json_is_the_policy() -> None:
+    from convcli.render.apply import matrix_json
 
-    assert json_number(value) == apply_json(value) or (
-        json_number(value) is None and apply_json(value) is None
-    )
+    values = np.array([[19.0, -0.0], [1 / 3, math.inf]], dtype=np.float32)
+    assert matrix_json(values) == {"shape": [2, 2], "data": json_nested(values)}
+    assert matrix_json(values)["data"] == [[19, 0], [0.333333343, None]]
 
 
 def test_json_number_policy() -> None:

@@ -6,12 +6,12 @@ NumPy is imported inside the functions (``--help`` must not pay for it).
 
 from __future__ import annotations
 
-import json
-import math
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from convcli.geometry import dims_text
-from convcli.render import OutputFormat, stdout_console
+from convcli.numbers import format_number, json_nested
+from convcli.render import CsvTable, OutputFormat, ResultView, render, stdout_console
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -22,48 +22,51 @@ if TYPE_CHECKING:
     from convcli.process import ApplyResult
 
 
-def json_number(value: float) -> int | float | None:
-    """A number for JSON: whole numbers as ints, NaN/inf as null (JSON has no NaN)."""
-    if not math.isfinite(value):
-        return None
-    if float(value).is_integer() and abs(value) < 1e16:
-        return int(value)
-    return float(f"{value:.9g}")  # float32 precision, without float64 noise
-
-
 def matrix_json(values: np.ndarray) -> dict[str, Any]:
     """``{"shape": [...], "data": [...]}`` with whole numbers as ints."""
+    return {"shape": list(values.shape), "data": json_nested(values)}
 
-    def nested(array: Any) -> Any:
-        if getattr(array, "ndim", 0) == 0:
-            return json_number(float(array))
-        return [nested(item) for item in array]
 
-    return {"shape": list(values.shape), "data": nested(values)}
+@dataclass(frozen=True)
+class MatrixView(ResultView):
+    """A matrix result: plain numbers (the default, as a ``.txt`` output holds them), CSV
+    without a header (as a ``.csv`` output), one-line JSON, or a Rich table."""
+
+    values: np.ndarray
+    what = "a matrix result"
+    json_indent = None  # a matrix reads better as [[19, 25], [37, 43]] than one per line
+
+    def to_dict(self) -> dict[str, Any]:
+        return matrix_json(self.values)
+
+    def csv_table(self) -> CsvTable:
+        # The same text as a .csv output file: no header row, so the first row takes its
+        # place; a blank row separates channels.
+        from convcli.imageio import matrix_text
+
+        rows = [
+            line.split(",") if line else [] for line in matrix_text(self.values, ",").split("\n")
+        ]
+        return rows[0], rows[1:-1]
+
+    def plain_lines(self) -> list[str]:
+        from convcli.imageio import matrix_text
+
+        return matrix_text(self.values).splitlines()
+
+    def print_table(self) -> None:
+        _print_table(self.values)
 
 
 def print_matrix(values: np.ndarray, output_format: OutputFormat | None) -> None:
     """Print a matrix result on stdout in the chosen format (default: plain numbers)."""
-    import sys
-
-    from convcli.imageio import matrix_text  # the same text as a .txt output file
-
-    if output_format in (None, OutputFormat.plain):
-        sys.stdout.write(matrix_text(values))
-    elif output_format is OutputFormat.csv:
-        sys.stdout.write(matrix_text(values, separator=","))
-    elif output_format is OutputFormat.json:
-        # One line: a matrix reads better as [[19, 25], [37, 43]] than one number per line.
-        sys.stdout.write(json.dumps(matrix_json(values)) + "\n")
-    else:
-        _print_table(values)
+    render(MatrixView(values), output_format or OutputFormat.plain)
 
 
 def _print_table(values: np.ndarray) -> None:
     from rich.table import Table
 
     from convcli.errors import ConvcliError
-    from convcli.imageio import format_number
     from convcli.limits import MAX_TABLE_CELLS
 
     if values.size > MAX_TABLE_CELLS:
@@ -302,18 +305,24 @@ def batch_records(report: BatchReport) -> list[dict[str, Any]]:
     return records
 
 
-def print_batch_report(report: BatchReport, output_format: OutputFormat) -> None:
-    """The per-file report on stdout (``--format`` with ``-O``).
+_REPORT_COLUMNS = ["input", "output", "status", "error"]
+
+
+@dataclass(frozen=True)
+class BatchView(ResultView):
+    """A batch's per-file report (``--format`` with ``-O``).
 
     JSON: ``{"files": [{"input", "output", "status", "error", "note", "seconds"}, ...],
     "summary": {"done", "skipped", "failed", "cancelled", "seconds", "jobs", "interrupted",
     "stopped"}}``; status is ``done``, ``skipped``, ``failed`` or ``cancelled``. On Dask each
     file also has ``retries`` and the summary ``cluster``.
     """
-    from convcli.render import print_csv, print_json
 
-    records = batch_records(report)
-    if output_format is OutputFormat.json:
+    report: BatchReport
+    what = "a batch report"
+
+    def to_dict(self) -> dict[str, Any]:
+        report = self.report
         summary: dict[str, Any] = {status: report.count(status) for status in STATUS_ORDER}
         summary.update(
             seconds=round(report.seconds, 3),
@@ -323,25 +332,31 @@ def print_batch_report(report: BatchReport, output_format: OutputFormat) -> None
         )
         if report.cluster is not None:
             summary["cluster"] = report.cluster
-        print_json({"files": records, "summary": summary})
-        return
-    header = ["input", "output", "status", "error"]
-    rows = [[record[key] or "" for key in header] for record in records]
-    if output_format is OutputFormat.csv:
-        print_csv(header, rows)
-    elif output_format is OutputFormat.plain:
-        import sys
+        return {"files": batch_records(report), "summary": summary}
 
-        for row in rows:
-            sys.stdout.write("\t".join(row).rstrip("\t") + "\n")
-    else:
+    def _rows(self) -> list[list[str]]:
+        records = batch_records(self.report)
+        return [[record[key] or "" for key in _REPORT_COLUMNS] for record in records]
+
+    def csv_table(self) -> CsvTable:
+        return _REPORT_COLUMNS, self._rows()
+
+    def plain_lines(self) -> list[str]:
+        return ["\t".join(row).rstrip("\t") for row in self._rows()]
+
+    def print_table(self) -> None:
         from rich.table import Table
         from rich.text import Text
 
-        table = Table(*header, box=None, padding=(0, 1))
-        for row in rows:  # Text: a file named "x[/y].png" is a name, never Rich markup
+        table = Table(*_REPORT_COLUMNS, box=None, padding=(0, 1))
+        for row in self._rows():  # Text: a file named "x[/y].png" is a name, never markup
             table.add_row(*(Text(cell) for cell in row))
         stdout_console().print(table)
+
+
+def print_batch_report(report: BatchReport, output_format: OutputFormat) -> None:
+    """The per-file report on stdout (``--format`` with ``-O``): see :class:`BatchView`."""
+    render(BatchView(report), output_format)
 
 
 #: Statuses counted in a summary, in this order.
