@@ -388,26 +388,13 @@ def _bytes_text(count: float) -> str:
     return f"{int(count)} bytes"
 
 
-def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    out = -(-size // stride)
-    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
 def _pads(
     padding: object, size: tuple[int, int], kernel: Sequence[int], stride, dilation
 ) -> tuple[int, int, int, int]:
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding == "same":
-        top, bottom = _same_pads(size[0], kernel[0], stride[0], dilation[0])
-        left, right = _same_pads(size[1], kernel[1], stride[1], dilation[1])
-        return (top, bottom, left, right)
-    if isinstance(padding, int):
-        return (padding,) * 4  # type: ignore[return-value]
-    if isinstance(padding, tuple) and len(padding) == 2:
-        return (padding[0], padding[0], padding[1], padding[1])
-    return tuple(padding)  # type: ignore[arg-type, return-value]
+    # The paper walk resolves pads by the core's own rule, so it cannot drift from the run.
+    from convcli.core.padding import resolve_padding
+
+    return resolve_padding(padding, size, (kernel[0], kernel[1]), stride, dilation)  # type: ignore[arg-type]
 
 
 def estimate_chain(

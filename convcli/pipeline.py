@@ -19,13 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
 import numpy as np
 
 from convcli.core._engines import rows_independent
 from convcli.core.conv import choose_algorithm, conv2d
-from convcli.core.padding import PaddingSpec, resolve_padding
+from convcli.core.padding import PaddingLike, resolve_padding
 from convcli.core.pool import (
     avg_pool2d,
     choose_median_for,
@@ -79,7 +78,7 @@ class StepOptions:
     ----------
     stride, dilation : (int, int) or None
         ``--stride`` / ``--dilation``; None is 1.
-    padding : PaddingSpec or None
+    padding : PaddingLike or None
         ``--padding``; None is the kind's default (images ``"same"``, matrices 0).
     border : str or None
         ``--border``; None is the kind's default (images ``reflect``, matrices ``zeros``).
@@ -92,7 +91,7 @@ class StepOptions:
     """
 
     stride: tuple[int, int] | None = None
-    padding: PaddingSpec | None = None
+    padding: PaddingLike | None = None
     dilation: tuple[int, int] | None = None
     border: str | None = None
     convolve: bool = False
@@ -176,7 +175,7 @@ def _gives_user_padding(step: PoolStep) -> bool:
     return re.search(r"[:,]\s*p\s*=", step.text) is not None
 
 
-def step_padding(step: Step, options: StepOptions | None, default: PaddingSpec) -> PaddingSpec:
+def step_padding(step: Step, options: StepOptions | None, default: PaddingLike) -> PaddingLike:
     """The padding ``step`` runs with: its own ``p=``, else ``--padding``, else ``default``
     for kernel and median steps (images ``"same"``: they keep the size; matrices 0) and 0
     for pools (PyTorch's). The one rule of the pipeline and of the paper walk in
@@ -191,8 +190,8 @@ def step_padding(step: Step, options: StepOptions | None, default: PaddingSpec) 
     0
     """
     if isinstance(step, KernelStep):
-        if step.padding is not None:  # parse_padding's forms (KernelStep types it loosely)
-            return cast(PaddingSpec, step.padding)
+        if step.padding is not None:  # parse_padding's forms: a PaddingSpec
+            return step.padding
     elif _gives_user_padding(step):
         return step.padding
     given = options.padding if options is not None else None
@@ -383,7 +382,7 @@ def _plan_kernel(
     step: KernelStep,
     planned: PlannedStep,
     options: StepOptions,
-    defaults: tuple[PaddingSpec, str],
+    defaults: tuple[PaddingLike, str],
     bias: np.ndarray | None,
 ) -> None:
     where, report = planned.where, planned.report
@@ -441,7 +440,7 @@ def _plan_pool(
     step: PoolStep,
     planned: PlannedStep,
     options: StepOptions,
-    defaults: tuple[PaddingSpec, str],
+    defaults: tuple[PaddingLike, str],
 ) -> None:
     size = _pair_text(step.kernel_size)
     report = planned.report
@@ -492,7 +491,7 @@ def _plan_step(
     step: Step,
     shape: tuple[int, ...],
     options: StepOptions,
-    defaults: tuple[PaddingSpec, str],
+    defaults: tuple[PaddingLike, str],
 ) -> PlannedStep:
     where = _where(index, step)
     report = StepReport(index, step.text.strip(), tuple(shape), tuple(shape), "")
@@ -508,7 +507,7 @@ def _plan_step(
     return planned
 
 
-def _defaults(image: bool) -> tuple[PaddingSpec, str]:
+def _defaults(image: bool) -> tuple[PaddingLike, str]:
     return ("same", "reflect") if image else (0, "zeros")
 
 

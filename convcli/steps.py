@@ -36,14 +36,13 @@ from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import (
     conv_output_size,
     pool_output_size,
-    same_padding,
     transposed_output_size,
 )
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from convcli.core.padding import PaddingSpec
+    from convcli.core.padding import PaddingLike
     from convcli.kernels import KernelStep, PoolStep
     from convcli.pipeline import StepOptions
 
@@ -298,14 +297,10 @@ def _pair(value: int | Sequence[int], name: str, minimum: int) -> Pair:
 def _pads(
     padding: object, in_size: Pair, kernel: Pair, stride: Pair, dilation: Pair
 ) -> tuple[int, int, int, int]:
-    if padding == "same":  # TensorFlow/Keras: out = ceil(in / stride), odd pixel after
-        top, bottom = same_padding(in_size[0], kernel[0], stride[0], dilation[0])
-        left, right = same_padding(in_size[1], kernel[1], stride[1], dilation[1])
-        return (top, bottom, left, right)
     from convcli.core.padding import resolve_padding
 
     try:
-        return resolve_padding(padding)  # type: ignore[arg-type]
+        return resolve_padding(padding, in_size, kernel, stride, dilation)  # type: ignore[arg-type]
     except ValueError as error:
         raise ConvcliError(str(error)) from None
 
@@ -865,7 +860,7 @@ def conv_arithmetic(
     weight: Any,
     bias: Any = None,
     stride: int | Sequence[int] = 1,
-    padding: PaddingSpec = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
