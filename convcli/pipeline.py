@@ -181,6 +181,15 @@ def step_padding(step: Step, options: StepOptions | None, default: PaddingLike) 
     for pools (PyTorch's). The one rule of the pipeline and of the paper walk in
     :mod:`convcli.limits`.
 
+    Parameters
+    ----------
+    step : Step
+        A parsed kernel or pool step.
+    options : StepOptions or None
+        The global options (``--padding``); None when there are none.
+    default : PaddingLike
+        The kind's default for kernel and median steps (images ``"same"``, matrices 0).
+
     >>> from convcli.kernels import parse_step
     >>> step_padding(parse_step("maxpool:2"), StepOptions(padding=1), "same")
     1
@@ -329,6 +338,13 @@ class PlannedStep:
         A strip that does not touch the image's top (bottom) edge is not padded there:
         its extra rows are the halo, consumed by the kernel, so each output row sees the
         same neighbours it would see in the whole image.
+
+        Parameters
+        ----------
+        x : ndarray, shape (C, H, W), float32
+            The whole input, or a strip of its rows with the halo the plan gave it.
+        top_edge, bottom_edge : bool
+            Whether ``x`` starts (ends) at the image's top (bottom) edge, where the step pads.
         """
         top, bottom, left, right = self.pads
         pads = (top if top_edge else 0, bottom if bottom_edge else 0, left, right)
@@ -646,6 +662,17 @@ def plan_strips(
     below, and every step pads only at the image's real edges, so a strip's rows equal
     those of the whole image bit for bit.
 
+    Parameters
+    ----------
+    shape : (C, H, W)
+        The input's shape.
+    steps : sequence of Step
+        Parsed steps, in order.
+    options : StepOptions
+        The global step options.
+    image : bool
+        Whether the input is an image (``same`` padding and ``reflect`` border by default).
+
     Raises
     ------
     ConvcliError, SpecError
@@ -758,6 +785,17 @@ def resolve_map(
     ``auto`` is ``raw`` for float outputs, ``edges`` (``abs``; ``clip`` under ``--like``)
     when any kernel step sums to zero (edges, gradient magnitudes: the result is a signed
     difference), ``clip`` otherwise.
+
+    Parameters
+    ----------
+    requested : str
+        ``--map`` as given: ``auto``, ``clip``, ``abs``, ``offset``, ``minmax`` or ``raw``.
+    steps : sequence of Step
+        The parsed steps (``auto`` looks for a zero-sum kernel among them).
+    float_output : bool
+        Whether the output keeps floats (``.npy``, float TIFF): ``auto`` is then ``raw``.
+    edges : str
+        What ``auto`` picks for edge kernels (``abs``; ``clip`` under ``--like``).
 
     Examples
     --------
