@@ -208,7 +208,14 @@ def prepare_conv(
     groups: int = 1,
     padding_mode: str = "zeros",
 ) -> ConvProblem:
-    """Validate :func:`conv2d`'s arguments (first, naming the parameter) into a problem."""
+    """Validate :func:`conv2d`'s arguments (first, naming the parameter) into a problem.
+
+    Parameters
+    ----------
+    x, weight, bias, stride, padding, dilation, groups, padding_mode
+        As :func:`conv2d` (``x`` of shape (H, W), (C, H, W) or (N, C, H, W); ``weight``
+        (C_out, C_in/groups, kh, kw); ``padding`` a :data:`~convcli.core.padding.PaddingLike`).
+    """
     stride_pair = to_pair(stride, "stride")
     dilation_pair = to_pair(dilation, "dilation")
     check_padding_mode(padding_mode)

@@ -215,6 +215,15 @@ def check_pads_fit(pads: Pads, in_size: tuple[int, int], mode: str) -> None:
     Only an empty axis is refused (every mode but ``zeros`` copies from it): pads larger
     than the input fold back repeatedly, as OpenCV's ``borderInterpolate`` does (see
     :func:`border_index`), where PyTorch refuses ``reflect`` pads >= the size.
+
+    Parameters
+    ----------
+    pads : (top, bottom, left, right)
+        Non-negative pads.
+    in_size : (height, width)
+        The unpadded input's size.
+    mode : str
+        A border mode of :data:`PADDING_MODES`.
     """
     height, width = in_size
     sides = (("top", height), ("bottom", height), ("left", width), ("right", width))
@@ -284,6 +293,15 @@ def border_index(position: int, size: int, mode: str) -> int:
 def border_sources(size: int, before: int, after: int, mode: str) -> tuple[list[int], list[int]]:
     """The input indices the ``before`` and ``after`` pads of an axis copy (-1: a zero).
 
+    Parameters
+    ----------
+    size : int
+        Length of the unpadded axis.
+    before, after : int
+        Pads before and after it.
+    mode : str
+        A border mode of :data:`PADDING_MODES` (see :func:`border_index`).
+
     Examples
     --------
     >>> border_sources(5, 3, 2, "reflect")
@@ -297,6 +315,15 @@ def border_sources(size: int, before: int, after: int, mode: str) -> tuple[list[
 
 def source_index(size: int, before: int, after: int, mode: str) -> list[int]:
     """For each position of a padded axis, the input index it copies, or -1 for a zero.
+
+    Parameters
+    ----------
+    size : int
+        Length of the unpadded axis.
+    before, after : int
+        Pads before and after it.
+    mode : str
+        A border mode of :data:`PADDING_MODES` (see :func:`border_index`).
 
     Examples
     --------
