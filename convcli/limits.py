@@ -567,14 +567,8 @@ def check_chain(
 
     Parameters
     ----------
-    shape : (C, H, W)
-        The input's shape.
-    steps : sequence of Step
-        Parsed steps, in order.
-    options : StepOptions or None
-        The global step options (see :func:`estimate_chain`).
-    image : bool
-        Whether the input is an image (its defaults differ from a matrix's).
+    shape, steps, options, image
+        As :func:`estimate_chain`.
     max_pixels : int or None
         ``--max-pixels``; None or 0 for no limit.
 

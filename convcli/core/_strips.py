@@ -111,12 +111,8 @@ def border_copies(
 
     Parameters
     ----------
-    size : int
-        Length of the unpadded axis.
-    before, after : int
-        Pads before and after it.
-    mode : str
-        A border mode of :data:`~convcli.core.padding.PADDING_MODES`.
+    size, before, after, mode
+        As :func:`convcli.core.padding.border_sources`.
     """
     sources = axis_source(size, before, after, mode)
     copies: list[tuple[slice, slice | None]] = []
@@ -179,10 +175,8 @@ class PaddedRows:
 
         Parameters
         ----------
-        row_start, row_stop : int
-            Rows, in padded coordinates.
-        col_start, col_stop : int
-            Columns, in padded coordinates.
+        row_start, row_stop, col_start, col_stop : int
+            As :meth:`interior`.
         buffer : ndarray, shape (n,)
             Flat scratch of the input's dtype, at least ``C * rows * cols`` long.
         """

@@ -318,12 +318,8 @@ def source_index(size: int, before: int, after: int, mode: str) -> list[int]:
 
     Parameters
     ----------
-    size : int
-        Length of the unpadded axis.
-    before, after : int
-        Pads before and after it.
-    mode : str
-        A border mode of :data:`PADDING_MODES` (see :func:`border_index`).
+    size, before, after, mode
+        As :func:`border_sources`.
 
     Examples
     --------
