@@ -12,6 +12,7 @@ Public API
   right), ``valid``, ``same``.
 - ``parse_padding_option(text, largest=None) -> PaddingSpec``: every command's
   ``-p/--padding``, checked, messages ``-p/--padding: ...``.
+- ``check_pads(padding, where, largest=None)``: the one range rule of a padding.
 - ``parse_bool(text, name) -> bool``: ``true/false``, ``yes/no``, ``1/0``.
 - ``parse_layer(word, position=1, source="") -> Layer``: ``TYPE[:ARG,...]``.
 - ``parse_axes(text, name, rank=2) -> tuple[int, ...]``: ``3`` or ``3x7x7``.
@@ -271,14 +272,32 @@ def parse_padding_option(text: str, largest: int | None = None) -> PaddingSpec:
     convcli.errors.SpecError: -p/--padding: padding must be at most 1024 per side, got 2000
     """
     padding = parse_padding(text, PADDING_OPTION)
-    for value in padding if isinstance(padding, tuple) else ():
-        if value < 0:  # one message whatever the bound, so commands agree on it
-            raise SpecError(f"{PADDING_OPTION}padding must be >= 0, got {value}")
-        if largest is not None and value > largest:
-            raise SpecError(
-                f"{PADDING_OPTION}padding must be at most {largest} per side, got {value}"
-            )
+    check_pads(padding, PADDING_OPTION, largest)
     return padding
+
+
+def check_pads(padding: object, where: str, largest: int | None = None) -> None:
+    """Parsed pads (an int or a tuple of them; words pass) ``>= 0`` and ``<= largest``.
+
+    The one rule and wording of a padding's range, for ``-p/--padding`` and the ``p=`` of
+    STEP words (:func:`convcli.limits.check_padding`).
+
+    Parameters
+    ----------
+    padding : int, tuple of int, "same", "valid" or None
+        What :func:`parse_padding` returned (None: not given).
+    where : str
+        Prefix of error messages (``"-p/--padding: "``, ``"kernel 'box:3,p=9': "``).
+    largest : int, optional
+        Most pixels per side; None for no bound.
+    """
+    if isinstance(padding, str) or padding is None:
+        return
+    for value in padding if isinstance(padding, tuple) else (padding,):
+        if value < 0:  # one message whatever the bound, so commands agree on it
+            raise SpecError(f"{where}padding must be >= 0, got {value}")
+        if largest is not None and value > largest:
+            raise SpecError(f"{where}padding must be at most {largest} per side, got {value}")
 
 
 def parse_bool(text: str, name: str, where: str = "") -> bool:

@@ -287,13 +287,11 @@ def check_kernel_shape(
 
 
 def check_padding(padding: object, where: str) -> None:
-    """Typed pads (an int or a tuple of them) non-negative and at most :data:`MAX_PADDING`."""
-    if isinstance(padding, str) or padding is None:
-        return
-    values = padding if isinstance(padding, tuple) else (padding,)
-    for value in values:
-        if not 0 <= value <= MAX_PADDING:
-            raise SpecError(f"{where}padding must be 0..{MAX_PADDING} per side, got {value}")
+    """Typed pads (an int or a tuple of them) non-negative and at most :data:`MAX_PADDING`:
+    :func:`convcli.layers.check_pads`, the one rule and wording of a padding's range."""
+    from convcli.layers import check_pads
+
+    check_pads(padding, where, MAX_PADDING)
 
 
 # --------------------------------------------------------------------------------------------

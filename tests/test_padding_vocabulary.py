@@ -117,3 +117,29 @@ def test_same_at_stride_2_is_one_answer_in_shape_and_in_the_core():
     assert out.shape == (1, 4, 4)
     # Pads (1, 1): a corner window sees 2x2 ones, the centre 3x3.
     assert out[0, 0, 0] == 4.0 and out[0, 1, 1] == 9.0
+
+
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [
+        ("-1", "padding must be >= 0, got -1"),
+        ("5000", "padding must be at most 1024 per side, got 5000"),
+    ],
+)
+def test_apply_learn_and_step_words_word_a_padding_range_alike(value, reason, tmp_path):
+    """The range of a padding has one rule and one wording (layers.check_pads), whether it
+    comes from -p/--padding or from a STEP's p=; only the prefix names where it came from
+    (apply's -p keeps its own '--' prefix until commands/apply.py uses the one parser)."""
+    matrix = tmp_path / "m.npy"
+    np.save(matrix, np.arange(25, dtype=np.float32).reshape(5, 5))
+    runs = {
+        "apply -p": invoke("apply", "--matrix", "1 2; 3 4", "-k", "box:2", "-p", value),
+        "learn -p": invoke("learn", str(matrix), str(matrix), "--size", "3", "-p", value),
+        "step p=": invoke("apply", "--matrix", "1 2; 3 4", "-k", f"box:2,p={value}"),
+    }
+    for name, result in runs.items():
+        assert (result.exit_code, result.stdout) == (2, ""), name
+        assert result.stderr.startswith("Error: ") and result.stderr.count("\n") == 1, name
+        assert result.stderr.endswith(f"{reason}\n"), (name, result.stderr)
+    assert runs["learn -p"].stderr == f"Error: -p/--padding: {reason}\n"
+    assert runs["step p="].stderr == f"Error: kernel 'box:2,p={value}': {reason}\n"
