@@ -62,6 +62,16 @@ def ordered_map(
     PNG's compressed blocks) stay few. On an exception or Ctrl-C in the consumer, queued
     items are cancelled and only the running ones finish (a strip, a block: milliseconds).
 
+    Parameters
+    ----------
+    function : callable
+        Called once per item, in a worker thread (in the caller's thread when ``threads``
+        is 1 or less).
+    items : iterable
+        Read lazily, never more than ``2 * threads`` items ahead of the results consumed.
+    threads : int
+        Worker threads; 1 or less runs a plain ``map``.
+
     Examples
     --------
     >>> list(ordered_map(lambda n: n * n, range(5), threads=2))

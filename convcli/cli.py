@@ -156,6 +156,25 @@ class ConvcliGroup(TyperGroup):
         standalone_mode: bool = True,
         **extra: Any,
     ) -> Any:
+        """Run one command line: THE error boundary of convcli.
+
+        Every failure becomes one ``Error: ...`` line on stderr and an exit code (2 usage,
+        1 failed work, 130 interrupted); ``--strict`` makes a warning exit 1;
+        ``CONVCLI_DEBUG=1`` lets the traceback through.
+
+        Parameters
+        ----------
+        args : sequence of str, optional
+            The command line after the program name; None reads ``sys.argv``.
+        prog_name : str, optional
+            The program name shown in usage lines.
+        complete_var : str, optional
+            The environment variable that triggers shell completion.
+        standalone_mode : bool
+            True exits the process with the code; False returns it (tests, embedding).
+        **extra
+            Passed on to Typer's ``main``.
+        """
         # SIGINT and SIGTERM: the command's body may be cut (Interrupted unwinds it: its
         # finally blocks remove temporary files), the reporting below may not.
         with _signals.handled(), _signals.deferred():

@@ -188,6 +188,18 @@ class DaskRun:
         outcome as it arrives; True when ``record`` asked to stop (fail-fast).
 
         A signal (see :mod:`convcli._signals`) or a stop cancels the tasks not finished.
+
+        Parameters
+        ----------
+        todo : sequence of BatchItem
+            The files to run, their outputs named.
+        steps : sequence of KernelStep or PoolStep
+            The prepared steps, shipped to every task.
+        options : ApplyOptions
+            The options, shipped to every task.
+        record : callable
+            Called in this process as each file ends, ``record(item, outcome)``; returns
+            True to stop the batch (``--fail-fast``).
         """
         from distributed import as_completed
 

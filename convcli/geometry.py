@@ -58,6 +58,9 @@ Exact: TypeAlias = "int | Fraction"
 
 Pair = tuple[int, int]
 Pads = tuple[int, ...]  # (before, after) per axis: top, bottom, left, right in 2-D
+#: THE padding, parsed: pads per side, or a word resolved once the sizes are known. The
+#: looser "what ``padding=`` accepts" (an int, a pair...) is ``convcli.core.padding.PaddingLike``,
+#: turned into this by ``convcli.core.padding.as_padding_spec``.
 PaddingSpec = Pads | Literal["same", "valid"]
 
 COUNTING_CONVENTION = (

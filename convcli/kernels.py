@@ -36,10 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from convcli.core.padding import PADDING_MODES, PaddingSpec
+from convcli.core.padding import PADDING_MODES
 from convcli.core.separable import rank1_factors
 from convcli.errors import ConvcliError, SpecError
-from convcli.geometry import dims_text
+from convcli.geometry import PaddingSpec, dims_text
 from convcli.layers import parse_bool, parse_padding, parse_pair, split_layer_arguments
 from convcli.limits import (
     MAX_DILATION,

@@ -10,6 +10,9 @@ Public API
 - ``parse_pair(text, name) -> tuple[int, int]``: ``3`` or ``3x5`` (``(h, w)``).
 - ``parse_padding(text) -> PaddingSpec``: ``1``, ``1x2``, ``1,2,3,4`` (top, bottom, left,
   right), ``valid``, ``same``.
+- ``parse_padding_option(text, largest=None) -> PaddingSpec``: every command's
+  ``-p/--padding``, checked, messages ``-p/--padding: ...``.
+- ``check_pads(padding, where, largest=None)``: the one range rule of a padding.
 - ``parse_bool(text, name) -> bool``: ``true/false``, ``yes/no``, ``1/0``.
 - ``parse_layer(word, position=1, source="") -> Layer``: ``TYPE[:ARG,...]``.
 - ``parse_axes(text, name, rank=2) -> tuple[int, ...]``: ``3`` or ``3x7x7``.
@@ -219,19 +222,82 @@ def parse_padding(text: str, where: str = "", rank: int = 2) -> PaddingSpec:
     cleaned = text.strip().lower()
     if cleaned in ("same", "valid"):
         return cleaned  # type: ignore[return-value]
-    forms = {1: "N, before,after", 2: "N, HxW, top,bottom,left,right",
-             3: "N, DxHxW, six numbers (before,after per axis)"}[rank]  # fmt: skip
-    message = f"{where}padding must be {forms}, valid or same, got {text!r}"
     if "," in cleaned:
         parts = [p.strip() for p in cleaned.split(",")]
         if len(parts) != 2 * rank or not all(re.fullmatch(r"[+-]?\d{1,9}", p) for p in parts):
-            raise SpecError(message)
+            raise _padding_error(text, where, rank)
         return tuple(int(p) for p in parts)
     try:
         values = parse_axes(cleaned, "padding", rank)
     except SpecError:
-        raise SpecError(message) from None
+        raise _padding_error(text, where, rank) from None
     return tuple(v for value in values for v in (value, value))
+
+
+def _padding_error(text: str, where: str, rank: int) -> SpecError:
+    from convcli.limits import shorten  # only on failure: the shape path stays lean
+
+    forms = {1: "N, before,after", 2: "N, HxW, top,bottom,left,right",
+             3: "N, DxHxW, six numbers (before,after per axis)"}[rank]  # fmt: skip
+    return SpecError(f"{where}padding must be {forms}, valid or same, got {shorten(text)!r}")
+
+
+#: How every command's ``-p/--padding`` messages start (shape, apply, learn alike).
+PADDING_OPTION = "-p/--padding: "
+
+
+def parse_padding_option(text: str, largest: int | None = None) -> PaddingSpec:
+    """The ``-p/--padding`` option of every command: :func:`parse_padding`, then each pad
+    ``>= 0`` (and ``<= largest``), every message in one form, ``-p/--padding: ...``.
+
+    Parameters
+    ----------
+    text : str
+        The option as typed.
+    largest : int, optional
+        Most pixels per side (``apply`` and ``learn`` pass
+        :data:`convcli.limits.MAX_PADDING`: they allocate them); None for sizing.
+
+    Examples
+    --------
+    >>> parse_padding_option("1x2"), parse_padding_option("same")
+    ((1, 1, 2, 2), 'same')
+    >>> parse_padding_option("0,-1,0,0")
+    Traceback (most recent call last):
+    ...
+    convcli.errors.SpecError: -p/--padding: padding must be >= 0, got -1
+    >>> parse_padding_option("2000", 1024)
+    Traceback (most recent call last):
+    ...
+    convcli.errors.SpecError: -p/--padding: padding must be at most 1024 per side, got 2000
+    """
+    padding = parse_padding(text, PADDING_OPTION)
+    check_pads(padding, PADDING_OPTION, largest)
+    return padding
+
+
+def check_pads(padding: object, where: str, largest: int | None = None) -> None:
+    """Parsed pads (an int or a tuple of them; words pass) ``>= 0`` and ``<= largest``.
+
+    The one rule and wording of a padding's range, for ``-p/--padding`` and the ``p=`` of
+    STEP words (:func:`convcli.limits.check_padding`).
+
+    Parameters
+    ----------
+    padding : int, tuple of int, "same", "valid" or None
+        What :func:`parse_padding` returned (None: not given).
+    where : str
+        Prefix of error messages (``"-p/--padding: "``, ``"kernel 'box:3,p=9': "``).
+    largest : int, optional
+        Most pixels per side; None for no bound.
+    """
+    if isinstance(padding, str) or padding is None:
+        return
+    for value in padding if isinstance(padding, tuple) else (padding,):
+        if value < 0:  # one message whatever the bound, so commands agree on it
+            raise SpecError(f"{where}padding must be >= 0, got {value}")
+        if largest is not None and value > largest:
+            raise SpecError(f"{where}padding must be at most {largest} per side, got {value}")
 
 
 def parse_bool(text: str, name: str, where: str = "") -> bool:
@@ -555,7 +621,7 @@ class LayerOptions:
         if self.stride is not None:
             values["stride"] = parse_pair(self.stride, "-s/--stride")
         if self.padding is not None:
-            values["padding"] = parse_padding(self.padding, "-p/--padding: ")
+            values["padding"] = parse_padding_option(self.padding)
         if self.dilation is not None:
             values["dilation"] = parse_pair(self.dilation, "-d/--dilation")
         if self.output_padding is not None:

@@ -25,7 +25,7 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 
-from convcli.core.padding import PaddingSpec, Pads, check_padding_mode, pad2d, resolve_padding
+from convcli.core.padding import PaddingLike, Pads, check_padding_mode, pad2d, resolve_padding
 from convcli.errors import ConvcliError, SpecError
 from convcli.limits import MAX_DESCENT_STEPS, MAX_LEARN_TAPS
 
@@ -88,7 +88,7 @@ class FitOptions:
         Largest max-error counted as a fit; default :func:`default_tolerance`.
     """
 
-    padding: PaddingSpec | None = None
+    padding: PaddingLike | None = None
     border: str | Sequence[str] = "zeros"
     bias: bool = False
     per_channel: bool = False
@@ -1089,7 +1089,7 @@ class LearnRequest:
     """
 
     kernel_size: KernelSize | None = None
-    padding: PaddingSpec | None = None
+    padding: PaddingLike | None = None
     border: str | None = None
     bias: bool = False
     per_channel: bool = False

@@ -166,7 +166,17 @@ def reading(what: str, *, error: type[ConvcliError] = SpecError) -> Iterator[Non
 
 
 def check_nesting(text: str, where: str, deepest: int = MAX_NESTING) -> None:
-    """Refuse ``[[[...]]]`` deeper than ``deepest`` before a recursive parser sees it."""
+    """Refuse ``[[[...]]]`` deeper than ``deepest`` before a recursive parser sees it.
+
+    Parameters
+    ----------
+    text : str
+        The typed value, before any parsing.
+    where : str
+        What the messages name (``"kernel '[[1]]'"``).
+    deepest : int
+        Most brackets (``[`` or ``(``) open at once.
+    """
     depth = 0
     for character in text:
         if character in "[(":
@@ -181,7 +191,17 @@ def check_nesting(text: str, where: str, deepest: int = MAX_NESTING) -> None:
 
 
 def check_value(value: float, where: str, what: str = "value") -> float:
-    """A finite number within float32's range (what convcli computes in)."""
+    """A finite number within float32's range (what convcli computes in).
+
+    Parameters
+    ----------
+    value : float
+        The number read.
+    where : str
+        What the messages name (the option or the word).
+    what : str
+        What the number is, in the message (``"sigma"``).
+    """
     if not math.isfinite(value):
         raise SpecError(f"{where}: {what} {value!r} is not a finite number")
     if abs(value) > MAX_VALUE:
@@ -193,7 +213,17 @@ def check_value(value: float, where: str, what: str = "value") -> float:
 
 
 def check_finite(values, where: str, error: type[ConvcliError] = SpecError) -> None:  # ndarray
-    """Every value finite and within float32's range (NumPy arrays)."""
+    """Every value finite and within float32's range (NumPy arrays).
+
+    Parameters
+    ----------
+    values : ndarray
+        Any shape; an empty array passes.
+    where : str
+        What the messages name (the option or the file).
+    error : SpecError or ConvcliError
+        The class raised: a usage error for typed values, a failed input for files.
+    """
     import numpy as np
 
     if values.size == 0:
@@ -209,7 +239,19 @@ def check_finite(values, where: str, error: type[ConvcliError] = SpecError) -> N
 
 
 def check_count(value: int, where: str, name: str, low: int, high: int) -> int:
-    """An integer option or argument within ``low .. high``."""
+    """An integer option or argument within ``low .. high``.
+
+    Parameters
+    ----------
+    value : int
+        The number read.
+    where : str
+        Prefix of the message (``"kernel 'box:0': "``, or ``""``).
+    name : str
+        The option or key (``"-j/--jobs"``, ``"size"``).
+    low, high : int
+        The allowed range, both ends included.
+    """
     if not low <= value <= high:
         raise SpecError(f"{where}{name} must be {low}..{high:,}, got {shorten(value)}")
     return value
@@ -219,7 +261,17 @@ def check_kernel_shape(
     shape: Sequence[int], where: str, error: type[ConvcliError] = SpecError
 ) -> None:
     """A kernel's sides at most :data:`MAX_KERNEL_SIDE`, its taps at most
-    :data:`MAX_KERNEL_VALUES`; checked on the shape, before the array exists."""
+    :data:`MAX_KERNEL_VALUES`; checked on the shape, before the array exists.
+
+    Parameters
+    ----------
+    shape : sequence of int
+        The kernel's shape, the last two axes its sides.
+    where : str
+        What the messages name (the option or the file).
+    error : SpecError or ConvcliError
+        The class raised: a usage error for typed kernels, a failed input for files.
+    """
     dims = "x".join(str(side) for side in shape)
     if any(side > MAX_KERNEL_SIDE for side in shape[-2:]):
         raise error(
@@ -235,13 +287,11 @@ def check_kernel_shape(
 
 
 def check_padding(padding: object, where: str) -> None:
-    """Typed pads (an int or a tuple of them) non-negative and at most :data:`MAX_PADDING`."""
-    if isinstance(padding, str) or padding is None:
-        return
-    values = padding if isinstance(padding, tuple) else (padding,)
-    for value in values:
-        if not 0 <= value <= MAX_PADDING:
-            raise SpecError(f"{where}padding must be 0..{MAX_PADDING} per side, got {value}")
+    """Typed pads (an int or a tuple of them) non-negative and at most :data:`MAX_PADDING`:
+    :func:`convcli.layers.check_pads`, the one rule and wording of a padding's range."""
+    from convcli.layers import check_pads
+
+    check_pads(padding, where, MAX_PADDING)
 
 
 # --------------------------------------------------------------------------------------------
@@ -272,6 +322,15 @@ def open_regular(path: str | os.PathLike[str], name: str, what: str = "file") ->
 
     Opened without blocking (a FIFO with no writer would block ``open`` for ever), then
     checked with ``fstat``: ``/dev/zero``, FIFOs, sockets and folders are refused.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file.
+    name : str
+        How messages name it (the path as typed, or the option).
+    what : str
+        What it should be, in messages (``"file"``, ``"kernel file"``).
 
     Raises
     ------
@@ -307,7 +366,19 @@ def open_regular(path: str | os.PathLike[str], name: str, what: str = "file") ->
 def read_limited(
     path: str | os.PathLike[str], name: str, limit: int | None, what: str = "file"
 ) -> bytes:
-    """All of a regular file, refused before reading when larger than ``limit`` bytes."""
+    """All of a regular file, refused before reading when larger than ``limit`` bytes.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        The file (see :func:`open_regular`).
+    name : str
+        How messages name it.
+    limit : int or None
+        Most bytes read; None for no limit.
+    what : str
+        What it should be, in messages.
+    """
     descriptor, size = open_regular(path, name, what)
     with os.fdopen(descriptor, "rb") as handle:
         if limit is not None and size > limit:
@@ -336,6 +407,17 @@ def read_stream(stream, name: str, limit: int | None, what: str = "file") -> byt
     """All of a stream (stdin), in chunks, refused as soon as it passes ``limit`` bytes.
 
     (``stream.read(limit + 1)`` would allocate the whole limit first.)
+
+    Parameters
+    ----------
+    stream : binary file object
+        Read until its end (stdin's ``buffer``).
+    name : str
+        How messages name it (``"-"``, ``"stdin"``).
+    limit : int or None
+        Most bytes read; None for no limit.
+    what : str
+        What it should hold, in messages.
     """
     chunks: list[bytes] = []
     total = 0
@@ -388,26 +470,13 @@ def _bytes_text(count: float) -> str:
     return f"{int(count)} bytes"
 
 
-def _same_pads(size: int, kernel: int, stride: int, dilation: int) -> tuple[int, int]:
-    out = -(-size // stride)
-    total = max((out - 1) * stride + dilation * (kernel - 1) + 1 - size, 0)
-    return total // 2, total - total // 2
-
-
 def _pads(
     padding: object, size: tuple[int, int], kernel: Sequence[int], stride, dilation
 ) -> tuple[int, int, int, int]:
-    if padding == "valid":
-        return (0, 0, 0, 0)
-    if padding == "same":
-        top, bottom = _same_pads(size[0], kernel[0], stride[0], dilation[0])
-        left, right = _same_pads(size[1], kernel[1], stride[1], dilation[1])
-        return (top, bottom, left, right)
-    if isinstance(padding, int):
-        return (padding,) * 4  # type: ignore[return-value]
-    if isinstance(padding, tuple) and len(padding) == 2:
-        return (padding[0], padding[0], padding[1], padding[1])
-    return tuple(padding)  # type: ignore[arg-type, return-value]
+    # The paper walk resolves pads by the core's own rule, so it cannot drift from the run.
+    from convcli.core.padding import resolve_padding
+
+    return resolve_padding(padding, size, (kernel[0], kernel[1]), stride, dilation)  # type: ignore[arg-type]
 
 
 def estimate_chain(
@@ -421,6 +490,17 @@ def estimate_chain(
     them (defaults: images pad 'same' with reflect, matrices 0 with zeros).
 
     Stops at a step whose output would be empty; the pipeline reports that one itself.
+
+    Parameters
+    ----------
+    shape : (C, H, W)
+        The input's shape.
+    steps : sequence of Step
+        Parsed steps (:func:`convcli.kernels.parse_step`), in order.
+    options : StepOptions or None
+        The global ``--stride``/``--padding``/... (None: each step's own and the defaults).
+    image : bool
+        Whether the input is an image (its defaults: ``same`` padding, ``reflect`` border).
     """
     from convcli.kernels import KernelStep, PoolStep
     from convcli.pipeline import step_padding
@@ -482,6 +562,13 @@ def check_chain(
     Each step's output may have at most ``max_pixels`` pixels per channel, and a step may
     need at most ``MEMORY_PER_PIXEL * max_pixels`` bytes (its input, padded input and
     outputs, float32). ``max_pixels`` None or 0: no limit.
+
+    Parameters
+    ----------
+    shape, steps, options, image
+        As :func:`estimate_chain`.
+    max_pixels : int or None
+        ``--max-pixels``; None or 0 for no limit.
 
     Raises
     ------
@@ -587,6 +674,15 @@ def parse_npy(data: bytes, name: str, *, max_values: int | None = None):  # -> n
     named ``.npy``, object, string and complex dtypes, more than ``max_values`` values, a
     body shorter than its header promises, NaN, infinities and values beyond float32.
     Booleans read as 0/1.
+
+    Parameters
+    ----------
+    data : bytes
+        The whole file, header included.
+    name : str
+        How messages name the file.
+    max_values : int, optional
+        Most values accepted, checked on the header before the body is read.
     """
     import io
 

@@ -19,13 +19,12 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import cast
 
 import numpy as np
 
 from convcli.core._engines import rows_independent
 from convcli.core.conv import choose_algorithm, conv2d
-from convcli.core.padding import PaddingSpec, resolve_padding
+from convcli.core.padding import PaddingLike, resolve_padding
 from convcli.core.pool import (
     avg_pool2d,
     choose_median_for,
@@ -79,7 +78,7 @@ class StepOptions:
     ----------
     stride, dilation : (int, int) or None
         ``--stride`` / ``--dilation``; None is 1.
-    padding : PaddingSpec or None
+    padding : PaddingLike or None
         ``--padding``; None is the kind's default (images ``"same"``, matrices 0).
     border : str or None
         ``--border``; None is the kind's default (images ``reflect``, matrices ``zeros``).
@@ -92,7 +91,7 @@ class StepOptions:
     """
 
     stride: tuple[int, int] | None = None
-    padding: PaddingSpec | None = None
+    padding: PaddingLike | None = None
     dilation: tuple[int, int] | None = None
     border: str | None = None
     convolve: bool = False
@@ -176,11 +175,20 @@ def _gives_user_padding(step: PoolStep) -> bool:
     return re.search(r"[:,]\s*p\s*=", step.text) is not None
 
 
-def step_padding(step: Step, options: StepOptions | None, default: PaddingSpec) -> PaddingSpec:
+def step_padding(step: Step, options: StepOptions | None, default: PaddingLike) -> PaddingLike:
     """The padding ``step`` runs with: its own ``p=``, else ``--padding``, else ``default``
     for kernel and median steps (images ``"same"``: they keep the size; matrices 0) and 0
     for pools (PyTorch's). The one rule of the pipeline and of the paper walk in
     :mod:`convcli.limits`.
+
+    Parameters
+    ----------
+    step : Step
+        A parsed kernel or pool step.
+    options : StepOptions or None
+        The global options (``--padding``); None when there are none.
+    default : PaddingLike
+        The kind's default for kernel and median steps (images ``"same"``, matrices 0).
 
     >>> from convcli.kernels import parse_step
     >>> step_padding(parse_step("maxpool:2"), StepOptions(padding=1), "same")
@@ -191,8 +199,8 @@ def step_padding(step: Step, options: StepOptions | None, default: PaddingSpec) 
     0
     """
     if isinstance(step, KernelStep):
-        if step.padding is not None:  # parse_padding's forms (KernelStep types it loosely)
-            return cast(PaddingSpec, step.padding)
+        if step.padding is not None:  # parse_padding's forms: a PaddingSpec
+            return step.padding
     elif _gives_user_padding(step):
         return step.padding
     given = options.padding if options is not None else None
@@ -330,6 +338,13 @@ class PlannedStep:
         A strip that does not touch the image's top (bottom) edge is not padded there:
         its extra rows are the halo, consumed by the kernel, so each output row sees the
         same neighbours it would see in the whole image.
+
+        Parameters
+        ----------
+        x : ndarray, shape (C, H, W), float32
+            The whole input, or a strip of its rows with the halo the plan gave it.
+        top_edge, bottom_edge : bool
+            Whether ``x`` starts (ends) at the image's top (bottom) edge, where the step pads.
         """
         top, bottom, left, right = self.pads
         pads = (top if top_edge else 0, bottom if bottom_edge else 0, left, right)
@@ -383,7 +398,7 @@ def _plan_kernel(
     step: KernelStep,
     planned: PlannedStep,
     options: StepOptions,
-    defaults: tuple[PaddingSpec, str],
+    defaults: tuple[PaddingLike, str],
     bias: np.ndarray | None,
 ) -> None:
     where, report = planned.where, planned.report
@@ -441,7 +456,7 @@ def _plan_pool(
     step: PoolStep,
     planned: PlannedStep,
     options: StepOptions,
-    defaults: tuple[PaddingSpec, str],
+    defaults: tuple[PaddingLike, str],
 ) -> None:
     size = _pair_text(step.kernel_size)
     report = planned.report
@@ -492,7 +507,7 @@ def _plan_step(
     step: Step,
     shape: tuple[int, ...],
     options: StepOptions,
-    defaults: tuple[PaddingSpec, str],
+    defaults: tuple[PaddingLike, str],
 ) -> PlannedStep:
     where = _where(index, step)
     report = StepReport(index, step.text.strip(), tuple(shape), tuple(shape), "")
@@ -508,7 +523,7 @@ def _plan_step(
     return planned
 
 
-def _defaults(image: bool) -> tuple[PaddingSpec, str]:
+def _defaults(image: bool) -> tuple[PaddingLike, str]:
     return ("same", "reflect") if image else (0, "zeros")
 
 
@@ -647,6 +662,17 @@ def plan_strips(
     below, and every step pads only at the image's real edges, so a strip's rows equal
     those of the whole image bit for bit.
 
+    Parameters
+    ----------
+    shape : (C, H, W)
+        The input's shape.
+    steps : sequence of Step
+        Parsed steps, in order.
+    options : StepOptions
+        The global step options.
+    image : bool
+        Whether the input is an image (``same`` padding and ``reflect`` border by default).
+
     Raises
     ------
     ConvcliError, SpecError
@@ -759,6 +785,17 @@ def resolve_map(
     ``auto`` is ``raw`` for float outputs, ``edges`` (``abs``; ``clip`` under ``--like``)
     when any kernel step sums to zero (edges, gradient magnitudes: the result is a signed
     difference), ``clip`` otherwise.
+
+    Parameters
+    ----------
+    requested : str
+        ``--map`` as given: ``auto``, ``clip``, ``abs``, ``offset``, ``minmax`` or ``raw``.
+    steps : sequence of Step
+        The parsed steps (``auto`` looks for a zero-sum kernel among them).
+    float_output : bool
+        Whether the output keeps floats (``.npy``, float TIFF): ``auto`` is then ``raw``.
+    edges : str
+        What ``auto`` picks for edge kernels (``abs``; ``clip`` under ``--like``).
 
     Examples
     --------

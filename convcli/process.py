@@ -171,7 +171,18 @@ class ApplyResult:
 
 
 def matrix_to_chw(values: np.ndarray, name: str, channels_last: bool) -> np.ndarray:
-    """A matrix as read -> (C, H, W) float32."""
+    """A matrix as read -> (C, H, W) float32.
+
+    Parameters
+    ----------
+    values : ndarray, shape (H, W), (C, H, W), (H, W, C) or (1, C, H, W)
+        The matrix as read from its file.
+    name : str
+        The file's name, for messages and the layout note.
+    channels_last : bool
+        ``--channels-last``: a 3-D matrix is (H, W, C). Otherwise
+        :func:`convcli.imageio.matrix_layout` decides by the shape.
+    """
     if values.ndim == 4:
         if values.shape[0] != 1:
             raise ConvcliError(
@@ -677,6 +688,17 @@ def _error_text(error: BaseException) -> str:
 
 def process_file(source: str, output: str, steps: Sequence[Step], options: ApplyOptions) -> Outcome:
     """What came of one file (its failures are caught and told, not raised).
+
+    Parameters
+    ----------
+    source : str
+        The input: a path or an fsspec URL.
+    output : str
+        The output named by the batch's plan (a path or a URL).
+    steps : sequence of KernelStep or PoolStep
+        The prepared steps.
+    options : ApplyOptions
+        Everything but the input, the output and the steps.
 
     An output that exists by now (another run wrote it since the batch was planned) is
     skipped, as it would have been had it existed then. Interrupted (a signal) goes

@@ -36,14 +36,13 @@ from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import (
     conv_output_size,
     pool_output_size,
-    same_padding,
     transposed_output_size,
 )
 
 if TYPE_CHECKING:
     import numpy as np
 
-    from convcli.core.padding import PaddingSpec
+    from convcli.core.padding import PaddingLike
     from convcli.kernels import KernelStep, PoolStep
     from convcli.pipeline import StepOptions
 
@@ -298,14 +297,10 @@ def _pair(value: int | Sequence[int], name: str, minimum: int) -> Pair:
 def _pads(
     padding: object, in_size: Pair, kernel: Pair, stride: Pair, dilation: Pair
 ) -> tuple[int, int, int, int]:
-    if padding == "same":  # TensorFlow/Keras: out = ceil(in / stride), odd pixel after
-        top, bottom = same_padding(in_size[0], kernel[0], stride[0], dilation[0])
-        left, right = same_padding(in_size[1], kernel[1], stride[1], dilation[1])
-        return (top, bottom, left, right)
     from convcli.core.padding import resolve_padding
 
     try:
-        return resolve_padding(padding)  # type: ignore[arg-type]
+        return resolve_padding(padding, in_size, kernel, stride, dilation)  # type: ignore[arg-type]
     except ValueError as error:
         raise ConvcliError(str(error)) from None
 
@@ -381,6 +376,23 @@ def pool_geometry(
     in ceil mode no window starts in the right padding) or ``"median"`` (a filter: stride
     1 by default, any padding).
 
+    Parameters
+    ----------
+    op : {"max", "avg", "min", "median"}
+        The pool (or the median filter).
+    in_size : int or (int, int)
+        Input height and width.
+    kernel_size : int or (int, int)
+        Window height and width.
+    stride : int or (int, int), optional
+        Default: the kernel for pools, 1 for the median.
+    padding : int, (h, w), (top, bottom, left, right), "valid" or "same"
+        Pads per side (pools at most ``kernel_size // 2``).
+    dilation : int or (int, int)
+        Spacing of the window's taps (not for ``avg``).
+    ceil_mode : bool
+        Round the output size up, PyTorch's ``ceil_mode``.
+
     Examples
     --------
     >>> g = pool_geometry("max", 5, 2, padding=1, ceil_mode=True)
@@ -438,6 +450,21 @@ def transposed_geometry(
     Input ``(r, c)`` writes its kernel, scaled by its value, at output rows
     ``r * stride + i * dilation - padding``; the padding crops rows off each side of the
     full output, ``output_padding`` adds rows at the bottom/right.
+
+    Parameters
+    ----------
+    in_size : int or (int, int)
+        Input height and width.
+    kernel_size : int or (int, int)
+        Kernel height and width.
+    stride : int or (int, int)
+        Spacing of the input's scattered kernels in the output.
+    padding : int or (int, int)
+        Rows (columns) cropped off each side of the full output.
+    output_padding : int or (int, int)
+        Rows (columns) added at the bottom (right); less than ``max(stride, dilation)``.
+    dilation : int or (int, int)
+        Spacing of the kernel's taps.
 
     Examples
     --------
@@ -671,7 +698,15 @@ class Arithmetic:
         return self._padded
 
     def value_at(self, channel: int, row: int, col: int) -> float:
-        """The input value at a (possibly padded) position."""
+        """The input value at a (possibly padded) position.
+
+        Parameters
+        ----------
+        channel : int
+            Input channel.
+        row, col : int
+            Position in input coordinates; outside ``[0, size)`` it is padding.
+        """
         g = self.geometry
         return float(self.padded[channel, row + g.rows.before, col + g.cols.before])
 
@@ -679,6 +714,13 @@ class Arithmetic:
 
     def element(self, channel: int, row: int, col: int) -> Element:
         """The terms of output ``(channel, row, col)`` and the value they give.
+
+        Parameters
+        ----------
+        channel : int
+            Output channel.
+        row, col : int
+            Position in the output.
 
         Raises
         ------
@@ -800,7 +842,15 @@ class Arithmetic:
 
     def scatter(self, channel: int, row: int, col: int) -> Scatter:
         """Transposed convolution: input ``(channel, row, col)`` times the kernel, and the
-        output cells each product is added to (cropped ones are dropped)."""
+        output cells each product is added to (cropped ones are dropped).
+
+        Parameters
+        ----------
+        channel : int
+            Input channel.
+        row, col : int
+            Position in the input.
+        """
         if self.op != "deconv":
             raise ValueError("scatter() is for transposed convolutions")
         weight = self.weights[0]
@@ -865,7 +915,7 @@ def conv_arithmetic(
     weight: Any,
     bias: Any = None,
     stride: int | Sequence[int] = 1,
-    padding: PaddingSpec = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
@@ -916,6 +966,17 @@ def conv_transpose_arithmetic(
     """A transposed convolution's arithmetic: :func:`~convcli.core.conv.conv_transpose2d`'s
     arguments (weight ``(C_in, C_out/groups, kh, kw)``, or ``(kh, kw)``).
 
+    Parameters
+    ----------
+    x : array_like, shape (H, W) or (C_in, H, W)
+        The input (one image).
+    weight : array_like, shape (C_in, C_out/groups, kh, kw) or (kh, kw)
+        The kernel, PyTorch's layout.
+    bias : array_like, shape (C_out,), optional
+        Added to every output of its channel.
+    stride, padding, output_padding, groups, dilation
+        As :func:`convcli.core.conv.conv_transpose2d`.
+
     Examples
     --------
     >>> layer = conv_transpose_arithmetic([[0, 1], [2, 3]], [[0, 1], [2, 3]])
@@ -956,6 +1017,27 @@ def pool_arithmetic(  # noqa: PLR0913 (the pools' torch parameters, one function
 ) -> Arithmetic:
     """A pool's arithmetic: ``op`` is ``"max"``, ``"avg"``, ``"min"`` or ``"median"``
     (``padding_mode`` is the median's border; pools pad with what never wins).
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W) or (C, H, W)
+        The input (one image).
+    op : {"max", "avg", "min", "median"}
+        The pool (or the median filter).
+    kernel_size : int or (int, int)
+        Window height and width.
+    stride : int or (int, int), optional
+        Default: the kernel for pools, 1 for the median.
+    padding : int, (h, w), (top, bottom, left, right), "valid" or "same"
+        Pads per side.
+    dilation : int or (int, int)
+        Spacing of the window's taps.
+    ceil_mode : bool
+        Round the output size up (PyTorch's ``ceil_mode``).
+    count_include_pad : bool
+        ``avg``: whether padding counts in the divisor (PyTorch's default True).
+    padding_mode : str
+        The median's border mode (:data:`~convcli.core.padding.PADDING_MODES`).
 
     Examples
     --------

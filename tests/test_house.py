@@ -7,9 +7,8 @@
 - a public function (or method) with three or more parameters outside ``commands/``
   documents them in a numpydoc ``Parameters`` section.
 
-Files that other work has not brought under the rule yet are named in the allow-lists
-below, each with the functions it may still have: the lists only shrink. A function
-that grows past the limit, or a new import of a command, fails here.
+Every file keeps all three: a function that grows past the limit, a new import of a
+command, or an undocumented parameter list fails here.
 """
 
 from __future__ import annotations
@@ -19,18 +18,8 @@ import io
 import tokenize
 from pathlib import Path
 
-import pytest
-
 PACKAGE = Path(__file__).resolve().parent.parent / "convcli"
 MAX_LINES = 80
-
-
-#: Files whose public functions do not all have their ``Parameters`` yet (other branches).
-UNDOCUMENTED: set[str] = {
-    "_threads.py", "cli.py", "core/_engines.py", "core/_median.py",
-    "core/_strips.py", "core/conv.py", "core/padding.py", "core/pool.py", "limits.py",
-    "pipeline.py", "steps.py",
-}  # fmt: skip
 
 
 def _code_lines(source: str) -> set[int]:
@@ -187,15 +176,9 @@ def test_public_functions_document_their_parameters() -> None:
     missing = {}
     for path in _package_files():
         name = _name(path)
-        if name.startswith("commands/") or name in UNDOCUMENTED:
+        if name.startswith("commands/"):
             continue
         functions = undocumented(path.read_text(encoding="utf-8"))
         if functions:
             missing[name] = functions
     assert missing == {}
-
-
-@pytest.mark.parametrize("name", sorted(UNDOCUMENTED))
-def test_the_undocumented_list_shrinks(name: str) -> None:
-    """A file whose functions are all documented must leave the list."""
-    assert undocumented((PACKAGE / name).read_text(encoding="utf-8")) != []

@@ -273,7 +273,7 @@ def test_flat_image_is_singular(cli, tmp_path):
     [
         (("--size", "3x"), "--size must be K or KHxKW (e.g. 3, 3x5, 1x2), got '3x'"),
         (("--method", "gd"), "--method gd needs --size: the size search uses least squares"),
-        (("--padding", "a"), "--padding must be N, HxW, top,bottom,left,right, valid or same"),
+        (("--padding", "a"), "-p/--padding: padding must be N, HxW, top,bottom,left,right, "),
         (("--save", "k.png"), "--save writes .txt, .csv or .npy, got 'k.png'"),
         (("--map", "clip"), "--map clip describes an image target's pixel range; TARGET "),
     ],

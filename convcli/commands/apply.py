@@ -131,15 +131,10 @@ def _option_pair(text: str | None, name: str, largest: int):  # -> tuple[int, in
 
 def _option_padding(text: str | None):  # -> PaddingSpec | None
     """``-p``: N, HxW, top,bottom,left,right, valid or same; each pad 0..MAX_PADDING."""
-    from convcli.layers import parse_padding
-    from convcli.limits import check_padding, reading, shorten
+    from convcli.layers import parse_padding_option
+    from convcli.limits import MAX_PADDING
 
-    if text is None:
-        return None
-    with reading(f"--padding {shorten(text)!r}"):
-        padding = parse_padding(text, "--")
-        check_padding(padding, "--")
-    return padding
+    return None if text is None else parse_padding_option(text, MAX_PADDING)
 
 
 def _check_sizes(source, steps: list, step_options, options) -> None:

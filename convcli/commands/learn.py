@@ -15,7 +15,7 @@ from convcli.commands import Border
 from convcli.render import OutputFormat
 
 if TYPE_CHECKING:
-    from convcli.core.padding import PaddingSpec
+    from convcli.geometry import PaddingSpec
     from convcli.learn import KernelFit, LearnRequest
 
 EPILOG = """\
@@ -335,13 +335,10 @@ def _request(
 
 
 def _parse_padding(text: str) -> PaddingSpec:
-    from convcli.layers import parse_padding
-    from convcli.limits import check_padding, reading, shorten
+    from convcli.layers import parse_padding_option
+    from convcli.limits import MAX_PADDING
 
-    with reading(f"--padding {shorten(text)!r}"):
-        padding = parse_padding(text, "--")
-        check_padding(padding, "--")
-    return padding
+    return parse_padding_option(text, MAX_PADDING)
 
 
 # --------------------------------------------------------------------------------------------

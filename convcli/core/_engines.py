@@ -81,7 +81,19 @@ def tap_view(
     stride: Sequence[int],
     dilation: Sequence[int],
 ) -> np.ndarray:
-    """The input samples that tap ``(i, j)`` multiplies, for ``rows x cols`` outputs."""
+    """The input samples that tap ``(i, j)`` multiplies, for ``rows x cols`` outputs.
+
+    Parameters
+    ----------
+    block : ndarray, shape (..., rows_in, cols_in)
+        A padded block of the input.
+    i, j : int
+        The tap's row and column in the kernel.
+    rows, cols : int
+        Outputs wanted along each axis.
+    stride, dilation : (int, int)
+        The convolution's.
+    """
     top, left = i * dilation[0], j * dilation[1]
     return block[
         ...,
@@ -100,6 +112,17 @@ def accumulate(
     (a 5-tap Gaussian costs 7 passes, not 9); taps of +-1 need no multiply at all
     (Sobel's ``[-1, 0, 1]`` is one subtraction). Each pass reads and writes arrays of
     the band's size, which stay in cache.
+
+    Parameters
+    ----------
+    target : ndarray
+        Receives the sum, in place.
+    taps : list of (weight, view)
+        Views of ``target``'s shape (see :func:`tap_view`) and the weight of each.
+    scratch : ndarray
+        Of ``target``'s shape and dtype, for the products.
+    first : bool
+        Whether ``target`` holds garbage (overwritten, not added to).
     """
     groups: dict[float, list[np.ndarray]] = {}
     for weight, view in taps:
@@ -206,7 +229,17 @@ def vertical_by_doubling(column: np.ndarray, stride: int) -> bool:
 
 
 def window_passes(count: int, weight: float, first: bool = True) -> int:
-    """How many array passes a ``count``-tap box pass makes (see :func:`window_sum`)."""
+    """How many array passes a ``count``-tap box pass makes (see :func:`window_sum`).
+
+    Parameters
+    ----------
+    count : int
+        Taps of the box.
+    weight : float
+        Their common weight (1 needs no multiply).
+    first : bool
+        Whether the pass writes its target (no add to what is there).
+    """
     passes = (count.bit_length() - 1) + max(bin(count).count("1") - 1, 1)
     return passes + (weight != 1) + (not first)
 
@@ -225,6 +258,20 @@ def window_sum(
     instead of 14, with the same rounding as adding the taps one by one.
 
     ``buffers`` are two arrays at least ``source``'s shape, used in turn.
+
+    Parameters
+    ----------
+    source : ndarray
+        Read along axis 0.
+    count : int
+        Taps summed.
+    spacing : int
+        Rows between taps (the dilation).
+    target : ndarray
+        Receives the sums: its rows (at most ``len(source) - (count - 1) * spacing``)
+        are the outputs, its other axes ``source``'s.
+    buffers : (ndarray, ndarray)
+        Scratch, used in turn.
     """
     out_len = target.shape[0]
     level = source  # level[y] = sum of `width` taps starting at y
@@ -300,13 +347,36 @@ class Engine:
         return max(1, self.band_bytes // max(row_bytes, 1))
 
     def scratch(self, rows: int, in_cols: int, cols: int) -> dict[str, np.ndarray]:
-        """Buffers one thread reuses for every block of at most these sizes."""
+        """Buffers one thread reuses for every block of at most these sizes.
+
+        Parameters
+        ----------
+        rows : int
+            Output rows of the tallest block.
+        in_cols : int
+            Padded input columns of the widest block.
+        cols : int
+            Output columns of the widest block.
+        """
         return {}
 
     def run(
         self, block: np.ndarray, group: int, target: np.ndarray, buffers: dict[str, np.ndarray]
     ) -> None:
-        """Write ``target`` (shape (group_out, rows, cols)) from a padded ``block``."""
+        """Write ``target`` (shape (group_out, rows, cols)) from a padded ``block``.
+
+        Parameters
+        ----------
+        block : ndarray, shape (group_in, rows_in, cols_in)
+            The group's padded input rows and columns (real columns only when
+            :attr:`pads_columns`).
+        group : int
+            Which group of channels (selects its weights).
+        target : ndarray, shape (group_out, rows, cols)
+            A view of the output, written in place.
+        buffers : dict of str to ndarray
+            What :meth:`scratch` made, reused block after block.
+        """
         raise NotImplementedError
 
 
@@ -314,9 +384,23 @@ class Direct(Engine):
     """Shift-and-add: every non-zero tap of every channel pair is one scaled view."""
 
     def scratch(self, rows, in_cols, cols):
+        """Direct's buffers (see :meth:`Engine.scratch`).
+
+        Parameters
+        ----------
+        rows, in_cols, cols : int
+            As :meth:`Engine.scratch`.
+        """
         return {"product": np.empty(rows * cols, self.dtype)}
 
     def run(self, block, group, target, buffers):
+        """Direct's pass over one block (see :meth:`Engine.run`).
+
+        Parameters
+        ----------
+        block, group, target, buffers
+            As :meth:`Engine.run`.
+        """
         p = self.problem
         rows, cols = target.shape[1:]
         product = _flat(buffers["product"], rows, cols)
@@ -356,6 +440,13 @@ class Separable(Engine):
         return max(super().rows_per_band(), 2 * (self.problem.effective_kernel[0] - 1))
 
     def scratch(self, rows, in_cols, cols):
+        """Separable's buffers (see :meth:`Engine.scratch`).
+
+        Parameters
+        ----------
+        rows, in_cols, cols : int
+            As :meth:`Engine.scratch`.
+        """
         p = self.problem
         in_rows = (rows - 1) * p.stride[0] + p.effective_kernel[0]
         return LazyBuffers(
@@ -442,6 +533,13 @@ class Separable(Engine):
         np.matmul(column[None], windows, out=target[:, None])
 
     def run(self, block, group, target, buffers):
+        """Separable's pass over one block (see :meth:`Engine.run`).
+
+        Parameters
+        ----------
+        block, group, target, buffers
+            As :meth:`Engine.run`.
+        """
         p = self.problem
         rows, cols = target.shape[1:]
         in_rows, width = block.shape[1:]
@@ -516,6 +614,13 @@ class Gemm(Engine):
         return max(1, self.band_bytes // max(row_bytes, 1))
 
     def scratch(self, rows, in_cols, cols):
+        """Gemm's buffers (see :meth:`Engine.scratch`).
+
+        Parameters
+        ----------
+        rows, in_cols, cols : int
+            As :meth:`Engine.scratch`.
+        """
         kh, kw = self.problem.kernel_size
         return {
             "columns": np.empty(self.group_in * kh * kw * rows * cols, self.dtype),
@@ -523,6 +628,13 @@ class Gemm(Engine):
         }
 
     def run(self, block, group, target, buffers):
+        """Gemm's pass over one block (see :meth:`Engine.run`).
+
+        Parameters
+        ----------
+        block, group, target, buffers
+            As :meth:`Engine.run`.
+        """
         p = self.problem
         rows, cols = target.shape[1:]
         kh, kw = p.kernel_size
@@ -588,6 +700,13 @@ class Columns(Engine):
         return max(1, COLUMNS_BAND_BYTES // max(row_bytes, 1))
 
     def scratch(self, rows, in_cols, cols):
+        """Columns's buffers (see :meth:`Engine.scratch`).
+
+        Parameters
+        ----------
+        rows, in_cols, cols : int
+            As :meth:`Engine.scratch`.
+        """
         p = self.problem
         in_rows = (rows - 1) * p.stride[0] + p.effective_kernel[0]
         return LazyBuffers(
@@ -597,6 +716,13 @@ class Columns(Engine):
         )
 
     def run(self, block, group, target, buffers):
+        """Columns's pass over one block (see :meth:`Engine.run`).
+
+        Parameters
+        ----------
+        block, group, target, buffers
+            As :meth:`Engine.run`.
+        """
         p = self.problem
         rows, cols = target.shape[1:]
         (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
@@ -665,6 +791,13 @@ class Fft(Engine):
         return min(sorted(candidates), key=cost)
 
     def scratch(self, rows, in_cols, cols):
+        """Fft's buffers (see :meth:`Engine.scratch`).
+
+        Parameters
+        ----------
+        rows, in_cols, cols : int
+            As :meth:`Engine.scratch`.
+        """
         # One transform shape for every band (the last, shorter one is zero-padded).
         p = self.problem
         in_rows = (rows - 1) * p.stride[0] + p.effective_kernel[0]
@@ -696,6 +829,13 @@ class Fft(Engine):
             return self.spectra[shape]
 
     def run(self, block, group, target, buffers):
+        """Fft's pass over one block (see :meth:`Engine.run`).
+
+        Parameters
+        ----------
+        block, group, target, buffers
+            As :meth:`Engine.run`.
+        """
         p = self.problem
         rows, cols = target.shape[1:]
         eh, ew = p.effective_kernel
@@ -763,6 +903,15 @@ def rows_independent(algorithm: str, weight_shape: Sequence[int], groups: int) -
     products (separable's vertical pass, columns', gemm's by rows) are one per row. Not
     ``fft`` (the transform size depends on the band), nor ``gemm`` with one product per
     band.
+
+    Parameters
+    ----------
+    algorithm : str
+        ``direct``, ``separable``, ``gemm``, ``columns`` or ``fft``.
+    weight_shape : (C_out, C_in/groups, kh, kw)
+        The kernel's shape.
+    groups : int
+        Channel groups.
     """
     if algorithm == "gemm":
         return gemm_by_rows(weight_shape, groups)

@@ -57,7 +57,15 @@ class Network:
         self.memo: dict[Node, int] = {}
 
     def op(self, is_max: bool, first: Ref, second: Ref) -> Ref:
-        """The wire ``max(first, second)`` (or ``min``), made once for every offset."""
+        """The wire ``max(first, second)`` (or ``min``), made once for every offset.
+
+        Parameters
+        ----------
+        is_max : bool
+            ``max`` (True) or ``min`` (False).
+        first, second : Ref
+            The two wires compared.
+        """
         if first == second:
             return first
         (ia, ya, xa), (ib, yb, xb) = sorted((first, second))
@@ -95,7 +103,15 @@ class Network:
 
     def select(self, a: Sequence[Ref], b: Sequence[Ref], rank: int) -> Ref:
         """Rank ``rank`` (from 0) of the merge of sorted ``a`` and ``b``:
-        ``min over i of max(a[i-1], b[rank-i])``, a missing ``[-1]`` being -inf."""
+        ``min over i of max(a[i-1], b[rank-i])``, a missing ``[-1]`` being -inf.
+
+        Parameters
+        ----------
+        a, b : sequence of Ref
+            Two sorted lists of wires.
+        rank : int
+            The rank wanted, from 0, in the merge of both.
+        """
         terms = []
         for i in range(rank + 2):
             ai, bi = i - 1, rank - i
@@ -315,7 +331,21 @@ def median_by_network(
     ``pads`` in border ``mode``, at stride 1, into ``out`` (P, H', W') of the same dtype,
     by :func:`compile_median`'s network. Tiles of rows (and columns, for wide images) are
     gathered with their border straight from ``planes`` (no padded copy) and shared
-    between the cores."""
+    between the cores.
+
+    Parameters
+    ----------
+    planes : ndarray, shape (P, H, W)
+        The unpadded input planes.
+    kernel : (kh, kw)
+        Window size.
+    pads : (top, bottom, left, right)
+        Padding of ``planes``, filled by ``mode``.
+    mode : str
+        A border mode of :data:`~convcli.core.padding.PADDING_MODES`.
+    out : ndarray, shape (P, H', W')
+        Written in place, the dtype of ``planes``.
+    """
     kh, kw = kernel
     count, height, width = out.shape
     program = compile_median(kh, kw)

@@ -108,6 +108,11 @@ def border_copies(
     Returns ``(target, source)`` slice pairs in padded coordinates; ``source`` is None
     where the border is zeros. Used to pad a band's columns after a vertical pass,
     which commutes with padding columns.
+
+    Parameters
+    ----------
+    size, before, after, mode
+        As :func:`convcli.core.padding.border_sources`.
     """
     sources = axis_source(size, before, after, mode)
     copies: list[tuple[slice, slice | None]] = []
@@ -144,7 +149,15 @@ class PaddedRows:
         self.column_runs: dict[tuple[int, int], list[tuple[int, int, int, int]]] = {}
 
     def interior(self, row_start: int, row_stop: int, col_start: int, col_stop: int) -> bool:
-        """Whether padded rows/columns ``start:stop`` all lie inside the unpadded input."""
+        """Whether padded rows/columns ``start:stop`` all lie inside the unpadded input.
+
+        Parameters
+        ----------
+        row_start, row_stop : int
+            Rows, in padded coordinates.
+        col_start, col_stop : int
+            Columns, in padded coordinates.
+        """
         return (
             row_start >= self.top
             and row_stop <= self.top + self.height
@@ -159,6 +172,13 @@ class PaddedRows:
 
         A view of the input when the rectangle needs no padding (no copy); otherwise
         gathered into the front of ``buffer`` (a flat array, large enough).
+
+        Parameters
+        ----------
+        row_start, row_stop, col_start, col_stop : int
+            As :meth:`interior`.
+        buffer : ndarray, shape (n,)
+            Flat scratch of the input's dtype, at least ``C * rows * cols`` long.
         """
         if self.interior(row_start, row_stop, col_start, col_stop):
             top, left = self.top, self.left
@@ -213,6 +233,16 @@ def run_bands(
     cores: nested pools oversubscribe them, see :func:`convcli._threads.blas_threads`),
     and at most :func:`cpu_count` threads otherwise (a batch worker's share; one in the
     threads of :func:`convcli._threads.ordered_map`).
+
+    Parameters
+    ----------
+    bands : list of (start, stop)
+        The pieces of work, in order: output rows of a band (convolutions), indices of
+        tiles (the median network).
+    work : callable
+        Takes an iterable of bands and computes them all (with buffers of its own).
+    parallel : bool
+        Whether to share the bands between worker threads (False: this thread only).
     """
     cores = cpu_count()
     workers = min(cores, len(bands)) if parallel else 1

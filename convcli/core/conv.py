@@ -33,7 +33,7 @@ from convcli._threads import blas_threads, cpu_count
 from convcli.core._choice import choose
 from convcli.core._engines import execute
 from convcli.core.padding import (
-    PaddingSpec,
+    PaddingLike,
     check_padding_mode,
     check_pads_fit,
     resolve_padding,
@@ -203,12 +203,19 @@ def prepare_conv(
     weight: ArrayLike,
     bias: ArrayLike | None = None,
     stride: int | Sequence[int] = 1,
-    padding: PaddingSpec = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
 ) -> ConvProblem:
-    """Validate :func:`conv2d`'s arguments (first, naming the parameter) into a problem."""
+    """Validate :func:`conv2d`'s arguments (first, naming the parameter) into a problem.
+
+    Parameters
+    ----------
+    x, weight, bias, stride, padding, dilation, groups, padding_mode
+        As :func:`conv2d` (``x`` of shape (H, W), (C, H, W) or (N, C, H, W); ``weight``
+        (C_out, C_in/groups, kh, kw); ``padding`` a :data:`~convcli.core.padding.PaddingLike`).
+    """
     stride_pair = to_pair(stride, "stride")
     dilation_pair = to_pair(dilation, "dilation")
     check_padding_mode(padding_mode)
@@ -313,7 +320,7 @@ def choose_algorithm(
     x: ArrayLike | tuple[int, ...],
     weight: ArrayLike,
     stride: int | Sequence[int] = 1,
-    padding: PaddingSpec = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
@@ -360,7 +367,7 @@ def conv2d(  # noqa: PLR0913 (torch.nn.functional.conv2d's parameters, plus two 
     weight: ArrayLike,
     bias: ArrayLike | None = None,
     stride: int | Sequence[int] = 1,
-    padding: PaddingSpec = 0,
+    padding: PaddingLike = 0,
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",

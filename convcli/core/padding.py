@@ -1,7 +1,7 @@
 """Padding: resolve a padding spec into per-side pads, and pad arrays by border mode.
 
-The resolution half (:func:`resolve_padding`, :func:`to_pair`, :func:`same_pads`) is pure
-Python, so that size calculators can import it without NumPy; NumPy is imported only
+The resolution half (:func:`as_padding_spec`, :func:`resolve_padding`, :func:`to_pair`) is
+pure Python, so that size calculators can import it without NumPy; NumPy is imported only
 inside :func:`pad2d`.
 
 Border modes, one behaviour with many names (input ``1 2 3 4 5``, 3 pixels each side):
@@ -29,15 +29,21 @@ import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from convcli.geometry import same_padding
+
 if TYPE_CHECKING:  # NumPy is imported lazily: see the module docstring
     import numpy as np
     from numpy.typing import ArrayLike
 
+    from convcli.geometry import PaddingSpec
+
 PADDING_MODES: tuple[str, ...] = ("zeros", "reflect", "replicate", "circular", "symmetric")
 """The border modes, by their PyTorch/NumPy names (see the module docstring)."""
 
-PaddingSpec = int | str | Sequence[int]
-"""``int``, ``(ph, pw)``, ``(top, bottom, left, right)``, ``"valid"`` or ``"same"``."""
+PaddingLike = int | str | Sequence[int]
+"""What ``padding=`` accepts (as NumPy's ``ArrayLike``): ``int``, ``(ph, pw)``,
+``(top, bottom, left, right)``, ``"valid"`` or ``"same"``. :func:`as_padding_spec`
+turns it into the one parsed form, :data:`convcli.geometry.PaddingSpec`."""
 
 Pads = tuple[int, int, int, int]
 """Pads actually applied: ``(top, bottom, left, right)``."""
@@ -91,30 +97,61 @@ def to_pair(value: int | Sequence[int], name: str, minimum: int = 1) -> tuple[in
     return pair
 
 
-def same_pads(
-    in_size: int, kernel_size: int, stride: int = 1, dilation: int = 1
-) -> tuple[int, int]:
-    """Pads ``(before, after)`` for TensorFlow/Keras ``"same"`` along one axis.
+#: The TensorFlow/Keras ``"same"`` rule along one axis, ``(before, after)``: the one rule,
+#: :func:`convcli.geometry.same_padding`, under the name this module always exported.
+same_pads = same_padding
 
-    Notes
-    -----
-    ``out = ceil(in / stride)``, ``total = max((out - 1) * stride + ke - in, 0)`` with
-    ``ke = dilation * (kernel_size - 1) + 1``; ``before = total // 2`` and the odd pixel
-    goes after (bottom/right). For stride 1 this is PyTorch's ``padding="same"``.
+
+def as_padding_spec(padding: PaddingLike) -> PaddingSpec:
+    """Normalise what ``padding=`` accepts into the parsed form, checked.
+
+    The one place a loose padding becomes a :data:`convcli.geometry.PaddingSpec`: an int
+    pads all four sides, a pair ``(ph, pw)`` pads top and bottom by ``ph`` and left and
+    right by ``pw`` (PyTorch), four values are per side; ``"same"`` and ``"valid"`` stay
+    words (``"same"`` needs the sizes, see :func:`resolve_padding`).
+
+    Raises
+    ------
+    ValueError
+        Naming ``padding`` when the value is malformed or negative.
 
     Examples
     --------
-    >>> same_pads(224, 3, 2), same_pads(224, 7, 2), same_pads(225, 3, 2), same_pads(8, 2)
-    ((0, 1), (2, 3), (1, 1), (0, 1))
+    >>> as_padding_spec(1), as_padding_spec((1, 2)), as_padding_spec("same")
+    ((1, 1, 1, 1), (1, 1, 2, 2), 'same')
+    >>> as_padding_spec(-1)
+    Traceback (most recent call last):
+    ...
+    ValueError: padding must be >= 0, got -1
     """
-    out_size = -(-in_size // stride)
-    effective = dilation * (kernel_size - 1) + 1
-    total = max((out_size - 1) * stride + effective - in_size, 0)
-    return total // 2, total - total // 2
+    if isinstance(padding, str):
+        if padding not in ("same", "valid"):
+            raise ValueError(
+                f"padding must be an int, (h, w), (top, bottom, left, right), "
+                f"'valid' or 'same', got {padding!r}"
+            )
+        return padding  # type: ignore[return-value]
+    if isinstance(padding, Sequence):
+        if len(padding) == 2:
+            pad_h, pad_w = (_as_int(item, "padding") for item in padding)
+            pads = (pad_h, pad_h, pad_w, pad_w)
+        elif len(padding) == 4:
+            pads = tuple(_as_int(item, "padding") for item in padding)  # type: ignore[assignment]
+        else:
+            raise ValueError(
+                f"padding must have 2 values (h, w) or 4 (top, bottom, left, right), "
+                f"got {len(padding)}: {tuple(padding)!r}"
+            )
+    else:
+        pads = (_as_int(padding, "padding"),) * 4
+    if min(pads) < 0:
+        shown = pads[0] if len(set(pads)) == 1 else pads
+        raise ValueError(f"padding must be >= 0, got {shown}")
+    return pads
 
 
 def resolve_padding(
-    padding: PaddingSpec,
+    padding: PaddingLike,
     in_size: tuple[int, int] | None = None,
     kernel_size: tuple[int, int] | None = None,
     stride: int | Sequence[int] = 1,
@@ -151,38 +188,18 @@ def resolve_padding(
     >>> resolve_padding("same", (224, 224), (7, 7), stride=2)
     (2, 3, 2, 3)
     """
-    if isinstance(padding, str):
-        if padding == "valid":
-            return (0, 0, 0, 0)
-        if padding != "same":
-            raise ValueError(
-                f"padding must be an int, (h, w), (top, bottom, left, right), "
-                f"'valid' or 'same', got {padding!r}"
-            )
-        if in_size is None or kernel_size is None:
-            raise ValueError("padding='same' needs the input size and the kernel size")
-        stride_h, stride_w = to_pair(stride, "stride")
-        dilation_h, dilation_w = to_pair(dilation, "dilation")
-        top, bottom = same_pads(in_size[0], kernel_size[0], stride_h, dilation_h)
-        left, right = same_pads(in_size[1], kernel_size[1], stride_w, dilation_w)
-        return (top, bottom, left, right)
-    if isinstance(padding, Sequence):
-        if len(padding) == 2:
-            pad_h, pad_w = (_as_int(item, "padding") for item in padding)
-            pads = (pad_h, pad_h, pad_w, pad_w)
-        elif len(padding) == 4:
-            pads = tuple(_as_int(item, "padding") for item in padding)  # type: ignore[assignment]
-        else:
-            raise ValueError(
-                f"padding must have 2 values (h, w) or 4 (top, bottom, left, right), "
-                f"got {len(padding)}: {tuple(padding)!r}"
-            )
-    else:
-        pads = (_as_int(padding, "padding"),) * 4
-    if min(pads) < 0:
-        shown = pads[0] if len(set(pads)) == 1 else pads
-        raise ValueError(f"padding must be >= 0, got {shown}")
-    return pads  # type: ignore[return-value]
+    spec = as_padding_spec(padding)
+    if spec == "valid":
+        return (0, 0, 0, 0)
+    if spec != "same":
+        return spec  # type: ignore[return-value]
+    if in_size is None or kernel_size is None:
+        raise ValueError("padding='same' needs the input size and the kernel size")
+    stride_h, stride_w = to_pair(stride, "stride")
+    dilation_h, dilation_w = to_pair(dilation, "dilation")
+    top, bottom = same_padding(in_size[0], kernel_size[0], stride_h, dilation_h)
+    left, right = same_padding(in_size[1], kernel_size[1], stride_w, dilation_w)
+    return (top, bottom, left, right)
 
 
 def check_padding_mode(mode: str) -> str:
@@ -198,6 +215,15 @@ def check_pads_fit(pads: Pads, in_size: tuple[int, int], mode: str) -> None:
     Only an empty axis is refused (every mode but ``zeros`` copies from it): pads larger
     than the input fold back repeatedly, as OpenCV's ``borderInterpolate`` does (see
     :func:`border_index`), where PyTorch refuses ``reflect`` pads >= the size.
+
+    Parameters
+    ----------
+    pads : (top, bottom, left, right)
+        Non-negative pads.
+    in_size : (height, width)
+        The unpadded input's size.
+    mode : str
+        A border mode of :data:`PADDING_MODES`.
     """
     height, width = in_size
     sides = (("top", height), ("bottom", height), ("left", width), ("right", width))
@@ -267,6 +293,15 @@ def border_index(position: int, size: int, mode: str) -> int:
 def border_sources(size: int, before: int, after: int, mode: str) -> tuple[list[int], list[int]]:
     """The input indices the ``before`` and ``after`` pads of an axis copy (-1: a zero).
 
+    Parameters
+    ----------
+    size : int
+        Length of the unpadded axis.
+    before, after : int
+        Pads before and after it.
+    mode : str
+        A border mode of :data:`PADDING_MODES` (see :func:`border_index`).
+
     Examples
     --------
     >>> border_sources(5, 3, 2, "reflect")
@@ -280,6 +315,11 @@ def border_sources(size: int, before: int, after: int, mode: str) -> tuple[list[
 
 def source_index(size: int, before: int, after: int, mode: str) -> list[int]:
     """For each position of a padded axis, the input index it copies, or -1 for a zero.
+
+    Parameters
+    ----------
+    size, before, after, mode
+        As :func:`border_sources`.
 
     Examples
     --------
@@ -366,7 +406,8 @@ def pad2d(
 __all__ = [
     "PADDING_MODES",
     "Pads",
-    "PaddingSpec",
+    "PaddingLike",
+    "as_padding_spec",
     "check_padding_mode",
     "border_index",
     "border_sources",

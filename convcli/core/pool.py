@@ -45,7 +45,7 @@ from numpy.typing import ArrayLike
 from convcli import geometry
 from convcli.core._strips import MIN_PARALLEL_ELEMENTS, band_rows, run_bands
 from convcli.core.padding import (
-    PaddingSpec,
+    PaddingLike,
     check_padding_mode,
     check_pads_fit,
     pad2d,
@@ -158,6 +158,21 @@ def pool_output_size(
 ) -> int:
     """Output length of pooling along one axis, exactly as PyTorch computes it.
 
+    Parameters
+    ----------
+    size : int
+        Input length along the axis.
+    kernel : int
+        Window length (undilated).
+    stride : int
+        Step of the window.
+    pad_before, pad_after : int
+        Padding on each side.
+    dilation : int
+        Spacing of the window's taps.
+    ceil_mode : bool
+        Round up, PyTorch's ``ceil_mode``.
+
     Notes
     -----
     ``out = floor((size + p_before + p_after - d(k-1) - 1 [+ s - 1 if ceil]) / s) + 1``;
@@ -181,7 +196,7 @@ def _pool_windows(
     shape: tuple[int, int],
     kernel_size: IntPair,
     stride: IntPair | None,
-    padding: PaddingSpec,
+    padding: PaddingLike,
     dilation: IntPair,
     ceil_mode: bool,
 ) -> tuple[AxisWindows, AxisWindows]:
@@ -497,7 +512,7 @@ def _extreme_pool(
     x: ArrayLike,
     kernel_size: IntPair,
     stride: IntPair | None,
-    padding: PaddingSpec,
+    padding: PaddingLike,
     dilation: IntPair,
     ceil_mode: bool,
     algorithm: str,
@@ -512,7 +527,7 @@ def max_pool2d(
     x: ArrayLike,
     kernel_size: IntPair,
     stride: IntPair | None = None,
-    padding: PaddingSpec = 0,
+    padding: PaddingLike = 0,
     dilation: IntPair = 1,
     ceil_mode: bool = False,
     *,
@@ -572,7 +587,7 @@ def min_pool2d(
     x: ArrayLike,
     kernel_size: IntPair,
     stride: IntPair | None = None,
-    padding: PaddingSpec = 0,
+    padding: PaddingLike = 0,
     dilation: IntPair = 1,
     ceil_mode: bool = False,
     *,
@@ -582,6 +597,23 @@ def min_pool2d(
 
     PyTorch has no min pool; this equals ``-max_pool2d(-x, ...)`` with the same
     parameters, checks and output shape (see :func:`max_pool2d`).
+
+    Parameters
+    ----------
+    x : array_like, shape (H, W), (C, H, W) or (N, C, H, W)
+        The input.
+    kernel_size : int or (int, int)
+        Window height and width.
+    stride : int or (int, int), optional
+        Default: the kernel size.
+    padding : PaddingLike
+        At most ``kernel_size // 2`` per side; pads are ``+inf`` (never the minimum).
+    dilation : int or (int, int)
+        Spacing of the window's taps.
+    ceil_mode : bool
+        Round the output size up (no window starts in the right padding).
+    algorithm : str
+        As :func:`max_pool2d`'s.
 
     Examples
     --------
@@ -595,7 +627,7 @@ def avg_pool2d(
     x: ArrayLike,
     kernel_size: IntPair,
     stride: IntPair | None = None,
-    padding: PaddingSpec = 0,
+    padding: PaddingLike = 0,
     ceil_mode: bool = False,
     count_include_pad: bool = True,
     divisor_override: int | None = None,
@@ -704,7 +736,19 @@ def median_costs(
     out_pixels: int, kernel: tuple[int, int], strides: tuple[int, int], itemsize: int
 ) -> dict[str, float]:
     """Estimated ns of each median algorithm that applies (``network``: stride 1 and
-    sides up to :data:`MAX_NETWORK_SIDE`)."""
+    sides up to :data:`MAX_NETWORK_SIDE`).
+
+    Parameters
+    ----------
+    out_pixels : int
+        Output values to compute (all planes).
+    kernel : (kh, kw)
+        Window size.
+    strides : (sh, sw)
+        Window steps.
+    itemsize : int
+        Bytes per value the filter runs on (1, 2, 4 or 8).
+    """
     import sys
 
     from convcli.core._median import network_passes
@@ -729,6 +773,17 @@ def choose_median(
 
     ``shape`` is the input's, ``itemsize`` the bytes of the values the filter runs on (1
     for an image of whole numbers 0..255, see :func:`median_dtype`).
+
+    Parameters
+    ----------
+    shape : tuple of int
+        The input's shape, the last two axes (H, W).
+    kernel_size : int or (int, int)
+        Window height and width.
+    stride : int or (int, int)
+        Window steps.
+    itemsize : int
+        Bytes per value the filter runs on.
 
     Examples
     --------
@@ -793,7 +848,7 @@ def median_filter2d(
     x: ArrayLike,
     kernel_size: IntPair,
     stride: IntPair = 1,
-    padding: PaddingSpec = "same",
+    padding: PaddingLike = "same",
     padding_mode: str = "reflect",
     *,
     algorithm: str = "auto",
