@@ -910,16 +910,33 @@ def _channels_name(count: int, has_alpha: bool) -> str:
     return {1: "L", 3: "RGB"}.get(count, "N")
 
 
+@dataclass(frozen=True)
+class PictureOptions:
+    """How an image's values are handled around the steps.
+
+    Attributes
+    ----------
+    map_mode : {"clip", "abs", "offset", "minmax", "raw"}
+        ``--map``, already resolved (see :func:`resolve_map`).
+    gray : bool
+        ``--gray``: convert RGB to BT.601 luma first (alpha kept).
+    linear : bool
+        ``--linear``: filter in linear light.
+    """
+
+    map_mode: str = "clip"
+    gray: bool = False
+    linear: bool = False
+
+
 def filter_picture(
     x: np.ndarray,
     channels: str,
     full_scale: float,
     steps: Sequence[Step],
     options: StepOptions = StepOptions(),
+    picture: PictureOptions = PictureOptions(),
     *,
-    map_mode: str = "clip",
-    gray: bool = False,
-    linear: bool = False,
     strips: StripPlan | None = None,
     rows_from: int = 0,
 ) -> PictureResult:
@@ -936,12 +953,8 @@ def filter_picture(
     steps : sequence of KernelStep or PoolStep
         Prepared steps (see :func:`prepare_steps`).
     options : StepOptions
-    map_mode : {"clip", "abs", "offset", "minmax", "raw"}
-        Already resolved (see :func:`resolve_map`).
-    gray : bool
-        Convert RGB to BT.601 luma first (alpha kept).
-    linear : bool
-        Filter in linear light.
+    picture : PictureOptions
+        ``--map`` (resolved), ``--gray``, ``--linear``.
     strips : StripPlan, optional
         Run the steps as planned for the whole picture (:func:`plan_picture_strips`):
         ``x`` is then a strip of its rows, starting at row ``rows_from``, halo included.
@@ -962,6 +975,7 @@ def filter_picture(
     of a transparent shape is an edge) and the output is opaque. Steps that mix channels
     (3-D/4-D kernels) see colour only; alpha is dropped with a note.
     """
+    map_mode, gray, linear = picture.map_mode, picture.gray, picture.linear
     notes: list[str] = []
     has_alpha = channels in ("LA", "RGBA")
     if gray:

@@ -28,6 +28,7 @@ from convcli.errors import ConvcliError, OutputExistsError, SpecError
 from convcli.kernels import KernelStep, PoolStep
 from convcli.peers import round_pixels
 from convcli.pipeline import (
+    PictureOptions,
     PictureResult,
     StepOptions,
     StepReport,
@@ -630,9 +631,7 @@ def _filter_picture(
             in_scale,
             steps,
             options.steps,
-            map_mode=plan.map_mode,
-            gray=options.gray,
-            linear=options.linear,
+            PictureOptions(plan.map_mode, options.gray, options.linear),
             **strip,
         )
 

@@ -9,6 +9,7 @@ from PIL import Image
 from convcli.errors import ConvcliError, SpecError
 from convcli.kernels import parse_step
 from convcli.pipeline import (
+    PictureOptions,
     StepOptions,
     filter_picture,
     linear_to_srgb,
@@ -211,15 +212,23 @@ def test_gray_is_pillows_luma_within_rounding():
 
 def test_checkerboard_average_is_188_in_linear_light_and_128_without():
     board = (np.indices((4, 4)).sum(axis=0) % 2 * 255).astype(np.float32)[None]
-    plain = filter_picture(board, "L", 255.0, steps("avgpool:2"), map_mode="clip")
-    linear = filter_picture(board, "L", 255.0, steps("avgpool:2"), map_mode="clip", linear=True)
+    plain = filter_picture(board, "L", 255.0, steps("avgpool:2"))
+    linear = filter_picture(
+        board, "L", 255.0, steps("avgpool:2"), picture=PictureOptions(linear=True)
+    )
     assert np.rint(plain.values).tolist() == [[[128, 128], [128, 128]]]
     assert np.rint(linear.values).tolist() == [[[188, 188], [188, 188]]]
 
 
 def test_linear_refuses_float_images():
     with pytest.raises(ConvcliError, match="--linear decodes sRGB"):
-        filter_picture(np.zeros((1, 2, 2), np.float32), "L", 1.0, steps("box:1"), linear=True)
+        filter_picture(
+            np.zeros((1, 2, 2), np.float32),
+            "L",
+            1.0,
+            steps("box:1"),
+            picture=PictureOptions(linear=True),
+        )
 
 
 def rgba_with_hidden_red() -> np.ndarray:
@@ -242,7 +251,9 @@ def test_transparent_colour_never_bleeds_into_a_blur():
 
 
 def test_edges_of_an_rgba_image_are_opaque_and_premultiplied():
-    result = filter_picture(rgba_with_hidden_red(), "RGBA", 255.0, steps("sobel-x"), map_mode="abs")
+    result = filter_picture(
+        rgba_with_hidden_red(), "RGBA", 255.0, steps("sobel-x"), picture=PictureOptions("abs")
+    )
     red, green, _, alpha = result.values
     assert red.max() == 0  # the hidden red makes no edge
     assert green[:, 3:5].min() > 0 and green[:, :2].max() == 0  # the shape's outline does
