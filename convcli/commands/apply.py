@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from convcli.commands import Border, PeerName
-from convcli.commands.options import Strict, complete_step
+from convcli.commands.options import Strict, complete_step, shared_option
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -184,9 +184,8 @@ def apply(
     ] = None,
     kernel: Annotated[
         list[str],
-        typer.Option(
-            "-k",
-            "--kernel",
+        shared_option(
+            "kernel",
             metavar="STEP",
             autocompletion=complete_step,
             help=(
@@ -194,25 +193,22 @@ def apply(
                 'box:5, diff-x...), a pool (maxpool:2,s=1, avgpool:2, median:3), a matrix ("1,-1", '
                 '"1 0 -1; 2 0 -2; 1 0 -1"), or a file (@k.txt, k.npy). See `convcli kernels`.'
             ),
-            rich_help_panel=_COMMON,
-            show_default=False,
+            panel=_COMMON,
         ),
     ] = ...,  # type: ignore[assignment]
     stride: Annotated[
         str | None,
-        typer.Option(
-            "-s",
-            "--stride",
+        shared_option(
+            "stride",
             metavar="N|HxW",
             help="Stride of kernel steps that set no s= (default 1).",
-            rich_help_panel=_COMMON,
+            panel=_COMMON,
         ),
     ] = None,
     padding: Annotated[
         str | None,
-        typer.Option(
-            "-p",
-            "--padding",
+        shared_option(
+            "padding",
             metavar="PAD",
             help=(
                 "Padding of every step that sets no p= (kernels, median, pools as PyTorch pads "
@@ -220,31 +216,29 @@ def apply(
                 "valid or same (TensorFlow's: out = ceil(in/stride)). Default: same for "
                 "images' kernels and median, 0 for pools and matrices."
             ),
-            rich_help_panel=_COMMON,
+            panel=_COMMON,
         ),
     ] = None,
     dilation: Annotated[
         str | None,
-        typer.Option(
-            "-d",
-            "--dilation",
+        shared_option(
+            "dilation",
             metavar="N|HxW",
             help="Dilation of kernel steps that set no d= (default 1).",
-            rich_help_panel=_STEPS,
+            panel=_STEPS,
         ),
     ] = None,
     border: Annotated[
         Border | None,
-        typer.Option(
-            "--border",
+        shared_option(
+            "border",
             help=(
                 "How padding is filled. reflect = 4 3 2|1 2 3 4 5 (OpenCV BORDER_REFLECT_101, "
                 "scipy 'mirror'); symmetric = 3 2 1|1 2 3 (scipy 'reflect', ImageMagick Mirror); "
                 "replicate = 1 1 1|1 2 3 (edge); circular = wrap; zeros. Default: reflect for "
                 "images, zeros for matrices."
             ),
-            rich_help_panel=_COMMON,
-            show_default=False,
+            panel=_COMMON,
         ),
     ] = None,
     like: Annotated[
@@ -369,10 +363,8 @@ def apply(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option(
-            "--force",
-            help="Replace an existing output file (never an input).",
-            rich_help_panel=_OUTPUT,
+        shared_option(
+            "force", help="Replace an existing output file (never an input).", panel=_OUTPUT
         ),
     ] = False,
     depth: Annotated[
@@ -489,11 +481,10 @@ def apply(
     ] = False,
     quiet: Annotated[
         bool,
-        typer.Option(
-            "-q",
-            "--quiet",
+        shared_option(
+            "quiet",
             help="No progress bar, notes or summary on stderr (failures are still told).",
-            rich_help_panel=_BATCH,
+            panel=_BATCH,
         ),
     ] = False,
     matrix: Annotated[
@@ -507,26 +498,25 @@ def apply(
     ] = None,
     output_format: Annotated[
         OutputFormat | None,
-        typer.Option(
-            "--format",
+        shared_option(
+            "format",
             help=(
                 "How a matrix result prints: plain numbers (default), json, csv or table. "
                 "With -O: a per-file report (input, output, status, error) on stdout."
             ),
-            rich_help_panel=_COMMON,
-            show_default=False,
+            panel=_COMMON,
         ),
     ] = None,
     channels_last: Annotated[
         bool,
-        typer.Option(
-            "--channels-last",
+        shared_option(
+            "channels_last",
             help=(
                 "Read a 3-D .npy matrix as HxWxC (write it back so). Without it the shape "
                 "decides: last axis 1-4 and the others larger is HxWxC (an image's, as "
                 "apply writes it), else CxHxW; a shape that could be both gets a note."
             ),
-            rich_help_panel=_MATRICES,
+            panel=_MATRICES,
         ),
     ] = False,
     show_steps: Annotated[

@@ -112,16 +112,14 @@ def draw(
     ] = None,
     kernel: Annotated[
         str | None,
-        typer.Option(
-            "-k",
-            "--kernel",
+        options.shared_option(
+            "kernel",
             metavar="K",
             help=(
                 'Kernel size (3, 3x5), or its values for numbers ("0 1; 2 3", sobel-x, '
                 "@k.txt); pools take a size."
             ),
-            rich_help_panel=_LAYER,
-            show_default=False,
+            panel=_LAYER,
         ),
     ] = None,
     op: Annotated[
@@ -139,10 +137,9 @@ def draw(
     ceil_mode: options.CeilMode = False,
     border: Annotated[
         Border | None,
-        typer.Option(
-            "--border",
-            rich_help_panel=_LAYER,
-            show_default=False,
+        options.shared_option(
+            "border",
+            panel=_LAYER,
             help="conv/median with a matrix: how padding is filled (default zeros).",
         ),
     ] = None,  # fmt: skip
@@ -230,7 +227,7 @@ def draw(
     ] = None,  # fmt: skip
     force: Annotated[
         bool,
-        typer.Option("--force", help="Replace an existing file.", rich_help_panel=_OUTPUT),
+        options.shared_option("force", help="Replace an existing file.", panel=_OUTPUT),
     ] = False,
     show_steps: Annotated[
         bool,
@@ -246,10 +243,9 @@ def draw(
     ] = False,  # fmt: skip
     output_format: Annotated[
         OutputFormat | None,
-        typer.Option(
-            "--format",
-            rich_help_panel=_OUTPUT,
-            show_default=False,
+        options.shared_option(
+            "format",
+            panel=_OUTPUT,
             help="How --steps prints: table (default), plain (ASCII) or json.",
         ),
     ] = None,  # fmt: skip

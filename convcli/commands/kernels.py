@@ -6,7 +6,7 @@ from typing import Annotated
 import typer
 
 from convcli.commands import PeerName
-from convcli.commands.options import complete_step
+from convcli.commands.options import OUTPUT, complete_step, shared_option
 from convcli.render import OutputFormat
 
 EPILOG = """\
@@ -76,13 +76,13 @@ def kernels(
     ] = None,
     output_format: Annotated[
         OutputFormat,
-        typer.Option(
-            "--format",
+        shared_option(
+            "format",
             help=(
                 "table (Rich), plain (the matrix as text, facts as # comments: a kernel file), "
                 "json, or csv (the catalogue, or one 2-D matrix)."
             ),
-            rich_help_panel="Output",
+            panel=OUTPUT,
         ),
     ] = OutputFormat.table,
 ) -> None:

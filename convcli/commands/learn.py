@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from convcli.commands import Border
+from convcli.commands.options import shared_option
 from convcli.render import OutputFormat
 
 if TYPE_CHECKING:
@@ -95,26 +96,23 @@ def learn(
     ] = None,
     padding: Annotated[
         str | None,
-        typer.Option(
-            "--padding",
-            "-p",
+        shared_option(
+            "padding",
             help="Padding the filter used: N, HxW, top,bottom,left,right, valid or same. "
             "Default: inferred from the sizes (valid when TARGET is smaller by k-1, 'same' "
             "when equal, the odd pixel after).",
-            show_default=False,
-            rich_help_panel=_KERNEL,
+            panel=_KERNEL,
         ),
     ] = None,
     border: Annotated[
         Border | None,
-        typer.Option(
-            "--border",
+        shared_option(
+            "border",
             help="How the padding was filled: zeros, reflect (OpenCV REFLECT_101, scipy "
             "mirror), replicate, circular, symmetric (scipy reflect). Default: reflect for "
             "images, zeros for matrices; when only the edge pixels disagree, the other modes "
             "are tried.",
-            show_default=False,
-            rich_help_panel=_KERNEL,
+            panel=_KERNEL,
         ),
     ] = None,
     bias: Annotated[
@@ -152,11 +150,11 @@ def learn(
     ] = False,
     channels_last: Annotated[
         bool,
-        typer.Option(
-            "--channels-last",
+        shared_option(
+            "channels_last",
             help="Read 3-D .npy matrices as HxWxC. Default: HxWxC next to an image or when "
             "the last axis is 1-4 and the others larger (as apply writes images), else CxHxW.",
-            rich_help_panel=_TARGET,
+            panel=_TARGET,
         ),
     ] = False,
     tolerance: Annotated[
@@ -224,7 +222,7 @@ def learn(
     ] = None,
     force: Annotated[
         bool,
-        typer.Option("--force", help="Replace an existing --save file.", rich_help_panel=_OUTPUT),
+        shared_option("force", help="Replace an existing --save file.", panel=_OUTPUT),
     ] = False,
     allow_misfit: Annotated[
         bool,
@@ -236,21 +234,15 @@ def learn(
     ] = False,
     output_format: Annotated[
         OutputFormat | None,
-        typer.Option(
-            "--format",
+        shared_option(
+            "format",
             help="table (default on a terminal), plain (default otherwise), json or csv.",
-            show_default=False,
-            rich_help_panel=_OUTPUT,
+            panel=_OUTPUT,
         ),
     ] = None,
     quiet: Annotated[
         bool,
-        typer.Option(
-            "--quiet",
-            "-q",
-            help="No loss lines, notes or progress on stderr.",
-            rich_help_panel=_OUTPUT,
-        ),
+        shared_option("quiet", help="No loss lines, notes or progress on stderr.", panel=_OUTPUT),
     ] = False,
 ) -> None:
     """Recover the kernel (and bias) mapping INPUT to TARGET: "what filter was this?"

@@ -9,46 +9,103 @@ names so the commands' help pages group alike.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, Literal
 
 import typer
 
 from convcli.errors import ConvcliError
 from convcli.render import OutputFormat
 
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from typer.models import OptionInfo
+
 LAYER = "Layer"
 NETWORK = "Network"
 CHECKS = "Checks"
 OUTPUT = "Output"
 
-Kernel = Annotated[
-    str | None,
-    typer.Option("-k", "--kernel", help="Kernel size: 3 or 5x3 (HxW).", rich_help_panel=LAYER,
-                 show_default=False),
+#: The spelling of every option more than one command takes, written once. A command whose
+#: option needs its own help or panel (apply's -p speaks of steps, learn's of the filter it
+#: recovers) builds it with shared_option(NAME, help, panel): same spelling, own words.
+SharedName = Literal[
+    "kernel", "stride", "padding", "dilation", "out_channels", "border", "format",
+    "channels_last", "force", "quiet",
 ]  # fmt: skip
+_SPELLINGS: dict[str, tuple[str, ...]] = {
+    "kernel": ("-k", "--kernel"),
+    "stride": ("-s", "--stride"),
+    "padding": ("-p", "--padding"),
+    "dilation": ("-d", "--dilation"),
+    "out_channels": ("-c", "--out-channels"),
+    "border": ("--border",),
+    "format": ("--format",),
+    "channels_last": ("--channels-last",),
+    "force": ("--force",),
+    "quiet": ("-q", "--quiet"),
+}
+
+
+def shared_option(
+    name: SharedName,
+    help: str,
+    panel: str,
+    *,
+    metavar: str | None = None,
+    autocompletion: Callable[[str], list[tuple[str, str]]] | None = None,
+) -> OptionInfo:
+    """The ``typer.Option`` of a shared option: its one spelling, a command's help and panel.
+
+    Parameters
+    ----------
+    name : SharedName
+        Which option (``"padding"`` is ``-p/--padding``).
+    help : str
+        The help text, as the command explains the option.
+    panel : str
+        The help panel it is listed under.
+    metavar : str or None
+        The value's placeholder (``N|HxW``); None lets Typer name the type.
+    autocompletion : callable or None
+        Shell completion for the value (see ``complete_step``).
+
+    Returns
+    -------
+    typer.models.OptionInfo
+        For ``Annotated[TYPE, shared_option(...)]`` in a command's signature. The default is
+        the signature's (``None`` or ``False``), so "not given" stays visible; a default of
+        ``None`` is never printed, other defaults are (``[default: table]``).
+    """
+    return typer.Option(
+        *_SPELLINGS[name],
+        help=help,
+        rich_help_panel=panel,
+        metavar=metavar,
+        autocompletion=autocompletion,
+    )
+
+
+# The layer options of shape, compare and draw, worded alike.
+Kernel = Annotated[str | None, shared_option("kernel", "Kernel size: 3 or 5x3 (HxW).", LAYER)]
 Stride = Annotated[
     str | None,
-    typer.Option("-s", "--stride", help="Stride: 2 or 2x1. Default 1; the kernel for pools.",
-                 rich_help_panel=LAYER, show_default=False),
-]  # fmt: skip
+    shared_option("stride", "Stride: 2 or 2x1. Default 1; the kernel for pools.", LAYER),
+]
 Padding = Annotated[
     str | None,
-    typer.Option(
-        "-p", "--padding", rich_help_panel=LAYER, show_default=False,
-        help="Padding: 1, 2x1 (HxW), top,bottom,left,right, valid, or same (TensorFlow's: "
+    shared_option(
+        "padding",
+        "Padding: 1, 2x1 (HxW), top,bottom,left,right, valid, or same (TensorFlow's: "
         "out = ceil(in/stride), the odd pixel bottom/right). Default 0.",
+        LAYER,
     ),
-]  # fmt: skip
-Dilation = Annotated[
-    str | None,
-    typer.Option("-d", "--dilation", help="Dilation: 2 or 2x1. Default 1.", rich_help_panel=LAYER,
-                 show_default=False),
-]  # fmt: skip
+]
+Dilation = Annotated[str | None, shared_option("dilation", "Dilation: 2 or 2x1. Default 1.", LAYER)]
 OutChannels = Annotated[
     int | None,
-    typer.Option("-c", "--out-channels", rich_help_panel=LAYER, show_default=False,
-                 help="Output channels. Default: the input's channel count."),
-]  # fmt: skip
+    shared_option("out_channels", "Output channels. Default: the input's channel count.", LAYER),
+]
 DepthMultiplier = Annotated[
     int | None,
     typer.Option("--depth-multiplier", rich_help_panel=LAYER, show_default=False,
@@ -72,8 +129,10 @@ NoBias = Annotated[
 ]  # fmt: skip
 ChannelsLast = Annotated[
     bool,
-    typer.Option("--channels-last", rich_help_panel=LAYER,
-                 help="Read INPUT (and print shapes) as HxWxC, TensorFlow's order: 224x224x3."),
+    shared_option(
+        "channels_last", "Read INPUT (and print shapes) as HxWxC, TensorFlow's order: 224x224x3.",
+        LAYER,
+    ),
 ]  # fmt: skip
 Net = Annotated[
     Path | None,
@@ -154,9 +213,10 @@ Resolution = Annotated[
 ]  # fmt: skip
 Format = Annotated[
     OutputFormat,
-    typer.Option("--format", rich_help_panel=OUTPUT,
-                 help="table, json, csv, or plain (the final shape only, for $(...))."),
-]  # fmt: skip
+    shared_option(
+        "format", "table, json, csv, or plain (the final shape only, for $(...)).", OUTPUT
+    ),
+]
 
 
 # ---- --strict ------------------------------------------------------------------------------------
