@@ -122,3 +122,38 @@ def test_learn_short_and_long_padding_are_one_option(tmp_path):
         assert result.exit_code == 2
         assert result.stderr.strip() == "Error: -p/--padding: padding must be >= 0, got -1"
         assert result.stdout == ""
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("-s", "x", "Error: -s/--stride must be N or HxW, got 'x'"),
+        ("--stride", "2x3x4", "Error: -s/--stride must be N or HxW, got '2x3x4'"),
+        ("-d", "x", "Error: -d/--dilation must be N or HxW, got 'x'"),
+    ],
+)
+def test_apply_draw_and_compare_name_a_bad_stride_alike(flag, value, message, tmp_path):
+    # apply named them --stride/--dilation, draw and compare -s/--stride: one form now.
+    runs = {
+        "apply": ("apply", "--matrix", "0 1; 2 3", "-k", "box:2", flag, value),
+        "draw": ("draw", "5", "-k", "3", flag, value, "-o", str(tmp_path / "d.png")),
+        "compare": ("compare", "224", "-k", "3", "-c", "8", flag, value),
+    }
+    for command, args in runs.items():
+        result = invoke(*args)
+        assert (command, result.exit_code, result.stderr.strip()) == (command, 2, message)
+        assert result.stdout == ""
+    assert not (tmp_path / "d.png").exists()
+
+
+def test_apply_bounds_its_stride_with_the_option_named_in_full():
+    result = invoke("apply", "--matrix", "0 1; 2 3", "-k", "box:2", "-s", "0")
+    assert (result.exit_code, result.stderr.strip()) == (
+        2,
+        "Error: -s/--stride must be 1..1,025, got 0",
+    )
+    result = invoke("apply", "--matrix", "0 1; 2 3", "-k", "box:2", "-d", "1025")
+    assert (result.exit_code, result.stderr.strip()) == (
+        2,
+        "Error: -d/--dilation must be 1..1,024, got 1025",
+    )

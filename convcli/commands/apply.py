@@ -588,9 +588,9 @@ def apply(
     _check_stdout_output(output, to)
     steps = [parse_step(text) for text in kernel]
     step_options = StepOptions(
-        stride=_option_pair(stride, "--stride", MAX_STRIDE),
+        stride=_option_pair(stride, "-s/--stride", MAX_STRIDE),
         padding=_option_padding(padding),
-        dilation=_option_pair(dilation, "--dilation", MAX_DILATION),
+        dilation=_option_pair(dilation, "-d/--dilation", MAX_DILATION),
         border=border.value if border else None,
         convolve=convolve,
         normalize=normalize,
