@@ -33,7 +33,7 @@ SharedName = Literal[
     "kernel", "stride", "padding", "dilation", "out_channels", "border", "format",
     "channels_last", "force", "quiet",
 ]  # fmt: skip
-_SPELLINGS: dict[str, tuple[str, ...]] = {
+_SPELLINGS: dict[SharedName, tuple[str, ...]] = {
     "kernel": ("-k", "--kernel"),
     "stride": ("-s", "--stride"),
     "padding": ("-p", "--padding"),
