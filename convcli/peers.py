@@ -12,7 +12,9 @@ opencv        reflect     clip        half-even    before        GaussianBlur on
                                                                  taps, 8-bit fixed point
 magick        replicate   clip        q16          before        Gaussian:0xSIGMA: width
                                                                  until a tap < 1/65535
-vips          replicate   clip        down         before        gaussblur: taps >= 0.2
+vips          replicate   clip        down         before        gaussblur: taps >= 0.2;
+                                                                 on 8 bits its integer
+                                                                 mask, two rounded passes
 scipy         symmetric   clip        down         before        gaussian_filter: radius
                                                                  int(4 sigma + 0.5)
 ============  ==========  ==========  ===========  ============  ==========================
