@@ -450,6 +450,14 @@ def _plan_kernel(
         )
         if step.directions is not None:
             report.operation = f"maximum of 8 directions of {what}"
+    if step.fixed_point is not None:
+        mask = step.fixed_point
+        taps = " ".join(str(t) for t in mask.taps)
+        scale = mask.divisor << mask.product_shift
+        report.operation += (
+            f"; on 8-bit values vips gaussblur's way: integer taps {taps} / {scale} along rows, "
+            "then columns, rounding each pass"
+        )
     kernel_size = step.weight.shape[-2:]
     pads = resolve_padding(padding, (height, width), kernel_size, stride, dilation)
     planned.pads, planned.stride, planned.dilation, planned.border = pads, stride, dilation, border

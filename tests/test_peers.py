@@ -421,3 +421,19 @@ def test_like_vips_keeps_float_taps_off_8_bit_values(cli):
     whole = cli("apply", "--matrix", "100 0 0; 0 0 0; 0 0 0", "-k", "gaussian:1", "--like", "vips")
     # what `vips gaussblur m.png out.png 1` gave for this 3x3 uchar image
     assert (whole.exit_code, whole.stdout) == (0, "53 20 0\n20  7 0\n 0  0 0\n")
+
+
+def test_explain_says_the_vips_integer_blur(cli, tmp_path):
+    out = tmp_path / "out.png"
+    result = cli(
+        "apply", FIXTURES / "gray.png", "-k", "gaussian:2", "--like", "vips", "-o", out, "--explain"
+    )
+    assert result.exit_code == 0
+    assert (
+        "7x7 kernel; on 8-bit values vips gaussblur's way: integer taps 17 33 50 56 50 33 17 "
+        "/ 256 along rows, then columns, rounding each pass;" in result.stderr
+    )
+    plain = cli(
+        "apply", FIXTURES / "gray.png", "-k", "gaussian:2", "-o", out, "--force", "--explain"
+    )
+    assert "vips" not in plain.stderr
