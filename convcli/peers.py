@@ -286,30 +286,41 @@ def fixed_point_pass(x: np.ndarray, mask: FixedPoint, axis: int) -> np.ndarray:
 
     Parameters
     ----------
-    x : ndarray, float
+    x : ndarray, float32
         Whole numbers 0..255, padded by ``len(taps) // 2`` on both sides of ``axis``.
     mask : FixedPoint
     axis : int
 
     Returns
     -------
-    ndarray, float64
-        Whole numbers 0..255, shorter by ``len(taps) - 1`` along ``axis``. float64 holds
-        every product and sum exactly (at most 127 * 255 per product).
+    ndarray, float32
+        Whole numbers 0..255, shorter by ``len(taps) - 1`` along ``axis``. float32 holds
+        every product (at most 127 * 255) and sum (below 2**24) exactly, and dividing by a
+        power of two is exact, so ``floor`` gives the integer shifts.
     """
     import numpy as np
 
     axis %= x.ndim
     size = x.shape[axis] - len(mask.taps) + 1
-    half = float(2**mask.product_shift // 2)
-    scale = float(2**mask.product_shift)
-    total = np.zeros(x.shape[:axis] + (size,) + x.shape[axis + 1 :], dtype=np.float64)
+    half = np.float32(2**mask.product_shift // 2)
+    scale = np.float32(1 / 2**mask.product_shift)
+    total = np.zeros(x.shape[:axis] + (size,) + x.shape[axis + 1 :], dtype=np.float32)
+    product = np.empty_like(total)
     for index, tap in enumerate(mask.taps):
         if tap:
-            window = np.take(x, np.arange(index, index + size), axis=axis).astype(np.float64)
-            total += np.floor((window * tap + half) / scale)
-    total += mask.divisor // 2
-    total = np.floor(total / mask.divisor)
+            window = x[(slice(None),) * axis + (slice(index, index + size),)]
+            np.multiply(window, np.float32(tap), out=product)
+            if mask.product_shift:
+                product += half
+                product *= scale
+                np.floor(product, out=product)
+            total += product
+    total += np.float32(mask.divisor // 2)
+    if mask.divisor & (mask.divisor - 1):  # the C path's scale: divide, then check whole
+        total = np.floor(total.astype(np.float64) / mask.divisor).astype(np.float32)
+    else:
+        total *= np.float32(1 / mask.divisor)
+        np.floor(total, out=total)
     return np.clip(total, 0, 255, out=total)
 
 
@@ -338,9 +349,9 @@ def fixed_point_blur(
 
     from convcli.core.padding import pad2d
 
-    padded = pad2d(x, pads, border)
+    padded = pad2d(x.astype(np.float32, copy=False), pads, border)
     rows = fixed_point_pass(padded, mask, axis=-1)
-    return fixed_point_pass(rows, mask, axis=-2).astype(np.float32)
+    return fixed_point_pass(rows, mask, axis=-2)
 
 
 def gaussian_taps(sigma: float, rule: str) -> np.ndarray:
