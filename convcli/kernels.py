@@ -32,7 +32,7 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -41,6 +41,9 @@ from convcli.core.separable import rank1_factors
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import PaddingSpec, dims_text
 from convcli.layers import parse_bool, parse_padding, parse_pair, split_layer_arguments
+
+if TYPE_CHECKING:
+    from convcli.peers import FixedPoint
 from convcli.limits import (
     MAX_DILATION,
     MAX_KERNEL_SIDE,
@@ -125,6 +128,10 @@ class KernelStep:
     gate : float
         ``unsharp``'s ``amount * threshold``: where the change ``|result - input|`` is
         below it, the input is kept (0: a plain linear kernel).
+    fixed_point : FixedPoint or None
+        ``apply --like vips``'s ``gaussian:SIGMA``: on whole 8-bit values the step runs this
+        integer mask along rows, then columns, as ``vips gaussblur`` does (rounding each
+        pass); ``weight`` (its float taps) serves other values.
     """
 
     text: str
@@ -141,6 +148,7 @@ class KernelStep:
     offset: float = 0.0
     directions: tuple[np.ndarray, ...] | None = None
     gate: float = 0.0
+    fixed_point: FixedPoint | None = None
 
     @property
     def zero_sum(self) -> bool:

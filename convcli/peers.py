@@ -12,7 +12,9 @@ opencv        reflect     clip        half-even    before        GaussianBlur on
                                                                  taps, 8-bit fixed point
 magick        replicate   clip        q16          before        Gaussian:0xSIGMA: width
                                                                  until a tap < 1/65535
-vips          replicate   clip        down         before        gaussblur: taps >= 0.2
+vips          replicate   clip        down         before        gaussblur: taps >= 0.2;
+                                                                 on 8 bits its integer
+                                                                 mask, two rounded passes
 scipy         symmetric   clip        down         before        gaussian_filter: radius
                                                                  int(4 sigma + 0.5)
 ============  ==========  ==========  ===========  ============  ==========================
@@ -52,14 +54,19 @@ if TYPE_CHECKING:
 __all__ = [
     "PEERS",
     "ROUNDINGS",
+    "FixedPoint",
     "Peer",
     "gaussian_taps",
+    "fixed_point_blur",
+    "fixed_point_pass",
     "get_peer",
     "like_settings",
     "like_steps",
     "magick_width",
     "peer_call",
     "round_pixels",
+    "vips_fixed_point",
+    "vips_gaussmat",
 ]
 
 #: How a float result becomes an integer pixel (after the map, in the output's units):
@@ -94,6 +101,9 @@ class Peer:
         The rounding of the peer's own Gaussian blur when it differs from ``rounding``:
         OpenCV's GaussianBlur on 8 bits is fixed point and rounds half up, its filter2D
         rounds half to even.
+    integer_blur : bool
+        Its Gaussian blur runs gaussmat's integer mask in two rounded passes on 8-bit
+        images (libvips' default precision): see :func:`fixed_point_blur`.
     """
 
     name: str
@@ -104,6 +114,7 @@ class Peer:
     flip_matrices: bool
     gaussian: str
     blur_rounding: str | None = None
+    integer_blur: bool = False
 
 
 PEERS: dict[str, Peer] = {
@@ -111,7 +122,7 @@ PEERS: dict[str, Peer] = {
     for peer in (
         Peer("opencv", "OpenCV", "reflect", "clip", "half-even", False, "opencv", "half-up"),
         Peer("magick", "ImageMagick", "replicate", "clip", "q16", True, "magick"),
-        Peer("vips", "libvips", "replicate", "clip", "down", False, "vips"),
+        Peer("vips", "libvips", "replicate", "clip", "down", False, "vips", integer_blur=True),
         Peer("scipy", "scipy.ndimage", "symmetric", "clip", "down", False, "scipy"),
     )
 }
@@ -192,6 +203,155 @@ def _vips_width(sigma: float, min_ampl: float = 0.2) -> int:
         largest,
     )
     return max(1, 2 * reach - 1)
+
+
+#: libvips keeps its vector path unless the fixed-point taps overshoot the mask's gain by
+#: this fraction: measured on gaussblur for sigma 0.3 .. 12 by 0.1, where sigma 0.6 alone
+#: (taps 11 43 11: 65/64) ran the C path, and sigma 3 (257/256) and 10.8 (1012/1024) the
+#: vector one. Arbitrary 3x1 masks with the same 65/64 go either way (libvips's own test
+#: is finer), so the rule is stated for gaussmat's masks only.
+_VIPS_OVERSHOOT = 1 / 64
+
+
+@dataclass(frozen=True)
+class FixedPoint:
+    """A 1-D integer mask run as libvips runs it on 8-bit pixels (``vips_convi``).
+
+    Each product ``tap * pixel`` is rounded down by ``product_shift`` bits (half up),
+    the products are summed, and the sum is divided by ``divisor``, rounding half up, then
+    clipped to 0..255. libvips' vector path (Orc) holds the mask in 8-bit fixed point
+    (``divisor`` and the product shift are powers of two); its C path (``product_shift``
+    0) divides the exact integer sum by the mask's scale.
+
+    Attributes
+    ----------
+    taps : tuple of int
+        The integer mask, centred.
+    product_shift : int
+    divisor : int
+    """
+
+    taps: tuple[int, ...]
+    product_shift: int
+    divisor: int
+
+
+def vips_gaussmat(sigma: float, min_ampl: float = 0.2) -> tuple[int, ...]:
+    """``vips_gaussmat(sigma, min_ampl, separable=TRUE)`` at its default integer precision:
+    ``rint(20 exp(-x^2 / 2 sigma^2))`` for the taps down to ``min_ampl`` (the scale is
+    their sum).
+
+    >>> [vips_gaussmat(s) for s in (1, 2)]
+    [(12, 20, 12), (6, 12, 18, 20, 18, 12, 6)]
+    """
+    import numpy as np
+
+    size = _vips_width(sigma, min_ampl)
+    offsets = np.arange(size, dtype=np.float64) - size // 2
+    return tuple(int(v) for v in np.rint(20 * np.exp(-(offsets**2) / (2 * sigma * sigma))))
+
+
+def vips_fixed_point(taps: tuple[int, ...]) -> FixedPoint:
+    """How ``vips conv --precision integer`` runs the 1-D mask ``taps`` (scale: their sum)
+    on an 8-bit image, read from libvips 8.14's output (``tests/data/make_peer_fixtures.py``).
+
+    The vector path takes each tap ``t / scale`` in fixed point with ``e = 7 - ceil(log2(max)
+    + 1)`` fraction bits, rounds each product down by ``ceil(log2(n))`` bits (``n`` the
+    non-zero taps, so that their sum fits in 16 bits) and the sum by the rest of ``e``.
+    When the fixed-point taps overshoot the mask's gain by 1/64 or more, libvips falls back
+    to its C path: the exact integer sum divided by the scale, rounded half up.
+
+    Examples
+    --------
+    >>> vips_fixed_point((12, 20, 12))
+    FixedPoint(taps=(35, 58, 35), product_shift=2, divisor=32)
+    >>> vips_fixed_point((5, 20, 5))  # 11 + 43 + 11 = 65/64: the C path
+    FixedPoint(taps=(5, 20, 5), product_shift=0, divisor=30)
+    """
+    import numpy as np
+
+    scale = sum(taps)
+    scaled = np.array(taps, dtype=np.float64) / scale
+    exponent = 7 - math.ceil(math.log2(float(scaled.max())) + 1)
+    fixed = np.rint(scaled * 2.0**exponent).astype(np.int64)
+    count = int(np.count_nonzero(fixed))
+    shift = math.ceil(math.log2(count)) if count > 1 else 0
+    if int(fixed.sum()) - 2**exponent >= _VIPS_OVERSHOOT * 2**exponent or shift > exponent:
+        return FixedPoint(tuple(taps), 0, scale)
+    return FixedPoint(tuple(int(v) for v in fixed), shift, 2 ** (exponent - shift))
+
+
+def fixed_point_pass(x: np.ndarray, mask: FixedPoint, axis: int) -> np.ndarray:
+    """One pass of ``mask`` along ``axis`` of the padded 8-bit values ``x`` (valid part).
+
+    Parameters
+    ----------
+    x : ndarray, float32
+        Whole numbers 0..255, padded by ``len(taps) // 2`` on both sides of ``axis``.
+    mask : FixedPoint
+    axis : int
+
+    Returns
+    -------
+    ndarray, float32
+        Whole numbers 0..255, shorter by ``len(taps) - 1`` along ``axis``. float32 holds
+        every product (at most 127 * 255) and sum (below 2**24) exactly, and dividing by a
+        power of two is exact, so ``floor`` gives the integer shifts.
+    """
+    import numpy as np
+
+    axis %= x.ndim
+    size = x.shape[axis] - len(mask.taps) + 1
+    half = np.float32(2**mask.product_shift // 2)
+    scale = np.float32(1 / 2**mask.product_shift)
+    total = np.zeros(x.shape[:axis] + (size,) + x.shape[axis + 1 :], dtype=np.float32)
+    product = np.empty_like(total)
+    for index, tap in enumerate(mask.taps):
+        if tap:
+            window = x[(slice(None),) * axis + (slice(index, index + size),)]
+            np.multiply(window, np.float32(tap), out=product)
+            if mask.product_shift:
+                product += half
+                product *= scale
+                np.floor(product, out=product)
+            total += product
+    total += np.float32(mask.divisor // 2)
+    if mask.divisor & (mask.divisor - 1):  # the C path's scale: divide, then check whole
+        total = np.floor(total.astype(np.float64) / mask.divisor).astype(np.float32)
+    else:
+        total *= np.float32(1 / mask.divisor)
+        np.floor(total, out=total)
+    return np.clip(total, 0, 255, out=total)
+
+
+def fixed_point_blur(
+    x: np.ndarray, mask: FixedPoint, pads: tuple[int, int, int, int], border: str
+) -> np.ndarray:
+    """``vips gaussblur`` at integer precision: ``mask`` along rows, the 8-bit result
+    along columns.
+
+    Parameters
+    ----------
+    x : ndarray, shape (C, H, W), float32
+        Whole numbers 0..255 (a strip of rows, with its halo, works too).
+    mask : FixedPoint
+    pads : (top, bottom, left, right)
+        Left and right ``len(taps) // 2``; top and bottom that, or 0 inside a strip.
+    border : str
+        How the pads are filled (vips copies edges: ``replicate``); padding first equals
+        vips's padding of each pass, since a border is separable per axis.
+
+    Returns
+    -------
+    ndarray, shape (C, H + top + bottom - len(taps) + 1, W), float32
+    """
+    import numpy as np
+
+    from convcli.core.padding import pad2d
+
+    padded = pad2d(x.astype(np.float32, copy=False), pads, border)
+    rows = fixed_point_pass(padded, mask, axis=-1)
+    return fixed_point_pass(rows, mask, axis=-2)
 
 
 def gaussian_taps(sigma: float, rule: str) -> np.ndarray:
@@ -278,8 +438,10 @@ def like_steps(
             continue
         arguments = dict(step.arguments)
         if step.name == "gaussian" and "size" not in arguments:
-            taps = gaussian_taps(float(arguments.get("sigma", 1.0)), peer.gaussian)  # type: ignore[arg-type]
-            step = replace(step, weight=np.outer(taps, taps))
+            sigma = float(arguments.get("sigma", 1.0))  # type: ignore[arg-type]
+            taps = gaussian_taps(sigma, peer.gaussian)
+            fixed = vips_fixed_point(vips_gaussmat(sigma)) if peer.integer_blur else None
+            step = replace(step, weight=np.outer(taps, taps), fixed_point=fixed)
         if peer.flip_matrices and step.name is None and not options.convolve:
             step = step.flipped()
         if step.padding is None and options.padding is None:
@@ -547,7 +709,8 @@ def _vips_call(step: KernelStep, adapted: KernelStep, peer: Peer, border: str) -
         raise _refuse(peer, step.text, "is a gradient magnitude; vips conv writes one kernel")
     sigma = _sigma(step)
     if sigma is not None:
-        return [f"vips gaussblur in.png out.png {sigma:g} --precision float"]
+        # 8-bit images: the default (integer) precision, which --like vips reproduces.
+        return [f"vips gaussblur in.png out.png {sigma:g}"]
     import numpy as np
 
     scale = _integer_scale(adapted.weight)

@@ -36,6 +36,7 @@ from convcli.core.pool import (
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import conv_output_size, dropped_inputs, effective_kernel
 from convcli.kernels import KernelStep, PoolStep
+from convcli.peers import fixed_point_blur
 
 __all__ = [
     "MAP_MODES",
@@ -332,6 +333,18 @@ class PlannedStep:
         keep = np.abs(result - source) < np.float32(self.step.gate)
         return np.where(keep, source, result).astype(np.float32, copy=False)
 
+    def _runs_fixed_point(self, x: np.ndarray) -> bool:
+        """Whether ``--like vips``'s integer blur applies: whole values 0..255 (8 bits), at
+        stride and dilation 1, with the centred pads it was made for."""
+        assert isinstance(self.step, KernelStep)
+        mask = self.step.fixed_point
+        if mask is None or (self.stride, self.dilation) != ((1, 1), (1, 1)):
+            return False
+        half = len(mask.taps) // 2
+        if (self.pads[2], self.pads[3]) != (half, half) or self.pads[0] != self.pads[1]:
+            return False
+        return bool(x.size and x.min() >= 0 and x.max() <= 255 and (x == np.floor(x)).all())
+
     def run(self, x: np.ndarray, top_edge: bool = True, bottom_edge: bool = True) -> np.ndarray:
         """Run the step on ``x``, the whole input or a strip of its rows.
 
@@ -349,6 +362,9 @@ class PlannedStep:
         top, bottom, left, right = self.pads
         pads = (top if top_edge else 0, bottom if bottom_edge else 0, left, right)
         step = self.step
+        if isinstance(step, KernelStep) and self._runs_fixed_point(x):
+            assert step.fixed_point is not None
+            return fixed_point_blur(x, step.fixed_point, pads, self.border)
         try:
             if isinstance(step, PoolStep):
                 if step.op == "median":
@@ -434,6 +450,14 @@ def _plan_kernel(
         )
         if step.directions is not None:
             report.operation = f"maximum of 8 directions of {what}"
+    if step.fixed_point is not None:
+        mask = step.fixed_point
+        taps = " ".join(str(t) for t in mask.taps)
+        scale = mask.divisor << mask.product_shift
+        report.operation += (
+            f"; on 8-bit values vips gaussblur's way: integer taps {taps} / {scale} along rows, "
+            "then columns, rounding each pass"
+        )
     kernel_size = step.weight.shape[-2:]
     pads = resolve_padding(padding, (height, width), kernel_size, stride, dilation)
     planned.pads, planned.stride, planned.dilation, planned.border = pads, stride, dilation, border

@@ -9,6 +9,7 @@ Run from the repository root, with the real peers installed (the suite never nee
 It writes ``tests/data/peers/``: ``gray.png`` (64x48 crop of samples/camera.png) and
 ``colour.png`` (64x48 crop of samples/chelsea.png), then ``PEER-STEP-IMAGE.png`` for every
 peer and step in :data:`STEPS` (and ``vips-offset-mat-IMAGE.png`` from ``offset.mat``,
+``vips-gaussian-1/3-IMAGE.png`` from ``vips gaussblur`` at its default precision,
 ``opencv-gaussian-2-bands.png`` from ``bands.png``, where GaussianBlur rounds halves up),
 each made by the peer called the way its users call it
 (written by hand below, not by convcli). Then it runs what ``convcli kernels STEP --as
@@ -87,9 +88,10 @@ def magick(path: Path, slug: str, out: Path) -> None:
 
 
 def vips(path: Path, slug: str, out: Path, work: Path) -> None:
-    if slug == "gaussian-2":
-        command = [VIPS, "gaussblur", str(path), str(out), "2", "--precision", "float"]
-        subprocess.run(command, check=True)
+    if slug.startswith("gaussian-"):
+        # gaussblur's default (integer) precision: what a vips user gets
+        sigma = slug.removeprefix("gaussian-")
+        subprocess.run([VIPS, "gaussblur", str(path), str(out), sigma], check=True)
         return
     mats = {
         "sobel-x": "3 3 1 0\n-1 0 1\n-2 0 2\n-1 0 1\n",
@@ -203,6 +205,22 @@ def make_half_case() -> None:
     print(f"bands.png: {halves} of {img.size} results at n + 1/2")
 
 
+#: ``vips gaussblur IN OUT SIGMA`` at its default integer precision, for more sigmas than
+#: :data:`STEPS` has: ``vips-gaussian-SIGMA-IMAGE.png`` (sigma 2 is in STEPS).
+VIPS_SIGMAS = (1, 3)
+
+
+def make_vips_gaussians(inputs: dict[str, Path]) -> None:
+    """``vips-gaussian-1-*.png`` and ``vips-gaussian-3-*.png``: gaussblur's integer mask
+    (gaussmat, ``rint(20 g)``) in two 8-bit passes, each rounding (libvips' Orc fixed
+    point); ``apply --like vips`` must give the same pixels."""
+    with tempfile.TemporaryDirectory() as tmp:
+        for sigma in VIPS_SIGMAS:
+            for name, path in inputs.items():
+                out = OUT / f"vips-gaussian-{sigma}-{name}.png"
+                vips(path, f"gaussian-{sigma}", out, Path(tmp))
+
+
 def main() -> int:
     sys.path.insert(0, str(ROOT))
     from typer.testing import CliRunner
@@ -211,6 +229,7 @@ def main() -> int:
 
     inputs = make_inputs()
     make_vips_mat(inputs)
+    make_vips_gaussians(inputs)
     make_half_case()
     failures = 0
     with tempfile.TemporaryDirectory() as tmp:
