@@ -441,6 +441,22 @@ def _check_chain_of(
         raise ConvcliError(f"{name}: {error}") from None
 
 
+def _integer_blur_first_only(steps: Sequence[Step], whole_input: bool) -> list[Step]:
+    """``--like vips``'s integer Gaussian (``KernelStep.fixed_point``) runs on 8-bit values
+    as read: only for the first step, and only when the input's values are those whole
+    numbers (an 8-bit image without alpha, --gray or --linear; a matrix). Decided here, once
+    per input, never by the values a strip happens to hold, so strips and the whole image
+    take the same path."""
+    from dataclasses import replace
+
+    return [
+        replace(step, fixed_point=None)
+        if isinstance(step, KernelStep) and step.fixed_point and (index or not whole_input)
+        else step
+        for index, step in enumerate(steps)
+    ]
+
+
 def _process_matrix(
     name: str,
     raw: np.ndarray,
@@ -459,7 +475,9 @@ def _process_matrix(
         raise SpecError("--gray and --linear are for images; the input is a matrix")
     channels_last, notes = imageio.matrix_layout(raw.shape, name, options.channels_last)
     x = matrix_to_chw(raw, name, channels_last)
-    values, reports = run_steps(x, steps, options.steps, image=False)
+    values, reports = run_steps(
+        x, _integer_blur_first_only(steps, True), options.steps, image=False
+    )
     shown = _matrix_output_array(values, rank, channels_last)
     timings["filter"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -531,6 +549,9 @@ def _process_picture(
     plan = _plan_output(picture, output, options, steps)
     pixels = picture.pixels
     shape = (1 if pixels.ndim == 2 else pixels.shape[2], *pixels.shape[:2])
+    eight_bit = picture.depth == "8" and picture.channels in ("L", "RGB")
+    whole = eight_bit and not (options.gray or options.linear)
+    steps = _integer_blur_first_only(steps, whole)
     filtered, out_pixels, depth, strip_count = _filter_picture(picture, plan, steps, options, notes)
     notes.extend(filtered.notes)
     channels_name, reports = filtered.channels, filtered.reports

@@ -437,3 +437,25 @@ def test_explain_says_the_vips_integer_blur(cli, tmp_path):
         "apply", FIXTURES / "gray.png", "-k", "gaussian:2", "-o", out, "--force", "--explain"
     )
     assert "gaussblur" not in plain.stderr
+
+
+def test_the_vips_integer_blur_is_decided_by_the_input_not_by_a_strips_values(cli, tmp_path):
+    """A 16-bit image whose values all fit in 0..255 keeps the float taps (vips runs its C
+    path on ushort), and so does a second step; strips then never mix the two paths."""
+    values = (np.arange(48 * 64).reshape(48, 64) % 200).astype(np.uint16)
+    deep = tmp_path / "dark16.png"
+    Image.fromarray(values).save(deep)
+    shallow = tmp_path / "dark8.png"
+    Image.fromarray(values.astype(np.uint8)).save(shallow)
+    out = tmp_path / "out.png"
+
+    def explained(path, *steps):
+        args = ["apply", path, *(a for s in steps for a in ("-k", s)), "--like", "vips"]
+        result = cli(*args, "-o", out, "--force", "--explain")
+        assert result.exit_code == 0
+        return result.stderr
+
+    assert "gaussblur's way" in explained(shallow, "gaussian:2")
+    assert "gaussblur's way" not in explained(deep, "gaussian:2")
+    assert explained(shallow, "box:3", "gaussian:2").count("gaussblur's way") == 0
+    assert explained(shallow, "gaussian:2", "gaussian:2").count("gaussblur's way") == 1
