@@ -625,12 +625,12 @@ def test_sigint_to_the_client_cancels_the_batch_and_leaves_the_cluster(
     assert len(client.nthreads()) == 2  # the cluster is still up
 
 
-def killer_plugin(poison: str, once: str, marker: str):
+def killer_plugin(poison: str, once: str, marker: str, starts: str):
     """A Dask WorkerPlugin that kills its worker process (``os._exit``: no clean-up, as a
     crash would) when a task on the file named ``poison`` starts executing, every time,
     and on ``once`` the first time only (``marker``, a file, remembers it across the
-    restarted workers). Defined in here so that it is pickled by value: the workers
-    cannot import the tests."""
+    restarted workers). Every start appends the file's name to the file ``starts``.
+    Defined in here so that it is pickled by value: the workers cannot import the tests."""
     from distributed import WorkerPlugin
 
     class Killer(WorkerPlugin):
@@ -643,13 +643,16 @@ def killer_plugin(poison: str, once: str, marker: str):
             if finish != "executing":
                 return
             spec = self.worker.state.tasks[key].run_spec  # run_file(source, output, ...)
-            names = {Path(str(getattr(arg, "value", arg))).name for arg in spec.args}
-            if once in names:
+            source = spec.args[0]
+            name = Path(str(getattr(source, "value", source))).name
+            with open(starts, "a") as log:  # one short line: appended whole
+                log.write(name + "\n")
+            if name == once:
                 try:
                     os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
                 except FileExistsError:
                     return
-            elif poison not in names:
+            elif name != poison:
                 return
             os._exit(1)
 
@@ -682,7 +685,8 @@ def test_a_file_that_kills_every_worker_is_failed_and_the_batch_ends(tmp_path, k
     (folder / "img04.png").rename(folder / "poison.png")  # a good image: only the kill fails it
     reference = local_reference(folder, tmp_path / "local")
     marker = tmp_path / "once-killed"
-    client.register_plugin(killer_plugin("poison.png", "once.png", str(marker)))
+    starts = tmp_path / "starts.txt"
+    client.register_plugin(killer_plugin("poison.png", "once.png", str(marker), str(starts)))
     out = tmp_path / "out"
     run = subprocess.run(
         [*CONVCLI, "apply", str(folder), "-k", STEP, "-O", str(out), "--dask", address,
@@ -710,6 +714,13 @@ def test_a_file_that_kills_every_worker_is_failed_and_the_batch_ends(tmp_path, k
     }
     assert records["poison.png"][2] == 1 and records["once.png"][2] >= 1
     assert all(retries <= 1 for _, _, retries in records.values()), records
+    # What the workers really started: the poison twice, never more (no retry past
+    # Dask's bound); every file at least once; a file whose result was lost in the
+    # moment between its report and its release may run again at a later death, but
+    # not at each of the three (it is let go once recorded).
+    started = starts.read_text().split()
+    assert started.count("poison.png") == 2 and started.count("once.png") >= 2
+    assert all(1 <= started.count(name) <= 3 for name in records), (started, records)
     assert report["summary"] | {"seconds": 0} == {
         "done": 4, "skipped": 0, "failed": 1, "cancelled": 0, "seconds": 0, "jobs": 2,
         "interrupted": False, "stopped": False, "cluster": address,
