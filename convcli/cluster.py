@@ -328,6 +328,9 @@ def _local_cluster(factory: Any, workers: int | None) -> Any:
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            # Without a dashboard the scheduler still serves its HTTP routes, on 8787 by
+            # default: taken (another cluster on the machine), Dask warns on stderr.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             silence_logs=50,  # logging.CRITICAL: stderr is the report's
             plugins={IgnoreInterrupt()},
         )
