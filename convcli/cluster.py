@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
@@ -218,28 +219,78 @@ class DaskRun:
             retries=RETRIES,
         )
         items = {future.key: item for future, item in zip(futures, todo, strict=True)}
+        waiting = {future.key: future for future in futures}  # held until recorded
+        ended: list[Any] = []  # recorded, not yet let go (see _let_go)
+        killed: set[Any] = set()  # the keys Dask gave up on (KilledWorker)
         stopped = False
         try:
             with _signals.interruptible():
-                for future, result in as_completed(futures, with_results=True, raise_errors=False):
+                completed = as_completed(futures, with_results=True, raise_errors=False)
+                del futures
+                for future, result in completed:
                     with _signals.deferred():
                         item = items[future.key]
-                        if future.status == "finished":
-                            outcome = result
-                        else:
-                            tries = self._retries([future.key]).get(future.key, 0)
-                            error = _failure(result, tries)
-                            outcome = ("failed", error, None, [], 0.0)
+                        outcome = self._outcome(future, result, killed, item)
+                        ended.append(waiting.pop(future.key))
                         if record(item, outcome):
                             stopped = True
                             break
+                        if len(ended) >= 64 or not completed.has_ready():
+                            self._let_go(ended, items, killed)
         finally:
             with contextlib.suppress(Exception):  # the scheduler is gone: nothing to cancel
-                self.client.cancel([future for future in futures if not future.done()])
-            retries = self._retries(list(items))
-            for key, item in items.items():
-                item.retries = retries.get(key, 0)
+                self.client.cancel([future for future in waiting.values() if not future.done()])
+            ended.extend(waiting.values())
+            self._let_go(ended, items, killed)
         return stopped
+
+    def _let_go(self, ended: list[Any], items: dict[Any, Any], killed: set[Any]) -> None:
+        """Read how often each ended task was started again into its item, then release
+        the futures (and empty ``ended``): a result the scheduler still held would be
+        computed again, its file read, filtered and written again, by Dask each time a
+        worker holding it died."""
+        keys = [future.key for future in ended]
+        retries = self._retries(keys)
+        for key in keys:
+            # A file Dask gave up on was started once per worker death, not once more.
+            count = max(0, retries.get(key, 0) - (key in killed))
+            items[key].retries = max(items[key].retries, count)
+        with contextlib.suppress(Exception):  # the scheduler is gone: nothing to release
+            for future in ended:
+                future.release()
+        ended.clear()
+
+    def _outcome(self, future: Any, result: Any, killed: set[Any], item: Any) -> Outcome:
+        """The outcome of a task that ended: its result, or a failure made of the error
+        (``as_completed`` gives an erred task's ``(type, exception, traceback)``)."""
+        key = future.key
+        if future.status == "finished":
+            outcome: Outcome = result
+            if outcome[:3] == ("skipped", None, "output exists") and self._ran_before(key):
+                # Started again (its worker died after the write, or after the task
+                # ended but before its result reached us: Dask computes a lost result
+                # again), it found the output its own earlier run wrote whole.
+                item.retries = max(item.retries, 1)
+                outcome = ("done", None, None, outcome[3], outcome[4])
+            return outcome
+        error = result[1] if isinstance(result, tuple) else result
+        if type(error).__name__ == "KilledWorker":
+            killed.add(key)
+        return "failed", _failure(error, self._retries([key]).get(key, 0)), None, [], 0.0
+
+    def _ran_before(self, key: Any) -> bool:
+        """Whether a task ran before this result (asked for one key, rarely): a worker
+        died while it ran, or its result was lost with a worker and computed again."""
+
+        def ran(dask_scheduler: Any, key: Any) -> bool:
+            task = dask_scheduler.tasks.get(key)
+            results = sum(1 for step in dask_scheduler.story(key) if step[2] == "memory")
+            return results > 1 or (task is not None and task.suspicious > 0)
+
+        try:
+            return bool(self.client.run_on_scheduler(ran, key=key))
+        except Exception:  # the scheduler is gone: the outcome stands
+            return False
 
     def _retries(self, keys: list[Any]) -> dict[Any, int]:
         """How often each task was started again: after its worker died (the scheduler's
@@ -277,6 +328,9 @@ def _local_cluster(factory: Any, workers: int | None) -> Any:
             threads_per_worker=1,
             processes=True,
             dashboard_address=None,
+            # Without a dashboard the scheduler still serves its HTTP routes, on 8787 by
+            # default: taken (another cluster on the machine), Dask warns on stderr.
+            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
             silence_logs=50,  # logging.CRITICAL: stderr is the report's
             plugins={IgnoreInterrupt()},
         )
@@ -298,6 +352,9 @@ def connect(address: str) -> DaskRun:
         from distributed import Client, LocalCluster
     except ImportError:
         raise ConvcliError("--dask needs Dask: pip install 'convcli[dask]'") from None
+    # stderr is the report's: the client's own warnings (a result lost with a worker,
+    # "rescheduling") are told by the report as the file's retries.
+    logging.getLogger("distributed.client").setLevel(logging.ERROR)
     cluster = None
     label = where if where != "local" else f"local:{workers or 'auto'}"
     try:

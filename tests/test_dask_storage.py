@@ -8,6 +8,7 @@ conditions with deadlines, never sleep for an outcome.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import logging
 import os
@@ -136,17 +137,16 @@ def listing(fs, prefix: str) -> dict[str, bytes]:
     return {Path(key).name: fs.cat_file(key) for key in fs.find(prefix)}
 
 
-@pytest.fixture(scope="session")
-def dask_cluster(s3_env, tmp_path_factory):
+@contextlib.contextmanager
+def dask_processes(logs: Path, env: dict[str, str]):
     """``dask scheduler`` and two ``dask worker`` processes (each one worker process with
-    one thread, under a nanny that restarts it) on 127.0.0.1, stopped at the end."""
+    one thread, under a nanny that restarts it) on 127.0.0.1 with ``env``; yields the
+    address and a client, and stops them all at the end."""
     from distributed import Client
 
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     bin_dir = Path(sys.executable).parent
-    env = dict(os.environ)
-    logs = tmp_path_factory.mktemp("dask-logs")
     files = [open(logs / f"{name}.log", "wb") for name in ("scheduler", "w0", "w1")]  # noqa: SIM115
     processes = [
         subprocess.Popen(
@@ -182,6 +182,13 @@ def dask_cluster(s3_env, tmp_path_factory):
                 process.wait()
         for file in files:
             file.close()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(s3_env, tmp_path_factory):
+    """The cluster of :func:`dask_processes` for the session, seeing the S3 server."""
+    with dask_processes(tmp_path_factory.mktemp("dask-logs"), dict(os.environ)) as cluster:
+        yield cluster
 
 
 def worker_pids(client) -> dict[str, int]:
@@ -616,6 +623,121 @@ def test_sigint_to_the_client_cancels_the_batch_and_leaves_the_cluster(
     for key, data in written.items():
         assert data == reference[key], f"{key} is not whole"
     assert len(client.nthreads()) == 2  # the cluster is still up
+
+
+def killer_plugin(poison: str, once: str, marker: str, starts: str):
+    """A Dask WorkerPlugin that kills its worker process (``os._exit``: no clean-up, as a
+    crash would) when a task on the file named ``poison`` starts executing, every time,
+    and on ``once`` the first time only (``marker``, a file, remembers it across the
+    restarted workers). Every start appends the file's name to the file ``starts``.
+    Defined in here so that it is pickled by value: the workers cannot import the tests."""
+    from distributed import WorkerPlugin
+
+    class Killer(WorkerPlugin):
+        name = "convcli-test-killer"
+
+        def setup(self, worker):
+            self.worker = worker
+
+        def transition(self, key, start, finish, **kwargs):
+            if finish != "executing":
+                return
+            spec = self.worker.state.tasks[key].run_spec  # run_file(source, output, ...)
+            source = spec.args[0]
+            name = Path(str(getattr(source, "value", source))).name
+            with open(starts, "a") as log:  # one short line: appended whole
+                log.write(name + "\n")
+            if name == once:
+                try:
+                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                except FileExistsError:
+                    return
+            elif name != poison:
+                return
+            os._exit(1)
+
+    return Killer()
+
+
+@pytest.fixture
+def killer_cluster(tmp_path_factory):
+    """A cluster of its own (its workers die in the test) whose scheduler gives up on a
+    task after two worker deaths (``allowed-failures`` 1; Dask's default is 3) and gives
+    each one-thread worker one task at a time (``worker-saturation`` 1.0: a death then
+    counts against the file that was running, not against one queued behind it)."""
+    env = {
+        **os.environ,
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
+    }
+    with dask_processes(tmp_path_factory.mktemp("killer-logs"), env) as cluster:
+        yield cluster
+
+
+def test_a_file_that_kills_every_worker_is_failed_and_the_batch_ends(tmp_path, killer_cluster):
+    """issue 16: a file that kills workers repeatedly is reported failed, not retried
+    forever; a file whose worker died once runs again elsewhere and says so; the other
+    files are done, their outputs whole and those of ``-j 1``; no temporary is left."""
+    address, client = killer_cluster
+    folder = tmp_path / "in"
+    make_images(folder, 5)
+    (folder / "img03.png").rename(folder / "once.png")
+    (folder / "img04.png").rename(folder / "poison.png")  # a good image: only the kill fails it
+    reference = local_reference(folder, tmp_path / "local")
+    marker = tmp_path / "once-killed"
+    starts = tmp_path / "starts.txt"
+    client.register_plugin(killer_plugin("poison.png", "once.png", str(marker), str(starts)))
+    out = tmp_path / "out"
+    run = subprocess.run(
+        [*CONVCLI, "apply", str(folder), "-k", STEP, "-O", str(out), "--dask", address,
+         "--format", "json"],
+        capture_output=True, text=True, timeout=60,  # bounded: TimeoutExpired fails the test
+    )  # fmt: skip
+    assert run.returncode == 1, run.stderr
+    assert marker.exists()  # a worker did die on once.png
+    died = (
+        "its worker died 2 times while running it; Dask gave up "
+        "(distributed.scheduler.allowed-failures)"
+    )
+    report = json.loads(run.stdout)
+    records = {
+        Path(record["input"]).name: (record["status"], record["error"], record["retries"])
+        for record in report["files"]
+    }
+    # A good file may also run twice: one that ended on a worker just before the poison
+    # killed it, its result not yet fetched, is computed again by Dask (it then finds its
+    # own output, whole: done). None runs a third time, none fails.
+    assert {name: record[:2] for name, record in records.items()} == {
+        **{name: ("done", None) for name in ("img00.png", "img01.jpg", "img02.png")},
+        "once.png": ("done", None),
+        "poison.png": ("failed", died),
+    }
+    assert records["poison.png"][2] == 1 and records["once.png"][2] >= 1
+    assert all(retries <= 1 for _, _, retries in records.values()), records
+    # What the workers really started: the poison twice, never more (no retry past
+    # Dask's bound). How often a good file runs again is timing (a result lost with a
+    # worker before it was released is computed again): not asserted.
+    started = starts.read_text().split()
+    assert started.count("poison.png") == 2 and started.count("once.png") >= 2
+    assert all(started.count(name) >= 1 for name in records), (started, records)
+    assert report["summary"] | {"seconds": 0} == {
+        "done": 4, "skipped": 0, "failed": 1, "cancelled": 0, "seconds": 0, "jobs": 2,
+        "interrupted": False, "stopped": False, "cluster": address,
+    }  # fmt: skip
+    notes = [
+        f"note: {folder / name}: started {retries + 1} times on the cluster "
+        "(a worker died or its task raised)"
+        for name, (_, _, retries) in sorted(records.items())
+        if retries
+    ]
+    *lines, summary = run.stderr.splitlines()
+    assert sorted(lines) == sorted([f"failed: {folder / 'poison.png'}: {died}", *notes])
+    assert summary.startswith("4 done, 0 skipped, 1 failed in "), summary
+    assert summary.endswith(f" files/s, 2 Dask workers on {address})"), summary
+    # Exactly the good outputs, whole, those of -j 1: no poison output, no temporary.
+    written = {path.name: path.read_bytes() for path in out.iterdir()}
+    assert written == {name: data for name, data in reference.items() if "poison" not in name}
+    client.wait_for_workers(2, timeout=DEADLINE)  # the nannies restarted the killed workers
 
 
 @pytest.mark.parametrize("args", [["shape", "224", "-k", "3"], ["apply", "--help"]])
