@@ -16,7 +16,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -27,6 +26,7 @@ from convcli.batch import find_inputs, plan_batch, run_batch
 from convcli.errors import ConvcliError
 from convcli.kernels import parse_step
 from convcli.process import ApplyOptions
+from tests.conftest import wait_for as wait_until
 
 DEADLINE = 120.0
 CONVCLI = [sys.executable, "-m", "convcli"]
@@ -40,13 +40,9 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def wait_for(condition, what: str, deadline: float = DEADLINE) -> None:
-    """Poll ``condition`` until it holds; fail after ``deadline`` seconds."""
-    end = time.monotonic() + deadline
-    while not condition():
-        if time.monotonic() > end:
-            pytest.fail(f"no {what} after {deadline} s")
-        time.sleep(0.01)  # the polling interval, not a wait for the outcome
+def wait_for(condition, what: str) -> None:
+    """:func:`tests.conftest.wait_for` with this module's deadline (servers start slowly)."""
+    wait_until(condition, what, deadline=DEADLINE, interval=0.01)
 
 
 def make_images(folder: Path, count: int, size: int = 64) -> list[Path]:

@@ -16,7 +16,6 @@ import re
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -26,6 +25,7 @@ from PIL import Image
 from convcli import _signals
 from convcli.kernels import parse_step
 from convcli.process import process_one
+from tests.conftest import wait_for
 
 # Linux only, as the project is: the tests read /proc and workers die with their parent
 # through prctl(PR_SET_PDEATHSIG).
@@ -96,19 +96,6 @@ def caught(pid: int) -> int:
     except OSError:
         pass
     return 0
-
-
-def wait_for(condition, what: str, process: subprocess.Popen | None = None) -> None:
-    """Poll ``condition`` until it holds; fail after DEADLINE seconds, or if ``process``
-    ends first (the moment can then never come)."""
-    deadline = time.monotonic() + DEADLINE
-    while not condition():
-        if process is not None and process.poll() is not None:
-            out, err = process.communicate()
-            pytest.fail(f"convcli ended (exit {process.returncode}) before {what}: {err}")
-        if time.monotonic() > deadline:
-            pytest.fail(f"no {what} after {DEADLINE} s")
-        time.sleep(0.001)  # the polling interval, not a wait for the outcome
 
 
 def _default_signals() -> None:
