@@ -58,6 +58,8 @@ Exact: TypeAlias = "int | Fraction"
 
 Pair = tuple[int, int]
 Pads = tuple[int, ...]  # (before, after) per axis: top, bottom, left, right in 2-D
+#: The 2-D case of :data:`Pads`, the one the pixel core applies: ``(top, bottom, left, right)``.
+Pads2d = tuple[int, int, int, int]
 #: THE padding, parsed: pads per side, or a word resolved once the sizes are known. The
 #: looser "what ``padding=`` accepts" (an int, a pair...) is ``convcli.core.padding.PaddingLike``,
 #: turned into this by ``convcli.core.padding.as_padding_spec``.

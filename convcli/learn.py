@@ -25,8 +25,9 @@ import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 from numpy.typing import ArrayLike
 
-from convcli.core.padding import PaddingLike, Pads, check_padding_mode, pad2d, resolve_padding
+from convcli.core.padding import PaddingLike, check_padding_mode, pad2d, resolve_padding
 from convcli.errors import ConvcliError, SpecError
+from convcli.geometry import Pads2d
 from convcli.limits import MAX_DESCENT_STEPS, MAX_LEARN_TAPS
 
 if TYPE_CHECKING:
@@ -183,7 +184,7 @@ def format_size(size: Sequence[int]) -> str:
     return "x".join(str(int(item)) for item in size)
 
 
-def infer_pads(in_size: KernelSize, target_size: KernelSize, kernel_size: KernelSize) -> Pads:
+def infer_pads(in_size: KernelSize, target_size: KernelSize, kernel_size: KernelSize) -> Pads2d:
     """The padding that makes a ``kernel_size`` convolution of ``in_size`` give ``target_size``.
 
     Parameters
@@ -293,7 +294,7 @@ class KernelFit:
     kernel: np.ndarray
     bias: float | np.ndarray | None
     kernel_size: KernelSize
-    pads: Pads
+    pads: Pads2d
     border: str
     method: str
     rmse: float
@@ -387,7 +388,7 @@ class _Problem:
     target: np.ndarray  # (C, H_out, W_out) float64
     mask: np.ndarray  # (C, H_out, W_out) bool: pixels that enter the fit
     kernel_size: KernelSize
-    pads: Pads
+    pads: Pads2d
     border: str
     bias: bool
     groups: list[list[int]]  # channels sharing one kernel: [[0, 1, 2]] or [[0], [1], [2]]
@@ -827,7 +828,7 @@ def fit_kernel_gd(
 
 
 def _interior_mask(
-    target_size: KernelSize, in_size: KernelSize, kernel_size: KernelSize, pads: Pads
+    target_size: KernelSize, in_size: KernelSize, kernel_size: KernelSize, pads: Pads2d
 ) -> np.ndarray:
     """Output pixels whose window lies wholly inside the input (no border mode involved)."""
     rows = np.arange(target_size[0])

@@ -29,7 +29,7 @@ import operator
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
-from convcli.geometry import same_padding
+from convcli.geometry import Pads2d, same_padding
 
 if TYPE_CHECKING:  # NumPy is imported lazily: see the module docstring
     import numpy as np
@@ -44,9 +44,6 @@ PaddingLike = int | str | Sequence[int]
 """What ``padding=`` accepts (as NumPy's ``ArrayLike``): ``int``, ``(ph, pw)``,
 ``(top, bottom, left, right)``, ``"valid"`` or ``"same"``. :func:`as_padding_spec`
 turns it into the one parsed form, :data:`convcli.geometry.PaddingSpec`."""
-
-Pads = tuple[int, int, int, int]
-"""Pads actually applied: ``(top, bottom, left, right)``."""
 
 
 def _as_int(value: object, name: str) -> int:
@@ -156,7 +153,7 @@ def resolve_padding(
     kernel_size: tuple[int, int] | None = None,
     stride: int | Sequence[int] = 1,
     dilation: int | Sequence[int] = 1,
-) -> Pads:
+) -> Pads2d:
     """Turn a padding spec into the pads applied on each side.
 
     Parameters
@@ -209,7 +206,7 @@ def check_padding_mode(mode: str) -> str:
     return mode
 
 
-def check_pads_fit(pads: Pads, in_size: tuple[int, int], mode: str) -> None:
+def check_pads_fit(pads: Pads2d, in_size: tuple[int, int], mode: str) -> None:
     """Reject the pads that ``mode`` cannot produce from an input of ``in_size``.
 
     Only an empty axis is refused (every mode but ``zeros`` copies from it): pads larger
@@ -331,7 +328,7 @@ def source_index(size: int, before: int, after: int, mode: str) -> list[int]:
 
 
 def pad2d(
-    x: ArrayLike, pads: Pads, mode: str = "zeros", out: np.ndarray | None = None
+    x: ArrayLike, pads: Pads2d, mode: str = "zeros", out: np.ndarray | None = None
 ) -> np.ndarray:
     """Pad the last two axes of ``x`` by ``(top, bottom, left, right)`` in a border mode.
 
@@ -405,7 +402,7 @@ def pad2d(
 
 __all__ = [
     "PADDING_MODES",
-    "Pads",
+    "Pads2d",
     "PaddingLike",
     "as_padding_spec",
     "check_padding_mode",
