@@ -48,6 +48,7 @@ __all__ = [
     "matrix_to_chw",
     "process_file",
     "process_one",
+    "steps_arithmetic",
 ]
 
 Step = KernelStep | PoolStep
@@ -203,7 +204,7 @@ def _read_input(
     source: str | os.PathLike[str] | MatrixInput, options: ApplyOptions
 ) -> tuple[str, imageio.Picture | np.ndarray, int]:
     """(name, Picture or raw matrix values, matrix rank as read) for any kind of input."""
-    max_pixels = imageio.DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
+    max_pixels = _max_pixels(options)
     if isinstance(source, MatrixInput):
         return source.name, source.values, source.values.ndim
     name = str(source)
@@ -405,8 +406,12 @@ def process_one(
             inputs.append(source)
         imageio.check_output_path(output_text, inputs, force=options.force)
     prepared = prepare_steps(steps, options.steps)
+    header_shape = _shape_from_header(source, options)
+    if header_shape is not None:  # refused before decoding a file the chain cannot take
+        _check_chain_on_paper(str(source), header_shape, steps, options)
     name, loaded, rank = _read_input(source, options)
-    _check_chain_of(name, loaded, steps, options)
+    if header_shape is None:
+        _check_chain_on_paper(name, _shape_of(loaded), steps, options)
     timings = {"read": time.perf_counter() - started}
     if isinstance(loaded, imageio.Picture):
         result = _process_picture(name, loaded, output_text, prepared, options, timings)
@@ -417,28 +422,107 @@ def process_one(
     return result
 
 
-def _check_chain_of(
-    name: str, loaded: imageio.Picture | np.ndarray, steps: Sequence[Step], options: ApplyOptions
-) -> None:
-    """Walk the chain on paper for this input's size before any filtering, so a step whose
-    output or memory would pass --max-pixels is refused for every input of a batch (and
-    stdin), not only for a single named file."""
-    from convcli.limits import check_chain
+#: An input's size for the chain check: ``((C, H, W), is_image)``.
+InputShape = tuple[tuple[int, int, int], bool]
 
-    max_pixels = imageio.DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
-    if not max_pixels:
-        return
+
+def _max_pixels(options: ApplyOptions) -> int:
+    return imageio.DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
+
+
+def _shape_from_header(
+    source: str | os.PathLike[str] | MatrixInput, options: ApplyOptions
+) -> InputShape | None:
+    """A named local file's size from its header alone, or None when it must be read
+    first (stdin, a URL, values, an unreadable header, an image the reader refuses)."""
+    if isinstance(source, MatrixInput) or not _max_pixels(options):
+        return None
+    name = str(source)
+    if name == "-" or storage.is_url(name):
+        return None
+    probed = imageio.probe_shape(
+        name, max_pixels=_max_pixels(options), channels_last=options.channels_last,
+        gray=options.gray,
+    )  # fmt: skip
+    if probed is None or probed[0][1] * probed[0][2] > _max_pixels(options):
+        return None  # the reader says what is wrong, in its own words
+    return probed
+
+
+def _shape_of(loaded: imageio.Picture | np.ndarray) -> InputShape:
+    """The size of an input as read (a Picture's channels, or a matrix's rank 2 or 3)."""
     if isinstance(loaded, imageio.Picture):
         pixels = loaded.pixels
         depth = 1 if pixels.ndim == 2 else pixels.shape[2]
-        shape, image = (depth, pixels.shape[0], pixels.shape[1]), True
-    else:
-        shape = loaded.shape if loaded.ndim == 3 else (1, *loaded.shape[-2:])
-        image = False
+        return (depth, pixels.shape[0], pixels.shape[1]), True
+    shape = loaded.shape if loaded.ndim == 3 else (1, *loaded.shape[-2:])
+    return (shape[0], shape[1], shape[2]), False
+
+
+def _check_chain_on_paper(
+    name: str, input_shape: InputShape, steps: Sequence[Step], options: ApplyOptions
+) -> None:
+    """Walk the chain on paper for this input's size before any filtering, so a step whose
+    output or memory would pass --max-pixels is refused for every input (a single file,
+    each file of a batch, stdin), naming the input."""
+    from convcli.limits import check_chain
+
+    if not _max_pixels(options):
+        return
+    shape, image = input_shape
     try:
-        check_chain(tuple(shape), steps, options.steps, image=image, max_pixels=max_pixels)
+        check_chain(shape, steps, options.steps, image=image, max_pixels=_max_pixels(options))
     except ConvcliError as error:
         raise ConvcliError(f"{name}: {error}") from None
+
+
+def steps_arithmetic(
+    source: str | os.PathLike[str] | MatrixInput, steps: Sequence[Step], options: ApplyOptions
+) -> list[Any]:  # list[convcli.steps.Arithmetic]
+    """``apply --steps``: each step's arithmetic on one matrix, as ``apply`` would run it.
+
+    Parameters
+    ----------
+    source : path or MatrixInput
+        ``--matrix`` values or a ``.npy``/``.csv``/``.txt`` file (read as ``(C, H, W)``).
+    steps : sequence of KernelStep or PoolStep
+        As parsed.
+    options : ApplyOptions
+        apply's options; those for images only (``--gray``, ``--linear``, ``--map``) are
+        refused.
+
+    Returns
+    -------
+    list of convcli.steps.Arithmetic
+        One per step (see :func:`convcli.steps.chain_arithmetic`).
+
+    Raises
+    ------
+    SpecError
+        An image or stdin, or an option for images.
+    ConvcliError
+        A step whose output would pass ``--max-pixels`` (walked on paper first).
+    """
+    from convcli.steps import chain_arithmetic
+
+    if options.gray or options.linear or options.map_mode not in ("auto", "raw"):
+        raise SpecError("--gray, --linear and --map are for images; --steps works on matrices")
+    if isinstance(source, MatrixInput):
+        values, name = source.values, source.name
+    else:
+        name = str(source)
+        if name == "-" or not imageio.is_matrix_path(name):
+            raise SpecError(
+                f"--steps shows the arithmetic of a matrix (--matrix, .npy, .csv, .txt); "
+                f"'{name}' is not one"
+            )
+        values = imageio.load_matrix(name)
+    x = matrix_to_chw(values, name, options.channels_last)
+    if _max_pixels(options):
+        from convcli.limits import check_chain
+
+        check_chain(x.shape, steps, options.steps, image=False, max_pixels=_max_pixels(options))
+    return chain_arithmetic(x, steps, options.steps)
 
 
 def _integer_blur_first_only(steps: Sequence[Step], whole_input: bool) -> list[Step]:

@@ -465,6 +465,25 @@ def test_max_pixels_option(cli, tmp_path):
     assert_one_error(result, 1, "8x8 is 64 pixels, more than --max-pixels 63")
 
 
+def test_a_step_too_large_for_a_named_file_is_refused_from_its_header(cli, tmp_path, monkeypatch):
+    # One check, in process.py, for a single file and every file of a batch: the header
+    # is enough, so the image is never decoded, and the error names the file.
+    board = checkerboard_png(tmp_path)
+
+    def no_decoding(*args, **kwargs):
+        raise AssertionError("decoded before the chain was checked")
+
+    monkeypatch.setattr(imageio, "load_image", no_decoding)
+    out = tmp_path / "o.png"
+    result = cli("apply", board, "-k", "sobel-x:p=100", "-o", out, "--max-pixels", "10000")
+    assert_one_error(
+        result, 1,
+        f"{board}: step 1 'sobel-x:p=100' would make a 206x206 output from 8x8 "
+        "(42,436 pixels, more than --max-pixels 10,000",
+    )  # fmt: skip
+    assert not out.exists()
+
+
 def test_sixteen_bit_rgb_png_keeps_sixteen_bits(cli, tmp_path):
     from tests.test_imageio import png_16bit
 

@@ -137,37 +137,6 @@ def _option_padding(text: str | None):  # -> PaddingSpec | None
     return None if text is None else parse_padding_option(text, MAX_PADDING)
 
 
-def _check_sizes(source, steps: list, step_options, options) -> None:
-    """A single input whose size can be known first (not stdin): walk the chain on paper,
-    and refuse a step whose output or memory would pass --max-pixels, before any work."""
-    from convcli.imageio import DEFAULT_MAX_PIXELS, probe_shape
-    from convcli.limits import check_chain
-    from convcli.process import MatrixInput
-
-    max_pixels = DEFAULT_MAX_PIXELS if options.max_pixels is None else options.max_pixels
-    if not max_pixels:
-        return
-    if isinstance(source, MatrixInput):
-        values = source.values
-        shape = values.shape if values.ndim == 3 else (1, *values.shape[-2:])
-        image = False
-    elif str(source) == "-":
-        return
-    else:
-        probed = probe_shape(
-            str(source),
-            max_pixels=max_pixels,
-            channels_last=options.channels_last,
-            gray=options.gray,
-        )
-        if probed is None:
-            return  # unreadable: the reader says why, in its own words
-        shape, image = probed
-        if shape[1] * shape[2] > max_pixels:
-            return  # the reader refuses the image itself, in its own words
-    check_chain(tuple(shape), steps, step_options, image=image, max_pixels=max_pixels)
-
-
 def apply(
     inputs: Annotated[
         list[str] | None,
@@ -656,7 +625,6 @@ def apply(
             dask=dask,
         )
         return
-    _check_sizes(sources[0], steps, step_options, options)
     result = process_one(sources[0], output, steps, options)
     _tell_result(
         result, output_format, quiet=quiet, explain=explain, strict=strict, noted=len(step_notes)
