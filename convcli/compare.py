@@ -955,9 +955,9 @@ def answer_layer(question: LayerQuestion) -> LayerAnswer:
     from convcli.layers import parse_padding, parse_pair, parse_size
 
     shape = parse_size(question.input_size, channels_last=question.channels_last)
-    stride = parse_pair(question.stride or "1", "-s/--stride")
+    stride = parse_pair(question.stride or "1", "-s/--stride", low=1)
     padding = parse_padding(question.padding or "0", "-p/--padding: ")
-    dilation = parse_pair(question.dilation or "1", "-d/--dilation")
+    dilation = parse_pair(question.dilation or "1", "-d/--dilation", low=1)
     kernels: list[KernelSeparability] = []
     if question.kernel_matrix is not None:
         kernels = describe_kernel(question.kernel_matrix, shape, stride, padding, dilation)
@@ -995,7 +995,7 @@ def _kernel_size(kernel: str | None, kernels: list[KernelSeparability]) -> Pair:
         if from_matrix is None:
             raise SpecError("missing -k/--kernel (3 or 3x5), or give --kernel-matrix")
         return from_matrix
-    pair = parse_pair(kernel, "-k/--kernel")
+    pair = parse_pair(kernel, "-k/--kernel", low=1)
     if from_matrix is not None and pair != from_matrix:
         raise SpecError(
             f"-k/--kernel {pair[0]}x{pair[1]} disagrees with the --kernel-matrix shape "

@@ -40,7 +40,13 @@ from convcli.core.padding import PADDING_MODES
 from convcli.core.separable import rank1_factors
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import PaddingSpec, dims_text
-from convcli.layers import parse_bool, parse_padding, parse_pair, split_layer_arguments
+from convcli.layers import (
+    check_range,
+    parse_bool,
+    parse_padding,
+    parse_pair,
+    split_layer_arguments,
+)
 
 if TYPE_CHECKING:
     from convcli.peers import FixedPoint
@@ -835,11 +841,7 @@ def _int_value(where: str, key: str, value: str, minimum: int, maximum: int) -> 
 
 
 def _within(where: str, key: str, number: int, minimum: int, maximum: int) -> int:
-    if number < minimum:
-        raise SpecError(f"{where}: {key} must be >= {minimum}, got {number}")
-    if number > maximum:
-        raise SpecError(f"{where}: {key} must be at most {maximum}, got {number}")
-    return number
+    return check_range(number, key, minimum, maximum, where=f"{where}: ")
 
 
 def _pair_value(where: str, key: str, value: str, minimum: int, maximum: int) -> tuple[int, int]:

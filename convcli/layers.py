@@ -157,10 +157,35 @@ def parse_size(text: str, channels_last: bool = False) -> Shape:
     return Shape(channels, height, width, batch)
 
 
-def parse_pair(text: str, name: str, where: str = "") -> Pair:
-    """``3`` -> ``(3, 3)``; ``3x5`` -> ``(3, 5)`` (height, width).
+def check_range(value: int, name: str, low: int, high: int | None = None, where: str = "") -> int:
+    """``value``, if ``low <= value <= high``: the one message form for a number out of range.
 
-    ``where`` prefixes the error message (``layer 2 'conv:k=x': ``).
+    Parameters
+    ----------
+    value : int
+        The number read.
+    name : str
+        The option (``-s/--stride``) or the word's key (``s``), as the user typed it.
+    low, high : int
+        The allowed range, both ends included (``high`` None: no upper bound).
+    where : str
+        Prefix of the message (``kernel 'box:2,s=0': ``, or ``""`` for an option).
+
+    >>> check_range(0, "-s/--stride", 1, 1025)
+    Traceback (most recent call last):
+    convcli.errors.SpecError: -s/--stride must be >= 1, got 0
+    """
+    if value < low:
+        raise SpecError(f"{where}{name} must be >= {low:,}, got {value}")
+    if high is not None and value > high:
+        raise SpecError(f"{where}{name} must be at most {high:,}, got {value}")
+    return value
+
+
+def parse_pair(
+    text: str, name: str, where: str = "", low: int | None = None, high: int | None = None
+) -> Pair:
+    """``3`` -> ``(3, 3)``; ``3x5`` -> ``(3, 5)`` (height, width), each in ``low..high``.
 
     Parameters
     ----------
@@ -170,11 +195,17 @@ def parse_pair(text: str, name: str, where: str = "") -> Pair:
         The parameter's name, for error messages.
     where : str
         Prefix of error messages (``layer 2 'conv:k=x': ``).
+    low, high : int or None
+        The range each value must be in (see :func:`check_range`); None: not checked.
 
     >>> parse_pair("5x3", "kernel")
     (5, 3)
     """
-    return parse_axes(text, name, 2, where)  # type: ignore[return-value]
+    pair = parse_axes(text, name, 2, where)
+    if low is not None:
+        for value in pair:
+            check_range(value, name, low, high, where)
+    return pair  # type: ignore[return-value]
 
 
 def parse_axes(text: str, name: str, rank: int = 2, where: str = "") -> tuple[int, ...]:
@@ -615,17 +646,17 @@ class LayerOptions:
             raise SpecError(f"-k/--kernel must be 1 for --op pwconv, got {self.kernel}")
         values: dict[str, object] = {}
         if self.kernel is not None:
-            values["kernel"] = parse_pair(self.kernel, "-k/--kernel")
+            values["kernel"] = parse_pair(self.kernel, "-k/--kernel", low=1)
         if kind == "pwconv":
             values["kernel"] = (1, 1)
         if self.stride is not None:
-            values["stride"] = parse_pair(self.stride, "-s/--stride")
+            values["stride"] = parse_pair(self.stride, "-s/--stride", low=1)
         if self.padding is not None:
             values["padding"] = parse_padding_option(self.padding)
         if self.dilation is not None:
-            values["dilation"] = parse_pair(self.dilation, "-d/--dilation")
+            values["dilation"] = parse_pair(self.dilation, "-d/--dilation", low=1)
         if self.output_padding is not None:
-            values["output_padding"] = parse_pair(self.output_padding, "--output-padding")
+            values["output_padding"] = parse_pair(self.output_padding, "--output-padding", low=0)
         if self.groups is not None:
             values["groups"] = self.groups
         if self.depth_multiplier is not None:
@@ -697,12 +728,9 @@ def target_report(input_shape: Shape, target: str, options: LayerOptions) -> Tar
         raise SpecError(f"--target must be a size such as 112 or 112x56, got {target!r}") from None
     if min(target_pair) < 1:
         raise SpecError(f"--target must be >= 1, got {target}")
-    kernel = parse_pair(options.kernel, "-k/--kernel") if options.kernel else (1, 1)
-    dilation = parse_pair(options.dilation, "-d/--dilation") if options.dilation else (1, 1)
-    stride = parse_pair(options.stride, "-s/--stride") if options.stride else None
-    for name, values in (("kernel", kernel), ("dilation", dilation), ("stride", stride or (1, 1))):
-        if min(values) < 1:
-            raise SpecError(f"{name} must be >= 1, got {min(values)}")
+    kernel = parse_pair(options.kernel, "-k/--kernel", low=1) if options.kernel else (1, 1)
+    dilation = parse_pair(options.dilation, "-d/--dilation", low=1) if options.dilation else (1, 1)
+    stride = parse_pair(options.stride, "-s/--stride", low=1) if options.stride else None
     kind = options.op if options.op in ("deconv", "maxpool", "avgpool") else "conv"
     if kind == "avgpool" and dilation != (1, 1):
         raise SpecError(

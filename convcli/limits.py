@@ -48,7 +48,6 @@ __all__ = [
     "MIN_SIGMA",
     "ChainEstimate",
     "check_chain",
-    "check_count",
     "check_finite",
     "check_kernel_shape",
     "check_nesting",
@@ -236,25 +235,6 @@ def check_finite(values, where: str, error: type[ConvcliError] = SpecError) -> N
             f"{where}: a value ({largest:g}) is beyond float32's range (+-3.4e38), the "
             "precision convcli works in"
         )
-
-
-def check_count(value: int, where: str, name: str, low: int, high: int) -> int:
-    """An integer option or argument within ``low .. high``.
-
-    Parameters
-    ----------
-    value : int
-        The number read.
-    where : str
-        Prefix of the message (``"kernel 'box:0': "``, or ``""``).
-    name : str
-        The option or key (``"-j/--jobs"``, ``"size"``).
-    low, high : int
-        The allowed range, both ends included.
-    """
-    if not low <= value <= high:
-        raise SpecError(f"{where}{name} must be {low}..{high:,}, got {shorten(value)}")
-    return value
 
 
 def check_kernel_shape(

@@ -82,10 +82,10 @@ class LayerAnswer:
     layer: Arithmetic | None = None
 
 
-def _pair(text: str, name: str) -> tuple[int, int]:
+def _pair(text: str, name: str, low: int | None = None) -> tuple[int, int]:
     from convcli.layers import parse_pair
 
-    return parse_pair(text, name)  # type: ignore[return-value]
+    return parse_pair(text, name, low=low)
 
 
 def _input_values(question: LayerQuestion) -> tuple[tuple[int, int], np.ndarray | None]:
@@ -179,14 +179,9 @@ def answer_layer(question: LayerQuestion) -> LayerAnswer:
         raise SpecError(f"--border fills the padding of conv and median; --op {op} pads itself")
     size, values = _input_values(question)
     kernel, weight = _kernel(question)
-    stride = _pair(question.stride, "-s/--stride") if question.stride else None
-    dilation = _pair(question.dilation, "-d/--dilation") if question.dilation else (1, 1)
+    stride = _pair(question.stride, "-s/--stride", low=1) if question.stride else None
+    dilation = _pair(question.dilation, "-d/--dilation", low=1) if question.dilation else (1, 1)
     padding: object = parse_padding(question.padding, "-p/--") if question.padding else 0
-    for name, pair in (("-s/--stride", stride), ("-d/--dilation", dilation)):
-        if pair is not None and min(pair) < 1:
-            raise SpecError(
-                f"{name} must be >= 1, got {question.stride if 's/' in name else question.dilation}"
-            )
     if isinstance(padding, tuple) and min(padding) < 0:
         raise SpecError(f"-p/--padding must be >= 0, got {question.padding!r}")
     if op == "deconv":

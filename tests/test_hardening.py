@@ -91,15 +91,15 @@ def test_kernel_value_beyond_float32_is_refused_before_the_svd():
 @pytest.mark.parametrize(
     ("step", "fragment"),
     [
-        ("identity:3000", "size must be at most 1025"),
+        ("identity:3000", "size must be at most 1,025"),
         ("gaussian:300", "sigma 300 makes a 1801x1801 kernel"),
         ("log:200", "larger than 1025x1025"),
-        ("box:2000", "size must be at most 1025"),
-        ("gaussian:1,size=5000", "size must be at most 1025"),
-        ("maxpool:5000", "kernel size must be at most 1025"),
+        ("box:2000", "size must be at most 1,025"),
+        ("gaussian:1,size=5000", "size must be at most 1,025"),
+        ("maxpool:5000", "kernel size must be at most 1,025"),
         ("median:33", "kernel size must be at most 31"),
-        ("sobel-x:s=5000", "s must be at most 1025"),
-        ("sobel-x:d=5000", "d must be at most 1024"),
+        ("sobel-x:s=5000", "s must be at most 1,025"),
+        ("sobel-x:d=5000", "d must be at most 1,024"),
         ("gaussian:100,d=100", "more than 2049"),
     ],
 )

@@ -146,14 +146,38 @@ def test_apply_draw_and_compare_name_a_bad_stride_alike(flag, value, message, tm
     assert not (tmp_path / "d.png").exists()
 
 
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("-s", "0", "Error: -s/--stride must be >= 1, got 0"),
+        ("-d", "0", "Error: -d/--dilation must be >= 1, got 0"),
+        ("-s", "2x0", "Error: -s/--stride must be >= 1, got 0"),
+    ],
+)
+def test_every_command_names_a_stride_out_of_range_alike(flag, value, message, tmp_path):
+    # shape and compare used to say "layer 1 'conv:k=3,s=0': stride must be >= 1" and
+    # apply "-s/--stride must be 1..1,025": one range rule (layers.check_range) now.
+    runs = {
+        "shape": ("shape", "32", "-k", "3", flag, value),
+        "compare": ("compare", "224", "-k", "3", "-c", "8", flag, value),
+        "draw": ("draw", "5", "-k", "3", flag, value, "-o", str(tmp_path / "d.png")),
+        "apply": ("apply", "--matrix", "0 1; 2 3", "-k", "box:2", flag, value),
+    }
+    for command, args in runs.items():
+        result = invoke(*args)
+        assert (command, result.exit_code, result.stderr.strip()) == (command, 2, message)
+        assert result.stdout == ""
+    assert not (tmp_path / "d.png").exists()
+
+
 def test_apply_bounds_its_stride_with_the_option_named_in_full():
-    result = invoke("apply", "--matrix", "0 1; 2 3", "-k", "box:2", "-s", "0")
+    result = invoke("apply", "--matrix", "0 1; 2 3", "-k", "box:2", "-s", "2000")
     assert (result.exit_code, result.stderr.strip()) == (
         2,
-        "Error: -s/--stride must be 1..1,025, got 0",
+        "Error: -s/--stride must be at most 1,025, got 2000",
     )
     result = invoke("apply", "--matrix", "0 1; 2 3", "-k", "box:2", "-d", "1025")
     assert (result.exit_code, result.stderr.strip()) == (
         2,
-        "Error: -d/--dilation must be 1..1,024, got 1025",
+        "Error: -d/--dilation must be at most 1,024, got 1025",
     )

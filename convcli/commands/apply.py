@@ -118,15 +118,12 @@ def _parse_bias(text: str):  # -> np.ndarray
 def _option_pair(text: str | None, name: str, largest: int):  # -> tuple[int, int] | None
     """``-s``/``-d``: N or HxW, each 1..largest."""
     from convcli.layers import parse_pair
-    from convcli.limits import check_count, reading, shorten
+    from convcli.limits import reading, shorten
 
     if text is None:
         return None
     with reading(f"{name} {shorten(text)!r}"):
-        pair = parse_pair(text, name)
-        for value in pair:
-            check_count(value, "", name, 1, largest)
-    return pair
+        return parse_pair(text, name, low=1, high=largest)
 
 
 def _option_padding(text: str | None):  # -> PaddingSpec | None
