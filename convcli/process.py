@@ -15,7 +15,7 @@ from __future__ import annotations
 import os
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -52,6 +52,9 @@ __all__ = [
 ]
 
 Step = KernelStep | PoolStep
+
+#: ``(rows_done, rows)``: how far the filtering of one input is (see :func:`process_one`).
+RowProgress = Callable[[int, int], None]
 
 
 _DEPTH_NAMES = {"8": "8-bit", "16": "16-bit", "float": "float32"}
@@ -369,6 +372,7 @@ def process_one(
     options: ApplyOptions = ApplyOptions(),
     *,
     protected: Sequence[str | os.PathLike[str]] = (),
+    progress: RowProgress | None = None,
 ) -> ApplyResult:
     """Read one input, run the steps, write (or return) the result.
 
@@ -383,6 +387,9 @@ def process_one(
     options : ApplyOptions
     protected : sequence of paths
         More files that must never be overwritten (a batch's other inputs).
+    progress : callable ``(rows_done, rows) -> None``, optional
+        Told ``(0, H)`` before filtering, then after each strip (or once, at the end, for
+        a picture filtered whole); the caller decides whether to show it.
 
     Returns
     -------
@@ -414,9 +421,13 @@ def process_one(
         _check_chain_on_paper(name, _shape_of(loaded), steps, options)
     timings = {"read": time.perf_counter() - started}
     if isinstance(loaded, imageio.Picture):
-        result = _process_picture(name, loaded, output_text, prepared, options, timings)
+        result = _process_picture(
+            name, loaded, output_text, prepared, options, timings, progress or _untold
+        )
     else:
-        result = _process_matrix(name, loaded, rank, output_text, prepared, options, timings)
+        result = _process_matrix(
+            name, loaded, rank, output_text, prepared, options, timings, progress or _untold
+        )
     result.seconds = time.perf_counter() - started
     result.timings = timings
     return result
@@ -541,6 +552,10 @@ def _integer_blur_first_only(steps: Sequence[Step], whole_input: bool) -> list[S
     ]
 
 
+def _untold(rows_done: int, rows: int) -> None:
+    """No one is watching."""
+
+
 def _process_matrix(
     name: str,
     raw: np.ndarray,
@@ -549,6 +564,7 @@ def _process_matrix(
     steps: Sequence[Step],
     options: ApplyOptions,
     timings: dict[str, float],
+    progress: RowProgress,
 ) -> ApplyResult:
     started = time.perf_counter()
     if options.map_mode not in ("auto", "raw"):
@@ -559,9 +575,11 @@ def _process_matrix(
         raise SpecError("--gray and --linear are for images; the input is a matrix")
     channels_last, notes = imageio.matrix_layout(raw.shape, name, options.channels_last)
     x = matrix_to_chw(raw, name, channels_last)
+    progress(0, x.shape[1])
     values, reports = run_steps(
         x, _integer_blur_first_only(steps, True), options.steps, image=False
     )
+    progress(x.shape[1], x.shape[1])
     shown = _matrix_output_array(values, rank, channels_last)
     timings["filter"] = time.perf_counter() - started
     started = time.perf_counter()
@@ -623,6 +641,7 @@ def _process_picture(
     steps: Sequence[Step],
     options: ApplyOptions,
     timings: dict[str, float],
+    progress: RowProgress,
 ) -> ApplyResult:
     started = time.perf_counter()
     notes = list(picture.notes)
@@ -636,7 +655,9 @@ def _process_picture(
     eight_bit = picture.depth == "8" and picture.channels in ("L", "RGB")
     whole = eight_bit and not (options.gray or options.linear)
     steps = _integer_blur_first_only(steps, whole)
-    filtered, out_pixels, depth, strip_count = _filter_picture(picture, plan, steps, options, notes)
+    filtered, out_pixels, depth, strip_count = _filter_picture(
+        picture, plan, steps, options, notes, progress
+    )
     notes.extend(filtered.notes)
     channels_name, reports = filtered.channels, filtered.reports
     out_shape = (1 if out_pixels.ndim == 2 else out_pixels.shape[2], *out_pixels.shape[:2])
@@ -684,6 +705,7 @@ def _filter_picture(
     steps: Sequence[Step],
     options: ApplyOptions,
     notes: list[str],
+    progress: RowProgress,
 ) -> tuple[PictureResult, np.ndarray, str, int]:
     """The steps on the whole picture, or strip by strip on every core, straight into the
     output's pixels.
@@ -696,6 +718,8 @@ def _filter_picture(
     options : ApplyOptions
     notes : list of str
         Receives the remarks on the output's depth.
+    progress : callable ``(rows_done, rows) -> None``
+        Told before the work and after each strip (or at the end, whole).
 
     Returns
     -------
@@ -740,12 +764,14 @@ def _filter_picture(
             **strip,
         )
 
+    height, width = shape[1:]
+    progress(0, height)
     if strips is None:
         filtered = filter_rows(pixels)
         depth = output_depth(filtered)
         out_pixels = _to_output_pixels(filtered.values, in_scale, depth, rounding=options.rounding)
+        progress(height, height)
         return filtered, out_pixels, depth, 0
-    height, width = shape[1:]
     rows = options.strip_rows or _auto_strip_rows(shape, strips)
 
     def filter_strip(start: int) -> tuple[PictureResult, np.ndarray]:
@@ -766,9 +792,11 @@ def _filter_picture(
     depth = output_depth(filtered)
     out_pixels = _output_array(height, width, values.shape[0], depth)
     _to_output_pixels(values, in_scale, depth, out_pixels[:rows], options.rounding)
+    progress(min(rows, height), height)
     starts = range(rows, height, rows)
-    for _ in ordered_map(write_strip, starts, options.threads or cpu_count()):
-        pass
+    strip_results = ordered_map(write_strip, starts, options.threads or cpu_count())
+    for start, _ in zip(starts, strip_results, strict=True):
+        progress(min(start + rows, height), height)
     return filtered, out_pixels, depth, 1 + len(starts)
 
 

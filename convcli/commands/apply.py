@@ -622,7 +622,13 @@ def apply(
             dask=dask,
         )
         return
-    result = process_one(sources[0], output, steps, options)
+    from convcli.render.apply import ImageProgress
+
+    progress = ImageProgress(quiet=quiet)
+    try:
+        result = process_one(sources[0], output, steps, options, progress=progress)
+    finally:
+        progress.stop()
     _tell_result(
         result, output_format, quiet=quiet, explain=explain, strict=strict, noted=len(step_notes)
     )

@@ -260,6 +260,107 @@ class BatchProgress:
             self._progress = None
 
 
+#: A single input's bar appears once its filtering looks longer than this (seconds).
+SLOW_SECONDS = 2.0
+
+
+class ImageProgress:
+    """A single input's progress on stderr: rows filtered out of the input's rows.
+
+    Shown only when stderr is a terminal and not ``quiet``, and only once the filtering
+    looks slow: when the strips done so far project more than ``slow_seconds`` in all, or
+    when that long has passed (a picture filtered whole, e.g. through the FFT, tells no
+    rows until it ends). Pass it as ``progress=`` to :func:`convcli.process.process_one`
+    and call :meth:`stop` at the end.
+
+    Parameters
+    ----------
+    quiet : bool
+        ``-q``: never shown.
+    bar : bool or None
+        Show it at all; None: when stderr is a terminal.
+    slow_seconds : float
+        How slow is slow.
+    console : rich.console.Console or None
+        Where to draw (default: stderr's console).
+    """
+
+    def __init__(
+        self,
+        *,
+        quiet: bool = False,
+        bar: bool | None = None,
+        slow_seconds: float = SLOW_SECONDS,
+        console: Any = None,
+    ) -> None:
+        import sys
+        import threading
+
+        self.bar = (not quiet and sys.stderr.isatty()) if bar is None else bar and not quiet
+        self.slow_seconds = slow_seconds
+        self._console = console
+        self._lock = threading.Lock()
+        self._started: float | None = None
+        self._timer: threading.Timer | None = None
+        self._progress: Any = None
+        self._task: Any = None
+        self._done = 0
+
+    def __call__(self, rows_done: int, rows: int) -> None:
+        """Told by the filtering: ``rows_done`` of ``rows`` are filtered."""
+        import threading
+        import time
+
+        if not self.bar:
+            return
+        now = time.monotonic()
+        with self._lock:
+            self._done = rows_done
+            if self._started is None:
+                self._started = now
+                self._timer = threading.Timer(self.slow_seconds, self._show, (rows,))
+                self._timer.daemon = True
+                self._timer.start()
+                return
+            elapsed = now - self._started
+            slow = rows_done and elapsed * rows / rows_done > self.slow_seconds
+            if rows_done >= rows and self._timer is not None:
+                self._timer.cancel()  # filtered in time: encoding needs no bar
+        if slow and rows_done < rows:
+            self._show(rows)
+        if self._progress is not None:
+            self._progress.update(self._task, completed=rows_done)
+
+    def _show(self, rows: int) -> None:
+        with self._lock:
+            if self._progress is not None or self._started is None or self._done >= rows:
+                return
+            from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+
+            from convcli.render import stderr_console
+
+            self._progress = Progress(
+                TextColumn("filtering"),
+                BarColumn(),
+                TextColumn("{task.completed:,} of {task.total:,} rows"),
+                TimeRemainingColumn(),
+                console=self._console or stderr_console(),
+                transient=True,
+            )
+            self._task = self._progress.add_task("rows", total=rows, completed=self._done)
+            self._progress.start()
+
+    def stop(self) -> None:
+        """The input is done (or failed): no bar any more."""
+        with self._lock:
+            if self._timer is not None:
+                self._timer.cancel()
+            self._started = None
+            if self._progress is not None:
+                self._progress.stop()
+                self._progress = None
+
+
 def batch_summary(report: BatchReport) -> str:
     """The one line at the end: ``200 done, 1 skipped, 0 failed in 12.3 s (16.3 files/s, 2
     processes)``, said first when the batch was stopped."""
