@@ -189,7 +189,7 @@ def accumulate_passes(weights: Sequence[float] | np.ndarray, first: bool = True)
     unit = np.abs(values) == 1
     units = int(np.count_nonzero(unit))
     others = values[~unit]
-    groups = len(np.unique(others))
+    groups = len(set(others.tolist()))  # not np.unique: it imports numpy.ma (~10 ms)
     # Each weight shared by `count` taps: `count` passes (sum, then one multiply), plus
     # one add into the target unless it is the first write.
     passes = len(others) + groups - (1 if first and groups else 0)
