@@ -39,6 +39,31 @@ def set_thread_share(threads: int | None) -> None:
     _thread_share = None if threads is None else max(1, threads)
 
 
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
+_KEEP_FREED_BYTES = 256 << 20
+_MMAP_FROM_BYTES = 32 << 20  # glibc's largest mmap threshold on 64-bit (HEAP_MAX_SIZE / 2)
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc's malloc to keep freed memory for the next file (a batch process).
+
+    By default glibc hands freed blocks above a moving threshold back to the kernel, and
+    every new scratch array of a megabyte or more is then faulted in again, page by page:
+    for a batch of 512x512 PNGs through a Gaussian the kernel time was 1.5-1.7 s of 7.8 s
+    of CPU (0.2 s with this). Blocks under 32 MB then come from the heap and up to 256 MB
+    freed stays there. Process-wide, so only convcli's own batch processes call it, never
+    the library. Returns whether it was set (False without glibc: musl, macOS, Windows).
+    """
+    try:
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError):
+        return False
+    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
+    trimmed = mallopt(_M_TRIM_THRESHOLD, _KEEP_FREED_BYTES)
+    mapped = mallopt(_M_MMAP_THRESHOLD, _MMAP_FROM_BYTES)
+    return bool(trimmed and mapped)
+
+
 def cpu_count() -> int:
     """The cores this process may run on (at least 1), capped by :func:`set_thread_share`.
 

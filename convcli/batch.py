@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from convcli import _signals, imageio, storage
-from convcli._threads import cpu_count, set_thread_share
+from convcli._threads import cpu_count, keep_freed_memory, set_thread_share
 from convcli.errors import ConvcliError, SpecError
 from convcli.kernels import KernelStep, PoolStep
 
@@ -505,6 +505,7 @@ def run_batch(
                         run, todo, steps, options, report, on_start, record
                     )
                 elif jobs == 1:
+                    keep_freed_memory()
                     if on_start is not None:
                         on_start(len(todo), jobs)
                     for item in todo:
@@ -666,6 +667,7 @@ def _worker_main(
             end.close()  # them a pipe reads EOF when the parent dies
         _signals.die_with_parent(parent)
         set_thread_share(options.threads)
+        keep_freed_memory()
         while True:
             task = connection.recv()
             if task is None:
