@@ -128,10 +128,10 @@ def _frozen(cls: type) -> dict[str, Any]:
     return {"__setattr__": __setattr__, "__delattr__": __delattr__}
 
 
-def _record(cls: type[_T], frozen: bool) -> type[_T]:
+def _record(cls: type[_T], frozen: bool, eq: bool = True) -> type[_T]:
     had_doc = bool(cls.__dict__.get("__doc__"))
     if _OWN & set(cls.__dict__):
-        return dataclasses.dataclass(frozen=frozen)(cls)
+        return dataclasses.dataclass(frozen=frozen, eq=eq)(cls)
     # What processing replaces (a field(...) by its default) or removes (a factory's
     # field(...)), to put back if dataclasses must do it all after all.
     annotations = cls.__dict__.get("__annotations__", {})
@@ -146,8 +146,10 @@ def _record(cls: type[_T], frozen: bool) -> type[_T]:
             setattr(processed, name, value)
         if not had_doc:
             processed.__doc__ = None
-        return dataclasses.dataclass(frozen=frozen)(cls)
+        return dataclasses.dataclass(frozen=frozen, eq=eq)(cls)
     methods = {"__init__": _init(processed, frozen), **_methods(processed, frozen)}
+    if not eq:  # identity: object's __eq__ and __hash__, as dataclasses leave them
+        del methods["__eq__"], methods["__hash__"]
     if frozen:
         methods.update(_frozen(processed))
     for name, method in methods.items():
@@ -167,9 +169,9 @@ if TYPE_CHECKING:
     from dataclasses import dataclass as dataclass
 else:
 
-    def dataclass(cls=None, /, *, frozen=False):
-        """``@dataclass`` or ``@dataclass(frozen=True)``, as :func:`dataclasses.dataclass`
-        with its defaults (``eq=True``, ``repr=True``)."""
+    def dataclass(cls=None, /, *, frozen=False, eq=True):
+        """``@dataclass``, ``@dataclass(frozen=True)``, ``@dataclass(eq=False)``, as
+        :func:`dataclasses.dataclass` with its other defaults (``repr=True``)."""
         if cls is None:
-            return lambda cls: _record(cls, frozen)
-        return _record(cls, frozen)
+            return lambda cls: _record(cls, frozen, eq)
+        return _record(cls, frozen, eq)

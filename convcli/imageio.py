@@ -44,7 +44,7 @@ import threading
 import warnings
 import zlib
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import field, replace
 from pathlib import Path
 from typing import Any, BinaryIO
 
@@ -52,6 +52,7 @@ import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from convcli import _signals, storage
+from convcli._records import dataclass
 from convcli._threads import cpu_count, ordered_map
 from convcli.errors import ConvcliError, OutputExistsError, SpecError
 from convcli.limits import (

@@ -22,9 +22,9 @@ import os
 import stat
 import warnings
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from convcli._records import dataclass
 from convcli.errors import ConvcliError, SpecError
 
 if TYPE_CHECKING:

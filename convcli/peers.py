@@ -39,9 +39,10 @@ This module is pure: steps and arrays in, steps, arrays and text out.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING
 
+from convcli._records import dataclass
 from convcli.errors import ConvcliError, SpecError
 from convcli.numbers import format_number
 

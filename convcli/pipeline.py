@@ -18,10 +18,11 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 
 import numpy as np
 
+from convcli._records import dataclass
 from convcli.core._engines import rows_independent
 from convcli.core.conv import choose_algorithm, conv2d
 from convcli.core.padding import PaddingLike, resolve_padding

@@ -16,13 +16,14 @@ import os
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from convcli import imageio, storage
+from convcli._records import dataclass
 from convcli._threads import cpu_count, ordered_map
 from convcli.errors import ConvcliError, OutputExistsError, SpecError
 from convcli.kernels import KernelStep, PoolStep

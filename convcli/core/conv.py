@@ -23,12 +23,12 @@ All five run over row bands with a halo, on two threads when the image is large
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
 
+from convcli._records import dataclass
 from convcli._threads import blas_threads, cpu_count
 from convcli.core._choice import choose
 from convcli.core._engines import execute

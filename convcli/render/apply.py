@@ -6,9 +6,9 @@ NumPy is imported inside the functions (``--help`` must not pay for it).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from convcli._records import dataclass
 from convcli.geometry import dims_text
 from convcli.numbers import format_number, json_nested
 from convcli.render import CsvTable, OutputFormat, ResultView, render, stdout_console
