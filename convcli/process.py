@@ -530,10 +530,7 @@ def steps_arithmetic(
             )
         values = imageio.load_matrix(name)
     x = matrix_to_chw(values, name, options.channels_last)
-    if _max_pixels(options):
-        from convcli.limits import check_chain
-
-        check_chain(x.shape, steps, options.steps, image=False, max_pixels=_max_pixels(options))
+    _check_chain_on_paper(name, _shape_of(x), steps, options)
     return chain_arithmetic(x, steps, options.steps)
 
 
