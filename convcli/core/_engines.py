@@ -32,6 +32,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from convcli.core import _scratch
 from convcli.core._strips import (
     MIN_PARALLEL_ELEMENTS,
     PaddedRows,
@@ -318,7 +319,7 @@ class LazyBuffers(dict):
         self.sizes = sizes
 
     def __missing__(self, name: str) -> np.ndarray:
-        buffer = np.empty(self.sizes[name], self.dtype)
+        buffer = _scratch.take(self.sizes[name], self.dtype)
         self[name] = buffer
         return buffer
 
@@ -391,7 +392,7 @@ class Direct(Engine):
         rows, in_cols, cols : int
             As :meth:`Engine.scratch`.
         """
-        return {"product": np.empty(rows * cols, self.dtype)}
+        return {"product": _scratch.take(rows * cols, self.dtype)}
 
     def run(self, block, group, target, buffers):
         """Direct's pass over one block (see :meth:`Engine.run`).
@@ -623,8 +624,8 @@ class Gemm(Engine):
         """
         kh, kw = self.problem.kernel_size
         return {
-            "columns": np.empty(self.group_in * kh * kw * rows * cols, self.dtype),
-            "product": np.empty(self.group_out * rows * cols, self.dtype),
+            "columns": _scratch.take(self.group_in * kh * kw * rows * cols, self.dtype),
+            "product": _scratch.take(self.group_out * rows * cols, self.dtype),
         }
 
     def run(self, block, group, target, buffers):
@@ -1002,8 +1003,16 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
     most_in_rows = (most_rows - 1) * sh + eh
 
     def work(share: Iterable[tuple[int, int]]) -> None:
-        block_buffer = np.empty(group_in * most_in_rows * padded_width, out.dtype)
+        block_buffer = _scratch.take(group_in * most_in_rows * padded_width, out.dtype)
         buffers = engine.scratch(most_rows, padded_width, out.shape[3])
+        try:
+            compute(share, block_buffer, buffers)
+        finally:  # lent to the next call: not faulted in again
+            _scratch.give(block_buffer, *buffers.values())
+
+    def compute(
+        share: Iterable[tuple[int, int]], block_buffer: np.ndarray, buffers: dict[str, np.ndarray]
+    ) -> None:
         for start, stop in share:
             row_start, row_stop = start * sh, (stop - 1) * sh + eh
             for n in range(batch):
