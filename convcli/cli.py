@@ -22,7 +22,7 @@ from typer.core import TyperGroup
 
 from convcli import __version__, _signals
 from convcli.commands import options
-from convcli.commands._help import HelpfulCommand, import_rich_help
+from convcli.commands._help import HelpfulCommand, show_help
 from convcli.errors import ConvcliError, SpecError
 
 #: Longest error line: a message quoting a 100 kB argument is shortened in the middle.
@@ -116,8 +116,7 @@ class ConvcliGroup(TyperGroup):
     """
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        import_rich_help()
-        super().format_help(ctx, formatter)
+        show_help(self, ctx, formatter, super().format_help)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)

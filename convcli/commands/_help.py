@@ -192,6 +192,24 @@ def import_rich_help() -> None:
                 del sys.modules[name]
 
 
+def show_help(command: Any, ctx: Any, formatter: Any, typer_format: Any) -> None:
+    """THE help hook of every command and of the app: off a terminal, convcli draws the
+    help itself (:mod:`convcli.render.help`, no Rich imported), character for character
+    what Typer's Rich help writes there; anything else, or anything that renderer does not
+    copy, goes to Typer (``typer_format(ctx, formatter)``), with Rich as before."""
+    from typer.core import HAS_RICH
+
+    from convcli.render.help import plain_help
+
+    text = plain_help(command, ctx) if HAS_RICH else None
+    if text is None:
+        import_rich_help()
+        typer_format(ctx, formatter)
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 class HelpfulCommand(TyperCommand):
     """A Typer command whose help fits an 80-column terminal (see the module's docstring)."""
 
@@ -219,5 +237,4 @@ class HelpfulCommand(TyperCommand):
                 if isinstance(param, TyperOption):
                     _choices(param)
                     _ranges(param)
-        import_rich_help()
-        super().format_help(ctx, formatter)
+        show_help(self, ctx, formatter, super().format_help)
