@@ -283,15 +283,21 @@ def test_fields_are_ints_until_a_transposed_layer_makes_fractions():
     assert all(type(v) is Fraction for v in deconv.rf + deconv.jump + deconv.rf_padding)
 
 
+# Typer's Rich help, not convcli's own piped one (tests/test_help_render.py): Rich stays
+# off the terminal path with TTY_COMPATIBLE=0, and convcli's renderer steps aside for it.
+_RICH = {**os.environ, "TTY_COMPATIBLE": "0"}
+
+
 def test_help_leaves_out_what_rich_help_never_draws():
-    """``--help`` imports typer.rich_utils without rich.markdown (markdown-it, Pygments) and
-    rich.traceback; the stand-ins are gone afterwards and build real objects if called."""
+    """Rich's ``--help`` imports typer.rich_utils without rich.markdown (markdown-it, Pygments)
+    and rich.traceback; the stand-ins are gone afterwards and build real objects if called."""
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from convcli.cli import app\n"
         "result = CliRunner().invoke(app, ['--help'])\n"
-        "print(result.exit_code, 'Commands' in result.stdout, 'shape' in result.stdout)\n"
+        "print(result.exit_code, 'Commands' in result.stdout, 'shape' in result.stdout,"
+        " 'rich.console' in sys.modules)\n"
         "print(sorted(m for m in ('rich.markdown', 'rich.traceback', 'markdown_it', 'pygments')"
         " if m in sys.modules))\n"
         "import typer.rich_utils as ru\n"
@@ -299,8 +305,8 @@ def test_help_leaves_out_what_rich_help_never_draws():
         "import rich.markdown\n"
         "print(type(made) is rich.markdown.Markdown, hasattr(rich.markdown, 'Heading'))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.stdout.splitlines() == ["0 True True", "[]", "True True"], done.stderr
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_RICH)
+    assert done.stdout.splitlines() == ["0 True True True", "[]", "True True"], done.stderr
 
 
 @pytest.mark.parametrize("command", ["", "shape", "apply", "compare", "kernels", "learn", "draw"])
@@ -316,7 +322,9 @@ def test_help_is_what_typer_draws_with_every_module_loaded(command):
         f"sys.stdout.write(CliRunner().invoke(app, {args!r}, terminal_width=80).stdout)\n"
     )
     outputs = [
-        subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", code, how], capture_output=True, text=True, env=_RICH
+        ).stdout
         for how in ("stand-in", "real")
     ]
     assert outputs[0] == outputs[1]

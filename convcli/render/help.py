@@ -619,8 +619,11 @@ def _param_panels(command: Any, ctx: Any, width: int) -> list[str]:
 def _command_panels(group: Any, ctx: Any, width: int) -> list[str]:
     """The commands panels of a group (``Commands`` first), names aligned across them."""
     panels: dict[str, list[Any]] = {}
+    # A group may describe a command without building it (convcli's lazy group does):
+    # the listing reads only its name, help, short_help, hidden, deprecated and panel.
+    describe = getattr(group, "command_summary", None) or group.get_command
     for name in group.list_commands(ctx):
-        command = group.get_command(ctx, name)
+        command = describe(ctx, name)
         if command and not command.hidden:
             panels.setdefault(getattr(command, _PANEL, None) or _COMMANDS, []).append(command)
     longest = max((len(c.name or "") for commands in panels.values() for c in commands), default=0)
