@@ -329,3 +329,30 @@ def test_help_is_what_typer_draws_with_every_module_loaded(command):
     ]
     assert outputs[0] == outputs[1]
     assert "Usage:" in outputs[0] and len(outputs[0].splitlines()) > 8
+
+
+def test_record_init_is_compiled_once_for_all():
+    """Every record's ``__init__`` runs the one template's bytecode (nothing compiled per
+    class, issue 14), with the class's own parameters, defaults and errors."""
+    from convcli import _records
+    from convcli._records import dataclass
+
+    @dataclass(frozen=True)
+    class Pair:
+        left: int
+        right: int = 2
+
+    assert Pair.__init__.__code__.co_code == _records._template.__code__.co_code
+    assert Pair.__init__.__code__.co_varnames == ("self", "left", "right")
+    assert Pair(1) == Pair(left=1, right=2) and Pair(1, 3).right == 3
+    with pytest.raises(
+        TypeError, match=r"Pair.__init__\(\) got an unexpected keyword argument 'x'"
+    ):
+        Pair(1, x=3)
+
+    @dataclass
+    class Odd:  # a field called self: dataclasses name __init__'s first parameter otherwise
+        self: int
+
+    assert Odd(self=4).self == 4
+    assert Odd.__init__.__code__.co_code != _records._template.__code__.co_code

@@ -189,8 +189,17 @@ def _divide(line: str, width: int, fold: bool) -> list[str]:
 def wrap(text: str, width: int, overflow: str = "fold", no_wrap: bool = False) -> list[str]:
     """The lines ``Text.wrap`` makes of plain ``text`` at ``width`` (not padded).
 
-    ``overflow`` "fold" cuts a long word into lines; "ellipsis" (a table column's) cuts it
-    at the width, with an ellipsis.
+    Parameters
+    ----------
+    text : str
+        Plain text (printable ASCII and newlines).
+    width : int
+        The columns a line may take.
+    overflow : str
+        "fold" cuts a word longer than a line into lines; "ellipsis" (a table column's)
+        cuts it at the width, with an ellipsis; "crop" cuts it.
+    no_wrap : bool
+        Each line as it is (cut at the width).
 
     >>> wrap("one two  three\\nfour", 9)
     ['one two  ', 'three', 'four']
@@ -278,7 +287,7 @@ def _render(item: _Item, width: int, column: _Column) -> list[str]:
 # ---- tables --------------------------------------------------------------------------------------
 
 
-def ratio_reduce(
+def _ratio_reduce(
     total: int, ratios: list[int], maximums: list[int], values: list[int]
 ) -> list[int]:
     """``rich._ratio.ratio_reduce``: take ``total`` off ``values`` in proportion to
@@ -300,7 +309,9 @@ def ratio_reduce(
     return result
 
 
-def ratio_distribute(total: int, ratios: list[int], minimums: list[int] | None = None) -> list[int]:
+def _ratio_distribute(
+    total: int, ratios: list[int], minimums: list[int] | None = None
+) -> list[int]:
     """``rich._ratio.ratio_distribute``: ``total`` shared in proportion to ``ratios``."""
     if minimums:
         ratios = [ratio if least else 0 for ratio, least in zip(ratios, minimums, strict=True)]
@@ -364,7 +375,7 @@ class _Table:
             if column.ratio is not None:
                 ratios.append(column.ratio or 0)
                 least.append((column.width or 1) + sum(self.padding(index)))
-        shared = iter(ratio_distribute(max_width - sum(fixed), ratios, least))
+        shared = iter(_ratio_distribute(max_width - sum(fixed), ratios, least))
         return [
             fixed[index] + next(shared) if column.ratio is not None else (ranges[index][1] or 1)
             for index, column in enumerate(columns)
@@ -384,13 +395,13 @@ class _Table:
             )
             table_width = sum(widths)
             if table_width > max_width:  # Rich's last resort: every column alike
-                widths = ratio_reduce(table_width - max_width, [1] * len(widths), widths, widths)
+                widths = _ratio_reduce(table_width - max_width, [1] * len(widths), widths, widths)
                 table_width = sum(widths)
             widths = [
                 self.measure_column(index, width)[1] or 0 for index, width in enumerate(widths)
             ]
         if table_width < max_width and self.expand:  # table_width before the re-measure, as Rich
-            extra = ratio_distribute(max_width - table_width, widths)
+            extra = _ratio_distribute(max_width - table_width, widths)
             widths = [width + more for width, more in zip(widths, extra, strict=True)]
         return widths
 
@@ -426,7 +437,7 @@ def _collapse(widths: list[int], wrapable: list[bool], max_width: int) -> list[i
             ]
             if not any(ratios) or not widest - second:
                 break
-            widths = ratio_reduce(
+            widths = _ratio_reduce(
                 excess, ratios, [min(excess, widest - second)] * len(widths), widths
             )
             total = sum(widths)
