@@ -23,9 +23,11 @@ Type checkers see :func:`dataclasses.dataclass` itself.
 from __future__ import annotations
 
 import dataclasses
+import re
 import reprlib
 import sys
 import types
+import typing
 from collections.abc import Callable
 from dataclasses import MISSING
 from operator import attrgetter
@@ -160,10 +162,112 @@ def _frozen(cls: type) -> dict[str, Any]:
     return {"__setattr__": __setattr__, "__delattr__": __delattr__}
 
 
+# dataclasses._MODULE_IDENTIFIER_RE: how dataclasses read a string annotation's first name.
+_IDENTIFIER = re.compile(r"^(?:\s*(\w+)\s*\.)?\s*(\w+)")
+
+
+def _special(annotation: Any, namespace: dict[str, Any]) -> bool:
+    """Whether dataclasses might read ``annotation`` as ClassVar, InitVar or KW_ONLY (or it
+    is no string): then they process the class themselves."""
+    if not isinstance(annotation, str):
+        return True
+    match = _IDENTIFIER.match(annotation)
+    if match is None:
+        return False
+    found = [namespace.get(match.group(2))]
+    if match.group(1):
+        found.append(getattr(namespace.get(match.group(1)), match.group(2), None))
+    return any(
+        thing is typing.ClassVar
+        or thing is dataclasses.InitVar
+        or thing is dataclasses.KW_ONLY
+        or isinstance(thing, dataclasses.InitVar)
+        or typing.get_origin(thing) is typing.ClassVar
+        for thing in found
+    )
+
+
+def _plain_fields(cls: type) -> dict[str, dataclasses.Field[Any]] | None:
+    """The fields ``dataclasses.dataclass(init=False, repr=False, eq=False)`` would give
+    ``cls``, made without it (its checks of every string annotation against ClassVar,
+    InitVar and KW_ONLY cost half of a record's definition), or None when the class is not
+    the plain case :func:`_record` covers: dataclasses then process it."""
+    module = sys.modules.get(cls.__module__)
+    if module is None or not (3, 10) <= sys.version_info < (3, 13):  # 3.13: __replace__
+        return None
+    if hasattr(cls, "__abstractmethods__") or hasattr(cls, "__post_init__"):
+        return None
+    if any(hasattr(base, "__dataclass_fields__") for base in cls.__mro__[1:]):
+        return None
+    annotations = cls.__dict__.get("__annotations__", {})
+    made: dict[str, dataclasses.Field[Any]] = {}
+    with_default = False
+    for name, annotation in annotations.items():
+        default: Any = getattr(cls, name, MISSING)
+        if name == "self" or _special(annotation, module.__dict__):
+            return None
+        if isinstance(default, types.MemberDescriptorType):  # __slots__
+            return None
+        one: dataclasses.Field[Any] = (
+            default
+            if isinstance(default, dataclasses.Field)
+            else dataclasses.field(default=default)
+        )
+        if not one.init or one.kw_only not in (MISSING, False):
+            return None
+        if one.default is not MISSING and one.default.__class__.__hash__ is None:
+            return None  # a mutable default: dataclasses refuse it
+        has_default = one.default is not MISSING or one.default_factory is not MISSING
+        if with_default and not has_default:
+            return None  # dataclasses refuse it
+        with_default = with_default or has_default
+        made[name] = one
+    if any(isinstance(v, dataclasses.Field) and k not in annotations for k, v in vars(cls).items()):
+        return None  # a field without annotation: dataclasses refuse it
+    for name, one in made.items():
+        one.name, one.type, one.kw_only = name, annotations[name], False
+        one._field_type = dataclasses._FIELD  # type: ignore[attr-defined]
+    return made
+
+
+def _params() -> Any:
+    """The ``__dataclass_params__`` dataclasses give a class processed with init, repr and
+    eq off (what :func:`_record` asked them for before), made once."""
+    global _PARAMS
+    if _PARAMS is None:
+        blank = type("_Params", (), {"__module__": __name__})
+        _PARAMS = dataclasses.dataclass(init=False, repr=False, eq=False)(
+            blank
+        ).__dataclass_params__  # type: ignore[attr-defined]
+    return _PARAMS
+
+
+_PARAMS: Any = None
+
+
+def _process(cls: type, fields: dict[str, dataclasses.Field[Any]]) -> None:
+    """What ``dataclasses._process_class`` does with a plain class's fields: defaults on
+    the class (a factory's field removed), the fields, the params, ``__match_args__``."""
+    for name, one in fields.items():
+        if isinstance(getattr(cls, name, None), dataclasses.Field):
+            if one.default is MISSING:
+                delattr(cls, name)
+            else:
+                setattr(cls, name, one.default)
+    setattr(cls, "__dataclass_params__", _params())  # noqa: B010 (names dataclasses read)
+    setattr(cls, "__dataclass_fields__", fields)  # noqa: B010
+    if "__match_args__" not in cls.__dict__:
+        setattr(cls, "__match_args__", tuple(fields))  # noqa: B010
+
+
 def _record(cls: type[_T], frozen: bool) -> type[_T]:
     had_doc = bool(cls.__dict__.get("__doc__"))
     if _OWN & set(cls.__dict__):
         return dataclasses.dataclass(frozen=frozen)(cls)
+    fields = _plain_fields(cls)
+    if fields is not None:
+        _process(cls, fields)
+        return _finish(cls, frozen, had_doc)
     # What processing replaces (a field(...) by its default) or removes (a factory's
     # field(...)), to put back if dataclasses must do it all after all.
     annotations = cls.__dict__.get("__annotations__", {})
@@ -179,6 +283,12 @@ def _record(cls: type[_T], frozen: bool) -> type[_T]:
         if not had_doc:
             processed.__doc__ = None
         return dataclasses.dataclass(frozen=frozen)(cls)
+    return _finish(processed, frozen, had_doc)
+
+
+def _finish(processed: type[_T], frozen: bool, had_doc: bool) -> type[_T]:
+    """A class whose fields are processed, with the shared methods of a record."""
+    cls = processed
     methods = {"__init__": _init(processed, frozen), **_methods(processed, frozen)}
     if frozen:
         methods.update(_frozen(processed))

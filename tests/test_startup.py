@@ -356,3 +356,58 @@ def test_record_init_is_compiled_once_for_all():
 
     assert Odd(self=4).self == 4
     assert Odd.__init__.__code__.co_code != _records._template.__code__.co_code
+
+
+def test_records_read_their_fields_as_dataclasses_do():
+    """The fields a record makes itself (issue 14) are those dataclasses make; ClassVar,
+    InitVar, a mutable default or a field without annotation go to dataclasses, which say
+    what they always said."""
+    import dataclasses
+    from typing import ClassVar
+
+    from convcli import _records
+    from convcli._records import dataclass
+
+    @dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: str = "x"
+        c: list = dataclasses.field(default_factory=list)
+
+    @dataclasses.dataclass(frozen=True)
+    class Real:
+        a: int
+        b: str = "x"
+        c: list = dataclasses.field(default_factory=list)
+
+    assert _records._plain_fields is not None
+    keys = ("name", "type", "default", "default_factory", "init", "repr", "hash", "compare",
+            "kw_only", "_field_type")  # fmt: skip
+    for ours, real in zip(dataclasses.fields(Plain), dataclasses.fields(Real), strict=True):
+        assert [getattr(ours, k) for k in keys] == [getattr(real, k) for k in keys]
+    assert Plain.b == "x" and "c" not in Plain.__dict__ and Plain.__match_args__ == ("a", "b", "c")
+    assert Plain.__init__.__code__.co_code == _records._template.__code__.co_code
+
+    def counted(decorate):
+        @decorate
+        class Counted:
+            total: ClassVar[int] = 0  # a string here: dataclasses look ClassVar up
+            a: int = 1
+
+        return [f.name for f in dataclasses.fields(Counted)]
+
+    assert counted(dataclass) == counted(dataclasses.dataclass)
+    assert _records._special("ClassVar[int]", {"ClassVar": ClassVar})
+    assert _records._special("t.ClassVar[int]", {"t": __import__("typing")})
+    assert not _records._special("tuple[int, ...]", {"ClassVar": ClassVar})
+    with pytest.raises(ValueError, match="mutable default"):
+
+        @dataclass
+        class Mutable:
+            a: list = []  # noqa: RUF012
+
+    with pytest.raises(TypeError, match="is a field but has no type annotation"):
+
+        @dataclass
+        class Unnamed:
+            a = dataclasses.field(default=1)
