@@ -162,8 +162,10 @@ def _frozen(cls: type) -> dict[str, Any]:
     return {"__setattr__": __setattr__, "__delattr__": __delattr__}
 
 
-# dataclasses._MODULE_IDENTIFIER_RE: how dataclasses read a string annotation's first name.
-_IDENTIFIER = re.compile(r"^(?:\s*(\w+)\s*\.)?\s*(\w+)")
+# How dataclasses read a string annotation's first name (their own pattern, compiled once).
+_IDENTIFIER = getattr(dataclasses, "_MODULE_IDENTIFIER_RE", None) or re.compile(
+    r"^(?:\s*(\w+)\s*\.)?\s*(\w+)"
+)
 
 
 def _special(annotation: Any, namespace: dict[str, Any]) -> bool:
@@ -174,17 +176,20 @@ def _special(annotation: Any, namespace: dict[str, Any]) -> bool:
     match = _IDENTIFIER.match(annotation)
     if match is None:
         return False
-    found = [namespace.get(match.group(2))]
-    if match.group(1):
-        found.append(getattr(namespace.get(match.group(1)), match.group(2), None))
-    return any(
-        thing is typing.ClassVar
-        or thing is dataclasses.InitVar
-        or thing is dataclasses.KW_ONLY
-        or isinstance(thing, dataclasses.InitVar)
-        or typing.get_origin(thing) is typing.ClassVar
-        for thing in found
-    )
+    module_name, name = match.groups()
+    for thing in (
+        namespace.get(name),
+        module_name and getattr(namespace.get(module_name), name, None),
+    ):
+        if thing is not None and (
+            thing is typing.ClassVar
+            or thing is dataclasses.InitVar
+            or thing is dataclasses.KW_ONLY
+            or isinstance(thing, dataclasses.InitVar)
+            or typing.get_origin(thing) is typing.ClassVar
+        ):
+            return True
+    return False
 
 
 def _plain_fields(cls: type) -> dict[str, dataclasses.Field[Any]] | None:
