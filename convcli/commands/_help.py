@@ -28,16 +28,18 @@ HELP_WIDTH = 80
 _EPILOG_WIDTH = HELP_WIDTH - 2
 # A choice list longer than this becomes a metavar word and a sentence of the help.
 _LONG_CHOICES = 16
-_MARKUP = re.compile(r"\[/?(?:bold|dim|italic)?\]")
+# Patterns, compiled by re (and cached there) when help is first drawn: a command that runs
+# does not pay for them.
+_MARKUP = r"\[/?(?:bold|dim|italic)?\]"
 _COMMENT_START = "[dim]# "
 # A shell word: a quoted argument is one word, never split by a line continuation.
-_SHELL_WORD = re.compile(r"""(?:[^\s"']+|"[^"]*"|'[^']*')+""")
-_COMMENT = re.compile(r"^(?P<command>\s+\S.*?)\s+(?P<comment>\[dim\]# .*)$")
+_SHELL_WORD = r"""(?:[^\s"']+|"[^"]*"|'[^']*')+"""
+_COMMENT = r"^(?P<command>\s+\S.*?)\s+(?P<comment>\[dim\]# .*)$"
 
 
 def visible_length(line: str) -> int:
     """The width of a line of help text once its Rich markup (``[dim]``...) is drawn."""
-    return len(_MARKUP.sub("", line))
+    return len(re.sub(_MARKUP, "", line))
 
 
 def reflow(text: str, width: int | None = None) -> str:
@@ -106,9 +108,9 @@ def _fit_example(line: str, width: int) -> list[str]:
                 text.split(), width - 1, indent + _COMMENT_START, indent + _COMMENT_START
             )
         ]
-    match = _COMMENT.match(line)
+    match = re.match(_COMMENT, line)
     if match is None:
-        return _balanced(_SHELL_WORD.findall(line), width, indent, indent + "    ", " \\")
+        return _balanced(re.findall(_SHELL_WORD, line), width, indent, indent + "    ", " \\")
     closer = f"{match['command']}  {match['comment']}"
     if visible_length(closer) <= width:
         return [closer]
