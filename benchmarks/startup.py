@@ -11,7 +11,7 @@ of the CPU time the process used (user + system, from ``getrusage``): on a machi
 with other work the CPU time moves far less than the wall clock, and it is what start-up
 costs the user's machine.
 
-    .venv/bin/python benchmarks/startup.py [--runs 30]
+    .venv/bin/python benchmarks/startup.py [--runs 30] [--before DIR]
 """
 
 from __future__ import annotations
@@ -62,6 +62,24 @@ COMMANDS: dict[str, list[str]] = {
     ],
     "python -c 'import numpy' (for scale)": [sys.executable, "-c", "import numpy"],
 }  # fmt: skip
+# --before DIR: the convcli commands also run from an older copy of the package (e.g.
+# `git archive BASE convcli | tar -x -C DIR`), interleaved with the current one, both
+# started alike: an editable install's import hook would find the installed copy first.
+_LAUNCH = (
+    "import sys\n"
+    "sys.meta_path[:] = [f for f in sys.meta_path if 'editable' not in repr(f).lower()]\n"
+    "sys.path.insert(0, {path!r})\n"
+    "sys.argv = ['convcli', *{args!r}]\n"
+    "from convcli.cli import main\n"
+    "main()\n"
+)
+
+
+def launched(path: str, args: list[str]) -> list[str]:
+    """``convcli ARGS`` run from the package under ``path``."""
+    return [sys.executable, "-c", _LAUNCH.format(path=path, args=args)]
+
+
 BASELINE = "python -c 'import typer'"
 FLOOR = "minimal Typer app, one command, 4 options"
 HEAVY = ("numpy", "scipy", "PIL")
@@ -99,7 +117,16 @@ def time_once(command: list[str]) -> tuple[float, float]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
+    parser.add_argument("--before", help="a directory holding an older convcli package")
     args = parser.parse_args()
+    if args.before:
+        import convcli
+
+        current = os.path.dirname(os.path.dirname(os.path.abspath(convcli.__file__)))
+        for name, command in list(COMMANDS.items()):
+            if command[1:3] == ["-m", "convcli"]:
+                for label, path in (("before", args.before), ("after", current)):
+                    COMMANDS[f"{name} [{label}]"] = launched(path, command[3:])
 
     for command in COMMANDS.values():
         time_once(command)  # warm-up: .pyc files, page cache
@@ -111,16 +138,18 @@ def main() -> None:
             walls[name].append(wall)
             cpus[name].append(cpu)
 
-    print(f"{args.runs} runs each, interleaved; medians; ratios to `import typer` and to the "
-          "minimal Typer app")  # fmt: skip
+    print(f"{args.runs} runs each, interleaved; medians (and the least CPU time); ratios to "
+          "`import typer` and to the minimal Typer app")  # fmt: skip
     print(f"{'command':45} {'wall ms':>8} {'x typer':>8} {'x app':>6} "
-          f"{'CPU ms':>8} {'x typer':>8} {'x app':>6}")  # fmt: skip
+          f"{'CPU ms':>8} {'x typer':>8} {'x app':>6} {'min CPU x typer':>16}")  # fmt: skip
     wall_base, cpu_base = (statistics.median(m[BASELINE]) for m in (walls, cpus))
     wall_floor, cpu_floor = (statistics.median(m[FLOOR]) for m in (walls, cpus))
+    least_base = min(cpus[BASELINE])  # the least disturbed run: steadier on a shared machine
     for name in COMMANDS:
         wall, cpu = statistics.median(walls[name]), statistics.median(cpus[name])
         print(f"{name:45} {1000 * wall:8.1f} {wall / wall_base:7.2f}x {wall / wall_floor:5.2f}x "
-              f"{1000 * cpu:8.1f} {cpu / cpu_base:7.2f}x {cpu / cpu_floor:5.2f}x")  # fmt: skip
+              f"{1000 * cpu:8.1f} {cpu / cpu_base:7.2f}x {cpu / cpu_floor:5.2f}x "
+              f"{min(cpus[name]) / least_base:15.2f}x")  # fmt: skip
     loaded = heavy_modules_loaded()
     print(f"heavy modules imported by the shape path: {', '.join(loaded) or 'none'}")
 

@@ -11,10 +11,12 @@ from __future__ import annotations
 import contextlib
 import errno
 import importlib
+import inspect
 import os
 import sys
 import warnings
 from collections.abc import Iterator, Sequence
+from types import SimpleNamespace
 from typing import Annotated, Any, Literal
 
 import typer
@@ -22,7 +24,7 @@ from typer.core import TyperGroup
 
 from convcli import __version__, _signals
 from convcli.commands import options
-from convcli.commands._help import HelpfulCommand, import_rich_help
+from convcli.commands._help import HelpfulCommand, show_help
 from convcli.errors import ConvcliError, SpecError
 
 #: Longest error line: a message quoting a 100 kB argument is shortened in the middle.
@@ -105,6 +107,18 @@ COMMANDS: dict[str, str] = {
 }
 
 
+def _registered(cmd_name: str) -> typer.Typer:
+    """The one-command Typer app of ``cmd_name``: its module imported, its command
+    registered, nothing built yet."""
+    module_name, function_name = COMMANDS[cmd_name].split(":")
+    module = importlib.import_module(module_name)
+    single = typer.Typer(rich_markup_mode=RICH_MARKUP_MODE, add_completion=False)
+    single.command(cmd_name, cls=HelpfulCommand, epilog=module.EPILOG)(
+        getattr(module, function_name)
+    )
+    return single
+
+
 class ConvcliGroup(TyperGroup):
     """Typer's group, with lazily loaded commands and one place that turns exceptions
     into ``Error:`` lines.
@@ -116,8 +130,7 @@ class ConvcliGroup(TyperGroup):
     """
 
     def format_help(self, ctx: Any, formatter: Any) -> None:
-        import_rich_help()
-        super().format_help(ctx, formatter)
+        show_help(self, ctx, formatter, super().format_help)
 
     def list_commands(self, ctx: Any) -> list[str]:
         return list(COMMANDS)
@@ -125,14 +138,28 @@ class ConvcliGroup(TyperGroup):
     def get_command(self, ctx: Any, cmd_name: str) -> Any:
         command = self.commands.get(cmd_name)
         if command is None and cmd_name in COMMANDS:
-            module_name, function_name = COMMANDS[cmd_name].split(":")
-            module = importlib.import_module(module_name)
-            single = typer.Typer(rich_markup_mode=RICH_MARKUP_MODE, add_completion=False)
-            single.command(cmd_name, cls=HelpfulCommand, epilog=module.EPILOG)(
-                getattr(module, function_name)
-            )
-            command = self.commands[cmd_name] = typer.main.get_command(single)
+            command = self.commands[cmd_name] = typer.main.get_command(_registered(cmd_name))
         return command
+
+    def command_summary(self, ctx: Any, cmd_name: str) -> Any:
+        """What the app's help lists of a command (name, help, short_help, hidden,
+        deprecated, rich_help_panel), as the built command would have it, without building
+        its options: ``convcli --help`` lists six commands and runs none (building them
+        was most of its time). :mod:`convcli.render.help` asks for it."""
+        if cmd_name in self.commands or cmd_name not in COMMANDS:
+            return self.get_command(ctx, cmd_name)
+        info = _registered(cmd_name).registered_commands[0]
+        return SimpleNamespace(
+            name=cmd_name,
+            # as typer.main.get_command_from_info passes it to the command
+            help=inspect.getdoc(info.callback)
+            if info.help is None
+            else inspect.cleandoc(info.help),
+            short_help=info.short_help,
+            hidden=info.hidden,
+            deprecated=info.deprecated,
+            rich_help_panel=info.rich_help_panel,
+        )
 
     def resolve_command(self, ctx: Any, args: list[str]) -> Any:
         """An unknown command is one usage line, with the closest name when there is one

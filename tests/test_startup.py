@@ -283,15 +283,21 @@ def test_fields_are_ints_until_a_transposed_layer_makes_fractions():
     assert all(type(v) is Fraction for v in deconv.rf + deconv.jump + deconv.rf_padding)
 
 
+# Typer's Rich help, not convcli's own piped one (tests/test_help_render.py): Rich stays
+# off the terminal path with TTY_COMPATIBLE=0, and convcli's renderer steps aside for it.
+_RICH = {**os.environ, "TTY_COMPATIBLE": "0"}
+
+
 def test_help_leaves_out_what_rich_help_never_draws():
-    """``--help`` imports typer.rich_utils without rich.markdown (markdown-it, Pygments) and
-    rich.traceback; the stand-ins are gone afterwards and build real objects if called."""
+    """Rich's ``--help`` imports typer.rich_utils without rich.markdown (markdown-it, Pygments)
+    and rich.traceback; the stand-ins are gone afterwards and build real objects if called."""
     code = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
         "from convcli.cli import app\n"
         "result = CliRunner().invoke(app, ['--help'])\n"
-        "print(result.exit_code, 'Commands' in result.stdout, 'shape' in result.stdout)\n"
+        "print(result.exit_code, 'Commands' in result.stdout, 'shape' in result.stdout,"
+        " 'rich.console' in sys.modules)\n"
         "print(sorted(m for m in ('rich.markdown', 'rich.traceback', 'markdown_it', 'pygments')"
         " if m in sys.modules))\n"
         "import typer.rich_utils as ru\n"
@@ -299,8 +305,8 @@ def test_help_leaves_out_what_rich_help_never_draws():
         "import rich.markdown\n"
         "print(type(made) is rich.markdown.Markdown, hasattr(rich.markdown, 'Heading'))\n"
     )
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert done.stdout.splitlines() == ["0 True True", "[]", "True True"], done.stderr
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=_RICH)
+    assert done.stdout.splitlines() == ["0 True True True", "[]", "True True"], done.stderr
 
 
 @pytest.mark.parametrize("command", ["", "shape", "apply", "compare", "kernels", "learn", "draw"])
@@ -316,8 +322,92 @@ def test_help_is_what_typer_draws_with_every_module_loaded(command):
         f"sys.stdout.write(CliRunner().invoke(app, {args!r}, terminal_width=80).stdout)\n"
     )
     outputs = [
-        subprocess.run([sys.executable, "-c", code, how], capture_output=True, text=True).stdout
+        subprocess.run(
+            [sys.executable, "-c", code, how], capture_output=True, text=True, env=_RICH
+        ).stdout
         for how in ("stand-in", "real")
     ]
     assert outputs[0] == outputs[1]
     assert "Usage:" in outputs[0] and len(outputs[0].splitlines()) > 8
+
+
+def test_record_init_is_compiled_once_for_all():
+    """Every record's ``__init__`` runs the one template's bytecode (nothing compiled per
+    class, issue 14), with the class's own parameters, defaults and errors."""
+    from convcli import _records
+    from convcli._records import dataclass
+
+    @dataclass(frozen=True)
+    class Pair:
+        left: int
+        right: int = 2
+
+    assert Pair.__init__.__code__.co_code == _records._template.__code__.co_code
+    assert Pair.__init__.__code__.co_varnames == ("self", "left", "right")
+    assert Pair(1) == Pair(left=1, right=2) and Pair(1, 3).right == 3
+    with pytest.raises(
+        TypeError, match=r"Pair.__init__\(\) got an unexpected keyword argument 'x'"
+    ):
+        Pair(1, x=3)
+
+    @dataclass
+    class Odd:  # a field called self: dataclasses name __init__'s first parameter otherwise
+        self: int
+
+    assert Odd(self=4).self == 4
+    assert Odd.__init__.__code__.co_code != _records._template.__code__.co_code
+
+
+def test_records_read_their_fields_as_dataclasses_do():
+    """The fields a record makes itself (issue 14) are those dataclasses make; ClassVar,
+    InitVar, a mutable default or a field without annotation go to dataclasses, which say
+    what they always said."""
+    import dataclasses
+    from typing import ClassVar
+
+    from convcli import _records
+    from convcli._records import dataclass
+
+    @dataclass(frozen=True)
+    class Plain:
+        a: int
+        b: str = "x"
+        c: list = dataclasses.field(default_factory=list)
+
+    @dataclasses.dataclass(frozen=True)
+    class Real:
+        a: int
+        b: str = "x"
+        c: list = dataclasses.field(default_factory=list)
+
+    assert _records._plain_fields is not None
+    keys = ("name", "type", "default", "default_factory", "init", "repr", "hash", "compare",
+            "kw_only", "_field_type")  # fmt: skip
+    for ours, real in zip(dataclasses.fields(Plain), dataclasses.fields(Real), strict=True):
+        assert [getattr(ours, k) for k in keys] == [getattr(real, k) for k in keys]
+    assert Plain.b == "x" and "c" not in Plain.__dict__ and Plain.__match_args__ == ("a", "b", "c")
+    assert Plain.__init__.__code__.co_code == _records._template.__code__.co_code
+
+    def counted(decorate):
+        @decorate
+        class Counted:
+            total: ClassVar[int] = 0  # a string here: dataclasses look ClassVar up
+            a: int = 1
+
+        return [f.name for f in dataclasses.fields(Counted)]
+
+    assert counted(dataclass) == counted(dataclasses.dataclass)
+    assert _records._special("ClassVar[int]", {"ClassVar": ClassVar})
+    assert _records._special("t.ClassVar[int]", {"t": __import__("typing")})
+    assert not _records._special("tuple[int, ...]", {"ClassVar": ClassVar})
+    with pytest.raises(ValueError, match="mutable default"):
+
+        @dataclass
+        class Mutable:
+            a: list = []  # noqa: RUF012
+
+    with pytest.raises(TypeError, match="is a field but has no type annotation"):
+
+        @dataclass
+        class Unnamed:
+            a = dataclasses.field(default=1)

@@ -28,16 +28,18 @@ HELP_WIDTH = 80
 _EPILOG_WIDTH = HELP_WIDTH - 2
 # A choice list longer than this becomes a metavar word and a sentence of the help.
 _LONG_CHOICES = 16
-_MARKUP = re.compile(r"\[/?(?:bold|dim|italic)?\]")
+# Patterns, compiled by re (and cached there) when help is first drawn: a command that runs
+# does not pay for them.
+_MARKUP = r"\[/?(?:bold|dim|italic)?\]"
 _COMMENT_START = "[dim]# "
 # A shell word: a quoted argument is one word, never split by a line continuation.
-_SHELL_WORD = re.compile(r"""(?:[^\s"']+|"[^"]*"|'[^']*')+""")
-_COMMENT = re.compile(r"^(?P<command>\s+\S.*?)\s+(?P<comment>\[dim\]# .*)$")
+_SHELL_WORD = r"""(?:[^\s"']+|"[^"]*"|'[^']*')+"""
+_COMMENT = r"^(?P<command>\s+\S.*?)\s+(?P<comment>\[dim\]# .*)$"
 
 
 def visible_length(line: str) -> int:
     """The width of a line of help text once its Rich markup (``[dim]``...) is drawn."""
-    return len(_MARKUP.sub("", line))
+    return len(re.sub(_MARKUP, "", line))
 
 
 def reflow(text: str, width: int | None = None) -> str:
@@ -106,9 +108,9 @@ def _fit_example(line: str, width: int) -> list[str]:
                 text.split(), width - 1, indent + _COMMENT_START, indent + _COMMENT_START
             )
         ]
-    match = _COMMENT.match(line)
+    match = re.match(_COMMENT, line)
     if match is None:
-        return _balanced(_SHELL_WORD.findall(line), width, indent, indent + "    ", " \\")
+        return _balanced(re.findall(_SHELL_WORD, line), width, indent, indent + "    ", " \\")
     closer = f"{match['command']}  {match['comment']}"
     if visible_length(closer) <= width:
         return [closer]
@@ -192,6 +194,24 @@ def import_rich_help() -> None:
                 del sys.modules[name]
 
 
+def show_help(command: Any, ctx: Any, formatter: Any, typer_format: Any) -> None:
+    """THE help hook of every command and of the app: off a terminal, convcli draws the
+    help itself (:mod:`convcli.render.help`, no Rich imported), character for character
+    what Typer's Rich help writes there; anything else, or anything that renderer does not
+    copy, goes to Typer (``typer_format(ctx, formatter)``), with Rich as before."""
+    from typer.core import HAS_RICH
+
+    from convcli.render.help import plain_help
+
+    text = plain_help(command, ctx) if HAS_RICH else None
+    if text is None:
+        import_rich_help()
+        typer_format(ctx, formatter)
+        return
+    sys.stdout.write(text)
+    sys.stdout.flush()
+
+
 class HelpfulCommand(TyperCommand):
     """A Typer command whose help fits an 80-column terminal (see the module's docstring)."""
 
@@ -219,5 +239,4 @@ class HelpfulCommand(TyperCommand):
                 if isinstance(param, TyperOption):
                     _choices(param)
                     _ranges(param)
-        import_rich_help()
-        super().format_help(ctx, formatter)
+        show_help(self, ctx, formatter, super().format_help)
