@@ -11,7 +11,8 @@ cluster convcli did not start running.
 
 ``ADDRESS`` follows Dask's own habits: ``tcp://host:8786`` (or ``host:8786``, as
 ``dask worker`` takes it); ``local`` or ``local:N`` starts a ``LocalCluster`` of N worker
-processes (one thread each) for this run; ``auto`` does what ``distributed.Client()``
+processes (one thread each, forked ready from a fork server: :func:`_local_settings`) for
+this run; ``auto`` does what ``distributed.Client()``
 does: the scheduler in ``DASK_SCHEDULER_ADDRESS`` (Dask's ``scheduler-address`` setting)
 if there is one, else a ``LocalCluster``.
 
@@ -331,7 +332,9 @@ def _local_settings(preload: Sequence[str]) -> contextlib.ExitStack:
     worker is a fresh interpreter importing distributed, NumPy, Pillow and convcli for
     itself, its first file waiting for them, and closing one took most of a second.
     Dask starts the server with its first worker, after setting
-    ``distributed.nanny.pre-spawn-environ``, as for a spawned worker.
+    ``distributed.nanny.pre-spawn-environ``, as for a spawned worker. The server lives as
+    long as this process: a later LocalCluster here forks from it, with its imports and
+    its environment (Dask still hands every worker ``distributed.nanny.environ``).
     """
     import multiprocessing
 
