@@ -494,7 +494,8 @@ def run_batch(
         return fail_fast and item.status == "failed"
 
     # A cluster is reached (or started) before any folder is made.
-    with _dask_session(dask if todo else None) as run:
+    urls = [name for item in todo for name in (item.input, item.output)]
+    with _dask_session(dask if todo else None, storage.packages(urls)) as run:
         _make_folders(todo)
         # Everything here is bookkeeping a signal must not cut, but the work of a file in
         # this process (-j 1); the pool's loop polls for a signal instead.
@@ -559,15 +560,16 @@ def _settle(todo: Sequence[BatchItem], started_at: float) -> None:
 
 
 @contextlib.contextmanager
-def _dask_session(address: str | None) -> Iterator[Any]:
+def _dask_session(address: str | None, preload: Sequence[str]) -> Iterator[Any]:
     """A connected :class:`convcli.cluster.DaskRun` for ``--dask`` (None without it),
-    closed at the end (a cluster convcli started goes with it; another keeps running)."""
+    closed at the end (a cluster convcli started goes with it; another keeps running);
+    the workers of a LocalCluster import ``preload`` before their first file."""
     if address is None:
         yield None
         return
     from convcli import cluster
 
-    run = cluster.connect(address)
+    run = cluster.connect(address, preload)
     try:
         yield run
     finally:

@@ -11,7 +11,8 @@ cluster convcli did not start running.
 
 ``ADDRESS`` follows Dask's own habits: ``tcp://host:8786`` (or ``host:8786``, as
 ``dask worker`` takes it); ``local`` or ``local:N`` starts a ``LocalCluster`` of N worker
-processes (one thread each) for this run; ``auto`` does what ``distributed.Client()``
+processes (one thread each, forked ready from a fork server: :func:`_local_settings`) for
+this run; ``auto`` does what ``distributed.Client()``
 does: the scheduler in ``DASK_SCHEDULER_ADDRESS`` (Dask's ``scheduler-address`` setting)
 if there is one, else a ``LocalCluster``.
 
@@ -27,7 +28,7 @@ import functools
 import logging
 import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from convcli import _signals
@@ -131,11 +132,14 @@ class DaskRun:
         Closed with the run; a cluster given by address is left running.
     label : str
         ``"local:2"`` or the scheduler's address, for the report.
+    settings : contextlib.ExitStack
+        Dask settings made for the run (a LocalCluster's), undone when it closes.
     """
 
     client: Any
     cluster: Any
     label: str
+    settings: contextlib.ExitStack = field(default_factory=contextlib.ExitStack)
     closed: bool = False
 
     @property
@@ -153,6 +157,7 @@ class DaskRun:
         if self.cluster is not None:
             with contextlib.suppress(Exception):
                 self.cluster.close()
+        self.settings.close()
 
     def check_versions(self) -> None:
         """One Error if a worker lacks convcli or runs another version."""
@@ -311,34 +316,76 @@ class DaskRun:
             return {}
 
 
-def _local_cluster(factory: Any, workers: int | None) -> Any:
-    """A LocalCluster of ``workers`` processes (one thread each), quiet on stderr, whose
-    workers leave Ctrl-C to this process (:class:`convcli._dask_worker.IgnoreInterrupt`)."""
+#: What every worker of a LocalCluster needs, imported once in the fork server the workers
+#: are forked from: Dask's worker, and convcli's task (:func:`run_file` imports the whole
+#: unit of work: NumPy, Pillow, the core).
+WORKER_MODULES = ("distributed", "convcli.cluster", "convcli._dask_worker")
+
+
+def _local_settings(preload: Sequence[str]) -> contextlib.ExitStack:
+    """Dask's settings for the LocalCluster convcli starts, in effect until the returned
+    stack is closed (with the run: a worker that died is started again under them).
+
+    Its workers are forked from a fork server (Dask's
+    ``distributed.worker.multiprocessing-method: forkserver``) that imported
+    :data:`WORKER_MODULES` and ``preload`` once: with Dask's default (``spawn``) each
+    worker is a fresh interpreter importing distributed, NumPy, Pillow and convcli for
+    itself, its first file waiting for them, and closing one took most of a second.
+    Dask starts the server with its first worker, after setting
+    ``distributed.nanny.pre-spawn-environ``, as for a spawned worker. The server lives as
+    long as this process: a later LocalCluster here forks from it, with its imports and
+    its environment (Dask still hands every worker ``distributed.nanny.environ``).
+    """
+    import multiprocessing
+
     import dask
+    from distributed.utils import get_mp_context
 
-    from convcli._dask_worker import IgnoreInterrupt
-
+    settings = contextlib.ExitStack()
     # Dask sets MALLOC_TRIM_THRESHOLD_ for its workers (to give memory back); setting it
     # turns off glibc's sliding mmap threshold, so every image-sized NumPy array is a
     # fresh mmap, page-faulted in: a 1080p blur took ~2x as long in a worker. convcli's
     # arrays live one file long, the process's memory is flat: let glibc keep them.
-    with dask.config.set({"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}):
-        return factory(
-            n_workers=workers,
-            threads_per_worker=1,
-            processes=True,
-            dashboard_address=None,
-            # Without a dashboard the scheduler still serves its HTTP routes, on 8787 by
-            # default: taken (another cluster on the machine), Dask warns on stderr.
-            scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
-            silence_logs=50,  # logging.CRITICAL: stderr is the report's
-            plugins={IgnoreInterrupt()},
-        )
+    config: dict[str, Any] = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    if "forkserver" in multiprocessing.get_all_start_methods():  # not on Windows
+        config["distributed.worker.multiprocessing-method"] = "forkserver"
+    settings.enter_context(dask.config.set(config))
+    context = get_mp_context()  # Dask's preload list set once, before ours replaces it
+    if context.get_start_method() == "forkserver":
+        context.set_forkserver_preload([*WORKER_MODULES, *preload])
+    return settings
 
 
-def connect(address: str) -> DaskRun:
+def _local_cluster(factory: Any, workers: int | None) -> Any:
+    """A LocalCluster of ``workers`` processes (one thread each), quiet on stderr, whose
+    workers leave Ctrl-C to this process (:class:`convcli._dask_worker.IgnoreInterrupt`);
+    Dask's settings are :func:`_local_settings`'."""
+    from convcli._dask_worker import IgnoreInterrupt
+
+    return factory(
+        n_workers=workers,
+        threads_per_worker=1,
+        processes=True,
+        dashboard_address=None,
+        # Without a dashboard the scheduler still serves its HTTP routes, on 8787 by
+        # default: taken (another cluster on the machine), Dask warns on stderr.
+        scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
+        silence_logs=50,  # logging.CRITICAL: stderr is the report's
+        plugins={IgnoreInterrupt()},
+    )
+
+
+def connect(address: str, preload: Sequence[str] = ()) -> DaskRun:
     """A client for ``--dask ADDRESS`` (see the module docstring), its workers' convcli
     versions checked.
+
+    Parameters
+    ----------
+    address : str
+        ``--dask``'s value.
+    preload : sequence of str
+        Modules the workers of a LocalCluster import before their first file, besides
+        :data:`WORKER_MODULES`: the file systems of the batch's URLs (``s3fs``).
 
     Raises
     ------
@@ -355,20 +402,25 @@ def connect(address: str) -> DaskRun:
     # stderr is the report's: the client's own warnings (a result lost with a worker,
     # "rescheduling") are told by the report as the file's retries.
     logging.getLogger("distributed.client").setLevel(logging.ERROR)
+    local = where == "local" or (where == "auto" and not dask.config.get("scheduler-address", None))
+    settings = _local_settings(preload) if local else contextlib.ExitStack()
     cluster = None
     label = where if where != "local" else f"local:{workers or 'auto'}"
     try:
-        if where == "local" or (where == "auto" and not dask.config.get("scheduler-address", None)):
+        if local:
             cluster = _local_cluster(LocalCluster, workers)
             client = Client(cluster, timeout=CONNECT_TIMEOUT)
         else:
             client = Client(None if where == "auto" else where, timeout=CONNECT_TIMEOUT)
             label = client.scheduler.address
-    except (OSError, TimeoutError) as error:
+    except BaseException as error:
         if cluster is not None:
             cluster.close()
-        raise ConvcliError(f"--dask {address}: cannot reach the scheduler ({error})") from None
-    run = DaskRun(client, cluster, label)
+        settings.close()
+        if isinstance(error, (OSError, TimeoutError)):
+            raise ConvcliError(f"--dask {address}: cannot reach the scheduler ({error})") from None
+        raise
+    run = DaskRun(client, cluster, label, settings)
     try:
         run.client.wait_for_workers(1, timeout=CONNECT_TIMEOUT)
         run.check_versions()

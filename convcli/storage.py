@@ -35,6 +35,7 @@ __all__ = [
     "join",
     "local_path",
     "object_output",
+    "packages",
     "read_bytes",
     "shared_by_processes",
 ]
@@ -249,3 +250,19 @@ def check_urls(urls: Sequence[str]) -> None:
     for url in urls:
         if is_url(url) and protocol(url) != "file":
             _filesystem(url)
+
+
+def packages(urls: Sequence[str]) -> list[str]:
+    """The modules that read and write these URLs (fsspec and the store's package), for
+    a process to import before its first file; none for paths.
+
+    Examples
+    --------
+    >>> packages(["s3://b/raw/a.png", "out/a.png", "s3://b/out/a.png"])
+    ['fsspec', 's3fs']
+    >>> packages(["a.png", "file:///tmp/b.png"])
+    []
+    """
+    found = {protocol(url) for url in urls if is_url(url)} - {"file"}
+    named = sorted({_EXTRAS[name][1] for name in found if name in _EXTRAS})
+    return ["fsspec", *named] if found else []

@@ -1,0 +1,121 @@
+"""How convcli starts (and stops) the LocalCluster of ``--dask local``: workers forked
+from a fork server that imported convcli once, Dask's settings undone with the run, and
+no process left behind when the batch fails after the cluster started.
+
+Each case runs in a child process: a fork server lives as long as the process that
+started it, and this one must not keep one for the rest of the session.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from tests.conftest import wait_for
+
+CONVCLI = [sys.executable, "-m", "convcli"]
+
+WORKERS_SEEN = """
+import json, os, sys
+from convcli import cluster
+import dask
+import distributed  # its defaults join dask.config on import
+
+def seen():
+    import os, sys
+    return {
+        "parent": os.getppid(),
+        "preloaded": [name for name in ("convcli.process", "PIL.Image", "s3fs")
+                      if name in sys.modules],
+        "malloc_trim": os.environ.get("MALLOC_TRIM_THRESHOLD_"),
+    }
+
+if __name__ == "__main__":
+    before = dask.config.get("distributed.worker.multiprocessing-method")
+    run = cluster.connect("local:2", preload=sys.argv[1:])
+    during = dask.config.get("distributed.worker.multiprocessing-method")
+    workers = list(run.client.run(seen).values())
+    run.close()
+    print(json.dumps({
+        "client": os.getpid(), "workers": workers, "before": before, "during": during,
+        "after": dask.config.get("distributed.worker.multiprocessing-method"),
+        "trim_after": dask.config.get("distributed.nanny.pre-spawn-environ")
+                      .get("MALLOC_TRIM_THRESHOLD_"),
+    }))
+"""
+
+
+def test_localcluster_workers_are_forked_ready_and_the_settings_undone(tmp_path):
+    script = tmp_path / "seen.py"  # a file: the fork server re-imports __main__ by path
+    script.write_text(WORKERS_SEEN)
+    run = subprocess.run(
+        [sys.executable, str(script), "fsspec", "s3fs"], capture_output=True, text=True
+    )
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    workers = seen["workers"]
+    assert len(workers) == 2
+    # Both forked from one fork server (a child of the client), not spawned by it.
+    parents = {worker["parent"] for worker in workers}
+    assert len(parents) == 1 and parents != {seen["client"]}
+    # Before any task, the unit of work and the batch's store were imported there.
+    assert [worker["preloaded"] for worker in workers] == [
+        ["convcli.process", "PIL.Image", "s3fs"]
+    ] * 2
+    assert [worker["malloc_trim"] for worker in workers] == [None, None]
+    # Dask's settings were convcli's for the run only.
+    assert (seen["before"], seen["during"], seen["after"]) == ("spawn", "forkserver", "spawn")
+    assert seen["trim_after"] == 65536
+
+
+def session_processes(session: int) -> list[str]:
+    """The processes (pid and command) left in a session, the zombie-free ones."""
+    left = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            command = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
+        except OSError:  # gone meanwhile
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        if int(fields[3]) == session and fields[0] != "Z":
+            left.append(f"{entry.name} {command}")
+    return left
+
+
+def test_an_error_after_the_cluster_started_leaves_no_process_and_no_output(tmp_path):
+    """The output folder is made once the cluster is up (a cluster that cannot start
+    must not leave folders); when it cannot be made, the error is one line and the
+    LocalCluster, its workers and their fork server all go with the run."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pixels = np.random.default_rng(3).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "a.png")
+    blocker = tmp_path / "blocker"
+    blocker.write_text("a file where the output folder's parent should be")
+    out = blocker / "out"
+    process = subprocess.Popen(
+        [*CONVCLI, "apply", str(folder), "-k", "box:3", "-O", str(out), "--dask", "local:2"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,  # its session holds the cluster's every process
+    )
+    stdout, stderr = process.communicate(timeout=300)
+    assert (process.returncode, stdout) == (1, "")
+    assert stderr == f"Error: cannot create output folder '{out}': not a directory\n"
+    wait_for(
+        lambda: not session_processes(process.pid),
+        "the cluster's processes to leave the session",
+        deadline=60.0,
+        interval=0.05,
+    )
+    assert sorted(os.listdir(tmp_path)) == ["blocker", "in"]
