@@ -431,6 +431,8 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> Picture:
         try:
             wide = _decode_wide(data, name, max_pixels)
             if wide is None:
+                wide = _decode_turbo_jpeg(data, name, max_pixels)
+            if wide is None:
                 image, notes, file_format = _open_first_frame(data, name, max_pixels)
                 wide = _picture_from_pillow(image, name, notes, file_format)
             picture = wide
@@ -545,6 +547,36 @@ def _decode_wide(data: bytes, name: str, max_pixels: int | None) -> Picture | No
     picture.dpi = _dpi(info.get("dpi"))
     picture.pixels = _oriented(pixels, image.getexif().get(_ORIENTATION, 1))
     return picture
+
+
+def _decode_turbo_jpeg(data: bytes, name: str, max_pixels: int | None) -> Picture | None:
+    """An RGB or grey JPEG decoded by simplejpeg (the ``fast`` extra): the pixels Pillow
+    gives, straight into a NumPy array (~7 ms instead of ~14 ms for a 1080p photo: no
+    copy out of Pillow's 4-bytes-per-pixel image). None for anything else (no
+    simplejpeg, CMYK, a multi-picture file, a warning from libjpeg-turbo): Pillow reads
+    it, and says what is wrong with it."""
+    from convcli import _jpeg
+
+    if _jpeg.codec() is None or _signature(data) != "JPEG":
+        return None
+    image = _open_header(data, name, max_pixels)  # size checked, metadata read
+    if image.format != "JPEG" or getattr(image, "n_frames", 1) != 1:
+        return None
+    pixels = _jpeg.decode(data, image.mode)
+    if pixels is None or pixels.shape[:2] != (image.height, image.width):
+        return None
+    pixels = _oriented(pixels, image.getexif().get(_ORIENTATION, 1))
+    _check_pixels(name, pixels.shape[1], pixels.shape[0], max_pixels)
+    dpi = image.info.get("dpi")
+    return Picture(
+        pixels,
+        image.mode,
+        "8",
+        "JPEG",
+        image.mode,
+        image.info.get("icc_profile"),
+        tuple(dpi) if dpi else None,  # as _picture_from_pillow has it
+    )
 
 
 def _dpi(value: object) -> tuple[float, float] | None:

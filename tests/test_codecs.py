@@ -1,0 +1,177 @@
+"""The ``fast`` extra's JPEG decoder (:mod:`convcli._jpeg`, simplejpeg): the pixels and
+metadata Pillow gives, every one, on the samples and on JPEGs of every kind Pillow
+writes; anything it does not handle like Pillow goes to Pillow.
+
+simplejpeg is in the ``test`` extra: these tests never skip.
+"""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from convcli import _jpeg, imageio
+from convcli.errors import ConvcliError
+from tests.conftest import SAMPLES, invoke
+
+SHARED = ("camera.png", "chelsea.png")
+
+
+def jpeg_bytes(pixels: np.ndarray, **options) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, "JPEG", **options)
+    return buffer.getvalue()
+
+
+def pillow_picture(data: bytes, monkeypatch) -> imageio.Picture:
+    """The Picture convcli reads without simplejpeg."""
+    with monkeypatch.context() as patch:
+        patch.setattr(_jpeg, "_codec", None)
+        return imageio.load_image(io.BytesIO(data))
+
+
+def fast_picture(data: bytes, monkeypatch) -> imageio.Picture:
+    """The Picture convcli reads with simplejpeg, which must have decoded it."""
+    calls = []
+    decode = _jpeg.decode
+
+    def counted(data: bytes, mode: str):
+        pixels = decode(data, mode)
+        calls.append(pixels is not None)
+        return pixels
+
+    with monkeypatch.context() as patch:
+        patch.setattr(_jpeg, "decode", counted)
+        picture = imageio.load_image(io.BytesIO(data))
+    assert calls == [True]
+    return picture
+
+
+def assert_same_picture(fast: imageio.Picture, slow: imageio.Picture) -> None:
+    assert fast.pixels.dtype == slow.pixels.dtype == np.uint8
+    assert fast.pixels.shape == slow.pixels.shape
+    assert np.array_equal(fast.pixels, slow.pixels)
+    for name in ("channels", "depth", "format", "mode", "icc_profile", "dpi", "notes"):
+        assert getattr(fast, name) == getattr(slow, name), name
+
+
+def sample(name: str, mode: str) -> np.ndarray:
+    with Image.open(SAMPLES / name) as image:
+        return np.asarray(image.convert(mode))
+
+
+def test_simplejpeg_is_installed():
+    """The test extra has it: a CI without it would test Pillow twice."""
+    assert _jpeg.codec() is not None
+
+
+@pytest.mark.parametrize("name", SHARED)
+@pytest.mark.parametrize("mode", ["RGB", "L"])
+@pytest.mark.parametrize(
+    "options",
+    [
+        {"quality": 90},
+        {"quality": 100},
+        {"quality": 20},
+        {"quality": 90, "subsampling": 0},  # 4:4:4
+        {"quality": 90, "subsampling": 1},  # 4:2:2
+        {"quality": 75, "progressive": True},
+        {"quality": 75, "optimize": True},
+    ],
+    ids=["q90", "q100", "q20", "444", "422", "progressive", "optimized"],
+)
+def test_samples_decode_to_pillows_pixels(name, mode, options, monkeypatch):
+    data = jpeg_bytes(sample(name, mode), **options)
+    assert_same_picture(fast_picture(data, monkeypatch), pillow_picture(data, monkeypatch))
+
+
+@pytest.mark.parametrize("shape", [(1, 1, 3), (7, 5, 3), (17, 33, 3), (9, 31), (2, 1)])
+def test_odd_sizes_and_noise_decode_to_pillows_pixels(shape, monkeypatch):
+    """Sizes that are not whole MCUs (the edge blocks are upsampled from padding)."""
+    pixels = np.random.default_rng(sum(shape)).integers(0, 256, shape, dtype=np.uint8)
+    data = jpeg_bytes(pixels, quality=95)
+    assert_same_picture(fast_picture(data, monkeypatch), pillow_picture(data, monkeypatch))
+
+
+@pytest.mark.parametrize("orientation", range(1, 9))
+def test_exif_orientation_icc_and_dpi_as_pillow_reads_them(orientation, monkeypatch):
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    data = jpeg_bytes(
+        sample("chelsea.png", "RGB")[:120, :200],
+        quality=90,
+        exif=exif.tobytes(),
+        dpi=(300, 150),
+        icc_profile=b"not a real profile",
+    )
+    fast = fast_picture(data, monkeypatch)
+    assert_same_picture(fast, pillow_picture(data, monkeypatch))
+    assert fast.pixels.shape[:2] == ((200, 120) if orientation >= 5 else (120, 200))
+    assert fast.icc_profile == b"not a real profile"
+    assert fast.dpi == (300, 150)
+
+
+def test_the_comparison_sees_a_different_idct():
+    """The tests above would fail on a decoder that is merely close: libjpeg-turbo's fast
+    IDCT gives other pixels on the same file."""
+    data = jpeg_bytes(sample("camera.png", "L"), quality=95)
+    accurate = _jpeg.decode(data, "L")
+    with Image.open(io.BytesIO(data)) as image:
+        assert np.array_equal(accurate, np.asarray(image))
+    fast = _jpeg.codec().decode_jpeg(data, colorspace="GRAY", fastdct=True)[:, :, 0]
+    assert not np.array_equal(fast, accurate)
+
+
+def test_truncated_jpeg_is_the_same_error(monkeypatch):
+    """libjpeg-turbo warns on a truncated file; the strict decoder hands it to Pillow,
+    whose error convcli reports as for any corrupt image."""
+    data = jpeg_bytes(sample("chelsea.png", "RGB"), quality=90)
+    cut = data[: len(data) // 2]
+    assert _jpeg.decode(cut, "RGB") is None
+    with pytest.raises(ConvcliError) as fast:
+        imageio.load_image(io.BytesIO(cut), name="cut.jpg")
+    with monkeypatch.context() as patch:
+        patch.setattr(_jpeg, "_codec", None)
+        with pytest.raises(ConvcliError) as slow:
+            imageio.load_image(io.BytesIO(cut), name="cut.jpg")
+    assert str(fast.value) == str(slow.value)
+    assert str(fast.value).startswith("cut.jpg: corrupt or truncated image")
+
+
+def test_cmyk_is_left_to_pillow(monkeypatch):
+    """CMYK JPEGs keep Pillow's conversion and its note."""
+    cmyk = Image.fromarray(sample("chelsea.png", "RGB")).convert("CMYK")
+    buffer = io.BytesIO()
+    cmyk.save(buffer, "JPEG", quality=90)
+    calls = []
+    monkeypatch.setattr(_jpeg, "decode", lambda data, mode: calls.append(mode))
+    picture = imageio.load_image(io.BytesIO(buffer.getvalue()), name="cmyk.jpg")
+    assert calls == ["CMYK"]  # asked, and declined (None): Pillow decoded it
+    assert picture.channels == "RGB"
+    assert picture.notes and picture.notes[0].startswith("cmyk.jpg: CMYK converted to RGB")
+
+
+def test_max_pixels_refused_before_decoding(monkeypatch):
+    data = jpeg_bytes(sample("chelsea.png", "RGB"), quality=90)
+    monkeypatch.setattr(_jpeg, "decode", lambda data, mode: pytest.fail("decoded"))
+    with pytest.raises(ConvcliError, match=r"more than --max-pixels 1,000"):
+        imageio.load_image(io.BytesIO(data), max_pixels=1000, name="big.jpg")
+
+
+def test_apply_writes_the_same_bytes_with_or_without_simplejpeg(tmp_path, monkeypatch):
+    """The round trip through convcli: decoding is where simplejpeg comes in, and the
+    files written (by Pillow) are the same bytes either way."""
+    source = tmp_path / "photo.jpg"
+    source.write_bytes(jpeg_bytes(sample("chelsea.png", "RGB"), quality=92))
+    fast = invoke("apply", str(source), "-k", "gaussian:2", "-o", str(tmp_path / "fast.jpg"))
+    assert fast.exit_code == 0, fast.output
+    monkeypatch.setattr(_jpeg, "_codec", None)
+    slow = invoke("apply", str(source), "-k", "gaussian:2", "-o", str(tmp_path / "slow.jpg"))
+    assert slow.exit_code == 0, slow.output
+    written = (tmp_path / "fast.jpg").read_bytes()
+    assert written == (tmp_path / "slow.jpg").read_bytes()
+    with Image.open(io.BytesIO(written)) as image:
+        assert image.size == (451, 300)
