@@ -175,3 +175,37 @@ def test_apply_writes_the_same_bytes_with_or_without_simplejpeg(tmp_path, monkey
     assert written == (tmp_path / "slow.jpg").read_bytes()
     with Image.open(io.BytesIO(written)) as image:
         assert image.size == (451, 300)
+
+
+def test_damaged_files_read_as_pillow_reads_them(monkeypatch):
+    """Bytes flipped anywhere (headers, tables, entropy data): each damaged file gives the
+    same pixels, or the same error, with simplejpeg as without it."""
+    data = jpeg_bytes(sample("chelsea.png", "RGB")[:96, :128], quality=85)
+    rng = np.random.default_rng(14)
+    outcomes = set()
+    decoded = []
+    decode = _jpeg.decode
+
+    def counted(data: bytes, mode: str):
+        pixels = decode(data, mode)
+        decoded.append(pixels is not None)
+        return pixels
+
+    monkeypatch.setattr(_jpeg, "decode", counted)
+    for _ in range(60):
+        damaged = bytearray(data)
+        for position in rng.integers(2, len(data), size=int(rng.integers(1, 4))):
+            damaged[position] = int(rng.integers(0, 256))
+        results = []
+        for codec in (_jpeg.codec(), None):
+            with monkeypatch.context() as patch:
+                patch.setattr(_jpeg, "_codec", codec)
+                try:
+                    picture = imageio.load_image(io.BytesIO(bytes(damaged)), name="x.jpg")
+                    results.append(("read", picture.pixels.shape, picture.pixels.tobytes()))
+                except ConvcliError as error:
+                    results.append(("error", str(error)))
+        assert results[0] == results[1]
+        outcomes.add(results[0][0])
+    assert outcomes == {"read", "error"}  # both kinds of damage were met
+    assert any(decoded) and not all(decoded)  # simplejpeg read some, declined others
