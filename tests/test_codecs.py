@@ -33,9 +33,9 @@ def pillow_picture(data: bytes, monkeypatch) -> imageio.Picture:
         return imageio.load_image(io.BytesIO(data))
 
 
-def fast_picture(data: bytes, monkeypatch) -> imageio.Picture:
-    """The Picture convcli reads with simplejpeg, which must have decoded it."""
-    calls = []
+def count_decodes(patch) -> list[bool]:
+    """Patch :func:`convcli._jpeg.decode` to log, for each call, whether it decoded."""
+    calls: list[bool] = []
     decode = _jpeg.decode
 
     def counted(data: bytes, mode: str):
@@ -43,8 +43,14 @@ def fast_picture(data: bytes, monkeypatch) -> imageio.Picture:
         calls.append(pixels is not None)
         return pixels
 
+    patch.setattr(_jpeg, "decode", counted)
+    return calls
+
+
+def fast_picture(data: bytes, monkeypatch) -> imageio.Picture:
+    """The Picture convcli reads with simplejpeg, which must have decoded it."""
     with monkeypatch.context() as patch:
-        patch.setattr(_jpeg, "decode", counted)
+        calls = count_decodes(patch)
         picture = imageio.load_image(io.BytesIO(data))
     assert calls == [True]
     return picture
@@ -183,15 +189,7 @@ def test_damaged_files_read_as_pillow_reads_them(monkeypatch):
     data = jpeg_bytes(sample("chelsea.png", "RGB")[:96, :128], quality=85)
     rng = np.random.default_rng(14)
     outcomes = set()
-    decoded = []
-    decode = _jpeg.decode
-
-    def counted(data: bytes, mode: str):
-        pixels = decode(data, mode)
-        decoded.append(pixels is not None)
-        return pixels
-
-    monkeypatch.setattr(_jpeg, "decode", counted)
+    decoded = count_decodes(monkeypatch)
     for _ in range(60):
         damaged = bytearray(data)
         for position in rng.integers(2, len(data), size=int(rng.integers(1, 4))):
