@@ -84,6 +84,7 @@ from concurrent.futures import ProcessPoolExecutor
 import cv2
 import numpy as np
 
+{threads}
 KERNEL = np.array({matrix}, dtype=np.float32)
 
 
@@ -144,15 +145,17 @@ def kernel_matrix(kernel: str) -> tuple[np.ndarray, float | None]:
     return matrix, sigma
 
 
-def opencv_script(matrix: np.ndarray, sigma: float | None, quality: int) -> str:
-    """The OpenCV peer's source for this kernel."""
+def opencv_script(matrix: np.ndarray, sigma: float | None, quality: int, threads: str) -> str:
+    """The OpenCV peer's source for this kernel (``threads``: a line of code, or '')."""
     if sigma is not None:
         action = OPENCV_GAUSSIAN.format(size=matrix.shape[0], sigma=sigma)
     elif abs(float(matrix.sum())) < 1e-9:
         action = OPENCV_EDGE
     else:
         action = OPENCV_CLIP
-    return OPENCV_SCRIPT.format(matrix=matrix.tolist(), filter=action, quality=quality, workers=2)
+    return OPENCV_SCRIPT.format(
+        matrix=matrix.tolist(), filter=action, quality=quality, workers=2, threads=threads
+    )
 
 
 def vips_mask(matrix: np.ndarray, sigma: float | None) -> str:
@@ -164,11 +167,17 @@ def vips_mask(matrix: np.ndarray, sigma: float | None) -> str:
     return f"{rows.shape[1]} {rows.shape[0]} 1 0\n" + "\n".join(lines) + "\n"
 
 
-def commands(source: Path, work: Path, kernel: str, opencv_python: str) -> dict[str, list[str]]:
+def commands(
+    source: Path, work: Path, kernel: str, opencv_python: str, shell_peers: bool = True
+) -> dict[str, list[str]]:
     """Label -> argv (``OUT`` in it is replaced by a fresh folder for each run)."""
     matrix, sigma = kernel_matrix(kernel)
     script = work / "opencv_batch.py"
-    script.write_text(opencv_script(matrix, sigma, 90))
+    script.write_text(opencv_script(matrix, sigma, 90, ""))
+    # The same with OpenCV's own threads off: one thread per process, as convcli's -j 2
+    # workers have (on a shared machine, more threads take a larger share of the cores).
+    single = work / "opencv_batch_1thread.py"
+    single.write_text(opencv_script(matrix, sigma, 90, "cv2.setNumThreads(1)"))
     mask = work / "mask.mat"
     mask.write_text(SOBEL_X_MAT if kernel == "sobel-x" else vips_mask(matrix, sigma))
     loop = ["bash", "-c"]
@@ -180,7 +189,10 @@ def commands(source: Path, work: Path, kernel: str, opencv_python: str) -> dict[
             *CONVCLI, "apply", str(source), "-k", kernel, "-O", "OUT", "-j", "1", "-q",
         ],
         "OpenCV script, 2-process pool": [opencv_python, str(script), str(source), "OUT"],
+        "... cv2.setNumThreads(1)": [opencv_python, str(single), str(source), "OUT"],
     }  # fmt: skip
+    if not shell_peers:
+        return found
     if kernel == "sobel-x":
         found |= {
             "mogrify -morphology Convolve Sobel": [
@@ -219,15 +231,16 @@ def commands(source: Path, work: Path, kernel: str, opencv_python: str) -> dict[
 
 def available(argv: list[str]) -> bool:
     text = " ".join(argv)
-    if argv[1].endswith("opencv_batch.py"):
+    if "opencv_batch" in argv[1]:
         found = subprocess.run([argv[0], "-c", "import cv2"], capture_output=True)
         return found.returncode == 0
     needed = ["vips"] if "vips " in text else ["mogrify"] if "mogrify" in text else []
     return all(shutil.which(tool) for tool in needed)
 
 
-def run(argv: list[str], out: Path) -> tuple[float, int]:
-    """(wall seconds, peak RSS in MB of the largest single process of the run).
+def run(argv: list[str], out: Path) -> tuple[float, int, float]:
+    """(wall seconds, peak RSS in MB of the largest single process of the run, CPU seconds
+    of the run: user + system of the command and every child it waited for).
 
     The peak comes from GNU time run around the command: a child's ``ru_maxrss`` keeps
     the high-water mark of the process it was forked from, so measured straight from this
@@ -240,7 +253,7 @@ def run(argv: list[str], out: Path) -> tuple[float, int]:
     report = out.parent / "time.txt"
     started = time.perf_counter()
     done = subprocess.run(
-        ["/usr/bin/time", "-f", "%M", "-o", str(report), *filled],
+        ["/usr/bin/time", "-f", "%M %U %S", "-o", str(report), *filled],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
@@ -248,7 +261,8 @@ def run(argv: list[str], out: Path) -> tuple[float, int]:
     if done.returncode != 0:
         errors = done.stderr.decode(errors="replace").strip()[-500:]
         raise SystemExit(f"{' '.join(filled)} failed: {errors}")
-    return elapsed, int(report.read_text().split()[-1]) // 1024
+    peak, user, system = report.read_text().split()[-3:]
+    return elapsed, int(peak) // 1024, float(user) + float(system)
 
 
 def first_output(out: Path) -> np.ndarray:
@@ -266,6 +280,9 @@ def main() -> None:
     parser.add_argument(
         "--opencv-python", default=sys.executable, help="the interpreter that has cv2"
     )
+    parser.add_argument(
+        "--no-shell-peers", action="store_true", help="convcli and OpenCV only (no vips, mogrify)"
+    )
     args = parser.parse_args()
     # As an installed package has them (see apply_process.py).
     subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "convcli")], check=True)
@@ -276,36 +293,45 @@ def main() -> None:
         started = time.perf_counter()
         make_photos(source, args.files)
         print(f"made {args.files} 1920x1080 JPEGs in {time.perf_counter() - started:.1f} s")
-        peers = commands(source, work, args.kernel, args.opencv_python)
+        peers = commands(source, work, args.kernel, args.opencv_python, not args.no_shell_peers)
         usable = {label: argv for label, argv in peers.items() if available(argv)}
         for label in peers.keys() - usable.keys():
             print(f"  (skipped {label}: not installed)")
         times: dict[str, list[float]] = {label: [] for label in usable}
+        cpu: dict[str, list[float]] = {label: [] for label in usable}
         memory: dict[str, int] = dict.fromkeys(usable, 0)
         outputs: dict[str, np.ndarray] = {}
         load_before = os.getloadavg()
         for round_index in range(args.runs + 1):  # round 0 warms the page cache
             for label, argv in usable.items():
-                seconds, peak = run(argv, work / "out")
+                seconds, peak, used = run(argv, work / "out")
                 if round_index:
                     times[label].append(seconds)
+                    cpu[label].append(used)
                     memory[label] = max(memory[label], peak)
                 else:
                     outputs[label] = first_output(work / "out")
                     written = len(list((work / "out").iterdir()))
                     assert written == args.files, (label, written)
         load_after = os.getloadavg()
-    report(args, times, memory, outputs, (load_before, load_after))
+    report(args, times, cpu, memory, outputs, (load_before, load_after))
 
 
 def report(
     args: argparse.Namespace,
     times: dict[str, list[float]],
+    cpu: dict[str, list[float]],
     memory: dict[str, int],
     outputs: dict[str, np.ndarray],
     loads: tuple[tuple[float, float, float], tuple[float, float, float]],
 ) -> None:
-    """The table: medians, files/s, ratios, peak RSS, and each peer's pixels vs convcli's."""
+    """The table: medians, files/s, ratios, CPU per file, peak RSS, and each peer's pixels
+    vs convcli's.
+
+    CPU milliseconds per file (user + system, all processes) move far less than wall time
+    when other work shares the cores; 2 cores divided by it is the throughput a quiet
+    machine would allow if the work spread perfectly.
+    """
     print(
         f"\n== {args.files} JPEGs 1920x1080, {args.kernel}, JPEG q90 out; {args.runs} runs, "
         f"interleaved; {os.cpu_count()} cores; load average (1 min) "
@@ -315,15 +341,17 @@ def report(
     baseline = next(iter(rates.values()))
     reference = outputs[next(iter(outputs))]
     print(
-        f"  {'':<44} {'median':>9} {'files/s':>8} {'vs convcli -j 2':>16} {'peak RSS':>9}"
+        f"  {'':<44} {'median':>9} {'files/s':>8} {'vs convcli -j 2':>16} {'CPU ms/file':>12}"
+        f" {'peak RSS':>9}"
         f"  {'pixels vs convcli (mean/max)':>28}"
     )
     for label, samples in times.items():
         difference = np.abs(outputs[label] - reference) if label in outputs else None
         compared = f"{difference.mean():.2f} / {difference.max()}" if difference is not None else ""
+        cpu_ms = statistics.median(cpu[label]) / args.files * 1000
         print(
             f"  {label:<44} {statistics.median(samples):8.2f}s {rates[label]:8.1f} "
-            f"{rates[label] / baseline:15.2f}x {memory[label]:7d} MB  {compared:>28}"
+            f"{rates[label] / baseline:15.2f}x {cpu_ms:12.1f} {memory[label]:7d} MB  {compared:>28}"
         )
     one = rates.get("convcli apply -j 1")
     if one:
@@ -331,6 +359,9 @@ def report(
     opencv = rates.get("OpenCV script, 2-process pool")
     if opencv:
         print(f"  convcli -j 2 / OpenCV script: {baseline / opencv:.2f}x of its throughput")
+        ours = statistics.median(cpu[next(iter(cpu))])
+        theirs = statistics.median(cpu["OpenCV script, 2-process pool"])
+        print(f"  CPU per file, OpenCV script / convcli -j 2: {theirs / ours:.2f}x")
 
 
 if __name__ == "__main__":
