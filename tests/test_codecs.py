@@ -8,6 +8,7 @@ simplejpeg is in the ``test`` extra: these tests never skip.
 from __future__ import annotations
 
 import io
+import zlib
 
 import numpy as np
 import pytest
@@ -207,3 +208,88 @@ def test_damaged_files_read_as_pillow_reads_them(monkeypatch):
         outcomes.add(results[0][0])
     assert outcomes == {"read", "error"}  # both kinds of damage were met
     assert any(decoded) and not all(decoded)  # simplejpeg read some, declined others
+
+
+# --------------------------------------------------------------------------- PNG deflate
+
+
+def read_png(data: bytes) -> np.ndarray:
+    with Image.open(io.BytesIO(data)) as image:
+        return np.asarray(image)
+
+
+def png_written(pixels: np.ndarray, monkeypatch, isal: bool, **options) -> bytes:
+    """write_png's file with isal's deflate (the fast extra) or zlib's."""
+    with monkeypatch.context() as patch:
+        if not isal:
+            patch.setattr(imageio, "_isal", None)
+        buffer = io.BytesIO()
+        imageio.write_png(buffer, pixels, **options)
+    return buffer.getvalue()
+
+
+def test_isal_is_installed():
+    assert imageio._deflater(1)[0].__name__ == "isal.isal_zlib"
+    assert [imageio._deflater(level)[1] for level in range(10)] == [0, 1, 1, 1, 2, 2, 2, 3, 3, 3]
+    assert imageio._deflater(0)[0] is zlib  # stored blocks: zlib's, whatever is installed
+
+
+@pytest.mark.parametrize("mode", ["L", "LA", "RGB", "RGBA", "I;16"])
+@pytest.mark.parametrize("level", [1, 6, 9])
+def test_isal_png_has_zlibs_pixels(mode, level, monkeypatch):
+    """Every channel layout and depth, several blocks on two threads (the blocks joined
+    by sync flushes, Adler-32 combined): Pillow reads the same pixels from isal's file as
+    from zlib's, and the two files differ (isal really wrote it)."""
+    rgb = sample("chelsea.png", "RGB")
+    pixels = {
+        "L": sample("camera.png", "L"),
+        "LA": np.dstack([sample("chelsea.png", "L"), rgb[:, :, 0]]),
+        "RGB": rgb,
+        "RGBA": np.dstack([rgb, rgb[:, :, 1]]),
+        "I;16": sample("camera.png", "L").astype(np.uint16) * 257,
+    }[mode]
+    monkeypatch.setattr(imageio, "PNG_BLOCK_BYTES", 20_000)  # many blocks
+    fast = png_written(pixels, monkeypatch, True, level=level, threads=2)
+    slow = png_written(pixels, monkeypatch, False, level=level, threads=2)
+    assert fast != slow
+    assert np.array_equal(read_png(fast), pixels)
+    assert np.array_equal(read_png(slow), pixels)
+    idat = b"".join(
+        fast[start + 8 : start + 8 + int.from_bytes(fast[start : start + 4], "big")]
+        for start in _chunk_starts(fast, b"IDAT")
+    )
+    assert zlib.decompress(idat)  # one valid zlib stream, its Adler-32 checked
+
+
+def _chunk_starts(data: bytes, kind: bytes) -> list[int]:
+    starts, position = [], 8
+    while position < len(data):
+        length = int.from_bytes(data[position : position + 4], "big")
+        if data[position + 4 : position + 8] == kind:
+            starts.append(position)
+        position += 12 + length
+    return starts
+
+
+def test_png_level_0_is_the_same_stored_file_either_way(monkeypatch):
+    pixels = sample("chelsea.png", "RGB")
+    fast = png_written(pixels, monkeypatch, True, level=0)
+    assert fast == png_written(pixels, monkeypatch, False, level=0)
+    assert np.array_equal(read_png(fast), pixels)
+
+
+def test_apply_png_round_trip_with_isal(tmp_path, monkeypatch):
+    """convcli apply through the writer with isal and without: the same pixels."""
+    source = SAMPLES / "chelsea.png"
+    fast = invoke("apply", str(source), "-k", "sobel-x", "-o", str(tmp_path / "fast.png"))
+    assert fast.exit_code == 0, fast.output
+    monkeypatch.setattr(imageio, "_isal", None)
+    slow = invoke("apply", str(source), "-k", "sobel-x", "-o", str(tmp_path / "slow.png"))
+    assert slow.exit_code == 0, slow.output
+    fast_bytes, slow_bytes = (
+        (tmp_path / "fast.png").read_bytes(),
+        (tmp_path / "slow.png").read_bytes(),
+    )
+    assert fast_bytes != slow_bytes
+    assert np.array_equal(read_png(fast_bytes), read_png(slow_bytes))
+    assert read_png(fast_bytes).shape == (300, 451, 3)
