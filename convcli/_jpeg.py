@@ -3,7 +3,7 @@ extra is installed: the library Pillow uses, called so that the pixels do not ch
 
 Pillow decodes into its own 4-bytes-per-pixel image, which :mod:`convcli.imageio` then
 copies into a NumPy array (``tobytes``: chunks, then joined). simplejpeg decodes straight
-into a NumPy array: a 1080p photo in ~7 ms instead of ~14 ms. With Pillow's settings
+into a NumPy array: a 1080p photo in ~9 ms instead of ~14 ms. With Pillow's settings
 (accurate integer IDCT, fancy chroma upsampling, no scaling) its pixels are Pillow's,
 every one (``tests/test_codecs.py``).
 
