@@ -67,6 +67,13 @@ from PIL import Image
 
 ROOT = Path(__file__).resolve().parent.parent
 CONVCLI = [sys.executable, "-m", "convcli"]
+#: convcli as if the ``fast`` extra were not installed (its modules refused at import).
+CONVCLI_PLAIN = [
+    sys.executable,
+    "-c",
+    "import runpy, sys; sys.modules['simplejpeg'] = sys.modules['isal'] = None; "
+    "runpy.run_module('convcli', run_name='__main__', alter_sys=True)",
+]
 SOBEL_X_MAT = "3 3 1 0\n-1 0 1\n-2 0 2\n-1 0 1\n"  # libvips matrix file: size, scale, offset
 VIPS_LOOP = 'for f in "$1"/*.jpg; do vips {op} "$f" "$2/$(basename "$f")[Q=90]" {extra}; done'
 VIPS_XARGS = (
@@ -187,6 +194,9 @@ def commands(
         ],
         "convcli apply -j 1": [
             *CONVCLI, "apply", str(source), "-k", kernel, "-O", "OUT", "-j", "1", "-q",
+        ],
+        "convcli apply -j 2, without the fast extra": [
+            *CONVCLI_PLAIN, "apply", str(source), "-k", kernel, "-O", "OUT", "-j", "2", "-q",
         ],
         "OpenCV script, 2-process pool": [opencv_python, str(script), str(source), "OUT"],
         "... cv2.setNumThreads(1)": [opencv_python, str(single), str(source), "OUT"],
