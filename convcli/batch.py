@@ -29,6 +29,7 @@ from convcli.process import (
     ApplyResult,
     MatrixInput,
     Outcome,
+    keep_freed_memory,
     matrix_to_chw,
     process_file,
     process_one,
@@ -505,6 +506,7 @@ def run_batch(
                         run, todo, steps, options, report, on_start, record
                     )
                 elif jobs == 1:
+                    keep_freed_memory()
                     if on_start is not None:
                         on_start(len(todo), jobs)
                     for item in todo:
@@ -666,6 +668,7 @@ def _worker_main(
             end.close()  # them a pipe reads EOF when the parent dies
         _signals.die_with_parent(parent)
         set_thread_share(options.threads)
+        keep_freed_memory()
         while True:
             task = connection.recv()
             if task is None:
