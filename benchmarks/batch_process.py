@@ -22,7 +22,8 @@ them and writes JPEG at quality 90 after the same filter (``--kernel``):
 
 ``gaussian:SIGMA`` (issue 14 uses ``gaussian:2``):
 
-- ``convcli apply IN -k gaussian:2 -O OUT -j 2`` (and ``-j 1``);
+- ``convcli apply IN -k gaussian:2 -O OUT -j 2`` (and ``-j 1``, and ``-j 2`` with the
+  ``fast`` extra's modules refused at import: the codecs' share of the gain);
 - the OpenCV script: ``cv2.imread`` -> ``cv2.GaussianBlur(img, (k, k), sigma)`` with
   convcli's kernel size ``k`` (``convcli kernels gaussian:2``: 13) -> ``cv2.imwrite`` at
   quality 90, over a 2-process pool (as a user writes it: OpenCV's own threads left on);
