@@ -29,7 +29,6 @@ from convcli.process import (
     ApplyResult,
     MatrixInput,
     Outcome,
-    keep_freed_memory,
     matrix_to_chw,
     process_file,
     process_one,

@@ -78,12 +78,10 @@ def parse_address(text: str) -> tuple[str, int | None]:
 
 @functools.lru_cache(maxsize=1)
 def _share_threads(threads: int | None) -> None:
-    """Once per worker process: BLAS and the strips share the worker's cores, and freed
-    memory stays for the next file (as in the local pool's workers)."""
-    from convcli._threads import keep_freed_memory, set_thread_share
+    """Once per worker process: BLAS and the strips share the worker's cores."""
+    from convcli._threads import set_thread_share
 
     set_thread_share(threads)
-    keep_freed_memory()
 
 
 def run_file(

@@ -47,7 +47,6 @@ __all__ = [
     "MatrixInput",
     "Outcome",
     "matrix_to_chw",
-    "keep_freed_memory",
     "process_file",
     "process_one",
     "steps_arithmetic",
@@ -805,40 +804,6 @@ def _filter_picture(
 
 #: What came of one file: (status, error, note, notes, seconds) for :class:`BatchItem`.
 Outcome = tuple[str, str | None, str | None, list[str], float]
-
-#: glibc's ``mallopt`` parameters (malloc.h): M_TRIM_THRESHOLD, M_MMAP_THRESHOLD.
-_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3
-#: Free memory a batch process keeps at the top of its heap instead of giving it back.
-KEEP_FREED_BYTES = 256 << 20
-#: Blocks at least this large are still mapped apart, and given back when freed (glibc's
-#: largest allowed threshold on 64-bit): a 12000x12000 photo's planes do not stay.
-SEPARATE_BLOCK_BYTES = 32 << 20
-
-
-def keep_freed_memory() -> bool:
-    """Let this process keep the memory it frees between files (glibc; from now on).
-
-    By default glibc gives large freed blocks back to the kernel (unmapped, or trimmed
-    off the top of the heap), and the next file's arrays fault every page in again. In a
-    ``-j 2`` worker filtering 1080p JPEGs (Gaussian sigma 2) that was ~8,700 page faults
-    and ~45 ms of CPU per file, a quarter of its work; keeping up to
-    :data:`KEEP_FREED_BYTES` and taking blocks under :data:`SEPARATE_BLOCK_BYTES` from
-    the heap, 20 files fault 30k pages instead of 172k and take 20% less CPU. For the
-    processes of a local batch (``-j 1`` and the pool's workers), whose arrays live one
-    file long; not in Dask workers, which are the cluster owner's. Returns whether the
-    setting took (False where there is no glibc ``mallopt``).
-    """
-    import ctypes
-
-    if not sys.platform.startswith("linux"):
-        return False
-    try:
-        mallopt = ctypes.CDLL(None).mallopt
-    except (OSError, AttributeError):
-        return False
-    mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    kept = mallopt(_M_TRIM_THRESHOLD, KEEP_FREED_BYTES)
-    return bool(kept and mallopt(_M_MMAP_THRESHOLD, SEPARATE_BLOCK_BYTES))
 
 
 def _error_text(error: BaseException) -> str:

@@ -1,5 +1,5 @@
 """A local batch's processes keep the memory they free between files
-(:func:`convcli.process.keep_freed_memory`): the next file's arrays reuse it instead of
+(:func:`convcli._threads.keep_freed_memory`): the next file's arrays reuse it instead of
 faulting every page in again (issue 14: a quarter of a ``-j 2`` worker's CPU)."""
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from convcli.kernels import parse_step
 FAULTS = """
 import resource, sys
 import numpy as np
-from convcli.process import keep_freed_memory
+from convcli._threads import keep_freed_memory
 if sys.argv[1] == "keep":
     assert keep_freed_memory()
 
