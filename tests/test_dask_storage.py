@@ -483,8 +483,9 @@ def test_ctrl_c_to_the_group_stops_a_localcluster_batch_in_one_line(tmp_path):
     reference = local_reference(folder, tmp_path / "local", "gaussian:6")
     for path in written:
         # Whole: it decodes to every pixel of the local run. (Its bytes are checked equal in
-        # the uninterrupted runs; here one full-suite run once saw the same pixels packed
-        # differently, not reproduced since: see the README's Dask section.)
+        # the uninterrupted runs; here, one full-suite run once saw a file whose bytes
+        # differed from -j 1's at the first IDAT's length, whether its pixels did was not
+        # kept; not reproduced in 8 reruns: see the README's Dask section.)
         got = np.asarray(Image.open(path))
         expected = np.asarray(Image.open(io.BytesIO(reference[path.name])))
         assert np.array_equal(got, expected), f"{path.name} is not whole"
