@@ -358,9 +358,10 @@ def _local_settings(preload: Sequence[str]) -> contextlib.ExitStack:
 
 def _local_cluster(factory: Any, workers: int | None) -> Any:
     """A LocalCluster of ``workers`` processes (one thread each), quiet on stderr, whose
-    workers leave Ctrl-C to this process (:class:`convcli._dask_worker.IgnoreInterrupt`);
+    workers leave Ctrl-C to this process (:class:`convcli._dask_worker.IgnoreInterrupt`)
+    and keep freed memory (:class:`convcli._dask_worker.KeepFreedMemory`);
     Dask's settings are :func:`_local_settings`'."""
-    from convcli._dask_worker import IgnoreInterrupt
+    from convcli._dask_worker import IgnoreInterrupt, KeepFreedMemory
 
     return factory(
         n_workers=workers,
@@ -371,7 +372,7 @@ def _local_cluster(factory: Any, workers: int | None) -> Any:
         # default: taken (another cluster on the machine), Dask warns on stderr.
         scheduler_kwargs={"dashboard_address": "127.0.0.1:0"},
         silence_logs=50,  # logging.CRITICAL: stderr is the report's
-        plugins={IgnoreInterrupt()},
+        plugins={IgnoreInterrupt(), KeepFreedMemory()},
     )
 
 

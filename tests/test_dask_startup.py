@@ -27,9 +27,10 @@ from convcli import cluster
 import dask
 import distributed  # its defaults join dask.config on import
 
-def seen():
+def seen(dask_worker):
     import os, sys
     return {
+        "plugins": sorted(name for name in dask_worker.plugins if name.startswith("convcli")),
         "parent": os.getppid(),
         "preloaded": [name for name in ("convcli.process", "PIL.Image", "s3fs")
                       if name in sys.modules],
@@ -69,6 +70,10 @@ def test_localcluster_workers_are_forked_ready_and_the_settings_undone(tmp_path)
         ["convcli.process", "PIL.Image", "s3fs"]
     ] * 2
     assert [worker["malloc_trim"] for worker in workers] == [None, None]
+    # convcli's own workers leave Ctrl-C to it and keep freed memory, as the pool's do.
+    assert [worker["plugins"] for worker in workers] == [
+        ["convcli-ignore-sigint", "convcli-keep-freed-memory"]
+    ] * 2
     # Dask's settings were convcli's for the run only.
     assert (seen["before"], seen["during"], seen["after"]) == ("spawn", "forkserver", "spawn")
     assert seen["trim_after"] == 65536
