@@ -700,9 +700,10 @@ def _divisor(value: object) -> int:
 MEDIAN_ALGORITHMS: tuple[str, ...] = ("auto", "network", "scipy")
 """The values accepted by ``median_filter2d(algorithm=...)``."""
 
-# The median's cost model (ns, 2 cores, 4K RGB; see choose_median). A min/max pass per
+# The median's cost model (ns, 2 cores, 4K RGB, measured quiet: estimates 0.77-1.03x of the
+# times for 5x5 to 9x9 in bench_core; see choose_median). A min/max pass per
 # output pixel by value size: uint8 and uint16 pack 4x and 2x more values per SIMD op.
-NS_MEDIAN_PASS = {1: 0.03, 2: 0.06, 4: 0.12, 8: 0.24}
+NS_MEDIAN_PASS = {1: 0.06, 2: 0.12, 4: 0.25, 8: 0.5}
 NS_SCIPY_MEDIAN_TAP = 15.0  # scipy.ndimage's selection, per output and window tap (1 core)
 NS_SCIPY_IMPORT = 2.5e8
 MAX_NETWORK_SIDE = 15
