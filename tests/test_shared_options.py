@@ -130,32 +130,14 @@ def test_learn_short_and_long_padding_are_one_option(tmp_path):
         ("-s", "x", "Error: -s/--stride must be N or HxW, got 'x'"),
         ("--stride", "2x3x4", "Error: -s/--stride must be N or HxW, got '2x3x4'"),
         ("-d", "x", "Error: -d/--dilation must be N or HxW, got 'x'"),
-    ],
-)
-def test_apply_draw_and_compare_name_a_bad_stride_alike(flag, value, message, tmp_path):
-    # apply named them --stride/--dilation, draw and compare -s/--stride: one form now.
-    runs = {
-        "apply": ("apply", "--matrix", "0 1; 2 3", "-k", "box:2", flag, value),
-        "draw": ("draw", "5", "-k", "3", flag, value, "-o", str(tmp_path / "d.png")),
-        "compare": ("compare", "224", "-k", "3", "-c", "8", flag, value),
-    }
-    for command, args in runs.items():
-        result = invoke(*args)
-        assert (command, result.exit_code, result.stderr.strip()) == (command, 2, message)
-        assert result.stdout == ""
-    assert not (tmp_path / "d.png").exists()
-
-
-@pytest.mark.parametrize(
-    ("flag", "value", "message"),
-    [
         ("-s", "0", "Error: -s/--stride must be >= 1, got 0"),
         ("-d", "0", "Error: -d/--dilation must be >= 1, got 0"),
         ("-s", "2x0", "Error: -s/--stride must be >= 1, got 0"),
     ],
 )
-def test_every_command_names_a_stride_out_of_range_alike(flag, value, message, tmp_path):
-    # shape and compare used to say "layer 1 'conv:k=3,s=0': stride must be >= 1" and
+def test_every_command_names_a_bad_stride_alike(flag, value, message, tmp_path):
+    # apply named them --stride/--dilation, draw and compare -s/--stride: one form now. Out
+    # of range, shape and compare said "layer 1 'conv:k=3,s=0': stride must be >= 1" and
     # apply "-s/--stride must be 1..1,025": one range rule (layers.check_range) now.
     runs = {
         "shape": ("shape", "32", "-k", "3", flag, value),
