@@ -54,11 +54,11 @@ def keep_freed_memory() -> bool:
     with ``-j 1``, 1.5 s of kernel time in 7.8 s of CPU (0.2 s with this). Freed memory up
     to 256 MB then stays in the heap, and blocks under 32 MB (glibc's largest threshold on
     64-bit) come from it; larger ones, a 12000x12000 photo's planes, are still given back.
-    Process-wide, so only the processes of a local batch call it (``-j 1`` and the pool's
-    workers, whose arrays live one file long): never the library, nor a Dask worker, which
-    belongs to the cluster's owner (a LocalCluster's workers get Dask's trim setting unset
-    instead, see :mod:`convcli.cluster`). Returns whether it was set (False without
-    glibc's ``mallopt``: musl, macOS, Windows).
+    Process-wide, so only processes convcli owns call it, whose arrays live one file long:
+    ``-j 1``, the pool's workers and the workers of a LocalCluster convcli starts
+    (:class:`convcli._dask_worker.KeepFreedMemory`); never the library, nor the workers of
+    a cluster given by address, which belong to its owner. Returns whether it was set
+    (False without glibc's ``mallopt``: musl, macOS, Windows).
     """
     if not sys.platform.startswith("linux"):
         return False
