@@ -446,11 +446,14 @@ def _shape_from_header(
     source: str | os.PathLike[str] | MatrixInput, options: ApplyOptions
 ) -> InputShape | None:
     """A named local file's size from its header alone, or None when it must be read
-    first (stdin, a URL, values, an unreadable header, an image the reader refuses)."""
+    first (stdin, a URL, values, a text matrix, which has no header and would be parsed
+    twice, an unreadable header, an image the reader refuses)."""
     if isinstance(source, MatrixInput) or not _max_pixels(options):
         return None
     name = str(source)
     if name == "-" or storage.is_url(name):
+        return None
+    if imageio.is_matrix_path(name) and not name.lower().endswith(".npy"):
         return None
     probed = imageio.probe_shape(
         name, max_pixels=_max_pixels(options), channels_last=options.channels_last,
