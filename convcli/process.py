@@ -421,13 +421,12 @@ def process_one(
     if header_shape is None:
         _check_chain_on_paper(name, _shape_of(loaded), steps, options)
     timings = {"read": time.perf_counter() - started}
+    progress = progress or _untold
     if isinstance(loaded, imageio.Picture):
-        result = _process_picture(
-            name, loaded, output_text, prepared, options, timings, progress or _untold
-        )
+        result = _process_picture(name, loaded, output_text, prepared, options, timings, progress)
     else:
         result = _process_matrix(
-            name, loaded, rank, output_text, prepared, options, timings, progress or _untold
+            name, loaded, rank, output_text, prepared, options, timings, progress
         )
     result.seconds = time.perf_counter() - started
     result.timings = timings
