@@ -214,6 +214,117 @@ def test_columns_runs_on_two_threads_and_agrees():
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
+# ------------------------------------------------- horizontal banded products
+
+
+def gaussian(size, sigma=None):
+    taps = np.arange(size) - size // 2
+    factor = np.exp(-0.5 * (taps / (sigma or size / 6)) ** 2)
+    return factor / factor.sum()
+
+
+@pytest.fixture
+def banded_calls(monkeypatch):
+    """Counts the banded products run (the engine's other paths would agree too)."""
+    calls = []
+    real = engines.banded_product
+
+    def spy(source, matrices, target, copies):
+        calls.append(target.shape)
+        return real(source, matrices, target, copies)
+
+    monkeypatch.setattr(engines, "banded_product", spy)
+    return calls
+
+
+def test_banded_matrix_holds_the_factor_down_each_column():
+    matrix = engines.banded_matrix(np.array([1.0, 2.0, 3.0]), 2, 3, np.dtype(np.float32))
+    assert matrix.dtype == np.float32
+    assert matrix.T.tolist() == [
+        [1, 0, 2, 0, 3, 0, 0],
+        [0, 1, 0, 2, 0, 3, 0],
+        [0, 0, 1, 0, 2, 0, 3],
+    ]
+
+
+@pytest.mark.parametrize(
+    ("factor", "stride", "spacing", "expected"),
+    [
+        (gaussian(13), 1, 1, True),  # 19 passes: 3.5 x 19 > 32 + 12 columns
+        (gaussian(9), 1, 1, True),  # 13 passes: 45.5 > 40
+        (gaussian(7), 1, 1, False),  # 10 passes: 35 < 38
+        (gaussian(25), 1, 2, True),
+        (gaussian(5), 1, 1, False),  # 7 passes
+        (np.array([1.0, 2.0, 1.0]), 1, 1, False),  # Sobel's smoothing: 3 passes
+        (np.full(15, 1 / 15), 1, 1, False),  # a box: summed by doubling
+        (gaussian(13), 2, 1, False),  # strided: the passes skip the columns
+    ],
+)
+def test_horizontal_by_product_where_passes_cost_more(factor, stride, spacing, expected):
+    assert engines.horizontal_by_product(factor, stride, spacing) is expected
+
+
+# Widths: one block and a tail, blocks plus a chunk of 64 blocks plus a tail, exactly
+# whole blocks, dilated 2 apart, and a tail alone.
+@pytest.mark.parametrize(
+    ("width", "size", "dilation"), [(37, 13, 1), (2100, 9, 1), (64, 25, 1), (70, 13, 2), (20, 11, 1)]
+)
+@pytest.mark.parametrize("dtype", DTYPES)
+def test_banded_products_agree_with_direct(width, size, dilation, dtype, banded_calls):
+    x = random_image((3, 9, width), dtype, high=255 if dtype == np.uint16 else None)
+    weight = np.broadcast_to(np.outer(gaussian(size), gaussian(size)), (3, 1, size, size))
+    for mode in PADDING_MODES:
+        options = dict(padding="same", dilation=dilation, groups=3, padding_mode=mode)
+        got = conv2d(x, weight, algorithm="separable", **options)
+        expected = conv2d(x.astype(np.float64), weight, algorithm="direct", **options)
+        scale = np.abs(expected).max()
+        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-6 * scale, err_msg=mode)
+    assert banded_calls and all(shape[1] == width for shape in banded_calls)
+
+
+def test_banded_products_add_up_the_input_channels(banded_calls):
+    # Rank-1 kernels over 3 input channels: the second and third are added to the first.
+    x = random_image((3, 30, 90), np.float32)
+    weight = np.stack([np.outer(gaussian(11), gaussian(11)) * (c + 1) for c in range(3)])
+    weight = np.stack([weight, -weight])
+    got = conv2d(x, weight, padding=5, algorithm="separable")
+    expected = conv2d(x.astype(np.float64), weight, padding=5, algorithm="direct")
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
+    assert len(banded_calls) == 6  # one per channel pair
+
+
+def test_rows_with_nan_or_inf_spread_as_in_the_direct_sum_and_warn_nothing(banded_calls):
+    import warnings
+
+    x = random_image((1, 40, 300), np.float32)
+    x[0, 5, 100], x[0, 20, 7], x[0, 20, 250], x[0, 33, 299] = np.nan, np.inf, -np.inf, np.inf
+    weight = np.outer(gaussian(13), gaussian(13))[None, None]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        got = conv2d(x, weight, padding=6, algorithm="separable")
+        expected = conv2d(x, weight, padding=6, algorithm="direct")
+    assert banded_calls
+    assert np.array_equal(np.isnan(got), np.isnan(expected))
+    assert np.array_equal(np.isposinf(got), np.isposinf(expected))
+    assert np.array_equal(np.isneginf(got), np.isneginf(expected))
+    finite = np.isfinite(expected)
+    assert np.isfinite(got).sum() > 0.5 * got.size  # 13-row bands of NaN/inf, not the whole
+    np.testing.assert_allclose(got[finite], expected[finite], rtol=0, atol=1e-6)
+
+
+def test_auto_estimates_the_banded_horizontal_pass():
+    # A 13-tap Gaussian at 4K: 44 banded columns per output, not 19 passes.
+    weight = np.broadcast_to(np.outer(gaussian(13, 2), gaussian(13, 2)), (3, 1, 13, 13))
+    costs = _costs((3, 2160, 3840), weight, padding="same", groups=3)
+    outputs = 3 * 2160 * 3840
+    per_output = engines.BANDED_BLOCK + 12
+    from convcli.core import _choice
+
+    banded = outputs * per_output * _choice.NS_PASS / engines.BANDED_COLUMNS_PER_PASS
+    passes = outputs * 19 * _choice.NS_PASS
+    assert banded < costs["separable"] < banded + 0.8 * passes
+
+
 # -------------------------------------------------------- strips: the whole's bits
 
 
@@ -224,6 +335,7 @@ def test_columns_runs_on_two_threads_and_agrees():
         ("columns", RNG.normal(size=(4, 3))),  # even: pads 1 above, 2 below
         ("separable", np.full((9, 9), 1 / 81)),  # box: doubling both ways
         ("separable", np.full((7, 5), 1.0)),
+        ("separable", np.outer(gaussian(9), gaussian(13))),  # banded products across
         ("direct", RNG.normal(size=(3, 3))),
     ],
 )

@@ -28,12 +28,15 @@ import numpy as np
 
 from convcli.core._engines import (
     BAND_BYTES,
+    BANDED_BLOCK,
+    BANDED_COLUMNS_PER_PASS,
     COLUMNS_BAND_BYTES,
     FFT_BAND_BYTES,
     GEMM_BAND_BYTES,
     accumulate_passes,
     column_pieces,
     depthwise_channel_chunk,
+    horizontal_by_product,
     is_wide_depthwise,
     is_window,
     vertical_by_doubling,
@@ -49,6 +52,7 @@ NS_SEPARABLE = 0.3  # the second stage's buffer traffic, per output
 NS_CALL = 3000.0  # one NumPy call from Python, with its share of the band loop
 NS_IM2COL = 1.2  # one element copied into the im2col matrix and streamed by BLAS (one thread)
 NS_MAC = 0.02  # one BLAS multiply-add
+BANDED_CALLS = 4  # separable's banded products: copy, finite check, product, tail product
 NS_ROW_PRODUCT = 0.14  # separable's per-row vertical products, per output (+ NS_MAC per tap)
 NS_COLUMN = 0.3  # columns: one filtered row element written by BLAS and read back
 NS_SMALL_MAC = 0.024  # columns: a multiply-add of its small (group_out*kw, kh) products
@@ -129,12 +133,22 @@ def _separable(problem: ConvProblem, out_pixels: int, bands: int) -> float | Non
                 vertical = _one_pass(column, sh, True)
                 cost += vertical_elements * vertical * NS_PASS
                 calls += vertical
-            horizontal = _one_pass(row, sw, first)
+            per_output, horizontal_calls = _horizontal(row, sw, problem.dilation[1], first)
+            cost += out_pixels * per_output
+            calls += horizontal_calls
             first = False
-            cost += out_pixels * horizontal * NS_PASS
-            calls += horizontal
     outputs = out_pixels * problem.weight.shape[0]
     return cost + outputs * (NS_OUTPUT + NS_SEPARABLE) + bands * calls * NS_CALL
+
+
+def _horizontal(row: np.ndarray, stride: int, spacing: int, first: bool) -> tuple[float, int]:
+    """Separable's horizontal pass: its cost per output and its NumPy calls per band."""
+    if horizontal_by_product(row, stride, spacing):
+        columns = BANDED_BLOCK + (len(row) - 1) * spacing
+        add = 0 if first else NS_PASS
+        return columns * NS_PASS / BANDED_COLUMNS_PER_PASS + add, BANDED_CALLS + (not first)
+    passes = _one_pass(row, stride, first)
+    return passes * NS_PASS, passes
 
 
 def _one_pass(factor: np.ndarray, stride: int, first: bool) -> int:

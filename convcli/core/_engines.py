@@ -11,8 +11,10 @@ BLAS release the GIL inside their loops), with BLAS held to one thread meanwhile
 - ``Direct``: shift-and-add, one pass per group of equal taps (:func:`accumulate`).
 - ``Separable``: per rank-1 kernel, a vertical pass as per-row BLAS products on the real
   columns (read in place), the band's border columns copied after it, then horizontal
-  NumPy passes that write whole output rows; box factors are summed by doubling, both
-  ways (log2(k) + popcount(k) passes instead of k).
+  NumPy passes that write whole output rows, or for long factors (a Gaussian of 9 taps
+  or more) one BLAS product per block of 32 outputs with a banded matrix
+  (:func:`banded_product`); box factors are summed by doubling, both ways (log2(k) +
+  popcount(k) passes instead of k).
 - ``Columns``: dense kernels on one input channel per group: per output row one BLAS
   product filters the rows it reads with every kernel column, then ``kw - 1`` adds.
 - ``Gemm``: im2col of a band, one matrix product per output row (or per band, for
@@ -25,6 +27,7 @@ All but ``Fft`` and band-sized ``Gemm`` products compute each output row on its 
 
 from __future__ import annotations
 
+import contextlib
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -305,6 +308,148 @@ def window_sum(
         np.copyto(target, pending)
 
 
+BANDED_BLOCK = 32
+"""Output columns per block of :func:`banded_product`. Measured on 1080p bands, one
+thread: 16 to 48 are within 10% for 5 to 49 taps; 8 doubles the copy, 64 the zeros."""
+
+BANDED_CHUNK = 64
+"""Blocks per BLAS product in :func:`banded_product`: every product has this fixed shape
+(plus one per row for the rest), small enough that OpenBLAS never splits it between
+threads, so an element's bits do not depend on the image's width or the band."""
+
+BANDED_COPY_BYTES = 1 << 20
+"""Windows copied and multiplied at a time by :func:`banded_product` (a quarter of that
+measured up to 30% slower at 4K: more, smaller products)."""
+
+BANDED_COLUMNS_PER_PASS = 3.5
+"""One in-cache NumPy pass costs, per output, as much as this many columns of the banded
+matrix (the window's copy and its multiply-adds). Measured on bands of 1280-3840 columns,
+one thread, 13 taps: the banded product 1.9-2.2 ns per output (44 columns) at every width,
+the NumPy passes 0.13-0.32 ns each, depending on the width (2.4 ns per output for 19 passes
+at 3840, 5.6 at 1920). A 7-tap Gaussian (10 passes, 38 columns) stays with the passes."""
+
+
+def horizontal_by_product(factor: np.ndarray, stride: int, spacing: int) -> bool:
+    """Whether :class:`Separable`'s horizontal pass multiplies by a banded matrix.
+
+    Only at stride 1, and not for box factors (summed by doubling); then when the
+    factor's NumPy passes would cost more than the banded matrix's columns (a 13-tap
+    Gaussian: 19 passes against 44 columns, yes; a 7-tap one: 10 against 38, no).
+
+    Parameters
+    ----------
+    factor : ndarray, shape (k,)
+        The row factor.
+    stride, spacing : int
+        The pass's stride and dilation.
+    """
+    if stride != 1 or is_window(factor, stride):
+        return False
+    columns = BANDED_BLOCK + (len(factor) - 1) * spacing
+    return accumulate_passes(factor) * BANDED_COLUMNS_PER_PASS > columns
+
+
+def banded_matrix(factor: np.ndarray, spacing: int, cols: int, dtype: np.dtype) -> np.ndarray:
+    """The ``(cols + (k - 1) * spacing, cols)`` matrix whose product with a window of a
+    row is that window's correlation with ``factor``: column ``c`` holds ``factor`` from
+    row ``c`` on, its taps ``spacing`` apart.
+
+    Parameters
+    ----------
+    factor : ndarray, shape (k,)
+        The taps.
+    spacing : int
+        Columns between taps (the dilation).
+    cols : int
+        Outputs per window.
+    dtype : numpy.dtype
+        The data's (BLAS multiplies in one type).
+
+    Examples
+    --------
+    >>> banded_matrix(np.array([1.0, 2.0]), 1, 2, np.dtype(np.float64))
+    array([[1., 0.],
+           [2., 1.],
+           [0., 2.]])
+    """
+    span = (len(factor) - 1) * spacing
+    matrix = np.zeros((cols + span, cols), dtype)
+    for c in range(cols):
+        matrix[c : c + span + 1 : spacing, c] = factor
+    return matrix
+
+
+def banded_product(
+    source: np.ndarray,
+    matrices: tuple[np.ndarray, np.ndarray],
+    target: np.ndarray,
+    copies: np.ndarray,
+) -> None:
+    """``target[r] = correlate(source[r], factor)`` by blocks of :data:`BANDED_BLOCK` outputs.
+
+    Each block's window of the row (``BANDED_BLOCK + span`` values) is copied into
+    ``copies`` (BLAS cannot read overlapping rows in place) and multiplied by the banded
+    matrix: about ``BANDED_BLOCK + span`` multiply-adds per output, at BLAS speed, instead
+    of one NumPy pass per tap. The last ``cols % BANDED_BLOCK`` outputs of a row are one
+    product with the matrix's corner. Every product has a shape fixed by the row's width
+    (see :data:`BANDED_CHUNK`), so a row's bits depend on its values only.
+
+    A window with an infinity or NaN would spread it through the matrix's zeros (0 x inf
+    is NaN): the caller computes such rows otherwise.
+
+    Parameters
+    ----------
+    source : ndarray, shape (rows, cols + span)
+        Rows to filter, unit column stride.
+    matrices : (ndarray, ndarray)
+        :func:`banded_matrix` for ``BANDED_BLOCK`` columns and for the row's last
+        ``cols % BANDED_BLOCK`` (the first's corner).
+    target : ndarray, shape (rows, cols)
+        Receives the result, unit column stride.
+    copies : ndarray
+        Flat scratch for the windows of at least one row (``(cols // BANDED_BLOCK) *
+        (BANDED_BLOCK + span)`` values); as many rows as fit are copied and multiplied
+        at a time.
+    """
+    block, rest = matrices
+    rows, cols = target.shape
+    window = block.shape[0]
+    blocks = cols // BANDED_BLOCK
+    whole = blocks // BANDED_CHUNK * BANDED_CHUNK
+    group = max(1, copies.size // max(blocks * window, 1))  # rows copied at once
+    for first in range(0, rows if blocks else 0, group):
+        count = min(group, rows - first)
+        copied = _flat(copies, count, blocks, window)
+        np.copyto(copied, _windows(source[first:], (count, blocks, window), BANDED_BLOCK))
+        outputs = _windows(target[first:], (count, blocks, BANDED_BLOCK), BANDED_BLOCK)
+        if whole:
+            np.matmul(_chunked(copied[:, :whole]), block, out=_chunked(outputs[:, :whole]))
+        if whole < blocks:
+            np.matmul(copied[:, whole:], block, out=outputs[:, whole:])
+    if rest.shape[1]:
+        start = blocks * BANDED_BLOCK
+        np.matmul(source[:, None, start : start + rest.shape[0]], rest, out=target[:, None, start:])
+
+
+def _chunked(view: np.ndarray) -> np.ndarray:
+    """A ``(rows, n, width)`` view as ``(rows, n // BANDED_CHUNK, BANDED_CHUNK, width)``."""
+    rows, count, width = view.shape
+    row_stride, step, column_stride = view.strides
+    return np.lib.stride_tricks.as_strided(
+        view,
+        (rows, count // BANDED_CHUNK, BANDED_CHUNK, width),
+        (row_stride, step * BANDED_CHUNK, step, column_stride),
+    )
+
+
+def _windows(array: np.ndarray, shape: tuple[int, int, int], step: int) -> np.ndarray:
+    """``array``'s rows seen as ``shape[1]`` windows of ``shape[2]`` columns, ``step`` apart."""
+    row_stride, column_stride = array.strides
+    return np.lib.stride_tricks.as_strided(
+        array, shape, (row_stride, step * column_stride, column_stride)
+    )
+
+
 def _flat(buffer: np.ndarray, *shape: int) -> np.ndarray:
     """The front of a flat scratch buffer as a contiguous array of ``shape``."""
     return buffer[: math.prod(shape)].reshape(shape)
@@ -433,6 +578,7 @@ class Separable(Engine):
         _, _, left, right = problem.pads
         self.left = left
         self.border = border_copies(problem.x.shape[3], left, right, problem.padding_mode)
+        self._banded_matrices: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
     def rows_per_band(self) -> int:
         # Each band re-reads a halo of kh - 1 rows: for tall kernels (a 63x63 box), bands
@@ -456,6 +602,11 @@ class Separable(Engine):
             vertical_product=rows * in_cols,  # only for the NumPy-pass fallback
             product=rows * cols,
             levels=2 * in_rows * in_cols,  # only for box factors
+            # only for banded products: the windows of some rows, copied
+            copies=max(
+                (cols // BANDED_BLOCK) * (BANDED_BLOCK + p.effective_kernel[1] - 1),
+                BANDED_COPY_BYTES // self.dtype.itemsize,
+            ),
         )
 
     def _pass(
@@ -489,6 +640,51 @@ class Separable(Engine):
         ]
         needs_scratch = not first or len({float(v) for v in factor if v != 0}) > 1
         return accumulate(target, taps, product() if needs_scratch else target, first)
+
+    def _banded(
+        self,
+        source: np.ndarray,
+        factor: np.ndarray,
+        target: np.ndarray,
+        first: bool,
+        buffers: dict[str, np.ndarray],
+    ) -> bool:
+        """The horizontal pass as banded products (:func:`banded_product`); returns False.
+
+        Rows of ``source`` holding an infinity or a NaN (their sum is not finite) are
+        filtered by NumPy passes instead, so that they spread as in the direct sum and no
+        further: which way a row goes depends on its own values only.
+        """
+        rows, cols = target.shape
+        holder = target if first else _flat(buffers["product"], rows, cols)
+        with np.errstate(invalid="ignore", over="ignore"):  # a check, not the result
+            odd = np.flatnonzero(~np.isfinite(source.sum(axis=1)))
+        # 0 x inf in the odd rows' products is no warning of the result: they are redone.
+        with np.errstate(invalid="ignore") if odd.size else contextlib.nullcontext():
+            banded_product(source, self._matrices(factor), holder, buffers["copies"])
+        if odd.size:
+            rows_t = source[odd].T  # the passes run along axis 0
+            spacing = self.problem.dilation[1]
+            taps = [(w, rows_t[i * spacing : i * spacing + cols]) for i, w in enumerate(factor)]
+            sums = np.empty((cols, odd.size), self.dtype)
+            accumulate(sums, taps, np.empty_like(sums), True)
+            holder[odd] = sums.T
+        if not first:
+            np.add(target, holder, out=target)
+        return False
+
+    def _matrices(self, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """:func:`banded_matrix` for whole blocks and for a row's last outputs, made once
+        per factor."""
+        key = factor.tobytes()
+        known = self._banded_matrices.get(key)
+        if known is None:
+            p = self.problem
+            block = banded_matrix(factor, p.dilation[1], BANDED_BLOCK, self.dtype)
+            rest = p.out_size[1] % BANDED_BLOCK
+            corner = block[: rest + block.shape[0] - BANDED_BLOCK, :rest].copy()
+            known = self._banded_matrices[key] = (block, corner)
+        return known
 
     def _vertical(
         self,
@@ -583,9 +779,12 @@ class Separable(Engine):
                         vertical[:, border] = 0
                     else:
                         vertical[:, border] = vertical[:, source]
-                first = self._pass(
-                    vertical.T, row, sw, dw, target[o].T, product, horizontal_levels, first
-                )
+                if horizontal_by_product(row, sw, dw):
+                    first = self._banded(vertical, row, target[o], first, buffers)
+                else:
+                    first = self._pass(
+                        vertical.T, row, sw, dw, target[o].T, product, horizontal_levels, first
+                    )
             if first:
                 target[o] = 0
 
