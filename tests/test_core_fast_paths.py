@@ -188,15 +188,31 @@ def test_columns_agree_with_direct(size, dtype):
         np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * scale, err_msg=mode)
 
 
-def test_columns_with_stride_dilation_multiplier_bias_and_strided_input():
+# Column stride 1: the shifted rows summed by a product with ones (skewed strides, dilated
+# 1 and 2 apart); else by NumPy adds.
+@pytest.mark.parametrize(("stride", "dilation"), [((2, 3), (2, 1)), ((2, 1), (2, 1)), (1, (1, 2))])
+def test_columns_with_stride_dilation_multiplier_bias_and_strided_input(stride, dilation):
     base = RNG.normal(size=(2, 60, 90)).astype(np.float32)
     x = base[:, ::2, 1::3]  # not readable by BLAS in place: copied per band
     weight = RNG.normal(size=(6, 1, 3, 5)).astype(np.float32)  # depth multiplier 3
     bias = RNG.normal(size=6)
-    options = dict(bias=bias, stride=(2, 3), padding=(1, 2, 3, 0), dilation=(2, 1), groups=2)
+    options = dict(bias=bias, stride=stride, padding=(1, 2, 3, 0), dilation=dilation, groups=2)
     got = conv2d(x, weight, algorithm="columns", **options)
     expected = conv2d(x, weight, algorithm="direct", **options)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5)
+
+
+@pytest.mark.parametrize(("stride", "products"), [(1, 1), (2, 0)])  # one band
+def test_columns_sums_shifted_rows_by_a_product_at_column_stride_1(stride, products, monkeypatch):
+    calls = []
+    real = engines.Columns._skewed_sums
+    monkeypatch.setattr(
+        engines.Columns, "_skewed_sums", lambda self, *a: calls.append(1) or real(self, *a)
+    )
+    x = random_image((1, 30, 40), np.float32)
+    weight = RNG.normal(size=(1, 1, 5, 5)).astype(np.float32)
+    conv2d(x, weight, stride=stride, algorithm="columns")
+    assert len(calls) == products
 
 
 def test_columns_needs_one_input_channel_per_group():
@@ -267,7 +283,8 @@ def test_horizontal_by_product_where_passes_cost_more(factor, stride, spacing, e
 # Widths: one block and a tail, blocks plus a chunk of 64 blocks plus a tail, exactly
 # whole blocks, dilated 2 apart, and a tail alone.
 @pytest.mark.parametrize(
-    ("width", "size", "dilation"), [(37, 13, 1), (2100, 9, 1), (64, 25, 1), (70, 13, 2), (20, 11, 1)]
+    ("width", "size", "dilation"),
+    [(37, 13, 1), (2100, 9, 1), (64, 25, 1), (70, 13, 2), (20, 11, 1)],
 )
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_banded_products_agree_with_direct(width, size, dilation, dtype, banded_calls):

@@ -56,6 +56,7 @@ BANDED_CALLS = 4  # separable's banded products: copy, finite check, product, ta
 NS_ROW_PRODUCT = 0.14  # separable's per-row vertical products, per output (+ NS_MAC per tap)
 NS_COLUMN = 0.3  # columns: one filtered row element written by BLAS and read back
 NS_SMALL_MAC = 0.024  # columns: a multiply-add of its small (group_out*kw, kh) products
+NS_SKEWED_SUM = 0.09  # columns: one filtered row summed by the product with ones, per output
 NS_FFT = 0.16  # one transform, per element and per log2(size)
 NS_SPECTRA_PRODUCT = 1.5  # one channel pair's spectra multiplied and summed, per element
 NS_FFT_CALL = 3e4  # one transform's fixed cost
@@ -171,10 +172,14 @@ def _columns(problem: ConvProblem, out_pixels: int) -> float | None:
             out_rows * out_channels // problem.groups * kw * padded_width * 4 / COLUMNS_BAND_BYTES
         )
     )
+    if problem.stride[1] == 1 and kw > 1:  # the shifted rows summed by one product
+        shifted_sum, calls = kw * NS_SKEWED_SUM, 2
+    else:
+        shifted_sum, calls = (kw - 1) * NS_PASS, kw + 1
     return (
         filtered * (NS_COLUMN + kh * NS_SMALL_MAC)
-        + out_pixels * out_channels * ((kw - 1) * NS_PASS + NS_OUTPUT)
-        + bands * (kw + 1) * NS_CALL
+        + out_pixels * out_channels * (shifted_sum + NS_OUTPUT)
+        + bands * calls * NS_CALL
     )
 
 
