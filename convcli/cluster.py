@@ -3,7 +3,8 @@
 Each file is one Dask task that runs :func:`convcli.process.process_file`, the same unit
 of work as the local worker pool, so the outputs are byte for byte those of ``-j 1``.
 Dask does the scheduling: ``client.map`` submits the files, ``as_completed`` feeds the
-report and the progress bar as results arrive, ``retries=`` and the scheduler's
+report and the progress bar as results arrive (recorded results are let go in batches:
+:class:`_Releases`), ``retries=`` and the scheduler's
 ``distributed.scheduler.allowed-failures`` bound how often a file is tried again (a task
 whose worker died is moved to another worker; one that kills more than allowed-failures
 workers fails with ``KilledWorker``). SIGINT/SIGTERM cancel the pending tasks and leave a
@@ -11,10 +12,10 @@ cluster convcli did not start running.
 
 ``ADDRESS`` follows Dask's own habits: ``tcp://host:8786`` (or ``host:8786``, as
 ``dask worker`` takes it); ``local`` or ``local:N`` starts a ``LocalCluster`` of N worker
-processes (one thread each, forked ready from a fork server: :func:`_local_settings`) for
-this run; ``auto`` does what ``distributed.Client()``
-does: the scheduler in ``DASK_SCHEDULER_ADDRESS`` (Dask's ``scheduler-address`` setting)
-if there is one, else a ``LocalCluster``.
+processes (one thread each, forked ready from a fork server, without Dask's profiler and
+with its housekeeping slowed: :func:`_local_settings`) for this run; ``auto`` does what
+``distributed.Client()`` does: the scheduler in ``DASK_SCHEDULER_ADDRESS`` (Dask's
+``scheduler-address`` setting) if there is one, else a ``LocalCluster``.
 
 Dask is imported only here, and this module only with ``--dask``. The task function
 (:func:`run_file`) is found by reference on the workers, so they need convcli installed:
