@@ -13,9 +13,12 @@ warm-up round first, medians):
 Also the fixed cost of each engine: the same command on 2 files. From the two, the
 per-file scheduling overhead of Dask is ``((T_dask(N) - T_dask(2)) - (T_j2(N) - T_j2(2))) /
 (N - 2)`` in milliseconds (start-up excluded), and the throughput ratio
-``dask local:2 / -j 2`` with and without start-up.
+``dask local:2 / -j 2`` with and without start-up. The same differences of CPU time, of
+the convcli process (with a LocalCluster's scheduler and nannies, which run in it) and
+of its worker processes, give the CPU each engine spends per file: on a machine others
+share, wall times move with their load, CPU times much less.
 
-    .venv/bin/python benchmarks/dask_batch.py [--files 200] [--runs 2]
+    .venv/bin/python benchmarks/dask_batch.py [--files 200] [--runs 2] [--disk-only]
 
 Needs the test extra (dask[distributed], s3fs, moto[server]).
 """
@@ -23,6 +26,7 @@ Needs the test extra (dask[distributed], s3fs, moto[server]).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -33,6 +37,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import astuple, dataclass
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
@@ -48,14 +53,40 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
-def run(argv: list[str]) -> float:
-    """Seconds for one run (it must succeed)."""
+@dataclass(frozen=True)
+class Sample:
+    """One run: wall seconds, and CPU seconds of the convcli process (with a
+    LocalCluster's scheduler and nannies, which live in it) and of its descendants (the
+    pool's or the LocalCluster's worker processes, a fork server)."""
+
+    seconds: float
+    client: float
+    workers: float
+
+
+def run(argv: list[str]) -> Sample:
+    """One run (it must succeed), its process tree's CPU time sampled every 0.1 s (CPU
+    time is what load on a shared machine distorts least; a process's last 0.1 s before
+    it exits is missed, the same for every engine)."""
+    import psutil  # a dependency of distributed
+
     started = time.perf_counter()
-    completed = subprocess.run(argv, capture_output=True, text=True)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    root = psutil.Process(process.pid)
+    cpu: dict[int, float] = {}
+    while process.poll() is None:
+        with contextlib.suppress(psutil.Error):
+            for member in [root, *root.children(recursive=True)]:
+                with contextlib.suppress(psutil.Error):
+                    times = member.cpu_times()
+                    cpu[member.pid] = times.user + times.system
+        time.sleep(0.1)
+    stderr = process.stderr.read().decode() if process.stderr else ""
     seconds = time.perf_counter() - started
-    if completed.returncode != 0:
-        sys.exit(f"{' '.join(argv)} failed: {completed.stderr}")
-    return seconds
+    if process.returncode != 0:
+        sys.exit(f"{' '.join(argv)} failed: {stderr}")
+    client = cpu.pop(process.pid, 0.0)
+    return Sample(seconds, client, sum(cpu.values()))
 
 
 def configurations(source: str, engines: dict[str, list[str]]) -> dict[str, list[str]]:
@@ -82,10 +113,10 @@ def measure(
     runs: int,
     out_for: Callable[[str, int], str],
     clean: Callable[[str], None],
-) -> tuple[dict[str, float], dict[str, float]]:
-    """Median seconds per label on the many files and on two, the runs interleaved; the
-    warm-up round (page cache, imports) runs the two-file commands only."""
-    times: dict[str, list[float]] = {
+) -> tuple[dict[str, Sample], dict[str, Sample]]:
+    """Medians (of each field) per label on the many files and on two, the runs
+    interleaved; the warm-up round (page cache, imports) runs the two-file commands only."""
+    samples: dict[str, list[Sample]] = {
         f"{kind} {label}": [] for kind in ("many", "few") for label in many
     }
     for round_index in range(runs + 1):
@@ -94,21 +125,31 @@ def measure(
                 continue
             for label, argv in commands.items():
                 out = out_for(f"{kind}-{label}", round_index)
-                seconds = run([out if arg == "OUT" else arg for arg in argv])
+                sample = run([out if arg == "OUT" else arg for arg in argv])
                 clean(out)
                 if round_index:
-                    times[f"{kind} {label}"].append(seconds)
-    median = {key: statistics.median(values) for key, values in times.items()}
+                    samples[f"{kind} {label}"].append(sample)
+    median = {
+        key: Sample(*map(statistics.median, zip(*map(astuple, values), strict=True)))
+        for key, values in samples.items()
+    }
     return (
         {label: median[f"many {label}"] for label in many},
         {label: median[f"few {label}"] for label in many},
     )
 
 
+def per_file(many: Sample, few: Sample, files: int) -> Sample:
+    """Milliseconds per file beyond the fixed cost: ``(many - few) / (files - 2)``."""
+    pairs = zip(astuple(many), astuple(few), strict=True)
+    return Sample(*((m - f) / (files - 2) * 1000 for m, f in pairs))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--runs", type=int, default=2)
+    parser.add_argument("--disk-only", action="store_true", help="leave S3 out")
     args = parser.parse_args()
 
     from moto.server import ThreadedMotoServer
@@ -156,7 +197,7 @@ def main() -> None:
         for where, source, source2, out_for, engines in (
             ("disk", str(big), str(small), local_out, ENGINES),
             ("S3", "s3://bench/raw/", "s3://bench/raw2/", s3_out, S3_ENGINES),
-        ):
+        )[: 1 if args.disk_only else 2]:
             results[where] = measure(
                 configurations(source, engines),
                 configurations(source2, engines),
@@ -167,37 +208,48 @@ def main() -> None:
             print(where, "done", flush=True)
     server.stop()
 
-    n = args.files
-    print(f"{n} JPEGs 1920x1080, -k {STEP}, medians of {args.runs} interleaved runs")
+    report(results, args.files, args.runs)
+
+
+def report(
+    results: dict[str, tuple[dict[str, Sample], dict[str, Sample]]], n: int, runs: int
+) -> None:
+    print(f"{n} JPEGs 1920x1080, -k {STEP}, medians of {runs} interleaved runs")
+    print("ms/file: (T(N) - T(2)) / (N - 2); CPU: the convcli process, its worker processes")
     print(
-        f"{'from/to':8} {'engine':16} {'seconds':>8} {'files/s':>8} {'2 files':>8} {'ms/file':>8}"
+        f"{'from/to':8} {'engine':16} {'seconds':>8} {'files/s':>8} {'2 files':>8} "
+        f"{'ms/file':>8} {'CPU client':>10} {'CPU workers':>11}"
     )
     for where, (many, few) in results.items():
         for label in many:
-            per_file = (many[label] - few[label]) / (n - 2) * 1000
+            cost = per_file(many[label], few[label], n)
             print(
-                f"{where:8} {label:16} {many[label]:8.2f} {n / many[label]:8.1f} "
-                f"{few[label]:8.2f} {per_file:8.1f}"
+                f"{where:8} {label:16} {many[label].seconds:8.2f} {n / many[label].seconds:8.1f} "
+                f"{few[label].seconds:8.2f} {cost.seconds:8.1f} {cost.client:10.1f} "
+                f"{cost.workers:11.1f}"
             )
     for where, (many, few) in results.items():
-        ratio = many["-j 2"] / many["--dask local:2"]
-        steady = (many["-j 2"] - few["-j 2"]) / (many["--dask local:2"] - few["--dask local:2"])
-        overhead = (
-            (many["--dask local:2"] - few["--dask local:2"]) - (many["-j 2"] - few["-j 2"])
-        ) / (n - 2)
+        pool, dask = (per_file(many[label], few[label], n) for label in ("-j 2", "--dask local:2"))
+        ratio = many["-j 2"].seconds / many["--dask local:2"].seconds
+        steady = pool.seconds / dask.seconds
+        cpu = (dask.client + dask.workers) - (pool.client + pool.workers)
         # local:1 runs from disk only (S3_ENGINES): no 1 -> 2 figure where it did not run.
         scaling = ""
         if "--dask local:1" in many:
-            one_to_two = many["--dask local:1"] / many["--dask local:2"]
+            one_to_two = many["--dask local:1"].seconds / many["--dask local:2"].seconds
             scaling = f"1 -> 2 Dask workers {one_to_two:.2f}x; "
         print(
             f"{where}: dask local:2 / -j 2 throughput {ratio:.2f}x with start-up, "
-            f"{steady:.2f}x without; Dask overhead {overhead * 1000:+.1f} ms/file on 2 "
-            f"workers; {scaling}-j 1 -> -j 2 {many['-j 1'] / many['-j 2']:.2f}x"
+            f"{steady:.2f}x without; Dask overhead {dask.seconds - pool.seconds:+.1f} ms/file "
+            f"on 2 workers, CPU {cpu:+.1f} ms/file (client {dask.client - pool.client:+.1f}, "
+            f"workers {dask.workers - pool.workers:+.1f}); {scaling}-j 1 -> -j 2 "
+            f"{many['-j 1'].seconds / many['-j 2'].seconds:.2f}x"
         )
+    if "S3" not in results:
+        return
     disk, s3 = results["disk"][0], results["S3"][0]
     for label in ("-j 1", "-j 2", "--dask local:2"):
-        cost = (s3[label] - disk[label]) / n * 1000
+        cost = (s3[label].seconds - disk[label].seconds) / n * 1000
         print(f"S3 (moto, 127.0.0.1) minus disk, {label}: {cost:+.1f} ms/file")
 
 

@@ -48,9 +48,10 @@ def main():
     mark("import distributed")
     if method == "forkserver":
         settings = cluster._local_settings(())
-    else:  # Dask's default start method, with convcli's other setting
+    else:  # Dask's default start method, with convcli's other settings
         settings = dask.config.set(
-            {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None})
+            {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+             **cluster.QUIET_SETTINGS})
     with settings:
         local = cluster._local_cluster(LocalCluster, 2)
         run = cluster.DaskRun(Client(local), local, "local:2")

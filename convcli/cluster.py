@@ -3,7 +3,8 @@
 Each file is one Dask task that runs :func:`convcli.process.process_file`, the same unit
 of work as the local worker pool, so the outputs are byte for byte those of ``-j 1``.
 Dask does the scheduling: ``client.map`` submits the files, ``as_completed`` feeds the
-report and the progress bar as results arrive, ``retries=`` and the scheduler's
+report and the progress bar as results arrive (recorded results are let go in batches:
+:class:`_Releases`), ``retries=`` and the scheduler's
 ``distributed.scheduler.allowed-failures`` bound how often a file is tried again (a task
 whose worker died is moved to another worker; one that kills more than allowed-failures
 workers fails with ``KilledWorker``). SIGINT/SIGTERM cancel the pending tasks and leave a
@@ -11,10 +12,10 @@ cluster convcli did not start running.
 
 ``ADDRESS`` follows Dask's own habits: ``tcp://host:8786`` (or ``host:8786``, as
 ``dask worker`` takes it); ``local`` or ``local:N`` starts a ``LocalCluster`` of N worker
-processes (one thread each, forked ready from a fork server: :func:`_local_settings`) for
-this run; ``auto`` does what ``distributed.Client()``
-does: the scheduler in ``DASK_SCHEDULER_ADDRESS`` (Dask's ``scheduler-address`` setting)
-if there is one, else a ``LocalCluster``.
+processes (one thread each, forked ready from a fork server, without Dask's profiler and
+with its housekeeping slowed: :func:`_local_settings`) for this run; ``auto`` does what
+``distributed.Client()`` does: the scheduler in ``DASK_SCHEDULER_ADDRESS`` (Dask's
+``scheduler-address`` setting) if there is one, else a ``LocalCluster``.
 
 Dask is imported only here, and this module only with ``--dask``. The task function
 (:func:`run_file`) is found by reference on the workers, so they need convcli installed:
@@ -27,6 +28,7 @@ import contextlib
 import functools
 import logging
 import re
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -43,6 +45,18 @@ RETRIES = 2
 
 #: Seconds to wait for a scheduler or a LocalCluster's workers.
 CONNECT_TIMEOUT = 30
+
+#: Recorded results are let go (their retry counts read from the scheduler, then released:
+#: :meth:`DaskRun._let_go`) in one round trip at most this many seconds after they were
+#: recorded (:class:`_Releases`), or as soon as :data:`LET_GO_COUNT` are waiting. Let go
+#: after each result instead, the round trip (a function sent to the scheduler, ~7 ms)
+#: came once per file, and on a LocalCluster the scheduler lives in this process, on the
+#: cores its workers use. The window's cost: a result recorded and not yet released is
+#: computed again by Dask if its worker dies within it (the file is read, filtered and
+#: written once more, finds the output its first run wrote whole, and is told ``done``,
+#: started twice); at most the results of one second, or 64, per worker death.
+LET_GO_SECONDS = 1.0
+LET_GO_COUNT = 64
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _SCHEMES = ("tcp://", "tls://", "ws://", "wss://", "ucx://", "inproc://")
@@ -119,6 +133,48 @@ def _failure(error: BaseException, retries: int) -> str:
         )
     text = " ".join(str(error).split())
     return f"{name}: {text}" if text else name
+
+
+class _Releases:
+    """The futures of recorded results, let go (:meth:`DaskRun._let_go`) in batches: by a
+    thread at most :data:`LET_GO_SECONDS` after they were recorded, or at once when
+    :data:`LET_GO_COUNT` are waiting, and all at :meth:`close`.
+
+    The thread bounds how long the scheduler keeps a recorded result when no other result
+    comes (a slow file on every worker); the loop that records never waits for it but
+    for the lock, held through one round trip.
+    """
+
+    def __init__(self, let_go: Callable[[list[Any]], None]) -> None:
+        self.let_go = let_go  # reads the retries, releases, empties the list
+        self.ended: list[Any] = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.thread = threading.Thread(target=self._often, name="convcli-let-go", daemon=True)
+
+    def start(self) -> None:
+        self.thread.start()
+
+    def add(self, future: Any) -> None:
+        with self.lock:
+            self.ended.append(future)
+            if len(self.ended) >= LET_GO_COUNT:
+                self.let_go(self.ended)
+
+    def _often(self) -> None:
+        while not self.stopping.wait(LET_GO_SECONDS):
+            with self.lock:
+                if self.ended:
+                    self.let_go(self.ended)
+
+    def close(self, rest: Any) -> None:
+        """Stop the thread and let go of everything, ``rest`` (futures) too."""
+        self.stopping.set()
+        if self.thread.is_alive():
+            self.thread.join()
+        with self.lock:
+            self.ended.extend(rest)
+            self.let_go(self.ended)
 
 
 @dataclass(eq=False)
@@ -225,28 +281,26 @@ class DaskRun:
         )
         items = {future.key: item for future, item in zip(futures, todo, strict=True)}
         waiting = {future.key: future for future in futures}  # held until recorded
-        ended: list[Any] = []  # recorded, not yet let go (see _let_go)
         killed: set[Any] = set()  # the keys Dask gave up on (KilledWorker)
+        releases = _Releases(functools.partial(self._let_go, items=items, killed=killed))
         stopped = False
         try:
             with _signals.interruptible():
                 completed = as_completed(futures, with_results=True, raise_errors=False)
                 del futures
+                releases.start()
                 for future, result in completed:
                     with _signals.deferred():
                         item = items[future.key]
                         outcome = self._outcome(future, result, killed, item)
-                        ended.append(waiting.pop(future.key))
+                        releases.add(waiting.pop(future.key))
                         if record(item, outcome):
                             stopped = True
                             break
-                        if len(ended) >= 64 or not completed.has_ready():
-                            self._let_go(ended, items, killed)
         finally:
             with contextlib.suppress(Exception):  # the scheduler is gone: nothing to cancel
                 self.client.cancel([future for future in waiting.values() if not future.done()])
-            ended.extend(waiting.values())
-            self._let_go(ended, items, killed)
+            releases.close(waiting.values())
         return stopped
 
     def _let_go(self, ended: list[Any], items: dict[Any, Any], killed: set[Any]) -> None:
@@ -254,6 +308,8 @@ class DaskRun:
         the futures (and empty ``ended``): a result the scheduler still held would be
         computed again, its file read, filtered and written again, by Dask each time a
         worker holding it died."""
+        if not ended:
+            return
         keys = [future.key for future in ended]
         retries = self._retries(keys)
         for key in keys:
@@ -322,6 +378,23 @@ class DaskRun:
 WORKER_MODULES = ("distributed", "convcli.cluster", "convcli._dask_worker")
 
 
+#: Dask's settings for the LocalCluster convcli starts that cut what its servers do besides
+#: the files (measured: ``benchmarks/dask_batch.py``): every server (the scheduler and the
+#: nannies in this process, each worker) wakes its event loop for them, and on a
+#: LocalCluster they all share the cores the files need. The statistical profiler samples
+#: the running task's stack every 10 ms for the dashboard's profile page, and convcli
+#: starts no dashboard; the tick (every 20 ms) only measures the event loop's delays for a
+#: warning convcli's silenced logs never show; the system monitor (every 0.5 s: the
+#: process's CPU and memory, the host's network and disk counters) feeds the dashboard's
+#: charts and the heartbeats' metrics. A cluster given by address keeps its owner's.
+QUIET_SETTINGS: dict[str, Any] = {
+    "distributed.worker.profile.enabled": False,
+    "distributed.admin.tick.interval": "1s",
+    "distributed.admin.system-monitor.interval": "5s",
+    "distributed.admin.system-monitor.disk": False,
+}
+
+
 def _local_settings(preload: Sequence[str]) -> contextlib.ExitStack:
     """Dask's settings for the LocalCluster convcli starts, in effect until the returned
     stack is closed (with the run: a worker that died is started again under them).
@@ -335,6 +408,7 @@ def _local_settings(preload: Sequence[str]) -> contextlib.ExitStack:
     ``distributed.nanny.pre-spawn-environ``, as for a spawned worker. The server lives as
     long as this process: a later LocalCluster here forks from it, with its imports and
     its environment (Dask still hands every worker ``distributed.nanny.environ``).
+    :data:`QUIET_SETTINGS` hold for the run too.
     """
     import multiprocessing
 
@@ -346,7 +420,10 @@ def _local_settings(preload: Sequence[str]) -> contextlib.ExitStack:
     # turns off glibc's sliding mmap threshold, so every image-sized NumPy array is a
     # fresh mmap, page-faulted in: a 1080p blur took ~2x as long in a worker. convcli's
     # arrays live one file long, the process's memory is flat: let glibc keep them.
-    config: dict[str, Any] = {"distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None}
+    config: dict[str, Any] = {
+        "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
+        **QUIET_SETTINGS,
+    }
     if "forkserver" in multiprocessing.get_all_start_methods():  # not on Windows
         config["distributed.worker.multiprocessing-method"] = "forkserver"
     settings.enter_context(dask.config.set(config))

@@ -559,7 +559,14 @@ def test_a_worker_killed_mid_batch_its_file_runs_elsewhere(tmp_path, bucket, das
     assert statuses == {**{f"p{i:02d}.png": "done" for i in range(10)}, "bad-text.png": "failed"}
     retried = [record for record in report["files"] if record["retries"]]
     assert retried, report  # the dead worker's file was moved to the other worker
-    assert all(record["status"] == "done" for record in retried)
+    # Every file the dead worker held (running, or queued behind it: a one-thread worker
+    # is given two) ran again elsewhere; the bad file, when it was one of them, failed
+    # again for its own reason, never for the death.
+    assert all(
+        record["status"] == "done"
+        or (record["input"].endswith("/bad-text.png") and "not an image" in record["error"])
+        for record in retried
+    ), report
     for record in retried:
         assert (
             f"note: {record['input']}: started {record['retries'] + 1} times on the cluster" in err
