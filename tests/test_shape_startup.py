@@ -1,0 +1,68 @@
+"""What a piped ``convcli shape 224 -k 3 -s 2 -p 1`` costs beyond ``import typer`` (issue 14):
+each structural cut of its start-up has a test here, so a later change cannot undo it
+silently. The command runs in a fresh interpreter (what a user starts), which reports what
+it loaded, compiled and built as JSON on stderr.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+SHAPE = ["shape", "224", "-k", "3", "-s", "2", "-p", "1"]
+
+# Run convcli's entry point as the console script does, then report on the process.
+_PROBE = """
+import json, re, sys
+sys.argv = ['convcli', *ARGS]
+from convcli.cli import main
+try:
+    main()
+except SystemExit:
+    pass
+import tokenize
+facts = {
+    "modules": sorted(sys.modules),
+    "tokenize_patterns": tokenize._compile.cache_info().currsize,
+    "patterns": [key[1] for key in re._cache if isinstance(key[1], str)],
+}
+sys.stderr.write("FACTS:" + json.dumps(facts))
+"""
+
+
+def probe(args: list[str], env: dict[str, str] | None = None) -> tuple[str, dict]:
+    """Run ``convcli ARGS`` piped in a fresh interpreter: its stdout and the facts."""
+    base = {k: v for k, v in os.environ.items() if k not in ("FORCE_COLOR", "TTY_COMPATIBLE")}
+    done = subprocess.run(
+        [sys.executable, "-c", _PROBE.replace("ARGS", repr(args))],
+        capture_output=True,
+        text=True,
+        env={**base, **(env or {})},
+    )
+    assert "FACTS:" in done.stderr, done.stderr
+    return done.stdout, json.loads(done.stderr.rsplit("FACTS:", 1)[1])
+
+
+@pytest.fixture(scope="module")
+def shape_run() -> tuple[str, dict]:
+    return probe(SHAPE)
+
+
+def test_probe_runs_the_command(shape_run):
+    stdout, _ = shape_run
+    assert stdout.splitlines()[3].split()[:4] == ["1", "conv:k=3,s=2,p=1", "112x112", "10"]
+
+
+@pytest.mark.parametrize(
+    "args", [SHAPE, [*SHAPE, "--format", "plain"], ["--help"], ["shape", "--help"]]
+)
+def test_no_text_signature_is_parsed(args):
+    """inspect reads a builtin's text signature with tokenize's pattern, compiled on first
+    use (~6 ms): dataclasses wrote one into the docstring of a class without one (the
+    blank class ``convcli._records._params`` processes). Nothing on these paths does."""
+    _, facts = probe(args)
+    assert facts["tokenize_patterns"] == 0
