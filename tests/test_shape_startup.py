@@ -66,3 +66,17 @@ def test_no_text_signature_is_parsed(args):
     blank class ``convcli._records._params`` processes). Nothing on these paths does."""
     _, facts = probe(args)
     assert facts["tokenize_patterns"] == 0
+
+
+def test_shape_creates_no_image_choice_enums(shape_run):
+    """Border and PeerName (apply, draw, learn, kernels) are not created by ``shape``; the
+    package still hands them out by their old name."""
+    _, facts = shape_run
+    assert "convcli.commands" in facts["modules"]
+    assert "convcli.commands._choices" not in facts["modules"]
+    from convcli.commands import Border, PeerName, _choices
+
+    assert (Border, PeerName) == (_choices.Border, _choices.PeerName)
+    assert [b.value for b in Border] == ["zeros", "reflect", "replicate", "circular", "symmetric"]
+    with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
+        __import__("convcli.commands").commands.Nope  # noqa: B018
