@@ -19,7 +19,19 @@ SHAPE = ["shape", "224", "-k", "3", "-s", "2", "-p", "1"]
 _PROBE = """
 import json, re, sys
 sys.argv = ['convcli', *ARGS]
+import typer.main
 from convcli.cli import main
+read = typer.main.get_params_from_function
+strings = []
+def reading(function):
+    # The functions Typer reads the signature of, to build a command: which of convcli's
+    # have string annotations, that Typer compiles and evaluates again on every run.
+    if function.__module__.startswith('convcli') and any(
+        isinstance(a, str) for a in function.__annotations__.values()
+    ):
+        strings.append(function.__qualname__)
+    return read(function)
+typer.main.get_params_from_function = reading
 try:
     main()
 except SystemExit:
@@ -29,6 +41,7 @@ facts = {
     "modules": sorted(sys.modules),
     "tokenize_patterns": tokenize._compile.cache_info().currsize,
     "patterns": [key[1] for key in re._cache if isinstance(key[1], str)],
+    "string_annotations": strings,
 }
 sys.stderr.write("FACTS:" + json.dumps(facts))
 """
@@ -80,3 +93,12 @@ def test_shape_creates_no_image_choice_enums(shape_run):
     assert [b.value for b in Border] == ["zeros", "reflect", "replicate", "circular", "symmetric"]
     with pytest.raises(AttributeError, match="has no attribute 'Nope'"):
         __import__("convcli.commands").commands.Nope  # noqa: B018
+
+
+@pytest.mark.parametrize("args", [SHAPE, ["compare", "3x8x8", "-k", "3", "-c", "4"]])
+def test_typer_evaluates_no_string_annotation(args):
+    """The callbacks, completion functions and commands Typer reads on a run have written
+    annotations (no ``from __future__ import annotations`` in their modules)."""
+    stdout, facts = probe(args)
+    assert stdout
+    assert facts["string_annotations"] == []
