@@ -117,3 +117,17 @@ def test_shape_creates_one_enum(shape_run):
     Literal types, and the one Enum it creates is --format's, which every command shares."""
     _, facts = shape_run
     assert facts["enums"] == ["convcli.render.OutputFormat"]
+
+
+def test_cli_modules_compile_no_pattern_on_import():
+    """The modules every run imports (the app, shared options, the renderer) and shape's own
+    command and view compile no regular expression when imported: a pattern is compiled
+    where it is used, and the piped table reads its notes with string methods."""
+    code = (
+        "import re, sys, typer, dataclasses\n"
+        "known = set(re._cache)\n"
+        "import convcli.cli, convcli.commands.shape, convcli.render.shape\n"
+        "sys.stdout.write(repr(sorted(k[1] for k in set(re._cache) - known)))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert done.stdout == "[]", done.stderr
