@@ -12,6 +12,8 @@ import subprocess
 import sys
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 SHAPE = ["shape", "224", "-k", "3", "-s", "2", "-p", "1"]
 
@@ -131,3 +133,42 @@ def test_cli_modules_compile_no_pattern_on_import():
     )
     done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert done.stdout == "[]", done.stderr
+
+
+# Typer's vendored Click escapes the message of the "no such option" it raises (and catches)
+# for each short option (-k, -s, -p): any Typer app parsing one compiles it.
+_CLICK_PATTERN = "[\\x00-\\x1f\\x7f-\\x9f]"
+
+
+def test_shape_compiles_no_pattern_of_its_own(shape_run):
+    """Sizes, integers and layer words on shape's path are read with string methods; what
+    compiles a pattern (a tag name, a ranked kind) does so when it is used."""
+    _, facts = shape_run
+    code = (
+        "import json, re, sys, typer, dataclasses\n"
+        "sys.stdout.write(json.dumps([k[1] for k in re._cache if isinstance(k[1], str)]))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    known = json.loads(done.stdout)
+    assert "[+-]?\\d{1,9}" not in known  # (the check can see what shape would compile)
+    assert set(facts["patterns"]) - set(known) <= {_CLICK_PATTERN}
+
+
+_SIZE_CHARS = st.text(st.sampled_from("0123x×*XfFt+-٣ \n"), max_size=12)
+
+
+@settings(max_examples=800, deadline=None)
+@given(text=st.one_of(_SIZE_CHARS, st.text(max_size=8)))
+def test_size_readers_read_as_the_patterns_did(text):
+    import re
+
+    from convcli.layers import is_integer, is_size_text, split_dims
+
+    assert split_dims(text) == re.split(r"[x×*]", text)
+    assert is_integer(text) == bool(re.fullmatch(r"[+-]?\d+", text))
+    assert is_integer(text, 9) == bool(re.fullmatch(r"[+-]?\d{1,9}", text))
+    assert is_size_text(text) == bool(re.match(r"^\d+(?:[x×*]\d+)*$", text))
+    lowered = text.lower()
+    assert is_size_text(lowered, "ft") == bool(
+        re.match(r"^\d+(?:[x×*]\d+)*[ft]?$", lowered, re.IGNORECASE)
+    )
