@@ -11,14 +11,20 @@ of the CPU time the process used (user + system, from ``getrusage``): on a machi
 with other work the CPU time moves far less than the wall clock, and it is what start-up
 costs the user's machine.
 
-    .venv/bin/python benchmarks/startup.py [--runs 30] [--before DIR]
+``--instructions`` also counts the instructions each command executes (one run each under
+Valgrind's callgrind, hash seed fixed): a figure the machine's load does not move, for
+comparing two trees on a busy machine (CPU time still decides the goal).
+
+    .venv/bin/python benchmarks/startup.py [--runs 30] [--before DIR] [--instructions]
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
@@ -114,11 +120,36 @@ def time_once(command: list[str]) -> tuple[float, float]:
     return wall, cpu
 
 
+def instructions(command: list[str]) -> int:
+    """The instructions one run of ``command`` executes (callgrind's ``Collected``)."""
+    done = subprocess.run(
+        ["valgrind", "--tool=callgrind", "--callgrind-out-file=/dev/null", *command],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, check=True,
+        env={**ENV, "PYTHONHASHSEED": "0"},
+    )  # fmt: skip
+    return int(re.findall(r"Collected : (\d+)", done.stderr)[-1])
+
+
+def print_instructions() -> None:
+    """Instructions per command (millions) and their ratios to ``import typer``."""
+    counts = {name: instructions(command) for name, command in COMMANDS.items()}
+    print(f"\ninstructions executed (callgrind, one run each)\n{'command':45} {'M instr':>8} "
+          f"{'x typer':>8} {'x app':>6}")  # fmt: skip
+    for name, count in counts.items():
+        print(f"{name:45} {count / 1e6:8.1f} {count / counts[BASELINE]:7.3f}x "
+              f"{count / counts[FLOOR]:5.3f}x")  # fmt: skip
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--before", help="a directory holding an older convcli package")
+    parser.add_argument(
+        "--instructions", action="store_true", help="also count instructions (needs valgrind)"
+    )
     args = parser.parse_args()
+    if args.instructions and not shutil.which("valgrind"):
+        parser.error("--instructions needs valgrind on PATH")
     if args.before:
         import convcli
 
@@ -152,6 +183,8 @@ def main() -> None:
               f"{min(cpus[name]) / least_base:15.2f}x")  # fmt: skip
     loaded = heavy_modules_loaded()
     print(f"heavy modules imported by the shape path: {', '.join(loaded) or 'none'}")
+    if args.instructions:
+        print_instructions()
 
 
 if __name__ == "__main__":

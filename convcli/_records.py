@@ -34,6 +34,8 @@ from operator import attrgetter
 from typing import TYPE_CHECKING, Any, TypeVar
 
 _T = TypeVar("_T")
+#: A processed class's fields, as ``dataclasses.fields`` gives them.
+Fields = tuple[dataclasses.Field[Any], ...]
 
 
 def _values(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
@@ -44,10 +46,9 @@ def _values(names: tuple[str, ...]) -> Callable[[Any], tuple[Any, ...]]:
     return attrgetter(*names) if names else lambda self: ()
 
 
-def _methods(cls: type, frozen: bool) -> dict[str, Any]:
+def _methods(fields: Fields, frozen: bool) -> dict[str, Any]:
     """``__eq__``, ``__hash__`` (None unless frozen) and ``__repr__`` as dataclasses write
-    them for ``cls``, whose fields are already processed."""
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+    them for a class of ``fields`` (``dataclasses.fields`` of it, processed)."""
     compared = _values(tuple(f.name for f in fields if f.compare))
     hashed = _values(tuple(f.name for f in fields if (f.compare if f.hash is None else f.hash)))
     shown = tuple(f.name for f in fields if f.repr)
@@ -97,9 +98,10 @@ def _template(self):  # type: ignore[no-untyped-def]
     _records_fill(self, locals())  # type: ignore[name-defined]  # noqa: F821
 
 
-def _filler(cls: type, frozen: bool) -> tuple[Callable[[Any, dict[str, Any]], None], list[Any]]:
+def _filler(
+    fields: Fields, frozen: bool
+) -> tuple[Callable[[Any, dict[str, Any]], None], list[Any]]:
     """What ``__init__``'s body calls with its arguments (as a dict), and the defaults."""
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
     names = tuple(f.name for f in fields)
     store = object.__setattr__ if frozen else setattr
     defaults: list[Any] = []
@@ -125,11 +127,10 @@ def _filler(cls: type, frozen: bool) -> tuple[Callable[[Any, dict[str, Any]], No
     return (fill_made if makers else fill), defaults
 
 
-def _init(cls: type, frozen: bool) -> Callable[..., None]:
-    """``__init__`` as dataclasses writes it for ``cls``, without compiling one: the
-    shared :func:`_template` code with the fields as its parameters."""
-    fill, defaults = _filler(cls, frozen)
-    fields = dataclasses.fields(cls)  # type: ignore[arg-type]
+def _init(cls: type, fields: Fields, frozen: bool) -> Callable[..., None]:
+    """``__init__`` as dataclasses writes it for ``cls`` (of ``fields``), without compiling
+    one: the shared :func:`_template` code with the fields as its parameters."""
+    fill, defaults = _filler(fields, frozen)
     names = ("self", *(f.name for f in fields))
     changes: dict[str, Any] = {"co_argcount": len(names), "co_nlocals": len(names),
                                "co_varnames": names, "co_name": "__init__"}  # fmt: skip
@@ -145,9 +146,9 @@ def _init(cls: type, frozen: bool) -> Callable[..., None]:
     return init
 
 
-def _frozen(cls: type) -> dict[str, Any]:
+def _frozen(cls: type, fields: Fields) -> dict[str, Any]:
     """A frozen dataclass's ``__setattr__`` and ``__delattr__``."""
-    names = frozenset(f.name for f in dataclasses.fields(cls))  # type: ignore[arg-type]
+    names = frozenset(f.name for f in fields)
 
     def __setattr__(self: Any, name: str, value: Any) -> None:
         if type(self) is cls or name in names:
@@ -240,7 +241,10 @@ def _params() -> Any:
     eq off (what :func:`_record` asked them for before), made once."""
     global _PARAMS
     if _PARAMS is None:
-        blank = type("_Params", (), {"__module__": __name__})
+        # With a docstring: a class without one gets its signature written there, and
+        # object's __init__ has only a text signature, which inspect parses with tokenize's
+        # large pattern (compiled on first use: ~6 ms of every `convcli shape`, issue 14).
+        blank = type("_Params", (), {"__module__": __name__, "__doc__": "(params)"})
         _PARAMS = dataclasses.dataclass(init=False, repr=False, eq=False)(
             blank
         ).__dataclass_params__  # type: ignore[attr-defined]
@@ -294,11 +298,13 @@ def _record(cls: type[_T], frozen: bool, eq: bool = True) -> type[_T]:
 def _finish(processed: type[_T], frozen: bool, had_doc: bool, eq: bool) -> type[_T]:
     """A class whose fields are processed, with the shared methods of a record."""
     cls = processed
-    methods = {"__init__": _init(processed, frozen), **_methods(processed, frozen)}
+    # Read once for all the methods below (dataclasses.fields filters every field each time).
+    fields = dataclasses.fields(processed)  # type: ignore[arg-type]
+    methods = {"__init__": _init(processed, fields, frozen), **_methods(fields, frozen)}
     if not eq:  # identity: object's __eq__ and __hash__, as dataclasses leave them
         del methods["__eq__"], methods["__hash__"]
     if frozen:
-        methods.update(_frozen(processed))
+        methods.update(_frozen(processed, fields))
     for name, method in methods.items():
         if callable(method):
             method.__qualname__ = f"{cls.__qualname__}.{name}"

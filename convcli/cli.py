@@ -6,8 +6,9 @@ fast. Every failure becomes one ``Error: ...`` line here, in :class:`ConvcliGrou
 and nowhere else; ``CONVCLI_DEBUG=1`` lets the traceback through instead.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the signatures of _root and
+# _print_version on every run, and would compile and evaluate each string annotation there,
+# twice for _root (issue 14).
 import contextlib
 import errno
 import importlib

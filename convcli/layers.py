@@ -47,7 +47,6 @@ from convcli.geometry import (
     target_options,
 )
 
-_SIZE = re.compile(r"^\d+(?:[x×*]\d+)*$")
 _TRUE = {"true", "yes", "1", "on"}
 _FALSE = {"false", "no", "0", "off"}
 
@@ -100,13 +99,48 @@ ALIASES: dict[str, str] = {
     "concat": "cat",
 }
 _UP_MODES = ("nearest", "bilinear", "linear", "trilinear", "bicubic")
-_RANKED = re.compile(r"^([a-z]+?)([123])d$")
+# A pattern's text, compiled (and cached) by re when first used: not by every run.
+_RANKED = r"^([a-z]+?)([123])d$"
+
+
+def split_dims(text: str) -> list[str]:
+    """The parts of a size between its ``x``, ``×`` or ``*``: ``re.split(r"[x×*]", text)``
+    with string methods (compiling the pattern cost ``convcli shape`` more than its use).
+
+    >>> split_dims("3x224×224"), split_dims("8*3"), split_dims("")
+    (['3', '224', '224'], ['8', '3'], [''])
+    """
+    return text.replace("×", "x").replace("*", "x").split("x")
+
+
+def is_integer(text: str, digits: int | None = None) -> bool:
+    """Whether ``text`` is ``re.fullmatch(r"[+-]?\\d+", text)`` (at most ``digits`` digits
+    when given), with string methods: a decimal digit is any of Unicode's, as ``\\d``.
+
+    >>> is_integer("-12"), is_integer("1 2"), is_integer("+"), is_integer("1234", 3)
+    (True, False, False, False)
+    """
+    body = text[1:] if text.startswith(("+", "-")) else text
+    return body.isdecimal() and (digits is None or len(body) <= digits)
+
+
+def is_size_text(text: str, suffixes: str = "") -> bool:
+    """Whether ``text`` matches ``^\\d+(?:[x×*]\\d+)*[SUFFIXES]?$`` (``re.match``: a final
+    newline is allowed), with string methods. Case matters: callers lower the text.
+
+    >>> is_size_text("3x224x224"), is_size_text("768f", "ft"), is_size_text("3xx4")
+    (True, True, False)
+    """
+    body = text[:-1] if text.endswith("\n") else text
+    if suffixes and body[-1:] and body[-1:] in suffixes:
+        body = body[:-1]
+    return all(part.isdecimal() for part in split_dims(body))
 
 
 def _integer(text: str, name: str, where: str) -> int:
     """A signed integer; the range (>= 1) is checked where the layer meets its input."""
     text = text.strip()
-    if not re.fullmatch(r"[+-]?\d+", text):
+    if not is_integer(text):
         raise SpecError(f"{where}{name} must be an integer, got {text!r}")
     if len(text.lstrip("+-")) > 9:
         raise SpecError(f"{where}{name} must be at most 999,999,999, got {text[:20]!r}...")
@@ -132,11 +166,11 @@ def parse_size(text: str, channels_last: bool = False) -> Shape:
     ([3, 224, 224], [3, 224, 224])
     """
     cleaned = text.strip().lower().replace(" ", "")
-    if not _SIZE.match(cleaned):
+    if not is_size_text(cleaned):
         raise SpecError(
             f"malformed size {text!r}: expected H, HxW, CxHxW or NxCxHxW (e.g. 3x224x224)"
         )
-    parts = re.split(r"[x×*]", cleaned)
+    parts = split_dims(cleaned)
     if any(len(part) > 9 for part in parts):
         raise SpecError(f"malformed size {text[:40]!r}: each number is at most 999,999,999")
     dims = [int(part) for part in parts]
@@ -225,10 +259,9 @@ def parse_axes(text: str, name: str, rank: int = 2, where: str = "") -> tuple[in
     >>> parse_axes("3x7x7", "kernel", 3), parse_axes("5", "kernel", 1)
     ((3, 7, 7), (5,))
     """
-    parts = re.split(r"[x×*]", text.strip().lower())
+    parts = split_dims(text.strip().lower())
     forms = {1: "N", 2: "N or HxW", 3: "N or DxHxW"}[rank]
-    if len(parts) not in (1, rank) or not all(re.fullmatch(r"[+-]?\d{1,9}", p.strip())
-                                              for p in parts):  # fmt: skip
+    if len(parts) not in (1, rank) or not all(is_integer(p.strip(), 9) for p in parts):
         raise SpecError(f"{where}{name} must be {forms}, got {text!r}")
     values = [int(p) for p in parts]
     return tuple(values) if len(values) == rank else (values[0],) * rank
@@ -255,7 +288,7 @@ def parse_padding(text: str, where: str = "", rank: int = 2) -> PaddingSpec:
         return cleaned  # type: ignore[return-value]
     if "," in cleaned:
         parts = [p.strip() for p in cleaned.split(",")]
-        if len(parts) != 2 * rank or not all(re.fullmatch(r"[+-]?\d{1,9}", p) for p in parts):
+        if len(parts) != 2 * rank or not all(is_integer(p, 9) for p in parts):
             raise _padding_error(text, where, rank)
         return tuple(int(p) for p in parts)
     try:
@@ -367,7 +400,7 @@ def split_layer_arguments(body: str) -> list[str]:
     args: list[str] = []
     for token in tokens:
         padding_so_far = bool(args) and args[-1].startswith(("p=", "padding="))
-        if (padding_so_far and re.fullmatch(r"[+-]?\d+", token)
+        if (padding_so_far and is_integer(token)
                 and args[-1].count(",") < 5):  # fmt: skip
             args[-1] += "," + token
             continue
@@ -396,7 +429,7 @@ def _kind_and_rank(kind_text: str, where: str) -> tuple[str, int]:
     kind = kind_text.strip().lower()
     kind = ALIASES.get(kind, kind)
     rank = 2
-    ranked = _RANKED.match(kind)
+    ranked = re.match(_RANKED, kind)
     if ranked and ranked.group(1) in RANKED_KINDS:
         kind, rank = ranked.group(1), int(ranked.group(2))
     if kind not in KINDS and kind not in IMPORTED_KINDS:
@@ -425,9 +458,9 @@ def _bare_value(kind: str, arg: str, index: int, where: str, values: dict[str, o
                 "head": "classes"}.get(kind, "out channels")  # fmt: skip
         values["out_channels"] = _integer(arg, name, where)
     elif index == 0 and kind in ("gap", "gmp"):
-        values["size"] = parse_axes(arg, "output size", len(re.split(r"[x×*]", arg)), where)
+        values["size"] = parse_axes(arg, "output size", len(split_dims(arg)), where)
     elif index == 0 and kind in ("up", "shuffle"):
-        values["scale"] = parse_axes(arg, "scale", len(re.split(r"[x×*]", arg)), where)
+        values["scale"] = parse_axes(arg, "scale", len(split_dims(arg)), where)
     elif index == 0 and kind in ("gn", "attn"):
         values["groups" if kind == "gn" else "heads"] = _integer(
             arg, "groups" if kind == "gn" else "heads", where

@@ -52,13 +52,13 @@ from convcli.geometry import (
     Shape,
     Totals,
 )
-from convcli.layers import parse_layer
+from convcli.layers import is_size_text, parse_layer, split_dims
 
 #: Limits that keep a typo from expanding forever (``repeat:100000000``).
 MAX_LAYERS = 100_000
 MAX_NESTING = 32
-_NAME = re.compile(r"^[A-Za-z_][\w.-]*$")
-_SIZE_TEXT = re.compile(r"^\d+(?:[x×*]\d+)*[ft]?$", re.IGNORECASE)
+# A pattern's text, compiled (and cached) by re when a tag or block name is first read.
+_NAME = r"^[A-Za-z_][\w.-]*$"
 _CONTROL = ("tag", "from", "out")
 
 
@@ -186,13 +186,13 @@ class _Expansion:
 def _define(token: Token, body: Sequence[Token], state: _Expansion) -> None:
     parts = [p.strip() for p in token.text.split(":", 1)[1].split(",")]
     name = parts[0]
-    if not _NAME.match(name):
+    if not re.match(_NAME, name):
         raise SpecError(f"{_at(token)}'{token.text}': block name {name!r} is not a name")
     params: list[str] = []
     defaults: dict[str, str] = {}
     for part in parts[1:]:
         param, has_default, default = part.partition("=")
-        if not _NAME.match(param):
+        if not re.match(_NAME, param):
             raise SpecError(f"{_at(token)}'{token.text}': parameter {param!r} is not a name")
         params.append(param)
         if has_default:
@@ -314,9 +314,9 @@ def _input_sizes(words: Sequence[Token], index: int) -> tuple[list[InputSize], i
     while index < len(words):
         text = words[index].text
         name, has_name, size = text.partition("=")
-        if has_name and _NAME.match(name) and _SIZE_TEXT.match(size):
+        if has_name and re.match(_NAME, name) and is_size_text(size.lower(), "ft"):
             declared.append(InputSize(name, size, words[index].source))
-        elif not has_name and _SIZE_TEXT.match(text):
+        elif not has_name and is_size_text(text.lower(), "ft"):
             declared.append(InputSize("input", text, words[index].source))
         else:
             break
@@ -349,7 +349,7 @@ def _steps(
             continue
         if head.lower() in _CONTROL:
             name = arg.strip() or ("output" if head.lower() == "out" else "")
-            if not _NAME.match(name):
+            if not re.match(_NAME, name):
                 raise SpecError(f"{_at(token)}'{token.text}': {head} needs a name "
                                 f"({head}:NAME)")  # fmt: skip
             steps.append(Step(head.lower(), name=name, block=block, source=token.source))
@@ -601,12 +601,12 @@ def read_size(text: str, rank: int = 2, channels_last: bool = False) -> tuple[Sh
     from convcli.layers import parse_size
 
     cleaned = text.strip().lower().replace(" ", "")
-    if not _SIZE_TEXT.match(cleaned):
+    if not is_size_text(cleaned, "ft"):
         parse_size(text)  # raises the message that lists the forms
-    if any(len(part) > 9 for part in re.split(r"[x×*]", cleaned.rstrip("ft"))):
+    if any(len(part) > 9 for part in split_dims(cleaned.rstrip("ft"))):
         raise SpecError(f"malformed size {text[:40]!r}: each number is at most 999,999,999")
     suffix = cleaned[-1] if cleaned[-1] in "ft" else ""
-    dims = [int(part) for part in re.split(r"[x×*]", cleaned.rstrip("ft"))]
+    dims = [int(part) for part in split_dims(cleaned.rstrip("ft"))]
     if min(dims) < 1:
         raise SpecError(f"malformed size {text!r}: every dimension must be >= 1")
     if suffix == "f":

@@ -59,6 +59,21 @@ def test_wrap_like_rich_is_what_rich_prints(words, width):
     assert "".join(line + "\n" for line in lines) == rich_prints(text, width)
 
 
+# The patterns wrap_like_rich used before issue 14 cut them (Rich's emoji pattern among them).
+_RICH_SPECIAL = re.compile(r"\[|(:(\S*?)(?:(?:\-)(emoji|text))?:)|[^\x20-\x7e]")
+_WORD = re.compile(r"\s*\S+\s*")
+
+
+@settings(max_examples=600, deadline=None)
+@given(text=st.one_of(st.text(max_size=30), st.text(st.sampled_from(" :ab-[\t"), max_size=30)))
+def test_wrap_like_rich_reads_text_as_the_patterns_did(text):
+    from convcli.render import _rich_changes, _words
+
+    assert _rich_changes(text) == bool(_RICH_SPECIAL.search(text))
+    if not _rich_changes(text):
+        assert _words(text) == _WORD.findall(text)
+
+
 def test_wrap_like_rich_known_lines():
     sentence = "Parameters include bias. MACs = multiply-accumulates of the layer's weights"
     assert wrap_like_rich(sentence, 30) == [

@@ -6,20 +6,19 @@ with one message form naming the option (``-p/--padding: ...``). Help panels are
 names so the commands' help pages group alike.
 """
 
-from __future__ import annotations
-
+# No `from __future__ import annotations`: Typer reads the signatures of the callbacks and
+# completion functions below on every run that builds a command (typer.utils.
+# get_params_from_function), and a string annotation is compiled and evaluated there each
+# time (issue 14); written ones were evaluated once, at import.
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import Annotated, Literal
 
 import typer
+from typer.models import OptionInfo
 
 from convcli.errors import ConvcliError
 from convcli.render import OutputFormat
-
-if TYPE_CHECKING:
-    from collections.abc import Callable
-
-    from typer.models import OptionInfo
 
 LAYER = "Layer"
 NETWORK = "Network"

@@ -10,7 +10,6 @@ Data goes to stdout, diagnostics to stderr; ``NO_COLOR`` is honoured by Rich.
 from __future__ import annotations
 
 import os
-import re
 import sys
 from collections.abc import Iterable, Sequence
 from enum import Enum
@@ -66,10 +65,33 @@ def stdout_is_plain() -> bool:
         return False
 
 
-# What Rich's console.print would change in a string: markup tags, `:emoji:` codes
-# (its own pattern), and anything but printable ASCII (control codes, tabs, wide cells).
-_RICH_SPECIAL = re.compile(r"\[|(:(\S*?)(?:(?:\-)(emoji|text))?:)|[^\x20-\x7e]")
-_WORD = re.compile(r"\s*\S+\s*")
+def _rich_changes(text: str) -> bool:
+    """Whether Rich's ``console.print`` would change ``text``: a markup tag (``[``), an
+    ``:emoji:`` code (two colons with no space between: its pattern
+    ``:(\\S*?)(?:(?:\\-)(emoji|text))?:``), or anything but printable ASCII (control codes,
+    tabs, wide cells). String methods, not a pattern: compiling one cost ``convcli shape``
+    more than the whole check (issue 14)."""
+    if "[" in text or not (text.isascii() and text.isprintable()):
+        return True
+    return any(word.count(":") > 1 for word in text.split(" "))
+
+
+def _words(text: str) -> list[str]:
+    """``re.findall(r"\\s*\\S+\\s*", text)`` for printable ASCII text (whose only
+    whitespace is the space): each word with the spaces after it, the first with the
+    spaces before it too; spaces alone are no word."""
+    words: list[str] = []
+    start, end = 0, len(text)
+    at = end - len(text.lstrip(" "))
+    while at < end:
+        gap = text.find(" ", at)
+        if gap == -1:
+            words.append(text[start:])
+            break
+        at = end - len(text[gap:].lstrip(" "))
+        words.append(text[start:at])
+        start = at
+    return words
 
 
 def wrap_like_rich(text: str, width: int) -> list[str] | None:
@@ -85,11 +107,11 @@ def wrap_like_rich(text: str, width: int) -> list[str] | None:
     >>> wrap_like_rich("[dim]x[/]", 9) is None, wrap_like_rich("a :smile: b", 9) is None
     (True, True)
     """
-    if _RICH_SPECIAL.search(text):
+    if _rich_changes(text):
         return None
     lines: list[str] = []
     line = ""
-    for word in _WORD.findall(text):
+    for word in _words(text):
         if len(word.rstrip()) > width:
             return None  # Rich folds it inside the word
         if line and len(line) + len(word.rstrip()) > width:
