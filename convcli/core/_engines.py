@@ -16,7 +16,8 @@ BLAS release the GIL inside their loops), with BLAS held to one thread meanwhile
   (:func:`banded_product`); box factors are summed by doubling, both ways (log2(k) +
   popcount(k) passes instead of k).
 - ``Columns``: dense kernels on one input channel per group: per output row one BLAS
-  product filters the rows it reads with every kernel column, then ``kw - 1`` adds.
+  product filters the rows it reads with every kernel column, then a second sums the
+  shifted filtered rows (a row of ones times a skewed view; ``kw - 1`` adds if strided).
 - ``Gemm``: im2col of a band, one matrix product per output row (or per band, for
   large weights) and group.
 - ``Fft``: overlap-save over full-width bands with ``scipy.fft``.
