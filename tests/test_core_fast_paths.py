@@ -280,11 +280,11 @@ def test_horizontal_by_product_where_passes_cost_more(factor, stride, spacing, e
     assert engines.horizontal_by_product(factor, stride, spacing) is expected
 
 
-# Widths: one block and a tail, blocks plus a chunk of 64 blocks plus a tail, exactly
-# whole blocks, dilated 2 apart, and a tail alone.
+# Widths: one block and a tail; a chunk of 64 blocks, a block and a tail; one chunk exactly;
+# whole blocks; dilated 2 apart; a tail alone.
 @pytest.mark.parametrize(
     ("width", "size", "dilation"),
-    [(37, 13, 1), (2100, 9, 1), (64, 25, 1), (70, 13, 2), (20, 11, 1)],
+    [(37, 13, 1), (2100, 9, 1), (2048, 13, 1), (64, 25, 1), (70, 13, 2), (20, 11, 1)],
 )
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_banded_products_agree_with_direct(width, size, dilation, dtype, banded_calls):
