@@ -28,12 +28,12 @@ import numpy as np
 
 from convcli.core._engines import (
     BAND_BYTES,
-    BANDED_BLOCK,
     BANDED_COLUMNS_PER_PASS,
     COLUMNS_BAND_BYTES,
     FFT_BAND_BYTES,
     GEMM_BAND_BYTES,
     accumulate_passes,
+    banded_window,
     column_pieces,
     depthwise_channel_chunk,
     horizontal_by_product,
@@ -145,7 +145,7 @@ def _separable(problem: ConvProblem, out_pixels: int, bands: int) -> float | Non
 def _horizontal(row: np.ndarray, stride: int, spacing: int, first: bool) -> tuple[float, int]:
     """Separable's horizontal pass: its cost per output and its NumPy calls per band."""
     if horizontal_by_product(row, stride, spacing):
-        columns = BANDED_BLOCK + (len(row) - 1) * spacing
+        columns = banded_window(len(row), spacing)
         add = 0 if first else NS_PASS
         return columns * NS_PASS / BANDED_COLUMNS_PER_PASS + add, BANDED_CALLS + (not first)
     passes = _one_pass(row, stride, first)

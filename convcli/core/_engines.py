@@ -173,6 +173,29 @@ def accumulate(
     return first
 
 
+def factor_taps(
+    source: np.ndarray, factor: np.ndarray, stride: int, spacing: int, rows: int
+) -> list[tuple[Any, np.ndarray]]:
+    """The ``(weight, view)`` taps of a 1-D ``factor`` along axis 0 of ``source``, for
+    ``rows`` outputs at ``stride``, taps ``spacing`` apart (for :func:`accumulate`).
+
+    Parameters
+    ----------
+    source : ndarray
+        Read along axis 0.
+    factor : ndarray, shape (k,)
+        The taps' weights.
+    stride, spacing : int
+        The pass's stride and dilation.
+    rows : int
+        Outputs wanted.
+    """
+    span = stride * (rows - 1) + 1
+    return [
+        (factor[i], source[i * spacing : i * spacing + span : stride]) for i in range(len(factor))
+    ]
+
+
 def accumulate_passes(weights: Sequence[float] | np.ndarray, first: bool = True) -> int:
     """How many array passes :func:`accumulate` makes for these tap weights.
 
@@ -330,6 +353,12 @@ the NumPy passes 0.13-0.32 ns each, depending on the width (2.4 ns per output fo
 at 3840, 5.6 at 1920). A 7-tap Gaussian (10 passes, 38 columns) stays with the passes."""
 
 
+def banded_window(taps: int, spacing: int) -> int:
+    """Values of a row that one block of :data:`BANDED_BLOCK` outputs reads (the banded
+    matrix's rows, the multiply-adds per output) for a factor of ``taps`` taps."""
+    return BANDED_BLOCK + (taps - 1) * spacing
+
+
 def horizontal_by_product(factor: np.ndarray, stride: int, spacing: int) -> bool:
     """Whether :class:`Separable`'s horizontal pass multiplies by a banded matrix.
 
@@ -346,8 +375,7 @@ def horizontal_by_product(factor: np.ndarray, stride: int, spacing: int) -> bool
     """
     if stride != 1 or is_window(factor, stride):
         return False
-    columns = BANDED_BLOCK + (len(factor) - 1) * spacing
-    return accumulate_passes(factor) * BANDED_COLUMNS_PER_PASS > columns
+    return accumulate_passes(factor) * BANDED_COLUMNS_PER_PASS > banded_window(len(factor), spacing)
 
 
 def banded_matrix(factor: np.ndarray, spacing: int, cols: int, dtype: np.dtype) -> np.ndarray:
@@ -605,7 +633,7 @@ class Separable(Engine):
             levels=2 * in_rows * in_cols,  # only for box factors
             # only for banded products: the windows of some rows, copied
             copies=max(
-                (cols // BANDED_BLOCK) * (BANDED_BLOCK + p.effective_kernel[1] - 1),
+                (cols // BANDED_BLOCK) * banded_window(p.kernel_size[1], p.dilation[1]),
                 BANDED_COPY_BYTES // self.dtype.itemsize,
             ),
         )
@@ -635,10 +663,7 @@ class Separable(Engine):
             if not first:
                 np.add(target, holder, out=target)
             return False
-        taps = [
-            (factor[i], source[i * spacing : i * spacing + stride * (rows - 1) + 1 : stride])
-            for i in range(len(factor))
-        ]
+        taps = factor_taps(source, factor, stride, spacing, rows)
         needs_scratch = not first or len({float(v) for v in factor if v != 0}) > 1
         return accumulate(target, taps, product() if needs_scratch else target, first)
 
@@ -666,7 +691,7 @@ class Separable(Engine):
         if odd.size:
             rows_t = source[odd].T  # the passes run along axis 0
             spacing = self.problem.dilation[1]
-            taps = [(w, rows_t[i * spacing : i * spacing + cols]) for i, w in enumerate(factor)]
+            taps = factor_taps(rows_t, factor, 1, spacing, cols)
             sums = np.empty((cols, odd.size), self.dtype)
             accumulate(sums, taps, np.empty_like(sums), True)
             holder[odd] = sums.T
