@@ -293,3 +293,44 @@ def test_apply_png_round_trip_with_isal(tmp_path, monkeypatch):
     assert fast_bytes != slow_bytes
     assert np.array_equal(read_png(fast_bytes), read_png(slow_bytes))
     assert read_png(fast_bytes).shape == (300, 451, 3)
+
+
+# --------------------------------------------------------------------------------------------
+# Output arrays laid out for the writer (RGBX rows for JPEG)
+# --------------------------------------------------------------------------------------------
+
+
+def test_jpeg_rgb_output_is_rgbx_rows_and_other_formats_are_plain():
+    jpeg = imageio.output_array((5, 7, 3), np.uint8, "JPEG")
+    assert jpeg.shape == (5, 7, 3) and jpeg.strides == (28, 4, 1)
+    assert jpeg.base is not None and jpeg.base.shape == (5, 7, 4)
+    for shape, dtype, name in [
+        ((5, 7, 3), np.uint8, "PNG"),
+        ((5, 7), np.uint8, "JPEG"),
+        ((5, 7, 4), np.uint8, "JPEG"),
+        ((5, 7, 3), np.uint16, "TIFF"),
+    ]:
+        plain = imageio.output_array(shape, dtype, name)
+        assert plain.shape == shape and plain.dtype == dtype and plain.flags.c_contiguous
+
+
+@pytest.mark.parametrize("quality", [90, 50])
+def test_rgbx_rows_encode_the_same_jpeg_bytes_without_a_copy(tmp_path, quality, monkeypatch):
+    rng = np.random.default_rng(3)
+    pixels = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
+    laid_out = imageio.output_array(pixels.shape, np.uint8, "JPEG")
+    laid_out[...] = pixels
+    laid_out.base[:, :, 3] = 201  # the spare byte must not reach the file
+    copies = []
+    original = Image.fromarray
+    monkeypatch.setattr(Image, "fromarray", lambda *a, **k: copies.append(1) or original(*a, **k))
+    imageio.save_image(laid_out, tmp_path / "rgbx.jpg", quality=quality, dpi=(300, 300))
+    assert copies == []  # mapped by frombuffer, not copied by fromarray
+    imageio.save_image(pixels, tmp_path / "plain.jpg", quality=quality, dpi=(300, 300))
+    assert copies == [1]
+    assert (tmp_path / "rgbx.jpg").read_bytes() == (tmp_path / "plain.jpg").read_bytes()
+    # A view that only looks alike (not the start of its base) is copied as before.
+    shifted = np.empty((37, 53, 4), np.uint8)[:, :, 1:]
+    shifted[...] = pixels
+    imageio.save_image(shifted, tmp_path / "shifted.jpg", quality=quality, dpi=(300, 300))
+    assert (tmp_path / "shifted.jpg").read_bytes() == (tmp_path / "plain.jpg").read_bytes()
