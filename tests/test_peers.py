@@ -168,6 +168,29 @@ def test_round_pixels_each_way():
     }
 
 
+@pytest.mark.parametrize("rounding", ROUNDINGS)
+@pytest.mark.parametrize(("in_scale", "depth"), [(255.0, "8"), (255.0, "16"), (1.0, "8")])
+def test_output_pixels_round_as_round_pixels_from_mapped_values(rounding, in_scale, depth):
+    """The writer folds half-up's +0.5 into its cast and skips the clip a --map already
+    made: the pixels must be round_pixels' own, also for the few-ulp excursions past 0
+    and full scale that scaling and sRGB leave (none of which may wrap around)."""
+    from convcli.process import _output_array, _to_output_pixels
+
+    unit = np.array(
+        [-3e-5, 0.0, 0.49, 0.5, 1.5, 2.5, 127.4, 127.5, 254.5, 254.999, 255.0, 255.00002],
+        np.float32,
+    ) / np.float32(255 / in_scale)
+    values = np.stack([unit, unit[::-1]])[:, None, :]  # (C=2, H=1, W)
+    full = {"8": 255.0, "16": 65535.0}[depth]
+    expected = np.clip(values * np.float32(full / in_scale), 0, full)
+    expected = round_pixels(expected, rounding, full).astype(np.uint16)
+    out = _output_array(1, unit.size, 2, depth, "PNG")
+    _to_output_pixels(values.copy(), in_scale, depth, out, rounding)
+    assert out.transpose(2, 0, 1).astype(np.uint16).tolist() == expected.tolist()
+    if (rounding, in_scale, depth) == ("half-up", 255.0, "8"):
+        assert out[0, :, 0].tolist() == [0, 0, 0, 1, 2, 3, 127, 128, 255, 255, 255, 255]
+
+
 def test_round_pixels_refuses_an_unknown_rule():
     with pytest.raises(ValueError, match="rounding must be one of half-up, half-even"):
         round_pixels(np.zeros(1, np.float32), "nearest", 255)
