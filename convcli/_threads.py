@@ -135,6 +135,26 @@ def _mark_pool_thread() -> None:
     _in_pool.busy = True
 
 
+_helpers: ThreadPoolExecutor | None = None
+_helpers_lock = threading.Lock()
+
+
+def helper_threads() -> ThreadPoolExecutor:
+    """Threads kept for the whole process, one fewer than the machine has cores, which
+    the core's row bands borrow (:func:`convcli.core._strips.run_bands`).
+
+    A pool made per call started its threads on every call: ~0.2 ms on a quiet machine,
+    and a wait for the scheduler under load, which a small image paid on each filter.
+    Threads are started when first needed; a forked child makes its own pool.
+    """
+    global _helpers
+    with _helpers_lock:
+        if _helpers is None:
+            most = max(1, (os.cpu_count() or 1) - 1)
+            _helpers = ThreadPoolExecutor(most, thread_name_prefix="convcli-band")
+        return _helpers
+
+
 # ------------------------------------------------------------------ BLAS's own threads
 
 # (setter, getter) symbol names of OpenBLAS's thread count: NumPy's and SciPy's wheels
@@ -250,9 +270,11 @@ def blas_thread_count() -> int | None:
     return controls[0][1]() if controls else None
 
 
-def _reset_blas_after_fork() -> None:
-    """A forked child has no open blocks (their threads stayed in the parent)."""
-    global _blas_lock
+def _reset_after_fork() -> None:
+    """A forked child has no open BLAS blocks and no helper threads (they stayed in the
+    parent, and the copied pool would queue work no thread takes)."""
+    global _blas_lock, _helpers, _helpers_lock
+    _helpers, _helpers_lock = None, threading.Lock()
     _blas_lock = threading.Lock()
     if _blas_limits:
         _blas_limits.clear()
@@ -260,4 +282,4 @@ def _reset_blas_after_fork() -> None:
 
 
 if hasattr(os, "register_at_fork"):
-    os.register_at_fork(after_in_child=_reset_blas_after_fork)
+    os.register_at_fork(after_in_child=_reset_after_fork)

@@ -104,3 +104,75 @@ def test_a_failing_band_stops_the_handing_out(monkeypatch):
 
     with pytest.raises(RuntimeError, match="boom"):  # raised again in the calling thread
         run_bands([(k, k + 1) for k in range(8)], boom, True)
+
+
+def _two_threads_work(caller: int, seen: list[int]):
+    """Work that needs two threads: the calling thread's first band and a helper's each
+    wait until the other thread has taken one (so neither can take every band alone)."""
+    took = {True: threading.Event(), False: threading.Event()}  # by "is the caller"
+
+    def work(share):
+        for _band in share:
+            me = threading.get_ident()
+            seen.append(me)
+            took[me == caller].set()
+            assert took[me != caller].wait(timeout=30)
+
+    return work
+
+
+def test_the_calling_thread_takes_bands_beside_kept_helpers(monkeypatch):
+    monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda _: {0, 1})
+    run_bands([(k, k + 1) for k in range(6)], lambda share: list(share), True)  # warm
+    threads_before = threading.active_count()
+    for _ in range(3):
+        seen: list[int] = []
+        run_bands(
+            [(k, k + 1) for k in range(6)], _two_threads_work(threading.get_ident(), seen), True
+        )
+        assert len(seen) == 6 and threading.get_ident() in seen and len(set(seen)) == 2
+    assert threading.active_count() == threads_before  # no thread started per call
+    names = {t.name.rsplit("_", 1)[0] for t in threading.enumerate()}
+    assert "convcli-band" in names
+
+
+def test_a_helper_not_started_is_not_waited_for(monkeypatch):
+    """With every helper thread busy (another caller's work, or a core lost to another
+    process), this thread runs all the bands and returns without waiting."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda _: {0, 1})
+    busy_pool = ThreadPoolExecutor(1)
+    release = threading.Event()
+    busy_pool.submit(release.wait, 30)
+    monkeypatch.setattr(_threads, "_helpers", busy_pool)
+    taken: list[tuple[int, int]] = []
+    caller = threading.Thread(target=run_bands, args=([(0, 1), (1, 2)], taken.extend, True))
+    caller.start()
+    caller.join(timeout=30)
+    finished = not caller.is_alive()
+    release.set()
+    busy_pool.shutdown()
+    assert finished and taken == [(0, 1), (1, 2)]
+
+
+def test_a_forked_child_has_helper_threads_of_its_own(monkeypatch):
+    import multiprocessing
+
+    monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda _: {0, 1})
+    run_bands([(k, k + 1) for k in range(4)], lambda share: list(share), True)  # parent's pool
+    context = multiprocessing.get_context("fork")
+    parent_end, child_end = context.Pipe()
+
+    def child() -> None:
+        seen: list[int] = []
+        run_bands(
+            [(k, k + 1) for k in range(4)], _two_threads_work(threading.get_ident(), seen), True
+        )
+        child_end.send(len(set(seen)))
+
+    process = context.Process(target=child)
+    process.start()
+    assert parent_end.poll(60) and parent_end.recv() == 2
+    process.join(timeout=30)
+    assert process.exitcode == 0

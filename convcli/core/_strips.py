@@ -11,11 +11,11 @@ from __future__ import annotations
 import math
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import wait
 
 import numpy as np
 
-from convcli._threads import blas_threads, cpu_count
+from convcli._threads import blas_threads, cpu_count, helper_threads
 from convcli.core.padding import border_sources
 
 MIN_PARALLEL_ELEMENTS = 1 << 18
@@ -220,14 +220,17 @@ def run_bands(
     work: Callable[[Iterable[tuple[int, int]]], None],
     parallel: bool,
 ) -> None:
-    """Run ``work`` over the bands, handed out one at a time to the worker threads.
+    """Run ``work`` over the bands, handed out one at a time to this thread and to the
+    process's helper threads (:func:`convcli._threads.helper_threads`).
 
     Each call of ``work`` gets an iterable of bands and allocates its own scratch buffers
     once, so buffers are reused band after band (no page faults per band). Bands are
     handed out dynamically, each to the first thread that is free: on cores shared with
     other processes, a thread that loses its core for a while no longer holds back a
     fixed share of the bands while the other one waits (a static split made the slowest
-    thread set the time). Which thread computes a band does not change its bits.
+    thread set the time). A helper the scheduler has not started by the time this thread
+    has run out of bands is cancelled, not waited for (small images on a busy machine).
+    Which thread computes a band does not change its bits.
 
     BLAS gets one thread while the bands run on several (the bands already fill the
     cores: nested pools oversubscribe them, see :func:`convcli._threads.blas_threads`),
@@ -251,10 +254,14 @@ def run_bands(
             work(bands)
             return
         queue = _BandQueue(bands)
-        with ThreadPoolExecutor(max_workers=workers) as pool:
-            futures = [pool.submit(queue.run, work) for _ in range(workers)]
-            for future in futures:
-                future.result()
+        helpers = [helper_threads().submit(queue.run, work) for _ in range(workers - 1)]
+        try:
+            queue.run(work)  # this thread takes bands too
+        finally:  # a helper that has not started by now finds nothing left: not waited for
+            started = [helper for helper in helpers if not helper.cancel()]
+            wait(started)
+        for helper in started:
+            helper.result()  # a helper's failure, raised here
 
 
 class _BandQueue:
