@@ -163,7 +163,7 @@ def test_box_filters_agree_with_direct(size, mode):
     np.testing.assert_allclose(got, expected, rtol=0, atol=5e-5 * np.abs(expected).max())
 
 
-def test_tall_box_vertical_pass_is_summed_by_doubling_not_blas(monkeypatch):
+def test_tall_box_vertical_pass_is_summed_by_blocks_not_blas(monkeypatch):
     x = random_image((1, 80, 50), np.float32)
     weight = np.full((1, 1, 31, 31), 1 / 961, np.float32)
     expected = conv2d(x, weight, padding="same", algorithm="direct")
@@ -350,7 +350,8 @@ def test_auto_estimates_the_banded_horizontal_pass():
     [
         ("columns", RNG.normal(size=(5, 5))),
         ("columns", RNG.normal(size=(4, 3))),  # even: pads 1 above, 2 below
-        ("separable", np.full((9, 9), 1 / 81)),  # box: doubling both ways
+        ("separable", np.full((9, 9), 1 / 81)),  # box: BLAS down, doubling across (tall boxes:
+        # blocks anchored to the image, tests/test_box_sums.py)
         ("separable", np.full((7, 5), 1.0)),
         ("separable", np.outer(gaussian(9), gaussian(13))),  # banded products across
         ("direct", RNG.normal(size=(3, 3))),
@@ -493,7 +494,7 @@ def test_auto_runs_dense_kernels_by_columns(size):
 @pytest.mark.parametrize(
     ("kernel", "expected"),
     [
-        (np.full((31, 31), 1 / 961), "separable"),  # box: doubling, no BLAS, no FFT
+        (np.full((31, 31), 1 / 961), "separable"),  # box: blocks and doubling, no FFT
         (np.full((63, 63), 1 / 63**2), "separable"),
         (np.outer(*[np.exp(-0.5 * (np.arange(-6, 7) / 2) ** 2)] * 2), "separable"),
         ([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], "direct"),  # sparse +-1 taps
@@ -506,7 +507,8 @@ def test_auto_keeps_the_other_engines_where_they_are_cheaper(kernel, expected):
 
 
 def test_box_estimate_grows_like_log_of_the_size():
-    # Tall box filters cost log2(k) + popcount(k) passes each way, never k multiply-adds.
+    # Tall box filters cost a few passes down (blocks) and about log2(k) across, never k
+    # multiply-adds.
     estimates = [_costs((3, 2160, 3840), np.full((3, 1, k, k), 1 / k**2), padding="same",
                         groups=3)["separable"] for k in (31, 63)]  # fmt: skip
     assert estimates[1] < 1.4 * estimates[0]
