@@ -30,6 +30,13 @@ RNG = np.random.default_rng(1414)
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]  # what imageio and .npy give
 
 
+@pytest.fixture(autouse=True)
+def blocks_on_small_images(monkeypatch):
+    """Box columns of 11 taps or more by blocks whatever the width: the engine keeps
+    BLAS for images whose rows are narrow (BLOCK_COLUMN_BYTES), the tests' are."""
+    monkeypatch.setattr(engines, "BLOCK_COLUMN_BYTES", 0)
+
+
 def random_image(shape, dtype):
     if np.dtype(dtype).kind == "u":
         return RNG.integers(0, np.iinfo(dtype).max, shape, endpoint=True).astype(dtype)
@@ -233,7 +240,7 @@ def test_strips_of_1_to_7_rows_give_the_whole_images_bits(size, dilation, mode):
         return conv2d(strip, weight, padding=pads, dilation=dilation, groups=2,
                       padding_mode=mode, algorithm="separable", rows_from=first)  # fmt: skip
 
-    assert vertical_by_blocks(np.ones(kh), 1)
+    assert vertical_by_blocks(np.ones(kh), 1, x.shape[-1] * 4)
     whole = run(x, top, bottom, 0)
     for rows in range(1, 8):
         assert np.array_equal(strips_of(run, x, rows, top, bottom), whole), rows
@@ -287,27 +294,53 @@ def _costs(size):
     return _choice.estimate_costs(problem)
 
 
-def test_box_columns_of_11_rows_or_more_are_summed_by_blocks():
-    assert not vertical_by_blocks(np.ones(engines.MIN_BLOCK_ROWS - 1), 1)
-    assert vertical_by_blocks(np.ones(engines.MIN_BLOCK_ROWS), 1)
-    assert not vertical_by_blocks(np.ones(31), 2)  # strided: not a window
-    assert not vertical_by_blocks(np.r_[np.ones(30), 2.0], 1)  # not a box
+def test_box_columns_are_summed_by_blocks_when_tall_and_wide(monkeypatch):
+    monkeypatch.undo()  # the engine's own rule
+    row = 3840 * 4  # a 4K row of float32
+    assert not vertical_by_blocks(np.ones(engines.MIN_BLOCK_ROWS - 1), 1, 10 * row)
+    assert not vertical_by_blocks(np.ones(15), 1, row)  # 230 kB: BLAS reads them in L2
+    assert not vertical_by_blocks(np.ones(17), 1, row)  # 261 kB: just under 256 KiB
+    assert vertical_by_blocks(np.ones(18), 1, row)  # 276 kB
+    assert vertical_by_blocks(np.ones(63), 1, row)
+    assert not vertical_by_blocks(np.ones(63), 1, 1024 * 4)  # 258 kB: under 256 KiB
+    assert vertical_by_blocks(np.ones(11), 1, 11314 * 4)  # 64 MP
+    assert not vertical_by_blocks(np.ones(31), 2, row)  # strided: not a window
+    assert not vertical_by_blocks(np.r_[np.ones(30), 2.0], 1, row)  # not a box
+
+
+def test_narrow_images_keep_blas_for_their_box_columns(monkeypatch):
+    monkeypatch.undo()
+    calls = []
+    real = engines.spaced_block_sums
+    monkeypatch.setattr(engines, "spaced_block_sums", lambda *a: calls.append(1) or real(*a))
+    x = random_image((1, 90, 100), np.float32)
+    weight = np.full((1, 1, 31, 31), 1 / 961, np.float32)
+    got = conv2d(x, weight, padding="same", algorithm="separable")
+    assert not calls  # 31 rows of 400 bytes: one BLAS product per row
+    monkeypatch.setattr(engines, "BLOCK_COLUMN_BYTES", 31 * 400)
+    again = conv2d(x, weight, padding="same", algorithm="separable")
+    assert calls
+    np.testing.assert_allclose(again, got, rtol=0, atol=2e-5 * np.abs(got).max())
 
 
 @pytest.mark.parametrize("size", [3, 5, 9, 11, 15, 21, 31, 47, 63])
-def test_auto_runs_every_box_as_separable(size):
+def test_auto_runs_every_box_as_separable(size, monkeypatch):
+    monkeypatch.undo()
     costs = _costs(size)
     assert min(costs, key=costs.__getitem__) == "separable", costs
 
 
-def test_box_estimates_stay_nearly_flat_from_15_to_63_taps():
-    # Blocks cost the same passes whatever the height (only their calls grow), and the
-    # rows' doubling grows with log2: a 63x63 box is estimated within 1.5x of a 15x15.
-    estimates = {size: _costs(size)["separable"] for size in (15, 31, 63)}
-    assert estimates[15] < estimates[31] < estimates[63] < 1.5 * estimates[15]
+def test_box_estimates_stay_nearly_flat_from_18_to_63_taps(monkeypatch):
+    monkeypatch.undo()
+    # From 18 taps a 4K box's columns go by blocks: the same passes whatever the height
+    # (only their calls grow), and the rows' doubling grows with log2: a 63x63 box is
+    # estimated within 1.5x of an 18x18.
+    estimates = {size: _costs(size)["separable"] for size in (18, 31, 63)}
+    assert estimates[18] < estimates[31] < estimates[63] < 1.5 * estimates[18]
 
 
-def test_box_block_calls_are_counted_per_band_of_the_engine():
+def test_box_block_calls_are_counted_per_band_of_the_engine(monkeypatch):
+    monkeypatch.undo()
     problem = prepare_conv(
         np.broadcast_to(np.zeros((), np.float32), (3, 2160, 3840)),
         np.full((3, 1, 63, 63), 1 / 63**2),

@@ -128,14 +128,18 @@ def _separable(problem: ConvProblem, out_pixels: int, bands: int) -> float | Non
     # The box columns' calls are counted by the engine's own bands, each of which runs
     # every kernel once: their number grows with the box's height.
     block_calls = 0
+    row_bytes = x.shape[3] * x.itemsize
     for factors in table:
         first = True
         for column, row in factors:
             if not column.any():
                 continue
-            per_element, vertical_calls = _vertical(column, sh, problem.dilation[0], by_blas)
+            blocks = vertical_by_blocks(column, sh, row_bytes)
+            per_element, vertical_calls = _vertical(
+                column, sh, problem.dilation[0], by_blas, blocks
+            )
             cost += vertical_elements * per_element
-            if vertical_by_blocks(column, sh):
+            if blocks:
                 block_calls += vertical_calls
             else:
                 calls += vertical_calls
@@ -149,9 +153,11 @@ def _separable(problem: ConvProblem, out_pixels: int, bands: int) -> float | Non
     return cost + outputs * (NS_OUTPUT + NS_SEPARABLE) + bands * calls * NS_CALL
 
 
-def _vertical(column: np.ndarray, stride: int, spacing: int, by_blas: bool) -> tuple[float, int]:
+def _vertical(
+    column: np.ndarray, stride: int, spacing: int, by_blas: bool, blocks: bool
+) -> tuple[float, int]:
     """Separable's vertical pass: its cost per element and its NumPy calls per band."""
-    if vertical_by_blocks(column, stride):  # prefixes and suffixes, one call per row of a block
+    if blocks:  # prefixes and suffixes, one call per row of a block
         scale = float(column[0]) != 1
         return NS_BLOCK_SUMS + scale * NS_PASS, (2 * len(column) + 3) * spacing + scale
     if by_blas:  # a BLAS product per row

@@ -246,16 +246,36 @@ def is_window(factor: np.ndarray, stride: int) -> bool:
 
 
 MIN_BLOCK_ROWS = 11
-"""Box columns at least this tall are summed by blocks in the vertical pass
-(:func:`block_sums`); shorter ones stay one BLAS product per row (a gemv's cost grows
-with the taps, the blocks' does not). Measured on 4K RGB, one thread, per call (BLAS vs
-blocks, medians of 9 interleaved): 7 taps 68 vs 68 ms, 11 taps 75 vs 72, 15 taps 86 vs
-79, 23 taps 144 vs 110, 31 taps 152 vs 132."""
+"""Box columns shorter than this stay one BLAS product per row in the vertical pass."""
+
+BLOCK_COLUMN_BYTES = 1 << 18
+"""A box column of at least :data:`MIN_BLOCK_ROWS` taps is summed by blocks
+(:func:`block_sums`) when the rows one output reads hold at least this many bytes (taps x
+row width x item size): BLAS's per-row gemv reads them all for each output row and slows
+once they spill out of the 1 MB L2, the blocks' cost does not grow with the taps.
+Measured on RGB float32, one thread (BLAS vs blocks, medians of 9 interleaved calls):
+3840 wide, 11 taps (169 kB) 75 vs 72 ms, 15 taps 86 vs 79, 23 taps (353 kB) 144 vs 110,
+31 taps 152 vs 132; 2048 wide, 15 taps (123 kB) 53 vs 63; 1024 wide, 63 taps (258 kB)
+54 vs 56; 512 wide, 63 taps 8.7 vs 8.1."""
 
 
-def vertical_by_blocks(column: np.ndarray, stride: int) -> bool:
-    """Whether :class:`Separable`'s vertical pass sums ``column`` by blocks, not BLAS."""
-    return is_window(column, stride) and len(column) >= MIN_BLOCK_ROWS
+def vertical_by_blocks(column: np.ndarray, stride: int, row_bytes: int) -> bool:
+    """Whether :class:`Separable`'s vertical pass sums ``column`` by blocks, not BLAS.
+
+    Parameters
+    ----------
+    column : ndarray, shape (k,)
+        The column factor.
+    stride : int
+        The vertical stride (blocks need 1).
+    row_bytes : int
+        Bytes of one row of the input's real columns.
+    """
+    return (
+        is_window(column, stride)
+        and len(column) >= MIN_BLOCK_ROWS
+        and len(column) * row_bytes >= BLOCK_COLUMN_BYTES
+    )
 
 
 def window_passes(count: int, weight: float, first: bool = True) -> int:
@@ -903,10 +923,11 @@ class Separable(Engine):
 
         A tall box column is summed by blocks anchored to the image's rows
         (:func:`block_sums`, ``first_row`` the block's padded row): about four passes
-        beat the k multiply-adds per output of a gemv (:data:`MIN_BLOCK_ROWS`).
+        beat the k multiply-adds per output of a gemv on wide images
+        (:data:`BLOCK_COLUMN_BYTES`).
         """
         p = self.problem
-        if vertical_by_blocks(column, p.stride[0]):
+        if vertical_by_blocks(column, p.stride[0], source.shape[1] * source.itemsize):
             width = source.shape[1]
             prefixes, suffixes = levels()[:2]
             scratch = (prefixes[:, :width], suffixes[:, :width])
