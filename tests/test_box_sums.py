@@ -24,7 +24,7 @@ from convcli.core._engines import (
     window_sum,
 )
 from convcli.core.conv import prepare_conv
-from convcli.core.padding import PADDING_MODES
+from tests.test_core_fast_paths import agrees_with_direct_in_every_border, strips_of
 
 RNG = np.random.default_rng(1414)
 DTYPES = [np.uint8, np.uint16, np.float32, np.float64]  # what imageio and .npy give
@@ -142,14 +142,8 @@ def box(size, channels=2, spacing=1):
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_box_filters_agree_with_direct_for_every_dtype_and_border(size, dtype):
     x = random_image((2, 75, 80), dtype)
-    weight = box((size, size))
-    for mode in PADDING_MODES:
-        options = dict(padding="same", groups=2, padding_mode=mode)
-        got = conv2d(x, weight, algorithm="separable", **options)
-        expected = conv2d(x, weight, algorithm="direct", **options)
-        scale = np.abs(expected).max()
-        # direct sums up to 3969 float32 taps one by one: 1e-5 of the largest output
-        np.testing.assert_allclose(got, expected, rtol=0, atol=5e-5 * scale, err_msg=mode)
+    # direct sums up to 3969 float32 taps one by one: 1e-5 of the largest output
+    agrees_with_direct_in_every_border(x, box((size, size)), "separable", 5e-5)
 
 
 @pytest.mark.parametrize(("size", "dilation"), [((11, 13), 2), ((15, 5), 3), ((31, 31), 2)])
@@ -202,26 +196,6 @@ def test_rows_with_nan_or_inf_spread_as_in_the_direct_sum():
 
 
 # --------------------------------------------------------- strips: the whole's bits
-
-
-def strips_of(function, x, rows, top, bottom):
-    """``function(strip, pad_top, pad_bottom, first)`` over strips of ``rows`` output rows,
-    each read with its halo and padded only at the image's own edges (widened near the
-    edges, as the pipeline does); ``first`` is the strip's first row in the image."""
-    height = x.shape[-2]
-    parts = []
-    for start in range(0, height, rows):
-        stop = min(start + rows, height)
-        first, last = max(0, start - top), min(height, stop + bottom)
-        while (last - first) + (top if first == 0 else 0) + (bottom if last == height else 0) < (
-            top + bottom + 1
-        ) or last - first <= max(top, bottom):
-            first, last = max(0, first - 1), min(height, last + 1)
-        pad_top, pad_bottom = (top if first == 0 else 0), (bottom if last == height else 0)
-        out = function(x[..., first:last, :], pad_top, pad_bottom, first)
-        offset = first + top - pad_top  # the image row of the strip's first output row
-        parts.append(out[..., start - offset : stop - offset, :])
-    return np.concatenate(parts, axis=-2)
 
 
 @pytest.mark.parametrize(("size", "dilation"), [((11, 11), 1), ((16, 9), 1), ((31, 5), 1),
