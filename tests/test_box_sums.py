@@ -169,6 +169,25 @@ def test_boxes_sum_blocks_of_the_image_whatever_the_bands(monkeypatch):
         assert np.array_equal(conv2d(x, weight, **options), whole), band_bytes
 
 
+def test_box_rows_in_chunks_of_rows_give_the_same_bits(monkeypatch):
+    """Wide images sum their box rows a few rows at a time (ROWS_CHUNK_BYTES): each row is
+    summed on its own, so chunks of any size give the band's bits."""
+    x = random_image((2, 150, 64), np.float32)
+    weight = box((31, 9))
+    options = dict(padding="same", groups=2, padding_mode="reflect", algorithm="separable")
+    whole = conv2d(x, weight, **options)
+    passes = []
+    real = engines.Separable._pass
+    monkeypatch.setattr(engines.Separable, "_pass", lambda *a: passes.append(1) or real(*a))
+    for chunk_bytes in (1, 300, 5000):
+        monkeypatch.setattr(engines, "ROWS_CHUNK_BYTES", chunk_bytes)
+        passes.clear()
+        assert np.array_equal(conv2d(x, weight, **options), whole), chunk_bytes
+        assert len(passes) > 2  # two channels, more than one chunk each
+    expected = conv2d(x, weight, **{**options, "algorithm": "direct"})
+    np.testing.assert_allclose(whole, expected, rtol=0, atol=5e-5 * np.abs(expected).max())
+
+
 def test_a_tall_box_column_runs_no_blas_and_no_doubling(monkeypatch):
     x = random_image((1, 80, 50), np.float32)
     weight = np.full((1, 1, 31, 1), 1 / 31, np.float32)
