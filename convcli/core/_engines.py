@@ -13,8 +13,9 @@ BLAS release the GIL inside their loops), with BLAS held to one thread meanwhile
   columns (read in place), the band's border columns copied after it, then horizontal
   NumPy passes that write whole output rows, or for long factors (a Gaussian of 9 taps
   or more) one BLAS product per block of 32 outputs with a banded matrix
-  (:func:`banded_product`); box factors are summed by doubling, both ways (log2(k) +
-  popcount(k) passes instead of k).
+  (:func:`banded_product`); box columns are summed by blocks anchored to the image's rows
+  (:func:`block_sums`: three passes whatever k), box rows by factored doubling
+  (:func:`window_sum`: 8 passes for 63 taps).
 - ``Columns``: dense kernels on one input channel per group: per output row one BLAS
   product filters the rows it reads with every kernel column, then a second sums the
   shifted filtered rows (a row of ones times a skewed view; ``kw - 1`` adds if strided).
