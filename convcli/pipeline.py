@@ -346,12 +346,15 @@ class PlannedStep:
             return False
         return bool(x.size and x.min() >= 0 and x.max() <= 255 and (x == np.floor(x)).all())
 
-    def run(self, x: np.ndarray, top_edge: bool = True, bottom_edge: bool = True) -> np.ndarray:
+    def run(
+        self, x: np.ndarray, top_edge: bool = True, bottom_edge: bool = True, rows_from: int = 0
+    ) -> np.ndarray:
         """Run the step on ``x``, the whole input or a strip of its rows.
 
         A strip that does not touch the image's top (bottom) edge is not padded there:
         its extra rows are the halo, consumed by the kernel, so each output row sees the
-        same neighbours it would see in the whole image.
+        same neighbours it would see in the whole image (and the core anchors its box
+        sums to the image's rows, from ``rows_from``).
 
         Parameters
         ----------
@@ -359,6 +362,8 @@ class PlannedStep:
             The whole input, or a strip of its rows with the halo the plan gave it.
         top_edge, bottom_edge : bool
             Whether ``x`` starts (ends) at the image's top (bottom) edge, where the step pads.
+        rows_from : int
+            The row of the step's whole input at which ``x`` starts (0 for the whole).
         """
         top, bottom, left, right = self.pads
         pads = (top if top_edge else 0, bottom if bottom_edge else 0, left, right)
@@ -390,6 +395,7 @@ class PlannedStep:
                     conv.groups,
                     self.border,
                     conv.algorithm,
+                    rows_from=rows_from,
                 )
                 for conv in self.passes
             ]
@@ -667,8 +673,11 @@ class StripPlan:
         """
         top_edge = first == 0
         bottom_edge = first + x.shape[-2] == self.height
+        rows_from = first  # the row of each step's whole input at which x starts
         for planned in self.steps:
-            x = np.asarray(planned.run(x, top_edge, bottom_edge), dtype=np.float32)
+            x = np.asarray(planned.run(x, top_edge, bottom_edge, rows_from), dtype=np.float32)
+            if not top_edge:  # the step's top pad was read from the halo
+                rows_from += planned.pads[0]
         return x, (0 if top_edge else first + self.halo_top)
 
 

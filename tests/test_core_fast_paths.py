@@ -43,9 +43,10 @@ def random_image(shape, dtype, high=None):
 
 
 def strips_of(function, x, rows, top, bottom):
-    """``function(strip, pad_top, pad_bottom)`` over strips of ``rows`` output rows, each
-    read with its halo and padded only at the image's own edges, as the pipeline runs
-    them (widened to the kernel's height near the edges); the rows stacked."""
+    """``function(strip, pad_top, pad_bottom, first)`` over strips of ``rows`` output rows,
+    each read with its halo and padded only at the image's own edges, as the pipeline
+    runs them (widened to the kernel's height near the edges); ``first`` is the strip's
+    first row in the image (the core's ``rows_from``); the rows stacked."""
     height = x.shape[-2]
     parts = []
     for start in range(0, height, rows):
@@ -56,7 +57,7 @@ def strips_of(function, x, rows, top, bottom):
         ) or last - first <= max(top, bottom):  # reflect: pads smaller than the strip
             first, last = max(0, first - 1), min(height, last + 1)
         pad_top, pad_bottom = (top if first == 0 else 0), (bottom if last == height else 0)
-        out = function(x[..., first:last, :], pad_top, pad_bottom)
+        out = function(x[..., first:last, :], pad_top, pad_bottom, first)
         offset = first + top - pad_top  # the image row of the strip's first output row
         parts.append(out[..., start - offset : stop - offset, :])
     return np.concatenate(parts, axis=-2)
@@ -163,7 +164,8 @@ def test_box_filters_agree_with_direct(size, mode):
     np.testing.assert_allclose(got, expected, rtol=0, atol=5e-5 * np.abs(expected).max())
 
 
-def test_tall_box_vertical_pass_is_summed_by_doubling_not_blas(monkeypatch):
+def test_tall_box_vertical_pass_is_summed_by_blocks_not_blas(monkeypatch):
+    monkeypatch.setattr(engines, "BLOCK_COLUMN_BYTES", 0)  # a narrow image stands for a wide one
     x = random_image((1, 80, 50), np.float32)
     weight = np.full((1, 1, 31, 31), 1 / 961, np.float32)
     expected = conv2d(x, weight, padding="same", algorithm="direct")
@@ -180,12 +182,18 @@ def test_tall_box_vertical_pass_is_summed_by_doubling_not_blas(monkeypatch):
 def test_columns_agree_with_direct(size, dtype):
     x = random_image((3, 29, 41), dtype, high=255 if dtype == np.uint16 else None)
     weight = RNG.normal(size=(3, 1, *size)).astype(np.float32)
+    agrees_with_direct_in_every_border(x, weight, "columns", 1e-5)
+
+
+def agrees_with_direct_in_every_border(x, weight, algorithm, tolerance):
+    """``algorithm`` gives ``direct``'s values within ``tolerance`` of the largest output,
+    depthwise ('same' size), in every border mode."""
     for mode in PADDING_MODES:
-        options = dict(padding="same", groups=3, padding_mode=mode)
-        got = conv2d(x, weight, algorithm="columns", **options)
+        options = dict(padding="same", groups=x.shape[0], padding_mode=mode)
+        got = conv2d(x, weight, algorithm=algorithm, **options)
         expected = conv2d(x, weight, algorithm="direct", **options)
         scale = np.abs(expected).max()
-        np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * scale, err_msg=mode)
+        np.testing.assert_allclose(got, expected, rtol=0, atol=tolerance * scale, err_msg=mode)
 
 
 # Column stride 1: the shifted rows summed by a product with ones (skewed strides, dilated
@@ -350,7 +358,8 @@ def test_auto_estimates_the_banded_horizontal_pass():
     [
         ("columns", RNG.normal(size=(5, 5))),
         ("columns", RNG.normal(size=(4, 3))),  # even: pads 1 above, 2 below
-        ("separable", np.full((9, 9), 1 / 81)),  # box: doubling both ways
+        ("separable", np.full((9, 9), 1 / 81)),  # box: BLAS down, doubling across (tall boxes:
+        # blocks anchored to the image, tests/test_box_sums.py)
         ("separable", np.full((7, 5), 1.0)),
         ("separable", np.outer(gaussian(9), gaussian(13))),  # banded products across
         ("direct", RNG.normal(size=(3, 3))),
@@ -365,12 +374,12 @@ def test_strips_of_1_to_7_rows_give_the_whole_images_bits(algorithm, kernel, mod
     top, bottom = (kh - 1) // 2, kh // 2
     left, right = (kw - 1) // 2, kw // 2
 
-    def run(strip, pad_top, pad_bottom):
+    def run(strip, pad_top, pad_bottom, first):
         pads = (pad_top, pad_bottom, left, right)
         return conv2d(strip, weight, padding=pads, groups=3, padding_mode=mode,
-                      algorithm=algorithm)  # fmt: skip
+                      algorithm=algorithm, rows_from=first)  # fmt: skip
 
-    whole = run(x, top, bottom)
+    whole = run(x, top, bottom, 0)
     for rows in range(1, 8):
         assert np.array_equal(strips_of(run, x, rows, top, bottom), whole), rows
 
@@ -428,7 +437,7 @@ def test_median_strips_of_1_to_7_rows_give_the_whole_images_bits(kernel, mode):
     top, bottom = (kh - 1) // 2, kh // 2
     left, right = (kw - 1) // 2, kw // 2
 
-    def run(strip, pad_top, pad_bottom):
+    def run(strip, pad_top, pad_bottom, first=0):  # a median's bits need no first row
         return median_filter2d(strip, kernel, padding=(pad_top, pad_bottom, left, right),
                                padding_mode=mode)  # fmt: skip
 
@@ -493,7 +502,7 @@ def test_auto_runs_dense_kernels_by_columns(size):
 @pytest.mark.parametrize(
     ("kernel", "expected"),
     [
-        (np.full((31, 31), 1 / 961), "separable"),  # box: doubling, no BLAS, no FFT
+        (np.full((31, 31), 1 / 961), "separable"),  # box: blocks and doubling, no FFT
         (np.full((63, 63), 1 / 63**2), "separable"),
         (np.outer(*[np.exp(-0.5 * (np.arange(-6, 7) / 2) ** 2)] * 2), "separable"),
         ([[0, -1, 0], [-1, 4, -1], [0, -1, 0]], "direct"),  # sparse +-1 taps
@@ -506,7 +515,8 @@ def test_auto_keeps_the_other_engines_where_they_are_cheaper(kernel, expected):
 
 
 def test_box_estimate_grows_like_log_of_the_size():
-    # Tall box filters cost log2(k) + popcount(k) passes each way, never k multiply-adds.
+    # Tall box filters cost a few passes down (blocks) and about log2(k) across, never k
+    # multiply-adds.
     estimates = [_costs((3, 2160, 3840), np.full((3, 1, k, k), 1 / k**2), padding="same",
                         groups=3)["separable"] for k in (31, 63)]  # fmt: skip
     assert estimates[1] < 1.4 * estimates[0]

@@ -4,7 +4,8 @@ Each engine's time is estimated from what it really does, counted the way the en
 count it (:func:`convcli.core._engines.accumulate_passes` mirrors ``accumulate``):
 
 - ``direct``: one pass over the band per tap group (multiply, add), per output channel;
-- ``separable``: one BLAS product per output row for the vertical 1-D pass, then NumPy
+- ``separable``: one BLAS product per output row for the vertical 1-D pass (box columns:
+  running sums by blocks, about five passes' worth whatever their length), then NumPy
   passes for the horizontal one, per channel pair;
 - ``columns`` (one input channel per group): per output row one BLAS product making
   ``kw`` filtered rows (``kh`` multiply-adds per element), then ``kw - 1`` adds;
@@ -39,7 +40,8 @@ from convcli.core._engines import (
     horizontal_by_product,
     is_wide_depthwise,
     is_window,
-    vertical_by_doubling,
+    separable_band_rows,
+    vertical_by_blocks,
     window_passes,
 )
 
@@ -54,6 +56,7 @@ NS_IM2COL = 1.2  # one element copied into the im2col matrix and streamed by BLA
 NS_MAC = 0.02  # one BLAS multiply-add
 BANDED_CALLS = 4  # separable's banded products: copy, finite check, product, tail product
 NS_ROW_PRODUCT = 0.14  # separable's per-row vertical products, per output (+ NS_MAC per tap)
+NS_BLOCK_SUMS = 1.0  # separable's box columns by blocks: prefixes, suffixes and their sums
 NS_COLUMN = 0.3  # columns: one filtered row element written by BLAS and read back
 NS_SMALL_MAC = 0.024  # columns: a multiply-add of its small (group_out*kw, kh) products
 NS_SKEWED_SUM = 0.09  # columns: one filtered row summed by the product with ones, per output
@@ -122,24 +125,45 @@ def _separable(problem: ConvProblem, out_pixels: int, bands: int) -> float | Non
     by_blas = (x.strides[3] == x.itemsize and x.strides[2] >= x.shape[3] * x.itemsize) or (
         x.strides[2:] == (0, 0)
     )
+    # The box columns' calls are counted by the engine's own bands, each of which runs
+    # every kernel once: their number grows with the box's height.
+    block_calls = 0
+    row_bytes = x.shape[3] * x.itemsize
     for factors in table:
         first = True
         for column, row in factors:
             if not column.any():
                 continue
-            if by_blas and not vertical_by_doubling(column, sh):  # a BLAS product per row
-                cost += vertical_elements * (NS_ROW_PRODUCT + len(column) * NS_MAC)
-                calls += 1
+            blocks = vertical_by_blocks(column, sh, row_bytes)
+            per_element, vertical_calls = _vertical(
+                column, sh, problem.dilation[0], by_blas, blocks
+            )
+            cost += vertical_elements * per_element
+            if blocks:
+                block_calls += vertical_calls
             else:
-                vertical = _one_pass(column, sh, True)
-                cost += vertical_elements * vertical * NS_PASS
-                calls += vertical
+                calls += vertical_calls
             per_output, horizontal_calls = _horizontal(row, sw, problem.dilation[1], first)
             cost += out_pixels * per_output
             calls += horizontal_calls
             first = False
     outputs = out_pixels * problem.weight.shape[0]
+    engine_bands = batch * math.ceil(out_rows / separable_band_rows(problem))
+    cost += engine_bands * block_calls * NS_CALL
     return cost + outputs * (NS_OUTPUT + NS_SEPARABLE) + bands * calls * NS_CALL
+
+
+def _vertical(
+    column: np.ndarray, stride: int, spacing: int, by_blas: bool, blocks: bool
+) -> tuple[float, int]:
+    """Separable's vertical pass: its cost per element and its NumPy calls per band."""
+    if blocks:  # prefixes and suffixes, one call per row of a block
+        scale = float(column[0]) != 1
+        return NS_BLOCK_SUMS + scale * NS_PASS, (2 * len(column) + 3) * spacing + scale
+    if by_blas:  # a BLAS product per row
+        return NS_ROW_PRODUCT + len(column) * NS_MAC, 1
+    passes = _one_pass(column, stride, True)
+    return passes * NS_PASS, passes
 
 
 def _horizontal(row: np.ndarray, stride: int, spacing: int, first: bool) -> tuple[float, int]:

@@ -13,8 +13,9 @@ BLAS release the GIL inside their loops), with BLAS held to one thread meanwhile
   columns (read in place), the band's border columns copied after it, then horizontal
   NumPy passes that write whole output rows, or for long factors (a Gaussian of 9 taps
   or more) one BLAS product per block of 32 outputs with a banded matrix
-  (:func:`banded_product`); box factors are summed by doubling, both ways (log2(k) +
-  popcount(k) passes instead of k).
+  (:func:`banded_product`); box columns are summed by blocks anchored to the image's rows
+  (:func:`block_sums`: three passes whatever k), box rows by factored doubling
+  (:func:`window_sum`: 8 passes for 63 taps).
 - ``Columns``: dense kernels on one input channel per group: per output row one BLAS
   product filters the rows it reads with every kernel column, then a second sums the
   shifted filtered rows (a row of ones times a skewed view; ``kw - 1`` adds if strided).
@@ -29,6 +30,7 @@ All but ``Fft`` and band-sized ``Gemm`` products compute each output row on its 
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import threading
 from collections.abc import Callable, Iterable, Sequence
@@ -244,16 +246,43 @@ def is_window(factor: np.ndarray, stride: int) -> bool:
     return stride == 1 and len(factor) >= MIN_WINDOW and bool(np.all(factor == factor[0]))
 
 
-MIN_DOUBLING_ROWS = 24
-"""Box columns at least this tall are summed by doubling in the vertical pass too; shorter
-ones stay one BLAS product per row. Measured on 4K RGB, per call: 15 taps 117 ms by BLAS
-vs 126 by doubling, 31 taps 146 vs 145, 63 taps 232 vs 190 (a gemv's cost grows with
-the taps, doubling's with their log)."""
+ROWS_CHUNK_BYTES = 9 << 18
+"""Most bytes of one doubling level of :class:`Separable`'s horizontal pass over box rows:
+a band's rows are summed in chunks of about this size. Measured per output, one thread, 63
+taps: 3840 wide, the band's 136 rows at once (2.1 MB a level) 1.83 ns, 68 at a time 1.95;
+11314 wide (64 MP), 124 rows at once (5.6 MB) 3.58 ns, 42 at a time 2.19, 31 1.81."""
+
+MIN_BLOCK_ROWS = 11
+"""Box columns shorter than this stay one BLAS product per row in the vertical pass."""
+
+BLOCK_COLUMN_BYTES = 1 << 18
+"""A box column of at least :data:`MIN_BLOCK_ROWS` taps is summed by blocks
+(:func:`block_sums`) when the rows one output reads hold at least this many bytes (taps x
+row width x item size): BLAS's per-row gemv reads them all for each output row and slows
+once they spill out of the 1 MB L2, the blocks' cost does not grow with the taps.
+Measured on RGB float32, one thread (BLAS vs blocks, medians of 9 interleaved calls):
+3840 wide, 11 taps (169 kB) 75 vs 72 ms, 15 taps 86 vs 79, 23 taps (353 kB) 144 vs 110,
+31 taps 152 vs 132; 2048 wide, 15 taps (123 kB) 53 vs 63; 1024 wide, 63 taps (258 kB)
+54 vs 56; 512 wide, 63 taps 8.7 vs 8.1."""
 
 
-def vertical_by_doubling(column: np.ndarray, stride: int) -> bool:
-    """Whether :class:`Separable`'s vertical pass sums ``column`` by doubling, not BLAS."""
-    return is_window(column, stride) and len(column) >= MIN_DOUBLING_ROWS
+def vertical_by_blocks(column: np.ndarray, stride: int, row_bytes: int) -> bool:
+    """Whether :class:`Separable`'s vertical pass sums ``column`` by blocks, not BLAS.
+
+    Parameters
+    ----------
+    column : ndarray, shape (k,)
+        The column factor.
+    stride : int
+        The vertical stride (blocks need 1).
+    row_bytes : int
+        Bytes of one row of the input's real columns.
+    """
+    return (
+        is_window(column, stride)
+        and len(column) >= MIN_BLOCK_ROWS
+        and len(column) * row_bytes >= BLOCK_COLUMN_BYTES
+    )
 
 
 def window_passes(count: int, weight: float, first: bool = True) -> int:
@@ -267,9 +296,42 @@ def window_passes(count: int, weight: float, first: bool = True) -> int:
         Their common weight (1 needs no multiply).
     first : bool
         Whether the pass writes its target (no add to what is there).
+
+    Examples
+    --------
+    >>> [window_passes(k, 1.0) for k in (2, 3, 15, 16, 31, 63)]
+    [1, 2, 5, 4, 8, 8]
     """
-    passes = (count.bit_length() - 1) + max(bin(count).count("1") - 1, 1)
+    passes = max(sum(_chain_passes(factor) for factor in window_factors(count)), 1)
     return passes + (weight != 1) + (not first)
+
+
+def _chain_passes(factor: int) -> int:
+    """Passes of one stage of :func:`window_sum`: a doubling per bit after the leading
+    one, and an add of the stage's source per one bit among them."""
+    return factor.bit_length() - 1 + bin(factor).count("1") - 1
+
+
+@functools.cache
+def window_factors(count: int) -> tuple[int, ...]:
+    """The factors whose stages :func:`window_sum` sums ``count`` taps in, fewest passes.
+
+    A box of ``a * b`` taps is a box of ``b`` taps, ``a`` apart, over a box of ``a``:
+    ``63 = 3 * 21`` costs 2 + 6 passes where the binary expansion of 63 costs 10.
+
+    Examples
+    --------
+    >>> window_factors(63), window_factors(31), window_factors(15)
+    ((3, 21), (31,), (3, 5))
+    """
+    best: tuple[int, ...] = (count,)
+    for a in range(2, math.isqrt(count) + 1):
+        if count % a == 0:
+            candidate = window_factors(a) + window_factors(count // a)
+            cost = sum(_chain_passes(f) for f in candidate)
+            if cost < sum(_chain_passes(f) for f in best):
+                best = candidate
+    return best
 
 
 def window_sum(
@@ -277,15 +339,16 @@ def window_sum(
     count: int,
     spacing: int,
     target: np.ndarray,
-    buffers: tuple[np.ndarray, np.ndarray],
+    buffers: Sequence[np.ndarray],
 ) -> None:
     """``target[y] = sum_{i < count} source[y + i * spacing]`` along axis 0, by doubling.
 
-    Sums of 2, 4, 8, ... taps are built from each other (one pass each) and the ones
-    in the binary expansion of ``count`` are added up: a 15-tap box costs 7 passes
-    instead of 14, with the same rounding as adding the taps one by one.
-
-    ``buffers`` are two arrays at least ``source``'s shape, used in turn.
+    ``count`` is split into factors (:func:`window_factors`), each summed over the last
+    one's windows; a factor is built from the leading bit of its binary expansion
+    down: each further bit doubles the window (one pass: the window plus itself
+    shifted) and, for a one bit, adds one more tap (one pass). A 63-tap box costs 8
+    passes instead of 62, each sum of values inside its window only (an infinity or NaN
+    spreads as in the direct sum), and ``target`` is written once, by the last pass.
 
     Parameters
     ----------
@@ -298,38 +361,136 @@ def window_sum(
     target : ndarray
         Receives the sums: its rows (at most ``len(source) - (count - 1) * spacing``)
         are the outputs, its other axes ``source``'s.
-    buffers : (ndarray, ndarray)
-        Scratch, used in turn.
+    buffers : sequence of three ndarray
+        Scratch, at least ``source``'s shape.
     """
     out_len = target.shape[0]
-    level = source  # level[y] = sum of `width` taps starting at y
-    width = 1
-    offset = 0  # taps already in `pending`/`target`
-    pending: np.ndarray | None = None  # a view not yet written to target
-    wrote = False
-    toggle = 0
-    remaining = count
-    while True:
-        if remaining & 1:
-            view = level[offset * spacing : offset * spacing + out_len]
-            if pending is None and not wrote:
-                pending = view
-            elif pending is not None:
-                np.add(pending, view, out=target)
-                pending, wrote = None, True
+    if count == 1:
+        np.copyto(target, source[:out_len])
+        return
+    factors = window_factors(count)
+    stage_source, source_slot = source, -1  # the stage's single tap, and its buffer
+    level, level_slot = source, -1  # level[y] = sum of `taps` of the stage's taps
+    width = 1  # taps of `source` in one tap of the stage
+    for index, factor in enumerate(factors):
+        step = width * spacing
+        taps = 1
+        bits = bin(factor)[3:]
+        moves = [move for bit in bits for move in ("double", "one")[: 1 + (bit == "1")]]
+        for number, move in enumerate(moves):
+            shift, other = (taps * step, level) if move == "double" else (taps * step, stage_source)
+            taps = 2 * taps if move == "double" else taps + 1
+            needed = out_len + (count - width * taps) * spacing  # rows later passes read
+            if index == len(factors) - 1 and number == len(moves) - 1:
+                out, slot = target, -1
             else:
-                np.add(target, view, out=target)
-            offset += width
-        remaining >>= 1
-        if not remaining:
-            break
-        shift = width * spacing
-        length = level.shape[0] - shift
-        doubled = buffers[toggle][:length, : level.shape[1]]
-        np.add(level[:length], level[shift : shift + length], out=doubled)
-        level, width, toggle = doubled, width * 2, 1 - toggle
-    if pending is not None:
-        np.copyto(target, pending)
+                slot = next(i for i in range(3) if i not in (level_slot, source_slot))
+                out = buffers[slot][:needed, : level.shape[1]]
+            np.add(level[:needed], other[shift : shift + needed], out=out)
+            level, level_slot = out, slot
+        width *= factor
+        stage_source, source_slot = level, level_slot
+
+
+def block_sums(
+    source: np.ndarray,
+    count: int,
+    phase: int,
+    target: np.ndarray,
+    buffers: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """``target[y] = sum_{i < count} source[y + i]`` along axis 0, by blocks (van Herk /
+    Gil-Werman): three passes (prefixes, suffixes, their sums) whatever ``count`` is.
+
+    The rows are cut into blocks of ``count`` rows, starting where ``(phase + row) %
+    count == 0``. Within each block, running sums go down from its first row (prefixes)
+    and up from its last (suffixes), one NumPy call per row of a block, every block at
+    once; a window that starts inside a block is that block's suffix plus the next
+    block's prefix, a window that starts on a block is that block's suffix alone. Each
+    sum holds only values of one window, so an infinity or NaN spreads as in the direct
+    sum and no further (and warns only where the direct sum would); with ``phase`` the
+    source's row in a whole image, a strip of that image gets the whole image's bits: an
+    output's sums depend on its window's values and the image's fixed grid of blocks.
+
+    Parameters
+    ----------
+    source : ndarray
+        Read along axis 0: at least ``len(target) + count - 1`` rows.
+    count : int
+        Taps summed (the window's rows).
+    phase : int
+        The row, in the whole image, of ``source``'s first row (any integer: only its
+        remainder by ``count`` matters).
+    target : ndarray
+        Receives the sums; its other axes are ``source``'s.
+    buffers : (ndarray, ndarray)
+        Scratch for the prefixes and suffixes: at least ``source``'s shape.
+    """
+    rows = target.shape[0]
+    last = rows + count - 1  # rows the windows read
+    prefix, suffix = buffers[0][:last], buffers[1][:last]
+    start = -phase % count  # the first block's first row
+    np.copyto(prefix[start::count], source[start:last:count])
+    for j in range(1, min(count - 1, last - start)):
+        np.add(
+            prefix[start + j - 1 : last - 1 : count],
+            source[start + j : last : count],
+            out=prefix[start + j :: count],
+        )
+    # A block's whole prefix would only serve the window that is the block itself, which
+    # is its suffix alone: -0.0 there adds nothing (x + -0.0 is x, bit for bit, -0.0
+    # included), and no sum is made that no window makes (no overflow of its own).
+    prefix[start + count - 1 :: count] = -0.0
+    # Suffixes are needed up to the end of the block of the last window's first row.
+    end = rows - 1 + (start - rows) % count
+    first_end = (start - 1) % count
+    np.copyto(suffix[first_end : end + 1 : count], source[first_end : end + 1 : count])
+    for j in range(1, count):
+        top = (first_end - j) % count
+        if top < end:
+            np.add(
+                suffix[top + 1 : end + 1 : count][: len(range(top, end, count))],
+                source[top:end:count],
+                out=suffix[top:end:count],
+            )
+    np.add(suffix[:rows], prefix[count - 1 :], out=target)
+
+
+def spaced_block_sums(
+    source: np.ndarray,
+    count: int,
+    spacing: int,
+    phase: int,
+    target: np.ndarray,
+    buffers: tuple[np.ndarray, np.ndarray],
+) -> None:
+    """:func:`block_sums` with taps ``spacing`` rows apart (a dilated box): each residue of
+    the rows modulo ``spacing`` is a sequence of its own, with blocks of ``count`` of its
+    rows anchored in the whole image as :func:`block_sums` anchors them.
+
+    Parameters
+    ----------
+    source, count, target, buffers
+        As :func:`block_sums`; ``source`` has at least
+        ``len(target) + (count - 1) * spacing`` rows.
+    spacing : int
+        Rows between taps (the dilation).
+    phase : int
+        The row, in the whole image, of ``source``'s first row.
+    """
+    if spacing == 1:
+        block_sums(source, count, phase, target, buffers)
+        return
+    for residue in range(min(spacing, target.shape[0])):
+        # Row `residue + m * spacing` of the image sequence is element `m + offset` of its
+        # own sequence, offset = floor((phase + residue) / spacing).
+        block_sums(
+            source[residue::spacing],
+            count,
+            (phase + residue) // spacing,
+            target[residue::spacing],
+            buffers,
+        )
 
 
 BANDED_BLOCK = 32
@@ -484,6 +645,14 @@ def _flat(buffer: np.ndarray, *shape: int) -> np.ndarray:
     return buffer[: math.prod(shape)].reshape(shape)
 
 
+def _transposed(buffer: np.ndarray, rows: int, cols: int, count: int) -> Any:
+    """``count`` contiguous ``(rows, cols)`` arrays from the front of a flat scratch buffer,
+    each seen transposed; the array itself when ``count`` is 1."""
+    size = rows * cols
+    arrays = tuple(_flat(buffer[i * size :], rows, cols).T for i in range(count))
+    return arrays[0] if count == 1 else arrays
+
+
 class LazyBuffers(dict):
     """Flat scratch buffers by name, each allocated on first use (sizes given upfront)."""
 
@@ -554,6 +723,27 @@ class Engine:
         """
         raise NotImplementedError
 
+    def run_rows(
+        self,
+        block: np.ndarray,
+        group: int,
+        target: np.ndarray,
+        buffers: dict[str, np.ndarray],
+        first_row: int,
+    ) -> None:
+        """:meth:`run` on a block that starts at padded input row ``first_row``: engines
+        whose sums are anchored to the image's rows (:class:`Separable`'s box columns)
+        need it, the others ignore it.
+
+        Parameters
+        ----------
+        block, group, target, buffers
+            As :meth:`run`.
+        first_row : int
+            The block's first row, in the padded input's rows.
+        """
+        self.run(block, group, target, buffers)
+
 
 class Direct(Engine):
     """Shift-and-add: every non-zero tap of every channel pair is one scaled view."""
@@ -592,6 +782,20 @@ class Direct(Engine):
                 target[o] = 0
 
 
+def separable_band_rows(problem: ConvProblem) -> int:
+    """Output rows per band of :class:`Separable` (the cost model counts its calls by them).
+
+    :data:`BAND_BYTES` of input, but each band re-reads a halo of kh - 1 rows: for tall
+    kernels (a 63x63 box), bands of at least 2 halos keep that below a third of the
+    vertical pass (taller bands of two threads spill out of the shared L3: 4 halos
+    measured slower for 63x63).
+    """
+    p = problem
+    padded_width = p.x.shape[3] + p.pads[2] + p.pads[3]
+    row_bytes = p.weight.shape[1] * padded_width * p.x.dtype.itemsize * p.stride[0]
+    return max(1, BAND_BYTES // max(row_bytes, 1), 2 * (p.effective_kernel[0] - 1))
+
+
 class Separable(Engine):
     """Rank-1 kernels: a vertical pass with the column factor, then a horizontal one."""
 
@@ -610,10 +814,7 @@ class Separable(Engine):
         self._banded_matrices: dict[bytes, tuple[np.ndarray, np.ndarray]] = {}
 
     def rows_per_band(self) -> int:
-        # Each band re-reads a halo of kh - 1 rows: for tall kernels (a 63x63 box), bands
-        # of at least 2 halos keep that below a third of the vertical pass (taller bands
-        # of two threads spill out of the shared L3: 4 halos measured slower for 63x63).
-        return max(super().rows_per_band(), 2 * (self.problem.effective_kernel[0] - 1))
+        return separable_band_rows(self.problem)
 
     def scratch(self, rows, in_cols, cols):
         """Separable's buffers (see :meth:`Engine.scratch`).
@@ -630,7 +831,7 @@ class Separable(Engine):
             vertical=rows * in_cols,
             vertical_product=rows * in_cols,  # only for the NumPy-pass fallback
             product=rows * cols,
-            levels=2 * in_rows * in_cols,  # only for box factors
+            levels=3 * in_rows * in_cols,  # only for box factors
             # only for banded products: the windows of some rows, copied
             copies=max(
                 (cols // BANDED_BLOCK) * banded_window(p.kernel_size[1], p.dilation[1]),
@@ -646,7 +847,7 @@ class Separable(Engine):
         spacing: int,
         target: np.ndarray,
         product: Callable[[], np.ndarray],
-        levels: Callable[[], tuple[np.ndarray, np.ndarray]],
+        levels: Callable[[], tuple[np.ndarray, ...]],
         first: bool,
     ) -> bool:
         """One 1-D pass along axis 0 of ``source`` into ``target``; returns ``first``.
@@ -699,6 +900,41 @@ class Separable(Engine):
             np.add(target, holder, out=target)
         return False
 
+    def _rows_pass(
+        self,
+        vertical: np.ndarray,
+        row: np.ndarray,
+        target: np.ndarray,
+        buffers: dict[str, np.ndarray],
+        first: bool,
+    ) -> bool:
+        """The horizontal NumPy passes (:meth:`_pass` along axis 0 of transposed views, same
+        memory); returns ``first``. Box rows go in chunks of rows whose doubling levels
+        hold at most :data:`ROWS_CHUNK_BYTES` each, so that they stay in the cache."""
+        rows, cols = target.shape
+        in_cols = vertical.shape[1]
+        (_, sw), (_, dw) = self.problem.stride, self.problem.dilation
+        step = rows
+        if is_window(row, sw):
+            chunks = -(-rows * in_cols * self.dtype.itemsize // ROWS_CHUNK_BYTES)
+            step = -(-rows // chunks)
+        done = first
+        for start in range(0, rows, step):
+            count = min(step, rows - start)
+            product = functools.partial(_transposed, buffers["product"], count, cols, 1)
+            levels = functools.partial(_transposed, buffers["levels"], count, in_cols, 3)
+            done = self._pass(
+                vertical[start : start + count].T,
+                row,
+                sw,
+                dw,
+                target[start : start + count].T,
+                product,
+                levels,
+                first,
+            )
+        return done
+
     def _matrices(self, factor: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """:func:`banded_matrix` for whole blocks and for a row's last outputs, made once
         per factor."""
@@ -712,13 +948,14 @@ class Separable(Engine):
             known = self._banded_matrices[key] = (block, corner)
         return known
 
-    def _vertical(
+    def _vertical(  # noqa: PLR0913 (a pass's operands, its two scratch makers, its row)
         self,
         source: np.ndarray,
         column: np.ndarray,
         target: np.ndarray,
         product: Callable[[], np.ndarray],
-        levels: Callable[[], tuple[np.ndarray, np.ndarray]],
+        levels: Callable[[], tuple[np.ndarray, ...]],
+        first_row: int,
     ) -> None:
         """The vertical pass: one BLAS product per output row when BLAS can read ``source``.
 
@@ -733,16 +970,27 @@ class Separable(Engine):
         differently in a strip of an image than in the whole image (``convcli apply``
         promises strips bit-identical to the whole). Every row's product has the same shape
         and strides, so a row's value depends only on the input rows it reads.
+
+        A tall box column is summed by blocks anchored to the image's rows
+        (:func:`block_sums`, ``first_row`` the block's padded row): about four passes
+        beat the k multiply-adds per output of a gemv on wide images
+        (:data:`BLOCK_COLUMN_BYTES`).
         """
+        p = self.problem
+        if vertical_by_blocks(column, p.stride[0], source.shape[1] * source.itemsize):
+            width = source.shape[1]
+            prefixes, suffixes = levels()[:2]
+            scratch = (prefixes[:, :width], suffixes[:, :width])
+            phase = p.rows_from - p.pads[0] + first_row  # the block's row in the image
+            spaced_block_sums(source, len(column), p.dilation[0], phase, target, scratch)
+            if column[0] != 1:
+                np.multiply(target, column[0], out=target)
+            return
         itemsize = source.itemsize
         blas_readable = source.strides[1] == itemsize and source.strides[0] >= (
             source.shape[1] * itemsize
         )
-        # A tall box factor is summed by doubling: log2(k) + popcount(k) - 1 passes beat
-        # the k multiply-adds per output of a gemv (MIN_DOUBLING_ROWS), and doubling is
-        # row-independent too.
-        if not blas_readable or vertical_by_doubling(column, self.problem.stride[0]):
-            p = self.problem
+        if not blas_readable:
             self._pass(source, column, p.stride[0], p.dilation[0], target, product, levels, True)
             return
         (sh, _), (dh, _) = self.problem.stride, self.problem.dilation
@@ -755,13 +1003,25 @@ class Separable(Engine):
         )
         np.matmul(column[None], windows, out=target[:, None])
 
-    def run(self, block, group, target, buffers):
+    def run_rows(self, block, group, target, buffers, first_row):
+        """Separable's pass over one block that starts at padded row ``first_row``.
+
+        Parameters
+        ----------
+        block, group, target, buffers, first_row
+            As :meth:`Engine.run_rows`.
+        """
+        self.run(block, group, target, buffers, first_row)
+
+    def run(self, block, group, target, buffers, first_row=0):
         """Separable's pass over one block (see :meth:`Engine.run`).
 
         Parameters
         ----------
         block, group, target, buffers
             As :meth:`Engine.run`.
+        first_row : int
+            As :meth:`Engine.run_rows`.
         """
         p = self.problem
         rows, cols = target.shape[1:]
@@ -773,19 +1033,10 @@ class Separable(Engine):
         def vertical_product() -> np.ndarray:
             return _flat(buffers["vertical_product"], rows, in_cols)[:, real]
 
-        def vertical_levels() -> tuple[np.ndarray, np.ndarray]:
+        def vertical_levels() -> tuple[np.ndarray, ...]:
             size = in_rows * in_cols
             levels = buffers["levels"]
-            return _flat(levels, in_rows, in_cols), _flat(levels[size:], in_rows, in_cols)
-
-        def product() -> np.ndarray:  # transposed, like the horizontal pass's target
-            return _flat(buffers["product"], rows, cols).T
-
-        def horizontal_levels() -> tuple[np.ndarray, np.ndarray]:
-            # The horizontal pass runs along axis 0 of transposed views (same memory).
-            size = rows * in_cols
-            levels = buffers["levels"]
-            return _flat(levels, rows, in_cols).T, _flat(levels[size:], rows, in_cols).T
+            return tuple(_flat(levels[i * size :], in_rows, in_cols) for i in range(3))
 
         table = p.rank1
         assert table is not None
@@ -798,7 +1049,12 @@ class Separable(Engine):
                 if not column.any():
                     continue  # an all-zero kernel adds nothing
                 self._vertical(
-                    block[c], column, vertical[:, real], vertical_product, vertical_levels
+                    block[c],
+                    column,
+                    vertical[:, real],
+                    vertical_product,
+                    vertical_levels,
+                    first_row,
                 )
                 for border, source in self.border:
                     if source is None:
@@ -808,9 +1064,7 @@ class Separable(Engine):
                 if horizontal_by_product(row, sw, dw):
                     first = self._banded(vertical, row, target[o], first, buffers)
                 else:
-                    first = self._pass(
-                        vertical.T, row, sw, dw, target[o].T, product, horizontal_levels, first
-                    )
+                    first = self._rows_pass(vertical, row, target[o], buffers, first)
             if first:
                 target[o] = 0
 
@@ -1275,7 +1529,7 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
                             row_start, row_stop, col_start, col_stop, block_buffer
                         )
                         target = out[n, channels, start:stop, col_first:col_last]
-                        engine.run(block, g, target, buffers)
+                        engine.run_rows(block, g, target, buffers, row_start)
                     if problem.bias is not None:
                         out[n, channels, start:stop] += problem.bias[channels, None, None]
 

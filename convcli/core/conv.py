@@ -85,6 +85,8 @@ class ConvProblem:
     bias : ndarray, shape (C_out,), or None
     rank : int
         Rank of the caller's ``x`` (2, 3 or 4); the result gets it back.
+    rows_from : int
+        The row of a larger image at which ``x`` starts (see :func:`conv2d`).
     """
 
     x: np.ndarray
@@ -96,6 +98,7 @@ class ConvProblem:
     pads: tuple[int, int, int, int]
     padding_mode: str
     rank: int
+    rows_from: int = 0
 
     @property
     def kernel_size(self) -> tuple[int, int]:
@@ -198,7 +201,7 @@ def _prepare_inputs(
     return x4, weight4, bias_array, rank, groups
 
 
-def prepare_conv(
+def prepare_conv(  # noqa: PLR0913 (conv2d's parameters, but the algorithm)
     x: ArrayLike,
     weight: ArrayLike,
     bias: ArrayLike | None = None,
@@ -207,12 +210,14 @@ def prepare_conv(
     dilation: int | Sequence[int] = 1,
     groups: int = 1,
     padding_mode: str = "zeros",
+    *,
+    rows_from: int = 0,
 ) -> ConvProblem:
     """Validate :func:`conv2d`'s arguments (first, naming the parameter) into a problem.
 
     Parameters
     ----------
-    x, weight, bias, stride, padding, dilation, groups, padding_mode
+    x, weight, bias, stride, padding, dilation, groups, padding_mode, rows_from
         As :func:`conv2d` (``x`` of shape (H, W), (C, H, W) or (N, C, H, W); ``weight``
         (C_out, C_in/groups, kh, kw); ``padding`` a :data:`~convcli.core.padding.PaddingLike`).
     """
@@ -226,8 +231,19 @@ def prepare_conv(
     if height == 0 or width == 0:
         raise ValueError(f"x must have a non-empty height and width, got shape {x4.shape[2:]}")
     check_pads_fit(pads, (height, width), padding_mode)
+    if not isinstance(rows_from, (int, np.integer)) or isinstance(rows_from, bool):
+        raise ValueError(f"rows_from must be an integer, got {rows_from!r}")
     problem = ConvProblem(
-        x4, weight4, bias_array, stride_pair, dilation_pair, groups, pads, padding_mode, rank
+        x4,
+        weight4,
+        bias_array,
+        stride_pair,
+        dilation_pair,
+        groups,
+        pads,
+        padding_mode,
+        rank,
+        int(rows_from),
     )
     padded = (height + pads[0] + pads[1], width + pads[2] + pads[3])
     effective = problem.effective_kernel
@@ -362,7 +378,7 @@ def choose_algorithm(
 # -------------------------------------------------------------------------- public API
 
 
-def conv2d(  # noqa: PLR0913 (torch.nn.functional.conv2d's parameters, plus two of ours)
+def conv2d(  # noqa: PLR0913 (torch.nn.functional.conv2d's parameters, plus three of ours)
     x: ArrayLike,
     weight: ArrayLike,
     bias: ArrayLike | None = None,
@@ -372,6 +388,8 @@ def conv2d(  # noqa: PLR0913 (torch.nn.functional.conv2d's parameters, plus two 
     groups: int = 1,
     padding_mode: str = "zeros",
     algorithm: str = "auto",
+    *,
+    rows_from: int = 0,
 ) -> np.ndarray:
     """2-D cross-correlation, as ``torch.nn.functional.conv2d`` (and ``nn.Conv2d``) computes it.
 
@@ -399,6 +417,11 @@ def conv2d(  # noqa: PLR0913 (torch.nn.functional.conv2d's parameters, plus two 
     algorithm : {"auto", "direct", "separable", "columns", "gemm", "fft"}
         ``auto`` picks by estimated cost (see :func:`choose_algorithm`); ``columns``
         needs one input channel per group (image filters, depthwise layers).
+    rows_from : int
+        The row of a larger image at which ``x`` starts, when ``x`` is a strip of that
+        image's rows (its halo included, padded only at the image's own edges): box
+        sums are anchored to the image's rows, so that the strip's output rows have the
+        whole image's bits. 0 (the default) for a whole image.
 
     Returns
     -------
@@ -426,7 +449,9 @@ def conv2d(  # noqa: PLR0913 (torch.nn.functional.conv2d's parameters, plus two 
     """
     if algorithm not in ALGORITHMS:
         raise ValueError(f"algorithm must be one of {', '.join(ALGORITHMS)}, got {algorithm!r}")
-    problem = prepare_conv(x, weight, bias, stride, padding, dilation, groups, padding_mode)
+    problem = prepare_conv(
+        x, weight, bias, stride, padding, dilation, groups, padding_mode, rows_from=rows_from
+    )
     if algorithm == "auto":
         algorithm, _ = choose(problem)
     elif algorithm == "separable" and problem.rank1 is None:
