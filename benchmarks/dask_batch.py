@@ -18,7 +18,12 @@ the convcli process (with a LocalCluster's scheduler and nannies, which run in i
 of its worker processes, give the CPU each engine spends per file: on a machine others
 share, wall times move with their load, CPU times much less.
 
+With ``--before DIR`` (a copy of convcli's code before a change: ``git archive REV | tar
+-x -C DIR``), ``--dask local:2`` also runs with that code (``PYTHONPATH=DIR``), in the
+same rounds: a change's effect under the same load.
+
     .venv/bin/python benchmarks/dask_batch.py [--files 200] [--runs 2] [--disk-only]
+        [--before DIR]
 
 Needs the test extra (dask[distributed], s3fs, moto[server]).
 """
@@ -90,10 +95,13 @@ def run(argv: list[str]) -> Sample:
 
 
 def configurations(source: str, engines: dict[str, list[str]]) -> dict[str, list[str]]:
-    return {
-        label: [*CONVCLI, "apply", source, "-k", STEP, "-O", "OUT", "-q", *extra]
-        for label, extra in engines.items()
-    }
+    found = {}
+    for label, extra in engines.items():
+        prefix = extra[: extra.index("--dask")] if extra[:1] == ["env"] else []  # --before
+        options = extra[len(prefix) :]
+        found[label] = [*prefix, *CONVCLI, "apply", source, "-k", STEP, "-O", "OUT", "-q"]
+        found[label] += options
+    return found
 
 
 ENGINES = {
@@ -102,6 +110,9 @@ ENGINES = {
     "-j 1": ["-j", "1"],
     "--dask local:1": ["--dask", "local:1"],
 }
+
+#: ``--dask local:2`` with the code of ``--before DIR``.
+BEFORE = "local:2, before"
 
 #: From S3, the engines that tell the cost of storage (1 worker on Dask adds nothing new).
 S3_ENGINES = {label: ENGINES[label] for label in ("-j 2", "--dask local:2", "-j 1")}
@@ -150,7 +161,13 @@ def main() -> None:
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--disk-only", action="store_true", help="leave S3 out")
+    parser.add_argument("--before", type=Path, help="also --dask local:2 with the code in DIR")
     args = parser.parse_args()
+    engines, s3_engines = dict(ENGINES), dict(S3_ENGINES)
+    if args.before is not None:
+        # env(1) execs the interpreter: the process measured is still convcli's.
+        before = ["env", f"PYTHONPATH={args.before.resolve()}"]
+        engines[BEFORE] = s3_engines[BEFORE] = [*before, *ENGINES["--dask local:2"]]
 
     from moto.server import ThreadedMotoServer
 
@@ -194,20 +211,21 @@ def main() -> None:
                 shutil.rmtree(out)
 
         results = {}
-        for where, source, source2, out_for, engines in (
-            ("disk", str(big), str(small), local_out, ENGINES),
-            ("S3", "s3://bench/raw/", "s3://bench/raw2/", s3_out, S3_ENGINES),
+        load = os.getloadavg()[0]
+        for where, source, source2, out_for, chosen in (
+            ("disk", str(big), str(small), local_out, engines),
+            ("S3", "s3://bench/raw/", "s3://bench/raw2/", s3_out, s3_engines),
         )[: 1 if args.disk_only else 2]:
             results[where] = measure(
-                configurations(source, engines),
-                configurations(source2, engines),
+                configurations(source, chosen),
+                configurations(source2, chosen),
                 args.runs,
                 out_for,
                 clean,
             )
             print(where, "done", flush=True)
     server.stop()
-
+    print(f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     report(results, args.files, args.runs)
 
 
@@ -244,6 +262,18 @@ def report(
             f"on 2 workers, CPU {cpu:+.1f} ms/file (client {dask.client - pool.client:+.1f}, "
             f"workers {dask.workers - pool.workers:+.1f}); {scaling}-j 1 -> -j 2 "
             f"{many['-j 1'].seconds / many['-j 2'].seconds:.2f}x"
+        )
+    for where, (many, few) in results.items():
+        if BEFORE not in many:
+            continue
+        old, new = (per_file(many[label], few[label], n) for label in (BEFORE, "--dask local:2"))
+        print(
+            f"{where}: --dask local:2 before -> now: {many[BEFORE].seconds:.2f} -> "
+            f"{many['--dask local:2'].seconds:.2f} s ({n} files), {few[BEFORE].seconds:.2f} -> "
+            f"{few['--dask local:2'].seconds:.2f} s (2 files), {old.seconds:.1f} -> "
+            f"{new.seconds:.1f} ms/file; / -j 2 with start-up "
+            f"{many['-j 2'].seconds / many[BEFORE].seconds:.2f}x -> "
+            f"{many['-j 2'].seconds / many['--dask local:2'].seconds:.2f}x"
         )
     if "S3" not in results:
         return

@@ -12,8 +12,9 @@ cluster convcli did not start running.
 
 ``ADDRESS`` follows Dask's own habits: ``tcp://host:8786`` (or ``host:8786``, as
 ``dask worker`` takes it); ``local`` or ``local:N`` starts a ``LocalCluster`` of N worker
-processes (one thread each, forked ready from a fork server, without Dask's profiler and
-with its housekeeping slowed: :func:`_local_settings`) for this run; ``auto`` does what
+processes (one thread each, forked ready from a fork server started before this process
+imports distributed, without Dask's profiler and with its housekeeping slowed:
+:func:`_local_settings`) for this run; ``auto`` does what
 ``distributed.Client()`` does: the scheduler in ``DASK_SCHEDULER_ADDRESS`` (Dask's
 ``scheduler-address`` setting) if there is one, else a ``LocalCluster``.
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import os
 import re
 import threading
 from collections.abc import Callable, Sequence
@@ -57,6 +59,9 @@ CONNECT_TIMEOUT = 30
 #: started twice); at most the results of one second, or 64, per worker death.
 LET_GO_SECONDS = 1.0
 LET_GO_COUNT = 64
+
+#: The one line for ``--dask`` without its extra.
+NO_DASK = "--dask needs Dask: pip install 'convcli[dask]'"
 
 _LOCAL = re.compile(r"^local(?::(\d+))?$")
 _SCHEMES = ("tcp://", "tls://", "ws://", "wss://", "ucx://", "inproc://")
@@ -397,24 +402,29 @@ QUIET_SETTINGS: dict[str, Any] = {
 
 def _local_settings(preload: Sequence[str]) -> contextlib.ExitStack:
     """Dask's settings for the LocalCluster convcli starts, in effect until the returned
-    stack is closed (with the run: a worker that died is started again under them).
+    stack is closed (with the run: a worker that died is started again under them), and
+    the fork server its workers will be forked from, started now.
+
+    Called before ``distributed`` is imported here: its defaults join ``dask.config``
+    first (:func:`_distributed_defaults`), as its import would make them, so that the
+    settings made here are undone to them.
 
     Its workers are forked from a fork server (Dask's
     ``distributed.worker.multiprocessing-method: forkserver``) that imported
     :data:`WORKER_MODULES` and ``preload`` once: with Dask's default (``spawn``) each
     worker is a fresh interpreter importing distributed, NumPy, Pillow and convcli for
     itself, its first file waiting for them, and closing one took most of a second.
-    Dask starts the server with its first worker, after setting
-    ``distributed.nanny.pre-spawn-environ``, as for a spawned worker. The server lives as
-    long as this process: a later LocalCluster here forks from it, with its imports and
-    its environment (Dask still hands every worker ``distributed.nanny.environ``).
-    :data:`QUIET_SETTINGS` hold for the run too.
+    :func:`_start_fork_server` starts it at once, so that its imports run while this
+    process imports distributed. The server lives as long as this process: a later
+    LocalCluster here forks from it, with its imports and its environment (Dask still
+    hands every worker ``distributed.nanny.environ``). :data:`QUIET_SETTINGS` hold for
+    the run too.
     """
     import multiprocessing
 
     import dask
-    from distributed.utils import get_mp_context
 
+    _distributed_defaults()
     settings = contextlib.ExitStack()
     # Dask sets MALLOC_TRIM_THRESHOLD_ for its workers (to give memory back); setting it
     # turns off glibc's sliding mmap threshold, so every image-sized NumPy array is a
@@ -424,13 +434,72 @@ def _local_settings(preload: Sequence[str]) -> contextlib.ExitStack:
         "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_": None,
         **QUIET_SETTINGS,
     }
-    if "forkserver" in multiprocessing.get_all_start_methods():  # not on Windows
+    forked = "forkserver" in multiprocessing.get_all_start_methods()  # not on Windows
+    if forked:
         config["distributed.worker.multiprocessing-method"] = "forkserver"
     settings.enter_context(dask.config.set(config))
-    context = get_mp_context()  # Dask's preload list set once, before ours replaces it
-    if context.get_start_method() == "forkserver":
-        context.set_forkserver_preload([*WORKER_MODULES, *preload])
+    if forked:
+        _start_fork_server([*WORKER_MODULES, *preload])
     return settings
+
+
+def _distributed_defaults() -> None:
+    """Join distributed's default settings to ``dask.config`` as ``import distributed``
+    does (its ``config.py``: ``update_defaults`` with its ``distributed.yaml``), without
+    the rest of that import (~0.4 s). Joined again by the import, they stay the same, and
+    a value set before (by the user, or for the run) is kept."""
+    import importlib.util
+    from pathlib import Path
+
+    import dask
+    import yaml  # type: ignore[import-untyped]  # a dependency of dask
+
+    spec = importlib.util.find_spec("distributed")
+    if spec is None or not spec.submodule_search_locations:
+        raise ConvcliError(NO_DASK)
+    path = Path(next(iter(spec.submodule_search_locations))) / "distributed.yaml"
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # the same values, 6x sooner
+    dask.config.update_defaults(yaml.load(path.read_text(encoding="utf-8"), Loader=loader))
+
+
+def pre_spawn_environ() -> dict[str, str]:
+    """The environment a Dask nanny sets before it starts a worker process, as
+    ``distributed.nanny.Nanny`` computes it: ``distributed.nanny.pre-spawn-environ``
+    (a variable already set in this process wins, a null leaves it out) and a fixed
+    ``PYTHONHASHSEED`` (6640) unless one is set (not 0), for the same hashes in every
+    worker. Read from ``dask.config``, distributed's defaults joined."""
+    import dask
+
+    wanted = dask.config.get("distributed.nanny.pre-spawn-environ")
+    environ = {name: os.environ.get(name, str(value)) for name, value in wanted.items()
+               if value is not None}  # fmt: skip
+    if environ.get("PYTHONHASHSEED") in (None, "0"):
+        environ["PYTHONHASHSEED"] = "6640"
+    return environ
+
+
+def _start_fork_server(modules: Sequence[str]) -> None:
+    """Start the fork server of the LocalCluster's workers now, importing ``modules``.
+
+    Dask starts it with its first worker, once this process has imported distributed
+    (~0.4 s) and started the scheduler; its own imports (a fresh interpreter importing
+    distributed, NumPy, Pillow and convcli, ~1 s) then come after those, while a core
+    waits. Started here, it imports them while this process imports distributed.
+
+    Its environment is the one Dask would have given it: a forked worker keeps the
+    server's, and what ``pre-spawn-environ`` holds must be there when a process starts
+    (glibc's malloc settings, the hash seed) or imports NumPy (``OMP_NUM_THREADS``), so
+    this process's environment gets them first, as each nanny does before it starts a
+    worker (and does again). Dask's first worker sets its own list of modules for a
+    server started later (this one died): the workers of such a server import convcli in
+    their first file.
+    """
+    import multiprocessing
+    from multiprocessing import forkserver
+
+    os.environ.update(pre_spawn_environ())
+    multiprocessing.get_context("forkserver").set_forkserver_preload(list(modules))
+    forkserver.ensure_running()
 
 
 def _local_cluster(factory: Any, workers: int | None) -> Any:
@@ -474,17 +543,23 @@ def connect(address: str, preload: Sequence[str] = ()) -> DaskRun:
     where, workers = parse_address(address)
     try:
         import dask
-        from distributed import Client, LocalCluster
     except ImportError:
-        raise ConvcliError("--dask needs Dask: pip install 'convcli[dask]'") from None
-    # stderr is the report's: the client's own warnings (a result lost with a worker,
-    # "rescheduling") are told by the report as the file's retries.
-    logging.getLogger("distributed.client").setLevel(logging.ERROR)
+        raise ConvcliError(NO_DASK) from None
     local = where == "local" or (where == "auto" and not dask.config.get("scheduler-address", None))
+    # A LocalCluster's settings and fork server come first: the server's imports then
+    # run while this process imports distributed.
     settings = _local_settings(preload) if local else contextlib.ExitStack()
     cluster = None
     label = where if where != "local" else f"local:{workers or 'auto'}"
     try:
+        try:
+            from distributed import Client, LocalCluster
+        except ImportError:
+            raise ConvcliError(NO_DASK) from None
+        # stderr is the report's: the client's own warnings (a result lost with a worker,
+        # "rescheduling") are told by the report as the file's retries. Set after the
+        # import, whose logging settings (distributed.yaml's) would undo it.
+        logging.getLogger("distributed.client").setLevel(logging.ERROR)
         if local:
             cluster = _local_cluster(LocalCluster, workers)
             client = Client(cluster, timeout=CONNECT_TIMEOUT)

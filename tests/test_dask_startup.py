@@ -79,6 +79,83 @@ def test_localcluster_workers_are_forked_ready_and_the_settings_undone(tmp_path)
     assert seen["trim_after"] == 65536
 
 
+ENVIRONMENT_SEEN = """
+import json, logging, os, sys
+from multiprocessing import util
+
+from convcli import cluster
+
+def started_with(dask_worker):
+    # The environment the process started with (a forked worker: its fork server's), not
+    # os.environ, which the nanny's worker code updates again after the fork.
+    with open("/proc/self/environ", "rb") as environ:
+        pairs = [pair.split(b"=", 1) for pair in environ.read().split(b"\\0") if b"=" in pair]
+    return {"environ": {name.decode(): value.decode() for name, value in pairs},
+            "hash": hash("convcli")}
+
+spawned_after = []  # whether this process had imported distributed when the server started
+spawn = util.spawnv_passfds
+
+def spawn_and_tell(path, args, passfds):
+    if any("forkserver import main" in str(arg) for arg in args):
+        spawned_after.append("distributed" in sys.modules)
+    return spawn(path, args, passfds)
+
+if __name__ == "__main__":
+    util.spawnv_passfds = spawn_and_tell
+    run = cluster.connect("local:2")
+    workers = list(run.client.run(started_with).values())
+    nannies = [nanny.pre_spawn_env for nanny in run.cluster.workers.values()]
+    run.close()
+    level = logging.getLogger("distributed.client").level
+    print(json.dumps({"workers": workers, "nannies": nannies, "spawned_after": spawned_after,
+                      "client_log_level": logging.getLevelName(level)}))
+"""
+
+
+def test_the_fork_server_starts_first_with_the_environment_dask_gives_workers(tmp_path):
+    """The fork server starts before this process imports distributed (its imports run
+    meanwhile), and still with what Dask's nannies set before a worker starts
+    (``distributed.nanny.pre-spawn-environ``, the user's Dask config included, and the
+    hash seed): a forked worker starts with its server's environment."""
+    script = tmp_path / "environment.py"  # a file: the fork server re-imports __main__ by path
+    script.write_text(ENVIRONMENT_SEEN)
+    config = tmp_path / "dask-config"
+    config.mkdir()
+    (config / "probe.yaml").write_text(
+        "distributed:\n  nanny:\n    pre-spawn-environ:\n      CONVCLI_PROBE: from-config\n"
+    )
+    env = {**os.environ, "DASK_CONFIG": str(config)}
+    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "PYTHONHASHSEED"):
+        env.pop(name, None)
+    run = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, env=env)
+    assert run.returncode == 0, run.stderr
+    seen = json.loads(run.stdout)
+    assert seen["spawned_after"] == [False]
+    # Imported later, distributed's logging settings did not undo convcli's: the client's
+    # warnings (a result lost with a worker) stay off stderr, told as retries.
+    assert seen["client_log_level"] == "ERROR"
+    wanted = {
+        "CONVCLI_PROBE": "from-config",
+        "OMP_NUM_THREADS": "1",
+        "MKL_NUM_THREADS": "1",
+        "OPENBLAS_NUM_THREADS": "1",
+        "PYTHONHASHSEED": "6640",
+    }
+    # What each nanny computed (convcli leaves MALLOC_TRIM_THRESHOLD_ out) ...
+    assert seen["nannies"] == [wanted, wanted]
+    # ... is what each worker process started with, and the hash seed took effect.
+    seeded = subprocess.run(
+        [sys.executable, "-c", "print(hash('convcli'))"],
+        capture_output=True, text=True, env={**env, "PYTHONHASHSEED": "6640"},
+    )  # fmt: skip
+    for worker in seen["workers"]:
+        started = worker["environ"]
+        assert {name: started.get(name) for name in wanted} == wanted
+        assert "MALLOC_TRIM_THRESHOLD_" not in started
+        assert worker["hash"] == int(seeded.stdout)
+
+
 def session_processes(session: int) -> list[str]:
     """The processes (pid and command) left in a session, the zombie-free ones."""
     left = []
