@@ -44,8 +44,9 @@ def test_share_caps_cpu_count(share, monkeypatch):
 
 def test_core_bands_honour_the_share(share, monkeypatch):
     monkeypatch.setattr(_threads.os, "sched_getaffinity", lambda _: {0, 1})
-    calls = shares(4)  # two workers (a worker may find every band taken: trivial work)
-    assert len(calls) == 2 and sum(count for count, _ in calls) == 4
+    seen: list[int] = []  # two threads: this one and a helper
+    run_bands([(k, k + 1) for k in range(4)], _two_threads_work(threading.get_ident(), seen), True)
+    assert len(seen) == 4 and len(set(seen)) == 2
     share(1)  # as a batch worker of `-j 2` on two cores
     assert shares(4) == [(4, threading.get_ident())]
 
