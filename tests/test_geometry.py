@@ -403,3 +403,26 @@ def test_target_options_stride_search():
     assert far[0].pytorch == "padding=2, output_padding=1"
     # Pools never offer padding='same' (PyTorch's pools have no such mode).
     assert all("same" not in o.pytorch for o in target_options(8, 8, 3, 1, 1, kind="maxpool"))
+
+
+def test_transposed_span_counts_the_widest_phase_without_a_loop_over_taps():
+    """The closed form equals the per-tap count it replaced (every phase's first and last
+    tap), and a kernel of a trillion taps is answered at once (the loop took seconds per
+    ten million taps, and a fuzz test under Hypothesis's tracing never ended)."""
+    from convcli.geometry import transposed_span
+
+    def per_tap(kernel, dilation, stride):
+        first, last = {}, {}
+        for tap in range(kernel):
+            phase = (tap * dilation) % stride
+            first.setdefault(phase, tap)
+            last[phase] = tap
+        return max((last[p] - first[p]) * dilation // stride + 1 for p in first)
+
+    for kernel in range(1, 30):
+        for dilation in range(1, 7):
+            for stride in range(1, 11):
+                assert transposed_span(kernel, dilation, stride) == per_tap(
+                    kernel, dilation, stride
+                ), (kernel, dilation, stride)
+    assert transposed_span(10**12, 3, 6) == (10**12 - 1) // 2 + 1
