@@ -797,6 +797,20 @@ def transposed_span(kernel: int, dilation: int, stride: int) -> int:
     span is counted without a loop over the taps (one over a kernel of millions of
     taps took seconds, and a fuzz test under tracing never ended).
 
+    Parameters
+    ----------
+    kernel : int
+        Taps along the axis.
+    dilation : int
+        Input positions between taps.
+    stride : int
+        The layer's stride (the input's upsampling).
+
+    Returns
+    -------
+    int
+        ``(kernel - 1) // (stride / g) * (dilation / g) + 1``.
+
     Examples
     --------
     >>> transposed_span(4, 1, 2), transposed_span(3, 1, 2), transposed_span(5, 2, 4)
