@@ -49,6 +49,44 @@ def test_rank1_factors_sobel_and_rank2():
     assert rank1_factors(np.zeros((3, 3))) is None
 
 
+def test_rank1_factors_come_from_the_kernel_not_from_lapack(monkeypatch):
+    """The factors' bits must not depend on the SVD's vectors, which differ in their last
+    bits between BLAS builds (CI on another CPU printed other digits for gaussian:1)."""
+    import numpy as np
+
+    g = np.exp(-0.5 * np.arange(-3.0, 4.0) ** 2)
+    gaussian = np.outer(g, g) / np.outer(g, g).sum()
+    column, row = rank1_factors(gaussian)
+    assert column.tolist() == column[::-1].tolist()  # a symmetric kernel, symmetric bits
+    assert row.tolist() == row[::-1].tolist()
+    np.testing.assert_allclose(np.outer(column, row), gaussian, rtol=1e-14, atol=0)
+    # Only the singular values are asked of LAPACK for an exactly rank-1 kernel.
+    real_svd = np.linalg.svd
+
+    def values_only(matrix, compute_uv=True, **kwargs):
+        assert compute_uv is False
+        return real_svd(matrix, compute_uv=False, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "svd", values_only)
+    assert [v.tolist() for v in rank1_factors(gaussian)] == [column.tolist(), row.tolist()]
+
+
+def test_rank1_factors_of_a_nearly_rank1_kernel_stay_within_rtol():
+    import numpy as np
+
+    rng = np.random.default_rng(5)
+    kernel = np.outer(rng.normal(size=5), rng.normal(size=5))
+    kernel += 3e-7 * np.abs(kernel).max() * rng.normal(size=(5, 5))
+    largest = np.linalg.svd(kernel, compute_uv=False)[0]
+    column, row = rank1_factors(kernel, rtol=1e-6)
+    assert np.abs(np.outer(column, row) - kernel).max() <= 1e-6 * largest
+
+
+def test_compare_reports_the_svds_rounding_as_zero(cli):
+    result = cli("compare", "3x64x64", "-c", "8", "--kernel-matrix", "sobel-x")
+    assert "SVD rank 1 (singular values 3.464, 0, 0)" in result.stdout
+
+
 def test_mistyped_command_suggests_the_closest_one(cli):
     result = cli("shap", "224")
     assert result.exit_code == 2

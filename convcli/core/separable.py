@@ -1,9 +1,11 @@
-"""Rank-1 (spatially separable) kernels, found by SVD.
+"""Rank-1 (spatially separable) kernels: the rank by SVD, the factors from the kernel.
 
 One function serves both the core's algorithm choice and ``convcli kernels``'s display.
 """
 
 from __future__ import annotations
+
+import math
 
 import numpy as np
 from numpy.typing import ArrayLike
@@ -27,9 +29,16 @@ def rank1_factors(kernel: ArrayLike, rtol: float = 1e-6) -> tuple[np.ndarray, np
 
     Notes
     -----
-    With ``K = U S V^T``, the kernel is separable when ``s_2 <= rtol * s_1``; then
-    ``K ~= (sqrt(s_1) u_1) (sqrt(s_1) v_1)^T``. Signs are chosen so that the row's
-    largest-magnitude entry is positive, which makes the split deterministic.
+    With ``K = U S V^T``, the kernel is separable when ``s_2 <= rtol * s_1``. The factors
+    are then read off the kernel itself, not off ``U`` and ``V``: with ``K[i, j]`` its
+    largest-magnitude entry, ``column = K[:, j]`` and ``row = K[i, :] / K[i, j]``, rescaled
+    to equal norms, as ``sqrt(s_1) u_1`` and ``sqrt(s_1) v_1`` have. For an exactly rank-1
+    kernel their outer product is the kernel to rounding, and their bits depend on the
+    kernel alone, not on the LAPACK build (the SVD's vectors differ in their last bits
+    from one BLAS and CPU to another, and they would reach every separable filter's output
+    and ``convcli kernels``). When a nearly rank-1 kernel leaves more than
+    ``rtol * s_1`` between the outer product and the kernel, the SVD's factors are used.
+    Signs are chosen so that the row's largest-magnitude entry is positive.
 
     Examples
     --------
@@ -40,14 +49,31 @@ def rank1_factors(kernel: ArrayLike, rtol: float = 1e-6) -> tuple[np.ndarray, np
     matrix = np.asarray(kernel, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"kernel must be 2-D, got shape {matrix.shape}")
-    left, singular, right_t = np.linalg.svd(matrix)
+    singular = np.linalg.svd(matrix, compute_uv=False)
     if singular.size == 0 or singular[0] == 0.0:
         return None
     if singular.size > 1 and singular[1] > rtol * singular[0]:
         return None
-    scale = np.sqrt(singular[0])
-    column = left[:, 0] * scale
-    row = right_t[0] * scale
+    column, row = _pivot_factors(matrix)
+    if np.abs(np.outer(column, row) - matrix).max() > rtol * singular[0]:
+        left, singular, right_t = np.linalg.svd(matrix)
+        scale = np.sqrt(singular[0])
+        column, row = left[:, 0] * scale, right_t[0] * scale
     if row[np.argmax(np.abs(row))] < 0:
         column, row = -column, -row
     return column, row
+
+
+def _pivot_factors(matrix: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """The kernel's column and row through its largest entry, scaled to equal norms.
+
+    Norms by ``math.fsum`` (correctly rounded), not BLAS, so that the bits are the same
+    on every machine.
+    """
+    i, j = np.unravel_index(np.argmax(np.abs(matrix)), matrix.shape)
+    column = matrix[:, j].copy()
+    row = matrix[i] / matrix[i, j]
+    column_norm = math.sqrt(math.fsum(v * v for v in column.tolist()))
+    row_norm = math.sqrt(math.fsum(v * v for v in row.tolist()))
+    scale = math.sqrt(row_norm / column_norm)
+    return column * scale, row / scale
