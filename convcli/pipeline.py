@@ -55,6 +55,7 @@ __all__ = [
     "plan_strips",
     "prepare_steps",
     "resolve_map",
+    "result_range",
     "run_steps",
     "srgb_to_linear",
     "to_gray",
@@ -848,6 +849,69 @@ def resolve_map(
             why = f"auto: kernel '{step.text.strip()}' sums to zero (an edge kernel): {edges}"
             return edges, why
     return "clip", "auto: no zero-sum kernel: clip"
+
+
+def result_range(
+    steps: Sequence[Step], options: StepOptions, low: float, high: float
+) -> tuple[float, float, float] | None:
+    """Where the chain's results lie for inputs in ``low .. high``, and how far float32
+    rounding may take them past it; None when a step's range is not known.
+
+    Parameters
+    ----------
+    steps : sequence of KernelStep or PoolStep
+        Prepared (see :func:`prepare_steps`).
+    options : StepOptions
+        ``--bias``, added by the chain's only kernel step.
+    low, high : float
+        The inputs' range.
+
+    Returns
+    -------
+    (lowest, highest, rounding) : tuple of float, or None
+        The exact interval, and a bound on the computed values' distance outside it.
+        None for a gradient magnitude, a compass set, an ``unsharp`` gate or a
+        fixed-point blur.
+
+    Notes
+    -----
+    The interval first takes in 0 (zero padding, and average pooling's padding, read
+    zeros). A kernel of weights ``w`` (each output filter of a 4-D one) maps ``[a, b]`` to
+    ``[P a + N b + c, P b + N a + c]`` with ``P`` the sum of its positive weights, ``N`` of
+    its negative ones and ``c`` its bias; pooling (max, min, average, median) keeps it.
+    Each kernel adds ``n u S`` to the rounding, ``n`` its taps, ``u = 2**-23`` and ``S``
+    the largest magnitude its sums reach (the classic bound for a sum of ``n`` terms in
+    float32, with room for the separable passes).
+
+    Examples
+    --------
+    >>> from convcli.kernels import parse_step
+    >>> result_range([parse_step("1 2 1")], StepOptions(), 0, 255)[:2]
+    (0.0, 1020.0)
+    >>> result_range([parse_step("0 -1 0; -1 5 -1; 0 -1 0")], StepOptions(), 0, 255)[:2]
+    (-1020.0, 1275.0)
+    """
+    lowest, highest, rounding = float(min(low, 0.0)), float(max(high, 0.0)), 0.0
+    for step in steps:
+        if isinstance(step, PoolStep):
+            continue
+        if step.magnitude is not None or step.directions is not None:
+            return None
+        if step.gate or step.fixed_point is not None:
+            return None
+        weight = np.asarray(step.weight, dtype=np.float64)
+        filters = weight.reshape(weight.shape[0], -1) if weight.ndim == 4 else weight.reshape(1, -1)
+        positive = np.where(filters > 0, filters, 0).sum(axis=1)
+        negative = np.where(filters < 0, filters, 0).sum(axis=1)
+        bias = step.offset + (0.0 if options.bias is None else np.asarray(options.bias))
+        bias_low, bias_high = float(np.min(bias)), float(np.max(bias))
+        ends = (positive * lowest + negative * highest, positive * highest + negative * lowest)
+        reach = (positive - negative) * max(abs(lowest), abs(highest)) + abs(bias_high)
+        rounding += filters.shape[1] * 2.0**-23 * float(reach.max()) + rounding * float(
+            (positive - negative).max()
+        )
+        lowest, highest = float(ends[0].min()) + bias_low, float(ends[1].max()) + bias_high
+    return lowest, highest, rounding
 
 
 def map_values(

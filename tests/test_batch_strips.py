@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from convcli import pipeline
+from convcli import pipeline, process
 from convcli.kernels import parse_step
 from convcli.pipeline import StepOptions, plan_strips
 from convcli.process import ApplyOptions, process_one
@@ -171,7 +171,25 @@ def test_default_strips_for_a_large_image(tmp_path):
     assert np.array_equal(pixels_of(tmp_path / "out.png"), pixels_of(tmp_path / "whole.png"))
 
 
-def test_explain_says_how_many_strips(cli, tmp_path):
+def test_one_thread_filters_an_image_up_to_8m_elements_whole(tmp_path, monkeypatch):
+    """A batch worker (one thread) gains nothing from strips on a photo: they only bound
+    the memory, and cost halo rows and set-up. Bigger images, or more threads, go in strips."""
+    assert 3 * 1080 * 1920 <= process.ONE_THREAD_WHOLE_ELEMENTS < 3 * 2160 * 3840
+    monkeypatch.setattr(process, "ONE_THREAD_WHOLE_ELEMENTS", 3 * 700 * 1500)
+    source = random_png(tmp_path, "in.png", (700, 1500, 3))
+    one = ApplyOptions(strip_rows=None, threads=1)
+    whole = process_one(source, tmp_path / "one.png", [parse_step("sobel")], one)
+    assert whole.strips == 0
+    two = run(source, tmp_path / "two.png", ["sobel"], strip_rows=None)
+    assert two.strips == 2
+    assert np.array_equal(pixels_of(tmp_path / "one.png"), pixels_of(tmp_path / "two.png"))
+    monkeypatch.setattr(process, "ONE_THREAD_WHOLE_ELEMENTS", 3 * 700 * 1500 - 1)
+    bigger = process_one(source, tmp_path / "big.png", [parse_step("sobel")], one)
+    assert bigger.strips == 2
+
+
+def test_explain_says_how_many_strips(cli, tmp_path, monkeypatch):
+    monkeypatch.setattr(process, "cpu_count", lambda: 2)  # one core would filter it whole
     source = random_png(tmp_path, "in.png", (700, 1500, 3))
     result = cli("apply", source, "-k", "sobel", "-o", tmp_path / "o.png", "--explain")
     assert "filtered in 2 strips of rows" in result.stderr
