@@ -296,41 +296,57 @@ def test_apply_png_round_trip_with_isal(tmp_path, monkeypatch):
 
 
 # --------------------------------------------------------------------------------------------
-# Output arrays laid out for the writer (RGBX rows for JPEG)
+# Output arrays laid out for the writer (planes for JPEG and WebP)
 # --------------------------------------------------------------------------------------------
 
 
-def test_jpeg_rgb_output_is_rgbx_rows_and_other_formats_are_plain():
-    jpeg = imageio.output_array((5, 7, 3), np.uint8, "JPEG")
-    assert jpeg.shape == (5, 7, 3) and jpeg.strides == (28, 4, 1)
-    assert jpeg.base is not None and jpeg.base.shape == (5, 7, 4)
+def test_jpeg_and_webp_colour_output_is_planes_and_other_outputs_are_plain():
+    for shape, name in [((5, 7, 3), "JPEG"), ((5, 7, 4), "WEBP"), ((5, 7, 3), "WEBP")]:
+        planar = imageio.output_array(shape, np.uint8, name)
+        assert planar.shape == shape and planar.strides == (7, 1, 35)
+        assert planar.base is not None and planar.base.shape == (shape[2], 5, 7)
     for shape, dtype, name in [
         ((5, 7, 3), np.uint8, "PNG"),
         ((5, 7), np.uint8, "JPEG"),
-        ((5, 7, 4), np.uint8, "JPEG"),
+        ((5, 7, 2), np.uint8, "WEBP"),
         ((5, 7, 3), np.uint16, "TIFF"),
+        ((5, 7, 3), np.uint8, "TIFF"),
     ]:
         plain = imageio.output_array(shape, dtype, name)
         assert plain.shape == shape and plain.dtype == dtype and plain.flags.c_contiguous
 
 
-@pytest.mark.parametrize("quality", [90, 50])
-def test_rgbx_rows_encode_the_same_jpeg_bytes_without_a_copy(tmp_path, quality, monkeypatch):
+@pytest.mark.parametrize(("name", "channels", "quality"), [
+    ("JPEG", 3, 90), ("JPEG", 3, 50), ("WEBP", 3, 80), ("WEBP", 4, 80),
+])  # fmt: skip
+def test_planes_encode_the_same_bytes_without_a_copy(
+    tmp_path, name, channels, quality, monkeypatch
+):
     rng = np.random.default_rng(3)
-    pixels = rng.integers(0, 256, (37, 53, 3), dtype=np.uint8)
-    laid_out = imageio.output_array(pixels.shape, np.uint8, "JPEG")
+    pixels = rng.integers(0, 256, (37, 53, channels), dtype=np.uint8)
+    laid_out = imageio.output_array(pixels.shape, np.uint8, name)
     laid_out[...] = pixels
-    laid_out.base[:, :, 3] = 201  # the spare byte must not reach the file
     copies = []
     original = Image.fromarray
     monkeypatch.setattr(Image, "fromarray", lambda *a, **k: copies.append(1) or original(*a, **k))
-    imageio.save_image(laid_out, tmp_path / "rgbx.jpg", quality=quality, dpi=(300, 300))
-    assert copies == []  # mapped by frombuffer, not copied by fromarray
-    imageio.save_image(pixels, tmp_path / "plain.jpg", quality=quality, dpi=(300, 300))
+    suffix = name.lower()
+    imageio.save_image(laid_out, tmp_path / f"planes.{suffix}", quality=quality, dpi=(300, 300))
+    assert copies == []  # merged from the planes, not copied by fromarray
+    imageio.save_image(pixels, tmp_path / f"plain.{suffix}", quality=quality, dpi=(300, 300))
     assert copies == [1]
-    assert (tmp_path / "rgbx.jpg").read_bytes() == (tmp_path / "plain.jpg").read_bytes()
-    # A view that only looks alike (not the start of its base) is copied as before.
-    shifted = np.empty((37, 53, 4), np.uint8)[:, :, 1:]
+    plain_bytes = (tmp_path / f"plain.{suffix}").read_bytes()
+    assert (tmp_path / f"planes.{suffix}").read_bytes() == plain_bytes
+    # Views that only look alike (not the start of their base, or other strides) are
+    # copied as before.
+    shifted = np.empty((channels + 1, 37, 53), np.uint8)[1:].transpose(1, 2, 0)
     shifted[...] = pixels
-    imageio.save_image(shifted, tmp_path / "shifted.jpg", quality=quality, dpi=(300, 300))
-    assert (tmp_path / "shifted.jpg").read_bytes() == (tmp_path / "plain.jpg").read_bytes()
+    imageio.save_image(shifted, tmp_path / f"shifted.{suffix}", quality=quality, dpi=(300, 300))
+    assert (tmp_path / f"shifted.{suffix}").read_bytes() == plain_bytes
+    reshaped = np.empty(37 * 53 * channels, np.uint8).reshape(37, 53, channels)  # a 1-D base
+    reshaped[...] = pixels
+    imageio.save_image(reshaped, tmp_path / f"reshaped.{suffix}", quality=quality)
+    assert Image.open(tmp_path / f"reshaped.{suffix}").size == (53, 37)
+    swapped = np.empty((channels, 53, 37), np.uint8).transpose(2, 1, 0)
+    swapped[...] = pixels
+    imageio.save_image(swapped, tmp_path / f"swapped.{suffix}", quality=quality, dpi=(300, 300))
+    assert (tmp_path / f"swapped.{suffix}").read_bytes() == plain_bytes
