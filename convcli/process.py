@@ -336,12 +336,20 @@ def _to_output_pixels(
             np.clip(values, 0, out_scale, out=values)
             round_pixels(values, rounding, out_scale)
     # Channel by channel: ~2.5x faster than one copy through np.moveaxis (1080p RGB:
-    # 2.4 ms against 6.3 ms), whose inner loop strides over the float planes.
+    # 2.4 ms against 6.3 ms), whose inner loop strides over the float planes. The cast
+    # runs in SIMD only into contiguous integers: into interleaved pixels it goes through
+    # a plane of them, then one strided copy (1080p: 0.5 + 0.6 ms a channel against 1.8).
+    plane = None
+    if channels > 1 and target.strides[1] != target.itemsize:  # interleaved (H, W, C)
+        plane = np.empty(target.shape[:2], target.dtype)
     for channel in range(channels):
+        into = target[:, :, channel] if plane is None else plane
         if offset is None:
-            np.copyto(target[:, :, channel], values[channel], casting="unsafe")
+            np.copyto(into, values[channel], casting="unsafe")
         else:
-            np.add(values[channel], offset, out=target[:, :, channel], casting="unsafe")
+            np.add(values[channel], offset, out=into, casting="unsafe")
+        if plane is not None:
+            target[:, :, channel] = plane
 
 
 def _chw_float32(pixels: np.ndarray) -> np.ndarray:
