@@ -137,7 +137,7 @@ def test_scheduler_addresses_follow_dask():
 
 def test_a_worker_with_another_convcli_is_one_clear_error():
     from convcli import __version__
-    from convcli.cluster import DaskRun, run_file
+    from convcli.cluster import DaskRun, run_files
 
     class FakeClient:
         def __init__(self, versions):
@@ -155,9 +155,11 @@ def test_a_worker_with_another_convcli_is_one_clear_error():
     with pytest.raises(ConvcliError, match=r"^Dask worker tcp://w:1 has no convcli: install"):
         DaskRun(FakeClient({"tcp://w:1": None}), None, "x").check_versions()
     DaskRun(FakeClient({"tcp://w:1": __version__}), None, "x").check_versions()
-    # A task sent to a worker of another version refuses its file, it writes nothing.
-    outcome = run_file("in.png", "out.png", [], ApplyOptions(), "0.0.9")
-    assert outcome[:2] == ("failed", f"worker runs convcli {__version__}, the client 0.0.9")
+    # A task sent to a worker of another version refuses its files, it writes nothing.
+    outcomes = run_files(["a.png", "b.png"], ["a.out", "b.out"], [], ApplyOptions(), "0.0.9")
+    assert [outcome[:2] for outcome in outcomes] == 2 * [
+        ("failed", f"worker runs convcli {__version__}, the client 0.0.9")
+    ]
 
 
 def test_a_file_that_keeps_killing_workers_fails_with_dasks_reason():
@@ -546,34 +548,40 @@ def test_sigint_to_the_client_cancels_the_batch_and_leaves_the_cluster(
 
 def killer_plugin(poison: str, once: str, marker: str, starts: str):
     """A Dask WorkerPlugin that kills its worker process (``os._exit``: no clean-up, as a
-    crash would) when a task on the file named ``poison`` starts executing, every time,
-    and on ``once`` the first time only (``marker``, a file, remembers it across the
-    restarted workers). Every start appends the file's name to the file ``starts``.
-    Defined in here so that it is pickled by value: the workers cannot import the tests."""
+    crash would) when a task starts on the file named ``poison``, every time, and on
+    ``once`` the first time only (``marker``, a file, remembers it across the restarted
+    workers). Every start of a file appends its name to the file ``starts``.
+
+    It acts per file, not per task (a task may hold several files, run in turn): set up
+    on each worker, it wraps the worker's ``convcli.cluster.process_file``, which the task
+    calls for each file, so a poison kills its worker in the middle of a task, after the
+    files before it were written. Defined in here so that it is pickled by value: the
+    workers cannot import the tests."""
     from distributed import WorkerPlugin
 
     class Killer(WorkerPlugin):
         name = "convcli-test-killer"
 
         def setup(self, worker):
-            self.worker = worker
+            from convcli import cluster
 
-        def transition(self, key, start, finish, **kwargs):
-            if finish != "executing":
-                return
-            spec = self.worker.state.tasks[key].run_spec  # run_file(source, output, ...)
-            source = spec.args[0]
-            name = Path(str(getattr(source, "value", source))).name
-            with open(starts, "a") as log:  # one short line: appended whole
-                log.write(name + "\n")
-            if name == once:
-                try:
-                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
-                except FileExistsError:
-                    return
-            elif name != poison:
-                return
-            os._exit(1)
+            run = getattr(cluster.process_file, "__wrapped__", cluster.process_file)
+
+            def process_file(source, output, steps, options):
+                name = Path(str(source)).name
+                with open(starts, "a") as log:  # one short line: appended whole
+                    log.write(name + "\n")
+                if name == once:
+                    try:
+                        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                    except FileExistsError:
+                        return run(source, output, steps, options)
+                elif name != poison:
+                    return run(source, output, steps, options)
+                os._exit(1)
+
+            process_file.__wrapped__ = run
+            cluster.process_file = process_file
 
     return Killer()
 
