@@ -211,6 +211,7 @@ def main() -> None:
           f"{'CPU ms/file here':>16} {'CPU ms/file workers':>19}")  # fmt: skip
     for name, samples in results.items():
         files = args.files if name == "1920x1080" else args.small
+        print(f"{name}: convcli's tasks hold {cluster.files_per_task(files, 2)} files each")
         for label, values in samples.items():
             columns = zip(*values, strict=True)
             seconds, own, workers = (statistics.median(column) for column in columns)
