@@ -193,11 +193,10 @@ def _failure(error: BaseException, retries: int, task: _Task | None = None) -> s
     name = type(error).__name__
     if name == "KilledWorker":
         earlier = task.deaths if task is not None else 0
-        shared = (
-            f" ({earlier} of them in a task with {task.mates} other files)"
-            if task is not None and earlier
-            else ""
-        )
+        shared = ""
+        if task is not None and earlier:
+            files = "file" if task.mates == 1 else "files"
+            shared = f" ({earlier} of them in a task with {task.mates} other {files})"
         return (
             f"its worker died {retries + earlier} times while running it{shared}; Dask gave "
             "up (distributed.scheduler.allowed-failures)"
@@ -445,7 +444,8 @@ class DaskRun:
     ) -> list[Outcome] | None:
         """The outcomes of a task's files: its result, or a failure made of the error
         (``as_completed`` gives an erred task's ``(type, exception, traceback)``); None
-        for a task of several files that failed (they are run again one per task)."""
+        for a task of several files that erred (they are run again one per task; one
+        that Dask cancelled, its scheduler lost, fails whole)."""
         key = future.key
         if future.status == "finished":
             outcomes: list[Outcome] = result
@@ -463,10 +463,10 @@ class DaskRun:
         error = result[1] if isinstance(result, tuple) else result
         if type(error).__name__ == "KilledWorker":
             killed.add(key)
-        if len(task.items) > 1:
+        if len(task.items) > 1 and future.status == "error":
             return None
         why = _failure(error, self._retries([key]).get(key, 0), task)
-        return [("failed", why, None, [], 0.0)]
+        return [("failed", why, None, [], 0.0) for _ in task.items]  # cancelled by Dask
 
     def _ran_before(self, key: Any) -> bool:
         """Whether a task ran before this result (asked for one key, rarely): a worker

@@ -168,7 +168,7 @@ def test_a_file_that_keeps_killing_workers_fails_with_dasks_reason():
     with that reason (the rest of the batch goes on: failures are outcomes)."""
     from distributed.scheduler import KilledWorker
 
-    from convcli.cluster import _failure
+    from convcli.cluster import _failure, _Task
 
     error = KilledWorker("run_file-abc", "tcp://127.0.0.1:4000", 3)
     assert _failure(error, 4) == (
@@ -176,6 +176,12 @@ def test_a_file_that_keeps_killing_workers_fails_with_dasks_reason():
         "(distributed.scheduler.allowed-failures)"
     )
     assert _failure(RuntimeError("boom\n  there"), 0) == "RuntimeError: boom there"
+    # Run alone after a task of several files died with it: every death is counted.
+    shared = _Task([None], before=2, deaths=2, mates=1)
+    assert _failure(error, 2, shared) == (
+        "its worker died 4 times while running it (2 of them in a task with 1 other file); "
+        "Dask gave up (distributed.scheduler.allowed-failures)"
+    )
 
 
 @pytest.mark.parametrize(
