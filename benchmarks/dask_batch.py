@@ -50,6 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from batch_process import make_photos  # noqa: E402  (the same 1080p photos as issue 5)
 
 CONVCLI = [sys.executable, "-m", "convcli"]
+
+#: Where every command runs: ``python -m convcli`` imports from its working directory
+#: first, so run from a checkout the ``--before`` runs would get that checkout's convcli.
+WORKDIR = tempfile.gettempdir()
 STEP = "gaussian:2"
 
 
@@ -77,7 +81,7 @@ def run(argv: list[str]) -> Sample:
     import psutil  # a dependency of distributed
 
     started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=WORKDIR)
     root = psutil.Process(process.pid)
     cpu: dict[int, float] = {}
     while process.poll() is None:
@@ -189,6 +193,8 @@ def main() -> None:
     fs.mkdir("bench")
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
+        if args.before is not None:
+            check_before(engines[BEFORE][:2], args.before.resolve())
         big, small = root / "in", root / "in2"
         big.mkdir()
         small.mkdir()
@@ -237,6 +243,16 @@ def main() -> None:
     server.stop()
     print(f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
     report(results, args.files, args.runs, "640x400" if args.small else "1920x1080")
+
+
+def check_before(env: list[str], tree: Path) -> None:
+    """Exit unless ``env`` (``env PYTHONPATH=DIR``) makes Python import DIR's convcli."""
+    code = "import convcli; print(convcli.__file__)"
+    found = subprocess.run(
+        [*env, sys.executable, "-c", code], capture_output=True, text=True, cwd=WORKDIR
+    )
+    if not found.stdout.startswith(str(tree)):
+        sys.exit(f"--before {tree}: Python imports {found.stdout.strip() or found.stderr}")
 
 
 def report(
