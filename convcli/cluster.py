@@ -466,7 +466,7 @@ class DaskRun:
         if len(task.items) > 1 and future.status == "error":
             return None
         why = _failure(error, self._retries([key]).get(key, 0), task)
-        return [("failed", why, None, [], 0.0) for _ in task.items]  # cancelled by Dask
+        return [("failed", why, None, [], 0.0) for _ in task.items]  # one, or cancelled by Dask
 
     def _ran_before(self, key: Any) -> bool:
         """Whether a task ran before this result (asked for one key, rarely): a worker
