@@ -1,5 +1,6 @@
 """Batch on Dask against the local worker pool, and object storage against local disk
-(issue 16): ``convcli apply IN -k gaussian:2 -O OUT`` on many 1920x1080 JPEGs.
+(issue 16): ``convcli apply IN -k gaussian:2 -O OUT`` on many 1920x1080 JPEGs (or, with
+``--small``, 640x400 ones: 0.26 MP, where Dask's cost per task weighs most).
 
 Configurations (each a fresh ``convcli`` process, as a user runs it; interleaved, one
 warm-up round first, medians):
@@ -23,7 +24,7 @@ With ``--before DIR`` (a copy of convcli's code before a change: ``git archive R
 same rounds: a change's effect under the same load.
 
     .venv/bin/python benchmarks/dask_batch.py [--files 200] [--runs 2] [--disk-only]
-        [--before DIR]
+        [--before DIR] [--small]
 
 Needs the test extra (dask[distributed], s3fs, moto[server]).
 """
@@ -49,6 +50,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from batch_process import make_photos  # noqa: E402  (the same 1080p photos as issue 5)
 
 CONVCLI = [sys.executable, "-m", "convcli"]
+
+#: Where every command runs: ``python -m convcli`` imports from its working directory
+#: first, so run from a checkout the ``--before`` runs would get that checkout's convcli.
+WORKDIR = tempfile.gettempdir()
 STEP = "gaussian:2"
 
 
@@ -76,7 +81,7 @@ def run(argv: list[str]) -> Sample:
     import psutil  # a dependency of distributed
 
     started = time.perf_counter()
-    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    process = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=WORKDIR)
     root = psutil.Process(process.pid)
     cpu: dict[int, float] = {}
     while process.poll() is None:
@@ -162,6 +167,7 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--disk-only", action="store_true", help="leave S3 out")
     parser.add_argument("--before", type=Path, help="also --dask local:2 with the code in DIR")
+    parser.add_argument("--small", action="store_true", help="640x400 JPEGs, not 1920x1080")
     args = parser.parse_args()
     engines, s3_engines = dict(ENGINES), dict(S3_ENGINES)
     if args.before is not None:
@@ -187,10 +193,20 @@ def main() -> None:
     fs.mkdir("bench")
     with tempfile.TemporaryDirectory() as temporary:
         root = Path(temporary)
+        if args.before is not None:
+            check_before(engines[BEFORE][:2], args.before.resolve())
         big, small = root / "in", root / "in2"
         big.mkdir()
         small.mkdir()
-        make_photos(big, args.files)
+        if args.small:
+            from dask_tasks import make_small  # the small images dask_tasks.py measures
+
+            photos = root / "photos"
+            photos.mkdir()
+            make_photos(photos, min(args.files, 20))
+            make_small(photos, big, args.files)
+        else:
+            make_photos(big, args.files)
         for path in sorted(big.iterdir())[:2]:
             shutil.copy(path, small / path.name)
         for path in sorted(big.iterdir()):
@@ -226,13 +242,23 @@ def main() -> None:
             print(where, "done", flush=True)
     server.stop()
     print(f"load average {load:.2f} at the start, {os.getloadavg()[0]:.2f} at the end")
-    report(results, args.files, args.runs)
+    report(results, args.files, args.runs, "640x400" if args.small else "1920x1080")
+
+
+def check_before(env: list[str], tree: Path) -> None:
+    """Exit unless ``env`` (``env PYTHONPATH=DIR``) makes Python import DIR's convcli."""
+    code = "import convcli; print(convcli.__file__)"
+    found = subprocess.run(
+        [*env, sys.executable, "-c", code], capture_output=True, text=True, cwd=WORKDIR
+    )
+    if not found.stdout.startswith(str(tree)):
+        sys.exit(f"--before {tree}: Python imports {found.stdout.strip() or found.stderr}")
 
 
 def report(
-    results: dict[str, tuple[dict[str, Sample], dict[str, Sample]]], n: int, runs: int
+    results: dict[str, tuple[dict[str, Sample], dict[str, Sample]]], n: int, runs: int, size: str
 ) -> None:
-    print(f"{n} JPEGs 1920x1080, -k {STEP}, medians of {runs} interleaved runs")
+    print(f"{n} JPEGs {size}, -k {STEP}, medians of {runs} interleaved runs")
     print("ms/file: (T(N) - T(2)) / (N - 2); CPU: the convcli process, its worker processes")
     print(
         f"{'from/to':8} {'engine':16} {'seconds':>8} {'files/s':>8} {'2 files':>8} "

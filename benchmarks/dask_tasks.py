@@ -4,12 +4,13 @@ One LocalCluster of two workers, started as ``--dask local:2`` starts it
 (:func:`convcli.cluster.connect`), runs the same files again and again, its start-up out
 of every figure; the runs are interleaved (one warm-up round first), medians:
 
-- ``files/task = k``: ``client.map`` of tasks of k files each (a task runs
-  :func:`convcli.cluster.run_file` on each of its files in turn and returns their
-  outcomes), results gathered with ``as_completed``; k = 1 is one task per file, what
-  convcli submits, without its bookkeeping;
-- ``convcli (DaskRun.run)``: convcli's own Dask path on the same cluster (one task per
-  file, results recorded and let go in batches, retry counts read from the scheduler);
+- ``files/task = k``: ``client.map`` of tasks of k files each (convcli's task,
+  :func:`convcli.cluster.run_files`, runs its files in turn and returns their
+  outcomes), results gathered with ``as_completed``; k = 1 is one task per file,
+  without convcli's bookkeeping;
+- ``convcli (DaskRun.run)``: convcli's own Dask path on the same cluster (its tasks of
+  :func:`convcli.cluster.files_per_task` files, printed in the label, results recorded
+  file by file and let go in batches, retry counts read from the scheduler);
 - ``-j 2 (peer)``: :func:`convcli.batch.run_batch` with ``jobs=2``, the local worker pool
   (its two workers forked for each run: ~0.1 s of its figure).
 
@@ -32,7 +33,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -42,16 +43,6 @@ from batch_process import make_photos  # noqa: E402  (the same 1080p photos as i
 STEP = "gaussian:2"
 CHUNKS = (1, 4, 16)
 Sample = tuple[float, float, float]  # seconds; CPU seconds here, in the workers
-
-
-def run_files(sources: Sequence[str], outputs: Sequence[str], steps, options, version):
-    """One task of several files: each through convcli's task function, in turn."""
-    from convcli.cluster import run_file
-
-    return [
-        run_file(source, output, steps, options, version)
-        for source, output in zip(sources, outputs, strict=True)
-    ]
 
 
 def make_small(big: Path, folder: Path, count: int) -> None:
@@ -85,6 +76,7 @@ def chunked(run: Any, sources: list[str], outputs: list[str], k: int, steps, opt
     from distributed import as_completed
 
     from convcli import __version__
+    from convcli.cluster import run_files
 
     groups = range(0, len(sources), k)
     futures = run.client.map(
@@ -219,6 +211,7 @@ def main() -> None:
           f"{'CPU ms/file here':>16} {'CPU ms/file workers':>19}")  # fmt: skip
     for name, samples in results.items():
         files = args.files if name == "1920x1080" else args.small
+        print(f"{name}: convcli's tasks hold {cluster.files_per_task(files, 2)} files each")
         for label, values in samples.items():
             columns = zip(*values, strict=True)
             seconds, own, workers = (statistics.median(column) for column in columns)

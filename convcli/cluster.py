@@ -1,14 +1,16 @@
 """A batch on a Dask cluster (``convcli apply ... -O OUT --dask ADDRESS``).
 
-Each file is one Dask task that runs :func:`convcli.process.process_file`, the same unit
-of work as the local worker pool, so the outputs are byte for byte those of ``-j 1``.
-Dask does the scheduling: ``client.map`` submits the files, ``as_completed`` feeds the
-report and the progress bar as results arrive (recorded results are let go in batches:
-:class:`_Releases`), ``retries=`` and the scheduler's
-``distributed.scheduler.allowed-failures`` bound how often a file is tried again (a task
+Each Dask task runs :func:`convcli.process.process_file` on a few files in turn
+(:func:`run_files`; :func:`files_per_task` says how many: one up to 100 files), the same
+unit of work as the local worker pool, so the outputs are byte for byte those of ``-j 1``.
+Dask does the scheduling: ``client.map`` submits the tasks, ``as_completed`` feeds the
+report and the progress bar, file by file, as results arrive (recorded results are let go
+in batches: :class:`_Releases`), ``retries=`` and the scheduler's
+``distributed.scheduler.allowed-failures`` bound how often a task is tried again (a task
 whose worker died is moved to another worker; one that kills more than allowed-failures
-workers fails with ``KilledWorker``). SIGINT/SIGTERM cancel the pending tasks and leave a
-cluster convcli did not start running.
+workers fails with ``KilledWorker``). A task of several files that failed is submitted
+again one file per task, so that only the file that failed is reported failed.
+SIGINT/SIGTERM cancel the pending tasks and leave a cluster convcli did not start running.
 
 ``ADDRESS`` follows Dask's own habits: ``tcp://host:8786`` (or ``host:8786``, as
 ``dask worker`` takes it); ``local`` or ``local:N`` starts a ``LocalCluster`` of N worker
@@ -19,7 +21,7 @@ imports distributed, without Dask's profiler and with its housekeeping slowed:
 ``scheduler-address`` setting) if there is one, else a ``LocalCluster``.
 
 Dask is imported only here, and this module only with ``--dask``. The task function
-(:func:`run_file`) is found by reference on the workers, so they need convcli installed:
+(:func:`run_files`) is found by reference on the workers, so they need convcli installed:
 the worker's version is checked against this one before any work.
 """
 
@@ -28,6 +30,7 @@ from __future__ import annotations
 import contextlib
 import functools
 import logging
+import math
 import os
 import re
 import threading
@@ -39,11 +42,15 @@ from convcli import _signals
 from convcli.errors import ConvcliError, SpecError
 from convcli.process import ApplyOptions, Outcome, Step, process_file
 
-__all__ = ["DaskRun", "connect", "parse_address", "run_file"]
+__all__ = ["DaskRun", "connect", "files_per_task", "parse_address", "run_files"]
 
-#: ``retries=`` of every task: how often a file whose task raised (not a file that failed:
+#: ``retries=`` of every task: how often a task that raised (not a file that failed:
 #: those are outcomes, not exceptions) is tried again.
 RETRIES = 2
+
+#: Every worker thread gets at least this many tasks (:func:`files_per_task`): the last
+#: ones balance the load between the workers.
+TASKS_PER_THREAD = 4
 
 #: Seconds to wait for a scheduler or a LocalCluster's workers.
 CONNECT_TIMEOUT = 30
@@ -103,41 +110,115 @@ def _share_threads(threads: int | None) -> None:
     set_thread_share(threads)
 
 
-def run_file(
-    source: str, output: str, steps: Sequence[Step], options: ApplyOptions, version: str
-) -> Outcome:
-    """One Dask task: one file through :func:`convcli.process.process_file`.
+def files_per_task(files: int, threads: int) -> int:
+    """How many files each task of a batch of ``files`` holds, on ``threads`` worker threads.
+
+    Dask's own habit for a sequence (``dask.bag.from_sequence`` without a partition size:
+    one item per partition up to 100 items, then ``ceil(sqrt(n) / sqrt(100))``), bounded
+    so that every worker thread still gets at least :data:`TASKS_PER_THREAD` tasks. A task
+    costs a few ms of CPU in the client and the scheduler whatever it holds; a file of a
+    small image costs about as much (the README's "What to expect on N machines").
+
+    Examples
+    --------
+    >>> [files_per_task(n, 2) for n in (1, 100, 101, 400, 10_000, 1_000_000)]
+    [1, 1, 2, 2, 10, 100]
+    >>> files_per_task(10_000, 300)  # 1,250 tasks: four for each of 300 threads
+    8
+    """
+    if files <= 100:
+        return 1
+    habit = max(1, math.ceil(math.sqrt(files) / math.sqrt(100)))
+    return max(1, min(habit, files // (TASKS_PER_THREAD * max(1, threads))))
+
+
+def run_files(
+    sources: Sequence[str],
+    outputs: Sequence[str],
+    steps: Sequence[Step],
+    options: ApplyOptions,
+    version: str,
+) -> list[Outcome]:
+    """One Dask task: its files through :func:`convcli.process.process_file`, in turn.
 
     Parameters
     ----------
-    source, output : str
-        Paths (seen by the worker) or fsspec URLs.
+    sources, outputs : sequence of str
+        Paths (seen by the worker) or fsspec URLs, one output per source.
     steps : sequence of KernelStep or PoolStep
     options : ApplyOptions
     version : str
-        The client's convcli version: a worker running another one refuses the file
-        (its bytes could differ) instead of writing it.
+        The client's convcli version: a worker running another one refuses the files
+        (their bytes could differ) instead of writing them.
+
+    Returns
+    -------
+    list of Outcome
+        One per file, in order; shorter when the task was cancelled (the batch stopped)
+        between two files: the rest are not started, their outcomes are never read.
     """
     from convcli import __version__
 
     if version != __version__:
         why = f"worker runs convcli {__version__}, the client {version}"
-        return "failed", why, None, [], 0.0
+        return [("failed", why, None, [], 0.0) for _ in sources]
     _share_threads(options.threads)
-    return process_file(source, output, steps, options)
+    outcomes: list[Outcome] = []
+    for source, output in zip(sources, outputs, strict=True):
+        if outcomes and _cancelled():
+            break
+        outcomes.append(process_file(source, output, steps, options))
+    return outcomes
 
 
-def _failure(error: BaseException, retries: int) -> str:
+def _cancelled() -> bool:
+    """Whether the task running in this thread was cancelled (the client stopped the
+    batch: Ctrl-C, --fail-fast); Dask lets a running task finish, so one of several files
+    asks before each file after the first. False outside a worker."""
+    try:
+        from distributed import get_worker
+
+        worker = get_worker()
+        task = worker.state.tasks.get(worker.get_current_task())
+    except (ImportError, ValueError, KeyError):  # not in a Dask worker's task
+        return False
+    return task is None or task.state == "cancelled"
+
+
+def _failure(error: BaseException, retries: int, task: _Task | None = None) -> str:
     """A task's exception as one line (a worker that kept dying, or an escaped error);
-    ``retries`` is :meth:`DaskRun._retries`' count (for KilledWorker: the deaths)."""
+    ``retries`` is :meth:`DaskRun._retries`' count (for KilledWorker: the deaths), and
+    ``task``'s :attr:`_Task.deaths` those of a task of several files that held the file
+    before (it fails whole, and its files are run again one per task)."""
     name = type(error).__name__
     if name == "KilledWorker":
+        earlier = task.deaths if task is not None else 0
+        shared = ""
+        if task is not None and earlier:
+            files = "file" if task.mates == 1 else "files"
+            shared = f" ({earlier} of them in a task with {task.mates} other {files})"
         return (
-            f"its worker died {retries} times while running it; Dask gave up "
-            "(distributed.scheduler.allowed-failures)"
+            f"its worker died {retries + earlier} times while running it{shared}; Dask gave "
+            "up (distributed.scheduler.allowed-failures)"
         )
     text = " ".join(str(error).split())
     return f"{name}: {text}" if text else name
+
+
+@dataclass(eq=False)
+class _Task:
+    """The files (:class:`convcli.batch.BatchItem`) of one Dask task, in order.
+
+    A task of several files that failed is run again one file per task; each of those
+    remembers what the first went through: ``before``, how often a task holding the file
+    was started before (added to the file's retries); ``deaths``, how often its worker
+    died then (told in a failure); ``mates``, how many other files that task held.
+    """
+
+    items: list[Any]
+    before: int = 0
+    deaths: int = 0
+    mates: int = 0
 
 
 class _Releases:
@@ -250,9 +331,11 @@ class DaskRun:
         steps: Sequence[Step],
         options: ApplyOptions,
         record: Callable[[Any, Outcome], bool],
+        per_task: int | None = None,
     ) -> bool:
-        """Run the items (:class:`convcli.batch.BatchItem`) as tasks, recording each
-        outcome as it arrives; True when ``record`` asked to stop (fail-fast).
+        """Run the items (:class:`convcli.batch.BatchItem`) as tasks of a few files,
+        recording each file's outcome as its task's results arrive; True when ``record``
+        asked to stop (fail-fast).
 
         A signal (see :mod:`convcli._signals`) or a stop cancels the tasks not finished.
 
@@ -265,42 +348,40 @@ class DaskRun:
         options : ApplyOptions
             The options, shipped to every task.
         record : callable
-            Called in this process as each file ends, ``record(item, outcome)``; returns
-            True to stop the batch (``--fail-fast``).
+            Called in this process for each file as its task ends, ``record(item,
+            outcome)``; returns True to stop the batch (``--fail-fast``).
+        per_task : int, optional
+            Files per task; default :func:`files_per_task` for this batch and cluster.
         """
         from distributed import as_completed
 
-        from convcli import __version__
-
         if options.threads is None and self.cluster is not None:
             options = replace(options, threads=1)
-        futures = self.client.map(
-            run_file,
-            [item.input for item in todo],
-            [item.output for item in todo],
-            steps=steps,
-            options=options,
-            version=__version__,
-            pure=False,
-            retries=RETRIES,
-        )
-        items = {future.key: item for future, item in zip(futures, todo, strict=True)}
-        waiting = {future.key: future for future in futures}  # held until recorded
+        size = per_task or files_per_task(len(todo), self.workers)
+        submit = functools.partial(self._submit, steps=steps, options=options)
+        tasks = submit([_Task(list(todo[at : at + size])) for at in range(0, len(todo), size)])
+        waiting = {key: future for key, (future, _) in tasks.items()}  # held until recorded
         killed: set[Any] = set()  # the keys Dask gave up on (KilledWorker)
-        releases = _Releases(functools.partial(self._let_go, items=items, killed=killed))
+        releases = _Releases(functools.partial(self._let_go, tasks=tasks, killed=killed))
         stopped = False
         try:
             with _signals.interruptible():
-                completed = as_completed(futures, with_results=True, raise_errors=False)
-                del futures
+                completed = as_completed(waiting.values(), with_results=True, raise_errors=False)
                 releases.start()
                 for future, result in completed:
                     with _signals.deferred():
-                        item = items[future.key]
-                        outcome = self._outcome(future, result, killed, item)
+                        task = tasks[future.key][1]
+                        outcomes = self._outcomes(future, result, killed, task)
+                        if outcomes is None:  # failed whole: its files again, one a task
+                            again = submit(self._split(task, future.key, killed))
+                            tasks.update(again)
+                            for key, (single, _) in again.items():
+                                waiting[key] = single
+                                completed.add(single)
                         releases.add(waiting.pop(future.key))
-                        if record(item, outcome):
-                            stopped = True
+                        for item, outcome in zip(task.items, outcomes or (), strict=False):
+                            stopped = record(item, outcome) or stopped
+                        if stopped:
                             break
         finally:
             with contextlib.suppress(Exception):  # the scheduler is gone: nothing to cancel
@@ -308,41 +389,84 @@ class DaskRun:
             releases.close(waiting.values())
         return stopped
 
-    def _let_go(self, ended: list[Any], items: dict[Any, Any], killed: set[Any]) -> None:
-        """Read how often each ended task was started again into its item, then release
+    def _submit(
+        self, tasks: list[_Task], steps: Sequence[Step], options: ApplyOptions
+    ) -> dict[Any, tuple[Any, _Task]]:
+        """Submit each task (:func:`run_files` on its files): its future and itself, by
+        key."""
+        from convcli import __version__
+
+        futures = self.client.map(
+            run_files,
+            [[item.input for item in task.items] for task in tasks],
+            [[item.output for item in task.items] for task in tasks],
+            steps=steps,
+            options=options,
+            version=__version__,
+            pure=False,
+            retries=RETRIES,
+        )
+        return {future.key: (future, task) for future, task in zip(futures, tasks, strict=True)}
+
+    def _split(self, task: _Task, key: Any, killed: set[Any]) -> list[_Task]:
+        """A task of several files that failed, as tasks of one file each, carrying
+        how often it was started and how often its worker died."""
+        retries = self._retries([key]).get(key, 0)
+        starts = task.before + retries - (key in killed) + 1
+        deaths = retries if key in killed else 0
+        mates = len(task.items) - 1
+        return [_Task([item], starts, task.deaths + deaths, mates) for item in task.items]
+
+    def _let_go(
+        self, ended: list[Any], tasks: dict[Any, tuple[Any, _Task]], killed: set[Any]
+    ) -> None:
+        """Read how often each ended task was started again into its items, then release
         the futures (and empty ``ended``): a result the scheduler still held would be
-        computed again, its file read, filtered and written again, by Dask each time a
+        computed again, its files read, filtered and written again, by Dask each time a
         worker holding it died."""
         if not ended:
             return
         keys = [future.key for future in ended]
         retries = self._retries(keys)
         for key in keys:
-            # A file Dask gave up on was started once per worker death, not once more.
-            count = max(0, retries.get(key, 0) - (key in killed))
-            items[key].retries = max(items[key].retries, count)
+            task = tasks[key][1]
+            # A task Dask gave up on was started once per worker death, not once more.
+            count = task.before + max(0, retries.get(key, 0) - (key in killed))
+            for item in task.items:
+                item.retries = max(item.retries, count)
         with contextlib.suppress(Exception):  # the scheduler is gone: nothing to release
             for future in ended:
                 future.release()
         ended.clear()
 
-    def _outcome(self, future: Any, result: Any, killed: set[Any], item: Any) -> Outcome:
-        """The outcome of a task that ended: its result, or a failure made of the error
-        (``as_completed`` gives an erred task's ``(type, exception, traceback)``)."""
+    def _outcomes(
+        self, future: Any, result: Any, killed: set[Any], task: _Task
+    ) -> list[Outcome] | None:
+        """The outcomes of a task's files: its result, or a failure made of the error
+        (``as_completed`` gives an erred task's ``(type, exception, traceback)``); None
+        for a task of several files that erred (they are run again one per task; one
+        that Dask cancelled, its scheduler lost, fails whole)."""
         key = future.key
         if future.status == "finished":
-            outcome: Outcome = result
-            if outcome[:3] == ("skipped", None, "output exists") and self._ran_before(key):
+            outcomes: list[Outcome] = result
+            found = [at for at, outcome in enumerate(outcomes)
+                     if outcome[:3] == ("skipped", None, "output exists")]  # fmt: skip
+            if found and (task.before or self._ran_before(key)):
                 # Started again (its worker died after the write, or after the task
                 # ended but before its result reached us: Dask computes a lost result
-                # again), it found the output its own earlier run wrote whole.
-                item.retries = max(item.retries, 1)
-                outcome = ("done", None, None, outcome[3], outcome[4])
-            return outcome
+                # again; or a task of several files failed and this one holds one of
+                # them), it found the output an earlier run wrote whole.
+                for at in found:
+                    task.items[at].retries = max(task.items[at].retries, task.before, 1)
+                    outcomes[at] = ("done", None, None, outcomes[at][3], outcomes[at][4])
+            return outcomes
         error = result[1] if isinstance(result, tuple) else result
         if type(error).__name__ == "KilledWorker":
             killed.add(key)
-        return "failed", _failure(error, self._retries([key]).get(key, 0)), None, [], 0.0
+        if len(task.items) > 1 and future.status == "error":
+            return None
+        why = _failure(error, self._retries([key]).get(key, 0), task)
+        return [("failed", why, None, [], 0.0) for _ in task.items]  # one, or cancelled by Dask
 
     def _ran_before(self, key: Any) -> bool:
         """Whether a task ran before this result (asked for one key, rarely): a worker
@@ -378,7 +502,7 @@ class DaskRun:
 
 
 #: What every worker of a LocalCluster needs, imported once in the fork server the workers
-#: are forked from: Dask's worker, and convcli's task (:func:`run_file` imports the whole
+#: are forked from: Dask's worker, and convcli's task (:func:`run_files` imports the whole
 #: unit of work: NumPy, Pillow, the core).
 WORKER_MODULES = ("distributed", "convcli.cluster", "convcli._dask_worker")
 

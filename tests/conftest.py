@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import logging
+import os
+import signal
+import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -57,3 +63,113 @@ def wait_for(
         if time.monotonic() > end:
             pytest.fail(f"no {what} after {deadline} s")
         time.sleep(interval)
+
+
+# ------------------------------------------------------------- servers on 127.0.0.1 (Dask, S3)
+
+#: Seconds a test waits for a server (a scheduler, workers) to come up.
+SERVER_DEADLINE = 120.0
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+def s3_env():
+    """A moto S3 server on 127.0.0.1 and fake credentials in the environment (os.environ
+    for this process and its children: the CLI, LocalCluster and dask workers)."""
+    from moto.server import ThreadedMotoServer
+
+    logging.getLogger("werkzeug").setLevel(logging.ERROR)
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    env = {
+        "AWS_ACCESS_KEY_ID": "testing-key",
+        "AWS_SECRET_ACCESS_KEY": "testing-secret-never-shown",
+        "AWS_DEFAULT_REGION": "us-east-1",
+        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
+    }
+    saved = {name: os.environ.get(name) for name in env}
+    os.environ.update(env)
+    try:
+        yield env
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+        server.stop()
+
+
+@contextlib.contextmanager
+def dask_processes(logs: Path, env: dict[str, str]):
+    """``dask scheduler`` and two ``dask worker`` processes (each one worker process with
+    one thread, under a nanny that restarts it) on 127.0.0.1 with ``env``; yields the
+    address and a client, and stops them all at the end."""
+    from distributed import Client
+
+    port = free_port()
+    address = f"tcp://127.0.0.1:{port}"
+    bin_dir = Path(sys.executable).parent
+    files = [open(logs / f"{name}.log", "wb") for name in ("scheduler", "w0", "w1")]  # noqa: SIM115
+    processes = [
+        subprocess.Popen(
+            [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
+             "--no-dashboard", "--no-show"],
+            env=env, stdout=subprocess.DEVNULL, stderr=files[0],
+            start_new_session=True,
+        )
+    ]  # fmt: skip
+    try:
+        for index in range(2):
+            processes.append(
+                subprocess.Popen(
+                    [str(bin_dir / "dask"), "worker", address, "--host", "127.0.0.1",
+                     "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
+                     "--name", f"w{index}"],
+                    env=env, stdout=subprocess.DEVNULL,
+                    stderr=files[1 + index], start_new_session=True,
+                )
+            )  # fmt: skip
+        client = Client(address, timeout=SERVER_DEADLINE)
+        client.wait_for_workers(2, timeout=SERVER_DEADLINE)
+        yield address, client
+        client.shutdown()  # the scheduler and its workers leave at once
+    finally:
+        for process in reversed(processes):
+            process.send_signal(signal.SIGTERM)
+        for process in reversed(processes):
+            try:
+                process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                os.killpg(process.pid, signal.SIGKILL)
+                process.wait()
+        for file in files:
+            file.close()
+
+
+@pytest.fixture(scope="session")
+def dask_cluster(s3_env, tmp_path_factory):
+    """The cluster of :func:`dask_processes` for the session, seeing the S3 server."""
+    with dask_processes(tmp_path_factory.mktemp("dask-logs"), dict(os.environ)) as cluster:
+        yield cluster
+
+
+@pytest.fixture
+def killer_cluster(tmp_path_factory):
+    """A cluster of its own (its workers die in the test) whose scheduler gives up on a
+    task after two worker deaths (``allowed-failures`` 1; Dask's default is 3) and gives
+    each one-thread worker one task at a time (``worker-saturation`` 1.0: a death then
+    counts against the file that was running, not against one queued behind it)."""
+    env = {
+        **os.environ,
+        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
+        "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
+    }
+    with dask_processes(tmp_path_factory.mktemp("killer-logs"), env) as cluster:
+        yield cluster

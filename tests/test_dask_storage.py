@@ -8,13 +8,11 @@ conditions with deadlines, never sleep for an outcome.
 
 from __future__ import annotations
 
-import contextlib
 import io
 import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -27,18 +25,12 @@ from convcli.batch import find_inputs, plan_batch, run_batch
 from convcli.errors import ConvcliError
 from convcli.kernels import parse_step
 from convcli.process import ApplyOptions
+from tests.conftest import SERVER_DEADLINE as DEADLINE
 from tests.conftest import wait_for as wait_until
 
-DEADLINE = 120.0
 CONVCLI = [sys.executable, "-m", "convcli"]
 STEP = "gaussian:2"
 BAD = {"bad-text.png": b"not an image at all", "bad-cut.png": None}  # None: a cut PNG
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def wait_for(condition, what: str) -> None:
@@ -80,35 +72,6 @@ def local_reference(folder: Path, out: Path, step: str = STEP) -> dict[str, byte
 # ----------------------------------------------------------------------------- fixtures
 
 
-@pytest.fixture(scope="session")
-def s3_env():
-    """A moto S3 server on 127.0.0.1 and fake credentials in the environment (os.environ
-    for this process and its children: the CLI, LocalCluster and dask workers)."""
-    from moto.server import ThreadedMotoServer
-
-    logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    env = {
-        "AWS_ACCESS_KEY_ID": "testing-key",
-        "AWS_SECRET_ACCESS_KEY": "testing-secret-never-shown",
-        "AWS_DEFAULT_REGION": "us-east-1",
-        "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}",
-    }
-    saved = {name: os.environ.get(name) for name in env}
-    os.environ.update(env)
-    try:
-        yield env
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
-        server.stop()
-
-
 @pytest.fixture
 def bucket(s3_env, request):
     """A fresh bucket (named after the test) and its s3fs file system."""
@@ -132,60 +95,6 @@ def upload(fs, bucket_name: str, folder: Path, extra: dict[str, bytes] | None = 
 def listing(fs, prefix: str) -> dict[str, bytes]:
     fs.invalidate_cache()
     return {Path(key).name: fs.cat_file(key) for key in fs.find(prefix)}
-
-
-@contextlib.contextmanager
-def dask_processes(logs: Path, env: dict[str, str]):
-    """``dask scheduler`` and two ``dask worker`` processes (each one worker process with
-    one thread, under a nanny that restarts it) on 127.0.0.1 with ``env``; yields the
-    address and a client, and stops them all at the end."""
-    from distributed import Client
-
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
-    bin_dir = Path(sys.executable).parent
-    files = [open(logs / f"{name}.log", "wb") for name in ("scheduler", "w0", "w1")]  # noqa: SIM115
-    processes = [
-        subprocess.Popen(
-            [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-             "--no-dashboard", "--no-show"],
-            env=env, stdout=subprocess.DEVNULL, stderr=files[0],
-            start_new_session=True,
-        )
-    ]  # fmt: skip
-    try:
-        for index in range(2):
-            processes.append(
-                subprocess.Popen(
-                    [str(bin_dir / "dask"), "worker", address, "--host", "127.0.0.1",
-                     "--nworkers", "1", "--nthreads", "1", "--no-dashboard",
-                     "--name", f"w{index}"],
-                    env=env, stdout=subprocess.DEVNULL,
-                    stderr=files[1 + index], start_new_session=True,
-                )
-            )  # fmt: skip
-        client = Client(address, timeout=DEADLINE)
-        client.wait_for_workers(2, timeout=DEADLINE)
-        yield address, client
-        client.shutdown()  # the scheduler and its workers leave at once
-    finally:
-        for process in reversed(processes):
-            process.send_signal(signal.SIGTERM)
-        for process in reversed(processes):
-            try:
-                process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
-                process.wait()
-        for file in files:
-            file.close()
-
-
-@pytest.fixture(scope="session")
-def dask_cluster(s3_env, tmp_path_factory):
-    """The cluster of :func:`dask_processes` for the session, seeing the S3 server."""
-    with dask_processes(tmp_path_factory.mktemp("dask-logs"), dict(os.environ)) as cluster:
-        yield cluster
 
 
 def worker_pids(client) -> dict[str, int]:
@@ -228,7 +137,7 @@ def test_scheduler_addresses_follow_dask():
 
 def test_a_worker_with_another_convcli_is_one_clear_error():
     from convcli import __version__
-    from convcli.cluster import DaskRun, run_file
+    from convcli.cluster import DaskRun, run_files
 
     class FakeClient:
         def __init__(self, versions):
@@ -246,9 +155,11 @@ def test_a_worker_with_another_convcli_is_one_clear_error():
     with pytest.raises(ConvcliError, match=r"^Dask worker tcp://w:1 has no convcli: install"):
         DaskRun(FakeClient({"tcp://w:1": None}), None, "x").check_versions()
     DaskRun(FakeClient({"tcp://w:1": __version__}), None, "x").check_versions()
-    # A task sent to a worker of another version refuses its file, it writes nothing.
-    outcome = run_file("in.png", "out.png", [], ApplyOptions(), "0.0.9")
-    assert outcome[:2] == ("failed", f"worker runs convcli {__version__}, the client 0.0.9")
+    # A task sent to a worker of another version refuses its files, it writes nothing.
+    outcomes = run_files(["a.png", "b.png"], ["a.out", "b.out"], [], ApplyOptions(), "0.0.9")
+    assert [outcome[:2] for outcome in outcomes] == 2 * [
+        ("failed", f"worker runs convcli {__version__}, the client 0.0.9")
+    ]
 
 
 def test_a_file_that_keeps_killing_workers_fails_with_dasks_reason():
@@ -257,7 +168,7 @@ def test_a_file_that_keeps_killing_workers_fails_with_dasks_reason():
     with that reason (the rest of the batch goes on: failures are outcomes)."""
     from distributed.scheduler import KilledWorker
 
-    from convcli.cluster import _failure
+    from convcli.cluster import _failure, _Task
 
     error = KilledWorker("run_file-abc", "tcp://127.0.0.1:4000", 3)
     assert _failure(error, 4) == (
@@ -265,6 +176,12 @@ def test_a_file_that_keeps_killing_workers_fails_with_dasks_reason():
         "(distributed.scheduler.allowed-failures)"
     )
     assert _failure(RuntimeError("boom\n  there"), 0) == "RuntimeError: boom there"
+    # Run alone after a task of several files died with it: every death is counted.
+    shared = _Task([None], before=2, deaths=2, mates=1)
+    assert _failure(error, 2, shared) == (
+        "its worker died 4 times while running it (2 of them in a task with 1 other file); "
+        "Dask gave up (distributed.scheduler.allowed-failures)"
+    )
 
 
 @pytest.mark.parametrize(
@@ -637,51 +554,42 @@ def test_sigint_to_the_client_cancels_the_batch_and_leaves_the_cluster(
 
 def killer_plugin(poison: str, once: str, marker: str, starts: str):
     """A Dask WorkerPlugin that kills its worker process (``os._exit``: no clean-up, as a
-    crash would) when a task on the file named ``poison`` starts executing, every time,
-    and on ``once`` the first time only (``marker``, a file, remembers it across the
-    restarted workers). Every start appends the file's name to the file ``starts``.
-    Defined in here so that it is pickled by value: the workers cannot import the tests."""
+    crash would) when a task starts on the file named ``poison``, every time, and on
+    ``once`` the first time only (``marker``, a file, remembers it across the restarted
+    workers). Every start of a file appends its name to the file ``starts``.
+
+    It acts per file, not per task (a task may hold several files, run in turn): set up
+    on each worker, it wraps the worker's ``convcli.cluster.process_file``, which the task
+    calls for each file, so a poison kills its worker in the middle of a task, after the
+    files before it were written. Defined in here so that it is pickled by value: the
+    workers cannot import the tests."""
     from distributed import WorkerPlugin
 
     class Killer(WorkerPlugin):
         name = "convcli-test-killer"
 
         def setup(self, worker):
-            self.worker = worker
+            from convcli import cluster
 
-        def transition(self, key, start, finish, **kwargs):
-            if finish != "executing":
-                return
-            spec = self.worker.state.tasks[key].run_spec  # run_file(source, output, ...)
-            source = spec.args[0]
-            name = Path(str(getattr(source, "value", source))).name
-            with open(starts, "a") as log:  # one short line: appended whole
-                log.write(name + "\n")
-            if name == once:
-                try:
-                    os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
-                except FileExistsError:
-                    return
-            elif name != poison:
-                return
-            os._exit(1)
+            run = getattr(cluster.process_file, "__wrapped__", cluster.process_file)
+
+            def process_file(source, output, steps, options):
+                name = Path(str(source)).name
+                with open(starts, "a") as log:  # one short line: appended whole
+                    log.write(name + "\n")
+                if name == once:
+                    try:
+                        os.close(os.open(marker, os.O_CREAT | os.O_EXCL))
+                    except FileExistsError:
+                        return run(source, output, steps, options)
+                elif name != poison:
+                    return run(source, output, steps, options)
+                os._exit(1)
+
+            process_file.__wrapped__ = run
+            cluster.process_file = process_file
 
     return Killer()
-
-
-@pytest.fixture
-def killer_cluster(tmp_path_factory):
-    """A cluster of its own (its workers die in the test) whose scheduler gives up on a
-    task after two worker deaths (``allowed-failures`` 1; Dask's default is 3) and gives
-    each one-thread worker one task at a time (``worker-saturation`` 1.0: a death then
-    counts against the file that was running, not against one queued behind it)."""
-    env = {
-        **os.environ,
-        "DASK_DISTRIBUTED__SCHEDULER__ALLOWED_FAILURES": "1",
-        "DASK_DISTRIBUTED__SCHEDULER__WORKER_SATURATION": "1.0",
-    }
-    with dask_processes(tmp_path_factory.mktemp("killer-logs"), env) as cluster:
-        yield cluster
 
 
 def test_a_file_that_kills_every_worker_is_failed_and_the_batch_ends(tmp_path, killer_cluster):
