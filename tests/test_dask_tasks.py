@@ -93,6 +93,19 @@ def reference(folder: Path, out: Path, names: list[str]) -> dict[str, bytes]:
     return outputs(out)
 
 
+def task_sizes(monkeypatch) -> list[int]:
+    """The number of files of each task submitted from now on, in order."""
+    sizes: list[int] = []
+    submit = cluster.DaskRun._submit
+
+    def spy(self, tasks, steps, options):
+        sizes.extend(len(task.items) for task in tasks)
+        return submit(self, tasks, steps, options)
+
+    monkeypatch.setattr(cluster.DaskRun, "_submit", spy)
+    return sizes
+
+
 def test_tasks_of_several_files_give_the_outputs_and_report_of_one_per_task(
     tmp_path, dask_cluster, monkeypatch
 ):
@@ -106,14 +119,7 @@ def test_tasks_of_several_files_give_the_outputs_and_report_of_one_per_task(
     (folder / "bad-cut.png").write_bytes(data[: len(data) // 2])
     names = sorted(path.name for path in folder.iterdir())
     expected = reference(folder, tmp_path / "local", names)
-    sizes: list[int] = []
-    submit = cluster.DaskRun._submit
-
-    def spy(self, tasks, steps, options):
-        sizes.extend(len(task.items) for task in tasks)
-        return submit(self, tasks, steps, options)
-
-    monkeypatch.setattr(cluster.DaskRun, "_submit", spy)
+    sizes = task_sizes(monkeypatch)
     reports = {}
     for per_task in (1, 4, 10):
         out = tmp_path / f"out{per_task}"
@@ -136,14 +142,7 @@ def test_a_batch_of_101_files_runs_in_tasks_of_two(tmp_path, dask_cluster, monke
     make_images(folder, 101, size=16)
     names = sorted(path.name for path in folder.iterdir())
     expected = reference(folder, tmp_path / "local", names)
-    sizes: list[int] = []
-    submit = cluster.DaskRun._submit
-
-    def spy(self, tasks, steps, options):
-        sizes.extend(len(task.items) for task in tasks)
-        return submit(self, tasks, steps, options)
-
-    monkeypatch.setattr(cluster.DaskRun, "_submit", spy)
+    sizes = task_sizes(monkeypatch)
     report = run_tasks(address, plan(folder, tmp_path / "out", names), None)
     assert sizes == [2] * 50 + [1]
     assert {record[1:] for record in report} == {("done", None, None, 0)}
