@@ -443,11 +443,17 @@ class DaskRun:
         self, future: Any, result: Any, killed: set[Any], task: _Task
     ) -> list[Outcome] | None:
         """The outcomes of a task's files: its result, or a failure made of the error
-        (``as_completed`` gives an erred task's ``(type, exception, traceback)``); None
-        for a task of several files that erred (they are run again one per task; one
-        that Dask cancelled, its scheduler lost, fails whole)."""
+        (``as_completed`` gives an erred task's ``(type, exception, traceback)``, a
+        cancelled one's ``CancelledError``); None for a task of several files that erred
+        (they are run again one per task; one that Dask cancelled, its scheduler lost,
+        fails whole).
+
+        Judged by what arrived, not by ``future.status``: a worker that dies after the
+        result reached us takes the scheduler's copy with it, and the future goes back
+        to pending while Dask computes it again (CI once saw a finished task's three
+        outcomes reported as the failure ``list: [...]``)."""
         key = future.key
-        if future.status == "finished":
+        if isinstance(result, list):  # run_files' own result
             outcomes: list[Outcome] = result
             found = [at for at, outcome in enumerate(outcomes)
                      if outcome[:3] == ("skipped", None, "output exists")]  # fmt: skip
@@ -463,7 +469,7 @@ class DaskRun:
         error = result[1] if isinstance(result, tuple) else result
         if type(error).__name__ == "KilledWorker":
             killed.add(key)
-        if len(task.items) > 1 and future.status == "error":
+        if len(task.items) > 1 and isinstance(result, tuple):  # erred, not cancelled
             return None
         why = _failure(error, self._retries([key]).get(key, 0), task)
         return [("failed", why, None, [], 0.0) for _ in task.items]  # one, or cancelled by Dask

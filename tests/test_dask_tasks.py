@@ -52,6 +52,26 @@ def test_files_per_task_matches_dask_bag_without_the_bound():
         assert dask.bag.from_sequence(range(files)).npartitions == math.ceil(files / size)
 
 
+def test_a_task_is_judged_by_what_arrived_not_by_its_futures_status_now():
+    """A worker that dies after a result reached the client takes the scheduler's copy
+    with it: the future goes back to pending while Dask computes it again. The result
+    that arrived stands (CI once reported a finished task's outcomes as a failure)."""
+    from concurrent.futures import CancelledError
+
+    class Future:  # what _outcomes reads of a distributed.Future
+        key = "run_files-1"
+        status = "pending"
+
+    run = cluster.DaskRun(client=None, cluster=None, label="local:2")
+    task = cluster._Task([object(), object()])
+    outcomes = [("done", None, None, [], 0.1), ("failed", "not an image", None, [], 0.0)]
+    assert run._outcomes(Future(), list(outcomes), set(), task) == outcomes
+    erred = (ValueError, ValueError("boom"), None)
+    assert run._outcomes(Future(), erred, set(), task) is None  # run again one per file
+    cancelled = run._outcomes(Future(), CancelledError("run_files-1"), set(), task)
+    assert [outcome[:2] for outcome in cancelled] == [("failed", "CancelledError: run_files-1")] * 2
+
+
 # ----------------------------------------------------------------------------- on a cluster
 
 
