@@ -881,7 +881,8 @@ def result_range(
     its negative ones and ``c`` its bias; pooling (max, min, average, median) keeps it.
     Each kernel adds ``n u S`` to the rounding, ``n`` its taps, ``u = 2**-23`` and ``S``
     the largest magnitude its sums reach (the classic bound for a sum of ``n`` terms in
-    float32, with room for the separable passes).
+    float32, with room for the separable passes), and carries the rounding of the steps
+    before it times the sum of its weights' magnitudes.
 
     Examples
     --------
