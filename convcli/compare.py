@@ -792,7 +792,7 @@ def describe_kernel(
                 label=label,
                 matrix=matrix.tolist(),
                 rank=int(part.rank),  # type: ignore[arg-type]
-                singular_values=_singular_values(matrix),
+                singular_values=list(part.singular_values),
                 factors=None
                 if part.factors is None
                 else (part.factors[0].tolist(), part.factors[1].tolist()),
@@ -801,19 +801,6 @@ def describe_kernel(
             )
         )
     return results
-
-
-def _singular_values(matrix: Any) -> list[float]:
-    """The kernel's singular values, those under NumPy's rank tolerance as 0.0.
-
-    Those are the SVD's rounding (3.5e-16 for Sobel's second on one machine, 4.3e-16 on
-    another): shown as they come, they would differ from one BLAS build to the next.
-    """
-    import numpy as np
-
-    singular = np.linalg.svd(matrix, compute_uv=False)
-    tolerance = singular.max(initial=0.0) * max(matrix.shape) * np.finfo(np.float64).eps
-    return [float(v) if v > tolerance else 0.0 for v in singular]
 
 
 @dataclass(frozen=True)

@@ -1426,6 +1426,9 @@ class KernelDescription:
         Every tap is a whole number (they print without decimals).
     rank : int or None
         Matrix rank of a 2-D kernel; None for 3-D/4-D kernels and pools.
+    singular_values : tuple of float
+        A 2-D kernel's, largest first, those under the rank tolerance as 0.0 (the SVD's
+        rounding, which differs between BLAS builds); empty otherwise.
     factors : (ndarray, ndarray) or None
         ``(column, row)`` with ``outer(column, row) == matrix`` for a rank-1 2-D kernel,
         scaled to the smallest whole numbers when the kernel is integer, else so that both
@@ -1450,6 +1453,7 @@ class KernelDescription:
     total: float | None = None
     integer: bool = False
     rank: int | None = None
+    singular_values: tuple[float, ...] = ()
     factors: tuple[np.ndarray, np.ndarray] | None = None
     parts: tuple[KernelDescription, ...] = field(default_factory=tuple)
     formula: str = ""
@@ -1519,12 +1523,17 @@ def _describe_matrix(
     if integer:
         total = float(round(total))
     rank = factors = None
+    singular_values: tuple[float, ...] = ()
     if matrix.ndim == 2:
-        # One SVD for the rank (NumPy's matrix_rank tolerance); the factors' SVD only for
-        # a kernel that is rank 1 to rank1_factors' tolerance (a 1025x1025 SVD takes seconds).
+        # One SVD for the rank (NumPy's matrix_rank tolerance); rank1_factors only for a
+        # kernel that is rank 1 to its tolerance (a 1025x1025 SVD takes seconds). Values
+        # under the rank tolerance are the SVD's rounding, which differs between BLAS
+        # builds: they are kept as 0.
         singular = np.linalg.svd(matrix, compute_uv=False)
         largest = float(singular[0]) if singular.size else 0.0
-        rank = int(np.sum(singular > largest * max(matrix.shape) * np.finfo(np.float64).eps))
+        tolerance = largest * max(matrix.shape) * np.finfo(np.float64).eps
+        singular_values = tuple(float(v) if v > tolerance else 0.0 for v in singular)
+        rank = sum(v > 0 for v in singular_values)
         if largest > 0 and (singular.size == 1 or singular[1] <= _RANK1_RTOL * largest):
             split = rank1_factors(matrix, _RANK1_RTOL)
             if split is not None:
@@ -1539,6 +1548,7 @@ def _describe_matrix(
         total=total,
         integer=integer,
         rank=rank,
+        singular_values=singular_values,
         factors=factors,
     )
 
