@@ -433,6 +433,28 @@ def test_large_image_in_bands_on_two_threads(algorithm):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
+def test_the_planes_of_a_one_band_image_are_shared_between_threads(monkeypatch):
+    # A 512x512 RGB box is one band: its three depthwise groups are the threads' pieces,
+    # and which thread computes a plane does not change its bits.
+    from convcli.core import _engines
+
+    x = np.random.default_rng(12).random((3, 512, 512)).astype(np.float32)
+    weight = np.full((3, 1, 11, 11), 1 / 121, np.float32)
+    pieces: list[list[tuple[int, int]]] = []
+    run_bands = _engines.run_bands
+
+    def recorded(units, work, parallel):
+        pieces.append(list(units))
+        run_bands(units, work, parallel)
+
+    monkeypatch.setattr(_engines, "run_bands", recorded)
+    shared = conv2d(x, weight, padding="same", groups=3, algorithm="separable")
+    assert pieces == [[(0, 0), (0, 1), (0, 2)]]
+    monkeypatch.setattr(_engines, "MIN_PARALLEL_ELEMENTS", 10**12)  # one thread
+    alone = conv2d(x, weight, padding="same", groups=3, algorithm="separable")
+    np.testing.assert_array_equal(shared, alone)
+
+
 # --------------------------------------------------------------- algorithm choice
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)

@@ -1515,6 +1515,11 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
     ]
     most_rows = max(stop - start for start, stop in bands)
     most_in_rows = (most_rows - 1) * sh + eh
+    # The threads share (band, image x group) pieces, not whole bands: a small image is one
+    # band, and its planes are then still computed two at a time (a 512x512 RGB box: one
+    # band of three depthwise groups).
+    lanes = batch * problem.groups
+    units = [(band, lane) for band in range(len(bands)) for lane in range(lanes)]
 
     def work(share: Iterable[tuple[int, int]]) -> None:
         block_buffer = _scratch.take(group_in * most_in_rows * padded_width, out.dtype)
@@ -1527,22 +1532,22 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
     def compute(
         share: Iterable[tuple[int, int]], block_buffer: np.ndarray, buffers: dict[str, np.ndarray]
     ) -> None:
-        for start, stop in share:
+        for band, lane in share:
+            start, stop = bands[band]
+            n, g = divmod(lane, problem.groups)
             row_start, row_stop = start * sh, (stop - 1) * sh + eh
-            for n in range(batch):
-                for g in range(problem.groups):
-                    channels = slice(g * group_out, (g + 1) * group_out)
-                    for col_first, col_last in pieces:
-                        col_start, col_stop = col_first * sw, (col_last - 1) * sw + ew
-                        if engine.pads_columns:  # the real columns only
-                            col_start, col_stop = problem.pads[2], problem.pads[2] + width
-                        block = gatherers[n][g].block(
-                            row_start, row_stop, col_start, col_stop, block_buffer
-                        )
-                        target = out[n, channels, start:stop, col_first:col_last]
-                        engine.run_rows(block, g, target, buffers, row_start)
-                    if problem.bias is not None:
-                        out[n, channels, start:stop] += problem.bias[channels, None, None]
+            channels = slice(g * group_out, (g + 1) * group_out)
+            for col_first, col_last in pieces:
+                col_start, col_stop = col_first * sw, (col_last - 1) * sw + ew
+                if engine.pads_columns:  # the real columns only
+                    col_start, col_stop = problem.pads[2], problem.pads[2] + width
+                block = gatherers[n][g].block(
+                    row_start, row_stop, col_start, col_stop, block_buffer
+                )
+                target = out[n, channels, start:stop, col_first:col_last]
+                engine.run_rows(block, g, target, buffers, row_start)
+            if problem.bias is not None:
+                out[n, channels, start:stop] += problem.bias[channels, None, None]
 
-    run_bands(bands, work, parallel=engine.thread_bands and out.size >= MIN_PARALLEL_ELEMENTS)
+    run_bands(units, work, parallel=engine.thread_bands and out.size >= MIN_PARALLEL_ELEMENTS)
     return out

@@ -239,9 +239,9 @@ def run_bands(
 
     Parameters
     ----------
-    bands : list of (start, stop)
-        The pieces of work, in order: output rows of a band (convolutions), indices of
-        tiles (the median network).
+    bands : list of (int, int)
+        The pieces of work, in order: a band's output rows (pools), (band, image x
+        group) pairs (convolutions), indices of tiles (the median network).
     work : callable
         Takes an iterable of bands and computes them all (with buffers of its own).
     parallel : bool
