@@ -455,6 +455,32 @@ def test_median_dtype_narrows_only_whole_numbers_that_fit():
     assert median_dtype(np.array([[1e6, 2.0]])) == np.float64
 
 
+@pytest.mark.parametrize(("value", "expected"), [(7.0, np.uint8), (7.5, np.float32)])
+def test_median_dtype_checks_every_chunk_not_only_the_sample(value, expected):
+    from convcli.core.pool import HOLDS_CHUNK
+
+    flat = np.arange(3 * HOLDS_CHUNK + 5, dtype=np.float32) % 200
+    flat[-1] = value  # past the sample's stride and in the last, short chunk
+    assert median_dtype(flat.reshape(1, 1, -1)) == expected
+
+
+def test_the_network_casts_tiles_in_and_out():
+    # float32 planes of 8-bit values, run in uint8, stored as float32: the values of the
+    # uint8 median, with no conversion of the whole image on either side.
+    from convcli.core._median import median_by_network
+
+    rng = np.random.default_rng(8)
+    eight = rng.integers(0, 256, (2, 70, 90)).astype(np.uint8)
+    expected = np.empty((2, 70, 90), np.uint8)
+    median_by_network(eight, (5, 5), (2, 2, 2, 2), "reflect", expected)
+    got = np.empty((2, 70, 90), np.float32)
+    median_by_network(eight.astype(np.float32), (5, 5), (2, 2, 2, 2), "reflect", got, np.uint8)
+    np.testing.assert_array_equal(got, expected.astype(np.float32))
+    assert np.array_equal(
+        got[0], ndimage.median_filter(eight[0].astype(np.float32), 5, mode="mirror")
+    )
+
+
 def test_network_sizes_stay_as_measured():
     # The pass counts the cost model and the README quote.
     assert [compile_median(k, k).passes for k in (5, 7, 9)] == [88, 234, 394]

@@ -18,7 +18,7 @@ and their relative offset). The network built here (:func:`compile_median`):
 Wires the output cannot depend on are dropped (:meth:`Network.live`), and of a few
 shapes of merge trees the smallest is kept: a 5x5 median takes 88 min/max passes per
 pixel, 7x7 234, 9x9 394, 15x15 1508 (a sorting network per pixel: 198 for 5x5). The
-passes run over tiles of about 128 kB, so that the arrays stay in the caches; the arrays
+passes run over tiles of about 256 kB, so that the arrays stay in the caches; the arrays
 are assigned to a few reused buffers when the network is compiled (:class:`Program`), so
 a tile costs one ufunc call per pass and nothing else. uint8 and uint16 images run in
 their own dtype, 2-4x more values per SIMD instruction.
@@ -312,12 +312,13 @@ def _tile_calls(program: Program, rows: int, cols: int, dtype: np.dtype) -> tupl
     return source, calls, result
 
 
-TILE_BYTES = 1 << 17
+TILE_BYTES = 1 << 18
 """Bytes of one tile's arrays: each NumPy call holds the GIL for ~1 us, so a call must do
-several us of work for two threads to overlap (32k float32 values); smaller tiles fit
-L2 better but serialise the threads (5x5 float32 on 4K: 32 kB tiles 1.16 s, 64 kB
-0.77 s, 128 kB 0.57 s, 512 kB 0.63 s). uint8 stays bound by the calls whatever the size
-(~0.2 s for 5x5: 88 calls per tile)."""
+several us of work for two threads to overlap (64k float32 values); smaller tiles fit
+L2 better but serialise the threads. On 4K RGB, two threads, medians of 9 interleaved
+calls (AMD EPYC, 1 MB L2 a core): 5x5 uint8 113 ms with 128 kB tiles, 102 ms with
+256 kB; 5x5 float32 375 / 325 ms; 7x7 uint8 273 / 264 ms (an older machine: 5x5
+float32 with 32 kB tiles 1.16 s, 64 kB 0.77 s, 128 kB 0.57 s, 512 kB 0.63 s)."""
 
 
 def median_by_network(
@@ -326,12 +327,15 @@ def median_by_network(
     pads: tuple[int, int, int, int],
     mode: str,
     out: np.ndarray,
+    dtype: np.dtype | None = None,
 ) -> None:
     """The rank ``kh*kw // 2`` of every ``kernel`` window of ``planes`` (P, H, W) padded by
-    ``pads`` in border ``mode``, at stride 1, into ``out`` (P, H', W') of the same dtype,
-    by :func:`compile_median`'s network. Tiles of rows (and columns, for wide images) are
-    gathered with their border straight from ``planes`` (no padded copy) and shared
-    between the cores.
+    ``pads`` in border ``mode``, at stride 1, into ``out`` (P, H', W'), by
+    :func:`compile_median`'s network, computed in ``dtype``. Tiles of rows (and columns,
+    for wide images) are gathered with their border straight from ``planes`` (no padded
+    copy) and shared between the cores; each tile is cast to ``dtype`` as it is gathered
+    and to ``out``'s dtype as it is stored, so neither conversion is a pass of its own
+    over the image (on one thread).
 
     Parameters
     ----------
@@ -344,12 +348,16 @@ def median_by_network(
     mode : str
         A border mode of :data:`~convcli.core.padding.PADDING_MODES`.
     out : ndarray, shape (P, H', W')
-        Written in place, the dtype of ``planes``.
+        Written in place, in any dtype that holds the values.
+    dtype : numpy.dtype, optional
+        The dtype the network runs in (default: the planes'): one that holds every value
+        of ``planes`` exactly (:func:`convcli.core.pool.median_dtype`).
     """
     kh, kw = kernel
     count, height, width = out.shape
+    dtype = planes.dtype if dtype is None else np.dtype(dtype)
     program = compile_median(kh, kw)
-    elements = max(1, TILE_BYTES // planes.itemsize)
+    elements = max(1, TILE_BYTES // dtype.itemsize)
     cols = width if width <= elements // 4 else max(256, elements // 16)
     rows = max(1, min(height, elements // cols))
     tiles = [
@@ -367,12 +375,12 @@ def median_by_network(
             tile_rows, tile_cols = min(rows, height - y), min(cols, width - x)
             shape = (tile_rows, tile_cols)
             if shape not in prepared:
-                prepared[shape] = _tile_calls(program, tile_rows, tile_cols, planes.dtype)
+                prepared[shape] = _tile_calls(program, tile_rows, tile_cols, dtype)
             source, calls, result = prepared[shape]
             block = gatherers[plane].block(
                 y, y + tile_rows + kh - 1, x, x + tile_cols + kw - 1, source.reshape(-1)
             )
-            if not np.may_share_memory(block, source):  # a view of the input: copy it
+            if not np.may_share_memory(block, source):  # a view of the input: copy (cast) it
                 source[...] = block[0]
             for ufunc, first, second, target in calls:
                 ufunc(first, second, out=target)
