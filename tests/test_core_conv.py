@@ -436,8 +436,6 @@ def test_large_image_in_bands_on_two_threads(algorithm):
 def test_the_planes_of_a_one_band_image_are_shared_between_threads(monkeypatch):
     # A 512x512 RGB box is one band: its three depthwise groups are the threads' pieces,
     # and which thread computes a plane does not change its bits.
-    from convcli.core import _engines
-
     x = np.random.default_rng(12).random((3, 512, 512)).astype(np.float32)
     weight = np.full((3, 1, 11, 11), 1 / 121, np.float32)
     pieces: list[list[tuple[int, int]]] = []
@@ -453,6 +451,24 @@ def test_the_planes_of_a_one_band_image_are_shared_between_threads(monkeypatch):
     monkeypatch.setattr(_engines, "MIN_PARALLEL_ELEMENTS", 10**12)  # one thread
     alone = conv2d(x, weight, padding="same", groups=3, algorithm="separable")
     np.testing.assert_array_equal(shared, alone)
+
+
+def test_transposed_scratch_is_kept_between_calls(monkeypatch):
+    # The tap products and the phase plane are lent by _scratch and given back: fresh,
+    # their pages were faulted in on every call (half of a 256->128 3x3/2 layer's time).
+    from convcli.core import _scratch
+
+    taken, given = [], []
+    take, give = _scratch.take, _scratch.give
+    monkeypatch.setattr(_scratch, "take", lambda *a: taken.append(take(*a)) or taken[-1])
+    monkeypatch.setattr(_scratch, "give", lambda *b: given.extend(b) or give(*b))
+    rng = np.random.default_rng(5)
+    x = rng.normal(size=(1, 8, 6, 7)).astype(np.float32)
+    weight = rng.normal(size=(8, 4, 3, 3)).astype(np.float32)
+    out = conv_transpose2d(x, weight, None, 2, 1, 1)
+    assert out.shape == (1, 4, 12, 14)
+    assert len(taken) == 2 and [id(b) for b in given] == [id(b) for b in taken]
+    assert not any(np.shares_memory(out, b) for b in taken)
 
 
 # --------------------------------------------------------------- algorithm choice

@@ -22,6 +22,7 @@ All five run over row bands with a halo, on two threads when the image is large
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from functools import cached_property
 
@@ -30,6 +31,7 @@ from numpy.typing import ArrayLike
 
 from convcli._records import dataclass
 from convcli._threads import blas_threads, cpu_count
+from convcli.core import _scratch
 from convcli.core._choice import choose
 from convcli.core._engines import execute
 from convcli.core.padding import (
@@ -542,13 +544,11 @@ def conv_transpose2d(
             f"is too large for input {height}x{width} and kernel {kh}x{kw}"
         )
     with blas_threads(cpu_count()):
-        full = _scatter_taps(x4, weight4, groups, stride_pair, dilation_pair, full_size)
-    out = full[
-        :, :, pad_pair[0] : pad_pair[0] + out_size[0], pad_pair[1] : pad_pair[1] + out_size[1]
-    ]
+        out = _scatter_taps(
+            x4, weight4, groups, (stride_pair, dilation_pair), full_size, (pad_pair, out_size)
+        )
     if bias_array is not None:
-        out = out + bias_array[:, None, None]
-    out = np.ascontiguousarray(out)
+        out += bias_array[:, None, None]
     return out.reshape(out.shape[4 - rank :])
 
 
@@ -560,50 +560,109 @@ def _scatter_taps(
     x4: np.ndarray,
     weight4: np.ndarray,
     groups: int,
-    stride: tuple[int, int],
-    dilation: tuple[int, int],
+    steps: tuple[tuple[int, int], tuple[int, int]],
     full_size: Sequence[int],
+    crop: tuple[Sequence[int], Sequence[int]],
 ) -> np.ndarray:
-    """The uncropped transposed convolution: every input pixel times every tap, added at
-    ``(y*sh + i*dh, x*sw + j*dw)``.
+    """The transposed convolution: every input pixel times every tap, added at
+    ``(y*sh + i*dh, x*sw + j*dw)`` of the full output, of which ``crop = (pads, out_size)``
+    is returned (rows ``pads[0] .. pads[0] + out_size[0]``, columns alike).
 
     Output rows and columns fall into ``sh x sw`` phases (their position mod the stride);
     the taps landing in one phase are multiplied together, in one matrix product
     ``(taps*C_out/g, C_in/g) @ (C_in/g, H*W)`` (one large product, not a small one per
-    tap), and added into a contiguous plane of that phase at their offsets; each plane is
-    then copied once into its strided place. Per-tap products added into strided views
-    of the output took 2x torch's time on a 64->32 4x4/2 layer.
+    tap), and added into a contiguous plane of that phase at their offsets; the cropped
+    part of each plane is then copied once into its strided place of the output. Per-tap
+    products added into strided views of the output took 2x torch's time on a 64->32
+    4x4/2 layer. The products and the plane are scratch kept between calls
+    (:mod:`convcli.core._scratch`): fresh, their pages were faulted in on every call, half
+    the time of a 256->128 3x3/2 layer on 32x32.
     """
     batch, in_channels, height, width = x4.shape
     group_in, group_out = in_channels // groups, weight4.shape[1]
-    kh, kw = weight4.shape[2:]
-    (sh, sw), (dh, dw) = stride, dilation
-    full = np.zeros((batch, groups * group_out, *full_size), x4.dtype)
-    phases: dict[tuple[int, int], list[tuple[int, int]]] = {}
-    for i in range(kh):
-        for j in range(kw):
-            if weight4[:, :, i, j].any():
-                phases.setdefault(((i * dh) % sh, (j * dw) % sw), []).append((i, j))
-    per_tap = batch * group_out * height * width * x4.itemsize
-    chunk = max(1, TRANSPOSE_CHUNK_BYTES // max(per_tap, 1))
-    for g in range(groups):
-        inputs = x4[:, g * group_in : (g + 1) * group_in].reshape(batch, group_in, height * width)
-        weights = weight4[g * group_in : (g + 1) * group_in]  # (C_in/g, C_out/g, kh, kw)
-        for (py, px), taps in phases.items():
-            target = full[:, g * group_out : (g + 1) * group_out, py::sh, px::sw]
-            plane = np.zeros(target.shape, x4.dtype)
-            for first in range(0, len(taps), chunk):
-                part = taps[first : first + chunk]
-                matrix = np.concatenate([weights[:, :, i, j].T for i, j in part])
-                products = np.matmul(matrix, inputs)  # (N, len(part)*C_out/g, H*W)
-                for t, (i, j) in enumerate(part):
-                    row, col = (i * dh) // sh, (j * dw) // sw
-                    contribution = products[:, t * group_out : (t + 1) * group_out]
-                    plane[:, :, row : row + height, col : col + width] += contribution.reshape(
-                        batch, group_out, height, width
+    stride, dilation = steps
+    pads, out_size = crop
+    out = np.zeros((batch, groups * group_out, *out_size), x4.dtype)
+    phases = _phase_taps(weight4, stride, dilation)
+    per_tap = batch * group_out * height * width
+    chunk = max(1, TRANSPOSE_CHUNK_BYTES // max(per_tap * x4.itemsize, 1))
+    most_taps = min(chunk, max((len(taps) for taps in phases.values()), default=0))
+    phase_size = (-(-size // s) for size, s in zip(full_size, stride, strict=True))
+    plane_shape = (batch, group_out, *phase_size)
+    product_buffer = _scratch.take(most_taps * per_tap, x4.dtype)
+    plane_buffer = _scratch.take(math.prod(plane_shape), x4.dtype)
+    try:
+        for g in range(groups):
+            inputs = x4[:, g * group_in : (g + 1) * group_in].reshape(batch, group_in, -1)
+            weights = weight4[g * group_in : (g + 1) * group_in]  # (C_in/g, C_out/g, kh, kw)
+            for phase, taps in phases.items():
+                plane = plane_buffer[: math.prod(plane_shape)].reshape(plane_shape)
+                plane.fill(0)
+                for first in range(0, len(taps), chunk):
+                    part = taps[first : first + chunk]
+                    matrix = np.concatenate([weights[:, :, i, j].T for i, j in part])
+                    products = product_buffer[: len(part) * per_tap].reshape(
+                        batch, len(part) * group_out, height * width
                     )
-            target[...] = plane
-    return full
+                    np.matmul(matrix, inputs, out=products)
+                    for t, (i, j) in enumerate(part):
+                        row, col = (i * dilation[0]) // stride[0], (j * dilation[1]) // stride[1]
+                        contribution = products[:, t * group_out : (t + 1) * group_out]
+                        plane[:, :, row : row + height, col : col + width] += contribution.reshape(
+                            batch, group_out, height, width
+                        )
+                kept, into = _phase_crop(phase, stride, pads, out_size, plane_shape[2:])
+                out[:, g * group_out : (g + 1) * group_out][into] = plane[kept]
+    finally:
+        _scratch.give(product_buffer, plane_buffer)
+    return out
+
+
+def _phase_taps(
+    weight4: np.ndarray, stride: tuple[int, int], dilation: tuple[int, int]
+) -> dict[tuple[int, int], list[tuple[int, int]]]:
+    """The non-zero taps ``(i, j)`` by the phase ``(i*dh % sh, j*dw % sw)`` they land in."""
+    phases: dict[tuple[int, int], list[tuple[int, int]]] = {}
+    for i in range(weight4.shape[2]):
+        for j in range(weight4.shape[3]):
+            if weight4[:, :, i, j].any():
+                key = ((i * dilation[0]) % stride[0], (j * dilation[1]) % stride[1])
+                phases.setdefault(key, []).append((i, j))
+    return phases
+
+
+def _phase_crop(
+    phase: tuple[int, int],
+    stride: tuple[int, int],
+    pads: Sequence[int],
+    out_size: Sequence[int],
+    plane_size: Sequence[int],
+) -> tuple[tuple[slice, ...], tuple[slice, ...]]:
+    """Where a phase's plane meets the cropped output: ``(plane index, output index)``.
+
+    Plane row ``y`` is full row ``y*s + phase``, output row ``y*s + phase - pad``: the
+    plane's rows from the first one at or past the pad, every ``s``-th output row from there.
+
+    Parameters
+    ----------
+    phase : (py, px)
+        The plane's offset in the full output, each under its stride.
+    stride : (sh, sw)
+    pads : (top, left)
+        Rows and columns cropped off the full output's start.
+    out_size : (H_out, W_out)
+    plane_size : (rows, cols)
+        The plane's size (at least the full output's positions in this phase).
+    """
+    kept: list[slice] = [slice(None), slice(None)]
+    into: list[slice] = [slice(None), slice(None)]
+    for p, s, pad, size, length in zip(phase, stride, pads, out_size, plane_size, strict=True):
+        first = max(0, -(-(pad - p) // s))  # the first plane index at or past the pad
+        start = first * s + p - pad
+        count = max(0, min(length - first, -(-(size - start) // s)))
+        kept.append(slice(first, first + count))
+        into.append(slice(start, start + (count - 1) * s + 1 if count else start, s))
+    return tuple(kept), tuple(into)
 
 
 __all__ = ["ALGORITHMS", "choose_algorithm", "compute_dtype", "conv2d", "conv_transpose2d"]
