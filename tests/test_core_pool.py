@@ -518,9 +518,11 @@ def test_median3x3_network_equals_scipy(height, width, pads, mode, levels, seed)
     np.testing.assert_array_equal(got, expected)
 
 
-def test_median3x3_in_bands_on_two_threads(monkeypatch):
-    monkeypatch.setattr(pool, "MEDIAN_BAND_ROWS", 3)
-    monkeypatch.setattr(pool, "MIN_PARALLEL_ELEMENTS", 1)
+def test_median3x3_in_tiles_on_two_threads(monkeypatch):
+    from convcli.core import _median
+
+    monkeypatch.setattr(_median, "TILE_BYTES", 4 * 17 * 8)  # tiles of 4 rows of float64
+    monkeypatch.setattr(_median, "MIN_PARALLEL_ELEMENTS", 1)
     x = np.random.default_rng(3).normal(size=(3, 40, 17))
     got = median_filter2d(x, 3, padding_mode="symmetric")
     expected = pool._median_by_scipy_border(x, (3, 3), (1, 1), (1, 1, 1, 1), "symmetric")

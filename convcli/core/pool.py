@@ -28,7 +28,7 @@ Three algorithms compute the same pools (``algorithm=``):
 otherwise.
 
 The median filter runs an exact min/max network shared between neighbouring windows
-(:mod:`convcli.core._median`; a hand-made one for 3x3), in uint8 or uint16 when the
+(:mod:`convcli.core._median`), in uint8 or uint16 when the
 values allow, or SciPy's selection for strides > 1 and windows over 15 (see
 :func:`choose_median`).
 """
@@ -779,7 +779,7 @@ def median_costs(
     if "scipy.ndimage" not in sys.modules:
         costs["scipy"] += NS_SCIPY_IMPORT
     if strides == (1, 1) and max(kh, kw) <= MAX_NETWORK_SIDE:
-        passes = 20 if kernel == (3, 3) else network_passes(kh, kw)
+        passes = network_passes(kh, kw)
         costs["network"] = out_pixels * (passes * NS_MEDIAN_PASS[itemsize] + 1.0)
     return costs
 
@@ -916,10 +916,10 @@ def median_filter2d(
     ``out[i, j] = median{xpad[i*sh + a, j*sw + b] : a < kh, b < kw}``, with
     ``H_out = floor((H + p_top + p_bottom - kh) / sh) + 1``. For an even number of taps it
     is the upper of the two middle values (SciPy's rank ``kh*kw // 2``), so the result is
-    always one of the inputs. The network (:mod:`convcli.core._median`; a hand-made one
-    on sorted columns for 3x3) runs in tiles on all cores, in uint8 or uint16 when every
-    value is a whole number that fits (:func:`median_dtype`): 5x5 on 4K RGB in ~0.25 s
-    (float32), ~40x faster than ``scipy.ndimage.median_filter``. NaN in a window makes
+    always one of the inputs. The network (:mod:`convcli.core._median`) runs in tiles on
+    all cores, in uint8 or uint16 when every value is a whole number that fits
+    (:func:`median_dtype`): 5x5 on 4K RGB in ~0.3 s (float32), ~40x faster than
+    ``scipy.ndimage.median_filter``, 3x3 in ~70 ms (~25 ms in uint8). NaN in a window makes
     that output NaN. SciPy fills a same-size border itself, or gets the input padded by
     :func:`convcli.core.padding.pad2d`.
 
@@ -984,82 +984,13 @@ def _median_network(
     from convcli.core._median import median_by_network
 
     result = _result_dtype(planes)
-    if kernel not in ((3, 3), (1, 1)):  # the network's tiles cast on their way in and out
-        height = planes.shape[1] + pads[0] + pads[1] - kernel[0] + 1
-        width = planes.shape[2] + pads[2] + pads[3] - kernel[1] + 1
-        out = np.empty((planes.shape[0], height, width), result)
-        median_by_network(planes, kernel, pads, mode, out, narrow)
-        return out
-    values = planes if narrow == planes.dtype else planes.astype(narrow)
-    out = _median3x3(values, pads, mode) if kernel == (3, 3) else pad2d(values, pads, mode)
-    return out if out.dtype == result else out.astype(result)
-
-
-MEDIAN_BAND_ROWS = 16
-"""Output rows per band of the 3x3 median: its ~20 intermediate rows then stay in cache."""
-
-
-def _median3x3(planes: np.ndarray, pads: tuple[int, int, int, int], mode: str) -> np.ndarray:
-    """Exact 3x3 median by sorted columns, in bands on all cores (~30x SciPy's speed).
-
-    Each column of three is sorted once (low, mid, high) and shared by the three windows
-    that contain it; a window's median is then ``med3(max of lows, med3 of mids, min of
-    highs)``, an exact identity for 3x3 (Paeth's network as in Devillard's ``opt_med9``,
-    factored by columns): about 20 min/max passes instead of a selection per pixel.
-    NaN anywhere in a window makes that output NaN.
-    """
-    padded = pad2d(planes, pads, mode)
-    count, out_height, out_width = planes.shape[0], padded.shape[1] - 2, padded.shape[2] - 2
-    out = np.empty((count, out_height, out_width), planes.dtype)
-    bands = [
-        (plane * out_height + start, plane * out_height + stop)
-        for plane in range(count)
-        for start, stop in band_rows(out_height, MEDIAN_BAND_ROWS)
-    ]
-
-    def work(share: Iterable[tuple[int, int]]) -> None:
-        for first, last in share:
-            plane, start = divmod(first, out_height)
-            rows = padded[plane, start : start + last - first + 2]
-            _median3x3_rows(rows, out[plane, start : start + last - first])
-
-    run_bands(bands, work, out.size >= MIN_PARALLEL_ELEMENTS)
+    if kernel == (1, 1):
+        return pad2d(planes, pads, mode).astype(result, copy=False)
+    height = planes.shape[1] + pads[0] + pads[1] - kernel[0] + 1
+    width = planes.shape[2] + pads[2] + pads[3] - kernel[1] + 1
+    out = np.empty((planes.shape[0], height, width), result)
+    median_by_network(planes, kernel, pads, mode, out, narrow)  # tiles cast in and out
     return out
-
-
-def _median3x3_rows(rows: np.ndarray, out: np.ndarray) -> None:
-    """``out`` (r, w) = the 3x3 medians of ``rows`` (r + 2, w + 2)."""
-    top, middle, bottom = rows[:-2], rows[1:-1], rows[2:]
-    low, high = np.minimum(top, middle), np.maximum(top, middle)
-    mid = np.minimum(high, bottom)
-    np.maximum(high, bottom, out=high)
-    sorted_mid = np.maximum(low, mid)
-    np.minimum(low, mid, out=low)  # each column is now low <= sorted_mid <= high
-    width = out.shape[1]
-
-    def left(q: np.ndarray) -> np.ndarray:
-        return q[:, :width]
-
-    def centre(q: np.ndarray) -> np.ndarray:
-        return q[:, 1 : width + 1]
-
-    def right(q: np.ndarray) -> np.ndarray:
-        return q[:, 2:]
-
-    max_low = np.maximum(left(low), centre(low))
-    np.maximum(max_low, right(low), out=max_low)
-    min_high = np.minimum(left(high), centre(high))
-    np.minimum(min_high, right(high), out=min_high)
-    _med3(left(sorted_mid), centre(sorted_mid), right(sorted_mid), out=mid[:, :width])
-    _med3(max_low, mid[:, :width], min_high, out=out)
-
-
-def _med3(a: np.ndarray, b: np.ndarray, c: np.ndarray, out: np.ndarray) -> None:
-    """``out`` = the median of three arrays: max(min(a, b), min(max(a, b), c))."""
-    larger = np.maximum(a, b)
-    np.minimum(larger, c, out=larger)
-    np.minimum(a, b, out=out)
-    np.maximum(out, larger, out=out)
 
 
 # convcli's border modes by their scipy.ndimage names (see convcli.core.padding).
