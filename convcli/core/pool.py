@@ -35,6 +35,7 @@ values allow, or SciPy's selection for strides > 1 and windows over 15 (see
 
 from __future__ import annotations
 
+import math
 import operator
 from collections.abc import Callable, Iterable, Sequence
 
@@ -43,6 +44,7 @@ from numpy.typing import ArrayLike
 
 from convcli import geometry
 from convcli._records import dataclass
+from convcli.core import _scratch
 from convcli.core._strips import MIN_PARALLEL_ELEMENTS, band_rows, run_bands
 from convcli.core.padding import (
     PaddingLike,
@@ -371,28 +373,34 @@ def _doubling_pass(
     length = (count - 1) * win.stride + win.dilation * (win.kernel - 1) + 1
     shape = list(source.shape)
     shape[axis] = length
-    level = np.full(shape, op.identity, dtype=source.dtype)
-    inside_start, inside_stop = max(low, 0), min(low + length, win.size)
-    if inside_start < inside_stop:
-        level[_along(axis, slice(inside_start - low, inside_stop - low))] = source[
-            _along(axis, slice(inside_start, inside_stop))
-        ]
-    # Two buffers in turn: an in-place shifted ufunc would make NumPy copy its input.
-    spare = np.empty_like(level)
-    taps = 1
-    while 2 * taps <= win.kernel:
-        shift = taps * win.dilation
-        size = level.shape[axis] - shift
-        doubled = spare[_along(axis, slice(0, size))]
-        op.ufunc(level[_along(axis, slice(0, size))],
-                 level[_along(axis, slice(shift, shift + size))], out=doubled)  # fmt: skip
-        spare, level = level, doubled
-        taps *= 2
-    last = (count - 1) * win.stride + 1
-    first_half = level[_along(axis, slice(0, last, win.stride))]
-    shift = (win.kernel - taps) * win.dilation
-    second_half = level[_along(axis, slice(shift, shift + last, win.stride))]
-    op.ufunc(first_half, second_half, out=out)
+    size = math.prod(shape)
+    # Kept between bands and calls (_scratch): fresh, these were ~19,000 page faults a 4K
+    # 15x15 max (60 ms of the kernel's time against 90 ms of ours).
+    buffers = _scratch.take(size, source.dtype), _scratch.take(size, source.dtype)
+    try:
+        level, spare = (buffer[:size].reshape(shape) for buffer in buffers)
+        inside_start, inside_stop = max(low, 0), min(low + length, win.size)
+        inside = slice(inside_start - low, max(inside_stop, inside_start) - low)
+        level[_along(axis, slice(0, inside.start))] = op.identity
+        level[_along(axis, slice(inside.stop, None))] = op.identity
+        level[_along(axis, inside)] = source[_along(axis, slice(inside_start, inside.stop + low))]
+        # Two buffers in turn: an in-place shifted ufunc would make NumPy copy its input.
+        taps = 1
+        while 2 * taps <= win.kernel:
+            shift = taps * win.dilation
+            size = level.shape[axis] - shift
+            doubled = spare[_along(axis, slice(0, size))]
+            op.ufunc(level[_along(axis, slice(0, size))],
+                     level[_along(axis, slice(shift, shift + size))], out=doubled)  # fmt: skip
+            spare, level = level, doubled
+            taps *= 2
+        last = (count - 1) * win.stride + 1
+        first_half = level[_along(axis, slice(0, last, win.stride))]
+        shift = (win.kernel - taps) * win.dilation
+        second_half = level[_along(axis, slice(shift, shift + last, win.stride))]
+        op.ufunc(first_half, second_half, out=out)
+    finally:
+        _scratch.give(*buffers)
 
 
 def _separable_pass(
@@ -449,14 +457,18 @@ def _by_axes(
         divisor = divisor.astype(planes.dtype)
 
     def work(bands: Iterable[tuple[int, int]]) -> None:
-        strip = np.empty((count, strip_rows, width), dtype=planes.dtype)
-        for first, stop in bands:
-            reduced_rows = strip[:, : stop - first]
-            band = out[:, first:stop]
-            axis_pass(planes, 1, rows, op, reduced_rows, first)
-            axis_pass(reduced_rows, 2, cols, op, band, 0)
-            if divisor is not None:
-                band /= divisor if divisor.ndim == 0 else divisor[first:stop]
+        buffer = _scratch.take(count * strip_rows * width, planes.dtype)
+        strip = buffer[: count * strip_rows * width].reshape(count, strip_rows, width)
+        try:
+            for first, stop in bands:
+                reduced_rows = strip[:, : stop - first]
+                band = out[:, first:stop]
+                axis_pass(planes, 1, rows, op, reduced_rows, first)
+                axis_pass(reduced_rows, 2, cols, op, band, 0)
+                if divisor is not None:
+                    band /= divisor if divisor.ndim == 0 else divisor[first:stop]
+        finally:
+            _scratch.give(buffer)
 
     run_bands(band_rows(rows.out_size, strip_rows), work, out.size >= MIN_PARALLEL_ELEMENTS)
     return out
