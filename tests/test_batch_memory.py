@@ -73,3 +73,20 @@ def test_local_batch_processes_keep_freed_memory(tmp_path, monkeypatch):
     pids = {int(name.name) for name in marks.iterdir()}
     assert os.getpid() in pids  # -j 1
     assert len(pids - {os.getpid()}) == 2  # the two workers of -j 2
+
+
+def test_a_single_file_apply_keeps_freed_memory(cli, tmp_path, monkeypatch):
+    """The command's own process filters one file and exits: it asks too (its bands'
+    temporaries, an FFT's spectra); the library (process_one) never does."""
+    from convcli import _threads, process
+
+    asked: list[str] = []
+    monkeypatch.setattr(_threads, "keep_freed_memory", lambda: asked.append("apply") or True)
+    monkeypatch.setattr(batch, "keep_freed_memory", lambda: asked.append("batch") or True)
+    pixels = np.random.default_rng(0).integers(0, 256, (16, 16, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(tmp_path / "in.png")
+    process.process_one(str(tmp_path / "in.png"), str(tmp_path / "lib.png"), [parse_step("box:3")])
+    assert asked == []
+    result = cli("apply", tmp_path / "in.png", "-k", "box:3", "-o", tmp_path / "out.png")
+    assert result.exit_code == 0, result.stderr
+    assert asked == ["apply"]

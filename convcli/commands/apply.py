@@ -622,8 +622,12 @@ def apply(
             dask=dask,
         )
         return
+    from convcli._threads import keep_freed_memory
     from convcli.render.apply import ImageProgress
 
+    # This process filters one file and exits: the bands' freed arrays are better kept
+    # than faulted in again (a 4K FFT filter: 0.65 -> 0.45 s), as a batch's processes do.
+    keep_freed_memory()
     progress = ImageProgress(quiet=quiet)
     try:
         result = process_one(sources[0], output, steps, options, progress=progress)
