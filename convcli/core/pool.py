@@ -712,10 +712,12 @@ def _divisor(value: object) -> int:
 MEDIAN_ALGORITHMS: tuple[str, ...] = ("auto", "network", "scipy")
 """The values accepted by ``median_filter2d(algorithm=...)``."""
 
-# The median's cost model (ns, 2 cores, 4K RGB, measured quiet: estimates 0.77-1.03x of the
-# times for 5x5 to 9x9 in bench_core; see choose_median). A min/max pass per
-# output pixel by value size: uint8 and uint16 pack 4x and 2x more values per SIMD op.
-NS_MEDIAN_PASS = {1: 0.06, 2: 0.12, 4: 0.25, 8: 0.5}
+# The median's cost model (ns, 2 cores; see choose_median). A min/max pass per output pixel
+# by value size: uint8 and uint16 pack 4x and 2x more values per SIMD op. Measured on
+# this machine with 256 kB tiles cast on the way (2026-12-04, bench_core): per pass 0.11-0.14
+# (float32) and 0.028-0.036 (uint8) at 4K, 0.175 and 0.064 at 512x512, where fewer tiles
+# share the cores; these values put the estimates at 0.75-1.45x of the times, both sizes.
+NS_MEDIAN_PASS = {1: 0.045, 2: 0.09, 4: 0.15, 8: 0.3}
 NS_SCIPY_MEDIAN_TAP = 15.0  # scipy.ndimage's selection, per output and window tap (1 core)
 NS_SCIPY_IMPORT = 2.5e8
 MAX_NETWORK_SIDE = 15
