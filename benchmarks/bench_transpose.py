@@ -8,11 +8,12 @@ repository on the path (it imports ``convcli`` from the checkout)::
 Each shape is a decoder layer as a network would run it (float32, batch 1): values are
 checked equal to torch's (float32 rounding) before timing; calls are interleaved.
 
-torch's OpenMP threads are told to sleep after a call (``OMP_WAIT_POLICY=PASSIVE``, set
-here unless given): by default they spin for a while after each of torch's calls, on the
-cores our next call needs, and the interleaved convcli call ran up to 2x slower than it
-does in a process of its own (256->128 3x3/2: 13.5 ms against 6.3), while torch's own
-times were the same either way.
+Each library's threads may keep spinning for a while after its call, on the cores the
+other's next call needs: torch's OpenMP threads (told to sleep here instead,
+``OMP_WAIT_POLICY=PASSIVE``, unless set: the interleaved convcli call ran up to 2x slower
+than alone, 256->128 3x3/2 13.5 ms against 6.3) and OpenBLAS's (convcli's products on two
+BLAS threads made torch's next call 2-3x slower: 28-32 ms against 10-11 for 64->32).
+So each timed call follows an untimed one of the same library.
 """
 
 from __future__ import annotations
@@ -72,6 +73,7 @@ def main() -> None:
         times: dict[str, list[float]] = {"ours": [], "torch": []}
         for _ in range(args.repeat):
             for label, function in (("ours", ours), ("torch", theirs)):
+                function()  # untimed: the other library's threads settle meanwhile
                 start = time.perf_counter()
                 function()
                 times[label].append(time.perf_counter() - start)

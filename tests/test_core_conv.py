@@ -471,6 +471,33 @@ def test_transposed_scratch_is_kept_between_calls(monkeypatch):
     assert not any(np.shares_memory(out, b) for b in taken)
 
 
+def test_transposed_pieces_are_shared_between_threads(monkeypatch):
+    # Groups x phases x channel blocks, taken one at a time by the threads: the same
+    # values whichever thread computes a piece, and as on one thread.
+    from convcli.core import conv
+
+    rng = np.random.default_rng(9)
+    x = rng.normal(size=(2, 6, 9, 11)).astype(np.float32)
+    weight = rng.normal(size=(6, 5, 3, 4)).astype(np.float32)  # 2 groups: 3 -> 5 each
+    pieces: list[list[tuple[int, int]]] = []
+    run_bands = conv.run_bands
+
+    def recorded(units, work, parallel):
+        pieces.append(list(units))
+        run_bands(units, work, parallel)
+
+    monkeypatch.setattr(conv, "run_bands", recorded)
+    monkeypatch.setattr(conv, "MIN_PARALLEL_MACS", 0)
+    shared = conv_transpose2d(x, weight, None, 2, (1, 2), 1, 2, (1, 2))
+    # 2 groups x 2 phases (stride 2 both ways, but dilation 2 across puts every tap in the
+    # even columns) x the blocks of 5 channels
+    blocks = len(range(0, 5, -(-5 // conv.TRANSPOSE_BLOCKS)))
+    assert len(pieces[0]) == 2 * 2 * blocks and len(set(pieces[0])) == len(pieces[0])
+    monkeypatch.setattr(conv, "MIN_PARALLEL_MACS", 1 << 62)
+    alone = conv_transpose2d(x, weight, None, 2, (1, 2), 1, 2, (1, 2))
+    np.testing.assert_array_equal(shared, alone)
+
+
 # --------------------------------------------------------------- algorithm choice
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)

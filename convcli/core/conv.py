@@ -23,17 +23,18 @@ All five run over row bands with a halo, on two threads when the image is large
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from functools import cached_property
 
 import numpy as np
 from numpy.typing import ArrayLike
 
 from convcli._records import dataclass
-from convcli._threads import blas_threads, cpu_count
+from convcli._threads import blas_threads
 from convcli.core import _scratch
 from convcli.core._choice import choose
 from convcli.core._engines import execute
+from convcli.core._strips import run_bands
 from convcli.core.padding import (
     PaddingLike,
     check_padding_mode,
@@ -543,17 +544,91 @@ def conv_transpose2d(
             f"conv_transpose2d output would be {out_size[0]}x{out_size[1]}: padding={padding} "
             f"is too large for input {height}x{width} and kernel {kh}x{kw}"
         )
-    with blas_threads(cpu_count()):
-        out = _scatter_taps(
-            x4, weight4, groups, (stride_pair, dilation_pair), full_size, (pad_pair, out_size)
-        )
+    out = _scatter_taps(
+        x4, weight4, groups, (stride_pair, dilation_pair), full_size, (pad_pair, out_size)
+    )
     if bias_array is not None:
         out += bias_array[:, None, None]
     return out.reshape(out.shape[4 - rank :])
 
 
 TRANSPOSE_CHUNK_BYTES = 1 << 26
-"""Most bytes of tap products :func:`_scatter_taps` holds at once (64 MB)."""
+"""Most bytes of tap products one piece of :func:`_scatter_taps` holds at once (64 MB)."""
+
+TRANSPOSE_BLOCKS = 2
+"""Output-channel blocks per group and phase: the threads' pieces of a transposed
+convolution. Quiet, 64->32 4x4/2 on 128x128 and 256->128 3x3/2 on 32x32 took 13.7/4.8 ms
+with 1 block, 13.4/4.9 with 2, 14.0/5.4 with 4, 17.3/6.7 with 8; more pieces balance the
+threads better when a core is taken."""
+
+MIN_PARALLEL_MACS = 1 << 22
+"""Below this many multiply-adds, a transposed convolution stays on one thread."""
+
+
+@dataclass(frozen=True)
+class _PhaseScatter:
+    """A transposed convolution cut into pieces ``(group x phase, first channel)``: each
+    multiplies its phase's taps for ``block`` output channels and adds them into a plane of
+    its own, then copies the plane's cropped part into the output. The pieces write
+    disjoint parts of the output, so threads share them in any order."""
+
+    x4: np.ndarray
+    weight4: np.ndarray
+    steps: tuple[tuple[int, int], tuple[int, int]]
+    phases: list[tuple[tuple[int, int], list[tuple[int, int]]]]
+    block: int
+    plane_size: tuple[int, int]
+    crop: tuple[Sequence[int], Sequence[int]]
+    out: np.ndarray
+
+    def sizes(self) -> tuple[int, int]:
+        """Values of the products' and the plane's scratch one thread needs."""
+        batch, _, height, width = self.x4.shape
+        per_tap = batch * self.block * height * width
+        chunk = max(1, TRANSPOSE_CHUNK_BYTES // max(per_tap * self.x4.itemsize, 1))
+        most_taps = min(chunk, max((len(taps) for _, taps in self.phases), default=0))
+        return most_taps * per_tap, batch * self.block * math.prod(self.plane_size)
+
+    def run(self, pieces: Iterable[tuple[int, int]]) -> None:
+        """Compute ``pieces`` with one thread's scratch, lent by :mod:`._scratch`."""
+        buffers = [_scratch.take(size, self.x4.dtype) for size in self.sizes()]
+        try:
+            for piece in pieces:
+                self.piece(piece, *buffers)
+        finally:
+            _scratch.give(*buffers)
+
+    def piece(self, piece: tuple[int, int], products: np.ndarray, plane: np.ndarray) -> None:
+        """One group's phase for output channels ``first .. first + block``."""
+        batch, in_channels, height, width = self.x4.shape
+        group_out = self.weight4.shape[1]
+        group_in = in_channels // (self.out.shape[1] // group_out)
+        (stride, dilation), (pads, out_size) = self.steps, self.crop
+        index, first = piece
+        g, p = divmod(index, len(self.phases))
+        phase, taps = self.phases[p]
+        count = min(self.block, group_out - first)
+        inputs = self.x4[:, g * group_in : (g + 1) * group_in].reshape(batch, group_in, -1)
+        weights = self.weight4[g * group_in : (g + 1) * group_in, first : first + count]
+        plane_view = plane[: batch * count * math.prod(self.plane_size)]
+        planes = plane_view.reshape(batch, count, *self.plane_size)
+        planes.fill(0)
+        per_tap = batch * count * height * width
+        chunk = max(1, TRANSPOSE_CHUNK_BYTES // max(per_tap * self.x4.itemsize, 1))
+        for start in range(0, len(taps), chunk):
+            part = taps[start : start + chunk]
+            matrix = np.concatenate([weights[:, :, i, j].T for i, j in part])
+            product = products[: len(part) * per_tap].reshape(batch, -1, height * width)
+            np.matmul(matrix, inputs, out=product)
+            for t, (i, j) in enumerate(part):
+                row, col = (i * dilation[0]) // stride[0], (j * dilation[1]) // stride[1]
+                contribution = product[:, t * count : (t + 1) * count]
+                planes[:, :, row : row + height, col : col + width] += contribution.reshape(
+                    batch, count, height, width
+                )
+        kept, into = _phase_crop(phase, stride, pads, out_size, self.plane_size)
+        channel = g * group_out + first
+        self.out[:, channel : channel + count][into] = planes[kept]
 
 
 def _scatter_taps(
@@ -574,47 +649,33 @@ def _scatter_taps(
     tap), and added into a contiguous plane of that phase at their offsets; the cropped
     part of each plane is then copied once into its strided place of the output. Per-tap
     products added into strided views of the output took 2x torch's time on a 64->32
-    4x4/2 layer. The products and the plane are scratch kept between calls
-    (:mod:`convcli.core._scratch`): fresh, their pages were faulted in on every call, half
-    the time of a 256->128 3x3/2 layer on 32x32.
+    4x4/2 layer.
+
+    The work is cut into :class:`_PhaseScatter`'s pieces, :data:`TRANSPOSE_BLOCKS` blocks of
+    output channels per group and phase, which the threads take one at a time
+    (:func:`convcli.core._strips.run_bands`, BLAS on one thread in each): one product
+    split by OpenBLAS between two threads waited for the slower, and with both cores
+    busy a 256->128 3x3/2 layer on 32x32 took 64 ms instead of 12. The products and the
+    plane are scratch kept between calls (:mod:`convcli.core._scratch`): fresh, their
+    pages were faulted in on every call, half that layer's time when quiet.
     """
-    batch, in_channels, height, width = x4.shape
-    group_in, group_out = in_channels // groups, weight4.shape[1]
+    batch, _, height, width = x4.shape
+    group_out = weight4.shape[1]
     stride, dilation = steps
-    pads, out_size = crop
-    out = np.zeros((batch, groups * group_out, *out_size), x4.dtype)
-    phases = _phase_taps(weight4, stride, dilation)
-    per_tap = batch * group_out * height * width
-    chunk = max(1, TRANSPOSE_CHUNK_BYTES // max(per_tap * x4.itemsize, 1))
-    most_taps = min(chunk, max((len(taps) for taps in phases.values()), default=0))
-    phase_size = (-(-size // s) for size, s in zip(full_size, stride, strict=True))
-    plane_shape = (batch, group_out, *phase_size)
-    product_buffer = _scratch.take(most_taps * per_tap, x4.dtype)
-    plane_buffer = _scratch.take(math.prod(plane_shape), x4.dtype)
-    try:
-        for g in range(groups):
-            inputs = x4[:, g * group_in : (g + 1) * group_in].reshape(batch, group_in, -1)
-            weights = weight4[g * group_in : (g + 1) * group_in]  # (C_in/g, C_out/g, kh, kw)
-            for phase, taps in phases.items():
-                plane = plane_buffer[: math.prod(plane_shape)].reshape(plane_shape)
-                plane.fill(0)
-                for first in range(0, len(taps), chunk):
-                    part = taps[first : first + chunk]
-                    matrix = np.concatenate([weights[:, :, i, j].T for i, j in part])
-                    products = product_buffer[: len(part) * per_tap].reshape(
-                        batch, len(part) * group_out, height * width
-                    )
-                    np.matmul(matrix, inputs, out=products)
-                    for t, (i, j) in enumerate(part):
-                        row, col = (i * dilation[0]) // stride[0], (j * dilation[1]) // stride[1]
-                        contribution = products[:, t * group_out : (t + 1) * group_out]
-                        plane[:, :, row : row + height, col : col + width] += contribution.reshape(
-                            batch, group_out, height, width
-                        )
-                kept, into = _phase_crop(phase, stride, pads, out_size, plane_shape[2:])
-                out[:, g * group_out : (g + 1) * group_out][into] = plane[kept]
-    finally:
-        _scratch.give(product_buffer, plane_buffer)
+    out = np.zeros((batch, groups * group_out, *crop[1]), x4.dtype)
+    phases = list(_phase_taps(weight4, stride, dilation).items())
+    block = -(-group_out // TRANSPOSE_BLOCKS)
+    plane_size = (-(-full_size[0] // stride[0]), -(-full_size[1] // stride[1]))
+    scatter = _PhaseScatter(x4, weight4, steps, phases, block, plane_size, crop, out)
+    pieces = [
+        (g * len(phases) + p, first)
+        for g in range(groups)
+        for p in range(len(phases))
+        for first in range(0, group_out, block)
+    ]
+    taps = sum(len(phase_taps) for _, phase_taps in phases)
+    macs = batch * taps * weight4.shape[0] * group_out * height * width
+    run_bands(pieces, scatter.run, macs >= MIN_PARALLEL_MACS)
     return out
 
 
