@@ -433,19 +433,25 @@ def test_large_image_in_bands_on_two_threads(algorithm):
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-5 * np.abs(expected).max())
 
 
-def test_the_planes_of_a_one_band_image_are_shared_between_threads(monkeypatch):
-    # A 512x512 RGB box is one band: its three depthwise groups are the threads' pieces,
-    # and which thread computes a plane does not change its bits.
-    x = np.random.default_rng(12).random((3, 512, 512)).astype(np.float32)
-    weight = np.full((3, 1, 11, 11), 1 / 121, np.float32)
+def recorded_pieces(monkeypatch, module) -> list[list[tuple[int, int]]]:
+    """The pieces each call of ``module.run_bands`` shares between the threads, recorded."""
     pieces: list[list[tuple[int, int]]] = []
-    run_bands = _engines.run_bands
+    run_bands = module.run_bands
 
     def recorded(units, work, parallel):
         pieces.append(list(units))
         run_bands(units, work, parallel)
 
-    monkeypatch.setattr(_engines, "run_bands", recorded)
+    monkeypatch.setattr(module, "run_bands", recorded)
+    return pieces
+
+
+def test_the_planes_of_a_one_band_image_are_shared_between_threads(monkeypatch):
+    # A 512x512 RGB box is one band: its three depthwise groups are the threads' pieces,
+    # and which thread computes a plane does not change its bits.
+    x = np.random.default_rng(12).random((3, 512, 512)).astype(np.float32)
+    weight = np.full((3, 1, 11, 11), 1 / 121, np.float32)
+    pieces = recorded_pieces(monkeypatch, _engines)
     shared = conv2d(x, weight, padding="same", groups=3, algorithm="separable")
     assert pieces == [[(0, 0), (0, 1), (0, 2)]]
     monkeypatch.setattr(_engines, "MIN_PARALLEL_ELEMENTS", 10**12)  # one thread
@@ -479,14 +485,7 @@ def test_transposed_pieces_are_shared_between_threads(monkeypatch):
     rng = np.random.default_rng(9)
     x = rng.normal(size=(2, 6, 9, 11)).astype(np.float32)
     weight = rng.normal(size=(6, 5, 3, 4)).astype(np.float32)  # 2 groups: 3 -> 5 each
-    pieces: list[list[tuple[int, int]]] = []
-    run_bands = conv.run_bands
-
-    def recorded(units, work, parallel):
-        pieces.append(list(units))
-        run_bands(units, work, parallel)
-
-    monkeypatch.setattr(conv, "run_bands", recorded)
+    pieces = recorded_pieces(monkeypatch, conv)
     monkeypatch.setattr(conv, "MIN_PARALLEL_MACS", 0)
     shared = conv_transpose2d(x, weight, None, 2, (1, 2), 1, 2, (1, 2))
     # 2 groups x 2 phases (stride 2 both ways, but dilation 2 across puts every tap in the
