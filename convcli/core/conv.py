@@ -655,7 +655,7 @@ def _scatter_taps(
     output channels per group and phase, which the threads take one at a time
     (:func:`convcli.core._strips.run_bands`, BLAS on one thread in each): one product
     split by OpenBLAS between two threads waited for the slower, and with both cores
-    busy a 256->128 3x3/2 layer on 32x32 took 64 ms instead of 12. The products and the
+    busy a 256->128 3x3/2 layer on 32x32 took 64 ms instead of 10-11. The products and the
     plane are scratch kept between calls (:mod:`convcli.core._scratch`): fresh, their
     pages were faulted in on every call, half that layer's time when quiet.
     """
