@@ -648,6 +648,7 @@ class _Worker:
     process: Any  # multiprocessing.Process
     connection: Any  # multiprocessing.connection.Connection
     item: BatchItem | None = None
+    since: float = 0.0  # when the item was handed over (time.time())
 
 
 def _worker_main(
@@ -757,7 +758,7 @@ def _run_in_workers(
         while not _signals.received():
             for worker in workers:
                 if worker.item is None and queue and not stopped:
-                    worker.item = queue.popleft()
+                    worker.item, worker.since = queue.popleft(), time.time()
                     with contextlib.suppress(OSError):  # a dead worker: seen below
                         worker.connection.send((worker.item.input, worker.item.output))
             if not any(worker.item for worker in workers):
@@ -793,14 +794,22 @@ def _run_in_workers(
 
 def _bury(worker: _Worker, record: Callable[[BatchItem, Outcome], bool]) -> bool:
     """A worker that died: reap it, remove its temporary file and fail its file (True when
-    that stops the batch)."""
+    that stops the batch).
+
+    A worker can die after publishing its output and before telling: without ``--force``
+    the output is a hard link to the finished temporary file, made before that file is
+    removed. That output is whole, and the file is then done, as :func:`_settle` says of
+    a file published just before a signal.
+    """
     worker.process.join()
     worker.connection.close()
-    if worker.item is None:
+    item = worker.item
+    if item is None:
         return False
-    _remove_temporaries(worker.item, worker.process.pid)
-    failure: Outcome = ("failed", _death(worker.process), None, [], 0.0)
-    return record(worker.item, failure)
+    _remove_temporaries(item, worker.process.pid)
+    if not storage.is_url(item.output) and _written_since(item.output, worker.since):
+        return record(item, ("done", None, "finished as its worker died", [], 0.0))
+    return record(item, ("failed", _death(worker.process), None, [], 0.0))
 
 
 def _close_workers(workers: list[_Worker], record: Callable[[BatchItem, Outcome], bool]) -> None:

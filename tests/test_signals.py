@@ -373,11 +373,14 @@ def test_a_worker_killed_from_outside_fails_its_file_only(tmp_path, many):
 
     def frozen_while_writing() -> bool:
         """Freeze the worker; keep it frozen if it is in the middle of writing a file (its
-        temporary file, named with its pid, exists), else let it go on."""
+        temporary file, named with its pid, exists, and the output not yet: between the
+        hard link that publishes it and the temporary's removal, the file is done, see
+        the next test), else let it go on."""
         os.kill(victim, signal.SIGSTOP)
         wait_for(lambda: (stat(victim) or "T")[0] == "T", "the worker stopped")
-        if list(out.glob(f".*.{victim}-*.part")):
-            return True
+        for temporary in out.glob(f".*.{victim}-*.part"):
+            if not (out / temporary.name[1 : temporary.name.rindex(f".{victim}-")]).exists():
+                return True
         os.kill(victim, signal.SIGCONT)
         return False
 
@@ -398,3 +401,33 @@ def test_a_worker_killed_from_outside_fails_its_file_only(tmp_path, many):
     assert part_files(tmp_path) == []
     assert len(outputs(out)) == 79 and all(p.read_bytes() == reference for p in outputs(out))
     assert not alive(victim, workers[victim])
+
+
+def test_a_worker_killed_after_publishing_its_output_has_its_file_done(tmp_path, monkeypatch):
+    """Killed between the hard link that publishes its output and the removal of its
+    temporary file: the output is whole, so the file is done (with a note), not failed,
+    and no temporary file is left."""
+    from convcli import batch, imageio
+
+    publish = imageio._publish
+
+    def publish_then_die(temporary, target, force):
+        publish(temporary, target, force)
+        if Path(target).name == "in2-sobel.png":  # in a forked worker: the patch goes along
+            os.kill(os.getpid(), signal.SIGKILL)
+
+    monkeypatch.setattr(imageio, "_publish", publish_then_die)
+    pixels = smooth_image(40, 50, seed=3)
+    for index in range(4):
+        Image.fromarray(pixels).save(tmp_path / f"in{index}.png")
+    steps = [parse_step("sobel")]
+    inputs = batch.find_inputs(sorted(str(path) for path in tmp_path.glob("in*.png")))
+    items = batch.plan_batch(inputs, str(tmp_path / "out"), steps)
+    report = batch.run_batch(items, steps, jobs=2)
+    outcomes = {Path(item.output).name: (item.status, item.note) for item in report.items}
+    assert outcomes["in2-sobel.png"] == ("done", "finished as its worker died")
+    assert [status for status, _ in outcomes.values()] == ["done"] * 4
+    reference = tmp_path / "reference.png"
+    process_one(tmp_path / "in0.png", reference, steps)
+    assert all(path.read_bytes() == reference.read_bytes() for path in outputs(tmp_path / "out"))
+    assert part_files(tmp_path) == []
