@@ -28,9 +28,8 @@ Three algorithms compute the same pools (``algorithm=``):
 otherwise.
 
 The median filter runs an exact min/max network shared between neighbouring windows
-(:mod:`convcli.core._median`), in uint8 or uint16 when the
-values allow, or SciPy's selection for strides > 1 and windows over 15 (see
-:func:`choose_median`).
+(:mod:`convcli.core._median`), in uint8 or uint16 when the values allow, or SciPy's
+selection for strides > 1 and windows over 15 (see :func:`choose_median`).
 """
 
 from __future__ import annotations
@@ -373,12 +372,12 @@ def _doubling_pass(
     length = (count - 1) * win.stride + win.dilation * (win.kernel - 1) + 1
     shape = list(source.shape)
     shape[axis] = length
-    size = math.prod(shape)
+    values = math.prod(shape)
     # Kept between bands and calls (_scratch): fresh, these were ~19,000 page faults a 4K
     # 15x15 max (60 ms of the kernel's time against 90 ms of ours).
-    buffers = _scratch.take(size, source.dtype), _scratch.take(size, source.dtype)
+    buffers = _scratch.take(values, source.dtype), _scratch.take(values, source.dtype)
     try:
-        level, spare = (buffer[:size].reshape(shape) for buffer in buffers)
+        level, spare = (buffer[:values].reshape(shape) for buffer in buffers)
         inside_start, inside_stop = max(low, 0), min(low + length, win.size)
         inside = slice(inside_start - low, max(inside_stop, inside_start) - low)
         level[_along(axis, slice(0, inside.start))] = op.identity
@@ -716,7 +715,7 @@ MEDIAN_ALGORITHMS: tuple[str, ...] = ("auto", "network", "scipy")
 # by value size: uint8 and uint16 pack 4x and 2x more values per SIMD op. Measured on
 # this machine with 256 kB tiles cast on the way (2026-12-04, bench_core): per pass 0.11-0.14
 # (float32) and 0.028-0.036 (uint8) at 4K, 0.175 and 0.064 at 512x512, where fewer tiles
-# share the cores; these values put the estimates at 0.75-1.45x of the times, both sizes.
+# share the cores; with these values bench_core measured estimates 0.70-1.54x of the times.
 NS_MEDIAN_PASS = {1: 0.045, 2: 0.09, 4: 0.15, 8: 0.3}
 NS_SCIPY_MEDIAN_TAP = 15.0  # scipy.ndimage's selection, per output and window tap (1 core)
 NS_SCIPY_IMPORT = 2.5e8
