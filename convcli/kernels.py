@@ -1525,19 +1525,17 @@ def _describe_matrix(
     rank = factors = None
     singular_values: tuple[float, ...] = ()
     if matrix.ndim == 2:
-        # One SVD for the rank (NumPy's matrix_rank tolerance); rank1_factors only for a
-        # kernel that is rank 1 to its tolerance (a 1025x1025 SVD takes seconds). Values
-        # under the rank tolerance are the SVD's rounding, which differs between BLAS
-        # builds: they are kept as 0.
+        # One SVD, for the rank (NumPy's matrix_rank tolerance) and for rank1_factors (a
+        # 1025x1025 SVD takes seconds). Values under the rank tolerance are the SVD's
+        # rounding, which differs between BLAS builds: they are kept as 0.
         singular = np.linalg.svd(matrix, compute_uv=False)
         largest = float(singular[0]) if singular.size else 0.0
         tolerance = largest * max(matrix.shape) * np.finfo(np.float64).eps
         singular_values = tuple(float(v) if v > tolerance else 0.0 for v in singular)
         rank = sum(v > 0 for v in singular_values)
-        if largest > 0 and (singular.size == 1 or singular[1] <= _RANK1_RTOL * largest):
-            split = rank1_factors(matrix, _RANK1_RTOL)
-            if split is not None:
-                factors = _nice_factors(matrix, *split, integer=integer)
+        split = rank1_factors(matrix, _RANK1_RTOL, singular=singular)
+        if split is not None:
+            factors = _nice_factors(matrix, *split, integer=integer)
     return KernelDescription(
         text=text,
         kind="kernel",

@@ -71,6 +71,26 @@ def test_rank1_factors_come_from_the_kernel_not_from_lapack(monkeypatch):
     assert [v.tolist() for v in rank1_factors(gaussian)] == [column.tolist(), row.tolist()]
 
 
+def test_describing_a_kernel_takes_one_svd(monkeypatch):
+    """The rank, the singular values and the factors come from one SVD (a 1025x1025 one
+    takes seconds): rank1_factors is handed the singular values describe has."""
+    import numpy as np
+
+    from convcli.kernels import describe, parse_step
+
+    calls = []
+    real_svd = np.linalg.svd
+
+    def counted(matrix, *args, **kwargs):
+        calls.append(matrix.shape)
+        return real_svd(matrix, *args, **kwargs)
+
+    monkeypatch.setattr(np.linalg, "svd", counted)
+    described = describe(parse_step("box:5"))
+    assert described.rank == 1 and described.factors is not None
+    assert calls == [(5, 5)]
+
+
 def test_rank1_factors_of_a_nearly_rank1_kernel_stay_within_rtol():
     import numpy as np
 

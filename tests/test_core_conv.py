@@ -497,6 +497,21 @@ def test_transposed_pieces_are_shared_between_threads(monkeypatch):
     np.testing.assert_array_equal(shared, alone)
 
 
+def test_transposed_products_in_chunks_fit_every_block(monkeypatch):
+    # 5 channels in blocks of 3 and 2: with room for one block's tap at a time, the last
+    # block must not take two (its buffer is sized by the whole block).
+    from convcli.core import _scratch, conv
+
+    rng = np.random.default_rng(10)
+    x = rng.normal(size=(1, 6, 5, 5)).astype(np.float32)
+    weight = rng.normal(size=(6, 5, 3, 3)).astype(np.float32)
+    whole = conv_transpose2d(x, weight, None, 2, 1)
+    monkeypatch.setattr(_scratch, "_kept", [])  # buffers of the sizes asked, none larger
+    monkeypatch.setattr(conv, "TRANSPOSE_BLOCKS", 2)
+    monkeypatch.setattr(conv, "TRANSPOSE_CHUNK_BYTES", 3 * 25 * 4 + 150)  # 1.5 taps of 3
+    np.testing.assert_allclose(conv_transpose2d(x, weight, None, 2, 1), whole, atol=1e-5)
+
+
 # --------------------------------------------------------------- algorithm choice
 
 SOBEL_X = np.array([[-1, 0, 1], [-2, 0, 2], [-1, 0, 1]], np.float32)

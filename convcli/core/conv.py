@@ -581,12 +581,19 @@ class _PhaseScatter:
     crop: tuple[Sequence[int], Sequence[int]]
     out: np.ndarray
 
+    @property
+    def chunk(self) -> int:
+        """Taps multiplied in one product: their products for a whole block of channels
+        hold at most :data:`TRANSPOSE_CHUNK_BYTES` (a last, smaller block takes as many)."""
+        batch, _, height, width = self.x4.shape
+        per_tap = batch * self.block * height * width * self.x4.itemsize
+        return max(1, TRANSPOSE_CHUNK_BYTES // max(per_tap, 1))
+
     def sizes(self) -> tuple[int, int]:
         """Values of the products' and the plane's scratch one thread needs."""
         batch, _, height, width = self.x4.shape
+        most_taps = min(self.chunk, max((len(taps) for _, taps in self.phases), default=0))
         per_tap = batch * self.block * height * width
-        chunk = max(1, TRANSPOSE_CHUNK_BYTES // max(per_tap * self.x4.itemsize, 1))
-        most_taps = min(chunk, max((len(taps) for _, taps in self.phases), default=0))
         return most_taps * per_tap, batch * self.block * math.prod(self.plane_size)
 
     def run(self, pieces: Iterable[tuple[int, int]]) -> None:
@@ -614,7 +621,7 @@ class _PhaseScatter:
         planes = plane_view.reshape(batch, count, *self.plane_size)
         planes.fill(0)
         per_tap = batch * count * height * width
-        chunk = max(1, TRANSPOSE_CHUNK_BYTES // max(per_tap * self.x4.itemsize, 1))
+        chunk = self.chunk  # from the whole block: the buffer holds that many
         for start in range(0, len(taps), chunk):
             part = taps[start : start + chunk]
             matrix = np.concatenate([weights[:, :, i, j].T for i, j in part])

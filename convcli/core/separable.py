@@ -11,7 +11,9 @@ import numpy as np
 from numpy.typing import ArrayLike
 
 
-def rank1_factors(kernel: ArrayLike, rtol: float = 1e-6) -> tuple[np.ndarray, np.ndarray] | None:
+def rank1_factors(
+    kernel: ArrayLike, rtol: float = 1e-6, *, singular: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray] | None:
     """Split a 2-D kernel into a column and a row whose outer product is the kernel.
 
     Parameters
@@ -20,6 +22,9 @@ def rank1_factors(kernel: ArrayLike, rtol: float = 1e-6) -> tuple[np.ndarray, np
         The kernel, in any orientation (the factors keep it).
     rtol : float
         Largest second singular value, relative to the first, still treated as zero.
+    singular : ndarray, optional
+        The kernel's singular values, largest first, when the caller has them already
+        (``np.linalg.svd(kernel, compute_uv=False)``): not computed again.
 
     Returns
     -------
@@ -49,7 +54,8 @@ def rank1_factors(kernel: ArrayLike, rtol: float = 1e-6) -> tuple[np.ndarray, np
     matrix = np.asarray(kernel, dtype=np.float64)
     if matrix.ndim != 2:
         raise ValueError(f"kernel must be 2-D, got shape {matrix.shape}")
-    singular = np.linalg.svd(matrix, compute_uv=False)
+    if singular is None:
+        singular = np.linalg.svd(matrix, compute_uv=False)
     if singular.size == 0 or singular[0] == 0.0:
         return None
     if singular.size > 1 and singular[1] > rtol * singular[0]:
