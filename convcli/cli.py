@@ -11,6 +11,7 @@ and nowhere else; ``CONVCLI_DEBUG=1`` lets the traceback through instead.
 # twice for _root (issue 14).
 import contextlib
 import errno
+import gc
 import importlib
 import inspect
 import os
@@ -288,4 +289,10 @@ def main() -> None:
     # One name and one completion variable however it was started (`python -m convcli`
     # would otherwise be "python -m convcli" and _PYTHON _M CONVCLI_COMPLETE, which no
     # shell can set): the scripts --show-completion prints call `convcli`.
-    app(prog_name="convcli", complete_var="_CONVCLI_COMPLETE")
+    try:
+        app(prog_name="convcli", complete_var="_CONVCLI_COMPLETE")
+    finally:
+        # What the command leaves goes with the process, and everything it wrote is
+        # closed: the interpreter's last collections need not walk it (after a Dask run,
+        # distributed's ~75,000 objects: ~0.2 s of a 2-file batch's 1.1 s).
+        gc.freeze()

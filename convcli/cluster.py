@@ -628,7 +628,9 @@ def _start_fork_server(modules: Sequence[str]) -> None:
     from multiprocessing import forkserver
 
     os.environ.update(pre_spawn_environ())
-    multiprocessing.get_context("forkserver").set_forkserver_preload(list(modules))
+    # The last import freezes the ones before (Python's advice before forking).
+    server = multiprocessing.get_context("forkserver")
+    server.set_forkserver_preload([*modules, "convcli._frozen_preload"])
     forkserver.ensure_running()
 
 
