@@ -12,7 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import convcli
-from convcli.core import _engines, conv2d, conv_transpose2d
+from convcli.core import _engines, _median, _strips, conv2d, conv_transpose2d, pool
 
 K = np.array([[0, 1], [2, 3]])
 
@@ -438,12 +438,52 @@ def recorded_pieces(monkeypatch, module) -> list[list[tuple[int, int]]]:
     pieces: list[list[tuple[int, int]]] = []
     run_bands = module.run_bands
 
-    def recorded(units, work, parallel):
+    def recorded(units, work, parallel, **options):
         pieces.append(list(units))
-        run_bands(units, work, parallel)
+        run_bands(units, work, parallel, **options)
 
     monkeypatch.setattr(module, "run_bands", recorded)
     return pieces
+
+
+def buffers_seen(monkeypatch, module) -> list[int]:
+    """NumPy's ufunc buffer size in the thread computing each piece of ``module``'s
+    ``run_bands``, recorded."""
+    seen: list[int] = []
+    run_bands = module.run_bands
+
+    def recorded(units, work, parallel, **options):
+        def observed(share):
+            for piece in share:
+                seen.append(np.getbufsize())
+                work([piece])
+
+        run_bands(units, observed, parallel, **options)
+
+    monkeypatch.setattr(module, "run_bands", recorded)
+    return seen
+
+
+def test_the_passes_run_with_the_cores_ufunc_buffer_in_every_thread(monkeypatch):
+    # NumPy's default buffer (8192 elements) copied every pass over rows shorter than it
+    # (a 1080p box took 1.6x as long); the core's threads use a small one, the median's
+    # tiles keep NumPy's (their casts go through it), and the caller's is left as it was.
+    x = np.random.default_rng(13).random((3, 512, 700)).astype(np.float32)
+    by_conv, by_pool = buffers_seen(monkeypatch, _engines), buffers_seen(monkeypatch, pool)
+    by_median = buffers_seen(monkeypatch, _median)
+    box = conv2d(x, np.full((3, 1, 9, 9), 1 / 81, np.float32), padding="same", groups=3)
+    widest = pool.max_pool2d(x, 5, stride=1, padding=2)
+    pool.median_filter2d(x[:, :64, :64], 3)
+    assert len(by_conv) == 3 and set(by_conv) == {_strips.UFUNC_BUFFER} != {8192}
+    assert by_pool and set(by_pool) == {_strips.UFUNC_BUFFER}
+    assert by_median and set(by_median) == {8192}
+    assert np.getbufsize() == 8192
+    # Elementwise passes: the buffer changes their speed, never their bits.
+    monkeypatch.setattr(_strips, "UFUNC_BUFFER", 8192)
+    np.testing.assert_array_equal(
+        conv2d(x, np.full((3, 1, 9, 9), 1 / 81, np.float32), padding="same", groups=3), box
+    )
+    np.testing.assert_array_equal(pool.max_pool2d(x, 5, stride=1, padding=2), widest)
 
 
 def test_the_planes_of_a_one_band_image_are_shared_between_threads(monkeypatch):

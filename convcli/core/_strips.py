@@ -21,6 +21,15 @@ from convcli.core.padding import border_sources
 MIN_PARALLEL_ELEMENTS = 1 << 18
 """Below this many output elements, threads cost more than they save."""
 
+UFUNC_BUFFER = 512
+"""Elements of NumPy's ufunc buffers (:func:`numpy.setbufsize`; NumPy's default is 8192)
+while the core's passes run (:func:`run_bands`). NumPy's iterator copies a 2-D pass
+whose rows are shorter than its buffer through the buffer, to loop over more elements at
+once; for one add or max per element the copies cost more than the pass. Measured on RGB
+float32 (NumPy 2.4, one A/B run): 1080p, box 31x31 21.4 -> 12.9 ms, 3x3 max filter 5.9
+-> 3.5 ms; 512x512, box 31x31 4.4 -> 3.0 ms; 4K (rows of 3,840) and the BLAS-bound
+engines unchanged."""
+
 
 def axis_source(size: int, before: int, after: int, mode: str) -> np.ndarray:
     """For each position of a padded axis, the input index it copies, or -1 for a zero.
@@ -219,6 +228,8 @@ def run_bands(
     bands: list[tuple[int, int]],
     work: Callable[[Iterable[tuple[int, int]]], None],
     parallel: bool,
+    *,
+    numpy_buffer: bool = False,
 ) -> None:
     """Run ``work`` over the bands, handed out one at a time to this thread and to the
     process's helper threads (:func:`convcli._threads.helper_threads`).
@@ -246,7 +257,12 @@ def run_bands(
         Takes an iterable of bands and computes them all (with buffers of its own).
     parallel : bool
         Whether to share the bands between worker threads (False: this thread only).
+    numpy_buffer : bool
+        Keep NumPy's ufunc buffer size; by default every thread runs ``work`` with
+        :data:`UFUNC_BUFFER`.
     """
+    if not numpy_buffer:
+        work = _with_ufunc_buffer(work, UFUNC_BUFFER)
     cores = cpu_count()
     workers = min(cores, len(bands)) if parallel else 1
     with blas_threads(1 if workers > 1 else cores):
@@ -262,6 +278,22 @@ def run_bands(
             wait(started)
         for helper in started:
             helper.result()  # a helper's failure, raised here
+
+
+def _with_ufunc_buffer(
+    work: Callable[[Iterable[tuple[int, int]]], None], size: int
+) -> Callable[[Iterable[tuple[int, int]]], None]:
+    """``work`` run with NumPy's ufunc buffer of ``size`` elements, set and restored in
+    the thread that runs it (NumPy keeps the setting per thread)."""
+
+    def sized(share: Iterable[tuple[int, int]]) -> None:
+        before = np.setbufsize(size)
+        try:
+            work(share)
+        finally:
+            np.setbufsize(before)
+
+    return sized
 
 
 class _BandQueue:
