@@ -619,7 +619,6 @@ class _PhaseScatter:
         weights = self.weight4[g * group_in : (g + 1) * group_in, first : first + count]
         plane_view = plane[: batch * count * math.prod(self.plane_size)]
         planes = plane_view.reshape(batch, count, *self.plane_size)
-        planes.fill(0)
         per_tap = batch * count * height * width
         chunk = self.chunk  # from the whole block: the buffer holds that many
         for start in range(0, len(taps), chunk):
@@ -629,13 +628,27 @@ class _PhaseScatter:
             np.matmul(matrix, inputs, out=product)
             for t, (i, j) in enumerate(part):
                 row, col = (i * dilation[0]) // stride[0], (j * dilation[1]) // stride[1]
-                contribution = product[:, t * count : (t + 1) * count]
-                planes[:, :, row : row + height, col : col + width] += contribution.reshape(
+                contribution = product[:, t * count : (t + 1) * count].reshape(
                     batch, count, height, width
                 )
+                region = planes[:, :, row : row + height, col : col + width]
+                if start or t:
+                    region += contribution
+                else:  # the phase's first tap is copied in (a third of an add's time)
+                    _zero_around(planes, row, col, height, width)
+                    np.copyto(region, contribution)
         kept, into = _phase_crop(phase, stride, pads, out_size, self.plane_size)
         channel = g * group_out + first
         self.out[:, channel : channel + count][into] = planes[kept]
+
+
+def _zero_around(planes: np.ndarray, row: int, col: int, height: int, width: int) -> None:
+    """Zero ``planes`` (..., rows, cols) outside rows ``row .. row + height`` and columns
+    ``col .. col + width``."""
+    planes[..., :row, :] = 0
+    planes[..., row + height :, :] = 0
+    planes[..., row : row + height, :col] = 0
+    planes[..., row : row + height, col + width :] = 0
 
 
 def _scatter_taps(
@@ -693,7 +706,9 @@ def _phase_taps(
     phases: dict[tuple[int, int], list[tuple[int, int]]] = {}
     for i in range(weight4.shape[2]):
         for j in range(weight4.shape[3]):
-            if weight4[:, :, i, j].any():
+            # A learned tap's first weight is almost never 0: the whole tap is read
+            # (strided, ~20 us for 256 x 128 channels) only when it is.
+            if weight4[0, 0, i, j] or weight4[:, :, i, j].any():
                 key = ((i * dilation[0]) % stride[0], (j * dilation[1]) % stride[1])
                 phases.setdefault(key, []).append((i, j))
     return phases
