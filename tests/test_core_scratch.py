@@ -60,12 +60,16 @@ def test_results_do_not_depend_on_what_scratch_held(algorithm):
 
 
 def test_repeated_calls_are_not_faulted_in_again():
+    # On one thread: with two, glibc now and then gives a call's 3 MB output fresh pages
+    # (768 faults, first touched by the bands' writes), more often since the threads set
+    # NumPy's ufunc buffer (3fdad41); scratch is lent alike to every thread.
     import subprocess
     import sys
 
     code = (
         "import resource, numpy as np\n"
-        "from convcli.core import conv2d\n"
+        "from convcli.core import _engines, conv2d\n"
+        "_engines.MIN_PARALLEL_ELEMENTS = 1 << 40\n"
         "x = np.random.default_rng(0).random((3, 512, 512), dtype=np.float32)\n"
         "w = np.ones((3, 1, 5, 5), np.float32) / 25\n"
         "call = lambda: conv2d(x, w, padding='same', groups=3, padding_mode='reflect')\n"
