@@ -12,6 +12,7 @@ from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
 import convcli
+from convcli._threads import helper_threads
 from convcli.core import _engines, _median, _strips, conv2d, conv_transpose2d, pool
 
 K = np.array([[0, 1], [2, 3]])
@@ -446,6 +447,13 @@ def recorded_pieces(monkeypatch, module) -> list[list[tuple[int, int]]]:
     return pieces
 
 
+def test_transposed_weights_without_channels_give_zeros():
+    # No input channel: every output is a sum of nothing (torch gives zeros too).
+    out = conv_transpose2d(np.ones((1, 0, 3, 3)), np.ones((0, 1, 2, 2)))
+    np.testing.assert_array_equal(out, np.zeros((1, 1, 4, 4)))
+    assert conv_transpose2d(np.ones((1, 1, 3, 3)), np.ones((1, 0, 2, 2))).shape == (1, 0, 4, 4)
+
+
 def buffers_seen(monkeypatch, module) -> list[int]:
     """NumPy's ufunc buffer size in the thread computing each piece of ``module``'s
     ``run_bands``, recorded."""
@@ -468,16 +476,23 @@ def test_the_passes_run_with_the_cores_ufunc_buffer_in_every_thread(monkeypatch)
     # NumPy's default buffer (8192 elements) copied every pass over rows shorter than it
     # (a 1080p box took 1.6x as long); the core's threads use a small one, the median's
     # tiles keep NumPy's (their casts go through it), and the caller's is left as it was.
+    numpys = np.getbufsize()
+    assert numpys != _strips.UFUNC_BUFFER
     x = np.random.default_rng(13).random((3, 512, 700)).astype(np.float32)
     by_conv, by_pool = buffers_seen(monkeypatch, _engines), buffers_seen(monkeypatch, pool)
     by_median = buffers_seen(monkeypatch, _median)
     box = conv2d(x, np.full((3, 1, 9, 9), 1 / 81, np.float32), padding="same", groups=3)
     widest = pool.max_pool2d(x, 5, stride=1, padding=2)
     pool.median_filter2d(x[:, :64, :64], 3)
-    assert len(by_conv) == 3 and set(by_conv) == {_strips.UFUNC_BUFFER} != {8192}
+    assert len(by_conv) == 3 and set(by_conv) == {_strips.UFUNC_BUFFER}
     assert by_pool and set(by_pool) == {_strips.UFUNC_BUFFER}
-    assert by_median and set(by_median) == {8192}
-    assert np.getbufsize() == 8192
+    assert by_median and set(by_median) == {numpys}
+    assert np.getbufsize() == numpys
+    # A helper thread runs its share with the core's buffer and gives NumPy's back.
+    sized = _strips._with_ufunc_buffer(lambda share: by_conv.append(np.getbufsize()), 512)
+    helper = helper_threads()
+    helper.submit(sized, []).result()
+    assert by_conv[-1] == 512 and helper.submit(np.getbufsize).result() == numpys
     # Elementwise passes: the buffer changes their speed, never their bits.
     monkeypatch.setattr(_strips, "UFUNC_BUFFER", 8192)
     np.testing.assert_array_equal(

@@ -204,18 +204,3 @@ def test_an_error_after_the_cluster_started_leaves_no_process_and_no_output(tmp_
         interval=0.05,
     )
     assert sorted(os.listdir(tmp_path)) == ["blocker", "in"]
-
-
-def test_the_entry_point_leaves_its_objects_to_the_process_exit():
-    """``main`` freezes what is left when the command ends (also by SystemExit), so the
-    interpreter's last collections do not walk it: ~0.1 s after a Dask run. (A child
-    process: ``main`` sets up the process's signal handling for good.)"""
-    code = (
-        "import gc, sys\nfrom convcli.cli import main\nsys.argv = ['convcli', '--version']\n"
-        "try:\n    main()\nexcept SystemExit as ended:\n"
-        "    print(ended.code, gc.get_freeze_count())\n"
-    )
-    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
-    assert run.returncode == 0, run.stderr
-    code, frozen = run.stdout.split()[-2:]
-    assert code == "0" and int(frozen) > 1000, run.stdout

@@ -26,8 +26,8 @@ UFUNC_BUFFER = 512
 while the core's passes run (:func:`run_bands`). NumPy's iterator copies a 2-D pass
 whose rows are shorter than its buffer through the buffer, to loop over more elements at
 once; for one add or max per element the copies cost more than the pass. Measured on RGB
-float32 (NumPy 2.4, one A/B run): 1080p, box 31x31 21.4 -> 12.9 ms, 3x3 max filter 5.9
--> 3.5 ms; 512x512, box 31x31 4.4 -> 3.0 ms; 4K (rows of 3,840) and the BLAS-bound
+float32 (NumPy 2.4, A/B, 5 rounds): 1080p, box 31x31 22.1 -> 12.6 ms, 3x3 max filter 5.95
+-> 3.49 ms; 512x512, box 31x31 4.2 -> 2.9 ms; 4K (rows of 3,840) and the BLAS-bound
 engines unchanged."""
 
 
