@@ -510,11 +510,19 @@ def test_fail_fast_on_a_cluster_cancels_the_rest(tmp_path, dask_cluster):
     lines = run.stderr.splitlines()
     assert lines[0].startswith(f"failed: {folder / 'a-bad.png'}: not an image")
     assert lines[-1].startswith("stopped at the first failure (--fail-fast): "), lines
-    written = sorted(out.iterdir()) if out.exists() else []
     done = int(lines[-1].split(": ")[1].split(" done")[0])
     assert f", 1 failed, {10 - done} not run in " in lines[-1] and done < 10
+
     # A task already running on a worker of a cluster convcli did not start cannot be
-    # stopped: it may publish (whole) after the report; at most one per worker.
+    # stopped: it may publish (whole) after the report; at most one per worker. Read
+    # once no worker runs a task (the scheduler forgets a cancelled one at once): before,
+    # a temporary file can be listed and be gone.
+    def executing(dask_worker) -> int:  # sent by value: tests is not on the workers' path
+        return len(dask_worker.state.executing)  # cancelled tasks still running included
+
+    wait_for(lambda: not any(client.run(executing).values()), "idle workers")
+    written = sorted(out.iterdir()) if out.exists() else []
+    assert not [path.name for path in written if path.name.endswith(".part")]
     assert done <= len(written) <= done + 2
     reference = local_reference(folder, tmp_path / "local", "gaussian:6")
     for path in written:
