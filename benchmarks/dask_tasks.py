@@ -41,7 +41,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from batch_process import make_photos  # noqa: E402  (the same 1080p photos as issue 5)
 
 STEP = "gaussian:2"
-CHUNKS = (1, 4, 16)
+CHUNKS = (1, 4, 8, 16)
 Sample = tuple[float, float, float]  # seconds; CPU seconds here, in the workers
 
 

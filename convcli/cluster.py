@@ -1,7 +1,8 @@
 """A batch on a Dask cluster (``convcli apply ... -O OUT --dask ADDRESS``).
 
 Each Dask task runs :func:`convcli.process.process_file` on a few files in turn
-(:func:`run_files`; :func:`files_per_task` says how many: one up to 100 files), the same
+(:func:`run_files`; :func:`files_per_task` says how many: eight, or more for very many
+files, fewer for very few), the same
 unit of work as the local worker pool, so the outputs are byte for byte those of ``-j 1``.
 Dask does the scheduling: ``client.map`` submits the tasks, ``as_completed`` feeds the
 report and the progress bar, file by file, as results arrive (recorded results are let go
@@ -51,6 +52,13 @@ RETRIES = 2
 #: Every worker thread gets at least this many tasks (:func:`files_per_task`): the last
 #: ones balance the load between the workers.
 TASKS_PER_THREAD = 4
+
+#: Files a task holds at least, when every worker thread still gets its
+#: :data:`TASKS_PER_THREAD` tasks (:func:`files_per_task`). A task costs 1.5-3 ms of CPU
+#: in the client and the scheduler whatever it holds (Dask's docs: up to 1 ms a task of
+#: the scheduler's own, and tasks of ~100 ms advised), as much as a 0.26 MP file's whole
+#: work; measured on a warm LocalCluster of two workers (``benchmarks/dask_tasks.py``).
+MIN_FILES_PER_TASK = 8
 
 #: Seconds to wait for a scheduler or a LocalCluster's workers.
 CONNECT_TIMEOUT = 30
@@ -114,22 +122,20 @@ def files_per_task(files: int, threads: int) -> int:
     """How many files each task of a batch of ``files`` holds, on ``threads`` worker threads.
 
     Dask's own habit for a sequence (``dask.bag.from_sequence`` without a partition size:
-    one item per partition up to 100 items, then ``ceil(sqrt(n) / sqrt(100))``), bounded
-    so that every worker thread still gets at least :data:`TASKS_PER_THREAD` tasks. A task
-    costs a few ms of CPU in the client and the scheduler whatever it holds; a file of a
-    small image costs about as much (the README's "What to expect on N machines").
+    one item per partition up to 100 items, then ``ceil(sqrt(n) / sqrt(100))``), but at
+    least :data:`MIN_FILES_PER_TASK`, and bounded so that every worker thread still gets
+    at least :data:`TASKS_PER_THREAD` tasks (which comes first).
 
     Examples
     --------
-    >>> [files_per_task(n, 2) for n in (1, 100, 101, 400, 10_000, 1_000_000)]
-    [1, 1, 2, 2, 10, 100]
+    >>> [files_per_task(n, 2) for n in (1, 20, 100, 400, 10_000, 1_000_000)]
+    [1, 2, 8, 8, 10, 100]
     >>> files_per_task(10_000, 300)  # 1,250 tasks: four for each of 300 threads
     8
     """
-    if files <= 100:
-        return 1
-    habit = max(1, math.ceil(math.sqrt(files) / math.sqrt(100)))
-    return max(1, min(habit, files // (TASKS_PER_THREAD * max(1, threads))))
+    habit = 1 if files <= 100 else math.ceil(math.sqrt(files) / math.sqrt(100))
+    most = files // (TASKS_PER_THREAD * max(1, threads))
+    return max(1, min(max(habit, MIN_FILES_PER_TASK), most))
 
 
 def run_files(

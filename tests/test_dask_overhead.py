@@ -78,8 +78,12 @@ def test_results_are_let_go_in_batches_not_one_round_trip_per_file(
     monkeypatch.setattr(cluster, "LET_GO_COUNT", 16)
     items = small_images(tmp_path / "in", 40)
     outcomes = {}
-    stopped = run.run(
-        items, STEPS, ApplyOptions(), lambda item, o: outcomes.update({item.output: o})
+    stopped = run.run(  # a task a file: 40 results
+        items,
+        STEPS,
+        ApplyOptions(),
+        lambda item, o: outcomes.update({item.output: o}),
+        per_task=1,
     )
     assert not stopped
     assert sorted(outcomes) == [item.output for item in items]

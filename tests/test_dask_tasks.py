@@ -4,8 +4,8 @@ files on a real cluster (``dask scheduler`` and two ``dask worker`` processes on
 file per task, including when a file kills its workers in the middle of a task.
 
 The library's :meth:`convcli.cluster.DaskRun.run` is called here with ``per_task`` to make
-tasks of several files out of a few files; the CLI uses :func:`files_per_task` (one file a
-task up to 100 files).
+tasks of several files out of a few files; the CLI uses :func:`files_per_task` (at least
+eight files a task when each worker thread still gets four tasks).
 """
 
 from __future__ import annotations
@@ -24,12 +24,12 @@ STEPS = [parse_step("gaussian:2")]
 OPTIONS = ApplyOptions()
 
 
-def test_files_per_task_is_dasks_habit_for_a_sequence():
-    """One file a task up to 100 files, then about sqrt(n)/10 (dask.bag.from_sequence's
-    partition size), never so many that a worker thread gets fewer than four tasks."""
-    sizes = {n: cluster.files_per_task(n, 2) for n in (1, 100, 101, 400, 10_000, 1_000_000)}
-    assert sizes == {1: 1, 100: 1, 101: 2, 400: 2, 10_000: 10, 1_000_000: 100}
-    assert [cluster.files_per_task(n, 1) for n in (1, 100, 101, 10_000)] == [1, 1, 2, 10]
+def test_files_per_task_is_dasks_habit_for_a_sequence_but_at_least_eight():
+    """About sqrt(n)/10 (dask.bag.from_sequence's partition size) but at least eight files
+    a task, never so many that a worker thread gets fewer than four tasks."""
+    sizes = {n: cluster.files_per_task(n, 2) for n in (1, 7, 20, 100, 400, 10_000, 1_000_000)}
+    assert sizes == {1: 1, 7: 1, 20: 2, 100: 8, 400: 8, 10_000: 10, 1_000_000: 100}
+    assert [cluster.files_per_task(n, 1) for n in (1, 31, 32, 100, 10_000)] == [1, 7, 8, 8, 10]
     # Many worker threads for the files: the size falls so that each gets four tasks.
     assert cluster.files_per_task(101, 12) == 2  # 51 tasks for 48 wanted
     assert cluster.files_per_task(101, 13) == 1  # 2 a task would give 51 < 52
@@ -41,13 +41,15 @@ def test_files_per_task_is_dasks_habit_for_a_sequence():
         for threads in (1, 2, 3, 16, 80, 1_000):
             size = cluster.files_per_task(files, threads)
             tasks = math.ceil(files / size)
+            most = files // (cluster.TASKS_PER_THREAD * threads)
             assert size == 1 or tasks >= cluster.TASKS_PER_THREAD * threads, (files, threads)
+            assert size >= min(cluster.MIN_FILES_PER_TASK, most), (files, threads)
 
 
-def test_files_per_task_matches_dask_bag_without_the_bound():
+def test_files_per_task_matches_dask_bag_above_the_minimum():
     import dask.bag
 
-    for files in (1, 2, 99, 100, 101, 120, 400, 401, 2_500, 10_000):
+    for files in (6_401, 10_000, 40_000, 250_000):  # sqrt(n)/10 > 8
         size = cluster.files_per_task(files, 1)
         assert dask.bag.from_sequence(range(files)).npartitions == math.ceil(files / size)
 
@@ -153,9 +155,9 @@ def test_tasks_of_several_files_give_the_outputs_and_report_of_one_per_task(
                record[0] not in failed)  # fmt: skip
 
 
-def test_a_batch_of_101_files_runs_in_tasks_of_two(tmp_path, dask_cluster, monkeypatch):
+def test_a_batch_of_101_files_runs_in_tasks_of_eight(tmp_path, dask_cluster, monkeypatch):
     """Without ``per_task``, :func:`files_per_task` decides: 101 files on two worker
-    threads are 50 tasks of two and one of one, with the bytes of ``-j 1``."""
+    threads are 12 tasks of eight and one of five, with the bytes of ``-j 1``."""
     address, client = dask_cluster
     client.wait_for_workers(2, timeout=DEADLINE)
     folder = tmp_path / "in"
@@ -164,7 +166,7 @@ def test_a_batch_of_101_files_runs_in_tasks_of_two(tmp_path, dask_cluster, monke
     expected = reference(folder, tmp_path / "local", names)
     sizes = task_sizes(monkeypatch)
     report = run_tasks(address, plan(folder, tmp_path / "out", names), None)
-    assert sizes == [2] * 50 + [1]
+    assert sizes == [8] * 12 + [5]
     assert {record[1:] for record in report} == {("done", None, None, 0)}
     assert outputs(tmp_path / "out") == expected
 
