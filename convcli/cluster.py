@@ -1,9 +1,9 @@
 """A batch on a Dask cluster (``convcli apply ... -O OUT --dask ADDRESS``).
 
 Each Dask task runs :func:`convcli.process.process_file` on a few files in turn
-(:func:`run_files`; :func:`files_per_task` says how many: eight, or more for very many
-files, fewer for very few), the same
-unit of work as the local worker pool, so the outputs are byte for byte those of ``-j 1``.
+(:func:`run_files`; :func:`files_per_task` says how many: eight, more for very many files,
+fewer for very few), the same unit of work as the local worker pool, so the outputs are
+byte for byte those of ``-j 1``.
 Dask does the scheduling: ``client.map`` submits the tasks, ``as_completed`` feeds the
 report and the progress bar, file by file, as results arrive (recorded results are let go
 in batches: :class:`_Releases`), ``retries=`` and the scheduler's

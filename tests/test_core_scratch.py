@@ -14,6 +14,13 @@ def empty_pool(monkeypatch):
     monkeypatch.setattr(_scratch, "_kept", [])
 
 
+def test_lent_buffers_come_back_however_the_block_ends():
+    with pytest.raises(RuntimeError), _scratch.lent(np.float32, 500, 300) as buffers:
+        raise RuntimeError("the work failed")
+    assert sorted(kept.size for kept in _scratch._kept) == [300, 500]
+    assert all(any(kept is buffer for kept in _scratch._kept) for buffer in buffers)
+
+
 def test_a_buffer_given_back_is_lent_again():
     first = _scratch.take(1000, np.float32)
     _scratch.give(first)

@@ -10,7 +10,9 @@ call instead (at most :data:`MAX_KEPT_BYTES` in all). Their contents are garbage
 
 from __future__ import annotations
 
+import contextlib
 import threading
+from collections.abc import Iterator
 
 import numpy as np
 
@@ -52,3 +54,28 @@ def give(*buffers: np.ndarray) -> None:
         _kept.sort(key=lambda kept: kept.nbytes)
         while _kept and sum(kept.nbytes for kept in _kept) > MAX_KEPT_BYTES:
             _kept.pop()
+
+
+@contextlib.contextmanager
+def lent(dtype: np.dtype, *sizes: int) -> Iterator[list[np.ndarray]]:
+    """Buffers of at least ``sizes`` values of ``dtype`` (:func:`take`), given back when
+    the block ends, however it ends (:func:`give`).
+
+    Parameters
+    ----------
+    dtype : numpy.dtype
+        The buffers' type.
+    *sizes : int
+        Values each buffer needs, in order.
+
+    Examples
+    --------
+    >>> with lent(np.float32, 6, 4) as (first, second):
+    ...     first[:6].reshape(2, 3).shape, second.size >= 4
+    ((2, 3), True)
+    """
+    buffers = [take(size, dtype) for size in sizes]
+    try:
+        yield buffers
+    finally:
+        give(*buffers)

@@ -568,8 +568,9 @@ MIN_PARALLEL_MACS = 1 << 22
 @dataclass(frozen=True)
 class _PhaseScatter:
     """A transposed convolution cut into pieces ``(group x phase, first channel)``: each
-    multiplies its phase's taps for ``block`` output channels and adds them into a plane of
-    its own, then copies the plane's cropped part into the output. The pieces write
+    multiplies its phase's taps for ``block`` output channels and sums them into a plane
+    of its own (the first tap copied in, the others added), then copies the plane's
+    cropped part into the output. The pieces write
     disjoint parts of the output, so threads share them in any order."""
 
     x4: np.ndarray
@@ -598,12 +599,9 @@ class _PhaseScatter:
 
     def run(self, pieces: Iterable[tuple[int, int]]) -> None:
         """Compute ``pieces`` with one thread's scratch, lent by :mod:`._scratch`."""
-        buffers = [_scratch.take(size, self.x4.dtype) for size in self.sizes()]
-        try:
+        with _scratch.lent(self.x4.dtype, *self.sizes()) as buffers:
             for piece in pieces:
                 self.piece(piece, *buffers)
-        finally:
-            _scratch.give(*buffers)
 
     def piece(self, piece: tuple[int, int], products: np.ndarray, plane: np.ndarray) -> None:
         """One group's phase for output channels ``first .. first + block``."""

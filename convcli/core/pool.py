@@ -375,8 +375,7 @@ def _doubling_pass(
     values = math.prod(shape)
     # Kept between bands and calls (_scratch): fresh, these were ~19,000 page faults a 4K
     # 15x15 max (60 ms of the kernel's time against 90 ms of ours).
-    buffers = _scratch.take(values, source.dtype), _scratch.take(values, source.dtype)
-    try:
+    with _scratch.lent(source.dtype, values, values) as buffers:
         level, spare = (buffer[:values].reshape(shape) for buffer in buffers)
         inside_start, inside_stop = max(low, 0), min(low + length, win.size)
         inside = slice(inside_start - low, max(inside_stop, inside_start) - low)
@@ -398,8 +397,6 @@ def _doubling_pass(
         shift = (win.kernel - taps) * win.dilation
         second_half = level[_along(axis, slice(shift, shift + last, win.stride))]
         op.ufunc(first_half, second_half, out=out)
-    finally:
-        _scratch.give(*buffers)
 
 
 def _separable_pass(
@@ -456,9 +453,8 @@ def _by_axes(
         divisor = divisor.astype(planes.dtype)
 
     def work(bands: Iterable[tuple[int, int]]) -> None:
-        buffer = _scratch.take(count * strip_rows * width, planes.dtype)
-        strip = buffer[: count * strip_rows * width].reshape(count, strip_rows, width)
-        try:
+        with _scratch.lent(planes.dtype, count * strip_rows * width) as (buffer,):
+            strip = buffer[: count * strip_rows * width].reshape(count, strip_rows, width)
             for first, stop in bands:
                 reduced_rows = strip[:, : stop - first]
                 band = out[:, first:stop]
@@ -466,8 +462,6 @@ def _by_axes(
                 axis_pass(reduced_rows, 2, cols, op, band, 0)
                 if divisor is not None:
                     band /= divisor if divisor.ndim == 0 else divisor[first:stop]
-        finally:
-            _scratch.give(buffer)
 
     run_bands(band_rows(rows.out_size, strip_rows), work, out.size >= MIN_PARALLEL_ELEMENTS)
     return out
