@@ -14,9 +14,10 @@ count it (:func:`convcli.core._engines.accumulate_passes` mirrors ``accumulate``
 - ``fft``: two transforms per channel per band, ``O(area * log(area))``, whatever the
   kernel size, plus the spectra products; and SciPy's import the first time.
 
-The constants were measured on a 2-core machine on 4K RGB images (ns per element, both
-cores busy); only their ratios matter, and a wrong pick costs a constant factor, never
-correctness.
+The constants are one thread's nanoseconds (CPU time), measured on a 2-core machine on 4K
+RGB images; only their ratios decide the pick, and a wrong pick costs a constant factor,
+never correctness. What ``--explain`` prints is :func:`wall_time` of that work: the
+engines share it between the cores, but not its first few milliseconds.
 """
 
 from __future__ import annotations
@@ -64,6 +65,12 @@ NS_FFT = 0.16  # one transform, per element and per log2(size)
 NS_SPECTRA_PRODUCT = 1.5  # one channel pair's spectra multiplied and summed, per element
 NS_FFT_CALL = 3e4  # one transform's fixed cost
 NS_SCIPY_IMPORT = 2.5e8
+NS_ONE_THREAD = 3e6
+"""About this much of a call's work runs on one thread's time even with several threads:
+the helper's start, and the Python calls of small bands taking turns at the GIL. Fitted to
+``benchmarks/bench_core.py`` at 0.26, 2 and 8 MP (2 cores): without it, a call's work
+halved put the 0.26 MP estimates at 0.22-0.5x of the measured times; left whole, 2 and 8 MP
+at 1.5-3.1x."""
 # Above this many (out, in) kernels, the per-kernel engines (separable, direct) cannot beat
 # one matrix multiply, and estimating them kernel by kernel in Python would cost more than
 # the convolution: a 512 -> 512 layer has 262,144 kernels (7 s of SVDs for a 1x1 layer).
@@ -242,7 +249,8 @@ def _fft(problem: ConvProblem) -> float:
 
 
 def estimate_costs(problem: ConvProblem) -> dict[str, float]:
-    """Estimated run time, in nanoseconds, of every algorithm that applies."""
+    """Estimated work, in nanoseconds of one thread, of every algorithm that applies
+    (:func:`wall_time` turns it into the time a call takes)."""
     batch = problem.x.shape[0]
     out_rows, out_cols = problem.out_size
     out_pixels = batch * out_rows * out_cols
@@ -267,9 +275,11 @@ def estimate_costs(problem: ConvProblem) -> dict[str, float]:
 
 
 def choose(problem: ConvProblem) -> tuple[str, str]:
-    """The cheapest algorithm and a one-line reason (with the estimates compared)."""
-    costs = estimate_costs(problem)
-    best = min(costs, key=costs.__getitem__)
+    """The fastest algorithm and a one-line reason (with the estimates compared)."""
+    # A wide depthwise layer's direct pass is one loop of whole-layer passes: one thread.
+    one_thread = frozenset({"direct"}) if is_wide_depthwise(problem) else frozenset()
+    times = wall_times(estimate_costs(problem), one_thread=one_thread)
+    best = min(times, key=times.__getitem__)
     out_channels, group_in, kh, kw = problem.weight.shape
     taps = int(np.count_nonzero(problem.weight))
     reasons = {
@@ -283,10 +293,64 @@ def choose(problem: ConvProblem) -> tuple[str, str]:
         "channels: im2col + matrix multiply",
         "fft": f"{kh}x{kw} kernel: the FFT's cost does not grow with the kernel",
     }
-    return best, f"{reasons[best]} (estimated: {cost_ranking(costs)})"
+    return best, f"{reasons[best]} (estimated: {cost_ranking(times)})"
 
 
-def cost_ranking(costs: dict[str, float]) -> str:
+def wall_time(work: float, threads: int | None = None) -> float:
+    """Estimated wall-clock ns of ``work`` ns of one thread's computing on ``threads`` threads.
+
+    Parameters
+    ----------
+    work : float
+        One thread's nanoseconds (what :func:`estimate_costs` returns).
+    threads : int, optional
+        Threads sharing it (default: the cores this process may use, 1 in a batch worker).
+
+    Notes
+    -----
+    ``wall = work`` up to :data:`NS_ONE_THREAD` (``t``), then ``t + (work - t) / threads``.
+    Monotonic in ``work``, so ranking by it picks what ranking by work picks.
+
+    Examples
+    --------
+    >>> wall_time(2e6, threads=2), wall_time(43e6, threads=2), wall_time(43e6, threads=1)
+    (2000000.0, 23000000.0, 43000000.0)
+    """
+    if threads is None:
+        from convcli._threads import cpu_count
+
+        threads = cpu_count()
+    if threads <= 1 or work <= NS_ONE_THREAD:
+        return work
+    return NS_ONE_THREAD + (work - NS_ONE_THREAD) / threads
+
+
+def wall_times(
+    costs: dict[str, float], threads: int | None = None, one_thread: frozenset[str] = frozenset()
+) -> dict[str, float]:
+    """Each algorithm's estimated wall-clock ns from its work (:func:`wall_time`).
+
+    Parameters
+    ----------
+    costs : dict of str to float
+        One thread's work per algorithm, in ns (:func:`estimate_costs`).
+    threads : int, optional
+        Threads sharing the work (default: the cores this process may use).
+    one_thread : frozenset of str
+        Algorithms that run on one thread whatever the cores: their work is their time.
+
+    Examples
+    --------
+    >>> wall_times({"network": 9e6, "scipy": 9e6}, threads=2, one_thread=frozenset({"scipy"}))
+    {'network': 6000000.0, 'scipy': 9000000.0}
+    """
+    return {
+        name: work if name in one_thread else wall_time(work, threads)
+        for name, work in costs.items()
+    }
+
+
+def cost_ranking(times: dict[str, float]) -> str:
     """``"a ~1.2 ms, b ~3.4 ms"``: estimated ns per algorithm, cheapest first (--explain).
 
     Examples
@@ -295,5 +359,5 @@ def cost_ranking(costs: dict[str, float]) -> str:
     'direct ~1.2 ms, fft ~3.4 ms'
     """
     return ", ".join(
-        f"{name} ~{costs[name] / 1e6:.3g} ms" for name in sorted(costs, key=costs.__getitem__)
+        f"{name} ~{times[name] / 1e6:.3g} ms" for name in sorted(times, key=times.__getitem__)
     )

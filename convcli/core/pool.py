@@ -763,8 +763,9 @@ def _holds_exactly(flat: np.ndarray, narrow: np.dtype) -> bool:
 def median_costs(
     out_pixels: int, kernel: tuple[int, int], strides: tuple[int, int], itemsize: int
 ) -> dict[str, float]:
-    """Estimated ns of each median algorithm that applies (``network``: stride 1 and
-    sides up to :data:`MAX_NETWORK_SIDE`).
+    """Estimated work, in ns of one thread, of each median algorithm that applies
+    (``network``: stride 1 and sides up to :data:`MAX_NETWORK_SIDE`; SciPy's runs on one
+    thread, the network's is shared as :func:`convcli.core._choice.wall_time` says).
 
     Parameters
     ----------
@@ -823,16 +824,18 @@ def choose_median(
     pixels = int(np.prod(shape[:-2], dtype=np.int64)) * shape[-2] * shape[-1]
     out_pixels = pixels // (strides[0] * strides[1])
     costs = median_costs(out_pixels, kernel, strides, itemsize)
-    best = min(costs, key=costs.__getitem__)
+    from convcli.core._choice import cost_ranking, wall_times
+
+    # SciPy's selection runs on one thread, the network on all: compare wall times.
+    walls = wall_times(costs, one_thread=frozenset({"scipy"}))
+    best = min(walls, key=walls.__getitem__)
     if best == "network":
         reason = "exact min/max network on sorted columns, shared between windows"
     elif strides != (1, 1):
         reason = "stride > 1: SciPy's selection, every stride-th window"
     else:
         reason = "SciPy's selection (the network grows as k^3)"
-    from convcli.core._choice import cost_ranking
-
-    return best, f"{reason} (estimated: {cost_ranking(costs)})"
+    return best, f"{reason} (estimated: {cost_ranking(walls)})"
 
 
 def choose_median_for(
