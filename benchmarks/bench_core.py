@@ -45,7 +45,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # pool_cases.py sits next to us
 
 from convcli.core import choose_algorithm, conv2d, median_filter2d  # noqa: E402
-from convcli.core._choice import estimate_costs, wall_time, wall_times  # noqa: E402
+from convcli.core._choice import estimate_times  # noqa: E402
 from convcli.core.conv import prepare_conv  # noqa: E402
 
 try:  # the pooling helper's cases; the table runs without them if the file is missing
@@ -279,18 +279,17 @@ def conv_estimate(image: np.ndarray, kernel: np.ndarray) -> tuple[str, float]:
     weight = depthwise(kernel, image.shape[0])
     algorithm, _ = choose_algorithm(image.shape, weight, **options)
     problem = prepare_conv(image, weight, **options)
-    return algorithm, wall_time(estimate_costs(problem)[algorithm]) / 1e9
+    return algorithm, estimate_times(problem)[algorithm] / 1e9
 
 
 def median_estimate(values: np.ndarray, k: int) -> tuple[str, float]:
     """The engine ``auto`` runs for a k x k median of ``values``, and its estimated wall
     seconds."""
-    from convcli.core.pool import choose_median_for, median_costs, median_dtype
+    from convcli.core.pool import choose_median_for, median_dtype, median_times
 
     algorithm, _ = choose_median_for(values, k)
     itemsize = np.dtype(median_dtype(values)).itemsize
-    costs = median_costs(values.size, (k, k), (1, 1), itemsize)
-    return algorithm, wall_times(costs, one_thread=frozenset({"scipy"}))[algorithm] / 1e9
+    return algorithm, median_times(values.size, (k, k), (1, 1), itemsize)[algorithm] / 1e9
 
 
 def ours_median(values: np.ndarray, k: int) -> Callable[[], np.ndarray]:

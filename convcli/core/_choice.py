@@ -274,11 +274,23 @@ def estimate_costs(problem: ConvProblem) -> dict[str, float]:
     return costs
 
 
-def choose(problem: ConvProblem) -> tuple[str, str]:
-    """The fastest algorithm and a one-line reason (with the estimates compared)."""
+def estimate_times(problem: ConvProblem) -> dict[str, float]:
+    """Estimated wall-clock ns of every algorithm that applies (:func:`wall_times` of
+    :func:`estimate_costs`).
+
+    Parameters
+    ----------
+    problem : ConvProblem
+        The prepared convolution.
+    """
     # A wide depthwise layer's direct pass is one loop of whole-layer passes: one thread.
     one_thread = frozenset({"direct"}) if is_wide_depthwise(problem) else frozenset()
-    times = wall_times(estimate_costs(problem), one_thread=one_thread)
+    return wall_times(estimate_costs(problem), one_thread=one_thread)
+
+
+def choose(problem: ConvProblem) -> tuple[str, str]:
+    """The fastest algorithm and a one-line reason (with the estimates compared)."""
+    times = estimate_times(problem)
     best = min(times, key=times.__getitem__)
     out_channels, group_in, kh, kw = problem.weight.shape
     taps = int(np.count_nonzero(problem.weight))

@@ -792,6 +792,29 @@ def median_costs(
     return costs
 
 
+def median_times(
+    out_pixels: int, kernel: tuple[int, int], strides: tuple[int, int], itemsize: int
+) -> dict[str, float]:
+    """Estimated wall-clock ns of each median algorithm that applies: SciPy's selection
+    runs on one thread, the network on all.
+
+    Parameters
+    ----------
+    out_pixels : int
+        Output values to compute (all planes).
+    kernel : (kh, kw)
+        Window size.
+    strides : (sh, sw)
+        Window steps.
+    itemsize : int
+        Bytes per value the filter runs on (1, 2, 4 or 8).
+    """
+    from convcli.core._choice import wall_times
+
+    costs = median_costs(out_pixels, kernel, strides, itemsize)
+    return wall_times(costs, one_thread=frozenset({"scipy"}))
+
+
 def choose_median(
     shape: tuple[int, ...],
     kernel_size: IntPair,
@@ -823,11 +846,7 @@ def choose_median(
     strides = _int_pair(stride, "stride", minimum=1)
     pixels = int(np.prod(shape[:-2], dtype=np.int64)) * shape[-2] * shape[-1]
     out_pixels = pixels // (strides[0] * strides[1])
-    costs = median_costs(out_pixels, kernel, strides, itemsize)
-    from convcli.core._choice import cost_ranking, wall_times
-
-    # SciPy's selection runs on one thread, the network on all: compare wall times.
-    walls = wall_times(costs, one_thread=frozenset({"scipy"}))
+    walls = median_times(out_pixels, kernel, strides, itemsize)
     best = min(walls, key=walls.__getitem__)
     if best == "network":
         reason = "exact min/max network on sorted columns, shared between windows"
@@ -835,6 +854,8 @@ def choose_median(
         reason = "stride > 1: SciPy's selection, every stride-th window"
     else:
         reason = "SciPy's selection (the network grows as k^3)"
+    from convcli.core._choice import cost_ranking
+
     return best, f"{reason} (estimated: {cost_ranking(walls)})"
 
 
