@@ -18,7 +18,7 @@ from scipy import ndimage
 
 from convcli import _threads
 from convcli.core import _engines as engines
-from convcli.core import choose_algorithm, conv2d, median_filter2d
+from convcli.core import _median, choose_algorithm, conv2d, median_filter2d
 from convcli.core._engines import rows_independent
 from convcli.core._median import compile_median
 from convcli.core.padding import PADDING_MODES
@@ -482,8 +482,23 @@ def test_the_network_casts_tiles_in_and_out():
 
 
 def test_network_sizes_stay_as_measured():
-    # The pass counts the cost model and the README quote.
-    assert [compile_median(k, k).passes for k in (5, 7, 9)] == [88, 234, 394]
+    # The pass counts the cost model and the README quote: blocks of 2 rows from 3x3 to
+    # 9x9 (one output at a time: 22, 88, 234, 394), 4 at 15x15.
+    programs = [compile_median(k, k) for k in (3, 5, 7, 9, 15)]
+    assert [program.passes for program in programs] == [17, 57, 154, 227, 891]
+    assert [program.width for program in programs] == [2, 2, 2, 2, 4]
+
+
+@pytest.mark.parametrize("kernel", [(5, 5), (3, 7), (11, 11)])
+def test_median_blocks_of_rows_cut_by_tiles_and_the_image_edge(kernel, monkeypatch):
+    # Tiles of a few rows: the last block of a tile, or of the image, ends past its rows.
+    assert compile_median(*kernel).width > 1
+    monkeypatch.setattr(_median, "TILE_BYTES", 200)  # tiles of 4 rows of 41
+    for height in range(1, 12):
+        x = random_image((1, height, 41), np.uint8)
+        for mode in ("reflect", "zeros"):
+            got = median_filter2d(x, kernel, padding_mode=mode, algorithm="network")
+            assert np.array_equal(got, scipy_median(x.astype(np.float32), kernel, mode)), height
 
 
 def test_auto_median_picks_the_network_where_it_is_cheaper():

@@ -714,8 +714,8 @@ NS_MEDIAN_PASS = {1: 0.045, 2: 0.09, 4: 0.15, 8: 0.3}
 NS_SCIPY_MEDIAN_TAP = 15.0  # scipy.ndimage's selection, per output and window tap (1 core)
 NS_SCIPY_IMPORT = 2.5e8
 MAX_NETWORK_SIDE = 15
-"""Larger windows go to SciPy: the network's passes grow about as k^3 (1508 for 15x15)
-and compiling it takes a second, while SciPy's selection grows as k^2."""
+"""Larger windows go to SciPy: the network's passes grow about as k^3 (891 for 15x15),
+while SciPy's selection grows as k^2."""
 
 
 def median_dtype(planes: np.ndarray) -> np.dtype:
