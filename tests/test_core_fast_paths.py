@@ -493,7 +493,7 @@ def test_network_sizes_stay_as_measured():
 def test_median_blocks_of_rows_cut_by_tiles_and_the_image_edge(kernel, monkeypatch):
     # Tiles of a few rows: the last block of a tile, or of the image, ends past its rows.
     assert compile_median(*kernel).width > 1
-    monkeypatch.setattr(_median, "TILE_BYTES", 200)  # tiles of 4 rows of 41
+    monkeypatch.setattr(_median, "TILE_BYTES", 100)  # tiles of 4 (11x11: 8) rows of 41
     for height in range(1, 12):
         x = random_image((1, height, 41), np.uint8)
         for mode in ("reflect", "zeros"):

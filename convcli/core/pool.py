@@ -705,12 +705,13 @@ def _divisor(value: object) -> int:
 MEDIAN_ALGORITHMS: tuple[str, ...] = ("auto", "network", "scipy")
 """The values accepted by ``median_filter2d(algorithm=...)``."""
 
-# The median's cost model (ns, 2 cores; see choose_median). A min/max pass per output pixel
-# by value size: uint8 and uint16 pack 4x and 2x more values per SIMD op. Measured on
-# this machine with 256 kB tiles cast on the way (2026-12-04, bench_core): per pass 0.11-0.14
-# (float32) and 0.028-0.036 (uint8) at 4K, 0.175 and 0.064 at 512x512, where fewer tiles
-# share the cores; with these values bench_core measured estimates 0.70-1.54x of the times.
-NS_MEDIAN_PASS = {1: 0.045, 2: 0.09, 4: 0.15, 8: 0.3}
+# The median's cost model (ns of one thread's work; see choose_median). A min/max pass per
+# output pixel by value size: uint8 and uint16 pack 4x and 2x more values per SIMD op.
+# Measured on this machine for the network in blocks of two rows (2026-12-05, one thread,
+# 4K RGB 5x5, arrays of 256 kB): per pass 0.042 (uint8) and 0.17 (float32), plus ~0.6 ns a
+# pixel for a fresh float32 result; bench_core's 512x512 medians cost up to 2x more a
+# pixel than its 4K ones.
+NS_MEDIAN_PASS = {1: 0.055, 2: 0.1, 4: 0.2, 8: 0.4}
 NS_SCIPY_MEDIAN_TAP = 15.0  # scipy.ndimage's selection, per output and window tap (1 core)
 NS_SCIPY_IMPORT = 2.5e8
 MAX_NETWORK_SIDE = 15
