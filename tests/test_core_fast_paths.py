@@ -421,6 +421,24 @@ def test_median_network_runs_in_tiles_on_two_threads():
         assert np.array_equal(got, scipy_median(x.astype(np.float32), kernel, "replicate"))
 
 
+def test_median_scratch_stays_bounded_for_networks_of_many_arrays(monkeypatch):
+    # 15x15 keeps 332 arrays: with full-size tiles a thread held ~190 MB of them.
+    scratch = []
+
+    def measured(*args):
+        source, calls, results = tile_calls(*args)
+        buffers = {id(target.base): target.base.nbytes for *_, target in calls}
+        scratch.append(sum(buffers.values()))
+        return source, calls, results
+
+    tile_calls = _median._tile_calls
+    monkeypatch.setattr(_median, "_tile_calls", measured)
+    x = random_image((1, 200, 4000), np.float32)
+    median_filter2d(x, 15, algorithm="network")
+    assert scratch and max(scratch) <= _median.SCRATCH_BYTES
+    assert max(scratch) > _median.SCRATCH_BYTES // 2  # the tiles are not needlessly small
+
+
 def test_median_with_nan_gives_nan_in_those_windows():
     x = RNG.random((1, 12, 12)).astype(np.float32)
     x[0, 6, 6] = np.nan
@@ -493,7 +511,7 @@ def test_network_sizes_stay_as_measured():
 def test_median_blocks_of_rows_cut_by_tiles_and_the_image_edge(kernel, monkeypatch):
     # Tiles of a few rows: the last block of a tile, or of the image, ends past its rows.
     assert compile_median(*kernel).width > 1
-    monkeypatch.setattr(_median, "TILE_BYTES", 100)  # tiles of 4 (11x11: 8) rows of 41
+    monkeypatch.setattr(_median, "TILE_BYTES", 100)  # tiles of one block: 2 rows (11x11: 4)
     for height in range(1, 12):
         x = random_image((1, height, 41), np.uint8)
         for mode in ("reflect", "zeros"):

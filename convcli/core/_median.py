@@ -422,6 +422,26 @@ with 32 kB 1.16 s, 64 kB 0.77 s, 128 kB 0.57 s, 512 kB 0.63 s). In blocks of 2 r
 (arrays of 256 kB); 1080p 67 / 57 ms; uint8 alike (4K 45.0 / 45.2 ms)."""
 
 
+SCRATCH_BYTES = 32 << 20
+"""Bytes of a thread's buffers at most (:attr:`Program.slots` arrays): networks of many
+live arrays get smaller tiles. 15x15 keeps 332 arrays; with 256 kB each its two threads
+held 383 MB for a 4K float32 image (100 MB); arrays of ~100 kB hold ~150 MB."""
+
+
+def _tile_shape(program: Program, height: int, width: int, itemsize: int) -> tuple[int, int]:
+    """Output rows and columns of a tile: each of its arrays, halo included, holds about
+    :data:`TILE_BYTES`, and a thread's arrays together at most :data:`SCRATCH_BYTES`; the
+    rows are whole blocks."""
+    block = program.width
+    computed = program.regions[block:]
+    extra_h = max((region[2] for region in computed), default=0)
+    extra_w = max((region[3] for region in computed), default=0)
+    elements = max(1, min(TILE_BYTES, SCRATCH_BYTES // max(1, program.slots)) // itemsize)
+    cols = width if width <= elements // 4 else max(256, elements // 16)
+    blocks = max(1, elements // (cols + extra_w) - extra_h)
+    return min(blocks, -(-height // block)) * block, cols
+
+
 def median_by_network(
     planes: np.ndarray,
     kernel: tuple[int, int],
@@ -459,9 +479,7 @@ def median_by_network(
     dtype = planes.dtype if dtype is None else np.dtype(dtype)
     program = compile_median(kh, kw)
     block = program.width
-    elements = max(1, TILE_BYTES * block // dtype.itemsize)  # in a tile's input
-    cols = width if width <= elements // 4 else max(256, elements // 16)
-    rows = max(block, min(height, elements // cols) // block * block)
+    rows, cols = _tile_shape(program, height, width, dtype.itemsize)
     tiles = [
         (plane, y, x)
         for plane in range(count)
