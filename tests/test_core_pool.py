@@ -588,3 +588,4 @@ def test_apply_explain_shows_the_median_choice(cli, tmp_path):
     expected = choose_median((1, 8, 8), 5, itemsize=1)
     assert lines[2] == f"  algorithm {expected[0]}: {expected[1]}"
     assert "estimated: network ~" in lines[2]
+    assert "network shared between windows (57 passes a pixel)" in lines[2]

@@ -850,7 +850,10 @@ def choose_median(
     walls = median_times(out_pixels, kernel, strides, itemsize)
     best = min(walls, key=walls.__getitem__)
     if best == "network":
-        reason = "exact min/max network on sorted columns, shared between windows"
+        from convcli.core._median import network_passes
+
+        passes = network_passes(*kernel)
+        reason = f"exact min/max network shared between windows ({passes:g} passes a pixel)"
     elif strides != (1, 1):
         reason = "stride > 1: SciPy's selection, every stride-th window"
     else:
