@@ -81,8 +81,8 @@ def adopt_orphans() -> None:
     import ctypes
 
     pr_set_child_subreaper = 36  # linux/prctl.h
-    libc = ctypes.CDLL(None, use_errno=True)
-    if libc.prctl(pr_set_child_subreaper, 1, 0, 0, 0) != 0:
+    prctl = getattr(ctypes.CDLL(None, use_errno=True), "prctl", None)
+    if prctl is None or prctl(pr_set_child_subreaper, 1, 0, 0, 0) != 0:
         sys.exit("prctl(PR_SET_CHILD_SUBREAPER) failed: the CPU columns would miss Dask's workers")
 
 

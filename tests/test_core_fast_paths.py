@@ -424,6 +424,7 @@ def test_median_network_runs_in_tiles_on_two_threads():
 def test_median_scratch_stays_bounded_for_networks_of_many_arrays(monkeypatch):
     # 15x15 keeps 332 arrays: with full-size tiles a thread held ~190 MB of them.
     scratch = []
+    tile_calls = _median._tile_calls
 
     def measured(*args):
         source, calls, results = tile_calls(*args)
@@ -431,7 +432,6 @@ def test_median_scratch_stays_bounded_for_networks_of_many_arrays(monkeypatch):
         scratch.append(sum(buffers.values()))
         return source, calls, results
 
-    tile_calls = _median._tile_calls
     monkeypatch.setattr(_median, "_tile_calls", measured)
     x = random_image((1, 200, 4000), np.float32)
     median_filter2d(x, 15, algorithm="network")
