@@ -292,8 +292,9 @@ class Program:
 
 
 def _steps(net: Network, outputs: list[Ref], width: int) -> tuple[list, list[Ref]]:
-    """The live ``(node, phase)`` arrays as steps over blocks, reading arrays by number
-    (see :class:`Program`), and the outputs by number."""
+    """The live ``(node, phase)`` arrays as :class:`Program` steps reading arrays by number,
+    and the outputs by number, transposed: the network's blocks of columns are the
+    program's blocks of rows (offsets ``(dy, dx)`` become ``(blocks, columns)``)."""
     order = net.live(outputs, width)
     number = {(INPUT, phase): phase for phase in range(width)}
     number.update({item: width + index for index, item in enumerate(order)})
@@ -307,11 +308,11 @@ def _steps(net: Network, outputs: list[Ref], width: int) -> tuple[list, list[Ref
         is_max, a, b, dy, dx = net.nodes[node]  # type: ignore[misc]
         first, _ = read(a, phase)
         second, offset = read(b, phase + dx)
-        steps.append((is_max, first, second, dy, offset))
+        steps.append((is_max, first, second, offset, dy))
     numbered = []
     for node, y, x in outputs:
         array, offset = read(node, x)
-        numbered.append((array, y, offset))
+        numbered.append((array, offset, y))
     return steps, numbered
 
 
@@ -372,8 +373,6 @@ def compile_median(kh: int, kw: int) -> Program:
     """
     net, outputs, width = _best_network(kw, kh)
     steps, numbered = _steps(net, outputs, width)
-    steps = [(is_max, a, b, dx, dy) for is_max, a, b, dy, dx in steps]
-    numbered = [(array, dx, dy) for array, dy, dx in numbered]
     regions = _regions(steps, numbered, width + len(steps))
     for phase in range(width):
         assert regions[phase][:2] == (0, 0), regions[phase]
