@@ -577,7 +577,15 @@ def test_dash_o_to_a_terminal_is_refused(tmp_path):
     code, shown, stderr = _run_with_tty_stdout("apply", "--matrix", MATRIX, "-k", "1", "-o", "-",
                                                "--to", "npy")  # fmt: skip
     assert (code, shown) == (2, b"")
-    assert stderr.startswith("Error: -o - writes NPY data to stdout, which is a terminal")
+    assert stderr.startswith(
+        "Error: -o - writes NPY data to stdout, which is a terminal: redirect it (> out.npy)"
+    )
+    # Without --to the input decides the format: no file name is guessed.
+    code, shown, stderr = _run_with_tty_stdout("apply", str(image), "-k", "box:3", "-o", "-")
+    assert (code, shown) == (2, b"")
+    assert stderr.startswith(
+        "Error: -o - writes binary data to stdout, which is a terminal: redirect it (> FILE)"
+    )
 
 
 def test_dash_o_text_to_a_terminal_and_binary_to_a_pipe_still_work(tmp_path):
@@ -725,6 +733,11 @@ def test_draw_dash_o_to_a_terminal_is_refused_but_svg_text_is_not():
     code, shown, stderr = _run_with_tty_stdout("draw", "3", "-k", "2", "-o", "-", "--to", "png")
     assert (code, shown) == (2, b"")
     assert stderr.startswith("Error: -o - writes PNG data to stdout, which is a terminal")
+    code, shown, stderr = _run_with_tty_stdout("draw", "3", "-k", "2", "-o", "-", "--to", "gif")
+    assert (code, shown) == (2, b"")
+    assert stderr.startswith(
+        "Error: -o - writes GIF data to stdout, which is a terminal: redirect it (> out.gif)"
+    )
     code, shown, stderr = _run_with_tty_stdout("draw", "3", "-k", "2", "-o", "-", "--to", "svg")
     assert code == 0, stderr
     assert b"<svg" in shown

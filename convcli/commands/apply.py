@@ -672,7 +672,7 @@ def _check_stdout_output(output: str | None, to: ToFormat | None) -> None:
 
     if to is not None and to.value in ("csv", "txt"):
         return
-    refuse_terminal_stdout(output, f"{to.value.upper()} data" if to is not None else "binary data")
+    refuse_terminal_stdout(output, to.value if to is not None else "")
 
 
 def _check_batch_options(

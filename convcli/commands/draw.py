@@ -300,7 +300,7 @@ def draw(
     )  # fmt: skip
     file_format = _suffix_format(output, to) if output is not None else None
     if file_format is not None and file_format is not DrawFormat.svg:  # SVG is text
-        options.refuse_terminal_stdout(output, f"{file_format.value.upper()} data")
+        options.refuse_terminal_stdout(output, file_format.value)
     if output is not None and output != "-":
         from convcli.imageio import check_output_path
 
@@ -355,7 +355,7 @@ def _draw_network(words, picture, net, preset, at, output, to, force) -> None:
         raise SpecError(
             f"--picture {picture.value} draws a still: -o FILE.png, not .{file_format.value}"
         )
-    options.refuse_terminal_stdout(output, "PNG data")
+    options.refuse_terminal_stdout(output, "png")
     if output != "-":
         from convcli.imageio import check_output_path
 

@@ -262,17 +262,23 @@ Strict = Annotated[
 ]  # fmt: skip
 
 
-def refuse_terminal_stdout(output: str | None, data: str | None) -> None:
-    """``-o -`` when stdout is a terminal and ``data`` (``"PNG data"``; None for text) is
-    binary: it would garble the terminal, so it is refused before any work. Pipes and
-    redirections are not terminals and pass."""
+def refuse_terminal_stdout(output: str | None, file_format: str | None) -> None:
+    """``-o -`` when stdout is a terminal and the data is binary (``file_format`` ``"png"``,
+    ``"gif"``...; ``""`` when the input decides; None for text): it would garble the
+    terminal, so it is refused before any work. Pipes and redirections are not terminals
+    and pass."""
     import sys
 
     from convcli.errors import SpecError
 
-    if output == "-" and data is not None and sys.stdout.isatty():
+    if output == "-" and file_format is not None and sys.stdout.isatty():
+        data, target = (
+            (f"{file_format.upper()} data", f"out.{file_format}")
+            if file_format
+            else ("binary data", "FILE")
+        )
         raise SpecError(
-            f"-o - writes {data} to stdout, which is a terminal: redirect it (> out.png), "
+            f"-o - writes {data} to stdout, which is a terminal: redirect it (> {target}), "
             "pipe it (| ...), or give -o FILE"
         )
 
