@@ -251,7 +251,7 @@ def compare_layer(
     (1228800, 4800, 49152, 53952)
     """
     if out_channels < 1:
-        raise SpecError(f"out channels (-c) must be >= 1, got {out_channels}")
+        raise SpecError(f"out_channels must be >= 1, got {out_channels}")
     if depth_multiplier < 1:
         raise SpecError(f"--depth-multiplier must be >= 1, got {depth_multiplier}")
     if input_shape.is_flat:
@@ -952,11 +952,11 @@ def answer_layer(question: LayerQuestion) -> LayerAnswer:
     >>> answer.comparison.standard.macs, answer.comparison.separable.macs
     (1228800, 53952)
     """
-    from convcli.layers import parse_padding, parse_pair, parse_size
+    from convcli.layers import parse_padding_option, parse_pair, parse_size
 
     shape = parse_size(question.input_size, channels_last=question.channels_last)
     stride = parse_pair(question.stride or "1", "-s/--stride", low=1)
-    padding = parse_padding(question.padding or "0", "-p/--padding: ")
+    padding = parse_padding_option(question.padding or "0")
     dilation = parse_pair(question.dilation or "1", "-d/--dilation", low=1)
     kernels: list[KernelSeparability] = []
     if question.kernel_matrix is not None:
@@ -968,6 +968,8 @@ def answer_layer(question: LayerQuestion) -> LayerAnswer:
         if question.bench:
             raise SpecError("--bench needs a layer to time: give -c/--out-channels")
         return LayerAnswer(None, kernels)
+    if question.out_channels < 1:
+        raise SpecError(f"-c/--out-channels must be >= 1, got {question.out_channels}")
     result = compare_layer(shape, kernel, question.out_channels, stride=stride,
                            padding=padding, dilation=dilation,
                            depth_multiplier=1 if question.depth_multiplier is None

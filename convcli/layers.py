@@ -673,6 +673,8 @@ class LayerOptions:
                 f"-c/--out-channels does not apply to --op {kind}: a pool keeps the input's "
                 "channels"
             )
+        if self.out_channels is not None and self.out_channels < 1:
+            raise SpecError(f"-c/--out-channels must be >= 1, got {self.out_channels}")
         if self.kernel is None and kind != "pwconv":
             raise SpecError(f"missing -k/--kernel: the kernel size of the {kind} (e.g. -k 3)")
         if kind == "pwconv" and self.kernel is not None and self.kernel.strip() not in ("1", "1x1"):

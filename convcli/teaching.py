@@ -123,13 +123,26 @@ def _input_values(question: LayerQuestion) -> tuple[tuple[int, int], np.ndarray 
     return (int(values.shape[0]), int(values.shape[1])), values
 
 
+def _options_typed(question: LayerQuestion) -> str:
+    """The layer's options as typed, ``--op maxpool -k 2 -p 2``, to name them in a refusal."""
+    typed = (
+        ("--op", question.op),
+        ("-k", question.kernel),
+        ("-s", question.stride),
+        ("-p", question.padding),
+        ("-d", question.dilation),
+        ("--output-padding", question.output_padding),
+    )
+    return " ".join(f"{flag} {value}" for flag, value in typed if value)
+
+
 def _kernel(question: LayerQuestion) -> tuple[tuple[int, int], np.ndarray | None]:
     """The kernel's size, and its weights when given as values."""
     text = question.kernel
     if _SIZE.match(text):
         size = _pair(text, "-k/--kernel")
         if min(size) < 1:
-            raise SpecError(f"-k/--kernel must be at least 1, got {text!r}")
+            raise SpecError(f"-k/--kernel must be >= 1, got {min(size)}")
         return size, None
     if question.op not in ("conv", "deconv"):
         raise SpecError(f"--op {question.op} takes -k N or HxW (the window), got {text!r}")
@@ -166,7 +179,7 @@ def answer_layer(question: LayerQuestion) -> LayerAnswer:
     >>> answer.layer.output[0].tolist()
     [[19.0, 25.0], [37.0, 43.0]]
     """
-    from convcli.layers import parse_padding
+    from convcli.layers import parse_padding_option
 
     op = question.op
     if op not in OPS:
@@ -181,21 +194,25 @@ def answer_layer(question: LayerQuestion) -> LayerAnswer:
     kernel, weight = _kernel(question)
     stride = _pair(question.stride, "-s/--stride", low=1) if question.stride else None
     dilation = _pair(question.dilation, "-d/--dilation", low=1) if question.dilation else (1, 1)
-    padding: object = parse_padding(question.padding, "-p/--") if question.padding else 0
-    if isinstance(padding, tuple) and min(padding) < 0:
-        raise SpecError(f"-p/--padding must be >= 0, got {question.padding!r}")
-    if op == "deconv":
-        geometry = transposed_geometry(
-            size, kernel, stride or 1, _symmetric(padding, question.padding),
-            _pair(question.output_padding, "--output-padding") if question.output_padding else 0,
-            dilation,
-        )  # fmt: skip
-    elif op == "conv":
-        geometry = conv_geometry(size, kernel, stride or 1, padding, dilation)
-    else:
-        geometry = pool_geometry(
-            _POOL[op], size, kernel, stride, padding, dilation, question.ceil_mode
-        )
+    padding: object = parse_padding_option(question.padding) if question.padding else 0
+    try:
+        if op == "deconv":
+            geometry = transposed_geometry(
+                size, kernel, stride or 1, _symmetric(padding, question.padding),
+                _pair(question.output_padding, "--output-padding") if question.output_padding
+                else 0,
+                dilation,
+            )  # fmt: skip
+        elif op == "conv":
+            geometry = conv_geometry(size, kernel, stride or 1, padding, dilation)
+        else:
+            geometry = pool_geometry(
+                _POOL[op], size, kernel, stride, padding, dilation, question.ceil_mode
+            )
+    except SpecError:
+        raise
+    except ConvcliError as error:  # impossible geometry (exit 1), named as typed, as shape does
+        raise ConvcliError(f"{_options_typed(question)}: {error}") from None
     _check_drawable(geometry, question)
     if values is None:
         return LayerAnswer(geometry)

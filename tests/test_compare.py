@@ -112,7 +112,7 @@ def test_layer_json_keys():
     ("kwargs", "message"),
     [
         ({"depth_multiplier": 0}, "--depth-multiplier must be >= 1, got 0"),
-        ({"out_channels": 0}, "out channels (-c) must be >= 1, got 0"),
+        ({"out_channels": 0}, "out_channels must be >= 1, got 0"),
     ],
 )
 def test_layer_errors(kwargs, message):

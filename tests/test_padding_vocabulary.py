@@ -85,15 +85,33 @@ def test_every_resolver_uses_the_one_rule():
         ("1,2,3,4,5", f"-p/--padding: {FORMS} '1,2,3,4,5'"),
     ],
 )  # fmt: skip
-def test_shape_and_learn_say_the_same_about_a_bad_padding(value, message, tmp_path):
+def test_every_command_says_the_same_about_a_bad_padding(value, message, tmp_path):
     matrix = tmp_path / "m.npy"
     np.save(matrix, np.arange(25, dtype=np.float32).reshape(5, 5))
-    shape = invoke("shape", "3x32x32", "-k", "3", "-s", "2", "-p", value)
-    learn = invoke("learn", str(matrix), str(matrix), "--size", "3", "-p", value)
-    for result in (shape, learn):
-        assert result.exit_code == 2
-        assert result.stdout == ""
-        assert result.stderr == f"Error: {message}\n"
+    runs = {
+        "shape": invoke("shape", "3x32x32", "-k", "3", "-s", "2", "-p", value),
+        "learn": invoke("learn", str(matrix), str(matrix), "--size", "3", "-p", value),
+        "compare": invoke("compare", "3x12x12", "-k", "3", "-c", "8", "-p", value),
+        "draw": invoke("draw", "5", "-k", "3", "-p", value, "-o", str(tmp_path / "z.gif")),
+    }
+    for name, result in runs.items():
+        expected = (2, "", f"Error: {message}\n")
+        assert (result.exit_code, result.stdout, result.stderr) == expected, name
+    assert not (tmp_path / "z.gif").exists()
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (("shape", "3x224x224", "-k", "3", "-c", "0"), "-c/--out-channels must be >= 1, got 0"),
+        (("compare", "3x12x12", "-k", "3", "-c", "-1"), "-c/--out-channels must be >= 1, got -1"),
+        (("shape", "224", "-k", "3x0"), "-k/--kernel must be >= 1, got 0"),
+        (("draw", "5", "-k", "0", "-o", "z.gif"), "-k/--kernel must be >= 1, got 0"),
+    ],
+)
+def test_layer_options_are_named_as_typed(arguments, message):
+    result = invoke(*arguments)
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
 
 
 def test_the_option_parser_bounds_pads_when_asked():
