@@ -1226,7 +1226,7 @@ def check_output_path(
             raise OutputExistsError(f"output '{path}' exists; use --force to overwrite it")
     folder = target.parent
     if not folder.is_dir():
-        raise ConvcliError(f"output folder '{folder}' does not exist")
+        raise ConvcliError(f"output '{path}': folder '{folder}' does not exist")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConvcliError(f"cannot write to folder '{folder}': permission denied")
 
@@ -1296,7 +1296,7 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
     try:
         descriptor, temporary = _make_temporary(target)
     except FileNotFoundError:
-        raise ConvcliError(f"output folder '{target.parent}' does not exist") from None
+        raise ConvcliError(f"output '{path}': folder '{target.parent}' does not exist") from None
     except OSError as error:
         reason = (error.strerror or str(error)).lower()
         raise ConvcliError(f"cannot write to folder '{target.parent}': {reason}") from None

@@ -841,7 +841,7 @@ def _interior_mask(
 def _describe_misfit(fit: KernelFit) -> str:
     return (
         f"RMSE {fit.rmse:.4g} and max error {fit.max_error:.4g} "
-        f"(tolerance {fit.tolerance:.4g}) over {fit.samples} pixels"
+        f"(tolerance {fit.tolerance:.4g}) over {fit.samples:,} pixels"
     )
 
 

@@ -678,6 +678,7 @@ def _process_matrix(
 class _OutputPlan:
     """What the output of a picture will be, decided before filtering."""
 
+    output: str
     format_name: str
     float_output: bool
     map_mode: str
@@ -700,7 +701,7 @@ def _plan_output(
             f"{options.depth}; choose clip, abs, offset or minmax"
         )
     in_scale = imageio.FULL_SCALE[picture.depth]
-    return _OutputPlan(format_name, float_output, map_mode, map_reason, in_scale)
+    return _OutputPlan(output, format_name, float_output, map_mode, map_reason, in_scale)
 
 
 def _process_picture(
@@ -815,7 +816,8 @@ def _filter_picture(
         channels = filtered.values.shape[0]
         if filtered.channels in ("LA", "RGBA") and format_name in imageio.NO_ALPHA_FORMATS:
             raise ConvcliError(
-                f"{format_name} has no alpha channel and the result is {filtered.channels}; "
+                f"output '{plan.output}': {format_name} has no alpha channel and the result "
+                f"is {filtered.channels}; "
                 "write PNG, TIFF or WebP"
             )
         if plan.float_output:

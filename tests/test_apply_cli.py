@@ -411,7 +411,8 @@ def test_missing_output_folder(cli, tmp_path):
     result = cli(
         "apply", checkerboard_png(tmp_path), "-k", "box:3", "-o", tmp_path / "no" / "o.png"
     )
-    assert_one_error(result, 1, f"output folder '{tmp_path / 'no'}' does not exist")
+    out = tmp_path / "no" / "o.png"
+    assert_one_error(result, 1, f"output '{out}': folder '{tmp_path / 'no'}' does not exist")
 
 
 @pytest.mark.parametrize("suffix", ["png", "jpg"])  # convcli's PNG writer; Pillow's JPEG
@@ -455,7 +456,11 @@ def test_usage_conflicts_exit_2(cli, tmp_path):
 def test_rgba_to_jpeg_is_refused(cli, tmp_path):
     write_png(tmp_path / "a.png", np.zeros((4, 4, 4), np.uint8))
     result = cli("apply", tmp_path / "a.png", "-k", "box:3", "-o", tmp_path / "a.jpg")
-    assert_one_error(result, 1, "JPEG has no alpha channel and the result is RGBA")
+    assert_one_error(
+        result,
+        1,
+        f"output '{tmp_path / 'a.jpg'}': JPEG has no alpha channel and the result is RGBA",
+    )
     assert not (tmp_path / "a.jpg").exists()
 
 

@@ -193,3 +193,6 @@ def test_explain_says_how_many_strips(cli, tmp_path, monkeypatch):
     source = random_png(tmp_path, "in.png", (700, 1500, 3))
     result = cli("apply", source, "-k", "sobel", "-o", tmp_path / "o.png", "--explain")
     assert "filtered in 2 strips of rows" in result.stderr
+    small = random_png(tmp_path, "small.png", (300, 451, 3))
+    result = cli("apply", small, "-k", "sobel", "-o", tmp_path / "s.png", "--explain")
+    assert "filtered in 1 strip of rows, each read" in result.stderr

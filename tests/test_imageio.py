@@ -322,7 +322,7 @@ def test_check_output_path(tmp_path):
     with pytest.raises(ConvcliError, match="exists; use --force"):
         imageio.check_output_path(source, [tmp_path / "other.png"])
     imageio.check_output_path(source, [tmp_path / "other.png"], force=True)
-    with pytest.raises(ConvcliError, match=r"^output folder '.*missing' does not exist$"):
+    with pytest.raises(ConvcliError, match=r"^output '.*out.png': folder '.*missing' does not"):
         imageio.check_output_path(tmp_path / "missing" / "out.png")
     with pytest.raises(ConvcliError, match="is a folder"):
         imageio.check_output_path(tmp_path, force=True)

@@ -253,7 +253,7 @@ def test_median_target_is_not_a_confident_wrong_kernel(photo):
         learn_kernel(photo, target, (3, 3), border="reflect")
     message = str(caught.value)
     assert message.startswith("no linear 3x3 kernel fits: the best leaves RMSE ")
-    assert "over 6912 pixels; TARGET is not a linear filter of INPUT" in message
+    assert "over 6,912 pixels; TARGET is not a linear filter of INPUT" in message
     with pytest.raises(ConvcliError, match=r"^no linear kernel from 1x1 to 7x7 fits: the best, "):
         learn_kernel(photo, target, border="reflect")
     best = learn_kernel(photo, target, (3, 3), border="reflect", require_fit=False)

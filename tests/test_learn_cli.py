@@ -170,7 +170,7 @@ def test_median_target_is_no_linear_kernel(cli, photo, tmp_path):
     assert result.exit_code == 1 and result.stdout == ""
     message = result.stderr
     assert message.startswith("Error: no linear 3x3 kernel fits: the best leaves RMSE ")
-    assert "over 27648 pixels; TARGET is not a linear filter of INPUT" in message
+    assert "over 27,648 pixels; TARGET is not a linear filter of INPUT" in message
     rmse = float(message.split("RMSE ")[1].split(" ")[0])
     assert rmse > 1  # far from a fit, and said with the number
     shown = cli("learn", photo, target, "--size", "3", "--allow-misfit", "--format", "json")

@@ -106,7 +106,8 @@ def explain_lines(result: ApplyResult) -> list[str]:
             lines.append(f"  {prefix}algorithm {name}: {reason}")
     if result.strips:
         lines.append(
-            f"strips: filtered in {result.strips} strips of rows, each read with the "
+            f"strips: filtered in {result.strips} strip{'s' * (result.strips != 1)} of rows, "
+            "each read with the "
             "rows its kernels reach above and below (the same pixels as the whole at once)"
         )
     if result.map_reason:
