@@ -8,6 +8,7 @@ Parsing of the typed words lives here so that the command only wires: parse (Typ
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -26,6 +27,8 @@ from convcli.steps import (
 )
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     import numpy as np
 
     from convcli.compare import NetworkComparison
@@ -136,6 +139,37 @@ def _options_typed(question: LayerQuestion) -> str:
     return " ".join(f"{flag} {value}" for flag, value in typed if value)
 
 
+def _layer_geometry(
+    question: LayerQuestion,
+    size: tuple[int, int],
+    kernel: tuple[int, int],
+    stride: tuple[int, int] | None,
+    padding: object,
+    dilation: tuple[int, int],
+) -> Geometry:
+    """The layer's geometry from its parsed options; a rule of the layer they break
+    (impossible geometry, exit 1) is refused naming the options as typed, as ``shape``
+    names its layer."""
+    op = question.op
+    build: Callable[[], Geometry]
+    if op == "deconv":  # its own words parsed first: their errors are usage errors (exit 2)
+        pads = _symmetric(padding, question.padding)
+        extra = _pair(question.output_padding, "--output-padding") if question.output_padding else 0
+        build = functools.partial(
+            transposed_geometry, size, kernel, stride or 1, pads, extra, dilation
+        )
+    elif op == "conv":
+        build = functools.partial(conv_geometry, size, kernel, stride or 1, padding, dilation)
+    else:
+        build = functools.partial(
+            pool_geometry, _POOL[op], size, kernel, stride, padding, dilation, question.ceil_mode
+        )
+    try:
+        return build()
+    except ConvcliError as error:
+        raise ConvcliError(f"{_options_typed(question)}: {error}") from None
+
+
 def _kernel(question: LayerQuestion) -> tuple[tuple[int, int], np.ndarray | None]:
     """The kernel's size, and its weights when given as values."""
     text = question.kernel
@@ -195,24 +229,7 @@ def answer_layer(question: LayerQuestion) -> LayerAnswer:
     stride = _pair(question.stride, "-s/--stride", low=1) if question.stride else None
     dilation = _pair(question.dilation, "-d/--dilation", low=1) if question.dilation else (1, 1)
     padding: object = parse_padding_option(question.padding) if question.padding else 0
-    try:
-        if op == "deconv":
-            geometry = transposed_geometry(
-                size, kernel, stride or 1, _symmetric(padding, question.padding),
-                _pair(question.output_padding, "--output-padding") if question.output_padding
-                else 0,
-                dilation,
-            )  # fmt: skip
-        elif op == "conv":
-            geometry = conv_geometry(size, kernel, stride or 1, padding, dilation)
-        else:
-            geometry = pool_geometry(
-                _POOL[op], size, kernel, stride, padding, dilation, question.ceil_mode
-            )
-    except SpecError:
-        raise
-    except ConvcliError as error:  # impossible geometry (exit 1), named as typed, as shape does
-        raise ConvcliError(f"{_options_typed(question)}: {error}") from None
+    geometry = _layer_geometry(question, size, kernel, stride, padding, dilation)
     _check_drawable(geometry, question)
     if values is None:
         return LayerAnswer(geometry)
