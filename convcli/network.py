@@ -684,8 +684,11 @@ def resolve_inputs(
 class _Tensor:
     shape: Shape
     field: Field
-    depends: frozenset[int]
     label: str
+    # The layer that made it (0 for an input) and the tensors it read: the graph's edges,
+    # walked back once per output at the end (a set per tensor would grow with depth).
+    position: int = 0
+    reads: tuple[str, ...] = ()
 
 
 @dataclass
@@ -744,7 +747,7 @@ def analyze_network(
                         "SIZE' in the net file")  # fmt: skip
     walk = _Walk({}, {}, "")
     for name, shape in inputs.items():
-        walk.tensors[name] = _Tensor(shape, Field.start(shape), frozenset(), name)
+        walk.tensors[name] = _Tensor(shape, Field.start(shape), name)
         walk.names[name] = name
     walk.current = walk.previous = next(iter(inputs))
     reports: list[LayerReport] = []
@@ -756,13 +759,30 @@ def analyze_network(
     if not walk.outputs:
         walk.outputs["output"] = walk.current
     outputs = {name: walk.tensors[key].shape for name, key in walk.outputs.items()}
-    output_totals = {
-        name: Totals.of([r for r in reports if r.position in walk.tensors[key].depends])
-        for name, key in walk.outputs.items()
-    }
+    output_totals = {name: _totals_of(reports, _made_by(walk, key))
+                     for name, key in walk.outputs.items()}  # fmt: skip
     first = next(iter(inputs.values()))
     return ChainReport(first, tuple(reports), Totals.of(reports), dtype_bytes, dict(inputs),
                        outputs, output_totals, tuple(notes), count_elementwise)  # fmt: skip
+
+
+def _totals_of(reports: Sequence[LayerReport], positions: set[int]) -> Totals:
+    return Totals.of([r for r in reports if r.position in positions])
+
+
+def _made_by(walk: _Walk, key: str) -> set[int]:
+    """The positions of the layers tensor ``key`` depends on (its ancestors)."""
+    positions: set[int] = set()
+    seen = {key}
+    pending = [key]
+    while pending:
+        tensor = walk.tensors[pending.pop()]
+        if tensor.position:
+            positions.add(tensor.position)
+        fresh = [k for k in tensor.reads if k not in seen]
+        seen.update(fresh)
+        pending.extend(fresh)
+    return positions
 
 
 def _control(walk: _Walk, step: Step) -> None:
@@ -790,10 +810,9 @@ def _layer(
         position, layer, [t.shape for t in read], [t.field for t in read], dtype_bytes, label,
         count_elementwise,
     )  # fmt: skip
-    depends = frozenset({position}).union(*(t.depends for t in read))
     reads = tuple(t.label for t in read) if walk.current != walk.previous or layer.refs else ()
     key = f"#{position}"
-    walk.tensors[key] = _Tensor(report.output, out_field, depends, key)
+    walk.tensors[key] = _Tensor(report.output, out_field, key, position, tuple(keys))
     walk.current = walk.previous = key
     block = tuple(label for label, _ in step.block)
     return replace(report, reads=reads, inputs=tuple(keys), block=block,

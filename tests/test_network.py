@@ -7,6 +7,7 @@ torch 2.13 CPU); the suite never imports torch.
 from __future__ import annotations
 
 import json
+import tracemalloc
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,21 @@ def test_several_inputs_and_outputs_with_their_own_totals():
     # "small" depends on c5's conv only; "big" on every layer.
     assert report.output_totals["small"].params == 128 * 32 + 32
     assert report.output_totals["big"].params == report.total.params
+
+
+def test_a_deep_chain_is_walked_in_memory_that_grows_linearly():
+    # Each tensor once kept the set of every layer before it: 3,000 layers peaked near
+    # 200 MB and 100,000 (MAX_LAYERS) ran for minutes. The dependencies are now walked
+    # back once per output.
+    network = parse_network("input 3x32x32 repeat:3000 conv:3,k=1 end")
+    tracemalloc.start()
+    try:
+        report = analyze_network(network, resolve_inputs(network, None)[0])
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert peak < 20_000_000
+    assert report.output_totals["output"].params == 3000 * (3 * 3 + 3)
 
 
 def test_receptive_field_takes_the_widest_path_and_goes_global():
