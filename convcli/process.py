@@ -206,6 +206,25 @@ def matrix_to_chw(values: np.ndarray, name: str, channels_last: bool) -> np.ndar
     return np.ascontiguousarray(values, dtype=np.float32)
 
 
+def _float32_rounding(raw: np.ndarray, name: str) -> list[str]:
+    """A note when whole numbers change on the way into float32 (past 2^24 = 16,777,216).
+
+    Fractions rounding to float32's 7 digits is the documented working precision; a count
+    or an ID that becomes another whole number is not expected, so it is said.
+    """
+    values = np.asarray(raw, dtype=np.float64).ravel()  # matrices arrive as float64
+    if values.size == 0 or float(np.abs(values).max()) <= 2**24:
+        return []
+    changed = (values != values.astype(np.float32)) & (values == np.round(values))
+    count = int(np.count_nonzero(changed))
+    if not count:
+        return []
+    first = float(values[int(np.argmax(changed))])
+    return [f"{name}: {count:,} whole number{'s' if count > 1 else ''} past 2^24 (16,777,216) "
+            f"changed in float32, which convcli computes in (e.g. {first:.0f} -> "
+            f"{float(np.float32(first)):.0f})"]  # fmt: skip
+
+
 def _read_input(
     source: str | os.PathLike[str] | MatrixInput, options: ApplyOptions
 ) -> tuple[str, imageio.Picture | np.ndarray, int]:
@@ -644,6 +663,7 @@ def _process_matrix(
         raise SpecError("--gray and --linear are for images; the input is a matrix")
     channels_last, notes = imageio.matrix_layout(raw.shape, name, options.channels_last)
     x = matrix_to_chw(raw, name, channels_last)
+    notes.extend(_float32_rounding(raw, name))
     progress(0, x.shape[1])
     values, reports = run_steps(
         x, _integer_blur_first_only(steps, True), options.steps, image=False

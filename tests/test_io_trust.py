@@ -76,6 +76,23 @@ def test_an_ambiguous_array_gets_a_note_naming_channels_last(cli, tmp_path):
     assert np.array_equal(np.load(tmp_path / "hwc.npy"), values)
 
 
+def test_whole_numbers_float32_cannot_hold_are_noted_not_silently_changed(cli, tmp_path):
+    values = np.array([[16_777_217, 3], [2**31 - 1, -16_777_216]], np.int64)
+    np.save(tmp_path / "ids.npy", values)
+    result = cli("apply", tmp_path / "ids.npy", "-k", "identity", "--format", "json")
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"note: {tmp_path / 'ids.npy'}: 2 whole numbers past 2^24 (16,777,216) changed in "
+        "float32, which convcli computes in (e.g. 16777217 -> 16777216)\n"
+    )
+    strict = cli("apply", tmp_path / "ids.npy", "-k", "identity", "--strict")
+    assert strict.exit_code == 1
+    # Fractions rounding to float32's digits is the documented precision: no note; nor for
+    # whole numbers float32 holds exactly (2^24 itself, even numbers up to 2^25).
+    exact = cli("apply", "--matrix", "16777216 33554430 0.1", "-k", "identity")
+    assert (exact.exit_code, exact.stderr) == (0, "")
+
+
 @pytest.mark.parametrize(
     ("shape", "channels_last", "noted"),
     [
