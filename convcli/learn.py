@@ -737,6 +737,11 @@ def _start_descent(problem: _Problem, rng: np.random.Generator) -> _Descent:
     return _Descent(kernels, biases, group_of_channel, pixel_index)
 
 
+#: A loss this many times the random start's is divergence, not a slow start (SGD's loss
+#: wanders by 10x at a large --lr and still settles; a diverging one grows by 1e10 an epoch).
+_DIVERGED = 1e6
+
+
 def fit_kernel_gd(
     x: ArrayLike,
     y: ArrayLike,
@@ -805,7 +810,7 @@ def fit_kernel_gd(
     for epoch in range(1, settings.epochs + 1):
         one_pass(problem, state, rng.permutation(state.pixel_index[0].size), settings)
         current = loss()
-        if not math.isfinite(current) or current > 1e100:
+        if not math.isfinite(current) or current > min(1e100, _DIVERGED * losses[0][1] or 1e100):
             largest = float(np.max(np.sum(problem.windows**2, axis=(-2, -1)))) + problem.bias
             raise ConvcliError(
                 f"gradient descent diverged at epoch {epoch} (loss {current:.3g}): "

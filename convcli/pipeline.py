@@ -37,6 +37,7 @@ from convcli.core.pool import (
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import conv_output_size, dropped_inputs, effective_kernel
 from convcli.kernels import KernelStep, PoolStep
+from convcli.numbers import format_number
 from convcli.peers import fixed_point_blur
 
 __all__ = [
@@ -474,6 +475,10 @@ def _plan_kernel(
     out_width = conv_output_size(width, kernel_size[1], stride[1], pads[2:], dilation[1])
     report.out_shape = (planned.passes[0].weight.shape[0], out_height, out_width)
     report.warnings = _dropped_warnings(planned, shape[1:], report.out_shape[1:], kernel_size)
+    if not np.any(step.weight):  # e.g. log:1,size=2: the zero-sum rule leaves nothing
+        report.warnings.append(
+            f"{planned.where}: every tap of the kernel is 0: the output is constant"
+        )
 
 
 _POOLS: dict[str, Callable[..., np.ndarray]] = {
@@ -1117,6 +1122,9 @@ def filter_picture(
             safe = np.where(visible, filtered_alpha, np.float32(1))
             result = np.where(visible, result / safe, np.float32(0))
             out_alpha = np.clip(filtered_alpha, 0, 1)
+    if map_mode == "minmax" and result.size and result.min() == result.max():
+        flat = format_number(float(result.flat[0]))
+        notes.append(f"--map minmax: the result is flat (every value {flat}), written as 0")
     result = map_values(result, map_mode, work_scale, in_place=True)
     if linear:
         result = linear_to_srgb(result) * np.float32(full_scale)

@@ -215,7 +215,10 @@ def _float32_rounding(raw: np.ndarray, name: str) -> list[str]:
     values = np.asarray(raw, dtype=np.float64).ravel()  # matrices arrive as float64
     if values.size == 0 or float(np.abs(values).max()) <= 2**24:
         return []
-    changed = (values != values.astype(np.float32)) & (values == np.round(values))
+    # Up to 2^53 a whole float64 is an exact integer (a count, an ID); past it every float64
+    # is whole, and 3e38 was written as a float.
+    whole = (values == np.round(values)) & (np.abs(values) <= 2**53)
+    changed = whole & (values != values.astype(np.float32))
     count = int(np.count_nonzero(changed))
     if not count:
         return []
@@ -834,11 +837,20 @@ def _filter_picture(
     def output_depth(filtered: PictureResult) -> str:
         """Decided from the first result (its channels), checked against the format."""
         channels = filtered.values.shape[0]
-        if filtered.channels in ("LA", "RGBA") and format_name in imageio.NO_ALPHA_FORMATS:
+        planes = filtered.channels == "N" and channels in (2, 4)  # a 4-D kernel's outputs
+        if (planes or filtered.channels in ("LA", "RGBA")) and (
+            format_name in imageio.NO_ALPHA_FORMATS
+        ):
+            what = f"{channels} channels" if planes else filtered.channels
             raise ConvcliError(
                 f"output '{plan.output}': {format_name} has no alpha channel and the result "
-                f"is {filtered.channels}; "
-                "write PNG, TIFF or WebP"
+                f"is {what}; write PNG, TIFF or WebP" + (", or .npy" if planes else "")
+            )
+        if planes and format_name not in imageio.FLOAT_ONLY_FORMATS:
+            notes.append(
+                f"the result has {channels} channels, not colour: {format_name} stores them "
+                f"as {'LA' if channels == 2 else 'RGBA'}, the last as transparency; "
+                "write .npy to keep them as planes"
             )
         if plan.float_output:
             return "float"

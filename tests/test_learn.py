@@ -150,6 +150,20 @@ def test_gradient_descent_with_bias_and_zero_epochs():
     assert untrained.losses == [(0, untrained.losses[0][1])]
 
 
+def test_gradient_descent_that_grows_a_millionfold_has_diverged_before_1e100(cli):
+    # --lr 0.01 here grows the loss ~1e5 an epoch; it once ended at 2e46 with exit 0.
+    words = ("learn", "0 1 2 3 4; 5 6 7 8 9; 1 3 5 7 9; 2 4 6 8 0", "1 1 1 1; 1 1 1 1; 2 2 2 2",
+             "-k", "2x2", "--method", "gd", "--epochs", "20")  # fmt: skip
+    diverged = cli(*words, "--lr", "0.01")
+    assert diverged.exit_code == 1
+    assert diverged.stderr.endswith(
+        "Error: gradient descent diverged at epoch 2 (loss 9.37e+07): --lr 0.01 is too large "
+        "for this data; per-pixel steps are stable below about 0.0036\n"
+    )
+    wandering = cli(*words, "--lr", "0.006")  # its loss rises 4x on the way, and settles
+    assert wandering.exit_code == 0, wandering.stderr
+
+
 def test_gradient_descent_divergence_is_an_error():
     x, y = seed_example()
     with pytest.raises(ConvcliError) as caught:
