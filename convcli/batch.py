@@ -263,19 +263,30 @@ def steps_slug(steps: Sequence[Step]) -> str:
 
 
 def _check_name(template: str) -> None:
+    """Refuse a ``--name`` that cannot name files before anything is named with it."""
     import string
 
+    if not template.strip():
+        raise SpecError(f"--name {template!r}: give a file name, e.g. {DEFAULT_NAME!r}")
     try:
-        fields = [
-            field for _, field, _, _ in string.Formatter().parse(template) if field is not None
-        ]
+        parts = list(string.Formatter().parse(template))
     except ValueError as error:
         raise SpecError(f"--name {template!r}: {error}") from None
-    for name in fields:
+    known = ", ".join("{" + known + "}" for known in NAME_FIELDS)
+    for _, name, spec, conversion in parts:
+        if name is None:
+            continue
+        shown = (
+            "{"
+            + name
+            + (f"!{conversion}" if conversion else "")
+            + (f":{spec}" if spec else "")
+            + "}"
+        )
         if name not in NAME_FIELDS:
-            known = ", ".join("{" + known + "}" for known in NAME_FIELDS)
-            shown = "{" + name + "}" if name else "{}"
             raise SpecError(f"--name {template!r}: unknown field {shown}; use {known}")
+        if spec or conversion:  # '{stem:>20}' pads names with spaces: never what was meant
+            raise SpecError(f"--name {template!r}: {shown} is formatted; fields are plain: {known}")
 
 
 def _output_name(template: str, source: BatchInput, slug: str, options: ApplyOptions) -> str:
@@ -302,6 +313,11 @@ def _output_name(template: str, source: BatchInput, slug: str, options: ApplyOpt
         raise SpecError(
             f"--name {template!r} gives {name!r} for '{source.path}'; it must name a file "
             "inside the output folder"
+        )
+    if not options.to and imageio.format_for_path(name) is None:
+        raise SpecError(
+            f"--name {template!r} gives {name!r} for '{source.path}', whose suffix names no "
+            "format convcli writes; end it with .{ext} or a known suffix, or give --to FORMAT"
         )
     return name
 

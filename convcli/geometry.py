@@ -1195,6 +1195,28 @@ def _expected_dims(text: str) -> list[int]:
     return [int(part) for part in parts]
 
 
+def read_expected(expect: str) -> list[str]:
+    """The shapes of ``--expect``, checked for syntax (before anything is computed).
+
+    Parameters
+    ----------
+    expect : str
+        ``--expect``: SHAPE[,SHAPE...].
+
+    Returns
+    -------
+    list of str
+        One SHAPE per output, as typed.
+
+    >>> read_expected("64x56x56, 10")
+    ['64x56x56', ' 10']
+    """
+    wanted = [text for text in expect.split(",") if text.strip()]
+    for text in wanted or [expect]:
+        _expected_dims(text)
+    return wanted
+
+
 def check_expected(report: ChainReport, expect: str, channels_last: bool = False) -> None:
     """Raise :class:`ConvcliError` (exit 1) unless the outputs have the ``--expect``
     shapes: one per output, separated by commas, in the order of ``out:``.
@@ -1217,7 +1239,7 @@ def check_expected(report: ChainReport, expect: str, channels_last: bool = False
     ...
     convcli.errors.ConvcliError: expected shape 4x8x8, got 4x6x6
     """
-    wanted = [text for text in expect.split(",") if text.strip()]
+    wanted = read_expected(expect)
     outputs = list(report.outputs.items()) or [("output", report.output)]
     if len(wanted) != len(outputs):
         raise ConvcliError(

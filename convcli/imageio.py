@@ -1226,9 +1226,19 @@ def check_output_path(
             raise OutputExistsError(f"output '{path}' exists; use --force to overwrite it")
     folder = target.parent
     if not folder.is_dir():
-        raise ConvcliError(f"output '{path}': folder '{folder}' does not exist")
+        raise ConvcliError(f"output '{path}': {_why_no_folder(folder)}")
     if not os.access(folder, os.W_OK | os.X_OK):
         raise ConvcliError(f"cannot write to folder '{folder}': permission denied")
+
+
+def _why_no_folder(folder: Path) -> str:
+    """Why ``folder`` cannot hold the output: missing, or a file stands where it would be."""
+    for ancestor in (folder, *folder.parents):
+        if ancestor.exists():
+            if not ancestor.is_dir():
+                return f"'{ancestor}' is a file, not a folder"
+            break
+    return f"folder '{folder}' does not exist"
 
 
 def _make_temporary(target: Path) -> tuple[int, str]:
@@ -1296,7 +1306,7 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
     try:
         descriptor, temporary = _make_temporary(target)
     except FileNotFoundError:
-        raise ConvcliError(f"output '{path}': folder '{target.parent}' does not exist") from None
+        raise ConvcliError(f"output '{path}': {_why_no_folder(target.parent)}") from None
     except OSError as error:
         reason = (error.strerror or str(error)).lower()
         raise ConvcliError(f"cannot write to folder '{target.parent}': {reason}") from None

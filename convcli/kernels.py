@@ -863,7 +863,7 @@ def _float_value(where: str, key: str, value: str) -> float:
         number = float(value)
     except ValueError:
         raise SpecError(f"{where}: {key} must be a number, got '{shorten(value)}'") from None
-    if not math.isfinite(number) or number <= 0:
+    if math.isnan(number) or number <= 0:  # inf is refused by the range below
         raise SpecError(f"{where}: {key} must be > 0, got '{shorten(value)}'")
     if not MIN_SIGMA <= number <= _MAX_SIGMA:
         raise SpecError(f"{where}: {key} must be {MIN_SIGMA}..{_MAX_SIGMA:g}, got {number:g}")
@@ -1230,6 +1230,9 @@ def _parse_rows(text: str, where: str, channel: int, channel_count: int) -> np.n
         raise SpecError(f"{where}: no values{in_channel}")
     rows: list[list[float]] = []
     for row_text in rows_text:
+        if re.search(r"(^|,)\s*,", row_text.strip()):  # "1,,2" once read as "1,2"
+            raise SpecError(f"{where}: a value is missing between commas{in_channel} in "
+                            f"'{shorten(row_text.strip())}'")  # fmt: skip
         tokens = [token for token in re.split(r"[\s,]+", row_text.strip()) if token]
         rows.append([_number(token, where) for token in tokens])
     for index, row in enumerate(rows[1:], start=2):

@@ -590,10 +590,16 @@ def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:
         values.update(padding=(0,) * (2 * rank), dilation=(1,) * rank,
                       output_padding=(0,) * rank, scale=(1,) * rank)  # fmt: skip
     args = [body.strip()] if kind == "pad" else split_layer_arguments(body) if body.strip() else []
+    given: set[str] = set()
     for index, arg in enumerate(args):
         if not arg:
             raise SpecError(f"{where}empty argument")
         if "=" in arg:
+            key_text = arg.partition("=")[0].strip()
+            key = _KEY_NAMES.get(key_text.lower(), key_text.lower())
+            if key in given:  # conv:8,k=3,k=5 once took the last silently
+                raise SpecError(f"{where}key {key_text!r} given twice")
+            given.add(key)
             _key_value(kind, arg, where, values)
         else:
             _bare_value(kind, arg, index, where, values)

@@ -129,7 +129,8 @@ def reading(what: str, *, error: type[ConvcliError] = SpecError) -> Iterator[Non
         The input, as messages name it: ``"kernel 'gaussian:1e308'"``, ``"--bias"``.
     error : SpecError or ConvcliError
         What an unexpected failure becomes: a usage error (exit 2) for words typed on the
-        command line, a failed input (exit 1) for files.
+        command line, a failed input (exit 1) for files (whose syntax errors are then
+        failed input too, as a missing file is).
 
     Notes
     -----
@@ -152,6 +153,8 @@ def reading(what: str, *, error: type[ConvcliError] = SpecError) -> Iterator[Non
         message = str(failure)
         if len(message) > _LONGEST_MESSAGE and len(failure.args) == 1:
             failure.args = (shorten(message, _LONGEST_MESSAGE),)
+        if isinstance(failure, SpecError) and not issubclass(error, SpecError):
+            raise error(str(failure)) from None  # a file's content: failed input, not usage
         raise
     except RecursionError:
         raise error(f"{what}: nested too deeply") from None

@@ -292,9 +292,10 @@ def _repeat(
     state: _Expansion,
     block: tuple[tuple[str, int], ...],
 ) -> list[tuple[Token, tuple[tuple[str, int], ...]]]:
-    if not re.fullmatch(r"\d{1,9}", count_text.strip()) or int(count_text) < 1:
+    digits = count_text.strip().lstrip("0")
+    if not re.fullmatch(r"[1-9]\d*", digits):
         raise SpecError(f"{_at(token)}'{token.text}': repeat count must be an integer >= 1")
-    count = int(count_text)
+    count = int(digits) if len(digits) < 12 else MAX_LAYERS + 1  # too many, said below
     if count * max(len(body), 1) > MAX_LAYERS:
         raise SpecError(f"{_at(token)}'{token.text}' expands to more than "
                         f"{MAX_LAYERS:,} words")  # fmt: skip

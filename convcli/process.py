@@ -714,6 +714,11 @@ def _plan_output(
 ) -> _OutputPlan:
     """The output's format, whether it holds floats, and the ``--map`` that follows."""
     format_name = _output_format(output, options, picture.format)
+    if format_name in ("CSV", "TXT"):
+        raise SpecError(
+            f"output '{output}': {format_name} is for matrix results and the input is an "
+            "image; write an image format, .npy or .pfm"
+        )
     float_output = _float_output(format_name, options, picture.depth)
     map_mode, map_reason = resolve_map(
         options.map_mode, steps, float_output=float_output, edges=options.edge_map

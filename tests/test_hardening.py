@@ -148,7 +148,7 @@ def test_a_dilated_global_option_is_bounded_by_the_span():
         (("apply", "--matrix", MATRIX, "-k", "1", "--bias", "nan"), "not a finite number"),
         (("apply", "--matrix", MATRIX, "-k", "1", "--bias", "1,inf"), "not a finite number"),
         (("apply", "--matrix", MATRIX, "-k", "1", "--bias", "1e39"), "beyond float32"),
-        (("kernels", "gaussian:inf"), "sigma must be > 0"),
+        (("kernels", "gaussian:inf"), "sigma must be 0.01..1000, got inf"),
         (("kernels", "gaussian:nan"), "sigma must be > 0"),
         (("kernels", "log:1e-300,size=3"), "sigma must be 0.01..1000"),
         (("apply", "--matrix", "1 nan; 3 4", "-k", "1"), "not a finite number"),

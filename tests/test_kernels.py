@@ -328,8 +328,11 @@ def test_missing_file_is_a_convcli_error_naming_it(tmp_path):
 
 def test_bad_npy_files(tmp_path):
     np.save(tmp_path / "five.npy", np.zeros((1, 1, 1, 1, 2)))
-    with pytest.raises(SpecError, match=r"1 to 4 dimensions, got shape \(1, 1, 1, 1, 2\)"):
+    with pytest.raises(
+        ConvcliError, match=r"1 to 4 dimensions, got shape \(1, 1, 1, 1, 2\)"
+    ) as bad:
         parse_step(str(tmp_path / "five.npy"))
+    assert not isinstance(bad.value, SpecError)  # a file's content: failed input, exit 1
     (tmp_path / "junk.npy").write_bytes(b"not an npy")
     with pytest.raises(ConvcliError, match="not a readable .npy array"):
         parse_step(str(tmp_path / "junk.npy"))
@@ -464,9 +467,10 @@ def test_vips_mat_file_with_scale_and_offset(tmp_path):
 def test_bad_vips_mat_files(tmp_path, content, message):
     path = tmp_path / "k.mat"
     path.write_text(content)
-    with pytest.raises(SpecError, match="kernel file .*k.mat") as error:
+    with pytest.raises(ConvcliError, match="kernel file .*k.mat") as error:
         parse_step(str(path))
     assert message in str(error.value)
+    assert not isinstance(error.value, SpecError)  # a file's content: failed input, exit 1
 
 
 def test_vips_mat_offset_is_added_to_the_result(cli, tmp_path):

@@ -741,7 +741,7 @@ def _run_batch(
         hint = "" if recursive else " (-r/--recursive descends into sub-folders)"
         raise ConvcliError(f"no images found in {', '.join(sources)}{hint}")
     prepare_steps(steps, options.steps)  # a bad --convolve/--normalize fails before any work
-    items = plan_batch(found, out_dir, steps, options, name=name or DEFAULT_NAME)
+    items = plan_batch(found, out_dir, steps, options, name=DEFAULT_NAME if name is None else name)
     progress = BatchProgress(quiet=quiet, skip_notes=not skip_existing)
     if ignored and not quiet:
         progress.print(ignored_line(ignored))

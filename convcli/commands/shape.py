@@ -192,11 +192,13 @@ def shape(
     or --preset NAME. Every report shows the pads applied on each side and flags layers
     where floor division drops input rows or columns.
     """
-    from convcli.geometry import DTYPE_BYTES, check_expected
+    from convcli.geometry import DTYPE_BYTES, check_expected, read_expected
     from convcli.layers import LayerOptions, parse_size, target_report
     from convcli.network import Source, size_network
     from convcli.render import shape as render
 
+    if expect is not None:
+        read_expected(expect)  # a typo in --expect is refused before the report is printed
     layer = LayerOptions(
         op, kernel, stride, padding, dilation, groups, out_channels, output_padding,
         depth_multiplier, ceil_mode, no_bias,

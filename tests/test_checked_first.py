@@ -1,0 +1,162 @@
+"""What is wrong with the words typed is refused before any work, with the exit code of
+its kind: 2 for words and options, 1 for a file's content (as a missing file is)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from PIL import Image
+
+
+@pytest.mark.parametrize(
+    ("content", "reason"),
+    [
+        ("", "no values"),
+        ("# only a comment\n", "no values"),
+        ("1 x\n", "'x'"),
+    ],
+)
+def test_a_bad_kernel_file_fails_as_a_missing_one_does(cli, tmp_path, content, reason):
+    (tmp_path / "k.txt").write_text(content)
+    result = cli("apply", "--matrix", "1 2; 3 4", "-k", f"@{tmp_path / 'k.txt'}")
+    assert result.exit_code == 1, result.stderr
+    assert result.stderr.startswith(f"Error: kernel file '{tmp_path / 'k.txt'}': ")
+    assert reason in result.stderr
+    missing = cli("apply", "--matrix", "1 2; 3 4", "-k", f"@{tmp_path / 'none.txt'}")
+    assert missing.exit_code == 1
+
+
+def test_a_five_dimensional_npy_kernel_is_a_failed_file(cli, tmp_path):
+    np.save(tmp_path / "k5.npy", np.zeros((1, 1, 1, 1, 2)))
+    result = cli("apply", "--matrix", "1 2; 3 4", "-k", f"@{tmp_path / 'k5.npy'}")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: kernel file '{tmp_path / 'k5.npy'}': a kernel must have 1 to 4 dimensions, "
+        "got shape (1, 1, 1, 1, 2)\n",
+    )
+
+
+@pytest.fixture
+def photos(tmp_path):
+    folder = tmp_path / "in"
+    folder.mkdir()
+    for name in ("a", "b"):
+        Image.new("L", (6, 4), 9).save(folder / f"{name}.png")
+    return folder
+
+
+@pytest.mark.parametrize(
+    ("template", "message"),
+    [
+        ("", "--name '': give a file name, e.g. '{dir}{stem}-{step}.{ext}'"),
+        (
+            "{stem:>20}.png",
+            "--name '{stem:>20}.png': {stem:>20} is formatted; fields are plain: "
+            "{stem}, {ext}, {step}, {parent}, {dir}",
+        ),
+        (
+            "{stem!r}.png",
+            "--name '{stem!r}.png': {stem!r} is formatted; fields are plain: "
+            "{stem}, {ext}, {step}, {parent}, {dir}",
+        ),
+    ],
+)
+def test_a_name_template_that_cannot_name_files_is_refused(cli, photos, template, message):
+    result = cli("apply", photos, "-k", "box:3", "-O", photos.parent / "out", "--name", template)
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+    assert not (photos.parent / "out").exists()
+
+
+def test_a_name_whose_suffix_names_no_format_is_refused_before_work(cli, photos):
+    out = photos.parent / "out"
+    result = cli("apply", photos, "-k", "box:3", "-O", out, "--name", "{stem}.{ext}{ext}")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"Error: --name '{{stem}}.{{ext}}{{ext}}' gives 'a.pngpng' for '{photos / 'a.png'}', "
+        "whose suffix names no format convcli writes; end it with .{ext} or a known suffix, "
+        "or give --to FORMAT\n",
+    )
+    assert not out.exists()
+    told = cli("apply", photos, "-k", "box:3", "-O", out, "--name", "{stem}", "--to", "png")
+    assert told.exit_code == 0, told.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a", "b"]
+
+
+def test_an_image_to_a_text_matrix_is_refused_in_words(cli, photos, tmp_path):
+    result = cli("apply", photos / "a.png", "-k", "box:3", "-o", tmp_path / "a.txt")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        f"Error: output '{tmp_path / 'a.txt'}': TXT is for matrix results and the input is an "
+        "image; write an image format, .npy or .pfm\n",
+    )
+
+
+def test_a_bad_expect_is_refused_before_the_report_is_printed(cli):
+    result = cli("shape", "3x32x32", "-k", "3", "--expect", "junk")
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == "Error: --expect must be a shape such as 64x56x56, got 'junk'\n"
+
+
+@pytest.mark.parametrize(
+    ("word", "key"),
+    [("conv:8,k=3,k=5", "k"), ("conv:8,kernel=3,K=5", "K"), ("maxpool:k=2,s=2,stride=1", "stride")],
+)
+def test_a_layer_key_given_twice_is_refused_not_overwritten(cli, word, key):
+    result = cli("shape", "32", word)
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == f"Error: layer 1 '{word}': key '{key}' given twice\n"
+
+
+@pytest.mark.parametrize("text", ["1,,2", "1, ,2", "1,2,,3"])
+def test_a_kernel_with_an_empty_value_between_commas_is_refused(cli, tmp_path, text):
+    matrix = tmp_path / "m.txt"
+    matrix.write_text("1 2\n3 4\n")
+    typed = cli("apply", matrix, "-k", text)
+    assert (typed.exit_code, typed.stdout) == (2, "")
+    assert typed.stderr == (
+        f"Error: kernel '{text}': a value is missing between commas in '{text}'\n"
+    )
+    kernel_file = tmp_path / "k.csv"
+    kernel_file.write_text(f"{text}\n3,4,5\n")
+    read = cli("apply", matrix, "-k", kernel_file)
+    assert (read.exit_code, read.stdout) == (1, "")
+    assert read.stderr == (
+        f"Error: kernel file '{kernel_file}': a value is missing between commas in '{text}'\n"
+    )
+
+
+@pytest.mark.parametrize(
+    ("count", "message"),
+    [
+        ("1000000000", "'repeat:1000000000' expands to more than 100,000 words"),
+        (
+            "99999999999999999999",
+            "'repeat:99999999999999999999' expands to more than 100,000 words",
+        ),
+        ("0", "'repeat:0': repeat count must be an integer >= 1"),
+        ("2.5", "'repeat:2.5': repeat count must be an integer >= 1"),
+    ],
+)
+def test_a_repeat_count_is_refused_for_what_is_wrong_with_it(cli, count, message):
+    result = cli("shape", "32", f"repeat:{count}", "conv:8,k=3", "end")
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+
+
+def test_an_infinite_sigma_is_refused_as_out_of_range_not_as_negative(cli, tmp_path):
+    matrix = tmp_path / "m.txt"
+    matrix.write_text("1 2\n3 4\n")
+    result = cli("apply", matrix, "-k", "gaussian:1e400")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: kernel 'gaussian:1e400': sigma must be 0.01..1000, got inf\n",
+    )
+
+
+def test_an_output_under_a_file_says_the_file_is_in_the_way(cli, tmp_path):
+    matrix = tmp_path / "m.txt"
+    matrix.write_text("1 2\n3 4\n")
+    result = cli("apply", matrix, "-k", "box:2", "-o", matrix / "sub" / "out.txt")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: output '{matrix / 'sub' / 'out.txt'}': '{matrix}' is a file, not a folder\n",
+    )
