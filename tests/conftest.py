@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import logging
 import os
 import signal
-import socket
 import subprocess
 import sys
 import time
@@ -71,12 +71,6 @@ def wait_for(
 SERVER_DEADLINE = 120.0
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
 @pytest.fixture(scope="session")
 def s3_env():
     """A moto S3 server on 127.0.0.1 and fake credentials in the environment (os.environ
@@ -84,9 +78,10 @@ def s3_env():
     from moto.server import ThreadedMotoServer
 
     logging.getLogger("werkzeug").setLevel(logging.ERROR)
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    # Port 0: the server binds one itself (a port probed free could be taken before use).
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
     server.start()
+    _, port = server.get_host_and_port()
     env = {
         "AWS_ACCESS_KEY_ID": "testing-key",
         "AWS_SECRET_ACCESS_KEY": "testing-secret-never-shown",
@@ -106,6 +101,19 @@ def s3_env():
         server.stop()
 
 
+def _scheduler_address(scheduler: subprocess.Popen, scheduler_file: Path, log: Path) -> str:
+    """The address ``dask scheduler`` wrote to ``scheduler_file`` (polled: the scheduler
+    writes it once it listens); fail with the end of its log if it stops first."""
+    end = time.monotonic() + SERVER_DEADLINE
+    while True:
+        with contextlib.suppress(OSError, ValueError, KeyError):  # not there or half written
+            return str(json.loads(scheduler_file.read_text())["address"])
+        if scheduler.poll() is not None or time.monotonic() > end:
+            state = "is silent" if scheduler.poll() is None else f"ended ({scheduler.returncode})"
+            pytest.fail(f"dask scheduler {state}; its log ends: {log.read_text()[-1500:]}")
+        time.sleep(0.01)
+
+
 @contextlib.contextmanager
 def dask_processes(logs: Path, env: dict[str, str]):
     """``dask scheduler`` and two ``dask worker`` processes (each one worker process with
@@ -113,19 +121,22 @@ def dask_processes(logs: Path, env: dict[str, str]):
     address and a client, and stops them all at the end."""
     from distributed import Client
 
-    port = free_port()
-    address = f"tcp://127.0.0.1:{port}"
     bin_dir = Path(sys.executable).parent
     files = [open(logs / f"{name}.log", "wb") for name in ("scheduler", "w0", "w1")]  # noqa: SIM115
+    scheduler_file = logs / "scheduler.json"
+    # Port 0: the scheduler binds a port itself and writes it to scheduler_file. A port
+    # probed free and then handed over could be taken in between ("Address already in use"
+    # once cost 7 tests 120 s each while other suites ran on the machine).
     processes = [
         subprocess.Popen(
-            [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", str(port),
-             "--no-dashboard", "--no-show"],
+            [str(bin_dir / "dask"), "scheduler", "--host", "127.0.0.1", "--port", "0",
+             "--scheduler-file", str(scheduler_file), "--no-dashboard", "--no-show"],
             env=env, stdout=subprocess.DEVNULL, stderr=files[0],
             start_new_session=True,
         )
     ]  # fmt: skip
     try:
+        address = _scheduler_address(processes[0], scheduler_file, logs / "scheduler.log")
         for index in range(2):
             processes.append(
                 subprocess.Popen(
