@@ -68,6 +68,15 @@ def test_every_help_is_what_rich_draws(command, width, monkeypatch):
     assert "Usage: convcli" in fast
 
 
+@pytest.mark.parametrize("command", COMMAND_NAMES, ids=lambda c: c or "app")
+def test_an_extra_in_brackets_is_shown_not_taken_for_markup(command, monkeypatch):
+    fast, rich, _ = both(app, _help_args(command), 200, monkeypatch)
+    for shown in (fast, rich):  # "pip install 'convcli[onnx]'" once showed as 'convcli'
+        assert "'convcli'" not in shown
+    if command == "shape":
+        assert "pip install 'convcli[onnx]'" in fast
+
+
 @pytest.mark.parametrize("width", [10, 23, 41, 200])
 @pytest.mark.parametrize("command", ["", "shape", "apply"], ids=lambda c: c or "app")
 def test_narrow_and_wide_help_is_what_rich_draws(command, width, monkeypatch):

@@ -44,7 +44,7 @@ EPILOG = """\
 
   convcli shape 8x8x8 tag:x conv:8,k=3,p=1,bn,act=relu add:x
 
-  convcli shape model.onnx       [dim]# an ONNX model: pip install 'convcli[onnx]'[/]
+  convcli shape model.onnx       [dim]# an ONNX model: pip install 'convcli\\[onnx]'[/]
 
   convcli shape 3x320x320 model.onnx --to-net model.net   [dim]# as words, re-sized[/]
 
