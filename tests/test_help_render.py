@@ -284,3 +284,11 @@ def test_command_summary_is_what_the_built_command_lists(name):
     for attribute in ("name", "help", "short_help", "hidden", "deprecated", "rich_help_panel"):
         assert getattr(summary, attribute) == getattr(built, attribute), attribute
     assert group.command_summary(None, name) is built  # once built, the command itself
+
+
+def test_each_format_option_says_what_its_command_prints(cli):
+    compare = cli("compare", "--help").stdout
+    assert "final shape only" not in compare  # shape's words, once copied into compare
+    assert "one line per form or" in compare
+    draw = " ".join(cli("draw", "--help").stdout.split())
+    assert "Choices: table, json, csv, plain" not in draw  # csv is refused by --steps

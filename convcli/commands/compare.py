@@ -45,6 +45,14 @@ class Algorithm(str, Enum):
 
 
 _EXTRA = "Kernel and timing"
+Format = Annotated[
+    OutputFormat,
+    options.shared_option(
+        "format",
+        "table, json, csv, or plain (one line per form or layer, then the ratios).",
+        options.OUTPUT,
+    ),
+]
 
 
 def compare(
@@ -108,7 +116,7 @@ def compare(
             rich_help_panel=_EXTRA,
         ),
     ] = Algorithm.auto,
-    output_format: options.Format = OutputFormat.table,
+    output_format: Format = OutputFormat.table,
 ) -> None:
     """Standard vs depthwise-separable (and spatially separable) convolution cost.
 

@@ -246,7 +246,8 @@ def draw(
         options.shared_option(
             "format",
             panel=_OUTPUT,
-            help="How --steps prints: table (default), plain (ASCII) or json.",
+            help="How --steps prints: table (default), plain (ASCII) or json (csv: no, steps "
+            "are not a grid of values).",
         ),
     ] = None,  # fmt: skip
 ) -> None:
