@@ -115,7 +115,8 @@ def _registered(cmd_name: str) -> typer.Typer:
     module_name, function_name = COMMANDS[cmd_name].split(":")
     module = importlib.import_module(module_name)
     single = typer.Typer(rich_markup_mode=RICH_MARKUP_MODE, add_completion=False)
-    single.command(cmd_name, cls=HelpfulCommand, epilog=module.EPILOG)(
+    command_class = getattr(module, "COMMAND_CLASS", HelpfulCommand)
+    single.command(cmd_name, cls=command_class, epilog=module.EPILOG)(
         getattr(module, function_name)
     )
     return single

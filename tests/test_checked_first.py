@@ -160,3 +160,31 @@ def test_an_output_under_a_file_says_the_file_is_in_the_way(cli, tmp_path):
         1,
         f"Error: output '{matrix / 'sub' / 'out.txt'}': '{matrix}' is a file, not a folder\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "title"),
+    [
+        (["-1 0 1; -2 0 2; -1 0 1"], "# -1 0 1; -2 0 2; -1 0 1: inline kernel"),
+        (["-1,1"], "# -1,1: inline kernel"),
+        (["-0.5"], "# -0.5: inline kernel"),
+        (["--", "-1 1"], "# -1 1: inline kernel"),
+    ],
+)
+def test_kernels_takes_a_matrix_that_starts_with_a_minus(cli, args, title):
+    result = cli("kernels", "--format", "plain", *args)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[0] == title
+
+
+def test_learn_takes_matrices_that_start_with_a_minus_and_options_keep_their_values(cli):
+    result = cli("learn", "1 2 3; 4 5 6", "-1 -1; -1 -1", "--size", "1x2", "--format", "plain")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[-1].split() == ["1", "-1"]
+
+
+def test_an_unknown_option_is_still_one(cli):
+    assert cli("kernels", "-x").stderr == "Error: No such option: -x\n"
+    assert cli("shape", "-3", "-k", "3").stderr == "Error: No such option: -3\n"
+    negative_bias = cli("apply", "--matrix", "1 2; 3 4", "-k", "-1 0", "--bias", "-0.5")
+    assert (negative_bias.exit_code, negative_bias.stdout) == (0, "-1.5\n-3.5\n")

@@ -212,6 +212,32 @@ def show_help(command: Any, ctx: Any, formatter: Any, typer_format: Any) -> None
     sys.stdout.flush()
 
 
+#: A matrix or number typed as an argument that starts with a minus: "-1 0 1; -2 0 2", "-0.5".
+_NEGATIVE_MATRIX = re.compile(r"-\.?\d[^/]*[\s,;|][^/]*|-\.?\d+(\.\d*)?([eE][-+]?\d+)?")
+
+
+def _negative_matrices_as_arguments(command: Any, ctx: Any, args: list[str]) -> list[str]:
+    """``convcli kernels "-1 0 1; -2 0 2; -1 0 1"``: the parser takes a word that starts
+    with a minus for an option ("No such option: -1"); a leading space keeps it an argument
+    (taken off again once parsed). Option values (``--bias -0.5``) and words after ``--``
+    are left as they are, and so is anything that could name a file (no separator, not a
+    number)."""
+    valued = {
+        name
+        for param in command.get_params(ctx)
+        if isinstance(param, TyperOption) and not param.is_flag and not param.count
+        for name in (*param.opts, *param.secondary_opts)
+    }
+    result: list[str] = []
+    for index, arg in enumerate(args):
+        if arg == "--":
+            return result + args[index:]
+        value_of_option = bool(result) and result[-1] in valued
+        negative = not value_of_option and _NEGATIVE_MATRIX.fullmatch(arg)
+        result.append(" " + arg if negative else arg)
+    return result
+
+
 class HelpfulCommand(TyperCommand):
     """A Typer command whose help fits an 80-column terminal (see the module's docstring)."""
 
@@ -240,3 +266,21 @@ class HelpfulCommand(TyperCommand):
                     _choices(param)
                     _ranges(param)
         show_help(self, ctx, formatter, super().format_help)
+
+
+class MatrixArgumentsCommand(HelpfulCommand):
+    """A command whose arguments may be matrices typed inline (``kernels``, ``learn``): one
+    that starts with a minus is an argument, as after ``-k``, not an unknown option."""
+
+    def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
+        marked = _negative_matrices_as_arguments(self, ctx, args)
+        spaced = {arg for arg, given in zip(marked, args, strict=True) if arg != given}
+        rest = super().parse_args(ctx, marked)
+
+        def unmarked(value: Any) -> Any:
+            if isinstance(value, tuple):
+                return tuple(unmarked(item) for item in value)
+            return value[1:] if isinstance(value, str) and value in spaced else value
+
+        ctx.params = {name: unmarked(value) for name, value in ctx.params.items()}
+        return rest

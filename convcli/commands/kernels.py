@@ -6,8 +6,11 @@ from typing import Annotated
 import typer
 
 from convcli.commands import PeerName
+from convcli.commands._help import MatrixArgumentsCommand
 from convcli.commands.options import OUTPUT, complete_step, shared_option
 from convcli.render import OutputFormat
+
+COMMAND_CLASS = MatrixArgumentsCommand  # "-1 0 1; ..." is a STEP, not an unknown option
 
 EPILOG = """\
 [bold]Examples[/]
@@ -20,7 +23,7 @@ EPILOG = """\
 
   convcli kernels "3x3: -1,0,1 -2,0,2 -1,0,1"   [dim]# check an inline kernel[/]
 
-  convcli kernels -- "-1 0 1; -2 0 2; -1 0 1"   [dim]# '--' before a leading minus[/]
+  convcli kernels "-1 0 1; -2 0 2; -1 0 1"      [dim]# a leading minus is a matrix[/]
 
   convcli kernels @samples/kernels/sobel_x.txt --convolve
 

@@ -12,12 +12,15 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from convcli.commands import Border
+from convcli.commands._help import MatrixArgumentsCommand
 from convcli.commands.options import shared_option
 from convcli.render import OutputFormat
 
 if TYPE_CHECKING:
     from convcli.geometry import PaddingSpec
     from convcli.learn import KernelFit, LearnRequest
+
+COMMAND_CLASS = MatrixArgumentsCommand  # "-1 0; 2 3" is an INPUT, not an unknown option
 
 EPILOG = """\
 [bold]Examples[/]
