@@ -297,6 +297,12 @@ def _window_sizes(
     pads: Sequence[int],
 ) -> list[int]:
     """The output size per axis (an error below 1)."""
+    if layer.kind == "avgpool" and len(in_size) == 3 and any(map(int.__lt__, in_size, kernel)):
+        raise ConvcliError(  # pool3d_shape_check's check_input_size, for AvgPool3d alone
+            f"{label}: input {dims_text(in_size)} is smaller than the kernel "
+            f"{dims_text(kernel)}: PyTorch's AvgPool3d refuses that whatever the padding "
+            "(AvgPool1d, AvgPool2d and MaxPool3d take it)"
+        )
     out_size: list[int] = []
     for axis, size in enumerate(in_size):
         side = (pads[2 * axis], pads[2 * axis + 1])
