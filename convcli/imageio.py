@@ -32,6 +32,7 @@ into place only when everything was written, removed on any error or Ctrl-C.
 from __future__ import annotations
 
 import contextlib
+import errno
 import glob
 import io
 import math
@@ -1222,6 +1223,7 @@ def check_output_path(
                     )
         if target.is_dir():
             raise ConvcliError(f"output '{path}' is a folder; give a file name")
+        _refuse_special_file(target)
         if not force:
             raise OutputExistsError(f"output '{path}' exists; use --force to overwrite it")
     folder = target.parent
@@ -1312,8 +1314,14 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
         raise ConvcliError(f"cannot write to folder '{target.parent}': {reason}") from None
     try:
         os.fchmod(descriptor, _FILE_PERMISSIONS)
-        with os.fdopen(descriptor, "wb") as handle:
-            yield handle
+        try:
+            with os.fdopen(descriptor, "wb") as handle:
+                yield handle
+        except OSError as error:
+            if error.errno not in _FULL:
+                raise
+            reason = str(error.strerror or error).lower()
+            raise ConvcliError(f"output '{path}': {reason}") from None
         _publish(temporary, target, force)
     finally:
         # A signal cutting this short leaves the file to _signals.remove_leftovers().
@@ -1322,8 +1330,23 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
         _signals.forget(temporary)
 
 
+#: Write errors that are the output's (a full disk, a quota, a file size limit), named so.
+_FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
+
+
+def _refuse_special_file(target: Path) -> None:
+    """A device, pipe or socket where the output goes: renaming a finished file over it
+    would replace it (``-o /dev/null --force`` once left a PNG named /dev/null)."""
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise ConvcliError(
+            f"output '{target}' is not a regular file (a device, pipe or socket): convcli "
+            "writes a file whole and renames it into place; use -o - and redirect stdout"
+        )
+
+
 def _publish(temporary: str, target: Path, force: bool) -> None:
     if force:
+        _refuse_special_file(target)
         os.replace(temporary, target)
         return
     try:

@@ -3,6 +3,13 @@ its kind: 2 for words and options, 1 for a file's content (as a missing file is)
 
 from __future__ import annotations
 
+import os
+import resource
+import signal
+import stat
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 from PIL import Image
@@ -188,3 +195,33 @@ def test_an_unknown_option_is_still_one(cli):
     assert cli("shape", "-3", "-k", "3").stderr == "Error: No such option: -3\n"
     negative_bias = cli("apply", "--matrix", "1 2; 3 4", "-k", "-1 0", "--bias", "-0.5")
     assert (negative_bias.exit_code, negative_bias.stdout) == (0, "-1.5\n-3.5\n")
+
+
+def test_a_pipe_or_device_given_as_output_is_refused_not_replaced(cli, photos, tmp_path):
+    fifo = tmp_path / "out.fifo"
+    os.mkfifo(fifo)
+    result = cli("apply", photos / "a.png", "-k", "box:3", "-o", fifo, "--to", "png", "--force")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: output '{fifo}' is not a regular file (a device, pipe or socket): convcli "
+        "writes a file whole and renames it into place; use -o - and redirect stdout\n",
+    )
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["in", "out.fifo"]
+
+
+def _small_file_limit() -> None:
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # writing past the limit: EFBIG, not a kill
+    resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
+
+
+def test_an_output_that_cannot_be_written_whole_is_named_and_left_out(tmp_path):
+    big = tmp_path / "big.npy"
+    np.save(big, np.zeros((64, 64), np.float32))
+    out = tmp_path / "out.npy"
+    result = subprocess.run(
+        [sys.executable, "-m", "convcli", "apply", str(big), "-k", "box:3", "-o", str(out)],
+        capture_output=True, text=True, cwd=tmp_path, preexec_fn=_small_file_limit,
+    )  # fmt: skip
+    assert (result.returncode, result.stderr) == (1, f"Error: output '{out}': file too large\n")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy"]
