@@ -672,18 +672,21 @@ def _process_matrix(
         x, _integer_blur_first_only(steps, True), options.steps, image=False
     )
     progress(x.shape[1], x.shape[1])
-    shown = _matrix_output_array(values, rank, channels_last)
+    # Text marks channels with blank lines (C x H x W), whatever the input's layout: an
+    # H x W x C result printed row block by row block read back as H channels.
+    as_text = _matrix_output_array(values, rank, channels_last=False)
     timings["filter"] = time.perf_counter() - started
     started = time.perf_counter()
     result = ApplyResult(
         name, None, "matrix", tuple(x.shape), tuple(values.shape), reports=reports, notes=notes
     )
     if output is None:
-        result.values = shown
+        result.values = as_text
         return result
     format_name = (options.to or "").upper() or (
         "TXT" if output == "-" else imageio.format_for_path(output) or ""
     )
+    shown = _matrix_output_array(values, rank, channels_last and format_name == "NPY")
     if format_name == "NPY":
         imageio.save_npy(output, shown, force=options.force)
     elif format_name in ("CSV", "TXT"):

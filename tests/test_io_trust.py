@@ -350,3 +350,20 @@ def test_wide_tiff_orientation_is_applied_as_pillow_does_for_8_bit(tmp_path, ori
     narrow = imageio.load_image(tmp_path / "n.tif").pixels  # Pillow's exif_transpose
     turned = imageio.load_image(tmp_path / "w.tif").pixels  # tifffile + convcli's turn
     assert np.array_equal(turned, narrow.astype(np.uint16) * 257)
+
+
+def test_an_hwc_matrix_prints_and_writes_text_by_channel_and_reads_back_the_same(cli, tmp_path):
+    hwc = np.arange(5 * 7 * 3, dtype=np.float32).reshape(5, 7, 3)
+    np.save(tmp_path / "rgb.npy", hwc)
+    text = tmp_path / "rgb.txt"
+    assert cli("apply", tmp_path / "rgb.npy", "-k", "identity", "-o", text).exit_code == 0
+    blocks = text.read_text().strip().split("\n\n")
+    assert len(blocks) == 3  # channels, not the 5 rows of H x W x C
+    assert blocks[1].splitlines()[0].split() == [str(v) for v in range(1, 21, 3)]
+    again = tmp_path / "again.npy"
+    assert cli("apply", text, "-k", "diff-x", "-o", again).exit_code == 0
+    direct = tmp_path / "direct.npy"
+    assert cli("apply", tmp_path / "rgb.npy", "-k", "diff-x", "-o", direct).exit_code == 0
+    np.testing.assert_array_equal(np.moveaxis(np.load(again), 0, -1), np.load(direct))
+    printed = cli("apply", tmp_path / "rgb.npy", "-k", "identity")
+    assert printed.stdout == text.read_text()
