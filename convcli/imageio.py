@@ -702,6 +702,8 @@ def _picture_from_pillow(
     elif mode == "F":
         pixels = np.asarray(image, dtype=np.float32)
         channels, depth = "L", "float"
+        if not np.all(np.isfinite(pixels)):  # as colour float TIFFs, PFM and .npy are
+            raise ConvcliError(f"{name}: the {file_format or 'image'} holds NaN or infinite values")
     else:
         if mode == "P":
             target = "RGBA" if "transparency" in image.info else "RGB"

@@ -367,3 +367,19 @@ def test_an_hwc_matrix_prints_and_writes_text_by_channel_and_reads_back_the_same
     np.testing.assert_array_equal(np.moveaxis(np.load(again), 0, -1), np.load(direct))
     printed = cli("apply", tmp_path / "rgb.npy", "-k", "identity")
     assert printed.stdout == text.read_text()
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+@pytest.mark.parametrize("shape", [(3, 3), (3, 3, 3)], ids=["grey", "rgb"])
+def test_a_float_tiff_holding_nan_or_infinity_is_refused_grey_or_colour(cli, tmp_path, bad, shape):
+    import tifffile
+
+    pixels = np.ones(shape, np.float32)
+    pixels[0, 0] = bad
+    tifffile.imwrite(tmp_path / "f.tif", pixels, photometric="rgb" if pixels.ndim == 3 else None)
+    result = cli("apply", tmp_path / "f.tif", "-k", "box:3", "-o", tmp_path / "o.npy")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {tmp_path / 'f.tif'}: the TIFF holds NaN or infinite values\n",
+    )
+    assert not (tmp_path / "o.npy").exists()
