@@ -65,6 +65,7 @@ def print_matrix(values: np.ndarray, output_format: OutputFormat | None) -> None
 
 def _print_table(values: np.ndarray) -> None:
     from rich.table import Table
+    from rich.text import Text
 
     from convcli.errors import ConvcliError
     from convcli.limits import MAX_TABLE_CELLS
@@ -78,8 +79,12 @@ def _print_table(values: np.ndarray) -> None:
     console = stdout_console()
     channels = [values] if values.ndim == 2 else list(values)
     for index, channel in enumerate(channels, start=1):
-        title = f"channel {index}" if len(channels) > 1 else None
-        table = Table(title=title, show_header=False, box=None, padding=(0, 1))
+        # A channel's title is a line of its own above its numbers, as kernels and learn
+        # label their channels: as the table's title it was wrapped to the table's width,
+        # inside a word ("channe" / "l 1") for a 2x2 result.
+        if len(channels) > 1:
+            console.print(Text(f"channel {index}", style="table.title"))
+        table = Table(show_header=False, box=None, padding=(0, 1))
         for _ in range(channel.shape[1]):
             table.add_column(justify="right")
         for row in channel:
