@@ -537,6 +537,26 @@ def _plan_pool(
     report.out_shape = (shape[0], *out_size)
     if min(out_size) >= 1:  # an empty output is the core's error to tell
         report.warnings = _dropped_warnings(planned, (height, width), out_size, (kh, kw))
+    report.warnings.extend(_options_not_taken(step, options, planned))
+
+
+def _options_not_taken(step: PoolStep, options: StepOptions, planned: PlannedStep) -> list[str]:
+    """The global options a pool or median step does not take, said rather than dropped
+    (``-k maxpool:2 -s 1`` once ran at stride 2 without a word)."""
+    where, told = planned.where, []
+    if options.stride is not None and options.stride != step.stride:
+        told.append(
+            f"{where}: -s/--stride {_pair_text(options.stride)} is for kernel steps; this "
+            f"step keeps stride {_pair_text(step.stride)} (give it its own: s=)"
+        )
+    if options.dilation not in (None, (1, 1)):
+        told.append(f"{where}: -d/--dilation is for kernel steps; pools and medians take none")
+    if options.border is not None and step.op != "median" and any(planned.pads):
+        told.append(
+            f"{where}: --border is for kernel and median steps; a pool's padding "
+            f"{'is zeros' if step.op == 'avg' else 'never wins'}, as in PyTorch"
+        )
+    return told
 
 
 def _plan_step(

@@ -71,3 +71,33 @@ def test_four_feature_maps_to_jpeg_are_refused_before_any_file(cli, tmp_path):
         "4 channels; write PNG, TIFF or WebP, or .npy\n"
     )
     assert not (tmp_path / "out.jpg").exists()
+
+
+MATRIX = "1 2 3 4; 3 4 5 6; 5 6 7 8; 1 1 1 1"
+
+
+def test_a_global_stride_a_pool_does_not_take_is_said(cli):
+    result = cli("apply", "--matrix", MATRIX, "-k", "maxpool:2", "-s", "1")
+    assert (result.exit_code, result.stdout) == (0, "4 6\n6 8\n")
+    assert result.stderr == (
+        "warning: step 1 'maxpool:2': -s/--stride 1 is for kernel steps; this step keeps "
+        "stride 2 (give it its own: s=)\n"
+    )
+    same = cli("apply", "--matrix", MATRIX, "-k", "maxpool:2", "-s", "2")
+    assert (same.exit_code, same.stderr) == (0, "")  # the pool's own stride: nothing to say
+    assert cli("apply", "--matrix", MATRIX, "-k", "maxpool:2", "-s", "1", "--strict").exit_code == 1
+
+
+def test_a_global_dilation_or_border_a_pool_does_not_take_is_said(cli):
+    dilated = cli("apply", "--matrix", MATRIX, "-k", "maxpool:2", "-d", "2")
+    assert dilated.stderr == (
+        "warning: step 1 'maxpool:2': -d/--dilation is for kernel steps; pools and medians "
+        "take none\n"
+    )
+    border = cli("apply", "--matrix", MATRIX, "-k", "avgpool:3,p=1", "--border", "replicate")
+    assert border.stderr == (
+        "warning: step 1 'avgpool:3,p=1': --border is for kernel and median steps; a pool's "
+        "padding is zeros, as in PyTorch\n"
+    )
+    median = cli("apply", "--matrix", MATRIX, "-k", "median:3", "--border", "replicate")
+    assert (median.exit_code, median.stderr) == (0, "")  # a median takes --border
