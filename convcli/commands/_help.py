@@ -213,7 +213,8 @@ def show_help(command: Any, ctx: Any, formatter: Any, typer_format: Any) -> None
 
 
 #: A matrix or number typed as an argument that starts with a minus: "-1 0 1; -2 0 2", "-0.5".
-_NEGATIVE_MATRIX = re.compile(r"-\.?\d[^/]*[\s,;|][^/]*|-\.?\d+(\.\d*)?([eE][-+]?\d+)?")
+#: (A string: nothing is compiled at import, see tests/test_shape_startup.py.)
+_NEGATIVE_MATRIX = r"-\.?\d[^/]*[\s,;|][^/]*|-\.?\d+(\.\d*)?([eE][-+]?\d+)?"
 
 
 def _negative_matrices_as_arguments(command: Any, ctx: Any, args: list[str]) -> list[str]:
@@ -233,7 +234,7 @@ def _negative_matrices_as_arguments(command: Any, ctx: Any, args: list[str]) -> 
         if arg == "--":
             return result + args[index:]
         value_of_option = bool(result) and result[-1] in valued
-        negative = not value_of_option and _NEGATIVE_MATRIX.fullmatch(arg)
+        negative = not value_of_option and re.fullmatch(_NEGATIVE_MATRIX, arg)
         result.append(" " + arg if negative else arg)
     return result
 
