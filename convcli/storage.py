@@ -9,7 +9,9 @@ worker or Ctrl-C never leaves a partial object. ``file://`` URLs become plain pa
 place) and read exactly as paths do.
 
 Credentials come from fsspec's usual places (environment, profiles, config files), never
-from the command line; messages name URLs only.
+from the command line; messages name URLs only. A store's failure the user can fix (no
+credentials, a profile not found, an endpoint not reachable, an object missing) is one
+Error line naming the URL; only a bug in convcli is an internal error.
 
 fsspec (and s3fs, gcsfs, adlfs) are imported only when a URL is used: ``convcli shape``
 and ``--help`` never load them. This module itself imports only the standard library.
@@ -21,6 +23,7 @@ import contextlib
 import io
 import posixpath
 import re
+import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
@@ -97,8 +100,9 @@ def join(prefix: str, relative: str) -> str:
     return prefix.rstrip("/") + "/" + relative
 
 
-def _filesystem(url: str) -> tuple[Any, str]:
-    """(fsspec file system, path inside it) for a URL, or one Error naming the extra."""
+def _filesystem(url: str, option: str = "") -> tuple[Any, str]:
+    """(fsspec file system, path inside it) for a URL, or one Error naming the extra (or,
+    for an unknown protocol, the ``option`` that gave the URL: ``INPUT``, ``-o/--output``)."""
     name = protocol(url)
     extra, package = _EXTRAS.get(name, ("", ""))
     try:
@@ -114,12 +118,46 @@ def _filesystem(url: str) -> tuple[Any, str]:
         what = f"{package}: pip install 'convcli[{extra}]'" if extra else "its fsspec package"
         raise ConvcliError(f"'{name}://' URLs need {what}") from None
     except ValueError as error:  # an unknown protocol
-        raise ConvcliError(f"'{url}': {_reason(error)}") from None
+        given = f"{option} '{url}'" if option else f"'{url}'"
+        raise ConvcliError(f"{given}: {_reason(error)}") from None
+
+
+#: Where botocore (under s3fs) looks for credentials, for the Error when it found none.
+_NO_CREDENTIALS = (
+    "no AWS credentials found (set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, "
+    "or AWS_PROFILE for a profile in ~/.aws/credentials)"
+)
+
+
+def _failures() -> tuple[type[BaseException], ...]:
+    """The errors of a store's call that are the user's to fix, not convcli's bugs.
+
+    fsspec and s3fs raise OSError (and ValueError) for most failures, but s3fs lets
+    botocore's own errors through: no credentials, a partial or failing credential source,
+    an unknown profile, an endpoint it cannot reach (each would otherwise be an "internal
+    error"). They are only looked up if botocore is already loaded (s3fs loads it before any
+    such error); this module never imports it.
+    """
+    boto = sys.modules.get("botocore.exceptions")
+    if boto is None:
+        return (OSError, ValueError)
+    return (
+        OSError,
+        ValueError,
+        boto.NoCredentialsError,
+        boto.PartialCredentialsError,
+        boto.CredentialRetrievalError,
+        boto.ProfileNotFound,
+        boto.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError...
+        boto.HTTPClientError,  # ReadTimeoutError, ConnectionClosedError...
+    )
 
 
 def _reason(error: BaseException) -> str:
     """One line for a storage error, never with credentials (only the error's own text,
-    which for S3 is the service's code and message)."""
+    which for S3 is the service's code and message, or botocore's about where it looked)."""
+    if any(kind.__name__ == "NoCredentialsError" for kind in type(error).__mro__):
+        return _NO_CREDENTIALS
     text = " ".join(str(error).split()) or type(error).__name__
     return text[:300]
 
@@ -137,12 +175,12 @@ def read_bytes(url: str) -> bytes:
     ConvcliError
         Missing, not readable, or the store failed; one line naming the URL.
     """
-    fs, path = _filesystem(url)
+    fs, path = _filesystem(url, "INPUT")
     try:
         return fs.cat_file(path)  # type: ignore[no-any-return]
     except FileNotFoundError:
         raise ConvcliError(f"{url}: no such object") from None
-    except (OSError, ValueError) as error:
+    except _failures() as error:
         raise ConvcliError(f"{url}: cannot read: {_reason(error)}") from None
 
 
@@ -156,33 +194,34 @@ def object_output(url: str, *, force: bool = False) -> Iterator[io.BytesIO]:
     stores it is checked just before the put (two runs writing the same object at the
     same moment may then both write; the last put wins, whole).
     """
-    fs, path = _filesystem(url)
+    # A batch's outputs are under a -O prefix already opened by plan_batch (canonical), so
+    # only -o can name a store this fails to open.
+    fs, path = _filesystem(url, "-o/--output")
     buffer = io.BytesIO()
     yield buffer
-    exists = OutputExistsError(f"output '{url}' exists; use --force to overwrite it")
     options: dict[str, str] = {}
-    if not force and protocol(url) in ("s3", "s3a"):
-        options["IfNoneMatch"] = "*"
-    elif not force and fs.exists(path):
-        raise exists
     try:
+        if not force and protocol(url) in ("s3", "s3a"):
+            options["IfNoneMatch"] = "*"
+        elif not force and fs.exists(path):
+            raise FileExistsError(path)
         fs.pipe_file(path, buffer.getvalue(), **options)
     except FileExistsError:
-        raise exists from None
-    except (OSError, ValueError) as error:
+        raise OutputExistsError(f"output '{url}' exists; use --force to overwrite it") from None
+    except _failures() as error:
         raise ConvcliError(f"{url}: cannot write: {_reason(error)}") from None
 
 
 def existing_objects(prefix: str) -> set[str]:
     """Every object's URL under ``prefix``, in one listing (for ``--skip-existing`` on a
     million outputs: one request per thousand keys on S3, not one per file)."""
-    fs, path = _filesystem(prefix)
+    fs, path = _filesystem(prefix, "-O/--out-dir")
     fs.invalidate_cache(path)  # a listing cached by an earlier call in this process
     try:
         found = fs.find(path)
     except FileNotFoundError:
         return set()
-    except (OSError, ValueError) as error:
+    except _failures() as error:
         raise ConvcliError(f"{prefix}: cannot list: {_reason(error)}") from None
     return {_url(fs, name) for name in found}
 
@@ -210,7 +249,7 @@ def find_objects(
     ignored : list of str
         Objects left out because they are not images (for one note).
     """
-    fs, path = _filesystem(given)
+    fs, path = _filesystem(given, "INPUT")
     base = path.rstrip("/") + "/"
     fs.invalidate_cache()
     try:
@@ -222,7 +261,7 @@ def find_objects(
             entries = entries.values() if isinstance(entries, dict) else entries
         else:
             return [(given, "")], []
-    except (OSError, ValueError) as error:
+    except _failures() as error:
         raise ConvcliError(f"{given}: cannot list: {_reason(error)}") from None
     found: list[tuple[str, str]] = []
     ignored: list[str] = []
@@ -240,8 +279,9 @@ def find_objects(
 
 def canonical(url: str) -> str:
     """A URL as listings give it back (``memory://b/x`` is ``memory:///b/x``), so that an
-    output named from a prefix compares equal to the same object found by a listing."""
-    fs, path = _filesystem(url)
+    output named from a prefix compares equal to the same object found by a listing (for
+    the -O prefix: the first use of its store, so an Error names -O/--out-dir)."""
+    fs, path = _filesystem(url, "-O/--out-dir")
     return _url(fs, path)
 
 
