@@ -700,6 +700,17 @@ def _process_matrix(
     return result
 
 
+def _gif_losses(output: str, channels: str) -> list[str]:
+    """What GIF cannot hold of a result: it was written without a word (an RGBA photo's
+    alpha 97 came back 255, colours moved by up to 53 levels)."""
+    losses = []
+    if channels not in ("L", "LA"):
+        losses.append("it holds 256 colours: the result is reduced to a palette")
+    if channels in ("LA", "RGBA"):
+        losses.append("it has no partial transparency: the alpha channel is dropped")
+    return [f"output '{output}': GIF: {'; '.join(losses)}; write PNG to keep it"] if losses else []
+
+
 @dataclass
 class _OutputPlan:
     """What the output of a picture will be, decided before filtering."""
@@ -860,6 +871,8 @@ def _filter_picture(
                 f"as {'LA' if channels == 2 else 'RGBA'}, the last as transparency; "
                 "write .npy to keep them as planes"
             )
+        if format_name == "GIF":
+            notes.extend(_gif_losses(plan.output, filtered.channels))
         if plan.float_output:
             return "float"
         return _integer_depth(format_name, options, picture.depth, channels, notes)

@@ -101,3 +101,18 @@ def test_a_global_dilation_or_border_a_pool_does_not_take_is_said(cli):
     )
     median = cli("apply", "--matrix", MATRIX, "-k", "median:3", "--border", "replicate")
     assert (median.exit_code, median.stderr) == (0, "")  # a median takes --border
+
+
+def test_what_gif_cannot_hold_is_said(cli, tmp_path):
+    Image.new("RGBA", (8, 8), (10, 200, 30, 97)).save(tmp_path / "rgba.png")
+    Image.new("L", (8, 8), 50).save(tmp_path / "grey.png")
+    out = tmp_path / "rgba.gif"
+    result = cli("apply", tmp_path / "rgba.png", "-k", "box:3", "-o", out)
+    assert result.exit_code == 0
+    assert result.stderr == (
+        f"note: output '{out}': GIF: it holds 256 colours: the result is reduced to a palette; "
+        "it has no partial transparency: the alpha channel is dropped; write PNG to keep it\n"
+    )
+    grey = cli("apply", tmp_path / "grey.png", "-k", "box:3", "-o", tmp_path / "grey.gif")
+    assert (grey.exit_code, grey.stderr) == (0, "")  # 256 greys: nothing lost
+    assert np.asarray(Image.open(tmp_path / "grey.gif").convert("L")).tolist() == [[50] * 8] * 8
