@@ -149,6 +149,53 @@ def mixes_channels(step: Step) -> bool:
     return isinstance(step, KernelStep) and step.weight.ndim >= 3
 
 
+def float32_changes(values: np.ndarray, name: str) -> list[str]:
+    """Notes for values that float32, which convcli computes in, changes beyond rounding.
+
+    Whole numbers past 2^24 = 16,777,216 that become another whole number (a count or an
+    ID), and values all below float32's normal range (1.2e-38), which lose their digits or
+    become 0. Fractions rounding to float32's 7 digits is the documented working precision
+    and is not noted.
+
+    Parameters
+    ----------
+    values : ndarray, any shape
+        The numbers as read (float64).
+    name : str
+        What holds them, as messages name it (``"--matrix"``, ``"step 1 '16777217'"``).
+
+    Returns
+    -------
+    list of str
+        At most two notes.
+
+    >>> (note,) = float32_changes(np.array([16777217.0, 1.0]), "--matrix")
+    >>> note.endswith("(e.g. 16777217 -> 16777216)")
+    True
+    >>> float32_changes(np.array([0.1, 3.0]), "--matrix")
+    []
+    """
+    flat = np.asarray(values, dtype=np.float64).ravel()
+    largest = float(np.abs(flat).max()) if flat.size else 0.0
+    if 0 < largest < np.finfo(np.float32).tiny:
+        shown = float(flat[int(np.argmax(np.abs(flat)))])
+        return [f"{name}: every value is below float32's normal range (1.2e-38): "
+                f"{shown:.3g} becomes {float(np.float32(shown)):.3g}"]  # fmt: skip
+    if largest <= 2**24:
+        return []
+    # Up to 2^53 a whole float64 is an exact integer (a count, an ID); past it every float64
+    # is whole, and 3e38 was written as a float.
+    whole = (flat == np.round(flat)) & (np.abs(flat) <= 2**53)
+    changed = whole & (flat != flat.astype(np.float32))
+    count = int(np.count_nonzero(changed))
+    if not count:
+        return []
+    first = float(flat[int(np.argmax(changed))])
+    return [f"{name}: {count:,} whole number{'s' if count > 1 else ''} past 2^24 (16,777,216) "
+            f"changed in float32, which convcli computes in (e.g. {first:.0f} -> "
+            f"{float(np.float32(first)):.0f})"]  # fmt: skip
+
+
 def prepare_steps(steps: Sequence[Step], options: StepOptions) -> list[Step]:
     """Apply ``--convolve`` (flip) and ``--normalize`` (divide by the sum) to kernel steps."""
     prepared: list[Step] = []
@@ -475,6 +522,7 @@ def _plan_kernel(
     out_width = conv_output_size(width, kernel_size[1], stride[1], pads[2:], dilation[1])
     report.out_shape = (planned.passes[0].weight.shape[0], out_height, out_width)
     report.warnings = _dropped_warnings(planned, shape[1:], report.out_shape[1:], kernel_size)
+    report.warnings.extend(float32_changes(step.weight, planned.where))
     if not np.any(step.weight):  # e.g. log:1,size=2: the zero-sum rule leaves nothing
         report.warnings.append(
             f"{planned.where}: every tap of the kernel is 0: the output is constant"

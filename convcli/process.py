@@ -36,6 +36,7 @@ from convcli.pipeline import (
     StepReport,
     StripPlan,
     filter_picture,
+    float32_changes,
     plan_picture_strips,
     prepare_steps,
     resolve_map,
@@ -204,28 +205,6 @@ def matrix_to_chw(values: np.ndarray, name: str, channels_last: bool) -> np.ndar
     elif values.ndim != 3:
         raise ConvcliError(f"{name}: a matrix has 2 or 3 dimensions, got shape {values.shape}")
     return np.ascontiguousarray(values, dtype=np.float32)
-
-
-def _float32_rounding(raw: np.ndarray, name: str) -> list[str]:
-    """A note when whole numbers change on the way into float32 (past 2^24 = 16,777,216).
-
-    Fractions rounding to float32's 7 digits is the documented working precision; a count
-    or an ID that becomes another whole number is not expected, so it is said.
-    """
-    values = np.asarray(raw, dtype=np.float64).ravel()  # matrices arrive as float64
-    if values.size == 0 or float(np.abs(values).max()) <= 2**24:
-        return []
-    # Up to 2^53 a whole float64 is an exact integer (a count, an ID); past it every float64
-    # is whole, and 3e38 was written as a float.
-    whole = (values == np.round(values)) & (np.abs(values) <= 2**53)
-    changed = whole & (values != values.astype(np.float32))
-    count = int(np.count_nonzero(changed))
-    if not count:
-        return []
-    first = float(values[int(np.argmax(changed))])
-    return [f"{name}: {count:,} whole number{'s' if count > 1 else ''} past 2^24 (16,777,216) "
-            f"changed in float32, which convcli computes in (e.g. {first:.0f} -> "
-            f"{float(np.float32(first)):.0f})"]  # fmt: skip
 
 
 def _read_input(
@@ -666,7 +645,7 @@ def _process_matrix(
         raise SpecError("--gray and --linear are for images; the input is a matrix")
     channels_last, notes = imageio.matrix_layout(raw.shape, name, options.channels_last)
     x = matrix_to_chw(raw, name, channels_last)
-    notes.extend(_float32_rounding(raw, name))
+    notes.extend(float32_changes(raw, name))
     progress(0, x.shape[1])
     values, reports = run_steps(
         x, _integer_blur_first_only(steps, True), options.steps, image=False
@@ -698,6 +677,28 @@ def _process_matrix(
     result.output_description = f"{format_name}, shape {'x'.join(map(str, shown.shape))}"
     timings["write"] = time.perf_counter() - started
     return result
+
+
+def _channels_in_format(plan: _OutputPlan, filtered: PictureResult) -> list[str]:
+    """Refuse a result with alpha (or 2 or 4 feature maps) for a format without alpha; the
+    notes for what the format makes of the channels otherwise."""
+    format_name, channels = plan.format_name, filtered.values.shape[0]
+    planes = filtered.channels == "N" and channels in (2, 4)  # a 4-D kernel's outputs
+    if (planes or filtered.channels in ("LA", "RGBA")) and format_name in imageio.NO_ALPHA_FORMATS:
+        what = f"{channels} channels" if planes else filtered.channels
+        raise ConvcliError(
+            f"output '{plan.output}': {format_name} has no alpha channel and the result "
+            f"is {what}; write PNG, TIFF or WebP" + (", or .npy" if planes else "")
+        )
+    if format_name == "GIF":
+        return _gif_losses(plan.output, filtered.channels)
+    if planes and format_name not in imageio.FLOAT_ONLY_FORMATS:
+        return [
+            f"the result has {channels} channels, not colour: {format_name} stores them "
+            f"as {'LA' if channels == 2 else 'RGBA'}, the last as transparency; "
+            "write .npy to keep them as planes"
+        ]
+    return []
 
 
 def _gif_losses(output: str, channels: str) -> list[str]:
@@ -855,26 +856,10 @@ def _filter_picture(
 
     def output_depth(filtered: PictureResult) -> str:
         """Decided from the first result (its channels), checked against the format."""
-        channels = filtered.values.shape[0]
-        planes = filtered.channels == "N" and channels in (2, 4)  # a 4-D kernel's outputs
-        if (planes or filtered.channels in ("LA", "RGBA")) and (
-            format_name in imageio.NO_ALPHA_FORMATS
-        ):
-            what = f"{channels} channels" if planes else filtered.channels
-            raise ConvcliError(
-                f"output '{plan.output}': {format_name} has no alpha channel and the result "
-                f"is {what}; write PNG, TIFF or WebP" + (", or .npy" if planes else "")
-            )
-        if planes and format_name not in imageio.FLOAT_ONLY_FORMATS:
-            notes.append(
-                f"the result has {channels} channels, not colour: {format_name} stores them "
-                f"as {'LA' if channels == 2 else 'RGBA'}, the last as transparency; "
-                "write .npy to keep them as planes"
-            )
-        if format_name == "GIF":
-            notes.extend(_gif_losses(plan.output, filtered.channels))
+        notes.extend(_channels_in_format(plan, filtered))
         if plan.float_output:
             return "float"
+        channels = filtered.values.shape[0]
         return _integer_depth(format_name, options, picture.depth, channels, notes)
 
     def filter_rows(rows: np.ndarray, **strip: Any) -> PictureResult:

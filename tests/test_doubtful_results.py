@@ -116,3 +116,19 @@ def test_what_gif_cannot_hold_is_said(cli, tmp_path):
     grey = cli("apply", tmp_path / "grey.png", "-k", "box:3", "-o", tmp_path / "grey.gif")
     assert (grey.exit_code, grey.stderr) == (0, "")  # 256 greys: nothing lost
     assert np.asarray(Image.open(tmp_path / "grey.gif").convert("L")).tolist() == [[50] * 8] * 8
+
+
+def test_kernel_taps_float32_changes_are_warned_of_as_a_matrix_is(cli):
+    whole = cli("apply", "--matrix", "1 2; 3 4", "-k", "16777217")
+    assert (whole.exit_code, whole.stdout) == (0, "16777216 33554432\n50331648 67108864\n")
+    assert whole.stderr == (
+        "warning: step 1 '16777217': 1 whole number past 2^24 (16,777,216) changed in float32, "
+        "which convcli computes in (e.g. 16777217 -> 16777216)\n"
+    )
+    tiny = cli("apply", "--matrix", "1 2; 3 4", "-k", "1e-46 1e-47")
+    assert tiny.stderr == (
+        "warning: step 1 '1e-46 1e-47': every value is below float32's normal range (1.2e-38): "
+        "1e-46 becomes 0\n"
+    )
+    fine = cli("apply", "--matrix", "1 2 3; 4 5 6; 7 8 9", "-k", "gaussian:0.2,size=3")
+    assert (fine.exit_code, fine.stderr) == (0, "")  # tails far below float32: rounding, no note
