@@ -314,10 +314,22 @@ def _output_name(template: str, source: BatchInput, slug: str, options: ApplyOpt
             f"--name {template!r} gives {name!r} for '{source.path}'; it must name a file "
             "inside the output folder"
         )
-    if not options.to and imageio.format_for_path(name) is None:
+    format_name = (options.to or "").upper() or imageio.format_for_path(name)
+    if format_name is None:
         raise SpecError(
             f"--name {template!r} gives {name!r} for '{source.path}', whose suffix names no "
             "format convcli writes; end it with .{ext} or a known suffix, or give --to FORMAT"
+        )
+    # What process_one would refuse file after file, refused before any work.
+    where = f"output '{name}' for '{source.path}'"
+    if imageio.is_matrix_path(source.path) and format_name not in ("NPY", "CSV", "TXT"):
+        raise SpecError(
+            f"{where}: a matrix result is written as .npy, .csv or .txt, not {format_name}"
+        )
+    if not imageio.is_matrix_path(source.path) and format_name in ("CSV", "TXT"):
+        raise SpecError(
+            f"{where}: {format_name} is for matrix results and the input is an image; write an "
+            "image format, .npy or .pfm"
         )
     return name
 

@@ -225,3 +225,24 @@ def test_an_output_that_cannot_be_written_whole_is_named_and_left_out(tmp_path):
     )  # fmt: skip
     assert (result.returncode, result.stderr) == (1, f"Error: output '{out}': file too large\n")
     assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy"]
+
+
+def test_a_batch_output_format_its_inputs_cannot_take_is_refused_before_work(cli, photos, tmp_path):
+    out = tmp_path / "out"
+    images = cli("apply", photos, "-k", "box:3", "-O", out, "--to", "txt")
+    assert (images.exit_code, images.stderr) == (
+        2,
+        f"Error: output 'a-box-3.txt' for '{photos / 'a.png'}': TXT is for matrix results and "
+        "the input is an image; write an image format, .npy or .pfm\n",
+    )
+    np.save(tmp_path / "m.npy", np.ones((4, 4), np.float32))
+    matrix = cli("apply", tmp_path / "m.npy", "-k", "box:3", "-O", out, "--to", "png")
+    assert (matrix.exit_code, matrix.stderr) == (
+        2,
+        f"Error: output 'm-box-3.png' for '{tmp_path / 'm.npy'}': a matrix result is written "
+        "as .npy, .csv or .txt, not PNG\n",
+    )
+    assert not out.exists()
+    both = cli("apply", photos, tmp_path / "m.npy", "-k", "box:3", "-O", out, "--to", "npy")
+    assert both.exit_code == 0, both.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["a-box-3.npy", "b-box-3.npy", "m-box-3.npy"]
