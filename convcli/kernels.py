@@ -205,14 +205,20 @@ class KernelStep:
             raise ConvcliError(
                 f"--normalize: kernel '{self.text}' is a gradient magnitude; its kernels sum to 0"
             )
-        if self.weight.ndim == 4:
-            sums = self.weight.sum(axis=(1, 2, 3))
-            flat = self.weight.reshape(self.weight.shape[0], -1)
-            if not any(_sums_to_zero(values) for values in flat):
-                return replace(self, weight=self.weight / sums[:, None, None, None])
-        elif not _sums_to_zero(self.weight.ravel()):
-            return replace(self, weight=self.weight / self.weight.sum())
-        raise ConvcliError(f"--normalize: kernel '{self.text}' sums to 0, cannot divide by it")
+        flat = self.weight.reshape(self.weight.shape[0] if self.weight.ndim == 4 else 1, -1)
+        zero = [values for values in flat if _sums_to_zero(values)]
+        if not zero:
+            sums = flat.sum(axis=1)  # one per output channel of a 4-D kernel
+            divisor = sums[:, None, None, None] if self.weight.ndim == 4 else sums[0]
+            return replace(self, weight=self.weight / divisor)
+        total = float(zero[0].sum())
+        within = "" if total == 0 else (
+            f" ({total:.3g}: 0 within float32's precision, 1e-6 of its taps' total "
+            f"{float(np.abs(zero[0]).sum()):.3g})"
+        )  # fmt: skip
+        raise ConvcliError(
+            f"--normalize: kernel '{self.text}' sums to 0{within}, cannot divide by it"
+        )
 
 
 @dataclass(frozen=True)
@@ -774,7 +780,11 @@ def _parse_step(text: str) -> KernelStep | PoolStep:
         if not path_text:
             raise SpecError(f"{_where(text)}: the file name after '@' is missing")
         return _file_step(text, path_text)
-    if stripped[0] in "[(" or _IMAGEMAGICK.match(stripped) or stripped[0] in "0123456789+-.":
+    if (
+        stripped[0] in "[(0123456789+-."
+        or _IMAGEMAGICK.match(stripped)
+        or re.match(r"(nan|inf(inity)?)(?![\w-])", stripped, re.IGNORECASE)  # said: not finite
+    ):
         where = _where(text)
         weight = parse_matrix_text(stripped, where, allow_newlines=False)
         weight = _as_kernel_array(weight, where)
@@ -1208,11 +1218,15 @@ def parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray
     return np.stack(channels)
 
 
+#: A number as a user types one: Python's float() also takes "1_000" and other scripts'
+#: digits ("١"), which no one means in a matrix.
+_PLAIN_NUMBER = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)"
+
+
 def _number(token: str, where: str) -> float:
-    try:
-        value = float(token)
-    except ValueError:
-        raise SpecError(f"{where}: '{shorten(token)}' is not a number") from None
+    if not re.fullmatch(_PLAIN_NUMBER, token, re.IGNORECASE):
+        raise SpecError(f"{where}: '{shorten(token)}' is not a number")
+    value = float(token)
     if not math.isfinite(value):
         raise SpecError(f"{where}: '{shorten(token)}' is not a finite number")
     return check_value(value, where)

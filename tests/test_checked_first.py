@@ -246,3 +246,33 @@ def test_a_batch_output_format_its_inputs_cannot_take_is_refused_before_work(cli
     both = cli("apply", photos, tmp_path / "m.npy", "-k", "box:3", "-O", out, "--to", "npy")
     assert both.exit_code == 0, both.stderr
     assert sorted(p.name for p in out.iterdir()) == ["a-box-3.npy", "b-box-3.npy", "m-box-3.npy"]
+
+
+@pytest.mark.parametrize(
+    ("kernel", "message"),
+    [
+        ("1 1_000", "kernel '1 1_000': '1_000' is not a number"),
+        ("1 \u0661", "kernel '1 \u0661': '\u0661' is not a number"),  # an Arabic-Indic one
+        ("nan", "kernel 'nan': 'nan' is not a finite number"),
+        ("inf,1", "kernel 'inf,1': 'inf' is not a finite number"),
+    ],
+)
+def test_numbers_are_written_as_numbers_and_nan_is_said_to_be_one(cli, kernel, message):
+    result = cli("apply", "--matrix", "1 2; 3 4", "-k", kernel)
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+
+
+def test_plain_spellings_of_numbers_still_read(cli):
+    result = cli("apply", "--matrix", "1 2; 3 4", "-k", "1 -2.5e-1; .5 +3.")
+    assert (result.exit_code, result.stdout) == (0, "14\n")
+
+
+def test_normalize_says_how_near_zero_a_sum_it_refuses_is(cli):
+    near = cli("apply", "--matrix", "1 2; 3 4", "-k", "1 -0.999999", "--normalize")
+    assert (near.exit_code, near.stderr) == (
+        1,
+        "Error: --normalize: kernel '1 -0.999999' sums to 0 (1e-06: 0 within float32's "
+        "precision, 1e-6 of its taps' total 2), cannot divide by it\n",
+    )
+    exact = cli("apply", "--matrix", "1 2; 3 4", "-k", "1 -1", "--normalize")
+    assert exact.stderr == "Error: --normalize: kernel '1 -1' sums to 0, cannot divide by it\n"
