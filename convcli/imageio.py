@@ -772,8 +772,14 @@ def load_piped(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
     try:
         return _decode(data, "stdin", max_pixels)
     except ConvcliError:
-        if not data.strip() or len(data) > MAX_TEXT_BYTES or not _looks_like_text(data):
+        sample = data if len(data) <= MAX_TEXT_BYTES else data[:4096]  # enough to tell
+        if not data.strip() or not _looks_like_text(sample):
             raise
+    if len(data) > MAX_TEXT_BYTES:  # text, too long to be read as a matrix: said so
+        raise ConvcliError(
+            f"stdin: {len(data):,} bytes, more than the {MAX_TEXT_BYTES:,} convcli reads for a "
+            "text matrix; use .npy for more"
+        )
     return load_matrix(io.BytesIO(data), name="stdin", kind="txt", max_pixels=max_pixels)
 
 

@@ -276,3 +276,13 @@ def test_normalize_says_how_near_zero_a_sum_it_refuses_is(cli):
     )
     exact = cli("apply", "--matrix", "1 2; 3 4", "-k", "1 -1", "--normalize")
     assert exact.stderr == "Error: --normalize: kernel '1 -1' sums to 0, cannot divide by it\n"
+
+
+def test_a_text_matrix_too_long_on_stdin_is_said_to_be_one(cli):
+    text = "1 2 3\n" * 3_000_000  # 18 MB of numbers
+    result = cli("apply", "-", "-k", "1", input=text)
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        f"Error: stdin: {len(text):,} bytes, more than the 16,777,216 convcli reads for a text "
+        "matrix; use .npy for more\n"
+    )
