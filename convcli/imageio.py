@@ -1242,7 +1242,10 @@ def check_output_path(
 
 
 def _why_no_folder(folder: Path) -> str:
-    """Why ``folder`` cannot hold the output: missing, or a file stands where it would be."""
+    """Why ``folder`` cannot hold the output: missing, a file standing where it would be,
+    or a folder that makes no files (``/proc``)."""
+    if folder.is_dir():
+        return f"folder '{folder}' takes no new files"
     for ancestor in (folder, *folder.parents):
         if ancestor.exists():
             if not ancestor.is_dir():

@@ -286,3 +286,18 @@ def test_a_text_matrix_too_long_on_stdin_is_said_to_be_one(cli):
         f"Error: stdin: {len(text):,} bytes, more than the 16,777,216 convcli reads for a text "
         "matrix; use .npy for more\n"
     )
+
+
+def test_a_folder_that_takes_no_files_is_not_called_missing(cli, photos, monkeypatch):
+    import convcli.imageio as imageio
+
+    def refuse(target):
+        raise FileNotFoundError(2, "No such file or directory")  # what /proc answers
+
+    monkeypatch.setattr(imageio, "_make_temporary", refuse)
+    out = photos / "x.png"
+    result = cli("apply", photos / "a.png", "-k", "box:3", "-o", out)
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: output '{out}': folder '{photos}' takes no new files\n",
+    )
