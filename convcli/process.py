@@ -666,6 +666,8 @@ def _process_matrix(
         "TXT" if output == "-" else imageio.format_for_path(output) or ""
     )
     shown = _matrix_output_array(values, rank, channels_last and format_name == "NPY")
+    if rank == 4 and format_name == "NPY":  # (1, ...) read: the sample axis written back
+        shown = shown[None]
     if format_name == "NPY":
         imageio.save_npy(output, shown, force=options.force)
     elif format_name in ("CSV", "TXT"):

@@ -383,3 +383,11 @@ def test_a_float_tiff_holding_nan_or_infinity_is_refused_grey_or_colour(cli, tmp
         f"Error: {tmp_path / 'f.tif'}: the TIFF holds NaN or infinite values\n",
     )
     assert not (tmp_path / "o.npy").exists()
+
+
+@pytest.mark.parametrize("shape", [(1, 5, 7, 3), (1, 3, 5, 7)], ids=["hwc", "chw"])
+def test_a_leading_sample_axis_is_written_back(cli, tmp_path, shape):
+    np.save(tmp_path / "s.npy", np.arange(np.prod(shape), dtype=np.float32).reshape(shape))
+    out = tmp_path / "o.npy"
+    assert cli("apply", tmp_path / "s.npy", "-k", "identity", "-o", out).exit_code == 0
+    np.testing.assert_array_equal(np.load(out), np.load(tmp_path / "s.npy"))
