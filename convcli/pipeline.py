@@ -1153,7 +1153,7 @@ def filter_picture(
     if gray:
         x = to_gray(x, has_alpha)
     if linear and full_scale == 1.0:
-        raise ConvcliError("--linear decodes sRGB: it needs an 8- or 16-bit image, not floats")
+        raise SpecError("--linear decodes sRGB: it needs an 8- or 16-bit image, not floats")
     colour = x[:-1] if has_alpha else x
     alpha = x[-1] / np.float32(full_scale) if has_alpha else None
     if linear:

@@ -301,3 +301,14 @@ def test_a_folder_that_takes_no_files_is_not_called_missing(cli, photos, monkeyp
         1,
         f"Error: output '{out}': folder '{photos}' takes no new files\n",
     )
+
+
+def test_linear_on_a_float_image_is_a_usage_error_as_on_a_matrix(cli, tmp_path):
+    import tifffile
+
+    tifffile.imwrite(tmp_path / "f.tif", np.ones((4, 4, 3), np.float32), photometric="rgb")
+    result = cli("apply", tmp_path / "f.tif", "-k", "box:3", "--linear", "-o", tmp_path / "o.tif")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: --linear decodes sRGB: it needs an 8- or 16-bit image, not floats\n",
+    )
