@@ -312,3 +312,15 @@ def test_linear_on_a_float_image_is_a_usage_error_as_on_a_matrix(cli, tmp_path):
         2,
         "Error: --linear decodes sRGB: it needs an 8- or 16-bit image, not floats\n",
     )
+
+
+def test_a_file_named_like_an_option_gets_a_hint(cli, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    Image.new("L", (6, 4), 9).save(tmp_path / "-dash.png")
+    result = cli("apply", "-dash.png", "-k", "sobel", "-o", "y.png")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: missing INPUT (an image, a matrix file, '-' for stdin) or --matrix; '-dash.png' "
+        "was read as -d ash.png: give a file whose name starts with '-' as ./-dash.png\n",
+    )
+    assert cli("apply", "./-dash.png", "-k", "sobel", "-o", "y.png").exit_code == 0

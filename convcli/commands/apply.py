@@ -134,6 +134,21 @@ def _option_padding(text: str | None):  # -> PaddingSpec | None
     return None if text is None else parse_padding_option(text, MAX_PADDING)
 
 
+def _dash_file(values: dict[str, object]) -> str:
+    """A hint when a short option's value, put back behind its letter, names a file:
+    ``apply -dash.png`` is read as ``-d ash.png``, leaving no INPUT."""
+    from pathlib import Path
+
+    for letter, value in values.items():
+        for text in value if isinstance(value, (list, tuple)) else [value]:
+            if isinstance(text, str) and text and Path(f"-{letter}{text}").is_file():
+                return (
+                    f"; '-{letter}{text}' was read as -{letter} {text}: give a file whose name "
+                    f"starts with '-' as ./-{letter}{text}"
+                )
+    return ""
+
+
 def apply(
     inputs: Annotated[
         list[str] | None,
@@ -535,7 +550,10 @@ def apply(
             raise SpecError("-O/--out-dir writes one file per INPUT; --matrix gives no file")
         sources = [MatrixInput(parse_matrix(matrix, "--matrix"))]  # type: ignore[list-item]
     if not sources:
-        raise SpecError("missing INPUT (an image, a matrix file, '-' for stdin) or --matrix")
+        raise SpecError(
+            "missing INPUT (an image, a matrix file, '-' for stdin) or --matrix"
+            + _dash_file({"d": dilation, "s": stride, "p": padding, "k": kernel, "o": output})
+        )
     _check_batch_options(
         sources,
         output,
