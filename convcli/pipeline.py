@@ -153,9 +153,8 @@ def float32_changes(values: np.ndarray, name: str) -> list[str]:
     """Notes for values that float32, which convcli computes in, changes beyond rounding.
 
     Whole numbers past 2^24 = 16,777,216 that become another whole number (a count or an
-    ID), and values all below float32's normal range (1.2e-38), which lose their digits or
-    become 0. Fractions rounding to float32's 7 digits is the documented working precision
-    and is not noted.
+    ID), and values all below float32's smallest (1.4e-45), which become 0. Fractions
+    rounding to float32's 7 digits is the documented working precision and is not noted.
 
     Parameters
     ----------
@@ -167,7 +166,7 @@ def float32_changes(values: np.ndarray, name: str) -> list[str]:
     Returns
     -------
     list of str
-        At most two notes.
+        One note at most.
 
     >>> (note,) = float32_changes(np.array([16777217.0, 1.0]), "--matrix")
     >>> note.endswith("(e.g. 16777217 -> 16777216)")
@@ -177,10 +176,8 @@ def float32_changes(values: np.ndarray, name: str) -> list[str]:
     """
     flat = np.asarray(values, dtype=np.float64).ravel()
     largest = float(np.abs(flat).max()) if flat.size else 0.0
-    if 0 < largest < np.finfo(np.float32).tiny:
-        shown = float(flat[int(np.argmax(np.abs(flat)))])
-        return [f"{name}: every value is below float32's normal range (1.2e-38): "
-                f"{shown:.3g} becomes {float(np.float32(shown)):.3g}"]  # fmt: skip
+    if largest and not np.float32(largest):  # subnormals keep some digits; these keep none
+        return [f"{name}: every value is below float32's smallest (1.4e-45) and becomes 0"]
     if largest <= 2**24:
         return []
     # Up to 2^53 a whole float64 is an exact integer (a count, an ID); past it every float64
@@ -194,6 +191,92 @@ def float32_changes(values: np.ndarray, name: str) -> list[str]:
     return [f"{name}: {count:,} whole number{'s' if count > 1 else ''} past 2^24 (16,777,216) "
             f"changed in float32, which convcli computes in (e.g. {first:.0f} -> "
             f"{float(np.float32(first)):.0f})"]  # fmt: skip
+
+
+def kernel_notes(steps: Sequence[Step]) -> list[str]:
+    """How float32 changes the chain's kernels (:func:`float32_changes`), one note each, as
+    a matrix's values get.
+
+    Parameters
+    ----------
+    steps : sequence of KernelStep or PoolStep
+        The chain.
+
+    Returns
+    -------
+    list of str
+        Notes naming the step.
+
+    >>> from convcli.kernels import parse_step
+    >>> kernel_notes([parse_step("16777217")])[0][:40]
+    "step 1 '16777217': 1 whole number past 2"
+    """
+    return [
+        line
+        for index, step in enumerate(steps, start=1)
+        if isinstance(step, KernelStep)
+        for line in float32_changes(step.weight, _where(index, step))
+    ]
+
+
+def chain_warnings(steps: Sequence[Step], options: StepOptions) -> list[str]:
+    """What may not be what was meant in a chain, whatever its input: said once, before
+    any file (a batch's thousand files would repeat it).
+
+    Kernels that are all zero (``log:1,size=2``: the output is constant), and global
+    options that no step takes (``-k maxpool:2 -s 1`` once ran at stride 2 without a word).
+    How float32 changes a kernel's taps is a note on reading it (:func:`kernel_notes`).
+
+    Parameters
+    ----------
+    steps : sequence of KernelStep or PoolStep
+        The chain, prepared (see :func:`prepare_steps`).
+    options : StepOptions
+        The global options.
+
+    Returns
+    -------
+    list of str
+        One line per doubt, naming the step or the option.
+
+    >>> from convcli.kernels import parse_step
+    >>> chain_warnings([parse_step("maxpool:2")], StepOptions(stride=(1, 1)))[0][:45]
+    '-s/--stride 1 reaches no step: kernel steps t'
+    """
+    told = [
+        f"{_where(index, step)}: every tap of the kernel is 0: the output is constant"
+        for index, step in enumerate(steps, start=1)
+        if isinstance(step, KernelStep) and not np.any(step.weight)  # log:1,size=2
+    ]
+    return told + _options_no_step_takes(steps, options)
+
+
+def _options_no_step_takes(steps: Sequence[Step], options: StepOptions) -> list[str]:
+    """-s, -d and --border given where no step takes them: a pool keeps its own stride and
+    takes no dilation; its padding never wins (max, min) or counts as zeros (avg)."""
+    kernels = [step for step in steps if isinstance(step, KernelStep)]
+    pools = [step for step in steps if isinstance(step, PoolStep)]
+    told = []
+    if options.stride is not None and all(kernel.stride is not None for kernel in kernels):
+        other = [p for p in pools if not _gives(p, "s") and p.stride != options.stride]
+        if other:
+            told.append(
+                f"-s/--stride {_pair_text(options.stride)} reaches no step: kernel steps take "
+                f"it; '{other[0].text.strip()}' keeps its stride {_pair_text(other[0].stride)} "
+                "(give it its own: s=)"
+            )
+    if options.dilation not in (None, (1, 1)) and all(k.dilation is not None for k in kernels):
+        told.append("-d/--dilation reaches no step: kernel steps take it; pools take none")
+    border_takers = [k for k in kernels if k.border is None] + [
+        p for p in pools if p.op == "median"
+    ]
+    padded = [p for p in pools if p.op != "median" and (options.padding or _gives(p, "p"))]
+    if options.border not in (None, "zeros") and not border_takers and padded:
+        told.append(
+            f"--border {options.border} reaches no step: kernel and median steps take it; a "
+            "pool's padding never wins (max, min) or counts as zeros (avg), as in PyTorch"
+        )
+    return told
 
 
 def prepare_steps(steps: Sequence[Step], options: StepOptions) -> list[Step]:
@@ -221,9 +304,9 @@ def _pads_text(pads: tuple[int, int, int, int]) -> str:
     return str(pads[0]) if len(set(pads)) == 1 else ",".join(map(str, pads))
 
 
-def _gives_user_padding(step: PoolStep) -> bool:
-    """Whether ``p=`` was typed (PoolStep keeps a default 0 otherwise)."""
-    return re.search(r"[:,]\s*p\s*=", step.text) is not None
+def _gives(step: PoolStep, key: str) -> bool:
+    """Whether ``KEY=`` was typed in the step (PoolStep keeps a default otherwise)."""
+    return re.search(rf"[:,]\s*{key}\s*=", step.text) is not None
 
 
 def step_padding(step: Step, options: StepOptions | None, default: PaddingLike) -> PaddingLike:
@@ -252,7 +335,7 @@ def step_padding(step: Step, options: StepOptions | None, default: PaddingLike) 
     if isinstance(step, KernelStep):
         if step.padding is not None:  # parse_padding's forms: a PaddingSpec
             return step.padding
-    elif _gives_user_padding(step):
+    elif _gives(step, "p"):
         return step.padding
     given = options.padding if options is not None else None
     if given is not None:
@@ -522,11 +605,6 @@ def _plan_kernel(
     out_width = conv_output_size(width, kernel_size[1], stride[1], pads[2:], dilation[1])
     report.out_shape = (planned.passes[0].weight.shape[0], out_height, out_width)
     report.warnings = _dropped_warnings(planned, shape[1:], report.out_shape[1:], kernel_size)
-    report.warnings.extend(float32_changes(step.weight, planned.where))
-    if not np.any(step.weight):  # e.g. log:1,size=2: the zero-sum rule leaves nothing
-        report.warnings.append(
-            f"{planned.where}: every tap of the kernel is 0: the output is constant"
-        )
 
 
 _POOLS: dict[str, Callable[..., np.ndarray]] = {
@@ -568,7 +646,7 @@ def _plan_pool(
         if max(top, bottom) > kh // 2 or max(left, right) > kw // 2:
             hint = (
                 ""
-                if _gives_user_padding(step)
+                if _gives(step, "p")
                 else ("; -p/--padding pads every step without its own p=: give this one p=0")
             )
             raise ConvcliError(
@@ -585,26 +663,6 @@ def _plan_pool(
     report.out_shape = (shape[0], *out_size)
     if min(out_size) >= 1:  # an empty output is the core's error to tell
         report.warnings = _dropped_warnings(planned, (height, width), out_size, (kh, kw))
-    report.warnings.extend(_options_not_taken(step, options, planned))
-
-
-def _options_not_taken(step: PoolStep, options: StepOptions, planned: PlannedStep) -> list[str]:
-    """The global options a pool or median step does not take, said rather than dropped
-    (``-k maxpool:2 -s 1`` once ran at stride 2 without a word)."""
-    where, told = planned.where, []
-    if options.stride is not None and options.stride != step.stride:
-        told.append(
-            f"{where}: -s/--stride {_pair_text(options.stride)} is for kernel steps; this "
-            f"step keeps stride {_pair_text(step.stride)} (give it its own: s=)"
-        )
-    if options.dilation not in (None, (1, 1)):
-        told.append(f"{where}: -d/--dilation is for kernel steps; pools and medians take none")
-    if options.border is not None and step.op != "median" and any(planned.pads):
-        told.append(
-            f"{where}: --border is for kernel and median steps; a pool's padding "
-            f"{'is zeros' if step.op == 'avg' else 'never wins'}, as in PyTorch"
-        )
-    return told
 
 
 def _plan_step(

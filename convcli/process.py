@@ -964,4 +964,7 @@ def process_file(source: str, output: str, steps: Sequence[Step], options: Apply
         return "skipped", None, "output exists", [], time.perf_counter() - started
     except (ConvcliError, OSError, ValueError, MemoryError) as error:
         return "failed", _error_text(error), None, [], time.perf_counter() - started
-    return "done", None, None, result.notes, time.perf_counter() - started
+    # A file's own warnings (a pool's floor dropping its last row) go with its notes; the
+    # chain's are said once by the caller (pipeline.chain_warnings).
+    told = [*result.notes, *(line for report in result.reports for line in report.warnings)]
+    return "done", None, None, told, time.perf_counter() - started

@@ -5,6 +5,7 @@ and nothing said."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 from PIL import Image
 
 
@@ -76,31 +77,56 @@ def test_four_feature_maps_to_jpeg_are_refused_before_any_file(cli, tmp_path):
 MATRIX = "1 2 3 4; 3 4 5 6; 5 6 7 8; 1 1 1 1"
 
 
-def test_a_global_stride_a_pool_does_not_take_is_said(cli):
+def test_a_global_stride_no_step_takes_is_said(cli):
     result = cli("apply", "--matrix", MATRIX, "-k", "maxpool:2", "-s", "1")
     assert (result.exit_code, result.stdout) == (0, "4 6\n6 8\n")
     assert result.stderr == (
-        "warning: step 1 'maxpool:2': -s/--stride 1 is for kernel steps; this step keeps "
+        "warning: -s/--stride 1 reaches no step: kernel steps take it; 'maxpool:2' keeps its "
         "stride 2 (give it its own: s=)\n"
     )
-    same = cli("apply", "--matrix", MATRIX, "-k", "maxpool:2", "-s", "2")
-    assert (same.exit_code, same.stderr) == (0, "")  # the pool's own stride: nothing to say
     assert cli("apply", "--matrix", MATRIX, "-k", "maxpool:2", "-s", "1", "--strict").exit_code == 1
 
 
-def test_a_global_dilation_or_border_a_pool_does_not_take_is_said(cli):
+@pytest.mark.parametrize(
+    "args",
+    [
+        ["-k", "maxpool:2", "-s", "2"],  # the pool's own stride anyway
+        ["-k", "1 0; 0 1", "-k", "maxpool:3", "-s", "1"],  # the kernel takes it
+        ["-k", "1 0; 0 1", "-k", "maxpool:2,s=1", "-s", "2"],  # the pool gave its own
+        ["-k", "1 0; 0 1", "-k", "maxpool:2", "-d", "2"],  # the kernel takes it
+        ["-k", "avgpool:2", "-p", "1", "--border", "zeros"],  # what avg pads with
+        ["-k", "median:3", "--border", "replicate"],  # a median takes --border
+        ["-k", "1 0; 0 1", "-k", "maxpool:2", "-p", "same", "--border", "replicate"],
+    ],
+)
+def test_global_options_some_step_takes_are_not_warned_of(cli, args):
+    result = cli("apply", "--matrix", MATRIX, *args, "--strict")
+    assert (result.exit_code, result.stderr) == (0, "")
+
+
+def test_a_global_dilation_or_border_no_step_takes_is_said(cli):
     dilated = cli("apply", "--matrix", MATRIX, "-k", "maxpool:2", "-d", "2")
     assert dilated.stderr == (
-        "warning: step 1 'maxpool:2': -d/--dilation is for kernel steps; pools and medians "
-        "take none\n"
+        "warning: -d/--dilation reaches no step: kernel steps take it; pools take none\n"
     )
     border = cli("apply", "--matrix", MATRIX, "-k", "avgpool:3,p=1", "--border", "replicate")
     assert border.stderr == (
-        "warning: step 1 'avgpool:3,p=1': --border is for kernel and median steps; a pool's "
-        "padding is zeros, as in PyTorch\n"
+        "warning: --border replicate reaches no step: kernel and median steps take it; a "
+        "pool's padding never wins (max, min) or counts as zeros (avg), as in PyTorch\n"
     )
-    median = cli("apply", "--matrix", MATRIX, "-k", "median:3", "--border", "replicate")
-    assert (median.exit_code, median.stderr) == (0, "")  # a median takes --border
+
+
+def test_chain_warnings_are_said_once_for_a_batch_and_fail_strict(cli, tmp_path):
+    for name in ("a", "b", "c"):
+        Image.new("L", (8, 8), 9).save(tmp_path / f"{name}.png")
+    inputs = [tmp_path / f"{name}.png" for name in ("a", "b", "c")]
+    result = cli("apply", *inputs, "-k", "maxpool:2", "-s", "1", "-O", tmp_path / "out",
+                 "--strict", "-q")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.count("reaches no step") == 0  # -q hides it, --strict still counts it
+    shown = cli("apply", tmp_path / "a.png", tmp_path / "b.png", "-k", "0", "-O",
+                tmp_path / "out2")  # fmt: skip
+    assert shown.stderr.count("every tap of the kernel is 0") == 1
 
 
 def test_what_gif_cannot_hold_is_said(cli, tmp_path):
@@ -118,17 +144,29 @@ def test_what_gif_cannot_hold_is_said(cli, tmp_path):
     assert np.asarray(Image.open(tmp_path / "grey.gif").convert("L")).tolist() == [[50] * 8] * 8
 
 
-def test_kernel_taps_float32_changes_are_warned_of_as_a_matrix_is(cli):
+def test_kernel_taps_float32_changes_are_noted_as_a_matrix_is(cli):
     whole = cli("apply", "--matrix", "1 2; 3 4", "-k", "16777217")
     assert (whole.exit_code, whole.stdout) == (0, "16777216 33554432\n50331648 67108864\n")
     assert whole.stderr == (
-        "warning: step 1 '16777217': 1 whole number past 2^24 (16,777,216) changed in float32, "
+        "note: step 1 '16777217': 1 whole number past 2^24 (16,777,216) changed in float32, "
         "which convcli computes in (e.g. 16777217 -> 16777216)\n"
     )
     tiny = cli("apply", "--matrix", "1 2; 3 4", "-k", "1e-46 1e-47")
     assert tiny.stderr == (
-        "warning: step 1 '1e-46 1e-47': every value is below float32's normal range (1.2e-38): "
-        "1e-46 becomes 0\n"
+        "note: step 1 '1e-46 1e-47': every value is below float32's smallest (1.4e-45) and "
+        "becomes 0\n"
     )
-    fine = cli("apply", "--matrix", "1 2 3; 4 5 6; 7 8 9", "-k", "gaussian:0.2,size=3")
-    assert (fine.exit_code, fine.stderr) == (0, "")  # tails far below float32: rounding, no note
+    for kernel in ("1e-39 1e-40", "gaussian:0.2,size=3"):  # digits kept, or far tails
+        fine = cli("apply", "--matrix", "1 2 3; 4 5 6; 7 8 9", "-k", kernel)
+        assert (fine.exit_code, fine.stderr) == (0, "")
+
+
+def test_a_files_own_warnings_are_told_in_a_batch(cli, tmp_path):
+    Image.new("L", (8, 7), 9).save(tmp_path / "odd.png")  # 7 rows: maxpool:2 drops one
+    result = cli("apply", tmp_path / "odd.png", "-k", "maxpool:2", "-O", tmp_path / "out",
+                 "--strict", "-j", "1")  # fmt: skip
+    assert result.exit_code == 1
+    assert result.stderr.splitlines()[0] == (
+        f"note: {tmp_path / 'odd.png'}: step 1 'maxpool:2': floor division drops 1 input row "
+        "at the bottom"
+    )
