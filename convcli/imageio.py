@@ -1341,6 +1341,24 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
         _signals.forget(temporary)
 
 
+class _WritesInPython:
+    """``handle`` without its file descriptor, so that Pillow writes through ``write``.
+
+    Given a descriptor, Pillow's C encoders write to it and drop what a short write left
+    out: on a full disk (or at a file-size limit) a BMP, JPEG or TIFF came out truncated
+    with exit 0. Python's writes raise instead.
+    """
+
+    def __init__(self, handle: BinaryIO) -> None:
+        self._handle = handle
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("fileno")
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._handle, name)
+
+
 #: Write errors that are the output's (a full disk, a quota, a file size limit), named so.
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
@@ -1733,8 +1751,10 @@ def _encoder(
 
     def encode(handle: BinaryIO) -> None:
         try:
-            image.save(handle, format=format_name, **options)
+            image.save(_WritesInPython(handle), format=format_name, **options)
         except (OSError, ValueError, KeyError, TypeError) as error:
+            if isinstance(error, OSError) and error.errno in _FULL:
+                raise  # the output's to name (atomic_output), not the image's
             reason = str(error).strip("'\"") or type(error).__name__
             raise ConvcliError(
                 f"cannot write this {image.mode} image as {format_name}: {reason}"

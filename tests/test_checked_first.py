@@ -215,16 +215,20 @@ def _small_file_limit() -> None:
     resource.setrlimit(resource.RLIMIT_FSIZE, (4096, 4096))
 
 
-def test_an_output_that_cannot_be_written_whole_is_named_and_left_out(tmp_path):
-    big = tmp_path / "big.npy"
-    np.save(big, np.zeros((64, 64), np.float32))
-    out = tmp_path / "out.npy"
+@pytest.mark.parametrize("suffix", [".npy", ".jpg", ".bmp", ".webp", ".gif", ".tif", ".png"])
+def test_an_output_that_cannot_be_written_whole_is_named_and_left_out(tmp_path, suffix):
+    noise = np.random.default_rng(0).integers(0, 256, (96, 96, 3), np.uint8)
+    Image.fromarray(noise).save(tmp_path / "big.png")  # every output of it passes 4 kB
+    out = tmp_path / f"out{suffix}"
     result = subprocess.run(
-        [sys.executable, "-m", "convcli", "apply", str(big), "-k", "box:3", "-o", str(out)],
+        [sys.executable, "-m", "convcli", "apply", "big.png", "-k", "identity", "-o", out.name],
         capture_output=True, text=True, cwd=tmp_path, preexec_fn=_small_file_limit,
     )  # fmt: skip
-    assert (result.returncode, result.stderr) == (1, f"Error: output '{out}': file too large\n")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.npy"]
+    assert (result.returncode, result.stderr) == (
+        1,
+        f"Error: output '{out.name}': file too large\n",
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.png"]
 
 
 def test_a_batch_output_format_its_inputs_cannot_take_is_refused_before_work(cli, photos, tmp_path):
