@@ -1404,8 +1404,18 @@ def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = Fals
     """
     if str(path) == "-":
         sys.stdout.flush()
-        sys.stdout.buffer.write(data)
-        sys.stdout.buffer.flush()
+        view = memoryview(data)
+        try:
+            while view:  # stdout's writer can report a short write rather than raise
+                written = sys.stdout.buffer.write(view)
+                if not written:
+                    raise OSError(errno.ENOSPC, "no room left")  # never loop on nothing
+                view = view[written:]
+            sys.stdout.buffer.flush()
+        except OSError as error:
+            if error.errno not in _FULL:
+                raise
+            raise ConvcliError(f"stdout: {str(error.strerror or error).lower()}") from None
         return
     with atomic_output(path, force=force) as handle:
         handle.write(data)

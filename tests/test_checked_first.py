@@ -328,3 +328,16 @@ def test_a_file_named_like_an_option_gets_a_hint(cli, tmp_path, monkeypatch):
         "was read as -d ash.png: give a file whose name starts with '-' as ./-dash.png\n",
     )
     assert cli("apply", "./-dash.png", "-k", "sobel", "-o", "y.png").exit_code == 0
+
+
+def test_stdout_that_cannot_take_the_whole_output_is_an_error(tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (96, 96, 3), np.uint8)
+    Image.fromarray(noise).save(tmp_path / "big.png")
+    with open(tmp_path / "captured.bmp", "wb") as captured:
+        result = subprocess.run(
+            [sys.executable, "-m", "convcli", "apply", "big.png", "-k", "identity", "-o", "-",
+             "--to", "bmp"],
+            stdout=captured, stderr=subprocess.PIPE, text=True, cwd=tmp_path,
+            preexec_fn=_small_file_limit,
+        )  # fmt: skip
+    assert (result.returncode, result.stderr) == (1, "Error: stdout: file too large\n")
