@@ -1371,6 +1371,17 @@ def _refuse_special_file(target: Path) -> None:
             f"output '{target}' is not a regular file (a device, pipe or socket): convcli "
             "writes a file whole and renames it into place; use -o - and redirect stdout"
         )
+    link = target
+    for _ in range(40):  # /dev/stdout -> /proc/self/fd/1 -> whatever stdout is
+        if not link.is_symlink():
+            break
+        link = link.parent / os.readlink(link)
+        if link.parts[1:2] in (("proc",), ("dev",)):
+            raise ConvcliError(
+                f"output '{target}' is a link to a file descriptor or device ('{link}'): "
+                "renamed into place, the output would replace the link; use -o - and "
+                "redirect stdout"
+            )
 
 
 def _publish(temporary: str, target: Path, force: bool) -> None:

@@ -341,3 +341,15 @@ def test_stdout_that_cannot_take_the_whole_output_is_an_error(tmp_path):
             preexec_fn=_small_file_limit,
         )  # fmt: skip
     assert (result.returncode, result.stderr) == (1, "Error: stdout: file too large\n")
+
+
+def test_a_link_to_a_descriptor_is_refused_not_replaced(cli, photos, tmp_path):
+    link = tmp_path / "stdout.png"
+    link.symlink_to("/proc/self/fd/1")
+    result = cli("apply", photos / "a.png", "-k", "box:3", "-o", link, "--force")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: output '{link}' is a link to a file descriptor or device ('/proc/self/fd/1'): "
+        "renamed into place, the output would replace the link; use -o - and redirect stdout\n",
+    )
+    assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
