@@ -77,6 +77,7 @@ __all__ = [
     "atomic_output",
     "check_output_path",
     "format_for_path",
+    "gif_losses",
     "image_suffixes",
     "is_matrix_path",
     "load_image",
@@ -1399,6 +1400,32 @@ def _publish(temporary: str, target: Path, force: bool) -> None:
                 f"output '{target}' exists; use --force to overwrite it"
             ) from None
         os.replace(temporary, target)
+
+
+def gif_losses(pixels: np.ndarray, output: str) -> list[str]:
+    """What writing ``pixels`` as GIF loses, as a note (nothing when it loses nothing).
+
+    Parameters
+    ----------
+    pixels : ndarray, shape (H, W) or (H, W, C), uint8
+        The output's pixels.
+    output : str
+        The output, as the note names it.
+
+    Returns
+    -------
+    list of str
+        One note at most: more than 256 colours reduced to a palette, and alpha between
+        transparent and opaque made one or the other (GIF has one transparent index).
+    """
+    colour = pixels.ndim == 3 and pixels.shape[2] >= 3
+    alpha = pixels[..., -1] if pixels.ndim == 3 and pixels.shape[2] in (2, 4) else None
+    losses = []
+    if colour and Image.fromarray(np.ascontiguousarray(pixels[..., :3])).getcolors(256) is None:
+        losses.append("more than 256 colours, reduced to a palette")
+    if alpha is not None and np.any((alpha > 0) & (alpha < 255)):
+        losses.append("partial transparency made on or off")
+    return [f"output '{output}': GIF: {'; '.join(losses)}; write PNG to keep it"] if losses else []
 
 
 def write_bytes(path: str | os.PathLike[str], data: bytes, *, force: bool = False) -> None:

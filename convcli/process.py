@@ -692,8 +692,6 @@ def _channels_in_format(plan: _OutputPlan, filtered: PictureResult) -> list[str]
             f"output '{plan.output}': {format_name} has no alpha channel and the result "
             f"is {what}; write PNG, TIFF or WebP" + (", or .npy" if planes else "")
         )
-    if format_name == "GIF":
-        return _gif_losses(plan.output, filtered.channels)
     if planes and format_name not in imageio.FLOAT_ONLY_FORMATS:
         return [
             f"the result has {channels} channels, not colour: {format_name} stores them "
@@ -701,17 +699,6 @@ def _channels_in_format(plan: _OutputPlan, filtered: PictureResult) -> list[str]
             "write .npy to keep them as planes"
         ]
     return []
-
-
-def _gif_losses(output: str, channels: str) -> list[str]:
-    """What GIF cannot hold of a result: it was written without a word (an RGBA photo's
-    alpha 97 came back 255, colours moved by up to 53 levels)."""
-    losses = []
-    if channels not in ("L", "LA"):
-        losses.append("it holds 256 colours: the result is reduced to a palette")
-    if channels in ("LA", "RGBA"):
-        losses.append("it has no partial transparency: the alpha channel is dropped")
-    return [f"output '{output}': GIF: {'; '.join(losses)}; write PNG to keep it"] if losses else []
 
 
 @dataclass
@@ -774,6 +761,8 @@ def _process_picture(
         picture, plan, steps, options, notes, progress
     )
     notes.extend(filtered.notes)
+    if plan.format_name == "GIF":
+        notes.extend(imageio.gif_losses(out_pixels, plan.output))
     channels_name, reports = filtered.channels, filtered.reports
     out_shape = (1 if out_pixels.ndim == 2 else out_pixels.shape[2], *out_pixels.shape[:2])
     # The decoded input and the float results are not needed any more: free them before

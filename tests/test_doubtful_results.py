@@ -129,18 +129,23 @@ def test_chain_warnings_are_said_once_for_a_batch_and_fail_strict(cli, tmp_path)
     assert shown.stderr.count("every tap of the kernel is 0") == 1
 
 
-def test_what_gif_cannot_hold_is_said(cli, tmp_path):
-    Image.new("RGBA", (8, 8), (10, 200, 30, 97)).save(tmp_path / "rgba.png")
-    Image.new("L", (8, 8), 50).save(tmp_path / "grey.png")
+def test_what_gif_cannot_hold_is_said_and_only_then(cli, tmp_path):
+    noise = np.random.default_rng(0).integers(0, 256, (32, 32, 4), np.uint8)
+    noise[..., 3] = 97  # partial transparency
+    Image.fromarray(noise, "RGBA").save(tmp_path / "rgba.png")
     out = tmp_path / "rgba.gif"
-    result = cli("apply", tmp_path / "rgba.png", "-k", "box:3", "-o", out)
+    result = cli("apply", tmp_path / "rgba.png", "-k", "identity", "-o", out)
     assert result.exit_code == 0
     assert result.stderr == (
-        f"note: output '{out}': GIF: it holds 256 colours: the result is reduced to a palette; "
-        "it has no partial transparency: the alpha channel is dropped; write PNG to keep it\n"
+        f"note: output '{out}': GIF: more than 256 colours, reduced to a palette; partial "
+        "transparency made on or off; write PNG to keep it\n"
     )
-    grey = cli("apply", tmp_path / "grey.png", "-k", "box:3", "-o", tmp_path / "grey.gif")
-    assert (grey.exit_code, grey.stderr) == (0, "")  # 256 greys: nothing lost
+    Image.new("RGB", (8, 8), (10, 200, 30)).save(tmp_path / "flat.png")  # one colour
+    Image.new("L", (8, 8), 50).save(tmp_path / "grey.png")
+    for name in ("flat", "grey"):
+        kept = cli("apply", tmp_path / f"{name}.png", "-k", "box:3", "-o", tmp_path / f"{name}.gif",
+                   "--strict")  # fmt: skip
+        assert (kept.exit_code, kept.stderr) == (0, "")
     assert np.asarray(Image.open(tmp_path / "grey.gif").convert("L")).tolist() == [[50] * 8] * 8
 
 
