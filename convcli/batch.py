@@ -29,6 +29,7 @@ from convcli.process import (
     ApplyResult,
     MatrixInput,
     Outcome,
+    check_result_format,
     matrix_to_chw,
     process_file,
     process_one,
@@ -321,16 +322,9 @@ def _output_name(template: str, source: BatchInput, slug: str, options: ApplyOpt
             "format convcli writes; end it with .{ext} or a known suffix, or give --to FORMAT"
         )
     # What process_one would refuse file after file, refused before any work.
-    where = f"output '{name}' for '{source.path}'"
-    if imageio.is_matrix_path(source.path) and format_name not in ("NPY", "CSV", "TXT"):
-        raise SpecError(
-            f"{where}: a matrix result is written as .npy, .csv or .txt, not {format_name}"
-        )
-    if not imageio.is_matrix_path(source.path) and format_name in ("CSV", "TXT"):
-        raise SpecError(
-            f"{where}: {format_name} is for matrix results and the input is an image; write an "
-            "image format, .npy or .pfm"
-        )
+    check_result_format(
+        imageio.is_matrix_path(source.path), format_name, f"output '{name}' for '{source.path}': "
+    )
     return name
 
 

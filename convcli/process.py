@@ -668,13 +668,11 @@ def _process_matrix(
     shown = _matrix_output_array(values, rank, channels_last and format_name == "NPY")
     if rank == 4 and format_name == "NPY":  # (1, ...) read: the sample axis written back
         shown = shown[None]
+    check_result_format(True, format_name or Path(output).suffix or output, "")
     if format_name == "NPY":
         imageio.save_npy(output, shown, force=options.force)
-    elif format_name in ("CSV", "TXT"):
-        imageio.save_matrix_text(output, shown, csv=format_name == "CSV", force=options.force)
     else:
-        shown_format = format_name or Path(output).suffix or output
-        raise SpecError(f"a matrix result is written as .npy, .csv or .txt, not {shown_format}")
+        imageio.save_matrix_text(output, shown, csv=format_name == "CSV", force=options.force)
     result.output = output
     result.output_description = f"{format_name}, shape {'x'.join(map(str, shown.shape))}"
     timings["write"] = time.perf_counter() - started
@@ -713,16 +711,36 @@ class _OutputPlan:
     in_scale: float
 
 
+def check_result_format(matrix: bool, format_name: str, where: str) -> None:
+    """Refuse a format the result cannot be written in: a matrix's is .npy, .csv or .txt;
+    an image's is any but text. One rule for a file and for a batch's plan.
+
+    Parameters
+    ----------
+    matrix : bool
+        Whether the input (so the result) is a matrix rather than an image.
+    format_name : str
+        The output format (``"PNG"``, ``"NPY"``...; a suffix when none is known).
+    where : str
+        The message's start (``"output 'x.txt': "``), or ``""``.
+    """
+    if matrix and format_name not in ("NPY", "CSV", "TXT"):
+        raise SpecError(
+            f"{where}a matrix result is written as .npy, .csv or .txt, not {format_name}"
+        )
+    if not matrix and format_name in ("CSV", "TXT"):
+        raise SpecError(
+            f"{where}{format_name} is for matrix results and the input is an image; write an "
+            "image format, .npy or .pfm"
+        )
+
+
 def _plan_output(
     picture: imageio.Picture, output: str, options: ApplyOptions, steps: Sequence[Step]
 ) -> _OutputPlan:
     """The output's format, whether it holds floats, and the ``--map`` that follows."""
     format_name = _output_format(output, options, picture.format)
-    if format_name in ("CSV", "TXT"):
-        raise SpecError(
-            f"output '{output}': {format_name} is for matrix results and the input is an "
-            "image; write an image format, .npy or .pfm"
-        )
+    check_result_format(False, format_name, f"output '{output}': ")
     float_output = _float_output(format_name, options, picture.depth)
     map_mode, map_reason = resolve_map(
         options.map_mode, steps, float_output=float_output, edges=options.edge_map
