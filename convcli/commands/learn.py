@@ -40,8 +40,8 @@ EPILOG = """\
 
 INPUT and TARGET are image files, matrix files (.npy, .csv, .txt), '-' (stdin, one of
 them) or inline matrices ("0 1; 2 3", channels split by |). A 3-D .npy next to an image,
-or whose last axis is 1-4 and the others larger, is read HxWxC, as apply writes it; put
-'--' before a matrix that starts with a minus. Least squares is exact for a linear filter;
+or whose last axis is 1-4 and the others larger, is read HxWxC, as apply writes it; a
+matrix may start with a minus ("-1 0; 0 1"). Least squares is exact for a linear filter;
 a target that no linear kernel explains (a median filter, --map abs) is an error with its
 residual; a lossy (JPEG) target needs --tol.
 """
