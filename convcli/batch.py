@@ -557,8 +557,21 @@ def _make_folders(todo: Sequence[BatchItem]) -> None:
         try:
             os.makedirs(folder, exist_ok=True)
         except OSError as error:
-            reason = (error.strerror or str(error)).lower()
-            raise ConvcliError(f"cannot create output folder '{folder}': {reason}") from None
+            raise ConvcliError(
+                f"cannot create output folder '{folder}': {_why(folder, error)}"
+            ) from None
+
+
+def _why(folder: str, error: OSError) -> str:
+    """Why ``folder`` could not be made: a file in the way, a folder that makes none
+    (``/proc``), or the system's reason (permission denied...)."""
+    path = Path(folder)
+    standing = next((place for place in (path, *path.parents) if place.exists()), None)
+    if standing is not None and not standing.is_dir():
+        return f"'{standing}' is a file, not a folder"
+    if isinstance(error, FileNotFoundError) and standing is not None:
+        return f"folder '{standing}' takes no new folders"
+    return (error.strerror or str(error)).lower()
 
 
 def _settle(todo: Sequence[BatchItem], started_at: float) -> None:

@@ -353,3 +353,13 @@ def test_a_link_to_a_descriptor_is_refused_not_replaced(cli, photos, tmp_path):
         "renamed into place, the output would replace the link; use -o - and redirect stdout\n",
     )
     assert link.is_symlink() and os.readlink(link) == "/proc/self/fd/1"
+
+
+def test_an_output_folder_under_a_file_names_the_file(cli, photos):
+    in_the_way = photos / "a.png"
+    result = cli("apply", photos / "b.png", "-k", "box:3", "-O", in_the_way / "outs")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: cannot create output folder '{in_the_way / 'outs'}': '{in_the_way}' is a file, "
+        "not a folder\n",
+    )
