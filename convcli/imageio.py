@@ -773,7 +773,8 @@ def load_piped(data: bytes, *, max_pixels: int | None = DEFAULT_MAX_PIXELS) -> P
     try:
         return _decode(data, "stdin", max_pixels)
     except ConvcliError:
-        sample = data if len(data) <= MAX_TEXT_BYTES else data[:4096]  # enough to tell
+        # Enough to tell, cut at a line's end (not inside a UTF-8 character).
+        sample = data if len(data) <= MAX_TEXT_BYTES else data[:4096].rpartition(b"\n")[0]
         if not data.strip() or not _looks_like_text(sample):
             raise
     if len(data) > MAX_TEXT_BYTES:  # text, too long to be read as a matrix: said so

@@ -213,7 +213,7 @@ class KernelStep:
             return replace(self, weight=self.weight / divisor)
         total = float(zero[0].sum())
         within = "" if total == 0 else (
-            f" ({total:.3g}: 0 within float32's precision, 1e-6 of its taps' total "
+            f" ({total:.3g}: 0 within float32's precision, {_ZERO_SUM_RTOL:g} of its taps' total "
             f"{float(np.abs(zero[0]).sum()):.3g})"
         )  # fmt: skip
         raise ConvcliError(
@@ -868,11 +868,15 @@ def _pair_value(where: str, key: str, value: str, minimum: int, maximum: int) ->
 _MAX_SIGMA = 1000.0
 
 
+def _plain_float(where: str, key: str, value: str) -> float:
+    """``value`` as a number typed in decimal (see :data:`_PLAIN_NUMBER`)."""
+    if not is_plain_number(value):
+        raise SpecError(f"{where}: {key} must be a number, got '{shorten(value)}'")
+    return float(value)
+
+
 def _float_value(where: str, key: str, value: str) -> float:
-    try:
-        number = float(value)
-    except ValueError:
-        raise SpecError(f"{where}: {key} must be a number, got '{shorten(value)}'") from None
+    number = _plain_float(where, key, value)
     if math.isnan(number) or number <= 0:  # inf is refused by the range below
         raise SpecError(f"{where}: {key} must be > 0, got '{shorten(value)}'")
     if not MIN_SIGMA <= number <= _MAX_SIGMA:
@@ -882,10 +886,7 @@ def _float_value(where: str, key: str, value: str) -> float:
 
 def _positive(where: str, key: str, value: str, zero: bool = False) -> float:
     """A finite number > 0 (>= 0 with ``zero``), at most 1000."""
-    try:
-        number = float(value)
-    except ValueError:
-        raise SpecError(f"{where}: {key} must be a number, got '{shorten(value)}'") from None
+    number = _plain_float(where, key, value)
     if not (math.isfinite(number) and (number >= 0 if zero else number > 0) and number <= 1000):
         bound = ">= 0" if zero else "> 0"
         raise SpecError(f"{where}: {key} must be {bound} and at most 1000, got '{shorten(value)}'")
@@ -1223,8 +1224,23 @@ def parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray
 _PLAIN_NUMBER = r"[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?|[+-]?(nan|inf|infinity)"
 
 
+def is_plain_number(text: str) -> bool:
+    """Whether ``text`` is a number as typed in decimal (``nan`` and ``inf`` included, to
+    be refused as not finite by the caller); ``1_000`` and other scripts' digits are not.
+
+    Parameters
+    ----------
+    text : str
+        One value.
+
+    >>> is_plain_number("-.5e3"), is_plain_number("1_000")
+    (True, False)
+    """
+    return re.fullmatch(_PLAIN_NUMBER, text.strip(), re.IGNORECASE) is not None
+
+
 def _number(token: str, where: str) -> float:
-    if not re.fullmatch(_PLAIN_NUMBER, token, re.IGNORECASE):
+    if not is_plain_number(token):
         raise SpecError(f"{where}: '{shorten(token)}' is not a number")
     value = float(token)
     if not math.isfinite(value):
@@ -1391,7 +1407,7 @@ def _parse_vips_mat(data: bytes, where: str) -> tuple[np.ndarray, float]:
     if not lines:
         raise SpecError(f"{where}: no values")
     header = lines[0]
-    if not 2 <= len(header) <= 4 or not all(re.fullmatch(r"\d{1,6}", v) for v in header[:2]):
+    if not 2 <= len(header) <= 4 or not all(re.fullmatch(r"[0-9]{1,6}", v) for v in header[:2]):
         raise SpecError(
             f"{where}: a vips .mat file starts with 'WIDTH HEIGHT [SCALE [OFFSET]]', "
             f"got '{shorten(' '.join(header))}'"

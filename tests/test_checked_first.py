@@ -276,7 +276,7 @@ def test_normalize_says_how_near_zero_a_sum_it_refuses_is(cli):
     assert (near.exit_code, near.stderr) == (
         1,
         "Error: --normalize: kernel '1 -0.999999' sums to 0 (1e-06: 0 within float32's "
-        "precision, 1e-6 of its taps' total 2), cannot divide by it\n",
+        "precision, 1e-06 of its taps' total 2), cannot divide by it\n",
     )
     exact = cli("apply", "--matrix", "1 2; 3 4", "-k", "1 -1", "--normalize")
     assert exact.stderr == "Error: --normalize: kernel '1 -1' sums to 0, cannot divide by it\n"
@@ -363,3 +363,24 @@ def test_an_output_folder_under_a_file_names_the_file(cli, photos):
         f"Error: cannot create output folder '{in_the_way / 'outs'}': '{in_the_way}' is a file, "
         "not a folder\n",
     )
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["kernels", "gaussian:1_0"], "kernel 'gaussian:1_0': sigma must be a number, got '1_0'"),
+        (["apply", "--matrix", "1 2", "-k", "1", "--bias", "1_0"],
+         "--bias must be numbers (0.5 or 1,2,3) or a .npy/.csv/.txt file, got '1_0'"),
+        (["kernels", "-inf,1"], "kernel '-inf,1': '-inf' is not a finite number"),
+    ],
+)  # fmt: skip
+def test_every_number_typed_follows_one_grammar(cli, args, message):
+    result = cli(*args)
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+
+
+def test_a_vips_header_takes_ascii_digits_only(cli, tmp_path):
+    (tmp_path / "k.mat").write_text("\u0662 1\n1 1\n")
+    result = cli("kernels", tmp_path / "k.mat")
+    assert result.exit_code == 1
+    assert "a vips .mat file starts with 'WIDTH HEIGHT [SCALE [OFFSET]]'" in result.stderr

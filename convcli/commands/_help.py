@@ -214,7 +214,10 @@ def show_help(command: Any, ctx: Any, formatter: Any, typer_format: Any) -> None
 
 #: A matrix or number typed as an argument that starts with a minus: "-1 0 1; -2 0 2", "-0.5".
 #: (A string: nothing is compiled at import, see tests/test_shape_startup.py.)
-_NEGATIVE_MATRIX = r"-\.?\d[^/]*[\s,;|][^/]*|-\.?\d+(\.\d*)?([eE][-+]?\d+)?"
+_NEGATIVE_MATRIX = (
+    r"-\.?\d[^/]*[\s,;|][^/]*|-\.?\d+(\.\d*)?([eE][-+]?\d+)?"
+    r"|-(?i:inf|infinity|nan)([\s,;|][^/]*)?"  # said to be not finite, as after -k
+)
 
 
 def _negative_matrices_as_arguments(command: Any, ctx: Any, args: list[str]) -> list[str]:

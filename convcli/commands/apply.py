@@ -90,6 +90,7 @@ def _parse_bias(text: str):  # -> np.ndarray
 
     from convcli import imageio
     from convcli.errors import SpecError
+    from convcli.kernels import is_plain_number
     from convcli.limits import MAX_KERNEL_VALUES, check_value, reading, shorten
 
     if imageio.is_matrix_path(text):
@@ -98,15 +99,12 @@ def _parse_bias(text: str):  # -> np.ndarray
         with reading(f"--bias {shorten(text)!r}"):
             numbers = []
             for part in text.replace(",", " ").split():
-                try:
-                    numbers.append(check_value(float(part), "--bias"))
-                except ValueError as error:
-                    if isinstance(error, SpecError):
-                        raise
+                if not is_plain_number(part):
                     raise SpecError(
                         "--bias must be numbers (0.5 or 1,2,3) or a .npy/.csv/.txt file, "
                         f"got {shorten(text)!r}"
-                    ) from None
+                    )
+                numbers.append(check_value(float(part), "--bias"))
             values = np.array(numbers, dtype=np.float64)
     if values.size == 0:
         raise SpecError("--bias needs at least one value")
@@ -552,7 +550,9 @@ def apply(
     if not sources:
         raise SpecError(
             "missing INPUT (an image, a matrix file, '-' for stdin) or --matrix"
-            + _dash_file({"d": dilation, "s": stride, "p": padding, "k": kernel, "o": output})
+            + _dash_file(
+                {"d": dilation, "s": stride, "p": padding, "k": kernel, "o": output, "O": out_dir}
+            )
         )
     _check_batch_options(
         sources,
