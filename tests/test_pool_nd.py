@@ -27,6 +27,20 @@ def _word(case: dict) -> str:
     return f"{case['op']}pool{rank}d:" + ",".join(words)
 
 
+#: convcli's words for each reason torch gives.
+_REASONS = {
+    "smaller": "is smaller than the kernel",
+    "padding": "padding must be at most kernel // 2",
+    "size": "output size must be >= 1",
+}
+
+
+def _torch_reason(error: str) -> str:
+    if error.startswith("input image"):
+        return "smaller"
+    return "padding" if "at most half" in error else "size"
+
+
 def _id(case: dict) -> str:
     return f"{'x'.join(map(str, case['input']))}-{_word(case)}"
 
@@ -35,8 +49,9 @@ def _id(case: dict) -> str:
 def test_pool_sizes_and_refusals_are_pytorchs(case):
     source = Source((_word(case),), input_size="1x" + "x".join(map(str, case["input"])))
     if case["output"] is None:
-        with pytest.raises(ConvcliError):  # SpecError is one too
+        with pytest.raises(ConvcliError) as refused:  # SpecError is one too
             size_network(source)
+        assert _REASONS[_torch_reason(case["error"])] in str(refused.value)
         return
     report = size_network(source)
     assert list(report.output.spatial) == case["output"]
