@@ -196,7 +196,9 @@ def test_an_error_after_the_cluster_started_leaves_no_process_and_no_output(tmp_
     )
     stdout, stderr = process.communicate(timeout=300)
     assert (process.returncode, stdout) == (1, "")
-    assert stderr == f"Error: cannot create output folder '{out}': not a directory\n"
+    assert stderr == (
+        f"Error: cannot create output folder '{out}': '{blocker}' is a file, not a folder\n"
+    )
     wait_for(
         lambda: not session_processes(process.pid),
         "the cluster's processes to leave the session",
