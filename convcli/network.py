@@ -541,12 +541,17 @@ class Source:
             return load_model(net, words, input_size, self.channels_last, self.preset,
                               self.layer, self.width_mult)  # fmt: skip
         network = load_network(words, net, self.preset, self.width_mult, self.layer)
-        inputs, notes = resolve_inputs(network, input_size, self.channels_last)
+        origin = "preset" if self.preset else "net file" if net is not None else "words"
+        inputs, notes = resolve_inputs(network, input_size, self.channels_last, origin)
         if self.resolution is not None and inputs:
             from convcli.presets import with_resolution
 
             first = next(iter(inputs))
-            inputs[first] = with_resolution(inputs[first], self.resolution)
+            resized = with_resolution(inputs[first], self.resolution)
+            if input_size is not None and resized != inputs[first]:  # said, not silent
+                notes.append(f"note: --resolution {self.resolution} makes INPUT {input_size} "
+                             f"{resized}")  # fmt: skip
+            inputs[first] = resized
         return network, inputs, notes
 
 
@@ -642,7 +647,10 @@ def _ranked_size(text: str, dims: list[int], rank: int) -> tuple[Shape, str]:
 
 
 def resolve_inputs(
-    network: Network, given: str | None = None, channels_last: bool = False
+    network: Network,
+    given: str | None = None,
+    channels_last: bool = False,
+    origin: str = "words",
 ) -> tuple[dict[str, Shape], list[str]]:
     """The network's input shapes, and notes on how they were read.
 
@@ -656,7 +664,10 @@ def resolve_inputs(
     given : str or None
         The command line's INPUT, if any.
     channels_last : bool
-        Read INPUT as H x W x C.
+        Read INPUT as H x W x C (the network's own inputs are C x H x W).
+    origin : str
+        What declared the network's input: ``"net file"``, ``"preset"`` or ``"words"``
+        (typed on the command line).
     """
     declared = list(network.inputs)
     notes: list[str] = []
@@ -666,13 +677,17 @@ def resolve_inputs(
             raise SpecError(f"INPUT {given} is ambiguous: the net declares inputs {names}; "
                             "change them in the file")  # fmt: skip
         if declared and declared[0].text != given:
-            notes.append(f"note: INPUT {given} replaces the net file's input {declared[0].text}")
+            notes.append(f"note: INPUT {given} replaces the {origin}'s input {declared[0].text}")
         declared = [InputSize(declared[0].name if declared else "input", given)]
     shapes: dict[str, Shape] = {}
+    # --channels-last, and the notes on how a size was read, are about what was typed
+    # (INPUT, an input word); a net file's or a preset's input is C x H x W, as --to-net
+    # writes it.
+    typed = given is not None or origin == "words"
     for entry in declared:
-        shape, note = read_size(entry.text, network.rank, channels_last)
+        shape, note = read_size(entry.text, network.rank, channels_last and typed)
         shapes[entry.name] = shape
-        if note:
+        if note and typed:
             notes.append(note)
     return shapes, notes
 

@@ -363,7 +363,9 @@ def with_resolution(shape: Shape, resolution: int | None) -> Shape:
     if resolution is None:
         return shape
     side = check_resolution(resolution)
-    return Shape(shape.channels, side, side, shape.batch)
+    # The last two axes are height and width, whatever the rank (a video's depth is kept).
+    spatial = (*shape.spatial[:-2], side, side) if len(shape.spatial) >= 2 else (side, side)
+    return Shape.of(shape.channels, spatial, shape.batch)
 
 
 def check_resolution(resolution: int) -> int:

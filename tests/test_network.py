@@ -15,11 +15,13 @@ import pytest
 from convcli.errors import ConvcliError, SpecError
 from convcli.geometry import LayerReport
 from convcli.network import (
+    Source,
     analyze_network,
     fold_blocks,
     parse_network,
     read_network,
     resolve_inputs,
+    size_network,
 )
 from convcli.presets import NET_PRESETS, preset_network
 from tests.conftest import SAMPLES
@@ -319,3 +321,23 @@ def test_preset_tables_fast_and_rich_agree():
         console = Console(file=io.StringIO(), width=200, color_system=None, soft_wrap=False)
         console.print(grid.rich())
         assert grid.text() == console.file.getvalue()
+
+
+def test_a_preset_or_net_files_input_is_read_as_written_whatever_channels_last(tmp_path):
+    preset = size_network(Source(preset="resnet18", channels_last=True))
+    assert (str(preset.input), preset.total.params) == ("3x224x224", 11_689_512)
+    video = Source(preset="r3d_18")
+    assert video.load()[2] == []  # no note on how the preset's own 3x16x112x112 was read
+    assert str(size_network(Source(preset="r3d_18", resolution=56)).input) == "3x16x56x56"
+    net = tmp_path / "cl.net"
+    net.write_text("input 4x15x17\nconv:8,k=3\n")
+    again = size_network(Source(net=net, channels_last=True))
+    assert (again.output.dims(), again.total.params) == ([8, 13, 15], 296)
+
+
+def test_resolution_that_changes_a_typed_input_says_so():
+    _, inputs, notes = Source(preset="resnet18", input_size="3x32x32", resolution=64).load()
+    assert (str(inputs["input"]), notes[-1]) == (
+        "3x64x64",
+        "note: --resolution 64 makes INPUT 3x32x32 3x64x64",
+    )
