@@ -314,3 +314,22 @@ def test_gd_needs_a_size():
     x, y = seed_example()
     with pytest.raises(SpecError, match=r"^--method gd needs --size"):
         learn_kernel(x, y, method="gd")
+
+
+def test_a_tiny_target_is_fitted_to_its_own_scale_not_to_1e_9():
+    from convcli.learn import default_tolerance
+
+    x = np.random.default_rng(0).random((6, 8)).astype(np.float32)
+    noise = (np.random.default_rng(1).random((6, 7)) * 1e-20).astype(np.float32)
+    assert default_tolerance(noise) == pytest.approx(1e-5 * float(noise.max()))
+    edges = ((x[:, :-1] - x[:, 1:]) * 1e-20).astype(np.float32)
+    assert default_tolerance(edges) < 1e-24  # a floor of 1e-9 counted pure noise as a fit
+
+
+def test_noise_at_1e_20_does_not_fit(cli, tmp_path):
+    rng = np.random.default_rng(0)
+    np.save(tmp_path / "x.npy", rng.random((6, 8)).astype(np.float32))
+    np.save(tmp_path / "y.npy", (rng.random((6, 7)) * 1e-20).astype(np.float32))
+    result = cli("learn", tmp_path / "x.npy", tmp_path / "y.npy", "--size", "1x2")
+    assert result.exit_code == 1
+    assert result.stderr.startswith("Error: no linear 1x2 kernel fits")
