@@ -2014,10 +2014,18 @@ def load_model(
     return network, inputs, notes
 
 
-def write_net(source: Any, target: str) -> None:
+def check_net_target(target: str) -> None:
+    """Refuse a ``--to-net`` that names no file, before anything is computed."""
+    if not target.strip():
+        raise SpecError("--to-net needs a file name (or - for stdout), got ''")
+
+
+def write_net(source: Any, target: str, *, force: bool = False) -> None:
     """``shape --to-net TARGET``: the network of ``source`` (a
     :class:`convcli.network.Source`) as a net file, ``-`` for stdout. The file is written
-    whole or not at all; the model it came from is never overwritten."""
+    whole or not at all; an existing file only with ``force``, and the model it came from
+    never."""
+    check_net_target(target)
     network, inputs, notes = source.load()
     text = to_words(network, notes, inputs)
     if target == "-":
@@ -2031,6 +2039,8 @@ def write_net(source: Any, target: str) -> None:
         raise ConvcliError(f"--to-net {target}: that is the model being read")
     if not destination.parent.is_dir():
         raise ConvcliError(f"--to-net {target}: folder {destination.parent} does not exist")
+    if destination.exists() and not force:
+        raise ConvcliError(f"--to-net {target} exists; use --force to overwrite it")
     temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")
     try:
         temporary.write_text(text, encoding="utf-8")

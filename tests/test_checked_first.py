@@ -384,3 +384,31 @@ def test_a_vips_header_takes_ascii_digits_only(cli, tmp_path):
     result = cli("kernels", tmp_path / "k.mat")
     assert result.exit_code == 1
     assert "a vips .mat file starts with 'WIDTH HEIGHT [SCALE [OFFSET]]'" in result.stderr
+
+
+def test_to_net_writes_only_a_network_that_sizes_and_never_over_a_file(cli, tmp_path):
+    net = tmp_path / "x.net"
+    failed = cli("shape", "3x16x16", "conv:8,k=99", "--to-net", net)
+    assert failed.exit_code == 1 and not net.exists()
+    missed = cli("shape", "3x16x16", "conv:8,k=3", "--to-net", net, "--expect", "9x9x9")
+    assert missed.stderr == "Error: expected shape 9x9x9, got 8x14x14\n" and not net.exists()
+    assert cli("shape", "3x16x16", "conv:8,k=3", "--to-net", net).exit_code == 0
+    assert net.read_text() == "input 3x16x16\nconv:8,k=3\n"
+    again = cli("shape", "3x16x16", "conv:4,k=3", "--to-net", net)
+    assert again.stderr == f"Error: --to-net {net} exists; use --force to overwrite it\n"
+    assert net.read_text() == "input 3x16x16\nconv:8,k=3\n"
+    assert cli("shape", "3x16x16", "conv:4,k=3", "--to-net", net, "--force").exit_code == 0
+    assert net.read_text() == "input 3x16x16\nconv:4,k=3\n"
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["--to-net", ""], "--to-net needs a file name (or - for stdout), got ''"),
+        (["-k", "3", "--target", "6", "--expect", "9"],
+         "--target lists the settings that give a size; --expect is for a network"),
+    ],
+)  # fmt: skip
+def test_shape_options_that_would_be_ignored_or_cannot_work_are_refused(cli, args, message):
+    result = cli("shape", "8", *args)
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")

@@ -181,6 +181,12 @@ def shape(
             "an ONNX model as convcli's words, to edit and re-size as text.",
         ),
     ] = None,  # fmt: skip
+    force: Annotated[
+        bool,
+        options.shared_option(
+            "force", help="Replace an existing --to-net file.", panel=options.OUTPUT
+        ),
+    ] = False,
     output_format: options.Format = OutputFormat.table,
 ) -> None:
     """Sizes, parameters, MACs and receptive field of layers, exactly as PyTorch.
@@ -199,6 +205,10 @@ def shape(
 
     if expect is not None:
         read_expected(expect)  # a typo in --expect is refused before the report is printed
+    if to_net is not None:
+        from convcli.onnx_net import check_net_target
+
+        check_net_target(to_net)
     layer = LayerOptions(
         op, kernel, stride, padding, dilation, groups, out_channels, output_padding,
         depth_multiplier, ceil_mode, no_bias,
@@ -210,19 +220,26 @@ def shape(
                 if input_size is not None
                 else "missing INPUT size (e.g. 224 or 3x224x224)"
             )
+        if to_net is not None or expect is not None:  # they would be ignored
+            given = "--to-net" if to_net is not None else "--expect"
+            raise SpecError(
+                f"--target lists the settings that give a size; {given} is for a network"
+            )
         answer = target_report(parse_size(input_size, channels_last), target, layer)
         render.render_targets(answer, output_format)
         return
     source = Source(tuple(words or ()), net, preset, width_mult,
                     layer.to_layer() if layer.given() else None, input_size, channels_last,
                     resolution)  # fmt: skip
-    if to_net is not None:
+    report = size_network(source, DTYPE_BYTES[dtype], count_elementwise)
+    if to_net is not None:  # only a network that sizes (and meets --expect) is written
         from convcli.onnx_net import write_net
 
-        write_net(source, to_net)
+        if expect is not None:
+            check_expected(report, expect, channels_last)
+        write_net(source, to_net, force=force)
         if to_net == "-":
             return
-    report = size_network(source, DTYPE_BYTES[dtype], count_elementwise)
     square_input = input_size is not None and input_size.strip().isdigit()
     render.render_report(report, output_format, channels_last, square_input, depth)
     if expect is not None:
