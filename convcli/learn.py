@@ -362,6 +362,40 @@ class KernelFit:
         return float(rounded) if np.ndim(rounded) == 0 else rounded
 
 
+def fit_notes(fit: KernelFit, saved: str | None = None) -> list[str]:
+    """What a caller should be told on stderr about ``fit``: gradient descent that stopped
+    above the tolerance (its kernel is then not the answer), and a fitted bias a saved
+    kernel file does not hold.
+
+    Parameters
+    ----------
+    fit : KernelFit
+        The fit.
+    saved : str or None
+        The file the kernel was saved to (``--save``).
+
+    Returns
+    -------
+    list of str
+        The notes, without the ``note:`` prefix.
+    """
+    notes = []
+    if fit.method == "gd" and not fit.fits:
+        notes.append(
+            f"gradient descent stopped above the tolerance (max error {fit.max_error:.4g} > "
+            f"{fit.tolerance:.4g}): more --epochs, or --method lstsq for the exact kernel"
+        )
+    bias = fit.rounded_bias()
+    if saved is not None and bias is not None:
+        shown = ",".join(f"{value:g}" for value in np.ravel(bias))
+        comment = " (the bias as a comment)" if saved.lower().endswith(".txt") else ""
+        notes.append(
+            f"{saved} holds the kernel only{comment}: give apply the fitted bias with "
+            f"--bias {shown}"
+        )
+    return notes
+
+
 def default_tolerance(target: ArrayLike) -> float:
     """Largest max-error still counted as "fits" for this target.
 

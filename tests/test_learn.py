@@ -333,3 +333,27 @@ def test_noise_at_1e_20_does_not_fit(cli, tmp_path):
     result = cli("learn", tmp_path / "x.npy", tmp_path / "y.npy", "--size", "1x2")
     assert result.exit_code == 1
     assert result.stderr.startswith("Error: no linear 1x2 kernel fits")
+
+
+def test_descent_above_the_tolerance_and_an_unsaved_bias_are_noted(cli, tmp_path):
+    x = np.ones((6, 8), np.float32)
+    x[:, 2:6] = 0
+    np.save(tmp_path / "x.npy", x)
+    np.save(tmp_path / "y.npy", (x[:, :-1] - x[:, 1:]).astype(np.float32))
+    args = ["--size", "1x2", "--method", "gd", "--epochs", "10", "--lr", "0.03", "--seed", "0"]
+    descent = cli("learn", tmp_path / "x.npy", tmp_path / "y.npy", *args, "-q")
+    assert descent.exit_code == 0
+    assert descent.stderr == ""  # -q
+    shown = cli("learn", tmp_path / "x.npy", tmp_path / "y.npy", *args)
+    assert shown.stderr.splitlines()[-1] == (
+        "note: gradient descent stopped above the tolerance (max error 0.01963 > 1e-05): "
+        "more --epochs, or --method lstsq for the exact kernel"
+    )
+    np.save(tmp_path / "yb.npy", (x[:, :-1] - x[:, 1:] + 0.5).astype(np.float32))
+    saved = tmp_path / "b.npy"
+    biased = cli("learn", tmp_path / "x.npy", tmp_path / "yb.npy", "--size", "1x2", "--bias",
+                 "--save", saved)  # fmt: skip
+    assert biased.exit_code == 0
+    assert biased.stderr == (
+        f"note: {saved} holds the kernel only: give apply the fitted bias with --bias 0.5\n"
+    )

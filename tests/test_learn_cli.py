@@ -89,7 +89,8 @@ def test_seed_example_gradient_descent(cli, seed_files):
     np.testing.assert_allclose(report["kernel_full"], [[1, -1]], atol=0.03)
     assert report["method"] == "gd" and report["standard_error"] is None
     # Loss lines on stderr: the start, every 2 epochs of 10, as the seed prints them.
-    loss_lines = result.stderr.splitlines()
+    *loss_lines, stopped = result.stderr.splitlines()
+    assert stopped.startswith("note: gradient descent stopped above the tolerance")
     assert [line.split(",")[0] for line in loss_lines] == [
         f"epoch {epoch:>2}/10" for epoch in (0, 2, 4, 6, 8, 10)
     ]

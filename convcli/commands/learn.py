@@ -288,6 +288,8 @@ def learn(
         saved = _save_kernel(fit, save_path, force, render.fact_lines(fit, report))
     chosen = output_format or (OutputFormat.table if sys.stdout.isatty() else OutputFormat.plain)
     render.render_fit(fit, chosen, report, saved)
+    for line in [] if quiet else library.fit_notes(fit, saved):
+        note(f"note: {line}")
 
 
 def _request(
