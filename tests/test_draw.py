@@ -369,3 +369,34 @@ def test_trace_starts_before_a_global_pool():
     regions = trace_network(report)
     assert [r.size for r in regions] == [(9, 9), (4, 4)]  # the 1x1 output of gap is skipped
     assert regions[-1].rows == (2, 2) and regions[0].rows == (4, 6)  # pixel 2 reads rows 4..6
+
+
+def test_an_animation_too_large_is_refused_before_its_frames_are_drawn(cli, tmp_path):
+    import tracemalloc
+
+    tracemalloc.start()
+    many = cli("draw", "64", "-k", "3", "-o", tmp_path / "a.gif")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert (many.exit_code, many.stderr) == (
+        1,
+        "Error: 3,844 frames to animate, more than draw's 1,024: draw a smaller example, or one "
+        "position (-o FILE.png --at ROW,COL)\n",
+    )
+    assert peak < 50e6  # the frames were once made first: 1.15 GB
+    large = cli("draw", "32", "-k", "1", "-o", tmp_path / "b.gif")
+    assert (large.exit_code, large.stderr) == (
+        1,
+        "Error: 1,024 frames of 1610x861 pixels to animate, more than draw's 536,870,912 pixels "
+        "in all: draw a smaller example, a smaller --cell, or one position "
+        "(-o FILE.png --at ROW,COL)\n",
+    )
+    assert not (tmp_path / "a.gif").exists() and not (tmp_path / "b.gif").exists()
+
+
+def test_an_apng_keeps_every_frame(cli, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "c.apng"
+    assert cli("draw", "4", "-k", "3", "-p", "1", "-o", out).exit_code == 0
+    assert Image.open(out).n_frames == 16

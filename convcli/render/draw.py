@@ -20,7 +20,7 @@ can check the pixels against the geometry.
 from __future__ import annotations
 
 import io
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
@@ -510,17 +510,20 @@ def animation_bytes(layout: Layout, frames: Sequence[Frame], kind: str, delay: i
     delay : int
         Milliseconds per frame.
     """
-    images = [raster(layout, frame) for frame in frames]
-    buffer = io.BytesIO()
-    durations = _durations(len(images), delay)
-    if len(images) == 1:
+    first = raster(layout, frames[0])
+    rest: Iterable[Image.Image] = (raster(layout, frame) for frame in frames[1:])
+    if kind == "apng":  # Pillow's APNG writer takes a list (a generator gave one frame)
+        rest = list(rest)
+    buffer = io.BytesIO()  # (Pillow's GIF writer draws the frames as it takes them)
+    durations = _durations(len(frames), delay)
+    if len(frames) == 1:
         durations = durations[:1]
     if kind == "gif":
-        images[0].save(buffer, format="GIF", save_all=True, append_images=images[1:],
-                       duration=durations, loop=0)  # fmt: skip
+        first.save(buffer, format="GIF", save_all=True, append_images=rest,
+                   duration=durations, loop=0)  # fmt: skip
     else:
-        images[0].save(buffer, format="PNG", save_all=True, append_images=images[1:],
-                       duration=durations, loop=0, default_image=False)  # fmt: skip
+        first.save(buffer, format="PNG", save_all=True, append_images=rest,
+                   duration=durations, loop=0, default_image=False)  # fmt: skip
     return buffer.getvalue()
 
 
@@ -1006,17 +1009,25 @@ def layer_picture(
         More frames to animate than :data:`convcli.teaching.MAX_FRAMES`.
     """
     from convcli.errors import ConvcliError, SpecError
-    from convcli.teaching import MAX_FRAMES
+    from convcli.teaching import MAX_ANIMATION_PIXELS, MAX_FRAMES
 
     animated = file_format in ("gif", "apng") or animate
     if at is not None and animated:
         raise SpecError(f"--at picks the position of a still; a .{file_format} shows them all")
+    count = len(answer.geometry.frames())  # counted before any frame is made
+    if animated and count > MAX_FRAMES:
+        raise ConvcliError(
+            f"{count:,} frames to animate, more than draw's {MAX_FRAMES:,}: draw a smaller "
+            "example, or one position (-o FILE.png --at ROW,COL)"
+        )
     drawing = prepare(answer.geometry, answer.layer, cell=cell, unicode=file_format == "svg")
     frames = drawing.frames
-    if animated and len(frames) > MAX_FRAMES:
+    pixels = count * drawing.layout.width * drawing.layout.height
+    if animated and file_format != "svg" and pixels > MAX_ANIMATION_PIXELS:
         raise ConvcliError(
-            f"{len(frames):,} frames to animate, more than draw's {MAX_FRAMES:,}: draw a smaller "
-            "example, or one position (-o FILE.png --at ROW,COL)"
+            f"{count:,} frames of {drawing.layout.width}x{drawing.layout.height} pixels to "
+            f"animate, more than draw's {MAX_ANIMATION_PIXELS:,} pixels in all: draw a smaller "
+            "example, a smaller --cell, or one position (-o FILE.png --at ROW,COL)"
         )
     if at is not None:
         positions = [frame.position for frame in frames]
