@@ -842,6 +842,23 @@ def _median_seconds(run: Callable[[], None], repeat: int) -> float:
     return statistics.median(times)
 
 
+#: Most memory --bench may take: what ``apply`` allows one step at its default --max-pixels.
+BENCH_BYTES = 64 * 89_478_485
+
+
+def _check_bench_memory(comparison: LayerComparison) -> None:
+    """Refuse a --bench whose arrays would not fit, from their sizes, before allocating:
+    the input, the separable form's middle map and an output (float32), with the core's
+    working copies about as much again."""
+    shapes = [comparison.input, comparison.standard.output, comparison.depthwise.output]
+    needed = 2 * 4 * sum(shape.elements for shape in shapes if shape is not None)
+    if needed > BENCH_BYTES:
+        raise ConvcliError(
+            f"--bench on {comparison.input}: about {needed / 2**30:.1f} GiB of arrays, more than "
+            f"--bench's {BENCH_BYTES / 2**30:.1f} GiB: time a smaller INPUT"
+        )
+
+
 def bench_layer(
     comparison: LayerComparison, repeat: int = 5, seed: int = 0, algorithm: str = "auto"
 ) -> BenchResult:
@@ -885,8 +902,8 @@ def bench_layer(
         "algorithm": algorithm,
     }
     height, width = shape.spatial
-    x = rng.standard_normal((shape.batch_count, in_channels, height, width))
-    x = x.astype(np.float32)
+    _check_bench_memory(comparison)
+    x = rng.standard_normal((shape.batch_count, in_channels, height, width), dtype=np.float32)
     standard_weight = rng.standard_normal((out_channels, in_channels, kh, kw), dtype=np.float32)
     depthwise_weight = rng.standard_normal((middle, 1, kh, kw), dtype=np.float32)
     pointwise_weight = rng.standard_normal((out_channels, middle, 1, 1), dtype=np.float32)
@@ -954,6 +971,9 @@ def answer_layer(question: LayerQuestion) -> LayerAnswer:
     """
     from convcli.layers import parse_padding_option, parse_pair, parse_size
 
+    if not question.bench and (question.repeat != 5 or question.algorithm != "auto"):
+        given = "--repeat" if question.repeat != 5 else "--algorithm"
+        raise SpecError(f"{given} is for --bench (it would be ignored without it)")
     shape = parse_size(question.input_size, channels_last=question.channels_last)
     stride = parse_pair(question.stride or "1", "-s/--stride", low=1)
     padding = parse_padding_option(question.padding or "0")

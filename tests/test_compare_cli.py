@@ -237,3 +237,20 @@ def test_arithmetic_and_help_do_not_import_numpy():
         "assert not heavy, heavy\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_bench_too_large_is_refused_from_its_sizes_before_allocating(cli):
+    result = cli("compare", "3x100000x100000", "-k", "3", "-c", "8", "--bench")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == (
+        "Error: --bench on 3x100000x100000: about 1043.0 GiB of arrays, more than --bench's "
+        "5.3 GiB: time a smaller INPUT\n"
+    )
+
+
+def test_bench_options_without_bench_are_refused(cli):
+    result = cli("compare", "8x64x64", "-k", "3", "-c", "8", "--repeat", "9")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: --repeat is for --bench (it would be ignored without it)\n",
+    )
