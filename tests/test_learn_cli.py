@@ -394,3 +394,12 @@ def test_an_image_layout_npy_operand_is_read_as_hwc(cli, photo, tmp_path):
                         "--border", "reflect")  # fmt: skip
     assert report["fits"] is True
     np.testing.assert_allclose(report["kernel_full"], parse_step("sharpen").weight, atol=1e-4)
+
+
+def test_descent_options_without_descent_are_refused(cli, seed_files):
+    result = cli("learn", *seed_files, "--size", "1x2", "--epochs", "50")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: --epochs, --lr, --seed and --batch-size are for --method gd; least squares "
+        "would ignore them\n",
+    )

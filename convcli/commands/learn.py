@@ -313,6 +313,11 @@ def _request(
     if tolerance is not None and not (math.isfinite(tolerance) and tolerance > 0):
         raise SpecError(f"--tol must be a finite number > 0, got {tolerance:g}")
     epochs, lr, seed, batch_size = descent
+    if method is not Method.gd and descent != (10, 0.03, 0, 1):  # the options' defaults
+        raise SpecError(
+            "--epochs, --lr, --seed and --batch-size are for --method gd; least squares "
+            "would ignore them"
+        )
     if method is Method.gd and not (math.isfinite(lr) and 0 < lr <= MAX_VALUE):
         raise SpecError(f"--lr must be a finite number > 0, got {lr:g}")
     bias, per_channel, gray, allow_misfit = flags
