@@ -282,3 +282,14 @@ def test_help_has_an_example_and_stays_light():
     )
     completed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert completed.stdout.split() == ["True", "False"], completed.stderr
+
+
+@pytest.mark.parametrize("kernel", ["box:3", "log:1", "gaussian:1.3"])
+def test_plain_kernels_read_back_as_the_same_taps(cli, tmp_path, kernel):
+    from convcli.kernels import parse_step
+
+    text = cli("kernels", kernel, "--format", "plain").stdout
+    (tmp_path / "k.txt").write_text(text)
+    np.testing.assert_array_equal(
+        parse_step(f"@{tmp_path / 'k.txt'}").weight, parse_step(kernel).weight
+    )

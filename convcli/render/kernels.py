@@ -332,7 +332,9 @@ def _plain_lines(info: KernelDescription) -> list[str]:
                 out.append("")  # a blank line starts the next channel when read back
             if slice_label:
                 out.append(f"# {slice_label}")
-            out += _aligned(_matrix_rows(plane, _PLAIN_DIGITS))
+            # Every digit: plain is what `> k.txt` and `-k @k.txt` read back (6 digits
+            # made box:3 sum to 0.999999 and log:1 lose its zero sum).
+            out += _aligned(_matrix_rows(plane, None))
     return out
 
 
