@@ -14,6 +14,7 @@ statistics are ``buffers``, not parameters; norms, activations and merges count
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import replace
 
@@ -358,6 +359,17 @@ def _dropped_warnings(
             warnings.append(
                 f"kernel {ke} is smaller than its stride {stride[axis]}: it reads "
                 f"{ke} {_AXIS_NAMES[rank][axis]}s in {stride[axis]}"
+            )
+            break
+    for axis in range(rank):
+        # Every tap sits at o*s + t*d - p: with a common factor g of s and d, the rows of
+        # the other g - 1 residues are never read (k=3, s=2, d=2 reads the even rows only).
+        shared = math.gcd(stride[axis], layer.dilation[axis])
+        if shared > 1 and kernel[axis] > 1:
+            name = _AXIS_NAMES[rank][axis]
+            warnings.append(
+                f"stride {stride[axis]} and dilation {layer.dilation[axis]} share the factor "
+                f"{shared}: the taps read 1 {name} in {shared}, the others never"
             )
             break
     return tuple(warnings)

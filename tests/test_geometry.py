@@ -426,3 +426,14 @@ def test_transposed_span_counts_the_widest_phase_without_a_loop_over_taps():
                     kernel, dilation, stride
                 ), (kernel, dilation, stride)
     assert transposed_span(10**12, 3, 6) == (10**12 - 1) // 2 + 1
+
+
+def test_a_stride_and_dilation_with_a_common_factor_are_warned_to_skip_rows(cli):
+    result = cli("shape", "1x64x64", "conv:1,k=3,s=2,d=2,p=2", "--format", "plain")
+    assert (result.exit_code, result.stdout) == (0, "1x32x32\n")
+    assert result.stderr == (
+        "warning: layer 1 'conv:1,k=3,s=2,d=2,p=2': stride 2 and dilation 2 share the factor "
+        "2: the taps read 1 row in 2, the others never\n"
+    )
+    coprime = cli("shape", "1x64x64", "conv:1,k=3,s=2,d=3,p=3", "--format", "plain")
+    assert "share the factor" not in coprime.stderr
