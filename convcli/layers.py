@@ -583,7 +583,8 @@ def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:
     word = word.strip()
     kind_text, _, body = word.partition(":")
     where_source = f" ({source})" if source else ""
-    where = f"layer {position} '{word}'{where_source}: "
+    shown = word if word.isprintable() else ascii(word)[1:-1]  # a NUL, a zero-width space
+    where = f"layer {position} '{shown}'{where_source}: "
     kind, rank = _kind_and_rank(kind_text, where)
     values: dict[str, object] = {"rank": rank}
     if rank != 2:

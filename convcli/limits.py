@@ -109,6 +109,8 @@ def shorten(text: object, limit: int = _SHORT) -> str:
     '11111111111111... (400 chars)'
     """
     flat = " ".join(str(text).split()) if "\n" in str(text) else str(text)
+    if not flat.isprintable():  # a NUL or a zero-width space, shown as an escape
+        flat = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in flat)
     if len(flat) <= limit:
         return flat
     return f"{flat[: limit - 16]}... ({len(flat)} chars)"

@@ -437,7 +437,10 @@ def read_network(path: str | Path, origin: str | None = None) -> Network:
         text = path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise ConvcliError(f"net file is not UTF-8 text: {path}") from None
-    network = parse_network(text, origin=origin or path.name)
+    try:
+        network = parse_network(text, origin=origin or path.name)
+    except SpecError as error:  # a file's content: failed input (exit 1), as a missing file
+        raise ConvcliError(str(error)) from None
     if not network.layers:
         raise ConvcliError(f"net file has no layers: {path}")
     return network

@@ -2021,10 +2021,19 @@ def check_net_target(target: str) -> None:
 
 
 def write_net(source: Any, target: str, *, force: bool = False) -> None:
-    """``shape --to-net TARGET``: the network of ``source`` (a
-    :class:`convcli.network.Source`) as a net file, ``-`` for stdout. The file is written
-    whole or not at all; an existing file only with ``force``, and the model it came from
-    never."""
+    """``shape --to-net TARGET``: the network of ``source`` as a net file, ``-`` for
+    stdout. The file is written whole or not at all; an existing file only with ``force``,
+    and the model it came from never.
+
+    Parameters
+    ----------
+    source : convcli.network.Source
+        The network, as ``shape`` was given it.
+    target : str
+        The file, or ``-``.
+    force : bool
+        Replace an existing file.
+    """
     check_net_target(target)
     network, inputs, notes = source.load()
     text = to_words(network, notes, inputs)

@@ -412,3 +412,13 @@ def test_to_net_writes_only_a_network_that_sizes_and_never_over_a_file(cli, tmp_
 def test_shape_options_that_would_be_ignored_or_cannot_work_are_refused(cli, args, message):
     result = cli("shape", "8", *args)
     assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+
+
+@pytest.mark.parametrize(("character", "shown"), [("\x00", "\\x00"), ("\u200b", "\\u200b")])
+def test_invisible_characters_in_a_word_are_shown_escaped(cli, tmp_path, character, shown):
+    net = tmp_path / "odd.net"
+    net.write_text(f"conv:8,k=3\n{character}\n")
+    result = cli("shape", "32", "--net", net)
+    assert result.exit_code == 1  # a file's content: failed input
+    assert result.stderr.startswith(f"Error: layer 2 '{shown}' (odd.net:2): unknown layer type")
+    assert character not in result.stderr

@@ -219,7 +219,7 @@ def test_net_file_and_its_input_line(cli, tmp_path):
     bad = tmp_path / "bad.net"
     bad.write_text("conv:8,k=3\n\nconv:8,k=3,x=1\n")
     result = cli("shape", "3x32x32", "--net", str(bad))
-    assert result.exit_code == 2
+    assert result.exit_code == 1  # a file's content: failed input, as kernel files
     assert result.stderr == (
         "Error: layer 2 'conv:8,k=3,x=1' (bad.net:3): unknown key 'x' for conv "
         "(accepts k, s, p, d, g, bias, bn, act)\n"
