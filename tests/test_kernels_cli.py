@@ -256,16 +256,16 @@ def test_csv_matrix(cli):
         ),
         (
             ["sobel", "--format", "csv"],
-            1,
+            2,
             "--format csv writes one 2-D matrix; 'sobel' is a magnitude of two kernels "
             "(use --format json)",
         ),
         (
             ["maxpool:2", "--convolve"],
             2,
-            "Invalid value: --convolve and --normalize apply to kernels; 'maxpool:2' is a pool",
+            "--convolve and --normalize apply to kernels; 'maxpool:2' is a pool",
         ),
-        (["--normalize"], 2, "Invalid value: --convolve and --normalize need a STEP"),
+        (["--normalize"], 2, "--convolve and --normalize need a STEP"),
     ],
 )
 def test_errors_are_one_line(cli, args, code, message):

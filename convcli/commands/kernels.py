@@ -95,14 +95,15 @@ def kernels(
     sobel-x is positive where brightness rises to the right (y points down).
     """
     from convcli import kernels as kernel_library
+    from convcli.errors import SpecError
     from convcli.render import kernels as render
     from convcli.render import note
 
     if step is None:
         if as_peer is not None:
-            raise typer.BadParameter("--as needs a STEP")
+            raise SpecError("--as needs a STEP")
         if convolve or normalize:
-            raise typer.BadParameter("--convolve and --normalize need a STEP")
+            raise SpecError("--convolve and --normalize need a STEP")
         render.render_catalogue(kernel_library.catalogue(), output_format)
         return
     parsed = kernel_library.parse_step(step)
@@ -112,7 +113,7 @@ def kernels(
         if normalize:
             parsed = parsed.normalized()
     elif convolve or normalize:
-        raise typer.BadParameter(f"--convolve and --normalize apply to kernels; '{step}' is a pool")
+        raise SpecError(f"--convolve and --normalize apply to kernels; {step!r} is a pool")
     for line in getattr(parsed, "notes", ()):
         note(f"note: {line}")
     if as_peer is not None:

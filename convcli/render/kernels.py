@@ -438,11 +438,11 @@ class StepView(ResultView):
         """
         info = self.info
         if info.kind != "kernel" or info.matrix is None or info.matrix.ndim != 2:
-            from convcli.errors import ConvcliError
+            from convcli.errors import SpecError  # an option the step cannot take
 
             ndim = info.matrix.ndim if info.matrix is not None else 0
             what = _NOT_ONE_MATRIX.get(info.kind, f"a {ndim}-D kernel")
-            raise ConvcliError(
+            raise SpecError(
                 f"--format csv writes one 2-D matrix; '{info.text}' is {what} (use --format json)"
             )
         rows = _matrix_rows(info.matrix, None)
