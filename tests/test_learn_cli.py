@@ -403,3 +403,11 @@ def test_descent_options_without_descent_are_refused(cli, seed_files):
         "Error: --epochs, --lr, --seed and --batch-size are for --method gd; least squares "
         "would ignore them\n",
     )
+
+
+def test_an_empty_save_name_is_refused_in_words(cli, seed_files):
+    result = cli("learn", *seed_files, "--size", "1x2", "--save", "")
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: --save needs a file name (.txt, .csv or .npy), got ''\n",
+    )

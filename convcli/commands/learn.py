@@ -264,6 +264,10 @@ def learn(
         size, padding, border, (bias, per_channel, gray, allow_misfit), map_mode, tolerance,
         method, (epochs, lr, seed, batch_size),
     )  # fmt: skip
+    if save is not None and not save.strip():  # Path("") would be "."
+        from convcli.errors import SpecError
+
+        raise SpecError("--save needs a file name (.txt, .csv or .npy), got ''")
     save_path = None if save is None else Path(save)  # (a str: Typer's Path stats it first)
     if save_path is not None:
         _check_save_path(save_path, per_channel, force, [input_path, target_path])
