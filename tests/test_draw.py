@@ -400,3 +400,16 @@ def test_an_apng_keeps_every_frame(cli, tmp_path):
     out = tmp_path / "c.apng"
     assert cli("draw", "4", "-k", "3", "-p", "1", "-o", out).exit_code == 0
     assert Image.open(out).n_frames == 16
+
+
+def test_a_still_builds_its_own_frame_only(cli, tmp_path):
+    import tracemalloc
+
+    tracemalloc.start()
+    result = cli("draw", "62", "-k", "3", "-p", "1", "-o", tmp_path / "a.png", "--at", "30,30")
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    assert result.exit_code == 0, result.stderr
+    assert peak < 100e6  # all 3,844 frames were built for one: 1.15 GB
+    outside = cli("draw", "62", "-k", "3", "-p", "1", "-o", tmp_path / "b.png", "--at", "62,0")
+    assert outside.stderr == "Error: --at 62,0 is outside the output (62x62)\n"

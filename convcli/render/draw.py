@@ -252,7 +252,10 @@ def _footprint(taps: Sequence) -> tuple[Cell, Cell]:
 
 
 def build_frames(
-    geometry: Geometry, layer: Arithmetic | None = None, symbols: Symbols = ASCII
+    geometry: Geometry,
+    layer: Arithmetic | None = None,
+    symbols: Symbols = ASCII,
+    only: Cell | None = None,
 ) -> list[Frame]:
     """Every frame, in sliding order: one per output position (transposed: per input).
 
@@ -263,6 +266,8 @@ def build_frames(
         With it, the cells hold numbers and the captions give the sums (one channel).
     symbols : Symbols
         ASCII for raster pictures (the bundled font has no ``×``), Unicode for SVG.
+    only : (int, int), optional
+        Build the frame of this position alone (a still), as it is in the sequence.
 
     Examples
     --------
@@ -272,7 +277,7 @@ def build_frames(
     (4, 'tap-input', 'input', 'output-current')
     """
     if geometry.transposed:
-        return _scatter_frames(geometry, layer, symbols)
+        return _scatter_frames(geometry, layer, symbols, only)
     g = geometry
     base_left = _base_left(g)
     out_cells = [(r, c) for r in range(g.rows.out) for c in range(g.cols.out)]
@@ -282,6 +287,8 @@ def build_frames(
                      if g.cell_kind(*cell) != "outside"}  # fmt: skip
     frames = []
     for index, position in enumerate(g.frames()):
+        if only is not None and position != only:
+            continue
         taps = g.taps(*position)
         left = dict(base_left)
         small: dict[Cell, str] = {}
@@ -314,7 +321,9 @@ def build_frames(
     return frames
 
 
-def _scatter_frames(geometry: Geometry, layer: Arithmetic | None, symbols: Symbols) -> list[Frame]:
+def _scatter_frames(
+    geometry: Geometry, layer: Arithmetic | None, symbols: Symbols, only: Cell | None = None
+) -> list[Frame]:
     g = geometry
     base_left = _base_left(g)
     base_right = {(r, c): g.cell_kind(r, c) for r in g.rows.grid for c in g.cols.grid}
@@ -326,25 +335,29 @@ def _scatter_frames(geometry: Geometry, layer: Arithmetic | None, symbols: Symbo
     frames = []
     for position in g.frames():
         taps = g.taps(*position)
+        # The sums and the cells touched so far carry over: every position adds to them,
+        # drawn or not.
+        right = {}
+        if only is None or position == only:
+            for cell, kind in base_right.items():
+                if cell in touched:
+                    right[cell] = "cropped-done" if kind == "cropped" else "output-done"
+                else:
+                    right[cell] = kind
+            for tap in taps:
+                right[(tap.row, tap.col)] = "target-cropped" if tap.kind == "cropped" else "target"
+        touched.update((tap.row, tap.col) for tap in taps)
+        scatter = layer.scatter(0, *position) if layer is not None else None
+        for target in scatter.targets if scatter is not None else ():
+            cell = (target.row, target.col)
+            sums[cell] = sums.get(cell, 0.0) + target.product
+        if not right:
+            continue
         left = dict(base_left)
         left[position] = "tap-input"
-        right = {}
-        for cell, kind in base_right.items():
-            if cell in touched:
-                right[cell] = "cropped-done" if kind == "cropped" else "output-done"
-            else:
-                right[cell] = kind
-        for tap in taps:
-            right[(tap.row, tap.col)] = "target-cropped" if tap.kind == "cropped" else "target"
-            touched.add((tap.row, tap.col))
         caption = [f"X[{position[0]},{position[1]}] scatters the kernel"]
-        small: dict[Cell, str] = {}
         right_text: dict[Cell, str] = {}
-        if layer is not None:
-            scatter = layer.scatter(0, *position)
-            for target in scatter.targets:
-                cell = (target.row, target.col)
-                sums[cell] = sums.get(cell, 0.0) + target.product
+        if scatter is not None:
             right_text = {cell: format_number(value) for cell, value in sums.items()}
             value = format_number(scatter.value)
             parts = [f"Y[{t.row},{t.col}] += {value}{symbols.times}{_signed(t.weight)}"
@@ -357,11 +370,11 @@ def _scatter_frames(geometry: Geometry, layer: Arithmetic | None, symbols: Symbo
                 left,
                 right,
                 dict(left_text),
-                small,
+                {},
                 right_text,
                 ("right", first, last),
                 caption,
-            )
+            )  # fmt: skip
         )
     return frames
 
@@ -727,6 +740,7 @@ def prepare(
     *,
     cell: int | None = None,
     unicode: bool = False,
+    only: Cell | None = None,
 ) -> Drawing:
     """Frames and a layout that fits their captions.
 
@@ -740,6 +754,8 @@ def prepare(
         Cell side in pixels; None: the default for numbers or for geometry.
     unicode : bool
         Captions with Unicode symbols (SVG).
+    only : (int, int) or None
+        The one position of a still (every frame otherwise).
 
     Examples
     --------
@@ -750,7 +766,7 @@ def prepare(
     """
     size = cell or (CELL_NUMBERS if layer is not None else CELL_PLAIN)
     symbols = UNICODE if unicode else ASCII
-    frames = build_frames(geometry, layer, symbols)
+    frames = build_frames(geometry, layer, symbols, only)
     title = geometry.describe()
     probe = make_layout(geometry, size, title, 1)
     room = probe.width - 2 * MARGIN
@@ -1014,13 +1030,21 @@ def layer_picture(
     animated = file_format in ("gif", "apng") or animate
     if at is not None and animated:
         raise SpecError(f"--at picks the position of a still; a .{file_format} shows them all")
-    count = len(answer.geometry.frames())  # counted before any frame is made
+    positions = answer.geometry.frames()  # counted before any frame is made
+    count = len(positions)
     if animated and count > MAX_FRAMES:
         raise ConvcliError(
             f"{count:,} frames to animate, more than draw's {MAX_FRAMES:,}: draw a smaller "
             "example, or one position (-o FILE.png --at ROW,COL)"
         )
-    drawing = prepare(answer.geometry, answer.layer, cell=cell, unicode=file_format == "svg")
+    if at is not None and at not in positions:
+        what = "input" if answer.geometry.transposed else "output"
+        rows, cols = positions[-1]
+        raise SpecError(f"--at {at[0]},{at[1]} is outside the {what} ({rows + 1}x{cols + 1})")
+    only = None if animated else at or positions[0]  # a still: its frame alone is made
+    drawing = prepare(
+        answer.geometry, answer.layer, cell=cell, unicode=file_format == "svg", only=only
+    )
     frames = drawing.frames
     pixels = count * drawing.layout.width * drawing.layout.height
     if animated and file_format != "svg" and pixels > MAX_ANIMATION_PIXELS:
@@ -1029,12 +1053,5 @@ def layer_picture(
             f"animate, more than draw's {MAX_ANIMATION_PIXELS:,} pixels in all: draw a smaller "
             "example, a smaller --cell, or one position (-o FILE.png --at ROW,COL)"
         )
-    if at is not None:
-        positions = [frame.position for frame in frames]
-        if at not in positions:
-            what = "input" if answer.geometry.transposed else "output"
-            rows, cols = positions[-1]
-            raise SpecError(f"--at {at[0]},{at[1]} is outside the {what} ({rows + 1}x{cols + 1})")
-        frames = [frames[positions.index(at)]]
     data = picture_bytes(drawing.layout, frames, file_format, delay, animate)
     return data, len(frames) if animated else 1
