@@ -293,3 +293,16 @@ def test_plain_kernels_read_back_as_the_same_taps(cli, tmp_path, kernel):
     np.testing.assert_array_equal(
         parse_step(f"@{tmp_path / 'k.txt'}").weight, parse_step(kernel).weight
     )
+
+
+def test_what_plain_text_cannot_carry_back_is_said(cli):
+    magnitude = cli("kernels", "sobel", "--format", "plain")
+    assert magnitude.stderr == (
+        "note: 'sobel' is a gradient magnitude of 2 kernels: as a file (-k @FILE) its text "
+        "reads back as one kernel with those as channels, summed; use -k sobel itself\n"
+    )
+    assert cli("kernels", "sobel").stderr == ""  # a table is not read back
+    zero = cli("kernels", "log:0.01")
+    assert zero.stderr == (
+        "warning: step 1 'log:0.01': every tap of the kernel is 0: the output is constant\n"
+    )

@@ -116,6 +116,15 @@ def kernels(
         raise SpecError(f"--convolve and --normalize apply to kernels; {step!r} is a pool")
     for line in getattr(parsed, "notes", ()):
         note(f"note: {line}")
+    from convcli.pipeline import StepOptions, chain_warnings, kernel_notes
+
+    told = [f"note: {line}" for line in kernel_notes([parsed])]
+    told += [f"warning: {line}" for line in chain_warnings([parsed], StepOptions())]
+    read_back = kernel_library.read_back_note(parsed)
+    if read_back is not None and output_format is OutputFormat.plain:
+        told.append(f"note: {read_back}")
+    for line in told:
+        note(line)
     if as_peer is not None:
         from convcli.peers import PEERS, peer_call
 
