@@ -371,6 +371,8 @@ def plan_batch(
     if remote:
         out_text = storage.canonical(out_text)
         # One listing of the prefix, not one request per file (a million-file resume).
+        if options.force:
+            storage.check_prefix(out_text)  # a store that fails, failing once
         existing = set() if options.force else storage.existing_objects(out_text)
     input_files = {_key(source.path): source.path for source in inputs}
     root = "" if remote else os.path.realpath(out_text)

@@ -226,6 +226,23 @@ def existing_objects(prefix: str) -> set[str]:
     return {_url(fs, name) for name in found}
 
 
+def check_prefix(prefix: str) -> None:
+    """One cheap request under ``prefix`` (an exists check), for a batch that will write
+    there without listing it first (``--force``): no credentials, an unknown bucket's
+    endpoint or a refused connection then fail once, before any work, not once per file.
+
+    Parameters
+    ----------
+    prefix : str
+        The ``-O`` URL.
+    """
+    fs, path = _filesystem(prefix, "-O/--out-dir")
+    try:
+        fs.exists(path)
+    except _failures() as error:
+        raise ConvcliError(f"{prefix}: cannot reach: {_reason(error)}") from None
+
+
 def find_objects(
     given: str, suffixes: frozenset[str], *, recursive: bool = False
 ) -> tuple[list[tuple[str, str]], list[str]]:

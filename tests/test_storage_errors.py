@@ -112,6 +112,11 @@ def test_a_batch_to_s3_without_credentials_fails_once_before_any_file(cli, no_aw
     result = cli("apply", str(images), "-k", "sobel", "-O", f"{BUCKET}/out/", "-j", "1")
     assert (result.exit_code, result.stdout) == (1, "")
     assert result.stderr == f"Error: {BUCKET}/out: cannot list: {NO_CREDENTIALS}\n"
+    # With --force there is no listing: one cheap request fails as once.
+    forced = cli("apply", str(images), "-k", "sobel", "-O", f"{BUCKET}/out/", "-j", "1",
+                 "--force")  # fmt: skip
+    assert (forced.exit_code, forced.stdout) == (1, "")
+    assert forced.stderr == f"Error: {BUCKET}/out: cannot reach: {NO_CREDENTIALS}\n"
 
 
 @pytest.mark.parametrize(
