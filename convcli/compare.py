@@ -783,7 +783,7 @@ def describe_kernel(
         )
         direct = analyze(input_shape, [direct_layer]).layers[0]
         separated = None
-        if part.factors is not None:
+        if part.factors is not None and min(matrix.shape) > 1:  # 1 x k is one pass already
             column, row = _split_passes(direct_layer, direct.padding)
             separated = _cost(analyze(input_shape, [column, row]).layers)
         label = step if len(parts) == 1 else f"{part.summary} of {step}"

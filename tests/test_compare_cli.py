@@ -254,3 +254,12 @@ def test_bench_options_without_bench_are_refused(cli):
         2,
         "Error: --repeat is for --bench (it would be ignored without it)\n",
     )
+
+
+def test_a_one_dimensional_kernel_is_not_split_at_double_the_cost(cli):
+    result = cli("compare", "3x8x8", "--kernel-matrix", "1 2 1")
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.splitlines()[:2] == [
+        "kernel 1 2 1: 1x3, SVD rank 1 (singular values 2.449)",
+        "  already one-dimensional (1x3): nothing to split; direct 432 MACs (output 3x8x6)",
+    ]

@@ -147,6 +147,12 @@ def _kernel_lines(
     singular = ", ".join(format_number(v, 4) for v in kernel.singular_values)
     lines = [f"kernel {kernel.label}: {rows}x{columns}, SVD rank {kernel.rank} (singular values "
              f"{singular})"]  # fmt: skip
+    if kernel.factors is not None and min(rows, columns) == 1:
+        lines.append(
+            f"  already one-dimensional ({rows}x{columns}): nothing to split; direct "
+            f"{thousands(kernel.direct.macs)} MACs (output {_shape(kernel.direct, channels_last)})"
+        )
+        return lines
     if kernel.factors is None or kernel.separated is None:
         lines.append(
             f"  not spatially separable: rank {kernel.rank} > 1, so no column x row split; "
