@@ -723,8 +723,11 @@ class _Walk:
     def lookup(self, name: str, step: Step, what: str) -> str:
         if name not in self.names:
             known = ", ".join(sorted(self.names)) or "none yet"
-            raise ConvcliError(f"{_at(step)}{what}: no tensor named {name!r} (known: {known}); "
-                               "tag:NAME must come first")  # fmt: skip
+            # A word typed is usage (exit 2); the same in a net file is failed input (1).
+            error = ConvcliError if step.source else SpecError
+            at = "" if step.source and step.source in what else _at(step)  # named once
+            raise error(f"{at}{what}: no tensor named {name!r} (known: {known}); "
+                        "tag:NAME must come first")  # fmt: skip
         return self.names[name]
 
 

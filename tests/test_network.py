@@ -341,3 +341,20 @@ def test_resolution_that_changes_a_typed_input_says_so():
         "3x64x64",
         "note: --resolution 64 makes INPUT 3x32x32 3x64x64",
     )
+
+
+def test_an_unknown_tag_is_usage_when_typed_and_bad_input_in_a_file(cli, tmp_path):
+    typed = cli("shape", "8x8x8", "add:nope")
+    assert (typed.exit_code, typed.stderr) == (
+        2,
+        "Error: layer 1 'add:nope': no tensor named 'nope' (known: input); tag:NAME must come "
+        "first\n",
+    )
+    net = tmp_path / "t.net"
+    net.write_text("input 8x8x8\nadd:nope\n")
+    read = cli("shape", "--net", net)
+    assert (read.exit_code, read.stderr) == (  # the file's place named once
+        1,
+        "Error: layer 1 'add:nope' (t.net:2): no tensor named 'nope' (known: input); tag:NAME "
+        "must come first\n",
+    )
