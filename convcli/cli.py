@@ -73,6 +73,9 @@ def _recorded_warnings(caught: list[warnings.WarningMessage]) -> Iterator[None]:
     of letting Python print them, each once per place; :func:`_warnings_note` tells them."""
     with warnings.catch_warnings(record=True) as log:
         warnings.simplefilter("default")
+        # As Python's own default: a file a signal left for the garbage collector says
+        # nothing about the result (a Ctrl-C mid-read once added one to the summary).
+        warnings.simplefilter("ignore", ResourceWarning)
         try:
             yield
         finally:

@@ -131,3 +131,16 @@ def test_mistyped_command_in_a_real_process():
     assert completed.returncode == 2
     assert completed.stderr == "Error: no command 'compar'. Did you mean 'compare'?\n"
     assert completed.stdout == ""
+
+
+def test_a_resource_warning_is_not_told_as_a_note_on_the_result(capsys):
+    import warnings
+
+    from convcli.cli import _recorded_warnings, _warnings_note
+
+    caught: list[warnings.WarningMessage] = []
+    with _recorded_warnings(caught):
+        warnings.warn("unclosed file <_io.BufferedReader name=3>", ResourceWarning, stacklevel=1)
+        warnings.warn("overflow encountered in add", RuntimeWarning, stacklevel=1)
+    assert _warnings_note(caught)
+    assert capsys.readouterr().err == "note: while working: overflow encountered in add\n"

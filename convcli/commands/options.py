@@ -198,7 +198,7 @@ Preset = Annotated[
     typer.Option("--preset", rich_help_panel=NETWORK, show_default=False,
                  autocompletion=complete_preset,
                  help="A published network: resnet50, mobilenet_v2, unet, vit_b_16, ... (INPUT "
-                 "optional; the list is under Examples)."),
+                 "optional; convcli shape --help lists them all)."),
 ]  # fmt: skip
 WidthMult = Annotated[
     float | None,
