@@ -404,9 +404,13 @@ def plan_batch(
 
 
 def _key(path: str) -> str:
-    """What makes two names the same file or object (collisions, inputs overwritten)."""
+    """What makes two names the same file or object (collisions, inputs overwritten):
+    ``s3a://b/x`` is ``s3://b/x`` and ``local:///tmp/x`` is ``/tmp/x`` (an input named
+    the other way was once overwritten with --force)."""
     if storage.is_url(path):
-        return path
+        path = storage.local_path(storage.canonical(path, "INPUT"))
+        if storage.is_url(path):
+            return path
     return os.path.normcase(os.path.realpath(path))
 
 

@@ -294,11 +294,11 @@ def find_objects(
     return found, ignored
 
 
-def canonical(url: str) -> str:
-    """A URL as listings give it back (``memory://b/x`` is ``memory:///b/x``), so that an
-    output named from a prefix compares equal to the same object found by a listing (for
-    the -O prefix: the first use of its store, so an Error names -O/--out-dir)."""
-    fs, path = _filesystem(url, "-O/--out-dir")
+def canonical(url: str, option: str = "-O/--out-dir") -> str:
+    """A URL as listings give it back (``memory://b/x`` is ``memory:///b/x``, ``s3a://`` is
+    ``s3://``, ``local://`` is ``file://``), so that two spellings of one object compare
+    equal (for the -O prefix: the first use of its store, so an Error names ``option``)."""
+    fs, path = _filesystem(url, option)
     return _url(fs, path)
 
 

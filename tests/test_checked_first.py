@@ -422,3 +422,14 @@ def test_invisible_characters_in_a_word_are_shown_escaped(cli, tmp_path, charact
     assert result.exit_code == 1  # a file's content: failed input
     assert result.stderr.startswith(f"Error: layer 2 '{shown}' (odd.net:2): unknown layer type")
     assert character not in result.stderr
+
+
+@pytest.mark.parametrize("spelling", ["local://{}", "file://{}"])
+def test_an_input_named_another_way_is_never_overwritten(cli, photos, spelling):
+    source = photos / "a.png"
+    before = source.read_bytes()
+    given = spelling.format(source)
+    result = cli("apply", given, "-k", "box:3", "-O", photos, "--name", "{stem}.{ext}", "--force")
+    assert result.exit_code == 2
+    assert "an input; convcli never overwrites an input" in result.stderr
+    assert source.read_bytes() == before
