@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import time
 from collections import deque
 from collections.abc import Callable, Iterator, Sequence
@@ -191,14 +192,22 @@ def find_inputs(
         Each file once (the first mention wins).
     """
     suffixes = imageio.image_suffixes()
-    excluded = os.path.realpath(exclude) if exclude is not None else None
+    excluded = None if exclude is None else _key(storage.local_path(str(exclude)))
     found: list[BatchInput] = []
     seen: set[str] = set()
     left_out: list[str] = [] if ignored is None else ignored
     for given in map(str, paths):
         if storage.is_url(given):
             objects, skipped = storage.find_objects(given, suffixes, recursive=recursive)
-            candidates = [(storage.local_path(url), folder) for url, folder in objects]
+            # The output prefix is left out of a listing that contains it (as os.walk
+            # never descends into the output folder); an object named alone is taken.
+            root = _key(storage.local_path(re.split(r"[*?\[]", given)[0]))
+            inside = excluded is not None and _under(excluded, root)
+            candidates = [
+                (storage.local_path(url), folder)
+                for url, folder in objects
+                if not (inside and _under(_key(storage.local_path(url)), excluded))
+            ]
             left_out.extend(map(storage.local_path, skipped))
         elif os.path.isdir(given):
             candidates = []
@@ -215,6 +224,15 @@ def find_inputs(
                 seen.add(key)
                 found.append(BatchInput(path, folder))
     return found
+
+
+def _under(key: str, folder: str | None) -> bool:
+    """Whether the file or object ``key`` (see :func:`_key`) is inside ``folder``'s (the
+    output prefix, which a listing of the inputs' prefix would otherwise include)."""
+    if folder is None:
+        return False
+    separator = "/" if storage.is_url(folder) else os.sep
+    return key.startswith(folder.rstrip(separator) + separator)
 
 
 def _is_file(path: str) -> bool:
@@ -235,7 +253,7 @@ def _folder_files(given: str, recursive: bool, excluded: str | None) -> Iterator
         folders[:] = sorted(
             name
             for name in folders
-            if not name.startswith(".") and os.path.realpath(os.path.join(root, name)) != excluded
+            if not name.startswith(".") and _key(os.path.join(root, name)) != excluded
         )
         relative = os.path.relpath(root, given)
         folder = "" if relative == "." else Path(relative).as_posix() + "/"

@@ -677,3 +677,25 @@ def test_shape_and_help_import_neither_dask_nor_fsspec(args):
     )
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (run.returncode, run.stderr) == (0, "[]\n")
+
+
+@pytest.mark.parametrize("scheme", ["memory", "file"])
+def test_a_recursive_listing_leaves_out_the_output_prefix_inside_it(tmp_path, scheme):
+    import fsspec
+
+    folder = tmp_path / "in"
+    made = make_images(folder, 2)
+    if scheme == "memory":
+        memory = fsspec.filesystem("memory")
+        for path in folder.iterdir():
+            memory.pipe_file(f"/convcli-rec/in/{path.name}", path.read_bytes())
+            memory.pipe_file(f"/convcli-rec/in/out/{path.stem}-old.png", path.read_bytes())
+        given, out = "memory://convcli-rec/in/", "memory://convcli-rec/in/out/"
+    else:
+        (folder / "out").mkdir()
+        for path in made:
+            (folder / "out" / f"{path.stem}-old.png").write_bytes(path.read_bytes())
+        given, out = f"file://{folder}/", f"file://{folder}/out/"
+    found = find_inputs([given], recursive=True, exclude=out)
+    # A second run never filters the first run's outputs again.
+    assert sorted(Path(source.path).name for source in found) == [path.name for path in made]
