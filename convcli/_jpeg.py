@@ -52,9 +52,14 @@ def decode(data: bytes, mode: str) -> np.ndarray | None:
     Returns
     -------
     ndarray, shape (H, W, 3) for RGB or (H, W) for L, uint8; or None
-        None also when libjpeg-turbo warns (a truncated or damaged file): decoding is
-        strict, so that Pillow's reading of such a file decides what it is (an error,
-        as for any corrupt image).
+        None also when libjpeg-turbo warns (a damaged file): decoding is strict, so that
+        Pillow's reading of such a file decides what it is (an error, as for any corrupt
+        image).
+
+    Raises
+    ------
+    TruncatedJpeg
+        The data ends before the image does, which Pillow would fill with grey.
     """
     simplejpeg = codec()
     if simplejpeg is None or mode not in ("RGB", "L"):
@@ -67,6 +72,14 @@ def decode(data: bytes, mode: str) -> np.ndarray | None:
             fastupsample=False,  # and its fancy (triangle) chroma upsampling
             strict=True,
         )
-    except (ValueError, RuntimeError, OSError):
+    except (ValueError, RuntimeError, OSError) as error:
+        if "premature end" in str(error).lower():  # the scan stops early: rows are missing
+            raise TruncatedJpeg(str(error)) from None
         return None
     return pixels[:, :, 0] if mode == "L" else pixels
+
+
+class TruncatedJpeg(ValueError):
+    """libjpeg-turbo found the compressed data ending before the image did. Pillow decodes
+    such a file without a word (an end marker after half the data gave half a grey
+    picture), so this is said: the message is libjpeg-turbo's."""

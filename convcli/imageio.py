@@ -430,16 +430,24 @@ def _decode(data: bytes, name: str, max_pixels: int | None) -> Picture:
         picture = _read_pfm(data, name)
         _check_pixels(name, picture.pixels.shape[1], picture.pixels.shape[0], max_pixels)
         return picture
+    from convcli._jpeg import TruncatedJpeg
+
+    truncated = None
     with warnings.catch_warnings(record=True) as caught, _quiet_c_libraries():
         warnings.simplefilter("always")
         try:
             wide = _decode_wide(data, name, max_pixels)
             if wide is None:
-                wide = _decode_turbo_jpeg(data, name, max_pixels)
+                try:
+                    wide = _decode_turbo_jpeg(data, name, max_pixels)
+                except TruncatedJpeg as error:  # Pillow's own error, if it has one, first
+                    truncated = error
             if wide is None:
                 image, notes, file_format = _open_first_frame(data, name, max_pixels)
                 wide = _picture_from_pillow(image, name, notes, file_format)
             picture = wide
+            if truncated is not None:  # Pillow read it: the missing rows came out grey
+                raise ConvcliError(f"{name}: corrupt or truncated JPEG ({truncated})")
         except ConvcliError:
             raise
         except MemoryError:

@@ -137,7 +137,8 @@ def test_truncated_jpeg_is_the_same_error(monkeypatch):
     whose error convcli reports as for any corrupt image."""
     data = jpeg_bytes(sample("chelsea.png", "RGB"), quality=90)
     cut = data[: len(data) // 2]
-    assert _jpeg.decode(cut, "RGB") is None
+    with pytest.raises(_jpeg.TruncatedJpeg):  # Pillow's own error then stands, below
+        _jpeg.decode(cut, "RGB")
     with pytest.raises(ConvcliError) as fast:
         imageio.load_image(io.BytesIO(cut), name="cut.jpg")
     with monkeypatch.context() as patch:
@@ -204,7 +205,12 @@ def test_damaged_files_read_as_pillow_reads_them(monkeypatch):
                     results.append(("read", picture.pixels.shape, picture.pixels.tobytes()))
                 except ConvcliError as error:
                     results.append(("error", str(error)))
-        assert results[0] == results[1]
+        # The one difference: data ending early, which Pillow fills with grey and
+        # libjpeg-turbo tells (the fast extra's JPEGs are refused then).
+        if results[0] != results[1]:
+            assert results[0][0] == "error" and "premature end" in results[0][1].lower()
+            assert results[1][0] == "read"
+            continue
         outcomes.add(results[0][0])
     assert outcomes == {"read", "error"}  # both kinds of damage were met
     assert any(decoded) and not all(decoded)  # simplejpeg read some, declined others

@@ -391,3 +391,23 @@ def test_a_leading_sample_axis_is_written_back(cli, tmp_path, shape):
     out = tmp_path / "o.npy"
     assert cli("apply", tmp_path / "s.npy", "-k", "identity", "-o", out).exit_code == 0
     np.testing.assert_array_equal(np.load(out), np.load(tmp_path / "s.npy"))
+
+
+def test_a_jpeg_whose_data_ends_early_is_refused_not_half_grey(cli, tmp_path):
+    from PIL import Image
+
+    noise = np.random.default_rng(0).integers(0, 256, (64, 96, 3), np.uint8)
+    Image.fromarray(noise).save(tmp_path / "whole.jpg", quality=90)
+    data = (tmp_path / "whole.jpg").read_bytes()
+    (tmp_path / "cut.jpg").write_bytes(data[: len(data) // 2] + b"\xff\xd9")  # an end marker
+    result = cli("apply", tmp_path / "cut.jpg", "-k", "box:3", "-o", tmp_path / "out.png")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: {tmp_path / 'cut.jpg'}: corrupt or truncated JPEG (Corrupt JPEG data: "
+        "premature end of data segment)\n",
+    )
+    assert not (tmp_path / "out.png").exists()
+    assert (
+        cli("apply", tmp_path / "whole.jpg", "-k", "box:3", "-o", tmp_path / "ok.png").exit_code
+        == 0
+    )
