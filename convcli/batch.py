@@ -192,7 +192,7 @@ def find_inputs(
         Each file once (the first mention wins).
     """
     suffixes = imageio.image_suffixes()
-    excluded = None if exclude is None else _key(storage.local_path(str(exclude)))
+    excluded = None if exclude is None else _key(storage.local_path(str(exclude)), "-O/--out-dir")
     found: list[BatchInput] = []
     seen: set[str] = set()
     left_out: list[str] = [] if ignored is None else ignored
@@ -421,12 +421,12 @@ def plan_batch(
     return items
 
 
-def _key(path: str) -> str:
+def _key(path: str, option: str = "INPUT") -> str:
     """What makes two names the same file or object (collisions, inputs overwritten):
     ``s3a://b/x`` is ``s3://b/x`` and ``local:///tmp/x`` is ``/tmp/x`` (an input named
     the other way was once overwritten with --force)."""
     if storage.is_url(path):
-        path = storage.local_path(storage.canonical(path, "INPUT"))
+        path = storage.local_path(storage.canonical(path, option))
         if storage.is_url(path):
             return path
     return os.path.normcase(os.path.realpath(path))

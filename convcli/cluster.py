@@ -100,14 +100,27 @@ def parse_address(text: str) -> tuple[str, int | None]:
         return "local", workers
     if value == "auto":
         return "auto", None
-    if not value.startswith(_SCHEMES):
-        if "://" in value or not re.match(r"^[\w.\-\[\]:]+:\d+$", value):
-            raise SpecError(
-                f"--dask {text!r}: give a scheduler address (tcp://host:8786), "
-                "local, local:N or auto"
-            )
-        value = "tcp://" + value
-    return value, None
+    scheme, _, rest = value.rpartition("://") if "://" in value else ("tcp", "", value)
+    if "@" in rest:  # user:password@host: never echoed, never taken
+        raise SpecError(
+            f"--dask '{scheme}://...@{rest.rpartition('@')[2]}': credentials are not taken "
+            "from the address; Dask's TLS settings give a secure connection"
+        )
+    given = f"{scheme}://" if "://" in value else ""
+    if given and not value.startswith(_SCHEMES) or not _address_port(rest, scheme):
+        raise SpecError(
+            f"--dask {text!r}: give a scheduler address (tcp://host:8786), "
+            "local, local:N or auto"
+        )
+    return f"{scheme}://{rest}", None
+
+
+def _address_port(rest: str, scheme: str) -> bool:
+    """Whether ``host:port`` has a port from 1 to 65535 (inproc:// addresses have none)."""
+    if scheme == "inproc":
+        return True
+    match = re.match(r"^[\w.\-\[\]:]+:(\d+)$", rest)
+    return match is not None and 1 <= int(match.group(1)) <= 65535
 
 
 @functools.lru_cache(maxsize=1)

@@ -27,7 +27,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from convcli.errors import ConvcliError, OutputExistsError
+from convcli.errors import ConvcliError, OutputExistsError, SpecError
 
 __all__ = [
     "canonical",
@@ -104,6 +104,13 @@ def _filesystem(url: str, option: str = "") -> tuple[Any, str]:
     """(fsspec file system, path inside it) for a URL, or one Error naming the extra (or,
     for an unknown protocol, the ``option`` that gave the URL: ``INPUT``, ``-o/--output``)."""
     name = protocol(url)
+    authority = url.partition("://")[2].partition("/")[0]
+    if "@" in authority:  # s3://KEY:SECRET@bucket/...: never echoed, never taken
+        given = f"{option} " if option else ""
+        raise SpecError(
+            f"{given}'{name}://...@{authority.rpartition('@')[2]}/...': credentials are not "
+            "taken from a URL; set them in the environment or a profile"
+        )
     extra, package = _EXTRAS.get(name, ("", ""))
     try:
         import fsspec  # type: ignore[import-untyped]
@@ -148,6 +155,7 @@ def _failures() -> tuple[type[BaseException], ...]:
         boto.PartialCredentialsError,
         boto.CredentialRetrievalError,
         boto.ProfileNotFound,
+        boto.ParamValidationError,  # an invalid bucket name (s3://b!kt/x.png)
         boto.ConnectionError,  # EndpointConnectionError, ConnectTimeoutError...
         boto.HTTPClientError,  # ReadTimeoutError, ConnectionClosedError...
     )

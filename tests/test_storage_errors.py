@@ -167,3 +167,28 @@ def test_storage_never_imports_botocore():
     code = "import sys, convcli.storage; print('botocore' in sys.modules)"
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     assert (run.returncode, run.stdout, run.stderr) == (0, "False\n", "")
+
+
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["IN/a.png", "-O", "s3://AKIAFAKE:secretXYZ@bkt/out/"],
+         "-O/--out-dir 's3://...@bkt/...': credentials are not taken from a URL; set them in "
+         "the environment or a profile"),
+        (["s3://AKIAFAKE:secretXYZ@bkt/a.png", "-o", "OUT.png"],
+         "INPUT 's3://...@bkt/...': credentials are not taken from a URL; set them in the "
+         "environment or a profile"),
+        (["IN/a.png", "-O", "OUT", "--dask", "tls://user:secretXYZ@127.0.0.1:1"],
+         "--dask 'tls://...@127.0.0.1:1': credentials are not taken from the address; Dask's "
+         "TLS settings give a secure connection"),
+        (["IN/a.png", "-O", "OUT", "--dask", "127.0.0.1:99999"],
+         "--dask '127.0.0.1:99999': give a scheduler address (tcp://host:8786), local, local:N "
+         "or auto"),
+    ],
+)  # fmt: skip
+def test_credentials_in_an_address_are_refused_and_never_echoed(cli, images, tmp_path, args,
+                                                                 message):  # fmt: skip
+    words = [w.replace("IN", str(images)).replace("OUT", str(tmp_path / "out")) for w in args]
+    result = cli("apply", *words, "-k", "sobel")
+    assert (result.exit_code, result.stderr) == (2, f"Error: {message}\n")
+    assert "secretXYZ" not in result.stderr + result.stdout
