@@ -236,9 +236,10 @@ def _under(key: str, folder: str | None) -> bool:
 
 
 def _is_file(path: str) -> bool:
-    # A broken symbolic link is taken, and fails as a missing file does (it is not dropped
-    # silently); folders, pipes and devices are not.
-    return os.path.isfile(path) or (os.path.islink(path) and not os.path.exists(path))
+    # Anything but a folder is taken, and fails as it would given alone: a broken symbolic
+    # link as a missing file, a pipe or a device as not a regular file (a FIFO named x.png
+    # was once dropped without a word).
+    return not os.path.isdir(path)
 
 
 def _folder_files(given: str, recursive: bool, excluded: str | None) -> Iterator[tuple[str, str]]:

@@ -640,3 +640,21 @@ def test_a_step_too_large_for_one_file_of_a_batch_fails_that_file_before_any_wor
         "(9,604 pixels, more than --max-pixels 5,000"
     ) in result.stderr
     assert sorted(p.name for p in out.iterdir()) == ["small-sobel-x-p20.png"]
+
+
+def test_a_pipe_in_a_scanned_folder_is_reported_not_dropped(cli, tmp_path):
+    import os
+
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("L", (6, 4), 9).save(folder / "a.png")
+    os.mkfifo(folder / "fifo.png")
+    result = cli("apply", folder, "-k", "box:3", "-O", tmp_path / "out", "-j", "1")
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == [
+        f"failed: {folder / 'fifo.png'}: is a pipe (FIFO); convcli reads only regular files",
+        result.stderr.splitlines()[-1],
+    ]
+    assert result.stderr.splitlines()[-1].startswith("1 done, 0 skipped, 1 failed")
