@@ -658,3 +658,17 @@ def test_a_pipe_in_a_scanned_folder_is_reported_not_dropped(cli, tmp_path):
         result.stderr.splitlines()[-1],
     ]
     assert result.stderr.splitlines()[-1].startswith("1 done, 0 skipped, 1 failed")
+
+
+def test_the_json_report_carries_the_notes_stderr_told(cli, tmp_path):
+    import json
+
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("L", (8, 7), 9).save(folder / "odd.png")  # maxpool:2 drops its last row
+    result = cli("apply", folder, "-k", "maxpool:2", "-O", tmp_path / "out", "-j", "1",
+                 "--format", "json")  # fmt: skip
+    (record,) = json.loads(result.stdout)["files"]
+    assert record["notes"] == ["step 1 'maxpool:2': floor division drops 1 input row at the bottom"]

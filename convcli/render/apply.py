@@ -394,8 +394,8 @@ def batch_summary(report: BatchReport) -> str:
 
 
 def batch_records(report: BatchReport) -> list[dict[str, Any]]:
-    """One record per file: input, output, status, error (and note, seconds; on Dask,
-    retries)."""
+    """One record per file: input, output, status, error (and note, the notes told of it,
+    seconds; on Dask, retries)."""
     records: list[dict[str, Any]] = []
     for item in report.items:
         record = {
@@ -404,6 +404,7 @@ def batch_records(report: BatchReport) -> list[dict[str, Any]]:
             "status": item.status,
             "error": item.error,
             "note": item.note,
+            "notes": list(item.notes),  # what stderr told of this file (a step's warning...)
             "seconds": round(item.seconds, 4),
         }
         if report.cluster is not None:
@@ -419,7 +420,8 @@ _REPORT_COLUMNS = ["input", "output", "status", "error"]
 class BatchView(ResultView):
     """A batch's per-file report (``--format`` with ``-O``).
 
-    JSON: ``{"files": [{"input", "output", "status", "error", "note", "seconds"}, ...],
+    JSON: ``{"files": [{"input", "output", "status", "error", "note", "notes", "seconds"},
+    ...],
     "summary": {"done", "skipped", "failed", "cancelled", "seconds", "jobs", "interrupted",
     "stopped"}}``; status is ``done``, ``skipped``, ``failed`` or ``cancelled``. On Dask each
     file also has ``retries`` and the summary ``cluster``.
