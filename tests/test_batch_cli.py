@@ -672,3 +672,28 @@ def test_the_json_report_carries_the_notes_stderr_told(cli, tmp_path):
                  "--format", "json")  # fmt: skip
     (record,) = json.loads(result.stdout)["files"]
     assert record["notes"] == ["step 1 'maxpool:2': floor division drops 1 input row at the bottom"]
+
+
+def test_jobs_with_dask_is_refused_rather_than_ignored(cli, tmp_path):
+    from PIL import Image
+
+    Image.new("L", (6, 4), 9).save(tmp_path / "a.png")
+    result = cli("apply", tmp_path / "a.png", "-k", "box:3", "-O", tmp_path / "out",
+                 "--dask", "local:2", "-j", "3")  # fmt: skip
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "Error: -j/--jobs sizes the local pool; with --dask the cluster's workers run\n",
+    )
+
+
+def test_one_file_left_out_is_said_in_the_singular(cli, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("L", (6, 4), 9).save(folder / "a.png")
+    (folder / "notes.txt").write_text("x")
+    result = cli("apply", folder, "-k", "box:3", "-O", tmp_path / "out", "-j", "1")
+    assert result.stderr.splitlines()[0] == (
+        f"note: 1 file is not an image (by suffix), left out: '{folder / 'notes.txt'}'"
+    )

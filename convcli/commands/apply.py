@@ -569,6 +569,8 @@ def apply(
     )
     if force and skip_existing:
         raise SpecError("--force replaces existing outputs, --skip-existing keeps them: pick one")
+    if dask is not None and jobs is not None:  # -j would be ignored
+        raise SpecError("-j/--jobs sizes the local pool; with --dask the cluster's workers run")
     _check_stdout_output(output, to)
     steps = [parse_step(text) for text in kernel]
     step_options = StepOptions(

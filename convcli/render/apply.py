@@ -172,9 +172,9 @@ def skipped_lines(items: Sequence[BatchItem]) -> list[str]:
 def ignored_line(ignored: Sequence[str]) -> str:
     """One note for the files a folder scan left out because they are not images."""
     count = len(ignored)
-    files = "file is" if count == 1 else "files are"
+    files = "file is not an image" if count == 1 else "files are not images"
     more = f" and {count - 1} more" if count > 1 else ""
-    return f"note: {count} {files} not images (by suffix), left out: '{ignored[0]}'{more}"
+    return f"note: {count} {files} (by suffix), left out: '{ignored[0]}'{more}"
 
 
 def retry_lines(report: BatchReport) -> list[str]:
