@@ -427,7 +427,9 @@ def _key(path: str, option: str = "INPUT") -> str:
     ``s3a://b/x`` is ``s3://b/x`` and ``local:///tmp/x`` is ``/tmp/x`` (an input named
     the other way was once overwritten with --force)."""
     if storage.is_url(path):
-        path = storage.local_path(storage.canonical(path, option))
+        path = storage.local_path(
+            storage.same_object_key(path) if option == "INPUT" else storage.canonical(path, option)
+        )
         if storage.is_url(path):
             return path
     return os.path.normcase(os.path.realpath(path))

@@ -109,8 +109,7 @@ def parse_address(text: str) -> tuple[str, int | None]:
     given = f"{scheme}://" if "://" in value else ""
     if given and not value.startswith(_SCHEMES) or not _address_port(rest, scheme):
         raise SpecError(
-            f"--dask {text!r}: give a scheduler address (tcp://host:8786), "
-            "local, local:N or auto"
+            f"--dask {text!r}: give a scheduler address (tcp://host:8786), local, local:N or auto"
         )
     return f"{scheme}://{rest}", None
 

@@ -20,6 +20,7 @@ and ``--help`` never load them. This module itself imports only the standard lib
 from __future__ import annotations
 
 import contextlib
+import functools
 import io
 import posixpath
 import re
@@ -308,6 +309,29 @@ def canonical(url: str, option: str = "-O/--out-dir") -> str:
     equal (for the -O prefix: the first use of its store, so an Error names ``option``)."""
     fs, path = _filesystem(url, option)
     return _url(fs, path)
+
+
+def same_object_key(url: str) -> str:
+    """:func:`canonical` for comparing names, fast enough for a million of them (~2 us, not
+    ~20: the store's class strips and restores the protocol; nothing is connected).
+
+    >>> same_object_key("s3a://b/x.png"), same_object_key("local:///tmp/x")
+    ('s3://b/x.png', 'file:///tmp/x')
+    """
+    name = protocol(url)
+    try:
+        kind = _store_class(name)
+        first = kind.protocol if isinstance(kind.protocol, str) else kind.protocol[0]
+        return f"{first}://{kind._strip_protocol(url)}"
+    except Exception:  # anything unusual: the slow, exact way (it names what is wrong)
+        return canonical(url, "INPUT")
+
+
+@functools.cache
+def _store_class(name: str) -> Any:
+    import fsspec  # type: ignore[import-untyped]
+
+    return fsspec.get_filesystem_class(name)
 
 
 def check_urls(urls: Sequence[str]) -> None:
