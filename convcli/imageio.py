@@ -1373,6 +1373,10 @@ class _WritesInPython:
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
+#: Where a link names an open file descriptor (whatever it is: a pipe, a terminal, a file).
+_DESCRIPTOR_PATHS = ("/proc/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
+
+
 def _refuse_special_file(target: Path) -> None:
     """A device, pipe or socket where the output goes: renaming a finished file over it
     would replace it (``-o /dev/null --force`` once left a PNG named /dev/null)."""
@@ -1386,7 +1390,7 @@ def _refuse_special_file(target: Path) -> None:
         if not link.is_symlink():
             break
         link = link.parent / os.readlink(link)
-        if link.parts[1:2] in (("proc",), ("dev",)):
+        if str(link).startswith(_DESCRIPTOR_PATHS):
             raise ConvcliError(
                 f"output '{target}' is a link to a file descriptor or device ('{link}'): "
                 "renamed into place, the output would replace the link; use -o - and "
