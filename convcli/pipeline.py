@@ -193,6 +193,31 @@ def float32_changes(values: np.ndarray, name: str) -> list[str]:
             f"{float(np.float32(first)):.0f})"]  # fmt: skip
 
 
+def told_before_work(steps: Sequence[Step], options: StepOptions) -> list[str]:
+    """Every line to say about a chain before any work, prefixed ``note:`` or ``warning:``:
+    how each step was read (an ImageMagick name), how float32 changes its kernels
+    (:func:`kernel_notes`), and what may not be what was meant (:func:`chain_warnings`).
+
+    Parameters
+    ----------
+    steps : sequence of KernelStep or PoolStep
+        The chain.
+    options : StepOptions
+        The global options.
+
+    Returns
+    -------
+    list of str
+        Lines for stderr, in that order.
+    """
+    read = [f"note: {line}" for s in steps if isinstance(s, KernelStep) for line in s.notes]
+    return (
+        read
+        + [f"note: {line}" for line in kernel_notes(steps)]
+        + [f"warning: {line}" for line in chain_warnings(steps, options)]
+    )
+
+
 def kernel_notes(steps: Sequence[Step]) -> list[str]:
     """How float32 changes the chain's kernels (:func:`float32_changes`), one note each, as
     a matrix's values get.

@@ -532,7 +532,7 @@ def apply(
     from convcli.imageio import parse_matrix
     from convcli.kernels import KernelStep, check_span, parse_step
     from convcli.limits import MAX_DILATION, MAX_STRIDE, shorten
-    from convcli.pipeline import StepOptions, chain_warnings, kernel_notes
+    from convcli.pipeline import StepOptions, told_before_work
     from convcli.process import ApplyOptions, MatrixInput, process_one
     from convcli.render import note
 
@@ -589,9 +589,7 @@ def apply(
         steps, step_options, like_fields = like_settings(like.value, steps, step_options)
     # Notes from reading the steps (an ImageMagick name that means something else here):
     # told once, before any work, and counted by --strict like the per-file notes.
-    step_notes = [f"note: {n}" for s in steps if isinstance(s, KernelStep) for n in s.notes]
-    step_notes += [f"note: {line}" for line in kernel_notes(steps)]
-    step_notes += [f"warning: {line}" for line in chain_warnings(steps, step_options)]
+    step_notes = told_before_work(steps, step_options)
     for line in [] if quiet else step_notes:
         note(line)
     for step in steps:  # a step's own d= was checked with its kernel; -d applies to the rest

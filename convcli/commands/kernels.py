@@ -114,12 +114,9 @@ def kernels(
             parsed = parsed.normalized()
     elif convolve or normalize:
         raise SpecError(f"--convolve and --normalize apply to kernels; {step!r} is a pool")
-    for line in getattr(parsed, "notes", ()):
-        note(f"note: {line}")
-    from convcli.pipeline import StepOptions, chain_warnings, kernel_notes
+    from convcli.pipeline import StepOptions, told_before_work
 
-    told = [f"note: {line}" for line in kernel_notes([parsed])]
-    told += [f"warning: {line}" for line in chain_warnings([parsed], StepOptions())]
+    told = told_before_work([parsed], StepOptions())
     read_back = kernel_library.read_back_note(parsed)
     if read_back is not None and output_format is OutputFormat.plain:
         told.append(f"note: {read_back}")
