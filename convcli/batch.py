@@ -250,7 +250,7 @@ def _folder_files(given: str, recursive: bool, excluded: str | None) -> Iterator
             if not entry.name.startswith(".") and _is_file(entry.path):
                 yield entry.path, ""
         return
-    for root, folders, files in os.walk(given):
+    for root, folders, files in os.walk(given, onerror=_unlisted):
         folders[:] = sorted(
             name
             for name in folders
@@ -262,6 +262,16 @@ def _folder_files(given: str, recursive: bool, excluded: str | None) -> Iterator
             path = os.path.join(root, name)
             if not name.startswith(".") and _is_file(path):
                 yield path, folder
+
+
+def _unlisted(error: OSError) -> None:
+    """A sub-folder ``-r`` cannot list: said before any work (os.walk skipped it without
+    a word, and its files were never accounted for)."""
+    reason = (error.strerror or str(error)).lower()
+    raise ConvcliError(
+        f"cannot list folder '{error.filename}' ({reason}): its files would be left out; "
+        "fix its permissions, or give the folders to read one by one"
+    )
 
 
 def steps_slug(steps: Sequence[Step]) -> str:

@@ -697,3 +697,29 @@ def test_one_file_left_out_is_said_in_the_singular(cli, tmp_path):
     assert result.stderr.splitlines()[0] == (
         f"note: 1 file is not an image (by suffix), left out: '{folder / 'notes.txt'}'"
     )
+
+
+def test_a_sub_folder_that_cannot_be_listed_is_said_before_any_work(cli, tmp_path, monkeypatch):
+    import os
+
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    (folder / "locked").mkdir(parents=True)
+    Image.new("L", (6, 4), 9).save(folder / "a.png")
+    Image.new("L", (6, 4), 9).save(folder / "locked" / "b.png")
+    real_scandir = os.scandir
+
+    def scandir(path="."):  # what chmod 000 gives a user other than root
+        if os.fspath(path).endswith("locked"):
+            raise PermissionError(13, "Permission denied", os.fspath(path))
+        return real_scandir(path)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    result = cli("apply", folder, "-r", "-k", "box:3", "-O", tmp_path / "out", "-j", "1")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: cannot list folder '{folder / 'locked'}' (permission denied): its files would "
+        "be left out; fix its permissions, or give the folders to read one by one\n",
+    )
+    assert not (tmp_path / "out").exists()
