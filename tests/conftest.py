@@ -102,16 +102,18 @@ def s3_env():
 
 
 def _scheduler_address(scheduler: subprocess.Popen, scheduler_file: Path, log: Path) -> str:
-    """The address ``dask scheduler`` wrote to ``scheduler_file`` (polled: the scheduler
-    writes it once it listens); fail with the end of its log if it stops first."""
-    end = time.monotonic() + SERVER_DEADLINE
-    while True:
+    """The address ``dask scheduler`` writes to ``scheduler_file`` once it listens (waited
+    for with :func:`wait_for`; a failure names the scheduler's log)."""
+    written: dict[str, str] = {}
+
+    def address_written() -> bool:
         with contextlib.suppress(OSError, ValueError, KeyError):  # not there or half written
-            return str(json.loads(scheduler_file.read_text())["address"])
-        if scheduler.poll() is not None or time.monotonic() > end:
-            state = "is silent" if scheduler.poll() is None else f"ended ({scheduler.returncode})"
-            pytest.fail(f"dask scheduler {state}; its log ends: {log.read_text()[-1500:]}")
-        time.sleep(0.01)
+            written["address"] = str(json.loads(scheduler_file.read_text())["address"])
+        return bool(written)
+
+    wait_for(address_written, f"the scheduler's address (its log: {log})", scheduler,
+             deadline=SERVER_DEADLINE)  # fmt: skip
+    return written["address"]
 
 
 @contextlib.contextmanager
