@@ -437,9 +437,7 @@ def _key(path: str, option: str = "INPUT") -> str:
     ``s3a://b/x`` is ``s3://b/x`` and ``local:///tmp/x`` is ``/tmp/x`` (an input named
     the other way was once overwritten with --force)."""
     if storage.is_url(path):
-        path = storage.local_path(
-            storage.same_object_key(path) if option == "INPUT" else storage.canonical(path, option)
-        )
+        path = storage.local_path(storage.same_object_key(path, option))
         if storage.is_url(path):
             return path
     return os.path.normcase(os.path.realpath(path))
@@ -602,8 +600,7 @@ def _make_folders(todo: Sequence[BatchItem]) -> None:
 def _why(folder: str, error: OSError) -> str:
     """Why ``folder`` could not be made: a file in the way, a folder that makes none
     (``/proc``), or the system's reason (permission denied...)."""
-    path = Path(folder)
-    standing = next((place for place in (path, *path.parents) if place.exists()), None)
+    standing = imageio.nearest_existing(Path(folder))
     if standing is not None and not standing.is_dir():
         return f"'{standing}' is a file, not a folder"
     if isinstance(error, FileNotFoundError) and standing is not None:

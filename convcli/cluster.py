@@ -106,8 +106,8 @@ def parse_address(text: str) -> tuple[str, int | None]:
             f"--dask '{scheme}://...@{rest.rpartition('@')[2]}': credentials are not taken "
             "from the address; Dask's TLS settings give a secure connection"
         )
-    given = f"{scheme}://" if "://" in value else ""
-    if given and not value.startswith(_SCHEMES) or not _address_port(rest, scheme):
+    unknown_scheme = "://" in value and not value.startswith(_SCHEMES)
+    if unknown_scheme or not _address_port(rest, scheme):
         raise SpecError(
             f"--dask {text!r}: give a scheduler address (tcp://host:8786), local, local:N or auto"
         )

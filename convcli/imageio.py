@@ -64,6 +64,7 @@ from convcli.limits import (
     read_limited,
     read_stream,
     reading,
+    refuse_special_output,
     shorten,
 )
 from convcli.numbers import format_number  # render/apply.py still imports it from here
@@ -78,6 +79,7 @@ __all__ = [
     "check_output_path",
     "format_for_path",
     "gif_losses",
+    "nearest_existing",
     "image_suffixes",
     "is_matrix_path",
     "load_image",
@@ -1241,7 +1243,7 @@ def check_output_path(
                     )
         if target.is_dir():
             raise ConvcliError(f"output '{path}' is a folder; give a file name")
-        _refuse_special_file(target)
+        refuse_special_output(target)
         if not force:
             raise OutputExistsError(f"output '{path}' exists; use --force to overwrite it")
     folder = target.parent
@@ -1251,16 +1253,29 @@ def check_output_path(
         raise ConvcliError(f"cannot write to folder '{folder}': permission denied")
 
 
+def nearest_existing(folder: Path) -> Path | None:
+    """``folder`` or its nearest parent that exists (None: not even the root): what stands
+    where an output folder would go, a file in the way or the folder to make it in.
+
+    Parameters
+    ----------
+    folder : Path
+        The folder an output needs.
+
+    >>> nearest_existing(Path("/no-such-folder/below")) == Path("/")
+    True
+    """
+    return next((place for place in (folder, *folder.parents) if place.exists()), None)
+
+
 def _why_no_folder(folder: Path) -> str:
     """Why ``folder`` cannot hold the output: missing, a file standing where it would be,
     or a folder that makes no files (``/proc``)."""
-    if folder.is_dir():
+    standing = nearest_existing(folder)
+    if standing is not None and not standing.is_dir():
+        return f"'{standing}' is a file, not a folder"
+    if standing == folder:
         return f"folder '{folder}' takes no new files"
-    for ancestor in (folder, *folder.parents):
-        if ancestor.exists():
-            if not ancestor.is_dir():
-                return f"'{ancestor}' is a file, not a folder"
-            break
     return f"folder '{folder}' does not exist"
 
 
@@ -1373,34 +1388,9 @@ class _WritesInPython:
 _FULL = (errno.ENOSPC, errno.EDQUOT, errno.EFBIG)
 
 
-#: Where a link names an open file descriptor (whatever it is: a pipe, a terminal, a file).
-_DESCRIPTOR_PATHS = ("/proc/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
-
-
-def _refuse_special_file(target: Path) -> None:
-    """A device, pipe or socket where the output goes: renaming a finished file over it
-    would replace it (``-o /dev/null --force`` once left a PNG named /dev/null)."""
-    if target.exists() and not target.is_file() and not target.is_dir():
-        raise ConvcliError(
-            f"output '{target}' is not a regular file (a device, pipe or socket): convcli "
-            "writes a file whole and renames it into place; use -o - and redirect stdout"
-        )
-    link = target
-    for _ in range(40):  # /dev/stdout -> /proc/self/fd/1 -> whatever stdout is
-        if not link.is_symlink():
-            break
-        link = link.parent / os.readlink(link)
-        if str(link).startswith(_DESCRIPTOR_PATHS):
-            raise ConvcliError(
-                f"output '{target}' is a link to a file descriptor or device ('{link}'): "
-                "renamed into place, the output would replace the link; use -o - and "
-                "redirect stdout"
-            )
-
-
 def _publish(temporary: str, target: Path, force: bool) -> None:
     if force:
-        _refuse_special_file(target)
+        refuse_special_output(target)
         os.replace(temporary, target)
         return
     try:

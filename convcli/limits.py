@@ -22,6 +22,7 @@ import os
 import stat
 import warnings
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convcli._records import dataclass
@@ -55,6 +56,7 @@ __all__ = [
     "check_value",
     "npy_header",
     "open_regular",
+    "refuse_special_output",
     "read_limited",
     "read_stream",
     "reading",
@@ -300,6 +302,43 @@ def _kind_of(mode: int) -> str:
 
 def _a(what: str) -> str:
     return f"an {what}" if what[:1] in "aeiou" else f"a {what}"
+
+
+#: Where a link names an open file descriptor (whatever it is: a pipe, a terminal, a file).
+_DESCRIPTOR_PATHS = ("/proc/", "/dev/fd/", "/dev/stdin", "/dev/stdout", "/dev/stderr")
+
+
+def refuse_special_output(target: Path, what: str = "output", to_stdout: str = "-o -") -> None:
+    """Refuse to rename a finished file over a device, pipe or socket, or over a link to a
+    file descriptor: it would replace it (``-o /dev/null --force`` once left a PNG named
+    /dev/null). The output side of :func:`open_regular`.
+
+    Parameters
+    ----------
+    target : Path
+        Where the output goes.
+    what : str
+        How messages name it: ``"output"``, ``"--to-net"``.
+    to_stdout : str
+        The option that writes to stdout instead, for the message.
+    """
+    if target.exists() and not target.is_file() and not target.is_dir():
+        raise ConvcliError(
+            f"{what} '{target}' is not a regular file (a device, pipe or socket): convcli "
+            f"writes a file whole and renames it into place; use {to_stdout} and redirect "
+            "stdout"
+        )
+    link = target
+    for _ in range(40):  # /dev/stdout -> /proc/self/fd/1 -> whatever stdout is
+        if not link.is_symlink():
+            break
+        link = link.parent / os.readlink(link)
+        if str(link).startswith(_DESCRIPTOR_PATHS):
+            raise ConvcliError(
+                f"{what} '{target}' is a link to a file descriptor or device ('{link}'): "
+                f"renamed into place, the output would replace the link; use {to_stdout} "
+                "and redirect stdout"
+            )
 
 
 def open_regular(path: str | os.PathLike[str], name: str, what: str = "file") -> tuple[int, int]:

@@ -311,9 +311,10 @@ def canonical(url: str, option: str = "-O/--out-dir") -> str:
     return _url(fs, path)
 
 
-def same_object_key(url: str) -> str:
+def same_object_key(url: str, option: str = "INPUT") -> str:
     """:func:`canonical` for comparing names, fast enough for a million of them (~2 us, not
     ~20: the store's class strips and restores the protocol; nothing is connected).
+    ``option`` names the URL in an error (an unknown protocol).
 
     >>> same_object_key("s3a://b/x.png"), same_object_key("local:///tmp/x")
     ('s3://b/x.png', 'file:///tmp/x')
@@ -324,7 +325,7 @@ def same_object_key(url: str) -> str:
         first = kind.protocol if isinstance(kind.protocol, str) else kind.protocol[0]
         return f"{first}://{kind._strip_protocol(url)}"
     except Exception:  # anything unusual: the slow, exact way (it names what is wrong)
-        return canonical(url, "INPUT")
+        return canonical(url, option)
 
 
 @functools.cache
