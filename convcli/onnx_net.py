@@ -2048,6 +2048,9 @@ def write_net(source: Any, target: str, *, force: bool = False) -> None:
         raise ConvcliError(f"--to-net {target}: that is the model being read")
     if not destination.parent.is_dir():
         raise ConvcliError(f"--to-net {target}: folder {destination.parent} does not exist")
+    from convcli.limits import refuse_special_output
+
+    refuse_special_output(destination, "--to-net", "--to-net -")  # a FIFO was replaced
     if destination.exists() and not force:
         raise ConvcliError(f"--to-net {target} exists; use --force to overwrite it")
     temporary = destination.with_name(f".{destination.name}.{os.getpid()}.tmp")

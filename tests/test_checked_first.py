@@ -433,3 +433,15 @@ def test_an_input_named_another_way_is_never_overwritten(cli, photos, spelling):
     assert result.exit_code == 2
     assert "an input; convcli never overwrites an input" in result.stderr
     assert source.read_bytes() == before
+
+
+def test_to_net_never_replaces_a_pipe(cli, tmp_path):
+    fifo = tmp_path / "net.fifo"
+    os.mkfifo(fifo)
+    result = cli("shape", "3x8x8", "conv:4,k=3", "--to-net", fifo, "--force")
+    assert (result.exit_code, result.stderr) == (
+        1,
+        f"Error: --to-net '{fifo}' is not a regular file (a device, pipe or socket): convcli "
+        "writes a file whole and renames it into place; use --to-net - and redirect stdout\n",
+    )
+    assert stat.S_ISFIFO(fifo.stat().st_mode)
