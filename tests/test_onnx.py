@@ -547,6 +547,20 @@ def test_cli_to_net_round_trip(cli, tmp_path):
     assert refused.exit_code == 1 and "that is the model being read" in refused.stderr
 
 
+def test_cli_to_net_reads_the_model_once(cli, tmp_path, monkeypatch):
+    import convcli.onnx_net
+
+    reads = []
+    read_model = convcli.onnx_net._read_model
+    monkeypatch.setattr(
+        convcli.onnx_net, "_read_model", lambda path: reads.append(path) or read_model(path)
+    )
+    result = cli("shape", MODELS / "resnet18.onnx", "--to-net", tmp_path / "r.net")
+    assert result.exit_code == 0, result.stderr
+    assert len(reads) == 1
+    assert (tmp_path / "r.net").read_text().startswith("input ")
+
+
 @pytest.mark.parametrize("name", sorted(HOSTILE_MESSAGES))
 def test_cli_hostile_file_is_one_error_line(cli, tmp_path, name):
     path = hostile(tmp_path)[name]

@@ -200,7 +200,7 @@ def shape(
     """
     from convcli.geometry import DTYPE_BYTES, check_expected, read_expected
     from convcli.layers import LayerOptions, parse_size, target_report
-    from convcli.network import Source, size_network
+    from convcli.network import Source, analyze_network
     from convcli.render import shape as render
 
     if expect is not None:
@@ -231,13 +231,14 @@ def shape(
     source = Source(tuple(words or ()), net, preset, width_mult,
                     layer.to_layer() if layer.given() else None, input_size, channels_last,
                     resolution)  # fmt: skip
-    report = size_network(source, DTYPE_BYTES[dtype], count_elementwise)
+    network, inputs, notes = loaded = source.load()  # once: --to-net writes what was sized
+    report = analyze_network(network, inputs, DTYPE_BYTES[dtype], count_elementwise, notes)
     if to_net is not None:  # only a network that sizes (and meets --expect) is written
         from convcli.onnx_net import write_net
 
         if expect is not None:
             check_expected(report, expect, channels_last)
-        write_net(source, to_net, force=force)
+        write_net(source, to_net, force=force, loaded=loaded)
         if to_net == "-":
             return
     square_input = input_size is not None and input_size.strip().isdigit()
