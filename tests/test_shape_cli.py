@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import io
 import json
 import os
@@ -178,6 +179,68 @@ def test_csv(cli):
     assert lines[2].startswith("2,maxpool,maxpool:k=2,8x30x30,8x15x15,0,0,0,7200,")
     assert lines[3].startswith("total,,,3x32x32,8x15x15,224,194400,388800,7200,")
     assert len(lines) == 4
+
+
+def csv_records(cli, *args: str) -> list[dict[str, str]]:
+    """The CSV report as one dict per row, read by the csv module as a spreadsheet would."""
+    result = cli("shape", *args, "--format", "csv")
+    assert result.exit_code == 0, result.stderr
+    return list(csv.DictReader(io.StringIO(result.stdout)))
+
+
+#: The per-axis columns of one layer: pads, receptive field size, jump and padding.
+PER_AXIS = ("pad_", "rf_", "jump_")
+
+
+def per_axis_cells(record: dict[str, str]) -> dict[str, str]:
+    return {key: value for key, value in record.items() if key.startswith(PER_AXIS)}
+
+
+def test_csv_has_one_value_per_cell_for_3d_layers(cli):
+    """A 3-D report adds the depth axis in front, as JSON's lists have it (D, H, W); each
+    cell holds one number (the front/back pads and D x H used to share a cell: ``1/3``)."""
+    rows = csv_records(
+        cli, "3x16x32x32", "conv3d:8,k=3x5x7,s=1x2x2,p=1x2x3", "gap", "flatten", "fc:10"
+    )
+    assert per_axis_cells(rows[0]) == {
+        "pad_front": "1", "pad_back": "1", "pad_top": "2", "pad_bottom": "2",
+        "pad_left": "3", "pad_right": "3", "rf_d": "3", "rf_h": "5", "rf_w": "7",
+        "jump_d": "1", "jump_h": "2", "jump_w": "2",
+        "rf_padding_d": "1", "rf_padding_h": "2", "rf_padding_w": "3",
+    }  # fmt: skip
+    assert list(rows[0])[9:15] == ["pad_front", "pad_back", "pad_top", "pad_bottom",
+                                   "pad_left", "pad_right"]  # fmt: skip
+    # fc after flatten has 2-D pads (as in JSON: [0, 0, 0, 0]): its depth cells stay empty
+    assert rows[3]["type"] == "fc" and (rows[3]["pad_front"], rows[3]["pad_top"]) == ("", "0")
+    assert [rows[3][f"rf_{axis}"] for axis in "dhw"] == ["18", "35", "37"]
+    assert rows[-1]["position"] == "total" and set(per_axis_cells(rows[-1]).values()) == {""}
+    layer = as_json(cli, "3x16x32x32", "conv3d:8,k=3x5x7,s=1x2x2,p=1x2x3")["layers"][0]
+    assert [rows[0][f"rf_{axis}"] for axis in "dhw"] == [str(v) for v in layer["rf"]]
+
+
+def test_csv_of_1d_and_2d_layers_keeps_the_2d_columns(cli):
+    """A 1-D layer's one axis fills the W columns (the last axis, as in JSON's lists)."""
+    one_d = csv_records(cli, "4x100", "conv1d:8,k=3,s=2,p=1")
+    assert per_axis_cells(one_d[0]) == {
+        "pad_top": "", "pad_bottom": "", "pad_left": "1", "pad_right": "1", "rf_h": "",
+        "rf_w": "3", "jump_h": "", "jump_w": "2", "rf_padding_h": "", "rf_padding_w": "1",
+    }  # fmt: skip
+    two_d = csv_records(cli, "3x32x32", "conv:8,k=3x5,p=1x2")
+    assert "pad_front" not in two_d[0]
+    assert [two_d[0][key] for key in ("pad_top", "pad_left", "rf_h", "rf_w")] == [
+        "1",
+        "2",
+        "3",
+        "5",
+    ]
+
+
+def test_csv_of_the_r3d_18_preset_reads_as_numbers(cli):
+    rows = csv_records(cli, "--preset", "r3d_18")
+    assert rows[0]["pad_front"] == "1" and rows[0]["rf_h"] == "7"
+    for row in rows:
+        for key, value in per_axis_cells(row).items():
+            assert value in ("", "global") or value.isdigit(), (row["position"], key, value)
 
 
 def test_table_fits_80_columns_for_one_layer(monkeypatch, cli):

@@ -50,54 +50,70 @@ def per_axis(values: tuple[Fraction | int, ...]) -> str:
     return texts[0] if len(set(texts)) == 1 else "x".join(texts)
 
 
-_CSV_HEADER = [
+_CSV_FIRST = [
     "position", "type", "spec", "input", "output", "params", "macs", "flops", "window_ops",
-    "pad_top", "pad_bottom", "pad_left", "pad_right", "rf_h", "rf_w", "jump_h", "jump_w",
-    "rf_padding_h", "rf_padding_w", "memory_bytes", "warnings", "buffers", "elementwise_ops",
-    "inputs", "block",
 ]  # fmt: skip
+_CSV_LAST = ["memory_bytes", "warnings", "buffers", "elementwise_ops", "inputs", "block"]
+_AXES = ("d", "h", "w")
+_SIDES = ("front", "back", "top", "bottom", "left", "right")
 
 
-def _axes(layer: LayerReport, values: tuple[Fraction | int, ...]) -> list[Any]:
-    """Two CSV cells (h, w): a 1-D layer's one axis is w; 3-D shows D*H*W as 'DxH', W."""
+def _csv_rank(report: ChainReport) -> int:
+    """How many spatial axes the CSV columns have: 2, or 3 when any layer is 3-D.
+
+    The columns of 1-D and 2-D reports stay those of 2-D; a 3-D layer adds the depth
+    axis in front (D x H x W, as in JSON's lists).
+    """
+    ranks = [max(len(layer.padding) // 2, len(layer.rf)) for layer in report.layers]
+    return max([2, *ranks])
+
+
+def _csv_header(rank: int) -> list[str]:
+    """The ``shape`` CSV header for ``rank`` spatial axes: one column per side and axis.
+
+    >>> _csv_header(3)[9:18]  # doctest: +NORMALIZE_WHITESPACE
+    ['pad_front', 'pad_back', 'pad_top', 'pad_bottom', 'pad_left', 'pad_right',
+     'rf_d', 'rf_h', 'rf_w']
+    >>> _csv_header(2)[9:15]
+    ['pad_top', 'pad_bottom', 'pad_left', 'pad_right', 'rf_h', 'rf_w']
+    """
+    pads = [f"pad_{side}" for side in _SIDES[-2 * rank :]]
+    fields = [f"{name}_{axis}" for name in ("rf", "jump", "rf_padding") for axis in _AXES[-rank:]]
+    return [*_CSV_FIRST, *pads, *fields, *_CSV_LAST]
+
+
+def _cells(values: tuple[Fraction | int, ...], count: int) -> list[Any]:
+    """``count`` CSV cells, one value each, aligned on the last axis (W): a layer with
+    fewer axes than the report (1-D among 2-D, 2-D among 3-D) leaves the first ones empty."""
+    return [""] * (count - len(values)) + [json_fraction(v) for v in values]
+
+
+def _field_cells(layer: LayerReport, rank: int) -> list[Any]:
+    """The receptive field's cells: size, jump, padding per axis, or ``global`` in each."""
     if layer.rf_global:
-        return ["global", "global"]
-    cells = [json_fraction(v) for v in values]
-    if len(cells) == 1:
-        return ["", cells[0]]
-    if len(cells) == 3:
-        return [f"{cells[0]}x{cells[1]}", cells[2]]
-    return cells
+        return ["global"] * (3 * rank)
+    return [
+        cell for values in (layer.rf, layer.jump, layer.rf_padding) for cell in _cells(values, rank)
+    ]
 
 
-def _csv_rows(report: ChainReport, channels_last: bool) -> list[list[Any]]:
+def _csv_rows(report: ChainReport, channels_last: bool, rank: int) -> list[list[Any]]:
     rows: list[list[Any]] = []
     for layer in report.layers:
         rows.append([
             layer.position, layer.kind, layer.spec, layer.input.format(channels_last),
             layer.output.format(channels_last), layer.params, layer.macs, layer.flops,
-            layer.window_ops, *_pads4(layer.padding), *_axes(layer, layer.rf),
-            *_axes(layer, layer.jump), *_axes(layer, layer.rf_padding), layer.memory_bytes,
-            "; ".join(layer.warnings), layer.buffers, layer.elementwise_ops,
+            layer.window_ops, *_cells(layer.padding, 2 * rank), *_field_cells(layer, rank),
+            layer.memory_bytes, "; ".join(layer.warnings), layer.buffers, layer.elementwise_ops,
             " ".join(layer.inputs), " / ".join(layer.block),
         ])  # fmt: skip
     total = report.total
     rows.append([
         "total", "", "", report.input.format(channels_last), report.output.format(channels_last),
-        total.params, total.macs, total.flops, total.window_ops, "", "", "", "", "", "", "", "",
-        "", "", total.memory_bytes, "", total.buffers, total.elementwise_ops, "", "",
+        total.params, total.macs, total.flops, total.window_ops, *[""] * (5 * rank),
+        total.memory_bytes, "", total.buffers, total.elementwise_ops, "", "",
     ])  # fmt: skip
     return rows
-
-
-def _pads4(pads: tuple[int, ...]) -> list[Any]:
-    """Four CSV cells: top, bottom, left, right (1-D: left, right; 3-D: front/back folded
-    into the text of top and bottom)."""
-    if len(pads) == 4:
-        return list(pads)
-    if len(pads) == 2:
-        return ["", "", *pads]
-    return [f"{pads[0]}/{pads[2]}", f"{pads[1]}/{pads[3]}", pads[4], pads[5]]
 
 
 def plain_shape(shape: Shape, channels_last: bool = False, square_input: bool = False) -> str:
@@ -144,7 +160,8 @@ class ReportView(ResultView):
         return self.report.to_dict()
 
     def csv_table(self) -> CsvTable:
-        return _CSV_HEADER, _csv_rows(self.report, self.channels_last)
+        rank = _csv_rank(self.report)
+        return _csv_header(rank), _csv_rows(self.report, self.channels_last, rank)
 
     def plain_lines(self) -> list[str]:
         outputs = self.report.outputs.values() or [self.report.output]
