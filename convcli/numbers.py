@@ -129,29 +129,67 @@ def thousands(value: int | float) -> str:
     return f"{value:,.3f}".rstrip("0").rstrip(".")
 
 
-def compact(value: int) -> str:
-    """Three significant digits with an SI suffix above 9,999: ``21.7M``.
+#: The suffixes of :func:`compact` and the units of :func:`memory`, smallest first.
+_SI = (("K", 10**3), ("M", 10**6), ("G", 10**9), ("T", 10**12))
+_BINARY = ((" KiB", 2**10), (" MiB", 2**20), (" GiB", 2**30), (" TiB", 2**40))
 
-    >>> compact(1792), compact(21676032), compact(8388608)
-    ('1,792', '21.7M', '8.39M')
+
+def _scientific(value: int) -> str:
+    """Three significant digits in scientific notation, in ``f"{value:.3g}"``'s form
+    (``3.62e+48``), computed in integers (rounded half up): an int past 1.8e308 has no
+    float.
+
+    >>> _scientific(3_620_000 * 10**42), _scientific(10**15), _scientific(9_995 * 10**11)
+    ('3.62e+48', '1e+15', '1e+15')
+    >>> _scientific(7 * 10**400)
+    '7e+400'
+    """
+    exponent = int(math.log10(value))  # may be one off next to a power of ten
+    if 10**exponent > value:
+        exponent -= 1
+    elif 10 ** (exponent + 1) <= value:
+        exponent += 1
+    digits = (value * 200 // 10**exponent + 1) // 2  # 100 to 1000, rounded half up
+    if digits == 1000:
+        digits, exponent = 100, exponent + 1
+    mantissa = f"{digits // 100}.{digits % 100:02d}".rstrip("0").rstrip(".")
+    return f"{mantissa}e+{exponent:02d}"
+
+
+def _in_units(value: int, units: tuple[tuple[str, int], ...], beyond: str) -> str:
+    """``value`` to three significant digits in the first of ``units`` where it stays
+    below 1000 once rounded (``1e+03K`` is never written: 999,999 is ``1M``); past the
+    largest unit, scientific notation followed by ``beyond``, never a unit with an
+    exponent (``2.74e+20T`` read as neither)."""
+    for name, scale in units:
+        if value * 2 < 1999 * scale:  # value / scale < 999.5, in exact integers
+            return f"{value / scale:.3g}{name}"
+    return f"{_scientific(value)}{beyond}"
+
+
+def compact(value: int) -> str:
+    """Three significant digits with an SI suffix above 9,999: ``21.7M``; from a thousand
+    T on, scientific notation without a suffix.
+
+    >>> compact(1792), compact(21676032), compact(8388608), compact(999_999)
+    ('1,792', '21.7M', '8.39M', '1M')
+    >>> compact(999 * 10**12), compact(274 * 10**30)
+    ('999T', '2.74e+32')
     """
     if value < 10_000:
         return thousands(value)
-    for suffix, scale in (("T", 10**12), ("G", 10**9), ("M", 10**6), ("K", 10**3)):
-        if value >= scale:
-            return f"{value / scale:.3g}{suffix}"
-    return thousands(value)  # pragma: no cover
+    return _in_units(value, _SI, "")
 
 
 def memory(size: int) -> str:
-    """Bytes in binary units: ``3.06 MiB``.
+    """Bytes in binary units: ``3.06 MiB``; from a thousand TiB on, bytes in scientific
+    notation.
 
-    >>> memory(512), memory(3211264)
-    ('512 B', '3.06 MiB')
+    >>> memory(512), memory(3211264), memory(2**20 - 1), memory(2**40)
+    ('512 B', '3.06 MiB', '1 MiB', '1 TiB')
+    >>> memory(1814 * 10**21)
+    '1.81e+24 B'
     """
     if size < 1024:
         return f"{size} B"
-    for unit, scale in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)):
-        if size >= scale:
-            return f"{size / scale:.3g} {unit}"
-    return f"{size} B"  # pragma: no cover
+    return _in_units(size, _BINARY, " B")

@@ -14,7 +14,7 @@ from convcli.errors import SpecError
 from convcli.geometry import Layer, Shape, analyze
 from convcli.layers import LayerOptions, target_report
 from convcli.network import Source, size_network
-from convcli.numbers import format_number, json_fraction, json_nested, json_number
+from convcli.numbers import compact, format_number, json_fraction, json_nested, json_number, memory
 from convcli.render import OutputFormat, ResultView, render
 from convcli.render.shape import ReportView, TargetView
 from convcli.teaching import trace_network
@@ -222,6 +222,58 @@ def test_json_number_policy() -> None:
     assert json_nested(values) == [[1, 0.100000001], [None, 2.5]]
     assert json_fraction(Fraction(1, 3)) == 0.333333
     assert json.dumps(json_nested(np.zeros((2, 0)))) == "[[], []]"
+
+
+#: compact()'s cases, named by their text in test ids (the values run to 400 digits).
+COMPACT_CASES = [
+    (9_999, "9,999"), (21_676_032, "21.7M"), (999_499, "999K"), (999_500, "1M"),
+    (999_999, "1M"), (999 * 10**12, "999T"), (999_499 * 10**9, "999T"),
+    (999_500 * 10**9, "1e+15"), (274 * 10**18, "2.74e+20"), (10**400 + 1, "1e+400"),
+    (3_625 * 10**397, "3.63e+400"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"), COMPACT_CASES, ids=[text for _, text in COMPACT_CASES]
+)
+def test_compact_counts_never_mix_a_suffix_with_an_exponent(value, expected) -> None:
+    """Found: 2.74e+20T (a suffix on an exponent) and 1e+03K at the suffixes' edges; a
+    count past float's range (1.8e308) raised OverflowError."""
+    assert compact(value) == expected
+
+
+#: memory()'s cases, named the same way.
+MEMORY_CASES = [
+    (1023, "1023 B"), (1024, "1 KiB"), (2**20 - 1, "1 MiB"), (1000 * 2**10, "0.977 MiB"),
+    (2**40, "1 TiB"), (999 * 2**40, "999 TiB"), (1000 * 2**40, "1.1e+15 B"),
+    (1_814 * 10**21, "1.81e+24 B"), (4 * 10**500, "4e+500 B"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("size", "expected"), MEMORY_CASES, ids=[t for _, t in MEMORY_CASES])
+def test_memory_never_mixes_a_unit_with_an_exponent(size, expected) -> None:
+    """Found: 1.13e+23 GiB, and 1.02e+03 KiB just under a MiB."""
+    assert memory(size) == expected
+
+
+#: What each suffix or unit of compact() and memory() multiplies by.
+_SCALES = {"": 1, "K": 10**3, "M": 10**6, "G": 10**9, "T": 10**12,
+           "B": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}  # fmt: skip
+
+
+def _read_back(text: str) -> float:
+    number, _, unit = text.replace(",", "").partition(" ")
+    if number[-1] in "KMGT":
+        number, unit = number[:-1], number[-1]
+    assert "e" not in number or unit in ("", "B"), f"an exponent with a unit: {text}"
+    return float(number) * _SCALES[unit]
+
+
+def test_compact_and_memory_read_back_within_their_three_digits() -> None:
+    for exponent in range(4, 300):
+        for value in (10**exponent - 1, 10**exponent, 2**exponent, 7 * 10**exponent // 3):
+            for text in (compact(value), memory(value)):
+                assert math.isclose(_read_back(text), value, rel_tol=5e-3), (value, text)
 
 
 # ---- draw: the library answers, render draws -------------------------------------------------

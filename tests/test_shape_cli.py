@@ -243,6 +243,32 @@ def test_csv_of_the_r3d_18_preset_reads_as_numbers(cli):
             assert value in ("", "global") or value.isdigit(), (row["position"], key, value)
 
 
+def test_absurd_sizes_print_in_scientific_notation_in_both_tables(monkeypatch, cli):
+    """Channels doubled 100 times: counts past a thousand T (and memory past a thousand
+    TiB) print as 3.09e+62, never with a unit as well (``2.74e+20T``), the same in the
+    piped table and in Rich's; JSON keeps the exact integers."""
+    words = ("3x8x8", "repeat:100", "conv:k=1", "tag:x", "cat:x", "end")
+    exact_macs = 192 * (4**100 - 1)  # conv:k=1 on 3 * 2**i channels of 8x8, i < 100
+    expected = ["total", f"{3 * 2**100}x8x8", "4.82e+60", "3.09e+62", "6.17e+62", "2.92e+33", "B"]
+
+    def total_line(text: str) -> list[str]:
+        return next(cells for line in text.splitlines() if (cells := line.split())[:1] == ["total"])
+
+    piped = cli("shape", *words)
+    assert piped.exit_code == 0, piped.stderr
+    assert total_line(piped.stdout) == expected
+    buffer = io.StringIO()
+    monkeypatch.setattr(
+        "convcli.render.shape.stdout_console",
+        lambda: Console(file=buffer, width=200, color_system=None),
+    )
+    monkeypatch.setattr("convcli.render.shape.stdout_is_plain", lambda: False)  # a terminal
+    assert cli("shape", *words).exit_code == 0
+    assert total_line(buffer.getvalue()) == expected
+    total = as_json(cli, *words)["total"]
+    assert total["macs"] == exact_macs and total["flops"] == 2 * exact_macs
+
+
 def test_table_fits_80_columns_for_one_layer(monkeypatch, cli):
     buffer = io.StringIO()
     monkeypatch.setattr(
