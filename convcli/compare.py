@@ -845,6 +845,10 @@ def _median_seconds(run: Callable[[], None], repeat: int) -> float:
 #: Most memory --bench may take: what ``apply`` allows one step at its default --max-pixels.
 BENCH_BYTES = 64 * 89_478_485
 
+#: Most timed runs --bench makes: the median has long stopped moving by then, and on a layer
+#: near BENCH_BYTES one run takes seconds (unbounded, a mistyped count ran for ever).
+BENCH_REPEAT = 1000
+
 
 def _check_bench_memory(comparison: LayerComparison) -> None:
     """Refuse a --bench whose arrays would not fit, from their sizes, before allocating:
@@ -869,7 +873,7 @@ def bench_layer(
     comparison : LayerComparison
         From :func:`compare_layer`; its geometry and input size are used.
     repeat : int
-        Timed runs after one warm-up; the median is reported.
+        Timed runs after one warm-up, 1 to :data:`BENCH_REPEAT`; the median is reported.
     seed : int
         For the random input and weights.
     algorithm : str
@@ -885,8 +889,8 @@ def bench_layer(
 
     from convcli.core import conv2d
 
-    if repeat < 1:
-        raise SpecError(f"--repeat must be >= 1, got {repeat}")
+    if not 1 <= repeat <= BENCH_REPEAT:
+        raise SpecError(f"--repeat must be from 1 to {BENCH_REPEAT}, got {repeat}")
     if comparison.separable.macs == 0:
         raise ConvcliError("nothing to time: the separable form has no multiply-adds")
     rng = np.random.default_rng(seed)

@@ -248,6 +248,28 @@ def test_bench_too_large_is_refused_from_its_sizes_before_allocating(cli):
     )
 
 
+def timed_runs(monkeypatch) -> list[int]:
+    """The --repeat counts --bench times with (nothing is timed: the median is 1 s)."""
+    counts: list[int] = []
+    monkeypatch.setattr("convcli.compare._median_seconds", lambda run, n: counts.append(n) or 1.0)
+    return counts
+
+
+@pytest.mark.parametrize("repeat", ["0", "1001", "1000000000"])
+def test_bench_repeat_out_of_range_is_refused_before_any_run(cli, monkeypatch, repeat):
+    """Found: --repeat had no upper bound, so a huge count timed the layer for ever."""
+    counts = timed_runs(monkeypatch)
+    result = cli("compare", "4x10x10", "-k", "3", "-c", "8", "--bench", "--repeat", repeat)
+    assert (result.exit_code, result.stdout, counts) == (2, "", [])
+    assert result.stderr == f"Error: --repeat must be from 1 to 1000, got {repeat}\n"
+
+
+def test_bench_repeat_at_its_bound_is_taken(cli, monkeypatch):
+    counts = timed_runs(monkeypatch)
+    data = _json(cli, "4x10x10", "-k", "3", "-c", "8", "--bench", "--repeat", "1000")
+    assert (data["bench"]["repeat"], counts) == (1000, [1000, 1000])
+
+
 def test_bench_options_without_bench_are_refused(cli):
     result = cli("compare", "8x64x64", "-k", "3", "-c", "8", "--repeat", "9")
     assert (result.exit_code, result.stderr) == (
