@@ -38,10 +38,16 @@ from convcli.geometry import (
     same_padding,
     transposed_output_size,
 )
+from convcli.numbers import compact
 
 _AXIS_NAMES = {1: ("position",), 2: ("row", "column"), 3: ("frame", "row", "column")}
 _AXIS_ENDS = {1: ("end",), 2: ("bottom", "right"), 3: ("back", "bottom", "right")}
 _INPUT_FORMS = {1: "C x L", 2: "C x H x W", 3: "C x D x H x W"}
+
+#: Most elements a layer's output may have: a googol, far past any real tensor. A network
+#: that doubles its channels in a repeat (``repeat:15000 tag:x cat:x end``) reaches counts
+#: of thousands of digits, which Python will not even print.
+MAX_ELEMENTS = 10**100
 
 
 @dataclass(frozen=True)
@@ -103,6 +109,11 @@ def layer_report(
     label = label or layer.label(position)
     _check_ranges(layer, label)
     costs = _COSTERS[_family(layer.kind)](layer, inputs, fields, label, dtype_bytes)
+    if costs.output.elements > MAX_ELEMENTS:
+        raise ConvcliError(
+            f"{label}: its output would have {compact(costs.output.elements)} elements "
+            "(at most 1e+100: does the network grow without bound?)"
+        )
     macs = costs.macs + (costs.elementwise_ops if count_elementwise else 0)
     shape = inputs[0]
     rank = len(costs.field.size)

@@ -269,6 +269,18 @@ def test_absurd_sizes_print_in_scientific_notation_in_both_tables(monkeypatch, c
     assert total["macs"] == exact_macs and total["flops"] == 2 * exact_macs
 
 
+def test_a_network_that_grows_past_a_googol_is_refused_by_layer(cli):
+    """Channels doubled 15,000 times have 4,500 digits, past what Python prints (the JSON
+    failed with "Exceeds the limit (4300 digits)"): the first layer past 1e100 elements is
+    named instead, and nothing is printed."""
+    result = cli("shape", "3x8x8", "repeat:15000", "tag:x", "cat:x", "end", "--format", "json")
+    assert result.exit_code == 1 and result.stdout == ""
+    assert result.stderr == (
+        "Error: layer 325 'cat:x': its output would have 1.31e+100 elements "
+        "(at most 1e+100: does the network grow without bound?)\n"
+    )
+
+
 def test_table_fits_80_columns_for_one_layer(monkeypatch, cli):
     buffer = io.StringIO()
     monkeypatch.setattr(
