@@ -262,6 +262,50 @@ def test_kernels_as_prints_the_peer_call(cli, step, peer, lines):
     assert peer_call(parse_step(step), PEERS[peer]) == lines
 
 
+def test_kernels_as_opencv_calls_blur_for_a_box_too_large_to_print(cli, monkeypatch):
+    """box:1025 once searched 4,096 scales over its million taps and printed a 24 MB literal
+    (25 s): a mean filter with more taps than a table shows is cv2.blur, sized in OpenCV's
+    (width, height) order, and no tap is formatted on the way."""
+    import convcli.peers
+
+    formatted = []
+    monkeypatch.setattr(convcli.peers, "format_number", lambda *a, **k: formatted.append(a))
+    assert peer_call(parse_step("box:1025"), PEERS["opencv"]) == [
+        "out = cv2.blur(img, (1025, 1025), borderType=cv2.BORDER_REFLECT_101)"
+    ]
+    assert peer_call(parse_step("box:5x1025,border=zeros"), PEERS["opencv"]) == [
+        "out = cv2.blur(img, (1025, 5), borderType=cv2.BORDER_CONSTANT)"
+    ]
+    assert formatted == []
+    monkeypatch.undo()
+    result = cli("kernels", "box:65", "--as", "opencv")
+    assert result.stdout == "out = cv2.blur(img, (65, 65), borderType=cv2.BORDER_REFLECT_101)\n"
+    # Up to 4,096 taps the literal stays: blur rounds an even box's exact halves up,
+    # filter2D (and --like opencv) to even.
+    small = peer_call(parse_step("box:64"), PEERS["opencv"])
+    assert small[0].endswith("np.float32) / 4096") and small[1].startswith("out = cv2.filter2D(")
+    # Equal taps that do not sum to 1 are no mean filter.
+    ones = str(np.ones((65, 65), int).tolist())
+    assert (
+        peer_call(parse_step(ones), PEERS["opencv"])[-1]
+        == "out = cv2.filter2D(img, -1, k, borderType=cv2.BORDER_REFLECT_101)"
+    )
+
+
+def test_integer_scale_tries_every_scale_at_once():
+    """The smallest scale up to 4096 that makes every tap whole (1 when none does), the
+    answer the one-scale-at-a-time loop gave, on kernels of any size."""
+    from convcli.peers import _integer_scale
+
+    assert _integer_scale(parse_step("box:3").weight) == 9
+    assert _integer_scale(parse_step("0.125 0.25 0; 0 0.375 -0.125").weight) == 8
+    assert _integer_scale(parse_step("sobel-x").weight) == 1
+    assert _integer_scale(np.array([[1 / 3, 1 / 7, 1e-12]])) == 21  # a tiny tap is whole
+    assert _integer_scale(parse_step("box:64").weight) == 4096
+    assert _integer_scale(parse_step("box:65").weight) == 1  # 4225 is beyond the search
+    assert _integer_scale(parse_step("gaussian:100,size=1025").weight) == 1
+
+
 def test_kernels_as_json(cli):
     result = cli("kernels", "sobel-x", "--as", "vips", "--format", "json")
     assert json.loads(result.stdout) == {
