@@ -921,6 +921,19 @@ def _positive(where: str, key: str, value: str, zero: bool = False) -> float:
     return number
 
 
+def _dog_ratio(where: str, value: str) -> float:
+    """``dog``'s ``ratio=``: above 1, at most 1000. SIGMA is the narrower Gaussian (the
+    positive centre); skimage's difference_of_gaussians refuses a high_sigma below its
+    low_sigma too. Ratio 1 cancels the two Gaussians, below 1 turns the kernel over."""
+    number = _plain_float(where, "ratio", value)
+    if not (math.isfinite(number) and 1.0 < number <= 1000):
+        raise SpecError(
+            f"{where}: ratio must be > 1 and at most 1000 (the wider Gaussian's sigma over "
+            f"SIGMA; 1 cancels them, below 1 turns the centre negative), got '{shorten(value)}'"
+        )
+    return number
+
+
 def _named_step(text: str, name: str, argument_text: str) -> KernelStep | PoolStep:
     named = _NAMED[name]
     where = _where(text)
@@ -1084,11 +1097,11 @@ def _maker_arguments(
             # A size alone implies a sigma by the formula OpenCV documents for
             # getGaussianKernel (OpenCV itself returns rounded tables; we keep the formula).
             arguments["sigma"] = 0.3 * ((arguments["size"] - 1) * 0.5 - 1) + 0.8  # type: ignore[operator]
-        for key in ("amount", "ratio", "threshold"):
+        for key in ("amount", "threshold"):
             if key in keywords:
                 arguments[key] = _positive(where, key, keywords[key], zero=key == "threshold")
-        if arguments.get("ratio") == 1.0:
-            raise SpecError(f"{where}: ratio must not be 1 (the two Gaussians would cancel)")
+        if "ratio" in keywords:
+            arguments["ratio"] = _dog_ratio(where, keywords["ratio"])
         return arguments
     if named.positional == "size":
         if positional and "size" in keywords:

@@ -159,6 +159,24 @@ def test_an_infinite_sigma_is_refused_as_out_of_range_not_as_negative(cli, tmp_p
     )
 
 
+@pytest.mark.parametrize("ratio", ["0.5", "1", "1.0", "0.999999"])
+@pytest.mark.parametrize("command", ["kernels", "apply"])
+def test_a_dog_ratio_of_1_or_less_is_refused(cli, command, ratio):
+    """SIGMA is dog's narrower Gaussian, its positive centre (skimage's
+    difference_of_gaussians refuses a high_sigma below low_sigma): a ratio below 1 turned
+    the kernel over and 1 cancelled it, and the catalogue said positive centre."""
+    step = f"dog:1,ratio={ratio}"
+    args = ["apply", "--matrix", "1 2; 3 4", "-k", step] if command == "apply" else [command, step]
+    result = cli(*args)
+    assert (result.exit_code, result.stdout, result.stderr) == (
+        2,
+        "",
+        f"Error: kernel '{step}': ratio must be > 1 and at most 1000 (the wider Gaussian's "
+        "sigma over SIGMA; 1 cancels them, below 1 turns the centre negative), "
+        f"got '{ratio}'\n",
+    )
+
+
 def test_an_output_under_a_file_says_the_file_is_in_the_way(cli, tmp_path):
     matrix = tmp_path / "m.txt"
     matrix.write_text("1 2\n3 4\n")

@@ -593,8 +593,11 @@ def test_dog_is_the_difference_of_two_gaussians():
     np.testing.assert_allclose(step.weight, gaussian_kernel(1, size) - gaussian_kernel(2, size))
     assert abs(step.weight.sum()) < 1e-12 and step.weight[6, 6] > 0 and step.zero_sum
     assert parse_step("dog").weight.shape == (11, 11)  # ratio 1.6: radius int(4.8 + 0.5)
-    with pytest.raises(SpecError, match="ratio must not be 1"):
+    with pytest.raises(SpecError, match="ratio must be > 1 and at most 1000 .*, got '1'"):
         parse_step("dog:1,ratio=1")
+    with pytest.raises(SpecError, match="below 1 turns the centre negative.*, got '0.5'"):
+        parse_step("dog:1,ratio=0.5")
+    assert parse_step("dog:1,ratio=1.01").weight[3, 3] > 0  # 7x7: just above 1, positive
     with pytest.raises(SpecError, match="amount must be > 0 and at most 1000, got '-1'"):
         parse_step("unsharp:1,amount=-1")
 
