@@ -6,9 +6,11 @@ A STEP is one word of ``convcli apply -k`` and ``convcli kernels``:
   ``log:1.4``, ``sobel-x:s=2,border=replicate``;
 - a pooling step: ``maxpool:3,s=1,p=1``, ``avgpool:2``, ``minpool:3``, ``median:5``;
 - an inline matrix: ``"1,-1"``, ``"1 0 -1; 2 0 -2; 1 0 -1"``, ``"[[1,-1]]"``, ImageMagick's
-  ``"3x3: -1,0,1 -2,0,2 -1,0,1"``; channels split by ``|`` make a 3-D kernel;
+  ``"3x3: -1,0,1 -2,0,2 -1,0,1"``; channels split by ``|`` make a 3-D kernel, output
+  filters split (or each closed) by ``||`` a 4-D one, ``C_out x C_in x kh x kw``;
 - a file: ``@kernel.txt`` (any inline syntax, or whitespace rows with ``#`` comments and blank
-  lines between channels), ``kernel.npy`` (2-, 3- or 4-D), ``kernel.csv``, and libvips'
+  lines between channels, as ``kernels --format plain`` writes it), ``kernel.npy`` (2-, 3- or
+  4-D), ``kernel.csv``, and libvips'
   ``kernel.mat`` (``W H [SCALE [OFFSET]]``, then H rows of W values: the taps are the values
   divided by SCALE, OFFSET is added to the result);
 - ImageMagick's ``Gaussian:RADIUSxSIGMA`` (``Gaussian:0x2``: radius 0 picks ImageMagick's
@@ -1218,8 +1220,9 @@ def parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray
     Parameters
     ----------
     text : str
-        The matrix: rows split by ``;``, channels by ``|``, values by commas or spaces;
-        or nested brackets; or an ImageMagick ``3x3: ...`` kernel.
+        The matrix: rows split by ``;``, channels by ``|``, output filters by ``||``,
+        values by commas or spaces; or nested brackets; or an ImageMagick ``3x3: ...``
+        kernel. A ``||`` at the end closes the last filter (one filter is 4-D so).
     where : str
         Starts every error message (e.g. ``"kernel '1 2; 3'"``).
     allow_newlines : bool
@@ -1229,6 +1232,13 @@ def parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray
     Returns
     -------
     numpy.ndarray, float64, (H, W), (C, H, W) or (O, C, H, W)
+
+    Examples
+    --------
+    >>> parse_matrix_text("1 0; 0 1 | 2 0; 0 2 || 3 0; 0 3 | 4 0; 0 4", "k", False).shape
+    (2, 2, 2, 2)
+    >>> parse_matrix_text("1 2; 3 4 ||", "k", False).shape
+    (1, 1, 2, 2)
     """
     stripped = text.strip()
     if stripped[:1] in "[(":
@@ -1237,27 +1247,50 @@ def parse_matrix_text(text: str, where: str, allow_newlines: bool) -> np.ndarray
     imagemagick = _IMAGEMAGICK.match(stripped)
     if imagemagick:
         return _parse_imagemagick(imagemagick, where)
+    if "||" not in stripped:
+        return _parse_channels(stripped, where, allow_newlines, "")
+    parts = stripped.split("||")
+    if not parts[-1].strip():
+        parts.pop()  # the || that closes the last filter
+    outputs = []
+    for index, part in enumerate(parts, start=1):
+        if not part.strip():
+            raise SpecError(f"{where}: no values in output {index}")
+        output = _parse_channels(part.strip(), where, allow_newlines, f"output {index}, ")
+        outputs.append(output if output.ndim == 3 else output[None])
+    _check_same_shapes(outputs, where, "output", "filter")
+    return np.stack(outputs)
+
+
+def _parse_channels(text: str, where: str, allow_newlines: bool, output: str) -> np.ndarray:
+    """One filter's text: its channels (``|``, blank lines in files) -> (H, W) or (C, H, W).
+    ``output`` (``"output 2, "``) starts where an error is."""
     if allow_newlines:
-        blocks = [block for block in re.split(r"\n\s*\n", stripped) if block.strip()]
+        blocks = [block for block in re.split(r"\n\s*\n", text) if block.strip()]
         channels_text = [
             channel for block in blocks for channel in block.replace("\n", ";").split("|")
         ]
     else:
-        channels_text = stripped.split("|")
+        channels_text = text.split("|")
+    several = len(channels_text) > 1
     channels = [
-        _parse_rows(channel, where, index, len(channels_text))
-        for index, channel in enumerate(channels_text)
+        _parse_rows(channel, where, f"{output}channel {index}" if several else output[:-2])
+        for index, channel in enumerate(channels_text, start=1)
     ]
-    if len(channels) == 1:
+    if not several:
         return channels[0]
-    first = channels[0].shape
-    for index, channel in enumerate(channels[1:], start=2):
-        if channel.shape != first:
-            raise SpecError(
-                f"{where}: channel {index} is {dims_text(channel.shape)}, channel 1 is "
-                f"{dims_text(first)} (every channel must have the same shape)"
-            )
+    _check_same_shapes(channels, where, f"{output}channel", "channel")
     return np.stack(channels)
+
+
+def _check_same_shapes(parts: list[np.ndarray], where: str, label: str, noun: str) -> None:
+    first = parts[0].shape
+    for index, part in enumerate(parts[1:], start=2):
+        if part.shape != first:
+            raise SpecError(
+                f"{where}: {label} {index} is {dims_text(part.shape)}, {label} 1 is "
+                f"{dims_text(first)} (every {noun} must have the same shape)"
+            )
 
 
 #: A number as a user types one: Python's float() also takes "1_000" and other scripts'
@@ -1293,10 +1326,11 @@ def _count(values: int) -> str:
     return f"{values} value" if values == 1 else f"{values} values"
 
 
-def _parse_rows(text: str, where: str, channel: int, channel_count: int) -> np.ndarray:
-    """``"1 0 -1; 2 0 -2"`` -> shape (2, 3). Values split by commas and/or whitespace."""
+def _parse_rows(text: str, where: str, place: str) -> np.ndarray:
+    """``"1 0 -1; 2 0 -2"`` -> shape (2, 3). Values split by commas and/or whitespace.
+    ``place`` (``"channel 2"``, ``"output 1, channel 2"`` or ``""``) says where in errors."""
     rows_text = [row for row in text.split(";") if row.strip()]
-    in_channel = f" in channel {channel + 1}" if channel_count > 1 else ""
+    in_channel = f" in {place}" if place else ""
     if not rows_text:
         raise SpecError(f"{where}: no values{in_channel}")
     rows: list[list[float]] = []

@@ -246,6 +246,20 @@ def test_csv_matrix(cli):
             "kernel '1 2 3; 4 5': ragged matrix: row 2 has 2 values, row 1 has 3 values",
         ),
         (["1 x 3"], 2, "kernel '1 x 3': 'x' is not a number"),
+        (
+            ["1 2 || 3 4 | 5 6"],
+            2,
+            "kernel '1 2 || 3 4 | 5 6': output 2 is 2x1x2, output 1 is 1x1x2 (every filter "
+            "must have the same shape)",
+        ),
+        (["1 2 |||| 3 4"], 2, "kernel '1 2 |||| 3 4': no values in output 2"),
+        (
+            ["1 2 | 3 4 || 5 6 | 7"],
+            2,
+            "kernel '1 2 | 3 4 || 5 6 | 7': output 2, channel 2 is 1x1, output 2, channel 1 "
+            "is 1x2 (every channel must have the same shape)",
+        ),
+        (["1 2 || 3 x"], 2, "kernel '1 2 || 3 x': 'x' is not a number"),
         (["[[1, 2], [3]]"], 2, "kernel '[[1, 2], [3]]': ragged matrix (rows of different lengths)"),
         (["gaussian:-1"], 2, "kernel 'gaussian:-1': sigma must be > 0, got '-1'"),
         (["@missing.txt"], 1, "kernel file 'missing.txt': not found"),
@@ -292,6 +306,52 @@ def test_plain_kernels_read_back_as_the_same_taps(cli, tmp_path, kernel):
     (tmp_path / "k.txt").write_text(text)
     np.testing.assert_array_equal(
         parse_step(f"@{tmp_path / 'k.txt'}").weight, parse_step(kernel).weight
+    )
+
+
+@pytest.mark.parametrize("shape", [(2, 3, 2, 2), (1, 3, 2, 2), (4, 1, 3, 3), (1, 1, 1, 2)])
+def test_plain_text_of_a_4d_kernel_reads_back_4d(cli, tmp_path, shape):
+    """Blank lines alone read 2x3x2x2 back as 6x2x2 (one filter summing 6 channels): a
+    ``||`` line closes each output filter, the last too, so one filter stays 4-D."""
+    from convcli.kernels import parse_step
+
+    weight = np.random.default_rng(3).normal(size=shape)
+    np.save(tmp_path / "k.npy", weight)
+    text = cli("kernels", tmp_path / "k.npy", "--format", "plain").stdout
+    assert text.count("||\n") == shape[0] and text.endswith("||\n")
+    (tmp_path / "k.txt").write_text(text)
+    np.testing.assert_array_equal(parse_step(f"@{tmp_path / 'k.txt'}").weight, weight)
+
+
+def test_a_4d_kernel_from_plain_text_is_the_same_conv_layer(cli, tmp_path):
+    weight = np.arange(2 * 3 * 2 * 2).reshape(2, 3, 2, 2) / 8 - 1
+    np.save(tmp_path / "k.npy", weight)
+    (tmp_path / "k.txt").write_text(cli("kernels", tmp_path / "k.npy", "--format", "plain").stdout)
+    matrix = "0 1 2; 3 4 5; 6 7 8 | 1 0 1; 0 1 0; 1 0 1 | 2 2 2; 0 0 0; 1 1 1"
+    runs = [
+        cli("apply", "--matrix", matrix, "-k", kernel, "--bias", "0.5,-1", "--format", "json")
+        for kernel in (str(tmp_path / "k.npy"), f"@{tmp_path / 'k.txt'}")
+    ]
+    assert [(run.exit_code, run.stderr) for run in runs] == [(0, ""), (0, "")]
+    from_npy, from_text = (json.loads(run.stdout) for run in runs)
+    assert from_text == from_npy
+    assert from_text["shape"] == [2, 2, 2]  # two output channels, each with its bias
+
+
+def test_output_filters_split_by_two_bars_inline_and_in_files(cli, tmp_path):
+    from convcli.kernels import parse_step
+
+    inline = parse_step("1 0; 0 1 | 2 0; 0 2 || 0 1; 1 0 | 0 2; 2 0").weight
+    assert inline.shape == (2, 2, 2, 2)
+    assert inline[1, 1].tolist() == [[0, 2], [2, 0]]
+    assert parse_step("1 2; 3 4 ||").weight.shape == (1, 1, 2, 2)  # closed: one filter, 4-D
+    assert parse_step("1 2; 3 4 | 5 6; 7 8").weight.shape == (2, 2, 2)  # no ||: 3-D as before
+    (tmp_path / "k.txt").write_text("1 2\n3 4\n\n5 6\n7 8\n||\n\n0 1\n1 0\n\n1 1\n0 0\n||\n")
+    assert parse_step(f"@{tmp_path / 'k.txt'}").weight.shape == (2, 2, 2, 2)
+    matrix = cli("apply", "--matrix", "1 2 || 3 4", "-k", "1")  # an input has no filters
+    assert (matrix.exit_code, matrix.stderr) == (
+        2,
+        "Error: --matrix: a matrix has 2 or 3 dimensions (C,H,W), got (2, 1, 1, 2)\n",
     )
 
 

@@ -1,7 +1,8 @@
 """Rendering for ``convcli kernels``: the catalogue, and one kernel's matrix and factors.
 
 Formats: ``table`` (Rich), ``plain`` (text with no markup; for one kernel the matrix rows are
-data and everything else is a ``#`` comment, so the output is itself a kernel file),
+data and everything else is a ``#`` comment, so the output is itself a kernel file: blank
+lines between channels, a ``||`` line closing each output filter of a 4-D kernel),
 ``json`` (a stable schema, below) and ``csv`` (the catalogue, or one 2-D matrix).
 
 JSON for one step::
@@ -335,6 +336,10 @@ def _plain_lines(info: KernelDescription) -> list[str]:
             # Every digit: plain is what `> k.txt` and `-k @k.txt` read back (6 digits
             # made box:3 sum to 0.999999 and log:1 lose its zero sum).
             out += _aligned(_matrix_rows(plane, None))
+            if matrix.ndim == 4 and (index + 1) % matrix.shape[1] == 0:
+                # Closes an output filter, the last too: blank lines alone read back 3-D
+                # (channels summed), and a single filter stays 4-D.
+                out.append("||")
     return out
 
 
