@@ -249,34 +249,6 @@ class PoolStep:
     ceil_mode: bool = False
 
 
-def read_back_note(step: KernelStep | PoolStep) -> str | None:
-    """Why ``kernels STEP --format plain > k.txt`` then ``-k @k.txt`` is not ``STEP``: a
-    gradient magnitude or a maximum over directions is not one linear kernel, and its text
-    reads back as one kernel whose channels are summed. None when it reads back whole.
-
-    Parameters
-    ----------
-    step : KernelStep or PoolStep
-        The step shown.
-
-    >>> read_back_note(parse_step("sobel-x")) is None
-    True
-    """
-    if not isinstance(step, KernelStep):
-        return None
-    text = step.text.strip()
-    if step.magnitude is not None:
-        what = "a gradient magnitude of 2 kernels"
-    elif step.directions is not None:
-        what = f"the largest response of {len(step.directions)} direction kernels"
-    else:
-        return None
-    return (
-        f"'{text}' is {what}: as a file (-k @FILE) its text reads back as one kernel with "
-        f"those as channels, summed; use -k {text} itself"
-    )
-
-
 def _flip_spatial(weight: np.ndarray) -> np.ndarray:
     return np.ascontiguousarray(weight[..., ::-1, ::-1])
 

@@ -144,8 +144,8 @@ def test_magnitude_json_and_plain(cli):
     assert data["components"][1]["matrix"] == [[-1, -2, -1], [0, 0, 0], [1, 2, 1]]
     assert data["components"][1]["factors"] == {"column": [-1, 0, 1], "row": [1, 2, 1]}
     assert "matrix" not in data
-    plain = cli("kernels", "roberts", "--format", "plain").stdout
-    assert "# gx\n" in plain and "-1  0\n 0  1\n" in plain and "# gy\n" in plain
+    table = cli("kernels", "roberts").stdout  # piped: the table, with both kernels
+    assert "gx" in table and "gy" in table
 
 
 def test_pool_step(cli):
@@ -275,6 +275,31 @@ def test_csv_matrix(cli):
             "(use --format json)",
         ),
         (
+            ["sobel", "--format", "plain"],
+            2,
+            "--format plain writes one kernel, as -k @FILE reads it back; 'sobel' is a "
+            "magnitude of two kernels, which no kernel file holds (use --format json)",
+        ),
+        (
+            ["kirsch", "--format", "plain"],
+            2,
+            "--format plain writes one kernel, as -k @FILE reads it back; 'kirsch' is the "
+            "maximum of 8 kernels, which no kernel file holds (use --format json)",
+        ),
+        (
+            ["unsharp:1,threshold=5", "--format", "plain"],
+            2,
+            "--format plain writes one kernel, as -k @FILE reads it back; "
+            "'unsharp:1,threshold=5' is a kernel with a threshold= gate, which no kernel file "
+            "holds (use --format json)",
+        ),
+        (
+            ["unsharp:1,threshold=5", "--format", "csv"],
+            2,
+            "--format csv writes one 2-D matrix; 'unsharp:1,threshold=5' is a kernel with a "
+            "threshold= gate (use --format json)",
+        ),
+        (
             ["maxpool:2", "--convolve"],
             2,
             "--convolve and --normalize apply to kernels; 'maxpool:2' is a pool",
@@ -355,13 +380,18 @@ def test_output_filters_split_by_two_bars_inline_and_in_files(cli, tmp_path):
     )
 
 
-def test_what_plain_text_cannot_carry_back_is_said(cli):
+def test_plain_text_that_would_read_back_as_another_filter_is_not_written(cli):
+    """A magnitude's two kernels (or kirsch's eight) read back from plain text as one 3-D
+    kernel summing channels, a note said so and the file was written: refused as CSV is."""
     magnitude = cli("kernels", "sobel", "--format", "plain")
-    assert magnitude.stderr == (
-        "note: 'sobel' is a gradient magnitude of 2 kernels: as a file (-k @FILE) its text "
-        "reads back as one kernel with those as channels, summed; use -k sobel itself\n"
-    )
+    assert (magnitude.exit_code, magnitude.stdout) == (2, "")
+    assert "'sobel' is a magnitude of two kernels, which no kernel file holds" in (magnitude.stderr)
     assert cli("kernels", "sobel").stderr == ""  # a table is not read back
+    one = cli("kernels", "kirsch:n", "--format", "plain")  # one direction is one kernel
+    assert (one.exit_code, one.stderr) == (0, "")
+    assert one.stdout.endswith(" 5  5  5\n-3  0 -3\n-3 -3 -3\n")
+    linear = cli("kernels", "unsharp:1", "--format", "plain")  # no gate: linear
+    assert (linear.exit_code, linear.stderr) == (0, "")
     zero = cli("kernels", "log:0.01")
     assert zero.stderr == (
         "warning: step 1 'log:0.01': every tap of the kernel is 0: the output is constant\n"

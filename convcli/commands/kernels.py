@@ -117,9 +117,6 @@ def kernels(
     from convcli.pipeline import StepOptions, told_before_work
 
     told = told_before_work([parsed], StepOptions())
-    read_back = kernel_library.read_back_note(parsed)
-    if read_back is not None and output_format is OutputFormat.plain:
-        told.append(f"note: {read_back}")
     for line in told:
         note(line)
     if as_peer is not None:

@@ -2,7 +2,8 @@
 
 Formats: ``table`` (Rich), ``plain`` (text with no markup; for one kernel the matrix rows are
 data and everything else is a ``#`` comment, so the output is itself a kernel file: blank
-lines between channels, a ``||`` line closing each output filter of a 4-D kernel),
+lines between channels, a ``||`` line closing each output filter of a 4-D kernel; a step no
+kernel file holds is refused),
 ``json`` (a stable schema, below) and ``csv`` (the catalogue, or one 2-D matrix).
 
 JSON for one step::
@@ -424,6 +425,18 @@ _NOT_ONE_MATRIX = {
 }
 
 
+def _not_one_kernel(info: KernelDescription) -> str | None:
+    """What makes a step more than the one linear kernel a kernel file holds, or None:
+    such a file would read back (``-k @FILE``) as another filter."""
+    from convcli.kernels import KernelStep
+
+    if info.kind in ("magnitude", "compass"):
+        return _NOT_ONE_MATRIX[info.kind]
+    if isinstance(info.step, KernelStep) and info.step.gate:
+        return "a kernel with a threshold= gate"
+    return None
+
+
 @dataclass(frozen=True)
 class StepView(ResultView):
     """One step: its matrix (or pool geometry), sum, rank and separable factors."""
@@ -442,18 +455,38 @@ class StepView(ResultView):
             For something that is not one 2-D matrix.
         """
         info = self.info
-        if info.kind != "kernel" or info.matrix is None or info.matrix.ndim != 2:
-            from convcli.errors import SpecError  # an option the step cannot take
-
+        what = _not_one_kernel(info)
+        if what is None and (info.kind != "kernel" or info.matrix is None or info.matrix.ndim != 2):
             ndim = info.matrix.ndim if info.matrix is not None else 0
             what = _NOT_ONE_MATRIX.get(info.kind, f"a {ndim}-D kernel")
+        if what is not None:
+            from convcli.errors import SpecError  # an option the step cannot take
+
             raise SpecError(
                 f"--format csv writes one 2-D matrix; '{info.text}' is {what} (use --format json)"
             )
+        assert info.matrix is not None
         rows = _matrix_rows(info.matrix, None)
         return rows[0], rows[1:]  # a matrix file has no header: its first row stands there
 
     def plain_lines(self) -> list[str]:
+        """The step as a kernel file: ``-k @FILE`` reads its matrix back (a pool: only
+        ``#`` lines).
+
+        Raises
+        ------
+        ConvcliError
+            For a step that is not one linear kernel (a magnitude, a maximum over
+            directions, a gate): its file would read back as another filter.
+        """
+        what = _not_one_kernel(self.info)
+        if what is not None:
+            from convcli.errors import SpecError  # an option the step cannot take
+
+            raise SpecError(
+                f"--format plain writes one kernel, as -k @FILE reads it back; "
+                f"'{self.info.text}' is {what}, which no kernel file holds (use --format json)"
+            )
         return _plain_lines(self.info)
 
     def print_table(self) -> None:
