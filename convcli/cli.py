@@ -27,7 +27,7 @@ from typer.core import TyperGroup
 from convcli import __version__, _signals
 from convcli.commands import options
 from convcli.commands._help import HelpfulCommand, show_help
-from convcli.errors import ConvcliError, SpecError
+from convcli.errors import ConvcliError, SpecError, visible
 
 #: Longest error line: a message quoting a 100 kB argument is shortened in the middle.
 _LONGEST_LINE = 1000
@@ -44,8 +44,8 @@ def _describe(error: BaseException) -> tuple[str, int] | None:
     """The one-line message and exit code for an error we know how to report."""
     if isinstance(error, typer.TyperException):  # Click's usage errors: exit 2
         return error.format_message(), error.exit_code
-    if isinstance(error, ConvcliError):
-        return str(error), error.exit_code
+    if isinstance(error, ConvcliError):  # one line by rule: a line break is in a name
+        return visible(str(error)), error.exit_code
     if isinstance(error, ValueError):  # the NumPy core's argument checks
         return str(error), 1
     if isinstance(error, OSError):

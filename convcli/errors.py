@@ -33,3 +33,18 @@ class OutputExistsError(ConvcliError):
     A batch counts such a file as skipped, as it does an output that existed when it
     was planned: another run (or another program) wrote it meanwhile.
     """
+
+
+def visible(text: str) -> str:
+    """``text`` as a message shows it: each invisible character (a control code such as a
+    newline or ESC, a NUL, a zero-width space, an undecodable byte of a file name) written
+    as its Python escape, so that a name or word stays on its line, cannot move the cursor
+    or colour the terminal, and shows what it holds. Printable text, accents included, is
+    unchanged.
+
+    >>> print(visible("in/bad\\nname.png"), visible("caf\\u00e9\\u200b"), visible("\\x1b[31m"))
+    in/bad\\nname.png café\\u200b \\x1b[31m
+    """
+    if text.isprintable():
+        return text
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in text)

@@ -34,7 +34,7 @@ from dataclasses import fields, replace
 from typing import Any
 
 from convcli._records import dataclass
-from convcli.errors import ConvcliError, SpecError
+from convcli.errors import ConvcliError, SpecError, visible
 from convcli.geometry import (
     ACTIVATIONS,
     KINDS,
@@ -583,8 +583,7 @@ def parse_layer(word: str, position: int = 1, source: str = "") -> Layer:
     word = word.strip()
     kind_text, _, body = word.partition(":")
     where_source = f" ({source})" if source else ""
-    shown = word if word.isprintable() else ascii(word)[1:-1]  # a NUL, a zero-width space
-    where = f"layer {position} '{shown}'{where_source}: "
+    where = f"layer {position} '{visible(word)}'{where_source}: "  # a NUL: escaped
     kind, rank = _kind_and_rank(kind_text, where)
     values: dict[str, object] = {"rank": rank}
     if rank != 2:

@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from convcli._records import dataclass
-from convcli.errors import ConvcliError, SpecError
+from convcli.errors import ConvcliError, SpecError, visible
 
 if TYPE_CHECKING:
     from convcli.pipeline import Step, StepOptions
@@ -111,8 +111,7 @@ def shorten(text: object, limit: int = _SHORT) -> str:
     '11111111111111... (400 chars)'
     """
     flat = " ".join(str(text).split()) if "\n" in str(text) else str(text)
-    if not flat.isprintable():  # a NUL or a zero-width space, shown as an escape
-        flat = "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in flat)
+    flat = visible(flat)  # a NUL or a zero-width space, shown as an escape
     if len(flat) <= limit:
         return flat
     return f"{flat[: limit - 16]}... ({len(flat)} chars)"

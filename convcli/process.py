@@ -936,6 +936,8 @@ def _error_text(error: BaseException) -> str:
         return f"{where}{error.strerror or error}"
     if isinstance(error, MemoryError):
         return "out of memory (try --max-pixels or fewer --jobs)"
+    if isinstance(error, ConvcliError):  # one line by rule: a line break is a file name's,
+        return str(error) or type(error).__name__  # kept exact (the report's input has it)
     return " ".join(str(error).split()) or type(error).__name__
 
 

@@ -723,3 +723,60 @@ def test_a_sub_folder_that_cannot_be_listed_is_said_before_any_work(cli, tmp_pat
         "be left out; fix its permissions, or give the folders to read one by one\n",
     )
     assert not (tmp_path / "out").exists()
+
+
+def test_control_characters_in_file_names_are_escaped_on_stderr_and_exact_in_json(cli, tmp_path):
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "bad\nname.png").write_bytes(b"not an image")
+    (folder / "es\x1b[31mc.png").write_bytes(b"not an image")
+    Image.new("L", (8, 7), 9).save(folder / "odd\tone.png")  # maxpool:2 notes its last row
+    out = tmp_path / "out"
+    (out / "new").mkdir(parents=True)
+    (out / "new" / "x\ry-maxpool-2.png").write_bytes(b"precious")
+    Image.new("L", (8, 8), 9).save(folder / "x\ry.png")
+    args = ("apply", folder, "-k", "maxpool:2", "-O", out, "--name", "new/{stem}-{step}.{ext}")
+    result = cli(*args, "-j", "1", "--format", "json")
+    readable = "convcli reads PNG, JPEG, TIFF, BMP, WebP, GIF, PNM, AVIF and PFM"
+    lines = result.stderr.splitlines()
+    assert lines[:4] == [
+        f"note: skipped {folder}/x\\ry.png: '{out}/new/x\\ry-maxpool-2.png' exists "
+        "(--force replaces it, --skip-existing skips quietly)",
+        f"failed: {folder}/bad\\nname.png: not an image ({readable})",
+        f"failed: {folder}/es\\x1b[31mc.png: not an image ({readable})",
+        f"note: {folder}/odd\\tone.png: step 1 'maxpool:2': floor division drops 1 input row "
+        "at the bottom",
+    ]
+    assert SUMMARY.match(lines[4]) and len(lines) == 5
+    assert not any(character in result.stderr for character in "\t\r\x1b")
+    files = json.loads(result.stdout)["files"]  # the exact names, which JSON escapes
+    assert [record["input"] for record in files] == [
+        f"{folder}/bad\nname.png", f"{folder}/es\x1b[31mc.png", f"{folder}/odd\tone.png",
+        f"{folder}/x\ry.png",
+    ]  # fmt: skip
+    assert files[0]["error"] == f"{folder}/bad\nname.png: not an image ({readable})"
+    plain = cli(*args, "--format", "plain", "-q").stdout.splitlines()
+    assert plain[0].split("\t")[:2] == [
+        f"{folder}/bad\\nname.png",
+        f"{out}/new/bad\\nname-maxpool-2.png",
+    ]
+    assert len(plain) == 4
+    # An Error line names them escaped too (two inputs writing one output).
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "bad\nname.png").write_bytes(b"not an image")
+    clash = cli(
+        "apply", folder / "bad\nname.png", other / "bad\nname.png", "-k", "box:3", "-O", out
+    )
+    error_line(clash, 2, f"'{folder}/bad\\nname.png' and '{other}/bad\\nname.png' would both")
+
+
+def test_visible_is_the_one_escape_of_messages():
+    from convcli.errors import visible
+    from convcli.limits import shorten
+
+    assert visible("a\nb\x00c\u200bé\udcff.png") == "a\\nb\\x00c\\u200bé\\udcff.png"
+    assert visible("plain name [x].png") == "plain name [x].png"
+    assert shorten("k\x00") == "k\\x00"  # shorten shows invisible characters the same way

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from convcli._records import dataclass
+from convcli.errors import visible
 from convcli.geometry import dims_text
 from convcli.numbers import format_number, json_nested
 from convcli.render import CsvTable, OutputFormat, ResultView, render, stdout_console
@@ -236,9 +237,11 @@ class BatchProgress:
         self._progress.start()
 
     def print(self, line: str) -> None:
-        """A line on stderr, above the bar if there is one."""
+        """A line on stderr, above the bar if there is one; invisible characters (a newline
+        or ESC in a file's name) are shown escaped, so one line stays one line."""
         import sys
 
+        line = visible(line)
         if self._progress is not None:
             self._progress.console.print(line, markup=False, highlight=False)
         else:
@@ -451,7 +454,8 @@ class BatchView(ResultView):
         return _REPORT_COLUMNS, self._rows()
 
     def plain_lines(self) -> list[str]:
-        return ["\t".join(row).rstrip("\t") for row in self._rows()]
+        # One line per file: a tab or a newline in a name is shown escaped (CSV quotes it).
+        return ["\t".join(map(visible, row)).rstrip("\t") for row in self._rows()]
 
     def print_table(self) -> None:
         from rich.table import Table
@@ -459,7 +463,7 @@ class BatchView(ResultView):
 
         table = Table(*_REPORT_COLUMNS, box=None, padding=(0, 1))
         for row in self._rows():  # Text: a file named "x[/y].png" is a name, never markup
-            table.add_row(*(Text(cell) for cell in row))
+            table.add_row(*(Text(visible(cell)) for cell in row))
         stdout_console().print(table)
 
 
