@@ -319,6 +319,16 @@ def _check_name(template: str) -> None:
             raise SpecError(f"--name {template!r}: {shown} is formatted; fields are plain: {known}")
 
 
+def _no_suffix(path: str) -> ConvcliError:
+    """An input that cannot name its output: it is not there (a folder or prefix that does
+    not exist is taken as a file, whose name has no suffix), or its name has no suffix."""
+    there = storage.exists(path) if storage.is_url(path) else os.path.lexists(path)
+    if not there:
+        what = "object or folder" if storage.is_url(path) else "file or folder"
+        return ConvcliError(f"INPUT '{path}': no such {what}")
+    return SpecError(f"'{path}' has no suffix to name its output by; give --to FORMAT")
+
+
 def _output_name(template: str, source: BatchInput, slug: str, options: ApplyOptions) -> str:
     path = Path(source.path)
     if options.to:
@@ -326,7 +336,7 @@ def _output_name(template: str, source: BatchInput, slug: str, options: ApplyOpt
     elif path.suffix:
         ext = path.suffix[1:]
     else:
-        raise SpecError(f"'{source.path}' has no suffix to name its output by; give --to FORMAT")
+        raise _no_suffix(source.path)
     fields = {
         "stem": path.stem,
         "ext": ext,
@@ -389,7 +399,10 @@ def plan_batch(
     ------
     SpecError
         An unknown field or a name outside the folder; two inputs that would write the
-        same output; an output that is one of the inputs.
+        same output; an output that is one of the inputs; an input whose name has no
+        suffix (without ``options.to``).
+    ConvcliError
+        An input without a suffix that does not exist (a missing folder or prefix).
     """
     _check_name(name)
     slug = steps_slug(steps)

@@ -34,6 +34,7 @@ __all__ = [
     "canonical",
     "check_urls",
     "existing_objects",
+    "exists",
     "find_objects",
     "is_url",
     "join",
@@ -191,6 +192,21 @@ def read_bytes(url: str) -> bytes:
         raise ConvcliError(f"{url}: no such object") from None
     except _failures() as error:
         raise ConvcliError(f"{url}: cannot read: {_reason(error)}") from None
+
+
+def exists(url: str) -> bool:
+    """Whether an object, or a folder (a prefix objects are under), is at ``url``.
+
+    Raises
+    ------
+    ConvcliError
+        The store failed; one line naming the URL.
+    """
+    fs, path = _filesystem(url, "INPUT")
+    try:
+        return bool(fs.exists(path))
+    except _failures() as error:
+        raise ConvcliError(f"{url}: cannot reach: {_reason(error)}") from None
 
 
 @contextlib.contextmanager

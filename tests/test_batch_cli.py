@@ -374,6 +374,16 @@ def test_an_input_without_suffix_needs_to(cli, tmp_path):
     assert cli("apply", bare, "-k", "box:3", "-O", tmp_path / "out", "--to", "png").exit_code == 0
 
 
+@pytest.mark.parametrize("missing", ["{tmp}/nope/", "{tmp}/nope", "memory://convcli-nope/nope/"])
+def test_a_missing_folder_or_prefix_is_not_found_not_short_of_a_suffix(cli, tmp_path, missing):
+    given = missing.format(tmp=tmp_path)
+    what = "object or folder" if given.startswith("memory") else "file or folder"
+    result = cli("apply", given, "-k", "box:3", "-O", tmp_path / "out")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: INPUT '{given}': no such {what}\n"
+    assert not (tmp_path / "out").exists()
+
+
 # ------------------------------------------------------------------------- library, progress
 
 

@@ -324,6 +324,19 @@ def test_s3_bucket_to_bucket_with_bad_files_gives_exactly_the_good_outputs(tmp_p
     )
 
 
+def test_a_missing_s3_prefix_is_not_found(cli, tmp_path, bucket):
+    fs, name = bucket
+    make_images(tmp_path / "in", 1)
+    upload(fs, name, tmp_path / "in")
+    result = cli("apply", f"s3://{name}/nope/", "-k", "box:3", "-O", f"s3://{name}/out/")
+    assert (result.exit_code, result.stdout) == (1, "")
+    assert result.stderr == f"Error: INPUT 's3://{name}/nope/': no such object or folder\n"
+    fs.invalidate_cache()
+    assert not fs.exists(f"{name}/out")
+    bare = cli("apply", f"s3://{name}/raw", "-k", "box:3", "-O", f"s3://{name}/out/", "-q")
+    assert (bare.exit_code, bare.stderr) == (0, "")  # a prefix that exists is listed as before
+
+
 def test_skip_existing_lists_the_output_prefix_once(tmp_path, bucket):
     """Planning a resumed batch costs one listing of the output prefix (one request per
     1000 keys on S3), not one request per file: counted at the S3 server."""
