@@ -104,7 +104,8 @@ def join(prefix: str, relative: str) -> str:
 
 def _filesystem(url: str, option: str = "") -> tuple[Any, str]:
     """(fsspec file system, path inside it) for a URL, or one Error naming the extra (or,
-    for an unknown protocol, the ``option`` that gave the URL: ``INPUT``, ``-o/--output``)."""
+    for an unknown protocol or a whole store without a bucket, the ``option`` that gave the
+    URL: ``INPUT``, ``-o/--output``)."""
     name = protocol(url)
     authority = url.partition("://")[2].partition("/")[0]
     if "@" in authority:  # s3://KEY:SECRET@bucket/...: never echoed, never taken
@@ -114,6 +115,9 @@ def _filesystem(url: str, option: str = "") -> tuple[Any, str]:
             "taken from a URL; set them in the environment or a profile"
         )
     extra, package = _EXTRAS.get(name, ("", ""))
+    if extra and option and not url.partition("://")[2].strip("/"):  # s3://: the whole store
+        bucket = "container" if extra == "azure" else "bucket"
+        raise SpecError(f"{option} '{url}' names no {bucket}; give {name}://{bucket.upper()}/...")
     try:
         import fsspec  # type: ignore[import-untyped]
     except ImportError:

@@ -162,6 +162,26 @@ def test_an_unknown_protocol_names_the_option_that_gave_it(cli, images, tmp_path
     assert files(tmp_path / "out") == []
 
 
+@pytest.mark.parametrize(
+    ("args", "message"),
+    [
+        (["IN/a.png", "-O", "s3://"], "-O/--out-dir 's3://' names no bucket; give s3://BUCKET/..."),
+        (["IN/", "-O", "s3:///"], "-O/--out-dir 's3:///' names no bucket; give s3://BUCKET/..."),
+        (["IN/a.png", "-O", "s3a://", "--force"],
+         "-O/--out-dir 's3a://' names no bucket; give s3a://BUCKET/..."),
+        (["s3://", "-O", "OUT"], "INPUT 's3://' names no bucket; give s3://BUCKET/..."),
+    ],
+)  # fmt: skip
+def test_a_whole_store_without_a_bucket_names_the_option(cli, no_aws, images, tmp_path, args,
+                                                         message):  # fmt: skip
+    (tmp_path / "out").mkdir()
+    args = expand(args, images, tmp_path / "out")
+    no_aws.chdir(tmp_path / "out")  # `-O s3a:// --force` once wrote ./s3:/a-sobel.png here
+    result = cli("apply", *args, "-k", "sobel")
+    assert (result.exit_code, result.stdout, result.stderr) == (2, "", f"Error: {message}\n")
+    assert files(tmp_path / "out") == []
+
+
 def test_storage_never_imports_botocore():
     # Its errors are looked up only once s3fs has loaded botocore.
     code = "import sys, convcli.storage; print('botocore' in sys.modules)"
