@@ -192,7 +192,8 @@ def find_inputs(
         Each file once (the first mention wins).
     """
     suffixes = imageio.image_suffixes()
-    excluded = None if exclude is None else _key(storage.local_path(str(exclude)), "-O/--out-dir")
+    out = "-O/--out-dir"
+    excluded = None if exclude is None else _key(storage.local_path(str(exclude), out), out)
     found: list[BatchInput] = []
     seen: set[str] = set()
     left_out: list[str] = [] if ignored is None else ignored
@@ -408,7 +409,7 @@ def plan_batch(
     slug = steps_slug(steps)
     items: list[BatchItem] = []
     writers: dict[str, str] = {}
-    out_text = storage.local_path(str(out_dir))
+    out_text = storage.local_path(str(out_dir), "-O/--out-dir")
     remote = storage.is_url(out_text)
     if remote:
         out_text = storage.canonical(out_text)
@@ -450,7 +451,7 @@ def _key(path: str, option: str = "INPUT") -> str:
     ``s3a://b/x`` is ``s3://b/x`` and ``local:///tmp/x`` is ``/tmp/x`` (an input named
     the other way was once overwritten with --force)."""
     if storage.is_url(path):
-        path = storage.local_path(storage.same_object_key(path, option))
+        path = storage.local_path(storage.same_object_key(path, option), option)
         if storage.is_url(path):
             return path
     return os.path.normcase(os.path.realpath(path))

@@ -477,7 +477,7 @@ def process_one(
     started = time.perf_counter()
     if isinstance(source, str):
         source = storage.local_path(source)  # file:// is a path: the local atomic write
-    output_text = None if output is None else storage.local_path(str(output))
+    output_text = None if output is None else storage.local_path(str(output), "-o/--output")
     if output_text is not None and output_text != "-" and not storage.is_url(output_text):
         inputs = [*protected]
         if not isinstance(source, MatrixInput) and str(source) != "-":

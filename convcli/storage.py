@@ -78,17 +78,29 @@ def protocol(url: str) -> str:
     return match.group(1).lower() if match else ""
 
 
-def local_path(url: str) -> str:
+def local_path(url: str, option: str = "INPUT") -> str:
     """A ``file://`` URL as a path; anything else unchanged.
+
+    As RFC 8089 reads it: ``file:///x`` and ``file://localhost/x`` are the path ``/x`` of
+    this machine; a URL naming another host is a :class:`SpecError` naming ``option``
+    (fsspec read ``file://localhost/x`` as the relative path ``localhost/x``).
 
     Examples
     --------
-    >>> local_path("file:///tmp/a.png"), local_path("s3://b/a.png")
-    ('/tmp/a.png', 's3://b/a.png')
+    >>> local_path("file:///tmp/a.png"), local_path("file://localhost/tmp/a.png")
+    ('/tmp/a.png', '/tmp/a.png')
+    >>> local_path("s3://b/a.png")
+    's3://b/a.png'
     """
-    if protocol(url) == "file":
-        return url[len("file://") :] or "/"
-    return url
+    if protocol(url) != "file":
+        return url
+    host, slash, path = url[len("file://") :].partition("/")
+    if host and host.lower() != "localhost":
+        raise SpecError(
+            f"{option} '{url}': file:// names a file on host '{host}', not on this machine; "
+            "give file:///PATH, file://localhost/PATH or the path"
+        )
+    return slash + path or "/"
 
 
 def shared_by_processes(url: str) -> bool:
@@ -114,6 +126,8 @@ def _filesystem(url: str, option: str = "") -> tuple[Any, str]:
             f"{given}'{name}://...@{authority.rpartition('@')[2]}/...': credentials are not "
             "taken from a URL; set them in the environment or a profile"
         )
+    if name == "file":  # fsspec reads file://localhost/x as the relative path localhost/x
+        url = "file://" + local_path(url, option or "INPUT")
     extra, package = _EXTRAS.get(name, ("", ""))
     if extra and option and not url.partition("://")[2].strip("/"):  # s3://: the whole store
         bucket = "container" if extra == "azure" else "bucket"
@@ -340,6 +354,8 @@ def same_object_key(url: str, option: str = "INPUT") -> str:
     ('s3://b/x.png', 'file:///tmp/x')
     """
     name = protocol(url)
+    if name == "file":  # RFC 8089's host, which fsspec's class takes for a folder
+        return "file://" + local_path(url, option)
     try:
         kind = _store_class(name)
         first = kind.protocol if isinstance(kind.protocol, str) else kind.protocol[0]

@@ -284,6 +284,45 @@ def test_file_urls_are_paths_with_the_local_atomic_write(cli, tmp_path):
     assert records.stderr.startswith("note: 2 outputs exist, skipped (the first: ")
 
 
+def test_file_localhost_urls_are_local_paths_and_other_hosts_are_refused(
+    cli, tmp_path, monkeypatch
+):
+    folder = tmp_path / "in"
+    make_images(folder, 2)
+    monkeypatch.chdir(tmp_path)  # fsspec read file://localhost/x as ./localhost/x
+    here = f"file://localhost{tmp_path}"
+    batch = cli("apply", f"{here}/in/", "-k", STEP, "-O", f"file://LOCALHOST{tmp_path}/out",
+                "--format", "plain", "-q")  # fmt: skip
+    assert (batch.exit_code, batch.stderr) == (0, "")
+    assert batch.stdout.splitlines() == [
+        f"{folder}/img00.png\t{tmp_path}/out/img00-gaussian-2.png\tdone",
+        f"{folder}/img01.jpg\t{tmp_path}/out/img01-gaussian-2.jpg\tdone",
+    ]
+    globbed = cli("apply", f"{here}/in/*.png", "-k", STEP, "-O", f"{here}/out", "--force", "-q")
+    assert (globbed.exit_code, globbed.stderr) == (0, "")
+    one = cli("apply", f"{here}/in/img00.png", "-k", STEP, "-o", f"{here}/one.png")
+    assert (one.exit_code, one.stderr) == (0, "")
+    assert (tmp_path / "one.png").read_bytes() == (
+        tmp_path / "out/img00-gaussian-2.png"
+    ).read_bytes()
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in", "one.png", "out"]
+    # An input named twice, as a path and as file://localhost, is done once.
+    twice = cli("apply", folder / "img00.png", f"{here}/in/img00.png", "-k", "box:3", "-O",
+                tmp_path / "twice", "-q", "--format", "plain")  # fmt: skip
+    assert len(twice.stdout.splitlines()) == 1
+    where = "file:// names a file on host 'nas', not on this machine; give file:///PATH, "
+    where += "file://localhost/PATH or the path"
+    for args, option, url in [
+        (["file://nas/in/", "-O", "out"], "INPUT", "file://nas/in/"),
+        ([f"{folder}/img00.png", "-O", "file://nas/out"], "-O/--out-dir", "file://nas/out"),
+        ([f"{folder}/img00.png", "-o", "file://nas/o.png"], "-o/--output", "file://nas/o.png"),
+        (["file://nas/img00.png", "-o", "o.png"], "INPUT", "file://nas/img00.png"),
+    ]:
+        refused = cli("apply", *args, "-k", STEP)
+        assert (refused.exit_code, refused.stderr) == (2, f"Error: {option} '{url}': {where}\n")
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in", "one.png", "out", "twice"]
+
+
 # ----------------------------------------------------------------------------- S3 (moto)
 
 
