@@ -205,7 +205,9 @@ def test_per_file_report_formats(cli, tmp_path):
     first = tmp_path / "in" / "img00.png"
     csv = cli("apply", first, "-k", "box:3", "-O", out, "--format", "csv", "-q")
     assert (csv.exit_code, csv.stderr) == (0, "")
-    assert csv.stdout == f"input,output,status,error\n{first},{out / 'img00-box-3.png'},done,\n"
+    assert (
+        csv.stdout == f"input,output,status,error,notes\n{first},{out / 'img00-box-3.png'},done,,\n"
+    )
     plain = cli("apply", tmp_path / "in", "-k", "box:3", "-O", out, "--format", "plain", "-q")
     assert plain.stdout.splitlines() == [
         f"{first}\t{out / 'img00-box-3.png'}\tskipped",
@@ -682,6 +684,40 @@ def test_the_json_report_carries_the_notes_stderr_told(cli, tmp_path):
                  "--format", "json")  # fmt: skip
     (record,) = json.loads(result.stdout)["files"]
     assert record["notes"] == ["step 1 'maxpool:2': floor division drops 1 input row at the bottom"]
+
+
+def test_the_csv_report_carries_the_notes_one_per_line_in_their_cell(cli, tmp_path):
+    import csv
+    import io
+
+    from PIL import Image
+
+    folder = tmp_path / "in"
+    folder.mkdir()
+    Image.new("L", (7, 7), 9).save(folder / "odd.png")  # each step drops a row and a column
+    Image.new("L", (8, 8), 9).save(folder / "even.png")
+    args = ("apply", folder, "-k", "maxpool:2", "-k", "maxpool:2", "-O", tmp_path / "out")
+    result = cli(*args, "-j", "1", "-q", "--format", "csv")
+    drops = "floor division drops 1 input"
+    notes = [
+        f"step {step} 'maxpool:2': {drops} {where}"
+        for step in (1, 2)
+        for where in ("row at the bottom", "column at the right")
+    ]
+    out = tmp_path / "out"
+    assert result.stdout == (
+        "input,output,status,error,notes\n"
+        f"{folder / 'even.png'},{out / 'even-maxpool-2_maxpool-2.png'},done,,\n"
+        f'{folder / "odd.png"},{out / "odd-maxpool-2_maxpool-2.png"},done,,"'
+        + "\n".join(notes)
+        + '"\n'
+    )
+    rows = list(csv.DictReader(io.StringIO(result.stdout)))  # as a spreadsheet reads it
+    assert [row["notes"].split("\n") for row in rows] == [[""], notes]
+    json_notes = json.loads(cli(*args, "--force", "-q", "--format", "json").stdout)["files"]
+    assert [record["notes"] for record in json_notes] == [[], notes]  # the same notes
+    plain = cli(*args, "--force", "-q", "--format", "plain").stdout.splitlines()
+    assert plain[1].split("\t")[4] == "\\n".join(notes)  # one line per file
 
 
 def test_jobs_with_dask_is_refused_rather_than_ignored(cli, tmp_path):

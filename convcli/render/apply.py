@@ -416,12 +416,20 @@ def batch_records(report: BatchReport) -> list[dict[str, Any]]:
     return records
 
 
-_REPORT_COLUMNS = ["input", "output", "status", "error"]
+_REPORT_COLUMNS = ["input", "output", "status", "error", "notes"]
+
+#: Between a file's notes in the ``notes`` cell of the csv, plain and table reports: a line
+#: break (CSV quotes the cell, and a spreadsheet shows one note per line; plain shows it
+#: as ``\n``). A note's own invisible characters are escaped, so the break is only this.
+NOTES_SEPARATOR = "\n"
 
 
 @dataclass(frozen=True)
 class BatchView(ResultView):
     """A batch's per-file report (``--format`` with ``-O``).
+
+    CSV, plain and table: ``input``, ``output``, ``status``, ``error``, ``notes`` (joined
+    by :data:`NOTES_SEPARATOR`).
 
     JSON: ``{"files": [{"input", "output", "status", "error", "note", "notes", "seconds"},
     ...],
@@ -448,7 +456,7 @@ class BatchView(ResultView):
 
     def _rows(self) -> list[list[str]]:
         records = batch_records(self.report)
-        return [[record[key] or "" for key in _REPORT_COLUMNS] for record in records]
+        return [[_cell(record[key]) for key in _REPORT_COLUMNS] for record in records]
 
     def csv_table(self) -> CsvTable:
         return _REPORT_COLUMNS, self._rows()
@@ -462,9 +470,17 @@ class BatchView(ResultView):
         from rich.text import Text
 
         table = Table(*_REPORT_COLUMNS, box=None, padding=(0, 1))
-        for row in self._rows():  # Text: a file named "x[/y].png" is a name, never markup
-            table.add_row(*(Text(visible(cell)) for cell in row))
+        for *cells, notes in self._rows():  # Text: "x[/y].png" is a name, never markup
+            table.add_row(*(Text(visible(cell)) for cell in cells), Text(notes))
         stdout_console().print(table)
+
+
+def _cell(value: str | list[str] | None) -> str:
+    """A report's value as a cell: the notes joined by :data:`NOTES_SEPARATOR`, each one
+    line; a name or an error as it is; None as empty."""
+    if isinstance(value, list):
+        return NOTES_SEPARATOR.join(visible(note) for note in value)
+    return value or ""
 
 
 def print_batch_report(report: BatchReport, output_format: OutputFormat) -> None:
