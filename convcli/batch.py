@@ -408,7 +408,6 @@ def plan_batch(
     _check_name(name)
     slug = steps_slug(steps)
     items: list[BatchItem] = []
-    writers: dict[str, str] = {}
     out_text = storage.local_path(str(out_dir), "-O/--out-dir")
     remote = storage.is_url(out_text)
     if remote:
@@ -417,7 +416,7 @@ def plan_batch(
         if options.force:
             storage.check_prefix(out_text)  # a store that fails, failing once
         existing = set() if options.force else storage.existing_objects(out_text)
-    input_files = {_key(source.path): source.path for source in inputs}
+    outputs = _Outputs(inputs, None if remote else out_text)
     root = "" if remote else os.path.realpath(out_text)
     for source in inputs:
         relative = _output_name(name, source, slug, options)
@@ -426,24 +425,68 @@ def plan_batch(
         else:
             output = os.path.join(out_text, relative)
             _check_inside(out_text, root, relative, name, source.path)
-        key = _key(output)
-        if key in writers:
-            raise SpecError(
-                f"'{writers[key]}' and '{source.path}' would both write '{output}'; "
-                "put {parent} or {dir} (with --recursive) in --name"
-            )
-        writers[key] = source.path
-        if key in input_files:
-            raise SpecError(
-                f"the output of '{source.path}' would be '{output}', an input; "
-                "convcli never overwrites an input"
-            )
+        outputs.add(source.path, output)
         item = BatchItem(source.path, output)
         there = output in existing if remote else os.path.lexists(output)
         if there and not options.force:
             item.status, item.note = "skipped", "output exists"
         items.append(item)
     return items
+
+
+class _Outputs:
+    """The outputs a plan has named, each refused when it is one file with an output named
+    before or with an input.
+
+    On a case-insensitive disk (macOS's and Windows' by default) ``X-box-3.PNG`` and
+    ``x-box-3.png`` are one file, which :func:`_key` (``os.path.normcase`` does nothing off
+    Windows) does not see. So when two local names differ only by case, the output folder's
+    disk is asked, once (:func:`convcli.imageio.ignores_case`); a batch without such names
+    never asks.
+    """
+
+    def __init__(self, inputs: Sequence[BatchInput], out_dir: str | None) -> None:
+        self.out_dir = out_dir  # None: an object store, whose keys are case-sensitive
+        self.inputs = {_key(source.path): source.path for source in inputs}
+        self.writers: dict[str, tuple[str, str]] = {}  # key: (input, output)
+        self.by_case: dict[str, tuple[str, str]] = {}  # the same, by key.lower()
+        self.inputs_by_case = {key.lower(): path for key, path in self.inputs.items()}
+        self._ignores_case: bool | None = None
+
+    def ignores_case(self) -> bool:
+        """Whether the output folder's disk ignores case (asked on first need, once)."""
+        if self._ignores_case is None:
+            self._ignores_case = self.out_dir is not None and imageio.ignores_case(self.out_dir)
+        return self._ignores_case
+
+    def _named(self, exact: dict[str, Any], by_case: dict[str, Any], key: str) -> tuple[Any, bool]:
+        """What ``key`` names in ``exact``, else (on a disk that ignores case) in
+        ``by_case``, and whether it is by case only; (None, False): nothing."""
+        if key in exact:
+            return exact[key], False
+        found = by_case.get(key.lower()) if self.out_dir is not None else None
+        if found is not None and self.ignores_case():
+            return found, True
+        return None, False
+
+    def add(self, source: str, output: str) -> None:
+        """Refuse ``output`` if it is a file named before or an input (:class:`SpecError`)."""
+        key = _key(output)
+        writer, by_case = self._named(self.writers, self.by_case, key)
+        if writer is not None:
+            also = f" (as '{writer[1]}': this disk ignores case)" if by_case else ""
+            raise SpecError(
+                f"'{writer[0]}' and '{source}' would both write '{output}'{also}; "
+                "put {parent} or {dir} (with --recursive) in --name"
+            )
+        name, by_case = self._named(self.inputs, self.inputs_by_case, key)
+        if name is not None:
+            also = f" ('{name}': this disk ignores case)" if by_case else ""
+            raise SpecError(
+                f"the output of '{source}' would be '{output}', an input{also}; "
+                "convcli never overwrites an input"
+            )
+        self.writers[key] = self.by_case[key.lower()] = (source, output)
 
 
 def _key(path: str, option: str = "INPUT") -> str:

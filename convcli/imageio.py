@@ -80,6 +80,7 @@ __all__ = [
     "format_for_path",
     "gif_losses",
     "nearest_existing",
+    "ignores_case",
     "image_suffixes",
     "is_matrix_path",
     "load_image",
@@ -1266,6 +1267,37 @@ def nearest_existing(folder: Path) -> Path | None:
     True
     """
     return next((place for place in (folder, *folder.parents) if place.exists()), None)
+
+
+def ignores_case(folder: str | os.PathLike[str]) -> bool:
+    """Whether the disk of ``folder`` takes names that differ only by case for one file
+    (macOS's and Windows' disks by default), so that ``X.PNG`` and ``x.png`` are one output.
+
+    A folder not made yet is asked through the nearest folder that exists (it will be made
+    there). The answer is the disk's, not a guess from the platform: a probe file is made
+    in that folder, looked up by its name with the case swapped, and removed. False when it
+    cannot be told (no folder there, or none that takes a new file).
+
+    Parameters
+    ----------
+    folder : path
+        An output folder.
+    """
+    where = nearest_existing(Path(folder))
+    if where is None or not where.is_dir():
+        return False
+    with _signals.deferred():  # the probe is made and removed whole
+        try:
+            handle, probe = tempfile.mkstemp(prefix=".convcli-case-", suffix=".probe", dir=where)
+        except OSError:
+            return False
+        try:
+            os.close(handle)
+            swapped = os.path.join(os.path.dirname(probe), os.path.basename(probe).swapcase())
+            return os.path.lexists(swapped) and os.path.samefile(probe, swapped)
+        finally:
+            with contextlib.suppress(OSError):
+                os.unlink(probe)
 
 
 def _why_no_folder(folder: Path) -> str:

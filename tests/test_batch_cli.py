@@ -826,3 +826,55 @@ def test_visible_is_the_one_escape_of_messages():
     assert visible("a\nb\x00c\u200bé\udcff.png") == "a\\nb\\x00c\\u200bé\\udcff.png"
     assert visible("plain name [x].png") == "plain name [x].png"
     assert shorten("k\x00") == "k\\x00"  # shorten shows invisible characters the same way
+
+
+def test_the_case_probe_says_false_on_this_linux_and_leaves_nothing(tmp_path):
+    from convcli import imageio
+
+    assert imageio.ignores_case(tmp_path) is False
+    assert imageio.ignores_case(tmp_path / "new" / "deeper") is False  # asked where it goes
+    assert list(tmp_path.iterdir()) == []  # the probe is gone, no folder was made
+    assert imageio.ignores_case("/tmp") is False
+
+
+def test_names_differing_only_by_case_are_one_output_on_a_disk_that_ignores_case(
+    cli, tmp_path, monkeypatch
+):
+    from convcli import imageio
+
+    make_images(tmp_path / "a", 1, suffix="PNG")[0].rename(tmp_path / "a" / "X.PNG")
+    make_images(tmp_path / "b", 1)[0].rename(tmp_path / "b" / "x.png")
+    out = tmp_path / "out"
+    asked: list[str] = []
+
+    def ignores_case(folder):  # a macOS or Windows disk, which this Linux cannot give
+        asked.append(str(folder))
+        return True
+
+    monkeypatch.setattr(imageio, "ignores_case", ignores_case)
+    both = ("apply", tmp_path / "a" / "X.PNG", tmp_path / "b" / "x.png", "-k", "box:3", "-O", out)
+    result = cli(*both)
+    error_line(
+        result,
+        2,
+        f"'{tmp_path}/a/X.PNG' and '{tmp_path}/b/x.png' would both write '{out}/x-box-3.png' "
+        f"(as '{out}/X-box-3.PNG': this disk ignores case); put {{parent}} or {{dir}}",
+    )
+    assert asked == [str(out)] and not out.exists()  # asked once, nothing made
+    # An output that is an input but for its case.
+    into = cli("apply", tmp_path / "a", "-k", "box:3", "-O", tmp_path / "a",
+               "--name", "{stem}.png", "--force")  # fmt: skip
+    error_line(
+        into,
+        2,
+        f"the output of '{tmp_path}/a/X.PNG' would be '{tmp_path}/a/X.png', an input "
+        f"('{tmp_path}/a/X.PNG': this disk ignores case); convcli never overwrites an input",
+    )
+    # A batch without names that differ only by case never asks; a disk that tells case
+    # apart writes both.
+    asked.clear()
+    assert cli("apply", tmp_path / "b", "-k", "box:3", "-O", out, "-q").exit_code == 0
+    assert asked == []
+    monkeypatch.setattr(imageio, "ignores_case", lambda folder: False)
+    assert cli(*both, "--force", "-q").exit_code == 0
+    assert names(out) == ["X-box-3.PNG", "x-box-3.png"]
