@@ -481,7 +481,7 @@ def apply(
             "format",
             help=(
                 "How a matrix result prints: plain numbers (default), json, csv or table. "
-                "With -O: a per-file report (input, output, status, error) on stdout."
+                "With -O: a per-file report (input, output, status, error, notes) on stdout."
             ),
             panel=_COMMON,
         ),
