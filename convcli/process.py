@@ -254,8 +254,9 @@ def _output_format(output: str, options: ApplyOptions, default: str | None) -> s
         return default or "PNG"
     found = imageio.format_for_path(output)
     if found is None:
-        raise SpecError(
-            f"cannot tell the output format from '{output}'; give a known suffix or --to FORMAT"
+        raise SpecError(  # a batch's names keep a known suffix: this is -o's
+            f"-o/--output '{output}': cannot tell the output format; give a known suffix "
+            "or --to FORMAT"
         )
     return found
 

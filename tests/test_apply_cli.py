@@ -447,7 +447,11 @@ def test_usage_conflicts_exit_2(cli, tmp_path):
     no_output = cli("apply", board, "-k", "box:3")
     assert_one_error(no_output, 2, "is an image: give -o FILE")
     unknown = cli("apply", board, "-k", "box:3", "-o", tmp_path / "o.zzz")
-    assert_one_error(unknown, 2, "cannot tell the output format")
+    assert_one_error(
+        unknown, 2, f"-o/--output '{tmp_path / 'o.zzz'}': cannot tell the output format"
+    )
+    store = cli("apply", board, "-k", "box:3", "-o", "s3://")
+    assert_one_error(store, 2, "-o/--output 's3://': cannot tell the output format")
     matrix_to_png = cli("apply", "--matrix", MATRIX, "-k", "1", "-o", tmp_path / "m.png")
     assert_one_error(matrix_to_png, 2, "a matrix result is written as .npy, .csv or .txt")
     assert only_files(tmp_path) == ["board.png"]
