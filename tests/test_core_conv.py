@@ -447,11 +447,40 @@ def recorded_pieces(monkeypatch, module) -> list[list[tuple[int, int]]]:
     return pieces
 
 
-def test_transposed_weights_without_channels_give_zeros():
-    # No input channel: every output is a sum of nothing (torch gives zeros too).
-    out = conv_transpose2d(np.ones((1, 0, 3, 3)), np.ones((0, 1, 2, 2)))
-    np.testing.assert_array_equal(out, np.zeros((1, 1, 4, 4)))
-    assert conv_transpose2d(np.ones((1, 1, 3, 3)), np.ones((1, 0, 2, 2))).shape == (1, 0, 4, 4)
+NO_CHANNELS = "x must have at least 1 channel, got shape (1, 0, 4, 4)"
+EMPTY_WEIGHT = "weight must have at least 1 channel on each side, got shape"
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: conv2d(np.ones((1, 0, 4, 4)), np.ones((2, 0, 2, 2))), NO_CHANNELS),
+        (lambda: conv2d(np.ones((1, 1, 4, 4)), np.ones((0, 1, 2, 2))), EMPTY_WEIGHT),
+        (lambda: conv_transpose2d(np.ones((1, 0, 4, 4)), np.ones((0, 1, 2, 2))), NO_CHANNELS),
+        (lambda: conv_transpose2d(np.ones((1, 1, 3, 3)), np.ones((1, 0, 2, 2))), EMPTY_WEIGHT),
+    ],
+)
+def test_no_channels_are_refused_as_torch_refuses_them(call, message):
+    # torch 2.13 refuses a weight without channels; with x of 0 channels it returns 0
+    # channels whatever the weight says (its conv2d), which no caller means: refused too.
+    with pytest.raises(ValueError) as error:
+        call()
+    assert message in str(error.value)
+
+
+def test_an_empty_batch_gives_an_empty_batch():
+    assert conv_transpose2d(np.ones((0, 1, 4, 4)), np.ones((1, 1, 2, 2))).shape == (0, 1, 5, 5)
+    assert conv2d(np.ones((0, 1, 4, 4)), np.ones((1, 1, 2, 2))).shape == (0, 1, 3, 3)
+
+
+@pytest.mark.parametrize("name", ["stride", "padding", "dilation"])
+def test_one_element_tuples_count_for_both_axes_as_in_torch(name):
+    x, weight = np.arange(64.0).reshape(1, 1, 8, 8), np.ones((1, 1, 2, 2))
+    np.testing.assert_array_equal(conv2d(x, weight, **{name: (2,)}), conv2d(x, weight, **{name: 2}))
+    if name != "padding":
+        np.testing.assert_array_equal(
+            conv_transpose2d(x, weight, **{name: (2,)}), conv_transpose2d(x, weight, **{name: 2})
+        )
 
 
 def buffers_seen(monkeypatch, module) -> list[int]:
@@ -745,3 +774,101 @@ def test_rank1_factors_are_kept_across_calls(monkeypatch):
     got = conv2d(x, row, padding=(0, 4), algorithm="separable")
     assert len(calls) == 2
     np.testing.assert_allclose(got, conv2d(x, row, padding=(0, 4), algorithm="direct"), atol=1e-5)
+
+
+# ------------------------------------------- NaN and infinities: IEEE, as in PyTorch
+
+
+def _ieee_reference(problem: dict) -> np.ndarray:
+    """Every tap times every value it reads, zero taps included (0 x NaN is NaN), in
+    float64: what torch.nn.functional.conv2d computes."""
+    from convcli.core.padding import pad2d, resolve_padding
+
+    x, weight, groups = problem["x"], problem["weight"], problem["groups"]
+    (kh, kw), (sh, sw) = weight.shape[2:], problem["stride"]
+    dh, dw = problem["dilation"]
+    pads = resolve_padding(problem["padding"], x.shape[2:], (kh, kw), (sh, sw), (dh, dw))
+    padded = pad2d(x, pads, problem["padding_mode"])
+    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)
+    windows = np.lib.stride_tricks.sliding_window_view(padded, span, axis=(2, 3))
+    windows = windows[:, :, ::sh, ::sw, ::dh, ::dw]  # (N, C_in, H_out, W_out, kh, kw)
+    group_in, group_out = weight.shape[1], weight.shape[0] // groups
+    parts = [
+        np.einsum(
+            "nchwij,ocij->nohw",
+            windows[:, g * group_in : (g + 1) * group_in],
+            weight[g * group_out : (g + 1) * group_out],
+        )
+        for g in range(groups)
+    ]
+    out = np.concatenate(parts, axis=1)
+    if problem["bias"] is not None:
+        out += problem["bias"][:, None, None]
+    return out
+
+
+@pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
+@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(conv_problems(), st.integers(0, 2**32 - 1), st.integers(1, 3), st.sampled_from([0, 0.3]))
+def test_nan_and_infinities_reach_every_window_that_reads_them(problem, seed, count, zeros):
+    """Zero taps too (Sobel's middle column, a kernel's zeros, a box's dilation gaps): a
+    NaN or an infinity makes NaN (or +-inf) every output whose window holds it, whatever
+    the engine, and only those; the FFT does not spread one over its band."""
+    rng = np.random.default_rng(seed)
+    x = problem["x"].copy()
+    flat = x.reshape(-1)
+    flat[rng.choice(flat.size, size=min(count, flat.size), replace=False)] = rng.choice(
+        [np.nan, np.inf, -np.inf], size=min(count, flat.size)
+    )
+    problem = dict(
+        problem,
+        x=x,
+        weight=np.where(rng.random(problem["weight"].shape) < zeros, 0.0, problem["weight"]),
+    )
+    try:
+        conv2d(**problem, algorithm="gemm")
+    except ValueError:
+        assume(False)  # a kernel larger than the padded input
+    with np.errstate(invalid="ignore"):
+        expected = _ieee_reference(problem)
+    algorithms = ["direct", "gemm", "fft", "auto"]
+    if _is_rank1(problem["weight"]):
+        algorithms.append("separable")
+    if problem["weight"].shape[1] == 1:
+        algorithms.append("columns")
+    scale = max(1.0, float(np.abs(expected[np.isfinite(expected)]).max(initial=0)))
+    with np.errstate(invalid="ignore"), tiny_bands():
+        for algorithm in algorithms:
+            got = conv2d(**problem, algorithm=algorithm)
+            np.testing.assert_array_equal(np.isnan(got), np.isnan(expected), err_msg=algorithm)
+            np.testing.assert_allclose(got, expected, rtol=0, atol=1e-9 * scale, err_msg=algorithm)
+
+
+def test_a_zero_tap_reads_a_nan_as_torch_does():
+    x = np.ones((1, 1, 4, 4), np.float32)
+    x[0, 0, 1, 1] = np.nan
+    weight = np.array([[[[1, 0], [0, 1]]]], np.float32)
+    for algorithm in ("direct", "gemm", "fft", "columns", "auto"):
+        got = conv2d(x, weight, algorithm=algorithm)[0, 0]
+        assert np.isnan(got).tolist() == [[True, True, False]] * 2 + [[False] * 3], algorithm
+    sobel = conv2d(x, np.array([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]]), padding=1)
+    assert np.isnan(sobel[0, 0]).sum() == 9  # the middle column's zeros too
+    x[0, 0, 1, 1] = np.inf
+    assert np.isnan(conv2d(x, np.zeros((1, 1, 2, 2)), algorithm="direct")[0, 0, :2, :2]).all()
+
+
+def test_transposed_zero_taps_read_a_nan_as_torch_does():
+    x = np.array([[[[np.nan, 1.0]]]], np.float32)
+    out = conv_transpose2d(x, np.array([[[[1.0, 0.0]]]], np.float32))
+    assert np.isnan(out).tolist() == [[[[True, True, False]]]]
+    with np.errstate(invalid="ignore"):
+        zeros = conv_transpose2d(np.array([[[[np.inf]]]]), np.zeros((1, 1, 2, 2)))
+    assert np.isnan(zeros).all()
+
+
+def test_a_large_kernel_does_not_spread_one_nan_over_the_image():
+    x = np.ones((1, 1, 96, 96), np.float32)
+    x[0, 0, 0, 0] = np.nan
+    weight = np.random.default_rng(0).normal(size=(1, 1, 31, 31)).astype(np.float32)
+    for algorithm in ("fft", "auto"):
+        assert int(np.isnan(conv2d(x, weight, algorithm=algorithm)).sum()) == 1, algorithm

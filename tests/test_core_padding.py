@@ -79,7 +79,7 @@ def test_resolve_same_per_axis():
     [
         (-1, "padding must be >= 0, got -1"),
         ((1, -2), "padding must be >= 0, got (1, 1, -2, -2)"),
-        ((1, 2, 3), "padding must have 2 values (h, w) or 4 (top, bottom, left, right), got 3"),
+        ((1, 2, 3), "padding must have 1 value, 2 (h, w) or 4 (top, bottom, left, right), got 3"),
         ("SAME", "padding must be an int, (h, w), (top, bottom, left, right), 'valid' or 'same'"),
         (1.5, "padding must be an integer, got 1.5"),
         (True, "padding must be an integer, got True"),

@@ -589,3 +589,23 @@ def test_apply_explain_shows_the_median_choice(cli, tmp_path):
     assert lines[2] == f"  algorithm {expected[0]}: {expected[1]}"
     assert "estimated: network ~" in lines[2]
     assert "network shared between windows (57 passes a pixel)" in lines[2]
+
+
+@pytest.mark.parametrize("stride", [1, 2])
+def test_scipys_median_gives_nan_where_a_window_holds_one(stride):
+    """SciPy's selection keeps or drops a NaN by where it falls in the window; every
+    engine gives NaN wherever a window holds one (as the network does), and the same
+    values elsewhere."""
+    x = np.arange(64, dtype=np.float32).reshape(8, 8)
+    x[2, 3] = np.nan
+    network = median_filter2d(x, 3, padding=1, algorithm="network")
+    scipy = median_filter2d(x, 3, stride=stride, padding=1, algorithm="scipy")
+    np.testing.assert_array_equal(scipy, network[::stride, ::stride])
+    assert np.isnan(scipy).sum() == (9 if stride == 1 else 2)
+
+
+def test_pad2d_names_its_pads():
+    from convcli.core.padding import pad2d
+
+    with pytest.raises(ValueError, match=r"^pads must be >= 0, got \(0, 0, -1, 0\)$"):
+        pad2d(np.ones((4, 4)), (0, 0, -1, 0))

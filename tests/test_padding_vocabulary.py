@@ -17,7 +17,7 @@ from tests.conftest import invoke
 
 FORMS = "padding must be N, HxW, top,bottom,left,right, valid or same, got"
 KINDS = "padding must be an int, (h, w), (top, bottom, left, right), 'valid' or 'same', got"
-COUNT = "padding must have 2 values (h, w) or 4 (top, bottom, left, right), got"
+COUNT = "padding must have 1 value, 2 (h, w) or 4 (top, bottom, left, right), got"
 
 
 def test_one_padding_spec_and_a_loose_padding_like():

@@ -168,6 +168,12 @@ def _prepare_inputs(
     if groups < 1:
         raise ValueError(f"groups must be >= 1, got {groups}")
     in_channels = x4.shape[1]
+    if in_channels == 0:  # PyTorch then returns no channels whatever the weight says
+        raise ValueError(f"x must have at least 1 channel, got shape {x_array.shape}")
+    if 0 in weight4.shape[:2]:
+        raise ValueError(
+            f"weight must have at least 1 channel on each side, got shape {weight4.shape}"
+        )
     if min(weight4.shape[2:]) < 1:
         raise ValueError(f"weight must have a kernel of at least 1x1, got shape {weight4.shape}")
     if in_channels % groups:
@@ -681,7 +687,13 @@ def _scatter_taps(
     group_out = weight4.shape[1]
     stride, dilation = steps
     out = np.zeros((batch, groups * group_out, *crop[1]), x4.dtype)
+    if batch == 0:
+        return out
     phases = list(_phase_taps(weight4, stride, dilation).items())
+    kept = sum(len(phase_taps) for _, phase_taps in phases)
+    if kept < weight4.shape[2] * weight4.shape[3] and not _all_finite(x4):
+        # A NaN or an infinity times a zero tap is NaN (IEEE, as in PyTorch): every tap.
+        phases = list(_phase_taps(weight4, stride, dilation, every=True).items())
     block = -(-group_out // TRANSPOSE_BLOCKS)
     plane_size = (-(-full_size[0] // stride[0]), -(-full_size[1] // stride[1]))
     scatter = _PhaseScatter(x4, weight4, steps, phases, block, plane_size, crop, out)
@@ -697,10 +709,18 @@ def _scatter_taps(
     return out
 
 
+def _all_finite(x: np.ndarray) -> bool:
+    """Whether ``x`` holds no NaN or infinity: one sum (a finite sum that overflows is
+    looked at value by value)."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return bool(np.isfinite(x.sum()) or np.isfinite(x).all())
+
+
 def _phase_taps(
-    weight4: np.ndarray, stride: tuple[int, int], dilation: tuple[int, int]
+    weight4: np.ndarray, stride: tuple[int, int], dilation: tuple[int, int], every: bool = False
 ) -> dict[tuple[int, int], list[tuple[int, int]]]:
-    """The non-zero taps ``(i, j)`` by the phase ``(i*dh % sh, j*dw % sw)`` they land in."""
+    """The non-zero taps ``(i, j)`` (``every`` tap with ``every``) by the phase
+    ``(i*dh % sh, j*dw % sw)`` they land in."""
     phases: dict[tuple[int, int], list[tuple[int, int]]] = {}
     if weight4.size == 0:  # no channels: every tap is zero
         return phases
@@ -708,7 +728,7 @@ def _phase_taps(
         for j in range(weight4.shape[3]):
             # A learned tap's first weight is almost never 0: the whole tap is read
             # (strided: ~20 us a tap of 256 x 128 channels, 0.2 ms for 3x3) only when it is.
-            if weight4[0, 0, i, j] or weight4[:, :, i, j].any():
+            if every or weight4[0, 0, i, j] or weight4[:, :, i, j].any():
                 key = ((i * dilation[0]) % stride[0], (j * dilation[1]) % stride[1])
                 phases.setdefault(key, []).append((i, j))
     return phases

@@ -61,8 +61,9 @@ def to_pair(value: int | Sequence[int], name: str, minimum: int = 1) -> tuple[in
 
     Parameters
     ----------
-    value : int or sequence of 2 ints
-        The same value for both axes, or ``(height, width)``.
+    value : int or sequence of 1 or 2 ints
+        The same value for both axes (an int, or PyTorch's ``(k,)``), or
+        ``(height, width)``.
     name : str
         The parameter's name, used in error messages (``"stride"``, ``"dilation"``).
     minimum : int
@@ -74,8 +75,8 @@ def to_pair(value: int | Sequence[int], name: str, minimum: int = 1) -> tuple[in
 
     Examples
     --------
-    >>> to_pair(2, "stride")
-    (2, 2)
+    >>> to_pair(2, "stride"), to_pair((2,), "stride")
+    ((2, 2), (2, 2))
     >>> to_pair(0, "stride")
     Traceback (most recent call last):
     ...
@@ -83,6 +84,8 @@ def to_pair(value: int | Sequence[int], name: str, minimum: int = 1) -> tuple[in
     """
     if isinstance(value, (str, bytes)) or not isinstance(value, Sequence):
         pair = (_as_int(value, name),) * 2
+    elif len(value) == 1:  # PyTorch's (k,): the same for both axes
+        pair = (_as_int(value[0], name),) * 2
     else:
         if len(value) != 2:
             raise ValueError(f"{name} must be an int or a pair (height, width), got {value!r}")
@@ -129,14 +132,16 @@ def as_padding_spec(padding: PaddingLike) -> PaddingSpec:
             )
         return padding  # type: ignore[return-value]
     if isinstance(padding, Sequence):
-        if len(padding) == 2:
+        if len(padding) == 1:  # PyTorch's (p,)
+            pads = (_as_int(padding[0], "padding"),) * 4
+        elif len(padding) == 2:
             pad_h, pad_w = (_as_int(item, "padding") for item in padding)
             pads = (pad_h, pad_h, pad_w, pad_w)
         elif len(padding) == 4:
             pads = tuple(_as_int(item, "padding") for item in padding)  # type: ignore[assignment]
         else:
             raise ValueError(
-                f"padding must have 2 values (h, w) or 4 (top, bottom, left, right), "
+                f"padding must have 1 value, 2 (h, w) or 4 (top, bottom, left, right), "
                 f"got {len(padding)}: {tuple(padding)!r}"
             )
     else:
@@ -372,6 +377,8 @@ def pad2d(
     if array.ndim < 2:
         raise ValueError(f"x must have at least 2 dimensions (H, W), got shape {array.shape}")
     check_padding_mode(mode)
+    if any(_as_int(pad, "pads") < 0 for pad in pads):  # F.pad crops; this one does not
+        raise ValueError(f"pads must be >= 0, got {tuple(pads)}")
     top, bottom, left, right = resolve_padding(tuple(pads))
     height, width = array.shape[-2:]
     check_pads_fit((top, bottom, left, right), (height, width), mode)

@@ -93,13 +93,6 @@ def _as_planes(x: ArrayLike, keep_small: bool = False) -> tuple[np.ndarray, tupl
     return array.reshape((-1,) + array.shape[-2:]), lead
 
 
-def _int_pair(value: IntPair, name: str, minimum: int) -> tuple[int, int]:
-    """Like :func:`to_pair`, also taking PyTorch's one-element tuples ``(k,)``."""
-    if isinstance(value, Sequence) and not isinstance(value, str) and len(value) == 1:
-        value = value[0]
-    return to_pair(value, name, minimum=minimum)
-
-
 def _shown(pair: Sequence[int]) -> int | tuple[int, ...]:
     """A pair as users wrote it: one int when both axes agree."""
     return pair[0] if len(set(pair)) == 1 else tuple(pair)
@@ -202,12 +195,10 @@ def _pool_windows(
     ceil_mode: bool,
 ) -> tuple[AxisWindows, AxisWindows]:
     """Check the pooling arguments in PyTorch's order and place the windows of each axis."""
-    kernel = _int_pair(kernel_size, "kernel_size", minimum=1)
+    kernel = to_pair(kernel_size, "kernel_size", minimum=1)
     empty = stride is None or (isinstance(stride, Sequence) and len(stride) == 0)
-    strides = kernel if empty else _int_pair(stride, "stride", minimum=1)  # type: ignore[arg-type]
-    dilations = _int_pair(dilation, "dilation", minimum=1)
-    if isinstance(padding, Sequence) and not isinstance(padding, str) and len(padding) == 1:
-        padding = padding[0]
+    strides = kernel if empty else to_pair(stride, "stride", minimum=1)  # type: ignore[arg-type]
+    dilations = to_pair(dilation, "dilation", minimum=1)
     top, bottom, left, right = resolve_padding(padding, shape, kernel, strides, dilations)
     limit = (kernel[0] // 2, kernel[1] // 2)
     if max(top, bottom) > limit[0] or max(left, right) > limit[1]:
@@ -843,8 +834,8 @@ def choose_median(
     >>> choose_median((3, 2160, 3840), 5)[0], choose_median((64, 64), 21)[0]
     ('network', 'scipy')
     """
-    kernel = _int_pair(kernel_size, "kernel_size", minimum=1)
-    strides = _int_pair(stride, "stride", minimum=1)
+    kernel = to_pair(kernel_size, "kernel_size", minimum=1)
+    strides = to_pair(stride, "stride", minimum=1)
     pixels = int(np.prod(shape[:-2], dtype=np.int64)) * shape[-2] * shape[-1]
     out_pixels = pixels // (strides[0] * strides[1])
     walls = median_times(out_pixels, kernel, strides, itemsize)
@@ -892,8 +883,8 @@ def choose_median_for(
     'network'
     """
     planes, _ = _as_planes(x, keep_small=True)
-    kernel = _int_pair(kernel_size, "kernel_size", minimum=1)
-    strides = _int_pair(stride, "stride", minimum=1)
+    kernel = to_pair(kernel_size, "kernel_size", minimum=1)
+    strides = to_pair(stride, "stride", minimum=1)
     itemsize = planes.dtype.itemsize
     if strides == (1, 1) and max(kernel) <= MAX_NETWORK_SIDE:
         itemsize = median_dtype(planes).itemsize
@@ -968,8 +959,8 @@ def median_filter2d(
             f"algorithm must be one of {', '.join(MEDIAN_ALGORITHMS)}, got {algorithm!r}"
         )
     planes, lead = _as_planes(x, keep_small=True)
-    kernel = _int_pair(kernel_size, "kernel_size", minimum=1)
-    strides = _int_pair(stride, "stride", minimum=1)
+    kernel = to_pair(kernel_size, "kernel_size", minimum=1)
+    strides = to_pair(stride, "stride", minimum=1)
     height, width = planes.shape[-2:]
     pads = resolve_padding(padding, (height, width), kernel, strides)
     check_padding_mode(padding_mode)
@@ -1001,7 +992,10 @@ def median_filter2d(
     same_size = (top + bottom, left + right) == (kernel[0] - 1, kernel[1] - 1)
     by_border = same_size and strides == (1, 1)
     median = _median_by_scipy_border if by_border else _median_of_padded
-    return _restore(median(planes, kernel, strides, pads, padding_mode), lead)
+    out = median(planes, kernel, strides, pads, padding_mode)
+    if np.isnan(planes).any():  # SciPy's selection drops or keeps NaN by its place
+        out[_nan_windows(planes, kernel, strides, pads, padding_mode)] = np.nan
+    return _restore(out, lead)
 
 
 def _result_dtype(planes: np.ndarray) -> np.dtype:
@@ -1070,17 +1064,39 @@ def _median_of_padded(
     from scipy import ndimage  # type: ignore[import-untyped]
 
     padded = pad2d(planes, pads, mode)
-    out_height = (padded.shape[1] - kernel[0]) // strides[0] + 1
-    out_width = (padded.shape[2] - kernel[1]) // strides[1] + 1
-    # The window starting at padded position r is SciPy's output r + k//2 (origin 0);
-    # SciPy's own border mode is never reached there.
     filtered = ndimage.median_filter(padded, size=(1, *kernel), mode="nearest")
-    out = filtered[
+    return np.ascontiguousarray(_window_starts(filtered, kernel, strides))
+
+
+def _window_starts(
+    filtered: np.ndarray, kernel: tuple[int, int], strides: tuple[int, int]
+) -> np.ndarray:
+    """The outputs of a SciPy filter of a padded array (origin 0) that are our windows:
+    the window starting at padded position r is SciPy's output r + k//2, every stride-th
+    (SciPy's own border mode is never reached there)."""
+    out_height = (filtered.shape[1] - kernel[0]) // strides[0] + 1
+    out_width = (filtered.shape[2] - kernel[1]) // strides[1] + 1
+    return filtered[
         :,
         kernel[0] // 2 : kernel[0] // 2 + (out_height - 1) * strides[0] + 1 : strides[0],
         kernel[1] // 2 : kernel[1] // 2 + (out_width - 1) * strides[1] + 1 : strides[1],
     ]
-    return np.ascontiguousarray(out)
+
+
+def _nan_windows(
+    planes: np.ndarray,
+    kernel: tuple[int, int],
+    strides: tuple[int, int],
+    pads: tuple[int, int, int, int],
+    mode: str,
+) -> np.ndarray:
+    """Which outputs' windows hold a NaN (a bool array of the output's shape)."""
+    from scipy import ndimage  # type: ignore[import-untyped]
+
+    padded = pad2d(np.isnan(planes).view(np.uint8), pads, mode)
+    return _window_starts(
+        ndimage.maximum_filter(padded, size=(1, *kernel), mode="nearest"), kernel, strides
+    ).astype(bool)
 
 
 __all__ = [
