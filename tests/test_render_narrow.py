@@ -296,3 +296,21 @@ def test_help_examples_fit_and_keep_their_indent(cli, monkeypatch):
     # A long example continues after a backslash; the comment goes under it.
     assert re.search(r"conv:64,k=7,s=2,p=3 \\ *\n       maxpool:k=3,s=2,p=1 conv:128,k=3,p=1", text)
     assert "\n   # 568,740,352 MACs, 4,210,088 params" in text
+
+
+@pytest.mark.parametrize(
+    ("args", "width"),
+    [(("--preset", "resnet50"), 80), (("--preset", "resnet50"), 60), (("--preset", "unet"), 80)],
+)
+def test_shape_keeps_every_layer_word_and_name_whole(cli, at_width, args, width):
+    """A network too wide even for the narrow table is printed as records: each layer's
+    word on its own line, its numbers as named fields under it, none cut or folded."""
+    at_width(width)
+    result = cli("shape", *args)
+    assert result.exit_code == 0, result.stderr
+    data = json.loads(cli("shape", *args, "--format", "json").stdout)
+    words = {layer["spec"] for layer in data["layers"]}
+    assert_whole(result.stdout, words | {"params", "MACs", "FLOPs"}, width)
+    assert "…" not in result.stdout
+    first = data["layers"][0]
+    assert f"1  {first['spec']}" in result.stdout.splitlines()[1]

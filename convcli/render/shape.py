@@ -245,6 +245,30 @@ class _Grid:
                 lines.append(" " * width)
         return "\n".join(lines) + "\n"
 
+    def records(self, width: int) -> str:
+        """The table as records, for a terminal too narrow even for its narrow form: each
+        row's position, layer and inputs on one line, then its other cells as ``name
+        value`` fields, wrapped between fields (never inside one) at ``width``."""
+        names = [name for name, _ in self.columns]
+        heads = [names.index(name) for name in ("#", "layer", "from") if name in names]
+        lines = [self.title]
+        for cells, _, _ in self.rows:
+            head = [cells[i] if names[i] != "from" else f"from {cells[i]}" for i in heads]
+            lines.append("  ".join(part for part in head if part.strip() not in ("", "from")))
+            fields = [
+                cell if name in ("output", "memory") else f"{name} {cell}"
+                for i, (name, cell) in enumerate(zip(names, cells, strict=True))
+                if i not in heads and cell
+            ]
+            line = "   "
+            for text in fields:
+                if len(line) > 3 and len(line) + 2 + len(text) > width:
+                    lines.append(line)
+                    line = "   "
+                line += ("  " if len(line) > 3 else "") + text
+            lines.append(line)
+        return "\n".join(lines) + "\n"
+
     def rich(self) -> Table:
         from rich import box
         from rich.markup import escape
@@ -357,7 +381,9 @@ def _print_table(report: ChainReport, channels_last: bool, depth: int | None = N
             sys.stdout.flush()
             return
     console = console or stdout_console()
-    if console.file is sys.stdout and not console.is_terminal and grid.width <= console.width:
+    if grid.width > width:  # even the narrow table: squeezed, Rich would cut and fold cells
+        console.print(grid.records(width), end="", highlight=False, markup=False)
+    elif console.file is sys.stdout and not console.is_terminal and grid.width <= console.width:
         sys.stdout.write(grid.text())
         sys.stdout.flush()
     else:
