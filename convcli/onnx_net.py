@@ -1836,6 +1836,10 @@ def _fix_input(
             file_text = _dims_text(dims[1:] if dims[0] in (None, 1) else dims)
             notes.append(f"note: INPUT {input_size} replaces the size of the model's "
                          f"input {entry.name!r}, {file_text}")  # fmt: skip
+        if dims[0] is not None and fixed[0] != dims[0]:  # a Reshape to [1, 512] keeps 1
+            notes.append(f"note: INPUT {input_size} gives input {entry.name!r} a batch of "
+                         f"{fixed[0]}; the model's is fixed at {dims[0]}, and shapes its "
+                         "graph holds as constants keep that batch")  # fmt: skip
         return dims, fixed, shape.batch, notes
     if any(d is None for d in dims[1:]):
         symbols = [_symbol(d) for d, v in zip(entry.type.tensor_type.shape.dim,

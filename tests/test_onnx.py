@@ -547,6 +547,21 @@ def test_cli_to_net_round_trip(cli, tmp_path):
     assert refused.exit_code == 1 and "that is the model being read" in refused.stderr
 
 
+def test_cli_a_batch_given_to_a_fixed_batch_model_is_said(cli):
+    """resnet18.onnx is exported with batch 1 (its Reshape keeps [1, 512]): a batch of 8
+    is said, and the operators it breaks are warned of, so --strict fails."""
+    fixed = cli("shape", "8x3x224x224", MODELS / "resnet18.onnx", "--format", "plain")
+    assert fixed.stderr.startswith(
+        "note: INPUT 8x3x224x224 gives input 'x' a batch of 8; the model's is fixed at 1, "
+        "and shapes its graph holds as constants keep that batch\n"
+        "warning: 2 ONNX operator(s) not counted"
+    )
+    strict = cli("shape", "8x3x224x224", MODELS / "resnet18.onnx", "--strict")
+    assert strict.exit_code == 1
+    dynamic = cli("shape", "8x3x224x224", MODELS / "resnet18_dynamic.onnx", "--format", "plain")
+    assert dynamic.exit_code == 0 and dynamic.stderr == "" and dynamic.stdout == "8x1000\n"
+
+
 def test_cli_to_net_reads_the_model_once(cli, tmp_path, monkeypatch):
     import convcli.onnx_net
 
