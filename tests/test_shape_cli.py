@@ -521,3 +521,17 @@ def test_shape_path_imports_no_numpy_scipy_or_pillow():
     )
     assert "112x112" in done.stdout
     assert done.stderr.rsplit("HEAVY:", 1)[-1] == ""
+
+
+@pytest.mark.parametrize(
+    ("words", "header"),
+    [
+        (("4x100", "conv1d:8,k=3,p=1"), "pads l,r"),
+        (("3x32x32", "conv:8,k=3,p=1"), "pads t,b,l,r"),
+        (("3x16x32x32", "conv3d:8,k=3,p=1"), "pads front,back,t,b,l,r"),
+    ],
+)
+def test_the_pads_column_names_the_sides_it_holds(cli, words, header):
+    result = cli("shape", *words)
+    assert result.exit_code == 0, result.stderr
+    assert f"  {header}  " in result.stdout.splitlines()[1]

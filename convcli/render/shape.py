@@ -283,6 +283,12 @@ class _Grid:
         return table
 
 
+def _pads_header(report: ChainReport) -> str:
+    """The pads column's name for the widest layer's sides (a 1-D layer has two)."""
+    rank = max([1, *(len(layer.padding) // 2 for layer in report.layers)])
+    return {1: "pads l,r", 2: "pads t,b,l,r"}.get(rank, "pads front,back,t,b,l,r")
+
+
 def _build_table(
     report: ChainReport, rows: list[LayerReport], channels_last: bool, narrow: bool
 ) -> _Grid:
@@ -309,7 +315,7 @@ def _build_table(
         columns.append(("window ops", {"justify": "right"}))
     if show_elementwise:
         columns.append(("element ops", {"justify": "right"}))
-    columns.append(("pads t,b,l,r" if not narrow else "pads", {"no_wrap": True}))
+    columns.append((_pads_header(report) if not narrow else "pads", {"no_wrap": True}))
     if narrow:
         columns.append(("RF/j/p", {"no_wrap": True}))
     else:
