@@ -35,6 +35,7 @@ from __future__ import annotations
 import math
 import os
 import re
+import shlex
 from collections import Counter, defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field, replace
@@ -1847,7 +1848,7 @@ def _fix_input(
         raise SpecError(
             f"{path}: input {entry.name!r} has symbolic sizes ({_dims_text(dims)}: "
             f"{', '.join(symbols)}); give INPUT, e.g. convcli shape "
-            f"{_example(dims, layout)} {path.name}"
+            f"{_example(dims, layout)} {shlex.quote(str(path))}"
         )
     fixed = [d if d is not None else 1 for d in dims]
     return dims, fixed, dims[0] if dims[0] not in (None, 1) else None, []

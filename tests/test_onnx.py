@@ -588,7 +588,8 @@ def test_cli_hostile_file_is_one_error_line(cli, tmp_path, name):
 def test_cli_symbolic_input_is_a_usage_error(cli):
     result = cli("shape", MODELS / "resnet18_dynamic.onnx")
     assert result.exit_code == 2
-    assert "give INPUT, e.g. convcli shape 3x224x224 resnet18_dynamic.onnx" in result.stderr
+    model = MODELS / "resnet18_dynamic.onnx"  # the path as given, to paste back
+    assert f"give INPUT, e.g. convcli shape 3x224x224 {model}\n" in result.stderr
 
 
 def test_plain_shape_path_imports_neither_onnx_nor_numpy():
