@@ -411,3 +411,15 @@ def test_an_empty_save_name_is_refused_in_words(cli, seed_files):
         2,
         "Error: --save needs a file name (.txt, .csv or .npy), got ''\n",
     )
+
+
+def test_json_follows_the_one_number_policy(cli, seed_files):
+    """Whole numbers as integers, as every other JSON of convcli writes them (it wrote
+    ``[[1.0, -1.0]]`` and ``"rmse": 0.0``); the full-precision fields keep float64."""
+    result = cli("learn", *seed_files, "--size", "1x2", "--format", "json")
+    assert result.exit_code == 0, result.stderr
+    text = result.stdout
+    assert '"kernel": [\n    [\n      1,\n      -1\n    ]\n  ]' in text
+    data = json.loads(text)
+    assert data["residual"]["rmse"] == 0 and isinstance(data["residual"]["rmse"], int)
+    assert data["conditioning"]["condition_number"] == pytest.approx(5**0.5, rel=1e-15)

@@ -12,6 +12,7 @@ import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from convcli.numbers import json_nested, json_number
 from convcli.render import (
     CsvTable,
     OutputFormat,
@@ -257,16 +258,14 @@ def kernel_file_text(
 # --------------------------------------------------------------------------------------------
 
 
-def _json_value(value: float) -> float | None:
-    return None if value != value or value in (float("inf"), float("-inf")) else float(value)
-
-
 def fit_json(
     fit: KernelFit,
     context: FitContext,
     saved: str | None = None,
 ) -> dict[str, Any]:
-    """The JSON document: stable keys, rounded and full-precision kernels.
+    """The JSON document: stable keys, rounded and full-precision kernels, numbers by the
+    one JSON policy (:func:`convcli.numbers.json_number`; the ``_full`` values and the
+    condition number keep float64's digits).
 
     Parameters
     ----------
@@ -278,29 +277,27 @@ def fit_json(
     bias = fit.rounded_bias()
     full_bias = fit.bias
     return {
-        "kernel": fit.rounded_kernel().tolist(),
-        "kernel_full": fit.kernel.tolist(),
+        "kernel": json_nested(fit.rounded_kernel()),
+        "kernel_full": json_nested(fit.kernel, None),
         "kernel_size": list(fit.kernel_size),
         "per_channel": fit.per_channel,
         "channels": fit.channels,
-        "bias": None if bias is None else (bias if isinstance(bias, float) else bias.tolist()),
-        "bias_full": None
-        if full_bias is None
-        else (full_bias if isinstance(full_bias, float) else full_bias.tolist()),
+        "bias": None if bias is None else json_nested(bias),
+        "bias_full": None if full_bias is None else json_nested(full_bias, None),
         "decimals": fit.decimals,
         "padding": list(fit.pads),
         "border": fit.border,
         "method": fit.method,
         "map": context.map_mode,
         "residual": {
-            "rmse": fit.rmse,
-            "max_error": fit.max_error,
-            "tolerance": fit.tolerance,
+            "rmse": json_number(fit.rmse),
+            "max_error": json_number(fit.max_error),
+            "tolerance": json_number(fit.tolerance),
             "units": context.units,
         },
         "fits": fit.fits,
         "conditioning": {
-            "condition_number": _json_value(fit.condition_number),
+            "condition_number": json_number(fit.condition_number, None),
             "verdict": conditioning_verdict(fit.condition_number),
             "rank": fit.rank,
             "unknowns": fit.unknowns,
