@@ -273,7 +273,7 @@ def upscaled(size: tuple[int, int], grain: bool) -> Image.Image:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--only", choices=("small", "4k", "big"))
     parser.add_argument("--task", choices=("sobel-x", "magnitude", "gaussian"))

@@ -284,7 +284,7 @@ def first_output(out: Path) -> np.ndarray:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--kernel", default="sobel-x", help="a named kernel (gaussian:2)")

@@ -607,7 +607,7 @@ def print_scaling(sizes: list[str], tables: list[dict[str, tuple[float, float | 
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--repeat", type=int, default=7, help="timed calls per operation")
     parser.add_argument("--image", type=Path, help="photograph to resize (default: a sample)")
     parser.add_argument(
@@ -618,6 +618,10 @@ def main() -> None:
     parser.add_argument("--skip-base", action="store_true", help="only issue 14's cases")
     parser.add_argument("--base-only", action="store_true", help="only the original table")
     args = parser.parse_args()
+    try:
+        import cv2  # noqa: F401  (the peer of every row)
+    except ImportError:
+        sys.exit("bench_core.py compares with OpenCV: pip install opencv-python-headless")
     sizes = args.size.split(",")
     verdicts: list[Verdict] = []
     tables = []

@@ -41,13 +41,15 @@ SHAPES = [
 
 
 def main() -> None:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
-    import torch
-    import torch.nn.functional as functional
-
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--repeat", type=int, default=7)
     args = parser.parse_args()
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")  # before torch starts OpenMP
+    try:
+        import torch
+        import torch.nn.functional as functional
+    except ImportError:
+        sys.exit("bench_transpose.py compares with torch: pip install torch==2.13.0 (CPU)")
     rng = np.random.default_rng(6)
     load = os.getloadavg()
     print(f"torch {torch.__version__} ({torch.get_num_threads()} threads), NumPy "

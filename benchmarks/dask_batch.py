@@ -195,7 +195,7 @@ def per_file(many: Sample, few: Sample, files: int) -> Sample:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--files", type=int, default=200)
     parser.add_argument("--runs", type=int, default=2)
     parser.add_argument("--disk-only", action="store_true", help="leave S3 out")

@@ -139,7 +139,7 @@ def whole_command(root: Path, before: Path, runs: int) -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--before", type=Path, help="time the whole command: this tree vs DIR")
     args = parser.parse_args()

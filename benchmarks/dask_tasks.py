@@ -173,7 +173,7 @@ def measure(folder: Path, out: Path, runs: int, work: dict[str, Callable]) -> di
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--files", type=int, default=120)
     parser.add_argument("--small", type=int, default=400)
     parser.add_argument("--runs", type=int, default=3)

@@ -119,7 +119,7 @@ def heavy_modules_imported(convcli: list[str]) -> tuple[list[str], int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--runs", type=int, default=15)
     parser.add_argument("--torch-python", default="/work/torchenv/bin/python")
     args = parser.parse_args()

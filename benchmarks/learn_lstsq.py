@@ -75,7 +75,7 @@ def solvers() -> dict[str, Callable[[np.ndarray, np.ndarray, tuple[int, int]], n
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--image", type=Path, default=ROOT / "samples" / "chelsea.png")
     arguments = parser.parse_args()

@@ -42,7 +42,7 @@ FILTERS = {"up": [2], "paeth": [4], "mixed": [0, 1, 2, 3, 4]}
 def main() -> int:
     import cv2
 
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--runs", type=int, default=5)
     runs = parser.parse_args().runs
     with Image.open(ROOT / "samples" / "chelsea.png") as image:

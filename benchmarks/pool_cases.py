@@ -155,7 +155,7 @@ def median_seconds(function: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--repeat", type=int, default=7, help="timed calls per operation")
     parser.add_argument("--size", default="3840x2160", help="image WIDTHxHEIGHT")
     args = parser.parse_args()

@@ -59,7 +59,7 @@ def median_ms(run: Callable[[], object], repeat: int) -> float:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--repeat", type=int, default=5)
     parser.add_argument("--algorithm", default="gemm", help="the core's engine (auto: it chooses)")
     parser.add_argument("--torch-threads", type=int, default=1, help="torch intra-op threads")

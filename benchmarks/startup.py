@@ -141,7 +141,7 @@ def print_instructions() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0].replace("\n", " "))
     parser.add_argument("--runs", type=int, default=30)
     parser.add_argument("--before", help="a directory holding an older convcli package")
     parser.add_argument(
