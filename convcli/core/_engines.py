@@ -846,6 +846,15 @@ class Separable(Engine):
     # pass writes whole, aligned output rows.
     pads_columns = True
 
+    def ieee_non_finite(self) -> bool:
+        """Whether no factor has a zero tap: the passes run the factors, whose tiny taps
+        the split snaps to 0 (a Gaussian's far tails), not the kernel's own taps."""
+        return all(
+            bool(column.all() and row.all())
+            for per_output in self.problem.rank1 or []
+            for column, row in per_output
+        )
+
     def __init__(self, problem: ConvProblem) -> None:
         super().__init__(problem)
         _, _, left, right = problem.pads
