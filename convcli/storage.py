@@ -82,15 +82,16 @@ def local_path(url: str, option: str = "INPUT") -> str:
     """A ``file://`` URL as a path; anything else unchanged.
 
     As RFC 8089 reads it: ``file:///x`` and ``file://localhost/x`` are the path ``/x`` of
-    this machine; a URL naming another host is a :class:`SpecError` naming ``option``
-    (fsspec read ``file://localhost/x`` as the relative path ``localhost/x``).
+    this machine, percent-decoded; a URL naming another host, or no path, is a
+    :class:`SpecError` naming ``option`` (fsspec read ``file://localhost/x`` as the
+    relative path ``localhost/x``, and an empty path became ``/``).
 
     Examples
     --------
     >>> local_path("file:///tmp/a.png"), local_path("file://localhost/tmp/a.png")
     ('/tmp/a.png', '/tmp/a.png')
-    >>> local_path("s3://b/a.png")
-    's3://b/a.png'
+    >>> local_path("s3://b/a.png"), local_path("file:///tmp/a%20b.png")
+    ('s3://b/a.png', '/tmp/a b.png')
     """
     if protocol(url) != "file":
         return url
@@ -100,7 +101,11 @@ def local_path(url: str, option: str = "INPUT") -> str:
             f"{option} '{url}': file:// names a file on host '{host}', not on this machine; "
             "give file:///PATH, file://localhost/PATH or the path"
         )
-    return slash + path or "/"
+    if not slash:  # file:// or file://localhost: a host without a path
+        raise SpecError(f"{option} '{url}' names no path; give file:///PATH or the path")
+    from urllib.parse import unquote
+
+    return unquote(slash + path)  # a space is %20 in a URL (Path.as_uri writes it so)
 
 
 def shared_by_processes(url: str) -> bool:
@@ -110,7 +115,10 @@ def shared_by_processes(url: str) -> bool:
 
 
 def join(prefix: str, relative: str) -> str:
-    """An object's URL under a prefix (``s3://b/out`` + ``a/x.png``)."""
+    """An object's URL under a prefix (``s3://b/out`` + ``a/x.png``; ``memory://`` +
+    ``x.png`` is ``memory://x.png``, not ``memory:/x.png``, a local path)."""
+    if prefix.endswith("://"):
+        return prefix + relative
     return prefix.rstrip("/") + "/" + relative
 
 

@@ -751,3 +751,38 @@ def test_a_recursive_listing_leaves_out_the_output_prefix_inside_it(tmp_path, sc
     found = find_inputs([given], recursive=True, exclude=out)
     # A second run never filters the first run's outputs again.
     assert sorted(Path(source.path).name for source in found) == [path.name for path in made]
+
+
+def test_a_store_or_file_url_without_a_path_never_writes_here_or_at_the_root(
+    cli, tmp_path, monkeypatch
+):
+    """-O memory:// wrote ./memory:/NAME (the join of an empty prefix), and -O file:// or
+    file://localhost wrote the batch into /."""
+    import fsspec
+
+    folder = tmp_path / "in"
+    make_images(folder, 1)
+    monkeypatch.chdir(tmp_path)
+    memory = cli("apply", folder / "img00.png", "-k", "box:3", "-O", "memory://", "-q")
+    assert (memory.exit_code, memory.stderr) == (0, "")
+    store = fsspec.filesystem("memory")
+    assert store.exists("/img00-box-3.png")
+    store.rm("/img00-box-3.png")
+    for url in ("file://", "file://localhost"):
+        refused = cli("apply", folder / "img00.png", "-k", "box:3", "-O", url)
+        assert refused.exit_code == 2
+        assert refused.stderr == (
+            f"Error: -O/--out-dir '{url}' names no path; give file:///PATH or the path\n"
+        )
+    assert sorted(path.name for path in tmp_path.iterdir()) == ["in"]
+    assert not Path("/img00-box-3.png").exists()
+
+
+def test_file_urls_are_percent_decoded(cli, tmp_path):
+    folder = tmp_path / "sp ace"
+    make_images(folder, 1)
+    source = (folder / "img00.png").as_uri()  # file:///.../sp%20ace/img00.png
+    assert "%20" in source
+    result = cli("apply", source, "-k", "box:3", "-O", f"{folder.as_uri()}/out", "-q")
+    assert (result.exit_code, result.stderr) == (0, "")
+    assert (folder / "out" / "img00-box-3.png").exists()
