@@ -110,8 +110,7 @@ def shorten(text: object, limit: int = _SHORT) -> str:
     >>> shorten("1" * 400, 30)
     '11111111111111... (400 chars)'
     """
-    flat = " ".join(str(text).split()) if "\n" in str(text) else str(text)
-    flat = visible(flat)  # a NUL or a zero-width space, shown as an escape
+    flat = visible(str(text))  # a line break, a NUL or a zero-width space, as its escape
     if len(flat) <= limit:
         return flat
     return f"{flat[: limit - 16]}... ({len(flat)} chars)"

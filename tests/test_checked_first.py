@@ -463,3 +463,11 @@ def test_to_net_never_replaces_a_pipe(cli, tmp_path):
         "writes a file whole and renames it into place; use --to-net - and redirect stdout\n",
     )
     assert stat.S_ISFIFO(fifo.stat().st_mode)
+
+
+def test_a_file_name_with_a_line_break_is_quoted_as_it_is(cli):
+    """limits.shorten flattened a line break to a space before escaping: the message named
+    another file ('bad name.txt')."""
+    result = cli("kernels", "@bad\nname.txt")
+    assert result.exit_code != 0
+    assert result.stderr == "Error: kernel file 'bad\\nname.txt': not found\n"
