@@ -160,7 +160,9 @@ def _in_units(value: int, units: tuple[tuple[str, int], ...], beyond: str) -> st
     """``value`` to three significant digits in the first of ``units`` where it stays
     below 1000 once rounded (``1e+03K`` is never written: 999,999 is ``1M``); past the
     largest unit, scientific notation followed by ``beyond``, never a unit with an
-    exponent (``2.74e+20T`` read as neither)."""
+    exponent (``2.74e+20T`` read as neither). In Python's integers: a NumPy int64 would
+    overflow in ``value * 2``."""
+    value = int(value)
     for name, scale in units:
         if value * 2 < 1999 * scale:  # value / scale < 999.5, in exact integers
             return f"{value / scale:.3g}{name}"

@@ -363,3 +363,13 @@ def test_learn_prints_its_fit_through_the_dispatcher(cli) -> None:
     table = cli(*pair, "--format", "table").stdout
     assert table.startswith("Recovered 3x3 kernel (least squares)\n")
     assert "conditioning" in table
+
+
+def test_compact_and_memory_take_numpy_and_float_counts():
+    import numpy as np
+
+    # value * 2 overflowed int64 (9e18 printed as '9e+15K'); a float raised in the integer
+    # arithmetic of the scientific form.
+    assert compact(np.int64(9 * 10**18)) == "9e+18"
+    assert compact(2.5e20) == "2.5e+20"
+    assert memory(np.int64(2**62)) == "4.61e+18 B"
