@@ -20,7 +20,8 @@ Public API
   ``Network.chain(layers)`` for a plain chain.
 - ``load_network(words, net, preset, width_mult, layer) -> Network``; ``Source`` (all
   of that and the INPUT) and ``Source.load()``: what ``shape`` and ``compare`` analyse;
-  ``size_network(source) -> ChainReport``: ``convcli shape``.
+  ``size_network(source) -> ChainReport``: load and walk in one call (``convcli shape``
+  loads once and calls ``analyze_network``, so that ``--to-net`` writes what it sized).
 - ``resolve_inputs(network, given=None, channels_last=False) -> (dict[str, Shape],
   notes)``: the input sizes read for the network's rank (``3x16x112x112`` before a
   ``conv3d`` is C x D x H x W).

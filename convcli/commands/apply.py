@@ -257,7 +257,8 @@ def apply(
             metavar="VALUES|FILE",
             help=(
                 "Bias added by the chain's kernel step, one value per output channel "
-                '(0.5, "1,2,3" or bias.npy): a 4-D (C_out,C_in,kh,kw) .npy kernel is a conv layer.'
+                '(0.5, "1,2,3" or bias.npy): a 4-D (C_out,C_in,kh,kw) kernel (.npy, or text '
+                "with || between output filters) is a conv layer."
             ),
             rich_help_panel=_STEPS,
         ),

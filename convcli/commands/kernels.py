@@ -41,7 +41,8 @@ def kernels(
             autocompletion=complete_step,
             help=(
                 "A named kernel or pool with arguments (gaussian:1.5,size=7), an inline matrix "
-                '("1 0 -1; 2 0 -2; 1 0 -1", "[[1,-1]]", "3x3: ..."; channels split by |) '
+                '("1 0 -1; 2 0 -2; 1 0 -1", "[[1,-1]]", "3x3: ..."; channels split by |, '
+                "output filters by ||) "
                 "or a file (@kernel.txt, kernel.npy, kernel.csv). Omit it to list the catalogue."
             ),
             show_default=False,
