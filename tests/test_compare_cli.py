@@ -285,3 +285,9 @@ def test_a_one_dimensional_kernel_is_not_split_at_double_the_cost(cli):
         "kernel 1 2 1: 1x3, SVD rank 1 (singular values 2.449)",
         "  already one-dimensional (1x3): nothing to split; direct 432 MACs (output 3x8x6)",
     ]
+
+
+def test_the_spatial_form_counts_its_kernels_with_thousands_separators(cli):
+    result = cli("compare", "512x14x14", "-k", "3", "-c", "512", "--kernel-matrix", "sobel-x")
+    assert result.exit_code == 0, result.stderr
+    assert "262,144 x (3x1 + 1x3)" in result.stdout

@@ -105,7 +105,7 @@ def kernels_text(result: LayerComparison, form: str) -> str:
         "depthwise": f"{middle} x {kh}x{kw}x1",
         "pointwise": f"{out_channels} x 1x1x{middle}",
         "separable": f"{middle} x {kh}x{kw}x1 + {out_channels} x 1x1x{middle}",
-        "spatial": f"{out_channels * in_channels} x ({kh}x1 + 1x{kw})",
+        "spatial": f"{thousands(out_channels * in_channels)} x ({kh}x1 + 1x{kw})",
     }[form]
 
 
