@@ -886,3 +886,23 @@ def test_a_gaussians_tiny_tails_still_read_a_nan(dtype):
     x[30, 30] = np.nan
     for algorithm in ("auto", "separable", "direct"):
         assert int(np.isnan(conv2d(x, kernel, padding=4, algorithm=algorithm)).sum()) == 81
+
+
+@pytest.mark.parametrize("algorithm", ["direct", "separable", "auto"])
+def test_outputs_no_nan_reaches_keep_their_bits_and_strips_agree(algorithm):
+    """Only the outputs whose windows read a NaN are computed again: the others have the
+    bits of the same image without it, and strips of rows give the whole image's bits."""
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(1, 48, 40)).astype(np.float32)
+    sobel = np.array([[1.0, 0, -1], [2, 0, -2], [1, 0, -1]], np.float32)
+    clean = conv2d(x, sobel, algorithm=algorithm)
+    x[0, 10, 7] = x[0, 30, 33] = np.nan
+    whole = conv2d(x, sobel, algorithm=algorithm)
+    reached = np.zeros(whole.shape, bool)
+    for row, col in ((10, 7), (30, 33)):
+        reached[0, max(0, row - 2) : row + 1, max(0, col - 2) : col + 1] = True
+    np.testing.assert_array_equal(np.isnan(whole), reached)
+    np.testing.assert_array_equal(whole[~reached], clean[~reached])
+    for start, stop in ((0, 17), (17, 29), (29, 46)):
+        strip = conv2d(x[:, start : stop + 2], sobel, algorithm=algorithm, rows_from=start)
+        np.testing.assert_array_equal(strip, whole[:, start:stop])

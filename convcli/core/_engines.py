@@ -31,8 +31,8 @@ window holds it, through a zero tap too (``0 x NaN`` is NaN). BLAS products do t
 themselves, and so do ``Direct`` and ``Separable`` for a kernel without a zero tap (boxes,
 Gaussians). For one with zero taps (Sobel), which they skip, and for the FFT, which spreads
 a NaN over its band, :func:`execute` runs the engine on a band's values with its non-finite
-ones taken as 0 and computes again, tap by tap with the zero taps kept, the output rows
-whose windows read a non-finite value (:class:`NonFiniteRows`). Finite bands pay one BLAS
+ones taken as 0 and computes again, tap by tap with the zero taps kept, the outputs whose
+windows read a non-finite value (:class:`NonFiniteRows`). Finite bands pay one BLAS
 product with a row of ones to find that out: an extra read of each band, 8-16% of a Sobel at 4K
 (Separable's vertical pass, in the cache, could tell the same for less: not done yet).
 """
@@ -1548,11 +1548,11 @@ def depthwise_direct(problem: ConvProblem) -> np.ndarray:
 
 
 class NonFiniteRows:
-    """The output rows of a band whose windows read a NaN or an infinity, computed again
-    with IEEE arithmetic for an engine that does not give it (see the module docstring).
+    """The outputs of a band whose windows read a NaN or an infinity, computed again with
+    IEEE arithmetic for an engine that does not give it (see the module docstring).
 
-    Which rows are redone depends only on the values each output row reads, so strips of
-    an image still give the whole image's bits.
+    Which outputs are redone depends only on the values each one reads (the rest keep the
+    engine's bits), so strips of an image still give the whole image's bits.
     """
 
     def __init__(self, problem: ConvProblem) -> None:
@@ -1581,7 +1581,8 @@ class NonFiniteRows:
     def mend(
         self, bad: np.ndarray, rows: PaddedRows, group: int, target: np.ndarray, corner: tuple
     ) -> None:
-        """Compute again the rows of ``target`` whose windows read a row marked in ``bad``.
+        """Compute again the outputs of ``target`` whose windows read a value that is not
+        finite (rows marked in ``bad``, then the columns in them), tap by tap.
 
         Parameters
         ----------
@@ -1597,22 +1598,51 @@ class NonFiniteRows:
             The band's first padded input row, and the piece's padded columns (start, stop).
         """
         p = self.problem
-        (kh, _), (eh, _) = p.kernel_size, p.effective_kernel
-        sh, dh = p.stride[0], p.dilation[0]
+        (kh, kw), (eh, ew) = p.kernel_size, p.effective_kernel
+        (sh, sw), (dh, dw) = p.stride, p.dilation
         row_start, col_start, col_stop = corner
-        count = target.shape[1]
-        hit = np.zeros(count, bool)
-        for i in range(kh):
-            hit |= bad[i * dh : i * dh + (count - 1) * sh + 1 : sh]
-        edges = np.flatnonzero(np.diff(np.concatenate(([0], hit.view(np.int8), [0]))))
-        for first, last in zip(edges[::2], edges[1::2], strict=True):
+        for first, last in _runs_hit(bad, target.shape[1], kh, sh, dh):
             top, bottom = row_start + first * sh, row_start + (last - 1) * sh + eh
             size = self.exact.group_in * (bottom - top) * (col_stop - col_start)
             block = rows.block(top, bottom, col_start, col_stop, np.empty(size, p.x.dtype))
-            part = target[:, first:last]
-            product = {"product": np.empty(part[0].size, p.x.dtype)}
-            with np.errstate(invalid="ignore", over="ignore"):  # NaN is the answer here
-                self.exact.run(block, group, part, product)
+            # Only the columns whose windows read a bad one: a NaN "no data" pixel under a
+            # 97x97 kernel is 97 columns of the row, not the image's width.
+            bad_columns = ~np.isfinite(block).all(axis=(0, 1))
+            for left, right in _runs_hit(bad_columns, target.shape[2], kw, sw, dw):
+                piece = block[:, :, left * sw : (right - 1) * sw + ew]
+                part = target[:, first:last, left:right]
+                kept = part.copy()  # the engine's bits, for the outputs no bad value reaches
+                product = {"product": np.empty(part[0].size, p.x.dtype)}
+                with np.errstate(invalid="ignore", over="ignore"):  # NaN is the answer here
+                    self.exact.run(piece, group, part, product)
+                reached = self._reached(~np.isfinite(piece).all(axis=0), part.shape[1:])
+                np.copyto(part, kept, where=~reached)
+
+    def _reached(self, bad: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        """Which outputs (``shape``) have a window holding a value marked in ``bad`` (the
+        piece's padded rows x columns): the window is rows x columns, so by rows, then
+        columns. Only they are redone: the others keep the engine's bits, whatever their
+        neighbours hold (strips of an image still give its bits)."""
+        p = self.problem
+        (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
+        rows, cols = shape
+        by_rows = np.zeros((rows, bad.shape[1]), bool)
+        for i in range(kh):
+            by_rows |= bad[i * dh : i * dh + (rows - 1) * sh + 1 : sh]
+        reached = np.zeros((rows, cols), bool)
+        for j in range(kw):
+            reached |= by_rows[:, j * dw : j * dw + (cols - 1) * sw + 1 : sw]
+        return reached
+
+
+def _runs_hit(bad: np.ndarray, count: int, taps: int, stride: int, spacing: int) -> list:
+    """``(start, stop)`` runs of the ``count`` outputs along an axis whose window (``taps``
+    taps ``spacing`` apart, windows ``stride`` apart) reads a position marked in ``bad``."""
+    hit = np.zeros(count, bool)
+    for i in range(taps):
+        hit |= bad[i * spacing : i * spacing + (count - 1) * stride + 1 : stride]
+    edges = np.flatnonzero(np.diff(np.concatenate(([0], hit.view(np.int8), [0]))))
+    return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
 
 def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
