@@ -32,7 +32,7 @@ themselves, and so do ``Direct`` and ``Separable`` for a kernel without a zero t
 Gaussians). For one with zero taps (Sobel), which they skip, and for the FFT, which spreads
 a NaN over its band, :func:`execute` runs the engine on a band's values with its non-finite
 ones taken as 0 and computes again, tap by tap with the zero taps kept, the outputs whose
-windows read a non-finite value (:class:`NonFiniteRows`). Finite bands pay one BLAS
+windows read a non-finite value (:class:`NonFiniteOutputs`). Finite bands pay one BLAS
 product with a row of ones to find that out: an extra read of each band, 8-16% of a Sobel at 4K
 (Separable's vertical pass, in the cache, could tell the same for less: not done yet).
 """
@@ -718,7 +718,7 @@ class Engine:
 
     def ieee_non_finite(self) -> bool:
         """Whether NaN and infinities reach every output whose window holds them, as IEEE
-        arithmetic (PyTorch) has it, so that no band needs :class:`NonFiniteRows`. Passes
+        arithmetic (PyTorch) has it, so that no band needs :class:`NonFiniteOutputs`. Passes
         that skip zero taps do, for a kernel without any (boxes, Gaussians)."""
         return not bool((self.problem.weight == 0).any())
 
@@ -1547,7 +1547,7 @@ def depthwise_direct(problem: ConvProblem) -> np.ndarray:
     return out
 
 
-class NonFiniteRows:
+class NonFiniteOutputs:
     """The outputs of a band whose windows read a NaN or an infinity, computed again with
     IEEE arithmetic for an engine that does not give it (see the module docstring).
 
@@ -1635,7 +1635,9 @@ class NonFiniteRows:
         return reached
 
 
-def _runs_hit(bad: np.ndarray, count: int, taps: int, stride: int, spacing: int) -> list:
+def _runs_hit(
+    bad: np.ndarray, count: int, taps: int, stride: int, spacing: int
+) -> list[tuple[int, int]]:
     """``(start, stop)`` runs of the ``count`` outputs along an axis whose window (``taps``
     taps ``spacing`` apart, windows ``stride`` apart) reads a position marked in ``bad``."""
     hit = np.zeros(count, bool)
@@ -1650,7 +1652,7 @@ def execute(problem: ConvProblem, algorithm: str) -> np.ndarray:
     if algorithm == "direct" and is_wide_depthwise(problem):
         return depthwise_direct(problem)
     engine = ENGINES[algorithm](problem)
-    non_finite = None if engine.ieee_non_finite() else NonFiniteRows(problem)
+    non_finite = None if engine.ieee_non_finite() else NonFiniteOutputs(problem)
     batch, _, _, width = problem.x.shape
     out = np.empty(problem.out_shape, problem.x.dtype)
     if out.size == 0:
