@@ -828,14 +828,18 @@ def test_visible_is_the_one_escape_of_messages():
     assert shorten("k\x00") == "k\\x00"  # shorten shows invisible characters the same way
 
 
-@pytest.mark.skipif(sys.platform != "linux", reason="macOS and Windows disks ignore case")
-def test_the_case_probe_says_false_on_this_linux_and_leaves_nothing(tmp_path):
+def test_the_case_probe_tells_this_disk_and_leaves_nothing(tmp_path):
     from convcli import imageio
 
-    assert imageio.ignores_case(tmp_path) is False
-    assert imageio.ignores_case(tmp_path / "new" / "deeper") is False  # asked where it goes
+    # What this disk does, asked another way: a file looked up by another case.
+    (tmp_path / "Probe").touch()
+    expected = (tmp_path / "probe").exists()  # False on Linux, True on macOS and Windows
+    (tmp_path / "Probe").unlink()
+    assert imageio.ignores_case(tmp_path) is expected
+    assert imageio.ignores_case(tmp_path / "new" / "deeper") is expected  # where it goes
     assert list(tmp_path.iterdir()) == []  # the probe is gone, no folder was made
-    assert imageio.ignores_case("/tmp") is False
+    if sys.platform == "linux":
+        assert imageio.ignores_case(tmp_path) is False
 
 
 def test_names_differing_only_by_case_are_one_output_on_a_disk_that_ignores_case(

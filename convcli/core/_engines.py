@@ -1625,24 +1625,24 @@ class NonFiniteOutputs:
         neighbours hold (strips of an image still give its bits)."""
         p = self.problem
         (kh, kw), (sh, sw), (dh, dw) = p.kernel_size, p.stride, p.dilation
-        rows, cols = shape
-        by_rows = np.zeros((rows, bad.shape[1]), bool)
-        for i in range(kh):
-            by_rows |= bad[i * dh : i * dh + (rows - 1) * sh + 1 : sh]
-        reached = np.zeros((rows, cols), bool)
-        for j in range(kw):
-            reached |= by_rows[:, j * dw : j * dw + (cols - 1) * sw + 1 : sw]
-        return reached
+        by_rows = _hits(bad, shape[0], kh, sh, dh)
+        return _hits(by_rows.T, shape[1], kw, sw, dw).T
+
+
+def _hits(bad: np.ndarray, count: int, taps: int, stride: int, spacing: int) -> np.ndarray:
+    """Which of ``count`` outputs along axis 0 have a window (``taps`` taps ``spacing``
+    apart, windows ``stride`` apart) reading a position marked in ``bad``; other axes kept."""
+    hit = np.zeros((count, *bad.shape[1:]), bool)
+    for i in range(taps):
+        hit |= bad[i * spacing : i * spacing + (count - 1) * stride + 1 : stride]
+    return hit
 
 
 def _runs_hit(
     bad: np.ndarray, count: int, taps: int, stride: int, spacing: int
 ) -> list[tuple[int, int]]:
-    """``(start, stop)`` runs of the ``count`` outputs along an axis whose window (``taps``
-    taps ``spacing`` apart, windows ``stride`` apart) reads a position marked in ``bad``."""
-    hit = np.zeros(count, bool)
-    for i in range(taps):
-        hit |= bad[i * spacing : i * spacing + (count - 1) * stride + 1 : stride]
+    """``(start, stop)`` runs of the outputs :func:`_hits` marks along one axis."""
+    hit = _hits(bad, count, taps, stride, spacing)
     edges = np.flatnonzero(np.diff(np.concatenate(([0], hit.view(np.int8), [0]))))
     return list(zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True))
 
