@@ -18,6 +18,12 @@ The places that must not be cut are kept whole in two ways:
   :func:`remove_leftovers` once an interruption has unwound, so a signal landing in an
   atomic write's own cleanup leaves nothing behind either.
 
+An Interrupted that never arrives is raised again: C code that runs the handler may
+clear what it raised (CPython's ``compile()`` does, and it runs whenever a module is
+imported without cached bytecode). The next section's end, or the end of the
+:func:`interruptible` stretch, raises it once more, so the command still stops before
+it publishes an output.
+
 A signal that was ignored when convcli started (a shell's background job has SIGINT
 ignored; ``nohup``) stays ignored, as Python itself does for SIGINT and coreutils do.
 
@@ -30,6 +36,7 @@ from __future__ import annotations
 import contextlib
 import os
 import signal
+import sys
 import threading
 from collections.abc import Iterator
 from typing import Any
@@ -98,6 +105,7 @@ class _State:
         self.previous: dict[int, Any] = {}  # handlers to restore when the outermost ends
         self.signum: int | None = None  # the first signal received
         self.raised = False  # ... and whether it was raised (or taken) already
+        self.thrown = False  # ... raised by the handler and not yet taken: it may vanish
         self.deferring = 0  # nesting of deferred(), main thread only
         self.leftovers: set[str] = set() if leftovers is None else leftovers
 
@@ -115,14 +123,22 @@ def _handler(signum: int, frame: object) -> None:
         return  # already stopping: let the cleanup finish
     state.signum = signum
     if not state.deferring:
-        state.raised = True
+        state.raised = state.thrown = True
         raise Interrupted(signum)
 
 
 def _raise_pending() -> None:
+    """Raise the signal noted in a deferred section; or raise again one that the handler
+    raised and that vanished: C code that runs Python's handlers may clear what they
+    raise (CPython 3.11's ``compile()``, parsing a module that has no bytecode cached,
+    as under ``PYTHONDONTWRITEBYTECODE``). An Interrupted on its way (a ``finally``
+    block's section) is not lost."""
     state = _state
-    if state.signum is not None and not state.raised:
-        state.raised = True
+    if state.signum is None:
+        return
+    lost = state.thrown and not isinstance(sys.exc_info()[1], Interrupted)
+    if not state.raised or lost:
+        state.raised, state.thrown = True, False
         raise Interrupted(state.signum)
 
 
@@ -201,7 +217,8 @@ class deferred:  # noqa: N801 (a context manager used like a function)
 @contextlib.contextmanager
 def interruptible() -> Iterator[None]:
     """Long work a signal may cut, inside :func:`deferred` sections: a signal noted before
-    it starts, or arriving during it, raises :class:`Interrupted`."""
+    it starts, or arriving during it, raises :class:`Interrupted` (at its end, if what
+    the handler raised vanished)."""
     if not _in_main_thread():
         yield
         return
@@ -209,6 +226,7 @@ def interruptible() -> Iterator[None]:
     try:
         _raise_pending()
         yield
+        _raise_pending()  # one whose Interrupted vanished on the way
     finally:
         _state.deferring = saved
 
@@ -221,7 +239,7 @@ def received() -> int | None:
 def take() -> int | None:
     """The signal received so far, now dealt with: it will not be raised."""
     if _state.signum is not None:
-        _state.raised = True
+        _state.raised, _state.thrown = True, False
     return _state.signum or None
 
 

@@ -10,6 +10,8 @@ pid is not mistaken for a survivor).
 
 from __future__ import annotations
 
+import ast
+import contextlib
 import os
 import random
 import re
@@ -336,6 +338,81 @@ def test_deferred_sections_hold_a_signal_until_they_end(fresh_handlers):
         assert _signals.received() == signal.SIGINT
         assert _signals.take() == signal.SIGINT  # taken: the section's end raises nothing
     assert "never" not in steps
+
+
+def swallowed(signum: int) -> None:
+    """The signal's handler runs and what it raises is dropped, as C code that clears the
+    error does (CPython's compile(), parsing a module without cached bytecode)."""
+    with contextlib.suppress(BaseException):
+        signal.raise_signal(signum)
+
+
+def test_a_signal_whose_exception_vanished_is_raised_at_the_next_section(fresh_handlers):
+    steps = []
+    with _signals.handled(), _signals.deferred():
+        with pytest.raises(_signals.Interrupted) as stopped, _signals.interruptible():
+            swallowed(signal.SIGTERM)
+            steps.append("went on")
+            with _signals.deferred():  # e.g. an atomic write making its temporary file
+                steps.append("section")
+            steps.append("never")
+        assert steps == ["went on", "section"] and stopped.value.exit_code == 143
+        _signals.take()
+    with _signals.handled(), _signals.deferred():
+        with pytest.raises(_signals.Interrupted), _signals.interruptible():
+            swallowed(signal.SIGINT)
+            steps.append("to the end")  # no section: the stretch's end raises it
+        assert _signals.take() == signal.SIGINT
+    assert steps[-1] == "to the end"
+
+
+def test_an_interruption_on_its_way_is_not_raised_again_by_a_cleanup(fresh_handlers):
+    cleaned = []
+    with _signals.handled(), _signals.deferred():
+        with pytest.raises(_signals.Interrupted), _signals.interruptible():
+            try:
+                signal.raise_signal(signal.SIGTERM)
+            finally:
+                with _signals.deferred():  # the atomic write's own cleanup
+                    cleaned.append("removed")
+                cleaned.append("after the cleanup")
+        _signals.take()
+    assert cleaned == ["removed", "after the cleanup"]
+
+
+COMPILE_SWALLOWS = """
+import importlib.util, signal
+from convcli import _signals
+path = importlib.util.find_spec("convcli.kernels").origin
+text = open(path, encoding="utf-8").read().replace("from __future__ import annotations", "")
+source = text * 8  # real code: the parser drops what a handler raised while it reads
+signal.signal(signal.SIGALRM, lambda *_: signal.raise_signal(signal.SIGTERM))
+outcomes = []
+for delay in range(2, 42, 4):  # milliseconds into compile()
+    with _signals.handled(), _signals.deferred():
+        try:
+            with _signals.interruptible():
+                signal.setitimer(signal.ITIMER_REAL, delay / 1000)
+                compile(source, "big.py", "exec")
+                signal.setitimer(signal.ITIMER_REAL, 0)
+                seen = _signals.received()
+            outcomes.append("lost" if seen else "no signal")
+        except _signals.Interrupted as stop:
+            outcomes.append(stop.exit_code)
+        _signals.take()
+print(outcomes)
+"""
+
+
+def test_a_signal_during_compile_still_stops_the_work():
+    """The real case: CPython's compile(), run by every import of a module without cached
+    bytecode (``PYTHONDONTWRITEBYTECODE``), drops what the handler raised while it parses
+    (CPython 3.11 here: at all ten delays); the stretch still ends Interrupted."""
+    run = subprocess.run(
+        [sys.executable, "-c", COMPILE_SWALLOWS], capture_output=True, text=True, timeout=60
+    )
+    outcomes = ast.literal_eval(run.stdout.splitlines()[-1])
+    assert 143 in outcomes and "lost" not in outcomes, outcomes
 
 
 def test_an_ignored_signal_stays_ignored(fresh_handlers):
