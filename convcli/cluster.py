@@ -15,8 +15,9 @@ SIGINT/SIGTERM cancel the pending tasks and leave a cluster convcli did not star
 
 ``ADDRESS`` follows Dask's own habits: ``tcp://host:8786`` (or ``host:8786``, as
 ``dask worker`` takes it); ``local`` or ``local:N`` starts a ``LocalCluster`` of N worker
-processes (one thread each, forked ready from a fork server started before this process
-imports distributed, without Dask's profiler and with its housekeeping slowed:
+processes (one thread each, forked ready from a fork server started as soon as the
+command's options are checked, before this process imports NumPy, the core or distributed:
+:func:`start_early`; without Dask's profiler and with its housekeeping slowed:
 :func:`_local_settings`) for this run; ``auto`` does what
 ``distributed.Client()`` does: the scheduler in ``DASK_SCHEDULER_ADDRESS`` (Dask's
 ``scheduler-address`` setting) if there is one, else a ``LocalCluster``.
@@ -37,13 +38,15 @@ import re
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from convcli import _signals
+from convcli import _signals, storage
 from convcli.errors import ConvcliError, SpecError
-from convcli.process import ApplyOptions, Outcome, Step, process_file
 
-__all__ = ["DaskRun", "connect", "files_per_task", "parse_address", "run_files"]
+if TYPE_CHECKING:  # the unit of work (NumPy, Pillow) is imported by the task that runs it
+    from convcli.process import ApplyOptions, Outcome, Step
+
+__all__ = ["DaskRun", "connect", "files_per_task", "parse_address", "run_files", "start_early"]
 
 #: ``retries=`` of every task: how often a task that raised (not a file that failed:
 #: those are outcomes, not exceptions) is tried again.
@@ -175,7 +178,8 @@ def run_files(
         One per file, in order; shorter when the task was cancelled (the batch stopped)
         between two files: the rest are not started, their outcomes are never read.
     """
-    from convcli import __version__
+    # Imported here, not above: importing this module stays light (start_early).
+    from convcli import __version__, process
 
     if version != __version__:
         why = f"worker runs convcli {__version__}, the client {version}"
@@ -185,7 +189,7 @@ def run_files(
     for source, output in zip(sources, outputs, strict=True):
         if outcomes and _cancelled():
             break
-        outcomes.append(process_file(source, output, steps, options))
+        outcomes.append(process.process_file(source, output, steps, options))
     return outcomes
 
 
@@ -526,9 +530,9 @@ class DaskRun:
 
 
 #: What every worker of a LocalCluster needs, imported once in the fork server the workers
-#: are forked from: Dask's worker, and convcli's task (:func:`run_files` imports the whole
-#: unit of work: NumPy, Pillow, the core).
-WORKER_MODULES = ("distributed", "convcli.cluster", "convcli._dask_worker")
+#: are forked from: Dask's worker, and convcli's task (:func:`run_files`) with the whole
+#: unit of work it runs (:mod:`convcli.process`: NumPy, Pillow, the core).
+WORKER_MODULES = ("distributed", "convcli.cluster", "convcli.process", "convcli._dask_worker")
 
 
 #: Dask's settings for the LocalCluster convcli starts that cut what its servers do besides
@@ -562,11 +566,11 @@ def _local_settings(preload: Sequence[str]) -> contextlib.ExitStack:
     :data:`WORKER_MODULES` and ``preload`` once: with Dask's default (``spawn``) each
     worker is a fresh interpreter importing distributed, NumPy, Pillow and convcli for
     itself, its first file waiting for them, and closing one took most of a second.
-    :func:`_start_fork_server` starts it at once, so that its imports run while this
-    process imports distributed. The server lives as long as this process: a later
-    LocalCluster here forks from it, with its imports and its environment (Dask still
-    hands every worker ``distributed.nanny.environ``). :data:`QUIET_SETTINGS` hold for
-    the run too.
+    :func:`_start_fork_server` starts it at once (if :func:`start_early` has not), so that
+    its imports run while this process imports distributed. The server lives as long as
+    this process: a later LocalCluster here forks from it, with its imports and its
+    environment (Dask still hands every worker ``distributed.nanny.environ``).
+    :data:`QUIET_SETTINGS` hold for the run too.
     """
     import multiprocessing
 
@@ -672,6 +676,43 @@ def _local_cluster(factory: Any, workers: int | None) -> Any:
     )
 
 
+def start_early(address: str, names: Sequence[str]) -> None:
+    """Start now what a LocalCluster for ``--dask ADDRESS`` waits for longest, its
+    workers' fork server (:func:`_local_settings`), so that the server's imports (~0.4 s)
+    run while this process imports the unit of work and lists and plans the batch;
+    :func:`connect` later finds it running. Nothing for a scheduler's address.
+
+    Light to call: this module imports neither Dask's ``distributed`` nor NumPy.
+
+    Parameters
+    ----------
+    address : str
+        ``--dask``'s value (checked here, before any listing).
+    names : sequence of str
+        The batch's inputs and output folder as given: their file systems
+        (:func:`convcli.storage.packages`) are imported by the server too.
+
+    Raises
+    ------
+    ConvcliError
+        Dask not installed (one line naming the extra), or a malformed address.
+    """
+    where, _ = parse_address(address)
+    if _is_local(where):
+        # The server stays; the settings are the run's (connect makes them again).
+        _local_settings(storage.packages(names)).close()
+
+
+def _is_local(where: str) -> bool:
+    """Whether ``--dask``'s parsed address means a LocalCluster (``local``, or ``auto``
+    without Dask's ``scheduler-address``)."""
+    try:
+        import dask
+    except ImportError:
+        raise ConvcliError(NO_DASK) from None
+    return where == "local" or (where == "auto" and not dask.config.get("scheduler-address", None))
+
+
 def connect(address: str, preload: Sequence[str] = ()) -> DaskRun:
     """A client for ``--dask ADDRESS`` (see the module docstring), its workers' convcli
     versions checked.
@@ -691,11 +732,7 @@ def connect(address: str, preload: Sequence[str] = ()) -> DaskRun:
         worker, or a worker without this convcli version.
     """
     where, workers = parse_address(address)
-    try:
-        import dask
-    except ImportError:
-        raise ConvcliError(NO_DASK) from None
-    local = where == "local" or (where == "auto" and not dask.config.get("scheduler-address", None))
+    local = _is_local(where)
     # A LocalCluster's settings and fork server come first: the server's imports then
     # run while this process imports distributed.
     settings = _local_settings(preload) if local else contextlib.ExitStack()

@@ -159,6 +159,64 @@ def test_the_fork_server_starts_first_with_the_environment_dask_gives_workers(tm
         assert worker["hash"] == int(seeded.stdout)
 
 
+CLI_SEEN = """
+import json, os, sys
+from multiprocessing import util
+
+spawned = []  # per fork server started: what this process had imported by then
+spawn = util.spawnv_passfds
+
+def spawn_and_tell(path, args, passfds):
+    if any("forkserver import main" in str(arg) for arg in args):
+        spawned.append([name for name in ("numpy", "convcli.process", "distributed")
+                        if name in sys.modules])
+    return spawn(path, args, passfds)
+
+if __name__ == "__main__":
+    util.spawnv_passfds = spawn_and_tell
+    from convcli.cli import main
+    try:
+        main()
+    finally:
+        with open(os.environ["SEEN_FILE"], "w") as seen:
+            json.dump(spawned, seen)
+"""
+
+
+def test_the_command_starts_the_fork_server_before_it_imports_the_unit_of_work(tmp_path):
+    """``apply -O --dask local`` starts its workers' fork server once the options are
+    checked, before it imports NumPy and the core and lists the inputs (the server's
+    imports run meanwhile); the cluster later forks from that one server."""
+    script = tmp_path / "cli.py"  # a file: the fork server re-imports __main__ by path
+    script.write_text(CLI_SEEN)
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pixels = np.random.default_rng(4).integers(0, 256, (24, 30), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "a.png")
+    seen_file = tmp_path / "seen.json"
+    run = subprocess.run(
+        [sys.executable, str(script), "apply", str(folder), "-k", "box:3",
+         "-O", str(tmp_path / "out"), "--dask", "local:2", "-q"],
+        capture_output=True, text=True, env={**os.environ, "SEEN_FILE": str(seen_file)},
+    )  # fmt: skip
+    assert (run.returncode, run.stderr) == (0, "")
+    assert json.loads(seen_file.read_text()) == [[]]
+    assert os.listdir(tmp_path / "out") == ["a-box-3.png"]
+
+
+def test_a_bad_dask_address_is_one_line_before_any_listing(tmp_path):
+    """The address is checked where the fork server would start: before the inputs are
+    listed (a missing folder is not the error told) and before any output folder."""
+    run = subprocess.run(
+        [*CONVCLI, "apply", str(tmp_path / "missing"), "-k", "box:3",
+         "-O", str(tmp_path / "out"), "--dask", "local:0"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert (run.returncode, run.stdout) == (2, "")
+    assert run.stderr.startswith("Error: --dask") and run.stderr.count("\n") == 1, run.stderr
+    assert os.listdir(tmp_path) == []
+
+
 def session_processes(session: int) -> list[str]:
     """The processes (pid and command) left in a session, the zombie-free ones."""
     left = []

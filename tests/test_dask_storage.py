@@ -619,7 +619,7 @@ def killer_plugin(poison: str, once: str, marker: str, starts: str):
     workers). Every start of a file appends its name to the file ``starts``.
 
     It acts per file, not per task (a task may hold several files, run in turn): set up
-    on each worker, it wraps the worker's ``convcli.cluster.process_file``, which the task
+    on each worker, it wraps the worker's ``convcli.process.process_file``, which the task
     calls for each file, so a poison kills its worker in the middle of a task, after the
     files before it were written. Defined in here so that it is pickled by value: the
     workers cannot import the tests."""
@@ -629,9 +629,9 @@ def killer_plugin(poison: str, once: str, marker: str, starts: str):
         name = "convcli-test-killer"
 
         def setup(self, worker):
-            from convcli import cluster
+            from convcli import process
 
-            run = getattr(cluster.process_file, "__wrapped__", cluster.process_file)
+            run = getattr(process.process_file, "__wrapped__", process.process_file)
 
             def process_file(source, output, steps, options):
                 name = Path(str(source)).name
@@ -647,7 +647,7 @@ def killer_plugin(poison: str, once: str, marker: str, starts: str):
                 os._exit(1)
 
             process_file.__wrapped__ = run
-            cluster.process_file = process_file
+            process.process_file = process_file
 
     return Killer()
 

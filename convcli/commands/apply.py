@@ -530,12 +530,6 @@ def apply(
     are filtered in strips of rows (same pixels, a fraction of the memory).
     """
     from convcli.errors import SpecError
-    from convcli.imageio import parse_matrix
-    from convcli.kernels import KernelStep, check_span, parse_step
-    from convcli.limits import MAX_DILATION, MAX_STRIDE, shorten
-    from convcli.pipeline import StepOptions, told_before_work
-    from convcli.process import ApplyOptions, MatrixInput, process_one
-    from convcli.render import note
 
     sources = list(inputs or [])
     for option, value in (("-o/--output", output), ("-O/--out-dir", out_dir)):
@@ -547,6 +541,9 @@ def apply(
             raise SpecError("give either INPUT files or --matrix, not both")
         if out_dir is not None:
             raise SpecError("-O/--out-dir writes one file per INPUT; --matrix gives no file")
+        from convcli.imageio import parse_matrix
+        from convcli.process import MatrixInput
+
         sources = [MatrixInput(parse_matrix(matrix, "--matrix"))]  # type: ignore[list-item]
     if not sources:
         raise SpecError(
@@ -570,9 +567,16 @@ def apply(
     )
     if force and skip_existing:
         raise SpecError("--force replaces existing outputs, --skip-existing keeps them: pick one")
-    if dask is not None and jobs is not None:  # -j would be ignored
-        raise SpecError("-j/--jobs sizes the local pool; with --dask the cluster's workers run")
     _check_stdout_output(output, to)
+    if dask is not None and out_dir is not None:
+        _start_dask(dask, jobs, [*sources, out_dir])
+    # The unit of work (NumPy, Pillow, the core), imported once the options are sound.
+    from convcli.kernels import KernelStep, check_span, parse_step
+    from convcli.limits import MAX_DILATION, MAX_STRIDE, shorten
+    from convcli.pipeline import StepOptions, told_before_work
+    from convcli.process import ApplyOptions, process_one
+    from convcli.render import note
+
     steps = [parse_step(text) for text in kernel]
     step_options = StepOptions(
         stride=_option_pair(stride, "-s/--stride", MAX_STRIDE),
@@ -722,6 +726,18 @@ def _check_batch_options(
         raise SpecError(f"{len(sources)} inputs given: use -O/--out-dir DIR to filter many files")
     if isinstance(sources[0], str) and os.path.isdir(sources[0]):
         raise SpecError(f"'{sources[0]}' is a folder: use -O/--out-dir DIR to filter its images")
+
+
+def _start_dask(address: str, jobs: int | None, names: list[str]) -> None:
+    """``--dask``: refuse -j beside it, and start what a LocalCluster waits for longest
+    now (:func:`convcli.cluster.start_early`), its workers' imports running while this
+    process imports the unit of work and lists the batch."""
+    from convcli.cluster import start_early
+    from convcli.errors import SpecError
+
+    if jobs is not None:  # -j would be ignored
+        raise SpecError("-j/--jobs sizes the local pool; with --dask the cluster's workers run")
+    start_early(address, names)
 
 
 def _run_batch(
