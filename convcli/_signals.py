@@ -20,9 +20,9 @@ The places that must not be cut are kept whole in two ways:
 
 An Interrupted that never arrives is raised again: C code that runs the handler may
 clear what it raised (CPython's ``compile()`` does, and it runs whenever a module is
-imported without cached bytecode). The next section's end, or the end of the
-:func:`interruptible` stretch, raises it once more, so the command still stops before
-it publishes an output.
+imported without cached bytecode). The next section's end, :func:`checkpoint` (just
+before an output is published) or the end of the :func:`interruptible` stretch raises
+it once more, so the command still stops, without publishing the output it was writing.
 
 A signal that was ignored when convcli started (a shell's background job has SIGINT
 ignored; ``nohup``) stays ignored, as Python itself does for SIGINT and coreutils do.
@@ -45,6 +45,7 @@ __all__ = [
     "SIGNALS",
     "Interrupted",
     "become_worker",
+    "checkpoint",
     "deferred",
     "die_with_parent",
     "for_process",
@@ -128,18 +129,29 @@ def _handler(signum: int, frame: object) -> None:
 
 
 def _raise_pending() -> None:
-    """Raise the signal noted in a deferred section; or raise again one that the handler
-    raised and that vanished: C code that runs Python's handlers may clear what they
-    raise (CPython 3.11's ``compile()``, parsing a module that has no bytecode cached,
-    as under ``PYTHONDONTWRITEBYTECODE``). An Interrupted on its way (a ``finally``
-    block's section) is not lost."""
+    """Raise the signal noted in a deferred section, or again one whose Interrupted vanished.
+
+    C code that runs Python's handlers may clear what they raise (CPython 3.11's
+    ``compile()``, parsing a module that has no bytecode cached). An Interrupted still on
+    its way (a ``finally`` block's cleanup runs this) is not lost.
+    """
     state = _state
     if state.signum is None:
         return
-    lost = state.thrown and not isinstance(sys.exc_info()[1], Interrupted)
-    if not state.raised or lost:
+    if not state.raised or (state.thrown and not _on_its_way()):
         state.raised, state.thrown = True, False
         raise Interrupted(state.signum)
+
+
+def _on_its_way() -> bool:
+    """Whether an Interrupted is being handled here, or is what the exception being
+    handled arose from (an OSError caught in a ``finally`` block's cleanup)."""
+    error = sys.exc_info()[1]
+    while error is not None:
+        if isinstance(error, Interrupted):
+            return True
+        error = error.__context__
+    return False
 
 
 def _enter() -> None:
@@ -229,6 +241,14 @@ def interruptible() -> Iterator[None]:
         _raise_pending()  # one whose Interrupted vanished on the way
     finally:
         _state.deferring = saved
+
+
+def checkpoint() -> None:
+    """Raise a signal that is due but has not reached this code (its Interrupted vanished
+    on the way): called just before an output is published. Nothing inside a
+    :func:`deferred` section or outside the main thread."""
+    if _in_main_thread() and not _state.deferring:
+        _raise_pending()
 
 
 def received() -> int | None:

@@ -1390,6 +1390,7 @@ def atomic_output(path: str | os.PathLike[str], *, force: bool = False) -> Itera
                 raise
             reason = str(error.strerror or error).lower()
             raise ConvcliError(f"output '{path}': {reason}") from None
+        _signals.checkpoint()  # a signal whose Interrupted vanished: not published
         _publish(temporary, target, force)
     finally:
         # A signal cutting this short leaves the file to _signals.remove_leftovers().

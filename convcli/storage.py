@@ -28,6 +28,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any
 
+from convcli import _signals
 from convcli.errors import ConvcliError, OutputExistsError, SpecError
 
 __all__ = [
@@ -250,6 +251,7 @@ def object_output(url: str, *, force: bool = False) -> Iterator[io.BytesIO]:
     fs, path = _filesystem(url, "-o/--output")
     buffer = io.BytesIO()
     yield buffer
+    _signals.checkpoint()  # a signal whose Interrupted vanished: not put
     options: dict[str, str] = {}
     try:
         if not force and protocol(url) in ("s3", "s3a"):

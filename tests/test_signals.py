@@ -375,9 +375,31 @@ def test_an_interruption_on_its_way_is_not_raised_again_by_a_cleanup(fresh_handl
             finally:
                 with _signals.deferred():  # the atomic write's own cleanup
                     cleaned.append("removed")
+                try:
+                    raise OSError("a cleanup that fails")
+                except OSError:
+                    with _signals.deferred():  # the Interrupted is its context
+                        cleaned.append("reported")
                 cleaned.append("after the cleanup")
         _signals.take()
-    assert cleaned == ["removed", "after the cleanup"]
+    assert cleaned == ["removed", "reported", "after the cleanup"]
+
+
+@pytest.mark.parametrize("where", ["file", "memory://"])
+def test_an_output_is_not_published_after_a_signal_that_vanished(tmp_path, fresh_handlers, where):
+    import fsspec
+
+    from convcli.imageio import atomic_output
+
+    target = tmp_path / "out.bin" if where == "file" else f"memory://{tmp_path.name}/out.bin"
+    with _signals.handled(), _signals.deferred():
+        stopped = pytest.raises(_signals.Interrupted)
+        with stopped, _signals.interruptible(), atomic_output(target) as handle:
+            handle.write(b"data")
+            swallowed(signal.SIGTERM)  # e.g. in an encoder's first import
+        _signals.take()
+    assert list(tmp_path.iterdir()) == []
+    assert not fsspec.filesystem("memory").exists(f"/{tmp_path.name}/out.bin")
 
 
 COMPILE_SWALLOWS = """
