@@ -183,10 +183,10 @@ if __name__ == "__main__":
 """
 
 
-def test_the_command_starts_the_fork_server_before_it_imports_the_unit_of_work(tmp_path):
-    """``apply -O --dask local`` starts its workers' fork server once the options are
-    checked, before it imports NumPy and the core and lists the inputs (the server's
-    imports run meanwhile); the cluster later forks from that one server."""
+def run_seen(tmp_path: Path, *options: str) -> tuple[subprocess.CompletedProcess, list]:
+    """``apply IN -k box:3 OPTIONS --dask local:2 -q`` through :data:`CLI_SEEN` on one
+    small image: the run, and what the command had imported as each fork server
+    started."""
     script = tmp_path / "cli.py"  # a file: the fork server re-imports __main__ by path
     script.write_text(CLI_SEEN)
     folder = tmp_path / "in"
@@ -195,13 +195,39 @@ def test_the_command_starts_the_fork_server_before_it_imports_the_unit_of_work(t
     Image.fromarray(pixels).save(folder / "a.png")
     seen_file = tmp_path / "seen.json"
     run = subprocess.run(
-        [sys.executable, str(script), "apply", str(folder), "-k", "box:3",
-         "-O", str(tmp_path / "out"), "--dask", "local:2", "-q"],
+        [sys.executable, str(script), "apply", str(folder), "-k", "box:3", *options,
+         "--dask", "local:2", "-q"],
         capture_output=True, text=True, env={**os.environ, "SEEN_FILE": str(seen_file)},
     )  # fmt: skip
+    return run, json.loads(seen_file.read_text())
+
+
+def test_the_command_starts_the_fork_server_before_it_imports_the_unit_of_work(tmp_path):
+    """``apply -O --dask local`` starts its workers' fork server once the options are
+    checked, before it imports NumPy and the core and lists the inputs (the server's
+    imports run meanwhile); the cluster later forks from that one server."""
+    run, spawned = run_seen(tmp_path, "-O", str(tmp_path / "out"))
     assert (run.returncode, run.stderr) == (0, "")
-    assert json.loads(seen_file.read_text()) == [[]]
+    assert spawned == [[]]
     assert os.listdir(tmp_path / "out") == ["a-box-3.png"]
+
+
+def test_no_fork_server_for_a_command_that_will_not_use_it(tmp_path):
+    """``--steps`` is for one matrix, and a ``memory://`` output folder is refused with
+    Dask (one process's memory): both refused once the steps are read, neither starts a
+    fork server."""
+    shown, spawned = run_seen(tmp_path, "-O", str(tmp_path / "out"), "--steps")
+    assert (shown.returncode, shown.stdout, spawned) == (2, "", [])
+    assert (
+        shown.stderr
+        == "Error: --steps prints the arithmetic of one matrix; -O/--out-dir is for files\n"
+    )
+    (tmp_path / "in").rename(tmp_path / "first")
+    refused, spawned = run_seen(tmp_path, "-O", "memory://out")
+    assert (refused.returncode, refused.stdout, spawned) == (2, "", [])
+    assert refused.stderr == (
+        "Error: --dask: memory:// lives in one process, which Dask workers cannot see\n"
+    )
 
 
 def test_a_bad_dask_address_is_one_line_before_any_listing(tmp_path):

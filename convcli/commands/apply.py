@@ -568,8 +568,7 @@ def apply(
     if force and skip_existing:
         raise SpecError("--force replaces existing outputs, --skip-existing keeps them: pick one")
     _check_stdout_output(output, to)
-    if dask is not None and out_dir is not None:
-        _start_dask(dask, jobs, [*sources, out_dir])
+    _start_dask(dask, jobs, sources, out_dir, teaching=show_steps or all_steps)
     # The unit of work (NumPy, Pillow, the core), imported once the options are sound.
     from convcli.kernels import KernelStep, check_span, parse_step
     from convcli.limits import MAX_DILATION, MAX_STRIDE, shorten
@@ -728,16 +727,30 @@ def _check_batch_options(
         raise SpecError(f"'{sources[0]}' is a folder: use -O/--out-dir DIR to filter its images")
 
 
-def _start_dask(address: str, jobs: int | None, names: list[str]) -> None:
+def _start_dask(
+    address: str | None,
+    jobs: int | None,
+    sources: list[str],
+    out_dir: str | None,
+    *,
+    teaching: bool,
+) -> None:
     """``--dask``: refuse -j beside it, and start what a LocalCluster waits for longest
     now (:func:`convcli.cluster.start_early`), its workers' imports running while this
-    process imports the unit of work and lists the batch."""
-    from convcli.cluster import start_early
+    process imports the unit of work and lists the batch. Not for a batch that will
+    not run on it: ``--show-steps`` shows one file here, and the batch refuses
+    ``memory://`` outputs (one process's memory) with Dask."""
+    from convcli import storage
     from convcli.errors import SpecError
 
+    if address is None or out_dir is None:  # --dask without -O was refused before
+        return
     if jobs is not None:  # -j would be ignored
         raise SpecError("-j/--jobs sizes the local pool; with --dask the cluster's workers run")
-    start_early(address, names)
+    if not teaching and storage.shared_by_processes(out_dir):
+        from convcli.cluster import start_early
+
+        start_early(address, [*sources, out_dir])
 
 
 def _run_batch(
