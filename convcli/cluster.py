@@ -35,6 +35,7 @@ import logging
 import math
 import os
 import re
+import signal
 import threading
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
@@ -634,9 +635,16 @@ def _start_fork_server(modules: Sequence[str]) -> None:
     """Start the fork server of the LocalCluster's workers now, importing ``modules``.
 
     Dask starts it with its first worker, once this process has imported distributed
-    (~0.4 s) and started the scheduler; its own imports (a fresh interpreter importing
-    distributed, NumPy, Pillow and convcli, ~1 s) then come after those, while a core
-    waits. Started here, it imports them while this process imports distributed.
+    and started the scheduler; its own imports (a fresh interpreter importing
+    distributed, NumPy, Pillow and convcli, ~0.4 s) then come after those, while a core
+    waits. Started here (by :func:`start_early`, or by :func:`connect`), it imports them
+    while this process imports its own.
+
+    Ctrl-C reaches the whole process group, the server too: SIGINT is blocked while it
+    is spawned, so it stays blocked in the server and the workers forked from it (they
+    leave Ctrl-C to this process; a Ctrl-C during the server's imports was a
+    KeyboardInterrupt traceback on the batch's stderr), and one that came meanwhile
+    reaches this process when it is unblocked.
 
     Its environment is the one Dask would have given it: a forked worker keeps the
     server's, and what ``pre-spawn-environ`` holds must be there when a process starts
@@ -647,13 +655,20 @@ def _start_fork_server(modules: Sequence[str]) -> None:
     their first file.
     """
     import multiprocessing
-    from multiprocessing import forkserver
+    from multiprocessing import forkserver, resource_tracker
 
     os.environ.update(pre_spawn_environ())
     # The last import freezes the ones before (Python's advice before forking).
     server = multiprocessing.get_context("forkserver")
     server.set_forkserver_preload([*modules, "convcli._frozen_preload"])
-    forkserver.ensure_running()
+    # Its resource tracker first: starting it unblocks SIGINT (CPython blocks and then
+    # unblocks it around the tracker's own spawn, the way this blocks it).
+    resource_tracker.ensure_running()
+    mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        forkserver.ensure_running()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, mask)
 
 
 def _local_cluster(factory: Any, workers: int | None) -> Any:

@@ -8,8 +8,10 @@ started it, and this one must not keep one for the rest of the session.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -258,6 +260,39 @@ def session_processes(session: int) -> list[str]:
         if int(fields[3]) == session and fields[0] != "Z":
             left.append(f"{entry.name} {command}")
     return left
+
+
+def fork_server_ticks(session: int) -> int | None:
+    """CPU ticks a session's fork server has used (None before it exists)."""
+    for line in session_processes(session):
+        pid, command = line.split(" ", 1)
+        if "forkserver import main" in command:
+            with contextlib.suppress(OSError):
+                fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                return int(fields[11]) + int(fields[12])
+    return None
+
+
+def test_ctrl_c_while_the_fork_server_imports_is_one_line(tmp_path):
+    """Ctrl-C reaches the whole process group, the fork server too, in the middle of its
+    ~0.4 s of imports: stderr is the one line of any interruption (no traceback from the
+    server), exit 130, no output folder, and no process left in the session."""
+    folder = tmp_path / "in"
+    folder.mkdir()
+    pixels = np.random.default_rng(5).integers(0, 256, (32, 40, 3), dtype=np.uint8)
+    Image.fromarray(pixels).save(folder / "a.png")
+    process = subprocess.Popen(
+        [*CONVCLI, "apply", str(folder), "-k", "box:3", "-O", str(tmp_path / "out"),
+         "--dask", "local:2"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),  # as from a shell
+    )  # fmt: skip
+    wait_for(lambda: (fork_server_ticks(process.pid) or 0) >= 3, "the server's imports", process)
+    os.killpg(process.pid, signal.SIGINT)
+    stdout, stderr = process.communicate(timeout=60)
+    assert (process.returncode, stdout, stderr) == (130, "", "Error: interrupted (SIGINT)\n")
+    wait_for(lambda: not session_processes(process.pid), "the session to empty", deadline=60.0)
+    assert sorted(os.listdir(tmp_path)) == ["in"]
 
 
 def test_an_error_after_the_cluster_started_leaves_no_process_and_no_output(tmp_path):
