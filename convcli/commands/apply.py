@@ -738,8 +738,8 @@ def _start_dask(
     """``--dask``: refuse -j beside it, and start what a LocalCluster waits for longest
     now (:func:`convcli.cluster.start_early`), its workers' imports running while this
     process imports the unit of work and lists the batch. Not for a batch that will
-    not run on it: ``--show-steps`` shows one file here, and the batch refuses
-    ``memory://`` outputs (one process's memory) with Dask."""
+    not run on it: ``--steps`` and ``--all-steps`` show one matrix here, and the batch
+    refuses ``memory://`` outputs (one process's memory) with Dask."""
     from convcli import storage
     from convcli.errors import SpecError
 
