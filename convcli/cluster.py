@@ -720,7 +720,8 @@ def start_early(address: str, names: Sequence[str]) -> None:
 
 def _is_local(where: str) -> bool:
     """Whether ``--dask``'s parsed address means a LocalCluster (``local``, or ``auto``
-    without Dask's ``scheduler-address``)."""
+    without Dask's ``scheduler-address``); :class:`ConvcliError` naming the extra when
+    Dask is not installed (Dask's config answers for ``auto``)."""
     try:
         import dask
     except ImportError:
