@@ -82,7 +82,7 @@ LET_GO_COUNT = 64
 #: The one line for ``--dask`` without its extra.
 NO_DASK = "--dask needs Dask: pip install 'convcli[dask]'"
 
-_LOCAL = re.compile(r"^local(?::(\d+))?$")
+_LOCAL = re.compile(r"^local(?::([-+]?\d+))?$")  # a sign: told the range, not the forms
 _SCHEMES = ("tcp://", "tls://", "ws://", "wss://", "ucx://", "inproc://")
 
 

@@ -728,7 +728,7 @@ def test_jobs_with_dask_is_refused_rather_than_ignored(cli, tmp_path):
                  "--dask", "local:2", "-j", "3")  # fmt: skip
     assert (result.exit_code, result.stderr) == (
         2,
-        "Error: -j/--jobs sizes the local pool; with --dask the cluster's workers run\n",
+        "Error: -j/--jobs sizes the local pool; with --dask the cluster's workers run: drop -j\n",
     )
 
 

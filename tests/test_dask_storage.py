@@ -115,6 +115,8 @@ def test_dask_option_values_and_misuse_are_one_error_line(cli, tmp_path):
     )
     many = cli("apply", tmp_path / "in", "-k", STEP, "-O", tmp_path / "out", "--dask", "local:0")
     assert many.stderr == "Error: --dask 'local:0': local:N takes 1 to 1024 workers\n"
+    minus = cli("apply", tmp_path / "in", "-k", STEP, "-O", tmp_path / "out", "--dask", "local:-1")
+    assert minus.stderr == "Error: --dask 'local:-1': local:N takes 1 to 1024 workers\n"
     single = cli(
         "apply", tmp_path / "in" / "img00.png", "-k", STEP, "-o", "x.png", "--dask", "local"
     )

@@ -746,7 +746,9 @@ def _start_dask(
     if address is None or out_dir is None:  # --dask without -O was refused before
         return
     if jobs is not None:  # -j would be ignored
-        raise SpecError("-j/--jobs sizes the local pool; with --dask the cluster's workers run")
+        raise SpecError(
+            "-j/--jobs sizes the local pool; with --dask the cluster's workers run: drop -j"
+        )
     if not teaching and storage.shared_by_processes(out_dir):
         from convcli.cluster import start_early
 
