@@ -376,7 +376,7 @@ def target_options(
         return _transposed_targets(size, target, kernel, dilation, stride)
     ke = effective_kernel(kernel, dilation)
     search = _PadSearch(size, target, kernel, dilation, kind, ceil_mode and kind in POOL_KINDS)
-    if search.ceil and (search.limit + 1) ** 2 * (stride or ke) > 20_000_000:
+    if search.ceil and (search.limit + 1) ** 2 * (stride or ke) > _CEIL_SEARCH:
         raise SpecError(
             f"--target with --ceil-mode searches every pad pair: kernel {kernel} is too large "
             "(at most about 160 with a given stride)"
@@ -384,13 +384,12 @@ def target_options(
     if stride is not None:
         return search.for_stride(stride)
     options = [option for s in range(1, ke + 1) for option in search.for_stride(s)]
-    if options:
-        return options
-    for s in range(ke + 1, max(size, target) + 1):
-        options = search.for_stride(s)
-        if options:
-            return options
-    return []
+    return options or search.least_stride_from(ke + 1)
+
+
+#: Output sizes computed at most by one ceil-mode ``--target`` search (every pad pair of
+#: every stride tried), which bounds its time.
+_CEIL_SEARCH = 20_000_000
 
 
 @dataclass(frozen=True)
@@ -442,6 +441,33 @@ class _PadSearch:
         smallest = self.totals(s)[0]
         before = max(0, smallest - self.limit)
         return [(before, smallest - before)]
+
+    def least_stride_from(self, first: int) -> list[TargetOption]:
+        """The options of the smallest stride from ``first`` on that gives ``target``.
+
+        Not by trying every stride up to the size (a 61-pixel input asked for 10**9 took
+        forever). In floor mode it is computed: a total padding P in ``0 .. 2 limit`` with
+        ``(t - 1) s <= size + P - ke < t s``. Ceil mode's output is floor mode's or one
+        more, so only the strides where floor mode gives ``t - 1`` or ``t`` are searched,
+        as many as the ceil search's budget allows.
+        """
+        t, spread, most = self.target, self.size - self.ke, self.size - self.ke + 2 * self.limit
+        low = max(first, spread // t + 1)  # size + P - ke < t s, for P >= 0
+        if not self.ceil:
+            return self.for_stride(low) if (t - 1) * low <= most else []
+        # Past the size (and the padded span) every stride gives the same output.
+        high = most // (t - 2) if t > 2 else max(most, self.size + self.limit) + 1
+        affordable = low + _CEIL_SEARCH // (self.limit + 1) ** 2
+        for s in range(low, min(high, affordable) + 1):
+            options = self.for_stride(s)
+            if options:
+                return options
+        if high > affordable:
+            raise SpecError(
+                f"--target {t} with --ceil-mode: no stride from {first} to {affordable} "
+                "gives it and the search stops there; give -s/--stride"
+            )
+        return []
 
     def for_stride(self, s: int) -> list[TargetOption]:
         """The TensorFlow ``SAME`` split if it lands on the target, then the symmetric

@@ -270,6 +270,45 @@ def test_target_options():
     ]
 
 
+@pytest.mark.parametrize(("kind", "ceil"), [("conv", False), ("maxpool", False), ("avgpool", True)])
+def test_a_target_past_the_kernel_gets_the_smallest_stride_that_reaches_it(kind, ceil):
+    """Small outputs from long inputs need strides past the kernel span: the options are
+    those of the smallest stride any padding within the limits brings to the target, as
+    trying every stride in turn finds it (here, on a grid small enough to try them)."""
+
+    def reaches(size: int, target: int, kernel: int, dilation: int, stride: int) -> bool:
+        ke = (kernel - 1) * dilation + 1
+        limit = ke - 1 if kind == "conv" else kernel // 2
+        pairs = [(b, a) for b in range(limit + 1) for a in range(limit + 1)]
+        if kind == "conv":
+            return any(conv_output_size(size, kernel, stride, p, dilation) == target for p in pairs)
+        return any(
+            pool_output_size(size, kernel, stride, p, dilation, ceil) == target for p in pairs
+        )
+
+    checked = 0
+    for size in range(1, 30):
+        for target in (1, 2, 3, 5):
+            for kernel, dilation in ((1, 1), (2, 1), (3, 1), (3, 2), (5, 1)):
+                ke = (kernel - 1) * dilation + 1
+                if any(reaches(size, target, kernel, dilation, s) for s in range(1, ke + 1)):
+                    continue  # the strides up to the span answer (test_target_options)
+                tried = range(ke + 1, size + 2 * ke + 2)
+                least = next((s for s in tried if reaches(size, target, kernel, dilation, s)), None)
+                found = target_options(size, target, kernel, dilation, None, kind, ceil)
+                assert {o.stride for o in found} == ({least} if least else set()), (size, target)
+                checked += 1
+    assert checked > 100  # the grid does reach the search past the span
+
+
+def test_a_target_far_from_the_input_is_answered_at_once():
+    """A target no stride reaches, or one a stride of half a billion reaches: answered
+    without trying the strides one by one (that took forever)."""
+    assert target_options(61, 999_999_999, 19, 34) == []
+    (option,) = target_options(999_999_999, 2, 3)
+    assert (option.stride, option.pads) == (499_999_999, (0, 0))
+
+
 def test_layer_built_in_code_has_a_word():
     layer = Layer("conv", out_channels=64, kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1))
     assert layer.to_word() == "conv:64,k=3,s=2,p=1"
