@@ -498,6 +498,10 @@ class _PadSearch:
         return f"padding={pads[0]}"
 
 
+#: Most strides a transposed ``--target`` search tries (each is a few integer operations).
+_STRIDES_TRIED = 100_000
+
+
 def _transposed_targets(
     size: int, target: int, kernel: int, dilation: int, stride: int | None
 ) -> list[TargetOption]:
@@ -506,16 +510,26 @@ def _transposed_targets(
 
     For a stride s the output is ``(size - 1) s - 2p + ke + op``; the smallest crop ``p``
     with ``op >= 0`` gives the least ``op``. Strides past ``(target + ke) / (size - 1)``
-    cannot reach the target; a one-pixel input needs ``max(s, d) > op >= target - ke``.
+    cannot reach the target, and those under ``(target - ke) / (size - 1)`` need more
+    ``output_padding`` than that one (or too much); a one-pixel input needs
+    ``max(s, d) > op >= target - ke``. More strides than :data:`_STRIDES_TRIED` between
+    those bounds (a huge kernel or target) are refused, not tried one by one.
     """
     ke = effective_kernel(kernel, dilation)
     if stride is not None:
         strides = range(stride, stride + 1)
     elif size > 1:
-        strides = range(1, min(target, (target + ke) // (size - 1)) + 1)
+        strides = range(
+            max(1, (target - ke) // (size - 1)), min(target, (target + ke) // (size - 1)) + 1
+        )
     else:  # the output ke - 2p + op does not depend on s, but op < max(s, d) does
         least_op = max(0, target - ke)
         strides = range(1 if dilation > least_op else max(1, least_op), target + 1)
+    if len(strides) > _STRIDES_TRIED:
+        raise SpecError(
+            f"--target {target} from {size}: {len(strides):,} strides to try with kernel "
+            f"{kernel}, dilation {dilation}; give -s/--stride"
+        )
     options: list[TargetOption] = []
     for s in strides:
         p = max(0, -(-((size - 1) * s + ke - target) // 2))

@@ -307,6 +307,17 @@ def test_a_target_far_from_the_input_is_answered_at_once():
     assert target_options(61, 999_999_999, 19, 34) == []
     (option,) = target_options(999_999_999, 2, 3)
     assert (option.stride, option.pads) == (499_999_999, (0, 0))
+    deconv = target_options(2, 999_999_999, 3, kind="deconv")
+    assert [(o.stride, o.pads, o.output_padding) for o in deconv] == [
+        (999_999_996, (0, 0), 0),
+        (999_999_998, (1, 1), 0),
+    ]
+    with pytest.raises(SpecError) as refused:  # a one-pixel input: every stride would do
+        target_options(1, 999_999_999, 2, 999_999_999, kind="deconv")
+    assert str(refused.value) == (
+        "--target 999999999 from 1: 999,999,999 strides to try with kernel 2, "
+        "dilation 999999999; give -s/--stride"
+    )
 
 
 def test_layer_built_in_code_has_a_word():

@@ -92,6 +92,9 @@ def test_any_net_file_gives_a_report_or_one_error_line(tmp_path_factory, tokens)
 def test_known_hangs_and_huge_numbers_are_quick():
     check("224", "-k", "32", "-d", "32", "--target", "32", "--format", "json")
     check("224", "--op", "deconv", "-k", "32", "-d", "32", "--target", "100000")
+    check("61", "-k", "19", "-d", "34", "--target", "999999999")  # no stride: tried them all
+    check("2", "--op", "deconv", "-k", "3", "--target", "999999999")
+    check("1", "--op", "deconv", "-k", "2", "-d", "999999999", "--target", "999999999")
     check("3x8x8", "deconv:4,k=3,s=999999999", "--format", "plain")
     check("3x8x8", "gap:999999999", "--format", "plain")
     check("1x" + "9" * 400, "-k", "3")
