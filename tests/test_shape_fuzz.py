@@ -7,8 +7,11 @@ and empty strings; examples are few enough to keep the suite fast on 2 cores.
 
 from __future__ import annotations
 
+import contextlib
+import signal
 import time
 import tracemalloc
+from collections.abc import Iterator
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -45,10 +48,32 @@ FAST = settings(
 )
 
 
+class Hung(BaseException):
+    """Past the deadline: a BaseException, so that the CLI's error boundary lets it out."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int, what: object) -> Iterator[None]:
+    """Fail a call that hangs instead of hanging the suite (a search that tried a
+    billion strides one by one hung CI once)."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Hung(f"{what}: still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 def check(*args: str) -> None:
     tracemalloc.start()
     start = time.perf_counter()
-    result = invoke("shape", *args)
+    with deadline(60, args):
+        result = invoke("shape", *args)
     elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
