@@ -383,6 +383,8 @@ def target_options(
         )
     if stride is not None:
         return search.for_stride(stride)
+    if ke > _STRIDES_TRIED:  # every stride up to the span is listed: not a billion
+        raise _too_many_strides(target, size, ke, kernel, dilation)
     options = [option for s in range(1, ke + 1) for option in search.for_stride(s)]
     return options or search.least_stride_from(ke + 1)
 
@@ -498,8 +500,17 @@ class _PadSearch:
         return f"padding={pads[0]}"
 
 
-#: Most strides a transposed ``--target`` search tries (each is a few integer operations).
-_STRIDES_TRIED = 100_000
+#: Most strides a ``--target`` search without ``-s`` tries: a kernel span of 10,000 lists
+#: ~50,000 options in 0.5 s; past it the list (and the time) grows with its square.
+_STRIDES_TRIED = 10_000
+
+
+def _too_many_strides(target: int, size: int, count: int, kernel: int, dilation: int) -> SpecError:
+    """The refusal of a ``--target`` search with more than :data:`_STRIDES_TRIED` strides."""
+    return SpecError(
+        f"--target {target} from {size}: {count:,} strides to try with kernel {kernel}, "
+        f"dilation {dilation}; give -s/--stride"
+    )
 
 
 def _transposed_targets(
@@ -526,10 +537,7 @@ def _transposed_targets(
         least_op = max(0, target - ke)
         strides = range(1 if dilation > least_op else max(1, least_op), target + 1)
     if len(strides) > _STRIDES_TRIED:
-        raise SpecError(
-            f"--target {target} from {size}: {len(strides):,} strides to try with kernel "
-            f"{kernel}, dilation {dilation}; give -s/--stride"
-        )
+        raise _too_many_strides(target, size, len(strides), kernel, dilation)
     options: list[TargetOption] = []
     for s in strides:
         p = max(0, -(-((size - 1) * s + ke - target) // 2))

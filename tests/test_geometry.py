@@ -318,6 +318,12 @@ def test_a_target_far_from_the_input_is_answered_at_once():
         "--target 999999999 from 1: 999,999,999 strides to try with kernel 2, "
         "dilation 999999999; give -s/--stride"
     )
+    with pytest.raises(SpecError) as refused:  # every stride up to the span would be listed
+        target_options(61, 23, 999_999_999, 23)
+    assert str(refused.value) == (
+        "--target 23 from 61: 22,999,999,955 strides to try with kernel 999999999, "
+        "dilation 23; give -s/--stride"
+    )
 
 
 def test_layer_built_in_code_has_a_word():
