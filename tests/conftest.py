@@ -10,7 +10,7 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -35,6 +35,39 @@ def invoke(*args: str, input: bytes | str | None = None) -> Result:
     runner = CliRunner()
     result = runner.invoke(app, [str(a) for a in args], input=input, catch_exceptions=False)
     return Result(result.exit_code, result.stdout, result.stderr)
+
+
+#: ``CONVCLI_FUZZ_SCALE=N`` runs every property test with N times its examples (the
+#: suite's counts keep it fast on two cores; a deep run before a release or after a change
+#: to parsing or a search: see CONTRIBUTING.md).
+FUZZ_SCALE = max(1, int(os.environ.get("CONVCLI_FUZZ_SCALE", "1")))
+
+
+def fuzz_examples(count: int) -> int:
+    """A property test's ``max_examples``: ``count``, times ``CONVCLI_FUZZ_SCALE``."""
+    return count * FUZZ_SCALE
+
+
+class Hung(BaseException):
+    """Past a :func:`deadline`: a BaseException, so that the CLI's error boundary (and
+    Hypothesis, which does not shrink it) lets it out at once."""
+
+
+@contextlib.contextmanager
+def deadline(seconds: int, what: object) -> Iterator[None]:
+    """Fail a call still running after ``seconds`` instead of hanging the suite (a search
+    that tried a billion strides one by one hung CI once). SIGALRM: main thread only."""
+
+    def stop(signum: int, frame: object) -> None:
+        raise Hung(f"{what}: still running after {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, stop)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 @pytest.fixture

@@ -14,6 +14,7 @@ from hypothesis import strategies as st
 import convcli
 from convcli._threads import helper_threads
 from convcli.core import _engines, _median, _strips, conv2d, conv_transpose2d, pool
+from tests.conftest import fuzz_examples
 
 K = np.array([[0, 1], [2, 3]])
 
@@ -384,7 +385,9 @@ def conv_problems(draw):
     )
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=fuzz_examples(150), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(conv_problems())
 def test_every_algorithm_agrees_with_direct(problem):
     try:
@@ -808,7 +811,9 @@ def _ieee_reference(problem: dict) -> np.ndarray:
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-@settings(max_examples=120, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=fuzz_examples(120), deadline=None, suppress_health_check=[HealthCheck.too_slow]
+)
 @given(conv_problems(), st.integers(0, 2**32 - 1), st.integers(1, 3), st.sampled_from([0, 0.3]))
 def test_nan_and_infinities_reach_every_window_that_reads_them(problem, seed, count, zeros):
     """Zero taps too (Sobel's middle column, a kernel's zeros, a box's dilation gaps): a

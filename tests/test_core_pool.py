@@ -22,7 +22,7 @@ from convcli.core.pool import (
     min_pool2d,
     pool_output_size,
 )
-from tests.conftest import DATA
+from tests.conftest import DATA, fuzz_examples
 
 FUNCTIONS = {"max": max_pool2d, "min": min_pool2d, "avg": avg_pool2d}
 ARANGE9 = np.arange(9).reshape(3, 3)
@@ -305,7 +305,7 @@ def _fits(x, args, dilation) -> bool:
     return True
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=fuzz_examples(300), deadline=None)
 @given(
     problem=pooling_problems(),
     strip_bytes=st.sampled_from([1, 200, 1 << 20]),
@@ -331,7 +331,7 @@ def test_algorithms_agree_with_direct(problem, strip_bytes, threads):
                 assert np.allclose(got, reference, rtol=1e-5, atol=1e-5)
 
 
-@settings(max_examples=200, deadline=None)
+@settings(max_examples=fuzz_examples(200), deadline=None)
 @given(
     blocks=st.tuples(st.integers(1, 5), st.integers(1, 5)),
     kernel=st.tuples(st.integers(1, 4), st.integers(1, 4)),
@@ -347,7 +347,7 @@ def test_reshape_agrees_with_direct(blocks, kernel, extra, seed):
         assert np.allclose(got, reference, rtol=1e-6, atol=1e-6)
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=fuzz_examples(300), deadline=None)
 @given(
     size=st.integers(1, 30),
     kernel=st.integers(1, 12),
@@ -451,7 +451,7 @@ def test_median_filter_matches_scipy_per_channel(mode, scipy_mode):
     assert np.array_equal(got, expected)
 
 
-@settings(max_examples=150, deadline=None)
+@settings(max_examples=fuzz_examples(150), deadline=None)
 @given(
     shape=st.tuples(st.integers(1, 9), st.integers(1, 9)),
     kernel=st.tuples(st.integers(1, 6), st.integers(1, 6)),
@@ -512,7 +512,7 @@ def test_public_api_is_lazy_and_complete():
 # ------------------------------------------------ 3x3 median: the sorted-columns network
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=fuzz_examples(60), deadline=None)
 @given(
     height=st.integers(1, 12),
     width=st.integers(1, 12),

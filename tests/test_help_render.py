@@ -28,6 +28,7 @@ from typer.testing import CliRunner
 import convcli.render.help as help_render
 from convcli.cli import COMMANDS, app
 from convcli.commands._help import HelpfulCommand, show_help
+from tests.conftest import fuzz_examples
 
 COMMAND_NAMES = ["", *COMMANDS]
 
@@ -184,7 +185,7 @@ _MARKUP_PIECES = ["[", "]", "/", "\\", "b", "bold", "dim", " ", ":", "x", "=", "
                   "[bold]", "[/bold]", ":smile:", "\n"]  # fmt: skip
 
 
-@settings(max_examples=500, deadline=None)
+@settings(max_examples=fuzz_examples(500), deadline=None)
 @given(st.lists(st.sampled_from(_MARKUP_PIECES), max_size=14))
 def test_markup_text_is_what_rich_reads(pieces):
     text = "".join(pieces)
@@ -209,7 +210,7 @@ _WORDS = st.lists(
 )  # fmt: skip
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=fuzz_examples(400), deadline=None)
 @given(words=_WORDS, width=st.integers(min_value=1, max_value=30),
        overflow=st.sampled_from(["fold", "ellipsis"]))  # fmt: skip
 def test_wrap_is_what_rich_wraps(words, width, overflow):

@@ -25,7 +25,7 @@ from PIL import Image
 from convcli import imageio
 from convcli.cli import app
 from convcli.errors import ConvcliError
-from tests.conftest import invoke
+from tests.conftest import deadline, fuzz_examples, invoke
 
 # The conftest runner, through the real error boundary (ConvcliGroup.main), with the Typer
 # group built once: building it (and the apply command's 30 options) for every example
@@ -33,7 +33,7 @@ from tests.conftest import invoke
 _GROUP = typer.main.get_command(app)
 
 FAST = settings(
-    max_examples=100,
+    max_examples=fuzz_examples(100),
     deadline=None,
     suppress_health_check=[
         HealthCheck.too_slow,
@@ -41,7 +41,7 @@ FAST = settings(
         HealthCheck.data_too_large,
     ],
 )
-FILES = settings(FAST, max_examples=300)
+FILES = settings(FAST, max_examples=fuzz_examples(300))
 
 SECONDS = 10.0
 PEAK_BYTES = 200 * 2**20
@@ -115,7 +115,7 @@ def check(*args: object, stdin: bytes | None = None) -> None:
     tracemalloc.start()
     start = time.perf_counter()
     try:
-        with mock.patch("typer.testing._get_command", return_value=_GROUP):
+        with deadline(60, args), mock.patch("typer.testing._get_command", return_value=_GROUP):
             result = invoke(*map(str, args), input=stdin)
     finally:
         elapsed = time.perf_counter() - start

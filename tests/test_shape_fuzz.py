@@ -7,17 +7,15 @@ and empty strings; examples are few enough to keep the suite fast on 2 cores.
 
 from __future__ import annotations
 
-import contextlib
-import signal
 import time
 import tracemalloc
-from collections.abc import Iterator
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from convcli.geometry import KINDS
-from tests.conftest import invoke
+from tests.conftest import Hung, deadline, fuzz_examples, invoke
 
 NUMBERS = st.one_of(
     st.integers(-3, 40).map(str),
@@ -42,31 +40,10 @@ SIZE = st.one_of(
 )
 
 FAST = settings(
-    max_examples=40,
+    max_examples=fuzz_examples(40),
     deadline=None,
     suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture],
 )
-
-
-class Hung(BaseException):
-    """Past the deadline: a BaseException, so that the CLI's error boundary lets it out."""
-
-
-@contextlib.contextmanager
-def deadline(seconds: int, what: object) -> Iterator[None]:
-    """Fail a call that hangs instead of hanging the suite (a search that tried a
-    billion strides one by one hung CI once)."""
-
-    def stop(signum: int, frame: object) -> None:
-        raise Hung(f"{what}: still running after {seconds} s")
-
-    previous = signal.signal(signal.SIGALRM, stop)
-    signal.alarm(seconds)
-    try:
-        yield
-    finally:
-        signal.alarm(0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 def check(*args: str) -> None:
@@ -129,3 +106,9 @@ def test_known_hangs_and_huge_numbers_are_quick():
     check("--preset", "mobilenet_v1", "--width-mult", "inf")
     check("--preset", "mobilenet_v1", "--width-mult", "nan")
     check("--net", "/dev/zero")
+
+
+def test_a_call_past_its_deadline_fails_instead_of_hanging():
+    with pytest.raises(Hung, match=r"^spin: still running after 1 s$"), deadline(1, "spin"):
+        while True:
+            pass

@@ -15,6 +15,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from tests.conftest import fuzz_examples
+
 SHAPE = ["shape", "224", "-k", "3", "-s", "2", "-p", "1"]
 
 # Run convcli's entry point as the console script does, then report on the process.
@@ -157,7 +159,7 @@ def test_shape_compiles_no_pattern_of_its_own(shape_run):
 _SIZE_CHARS = st.text(st.sampled_from("0123x×*XfFt+-٣ \n"), max_size=12)
 
 
-@settings(max_examples=800, deadline=None)
+@settings(max_examples=fuzz_examples(800), deadline=None)
 @given(text=st.one_of(_SIZE_CHARS, st.text(max_size=8)))
 def test_size_readers_read_as_the_patterns_did(text):
     import re

@@ -22,7 +22,7 @@ from rich.console import Console
 
 from convcli.presets import preset_names
 from convcli.render import PIPE_WIDTH, stdout_is_plain, wrap_like_rich
-from tests.conftest import SAMPLES, invoke
+from tests.conftest import SAMPLES, fuzz_examples, invoke
 
 
 def rich_prints(text: str, width: int) -> str:
@@ -43,7 +43,7 @@ _WORDS = st.lists(
 )
 
 
-@settings(max_examples=400, deadline=None)
+@settings(max_examples=fuzz_examples(400), deadline=None)
 @given(words=_WORDS, width=st.integers(min_value=4, max_value=60))
 def test_wrap_like_rich_is_what_rich_prints(words, width):
     text = " ".join(words)
@@ -64,7 +64,7 @@ _RICH_SPECIAL = re.compile(r"\[|(:(\S*?)(?:(?:\-)(emoji|text))?:)|[^\x20-\x7e]")
 _WORD = re.compile(r"\s*\S+\s*")
 
 
-@settings(max_examples=600, deadline=None)
+@settings(max_examples=fuzz_examples(600), deadline=None)
 @given(text=st.one_of(st.text(max_size=30), st.text(st.sampled_from(" :ab-[\t"), max_size=30)))
 def test_wrap_like_rich_reads_text_as_the_patterns_did(text):
     from convcli.render import _rich_changes, _words

@@ -22,6 +22,7 @@ from convcli.steps import (
     conv_transpose_arithmetic,
     pool_arithmetic,
 )
+from tests.conftest import fuzz_examples
 
 MATRIX = "0 1 2; 3 4 5; 6 7 8"
 
@@ -346,7 +347,11 @@ def conv_cases(draw):
     return x, weight, bias, stride, padding, dilation, groups, mode
 
 
-@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.filter_too_much])
+@settings(
+    max_examples=fuzz_examples(60),
+    deadline=None,
+    suppress_health_check=[HealthCheck.filter_too_much],
+)
 @given(conv_cases())
 def test_every_printed_conv_sum_equals_the_core(case):
     x, weight, bias, stride, padding, dilation, groups, mode = case
@@ -361,7 +366,7 @@ def test_every_printed_conv_sum_equals_the_core(case):
     )
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=fuzz_examples(60), deadline=None)
 @given(
     st.sampled_from(["max", "avg", "min", "median"]), st.integers(1, 6), st.integers(1, 6),
     small, small, small, small, st.integers(0, 1), st.integers(0, 1), st.booleans(),
@@ -391,7 +396,7 @@ def test_every_printed_pool_value_equals_the_core(
     _check_layer(layer, reference)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=fuzz_examples(40), deadline=None)
 @given(
     st.integers(1, 2), st.integers(1, 4), st.integers(1, 4), small, small, small, small,
     st.integers(0, 1), st.integers(0, 1), st.integers(0, 1), st.integers(1, 2),
@@ -421,7 +426,7 @@ STEP_WORDS = ["0 1; 2 3", "1,-1", "sobel-x", "sobel", "box:2", "maxpool:2", "avg
               "minpool:2,s=1", "median:3", "maxpool:3,s=2,ceil=yes", "diff-y", "1 | 2"]  # fmt: skip
 
 
-@settings(max_examples=30, deadline=None)
+@settings(max_examples=fuzz_examples(30), deadline=None)
 @given(
     st.lists(st.sampled_from(STEP_WORDS), min_size=1, max_size=3), st.integers(4, 7),
     st.sampled_from([None, (2, 2)]), st.sampled_from([None, (1, 1, 1, 1), "same"]),
