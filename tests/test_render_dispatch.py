@@ -373,3 +373,25 @@ def test_compact_and_memory_take_numpy_and_float_counts():
     assert compact(np.int64(9 * 10**18)) == "9e+18"
     assert compact(2.5e20) == "2.5e+20"
     assert memory(np.int64(2**62)) == "4.61e+18 B"
+
+
+def test_a_batch_csv_has_every_field_of_the_json_records(capsys) -> None:
+    from convcli.batch import BatchItem, BatchReport
+    from convcli.render.apply import BatchView
+
+    items = [
+        BatchItem("a.png", "o/a.png", "done", notes=["one", "two"], seconds=0.25, retries=1),
+        BatchItem("b.png", "o/b.png", "skipped", note="output exists"),
+    ]
+    report = BatchReport(items, cluster="local:2")
+    render(BatchView(report), OutputFormat.csv)
+    records = BatchView(report).to_dict()["files"]
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].split(",") == list(records[0]) == [
+        "input", "output", "status", "error", "note", "notes", "seconds", "retries"
+    ]  # fmt: skip
+    assert lines[1:] == [
+        'a.png,o/a.png,done,,,"one',
+        'two",0.25,1',
+        "b.png,o/b.png,skipped,,output exists,,0.0,0",
+    ]

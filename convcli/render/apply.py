@@ -397,8 +397,9 @@ def batch_summary(report: BatchReport) -> str:
 
 
 def batch_records(report: BatchReport) -> list[dict[str, Any]]:
-    """One record per file: input, output, status, error (and note, the notes told of it,
-    seconds; on Dask, retries)."""
+    """One record per file, its fields in :func:`record_fields`' order: input, output,
+    status, error, note (why a file was skipped), notes (what stderr told of it), seconds;
+    on Dask, retries."""
     records: list[dict[str, Any]] = []
     for item in report.items:
         record = {
@@ -416,6 +417,13 @@ def batch_records(report: BatchReport) -> list[dict[str, Any]]:
     return records
 
 
+def record_fields(report: BatchReport) -> list[str]:
+    """The fields of :func:`batch_records`: JSON's per-file keys and CSV's columns."""
+    fields = ["input", "output", "status", "error", "note", "notes", "seconds"]
+    return fields + ["retries"] if report.cluster is not None else fields
+
+
+#: The columns a reader scans in the plain and table reports (CSV has every field).
 _REPORT_COLUMNS = ["input", "output", "status", "error", "notes"]
 
 #: Between a file's notes in the ``notes`` cell of the csv, plain and table reports: a line
@@ -428,8 +436,9 @@ NOTES_SEPARATOR = "\n"
 class BatchView(ResultView):
     """A batch's per-file report (``--format`` with ``-O``).
 
-    CSV, plain and table: ``input``, ``output``, ``status``, ``error``, ``notes`` (joined
-    by :data:`NOTES_SEPARATOR`).
+    CSV: JSON's per-file fields (:func:`record_fields`), the notes joined by
+    :data:`NOTES_SEPARATOR`. Plain and table: ``input``, ``output``, ``status``,
+    ``error``, ``notes``.
 
     JSON: ``{"files": [{"input", "output", "status", "error", "note", "notes", "seconds"},
     ...],
@@ -454,12 +463,13 @@ class BatchView(ResultView):
             summary["cluster"] = report.cluster
         return {"files": batch_records(report), "summary": summary}
 
-    def _rows(self) -> list[list[str]]:
+    def _rows(self, columns: list[str] = _REPORT_COLUMNS) -> list[list[str]]:
         records = batch_records(self.report)
-        return [[_cell(record[key]) for key in _REPORT_COLUMNS] for record in records]
+        return [[_cell(record[key]) for key in columns] for record in records]
 
     def csv_table(self) -> CsvTable:
-        return _REPORT_COLUMNS, self._rows()
+        columns = record_fields(self.report)
+        return columns, self._rows(columns)
 
     def plain_lines(self) -> list[str]:
         # One line per file: a tab or a newline in a name is shown escaped (CSV quotes it).
@@ -475,11 +485,13 @@ class BatchView(ResultView):
         stdout_console().print(table)
 
 
-def _cell(value: str | list[str] | None) -> str:
+def _cell(value: str | list[str] | float | None) -> str:
     """A report's value as a cell: the notes joined by :data:`NOTES_SEPARATOR`, each one
-    line; a name or an error as it is; None as empty."""
+    line; a name or an error as it is; a number as JSON writes it; None as empty."""
     if isinstance(value, list):
         return NOTES_SEPARATOR.join(visible(note) for note in value)
+    if isinstance(value, int | float):
+        return repr(value)
     return value or ""
 
 
