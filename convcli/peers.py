@@ -575,9 +575,16 @@ def _rows(weight: np.ndarray) -> list[str]:
 
 
 def _python_matrix(weight: np.ndarray, dtype: str = "np.float32") -> str:
-    """``np.array([[...]], dtype)``; a kernel of fractions n/d as whole numbers ``/ d``."""
+    """``np.array([[...]], dtype)``; a kernel of fractions n/d as whole numbers ``/ d``; one
+    tap repeated more often than a table shows as ``np.full`` (box:1025: the same values
+    as its literal, which was 24 MB)."""
     import numpy as np
 
+    from convcli.limits import MAX_TABLE_CELLS
+
+    tap = weight.flat[0]
+    if weight.size > MAX_TABLE_CELLS and bool(np.all(weight == tap)):
+        return f"np.full({weight.shape}, {_number(tap)}, {dtype})"
     scale = _integer_scale(weight)
     if scale == 1:
         return "np.array([" + ", ".join(f"[{row}]" for row in _rows(weight)) + f"], {dtype})"

@@ -292,6 +292,31 @@ def test_kernels_as_opencv_calls_blur_for_a_box_too_large_to_print(cli, monkeypa
     )
 
 
+def test_kernels_as_python_writes_one_repeated_tap_as_np_full(monkeypatch):
+    """box:1025 --as scipy printed a literal of a million taps (24 MB): a kernel of one tap
+    repeated more often than a table shows is np.full, with the same values."""
+    import convcli.peers
+
+    calls = []
+    number = convcli.peers.format_number
+    monkeypatch.setattr(
+        convcli.peers, "format_number", lambda *a, **k: calls.append(a) or number(*a, **k)
+    )
+    lines = peer_call(parse_step("box:1025,border=zeros"), PEERS["scipy"])
+    assert lines[1:3] == [
+        "k = np.full((1025, 1025), 9.518143961927424e-07, float)",
+        "out = ndimage.correlate(f, k, mode='constant')",
+    ]
+    assert len(calls) == 1  # one tap formatted, not a million
+    for step in ("box:65", "box:1025", "box:5x1025"):
+        weight = parse_step(step).weight
+        made = peer_call(parse_step(step), PEERS["scipy"])[1].removeprefix("k = ")
+        assert np.array_equal(eval(made, {"np": np, "float": float}), weight), step
+    ones = str(np.ones((65, 65), int).tolist())  # equal taps, no mean: filter2D, in float32
+    assert peer_call(parse_step(ones), PEERS["opencv"])[0] == "k = np.full((65, 65), 1, np.float32)"
+    assert "np.array(" in peer_call(parse_step("box:64"), PEERS["scipy"])[1]  # 4,096 taps: a table
+
+
 def test_integer_scale_tries_every_scale_at_once():
     """The smallest scale up to 4096 that makes every tap whole (1 when none does), the
     answer the one-scale-at-a-time loop gave, on kernels of any size."""
