@@ -382,9 +382,11 @@ def target_options(
             "(at most about 160 with a given stride)"
         )
     if stride is not None:
+        search.check_listable(range(stride, stride + 1))
         return search.for_stride(stride)
     if ke > _STRIDES_TRIED:  # every stride up to the span is listed: not a billion
         raise _too_many_strides(target, size, ke, kernel, dilation)
+    search.check_listable(range(1, ke + 1))
     options = [option for s in range(1, ke + 1) for option in search.for_stride(s)]
     return options or search.least_stride_from(ke + 1)
 
@@ -431,10 +433,33 @@ class _PadSearch:
                 if pool_output_size(self.size, self.kernel, s, (b, a), self.dilation, True)
                 == self.target]  # fmt: skip
 
+    def even_totals(self, s: int) -> range:
+        """The even totals of :meth:`totals`: each is a symmetric padding (floor mode)."""
+        totals = self.totals(s)
+        return range(totals.start + totals.start % 2, totals.stop, 2)
+
+    def check_listable(self, strides: range) -> None:
+        """Refuse a list longer than :data:`_OPTIONS_LISTED` before making it: the
+        symmetric paddings of ``strides`` are counted, not listed (``shape 1 -k 32 -d 100
+        --target 1`` listed 2.4 million options in 16 s and 1.5 GB)."""
+        if self.ceil:  # bounded by the ceil search's budget
+            return
+        count = sum(len(self.even_totals(s)) for s in strides)
+        if count <= _OPTIONS_LISTED:
+            return
+        where = f"stride {strides.start}" if len(strides) == 1 else (
+            f"strides {strides.start} to {strides.stop - 1:,}"
+        )  # fmt: skip
+        raise SpecError(
+            f"--target {self.target} from {self.size}: {count:,} paddings reach it at {where} "
+            f"with kernel {self.kernel}, dilation {self.dilation} ({_OPTIONS_LISTED:,} are "
+            "listed at most)" + ("" if len(strides) == 1 else "; give -s/--stride")
+        )
+
     def _symmetric(self, s: int, found: list[Pair]) -> list[Pair]:
         if self.ceil:
             return [pads for pads in found if pads[0] == pads[1]]
-        return [(p // 2, p // 2) for p in self.totals(s) if p % 2 == 0 and p // 2 <= self.limit]
+        return [(p // 2, p // 2) for p in self.even_totals(s)]  # totals stop at 2 limit
 
     def _fallback(self, s: int, found: list[Pair]) -> list[Pair]:
         """The smallest asymmetric pair, when neither SAME nor a symmetric pair works."""
@@ -500,9 +525,14 @@ class _PadSearch:
         return f"padding={pads[0]}"
 
 
-#: Most strides a ``--target`` search without ``-s`` tries: a kernel span of 10,000 lists
-#: ~50,000 options in 0.5 s; past it the list (and the time) grows with its square.
+#: Most strides a ``--target`` search without ``-s`` tries; past it the list (and the
+#: time) grows with the square of the kernel span.
 _STRIDES_TRIED = 10_000
+
+#: Most symmetric paddings a ``--target`` search lists (with at most one more option a
+#: stride: TensorFlow's SAME split or the smallest asymmetric pair). More than anyone
+#: reads; ~0.1 s.
+_OPTIONS_LISTED = 10_000
 
 
 def _too_many_strides(target: int, size: int, count: int, kernel: int, dilation: int) -> SpecError:

@@ -326,6 +326,30 @@ def test_a_target_far_from_the_input_is_answered_at_once():
     )
 
 
+def test_a_target_with_more_paddings_than_anyone_reads_is_refused_before_listing():
+    """A one-pixel input reaches 1 with every stride and ~stride/2 symmetric paddings
+    each: 2.4 million options took 16 s and 1.5 GB; a given stride alone, 50 million."""
+    with pytest.raises(SpecError) as refused:
+        target_options(1, 1, 32, 100)
+    assert str(refused.value) == (
+        "--target 1 from 1: 2,405,601 paddings reach it at strides 1 to 3,101 with kernel 32, "
+        "dilation 100 (10,000 are listed at most); give -s/--stride"
+    )
+    with pytest.raises(SpecError) as refused:
+        target_options(1, 1, 99_999_999, 1, 99_999_999, kind="dwconv")
+    assert str(refused.value) == (
+        "--target 1 from 1: 50,000,000 paddings reach it at stride 99999999 with kernel "
+        "99999999, dilation 1 (10,000 are listed at most)"
+    )
+    # What is counted is what would be listed: under the bound, every symmetric padding
+    # that gives the target, by brute force (span 187: pads up to 186 a side).
+    listed = {(o.stride, o.pads[0]) for o in target_options(1, 1, 32, 6) if o.pads[0] == o.pads[1]}
+    every = {
+        (s, p) for s in range(1, 188) for p in range(187) if conv_output_size(1, 32, s, p, 6) == 1
+    }
+    assert listed == every and 8_000 < len(every) <= 10_000
+
+
 def test_layer_built_in_code_has_a_word():
     layer = Layer("conv", out_channels=64, kernel=(3, 3), stride=(2, 2), padding=(1, 1, 1, 1))
     assert layer.to_word() == "conv:64,k=3,s=2,p=1"
