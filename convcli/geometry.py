@@ -376,10 +376,12 @@ def target_options(
         return _transposed_targets(size, target, kernel, dilation, stride)
     ke = effective_kernel(kernel, dilation)
     search = _PadSearch(size, target, kernel, dilation, kind, ceil_mode and kind in POOL_KINDS)
-    if search.ceil and (search.limit + 1) ** 2 * (stride or ke) > _CEIL_SEARCH:
+    if search.ceil and search.ceil_tries * (1 if stride else ke) > _CEIL_SEARCH:
         raise SpecError(
-            f"--target with --ceil-mode searches every pad pair: kernel {kernel} is too large "
-            "(at most about 160 with a given stride)"
+            f"--target with --ceil-mode tries the paddings of every stride up to the kernel "
+            f"span: kernel {kernel}, dilation {dilation} has too many; give -s/--stride"
+            if stride is None
+            else f"--target with --ceil-mode: kernel {kernel} is too large to search"
         )
     if stride is not None:
         search.check_listable(range(stride, stride + 1))
@@ -391,9 +393,9 @@ def target_options(
     return options or search.least_stride_from(ke + 1)
 
 
-#: Output sizes computed at most by one ceil-mode ``--target`` search (every pad pair of
-#: every stride tried), which bounds its time.
-_CEIL_SEARCH = 20_000_000
+#: Paddings a ceil-mode ``--target`` search tries at most (:attr:`_PadSearch.ceil_tries`
+#: a stride), which bounds its time: ~1 s, counting and listing.
+_CEIL_SEARCH = 400_000
 
 
 @dataclass(frozen=True)
@@ -402,7 +404,7 @@ class _PadSearch:
 
     Per side at most ``ke - 1`` of padding is considered, ``kernel // 2`` for pools
     (PyTorch's limit); in floor mode the output depends only on the total padding, in
-    ceil mode every pad pair is tried.
+    ceil mode also on the padding before (:meth:`ceil_befores`).
     """
 
     size: int
@@ -426,12 +428,35 @@ class _PadSearch:
         low = max((self.target - 1) * s + self.ke - self.size, 0)
         return range(low, min(self.target * s - 1 + self.ke - self.size, 2 * self.limit) + 1)
 
-    def found_pairs(self, s: int) -> list[Pair]:
-        """Every ``(before, after)`` giving ``target`` in ceil mode (searched)."""
-        limit = self.limit
-        return [(b, a) for b in range(limit + 1) for a in range(limit + 1)
-                if pool_output_size(self.size, self.kernel, s, (b, a), self.dilation, True)
-                == self.target]  # fmt: skip
+    @property
+    def ceil_tries(self) -> int:
+        """The paddings :meth:`for_stride` tries at most for one stride in ceil mode: each
+        symmetric one, then each total."""
+        return 3 * self.limit + 2
+
+    def gives(self, s: int, pads: Pair) -> bool:
+        """Whether ``pads`` (each within the limit) give ``target`` in ceil mode."""
+        return max(pads) <= self.limit and self.target == pool_output_size(
+            self.size, self.kernel, s, pads, self.dilation, True
+        )
+
+    def ceil_befores(self, s: int, total: int) -> range:
+        """The paddings before that give ``target`` with this total in ceil mode.
+
+        ``o = ceil((size + total - ke) / s) + 1`` does not depend on the split; PyTorch
+        then drops the last window if it starts in the right padding, ``(o - 1) s >=
+        size + before``: for the small ``before`` only. So the befores that give the
+        target are one run (those ``<= (o - 1) s - size`` when ``o - 1`` is the target,
+        the others when ``o`` is), within ``total - limit .. limit``.
+        """
+        out = -(-(self.size + total - self.ke) // s) + 1
+        first, last = max(0, total - self.limit), min(total, self.limit)
+        dropped = (out - 1) * s - self.size  # the largest before whose last window drops
+        if out == self.target:
+            return range(max(first, dropped + 1), last + 1)
+        if out - 1 == self.target:
+            return range(first, min(last, dropped) + 1)
+        return range(0)
 
     def even_totals(self, s: int) -> range:
         """The even totals of :meth:`totals`: each is a symmetric padding (floor mode)."""
@@ -440,11 +465,11 @@ class _PadSearch:
 
     def check_listable(self, strides: range) -> None:
         """Refuse a list longer than :data:`_OPTIONS_LISTED` before making it: the
-        symmetric paddings of ``strides`` are counted, not listed (``shape 1 -k 32 -d 100
+        symmetric paddings of ``strides`` are counted first (``shape 1 -k 32 -d 100
         --target 1`` listed 2.4 million options in 16 s and 1.5 GB)."""
-        if self.ceil:  # bounded by the ceil search's budget
-            return
-        count = sum(len(self.even_totals(s)) for s in strides)
+        count = sum(
+            len(self._symmetric(s)) if self.ceil else len(self.even_totals(s)) for s in strides
+        )  # ceil mode's are tried one by one: within its budget
         if count <= _OPTIONS_LISTED:
             return
         where = f"stride {strides.start}" if len(strides) == 1 else (
@@ -456,15 +481,20 @@ class _PadSearch:
             "listed at most)" + ("" if len(strides) == 1 else "; give -s/--stride")
         )
 
-    def _symmetric(self, s: int, found: list[Pair]) -> list[Pair]:
+    def _symmetric(self, s: int) -> list[Pair]:
         if self.ceil:
-            return [pads for pads in found if pads[0] == pads[1]]
+            return [(p, p) for p in range(self.limit + 1) if p in self.ceil_befores(s, 2 * p)]
         return [(p // 2, p // 2) for p in self.even_totals(s)]  # totals stop at 2 limit
 
-    def _fallback(self, s: int, found: list[Pair]) -> list[Pair]:
-        """The smallest asymmetric pair, when neither SAME nor a symmetric pair works."""
+    def _fallback(self, s: int) -> list[Pair]:
+        """The smallest asymmetric pair (by total, then before), when neither SAME nor a
+        symmetric pair works."""
         if self.ceil:
-            return [min(found, key=lambda pads: (pads[0] + pads[1], pads))] if found else []
+            for total in range(2 * self.limit + 1):
+                befores = self.ceil_befores(s, total)
+                if befores:
+                    return [(befores[0], total - befores[0])]
+            return []
         smallest = self.totals(s)[0]
         before = max(0, smallest - self.limit)
         return [(before, smallest - before)]
@@ -484,7 +514,7 @@ class _PadSearch:
             return self.for_stride(low) if (t - 1) * low <= most else []
         # Past the size (and the padded span) every stride gives the same output.
         high = most // (t - 2) if t > 2 else max(most, self.size + self.limit) + 1
-        affordable = low + _CEIL_SEARCH // (self.limit + 1) ** 2
+        affordable = low + _CEIL_SEARCH // self.ceil_tries
         for s in range(low, min(high, affordable) + 1):
             options = self.for_stride(s)
             if options:
@@ -501,18 +531,16 @@ class _PadSearch:
         pads, else the smallest asymmetric pair."""
         if not self.ceil and not self.totals(s):
             return []
-        found = self.found_pairs(s) if self.ceil else []
-        valid = set(self.totals(s)) if not self.ceil else set()
         tf_pads = same_padding(self.size, self.kernel, s, self.dilation)
         if self.ceil:
-            gives = tf_pads in found
+            gives = self.gives(s, tf_pads)
         else:
-            gives = max(tf_pads) <= self.limit and sum(tf_pads) in valid
+            gives = max(tf_pads) <= self.limit and sum(tf_pads) in self.totals(s)
         tf_ok = -(-self.size // s) == self.target and gives
         chosen: list[Pair] = [tf_pads] if tf_ok else []
-        chosen += [pads for pads in self._symmetric(s, found) if pads not in chosen]
+        chosen += [pads for pads in self._symmetric(s) if pads not in chosen]
         if not chosen:
-            chosen = self._fallback(s, found)
+            chosen = self._fallback(s)
         return [TargetOption(s, pads, 0, self._text(s, pads, tf_pads), tf_ok and pads == tf_pads)
                 for pads in chosen]  # fmt: skip
 
