@@ -698,11 +698,13 @@ MEDIAN_ALGORITHMS: tuple[str, ...] = ("auto", "network", "scipy")
 
 # The median's cost model (ns of one thread's work; see choose_median). A min/max pass per
 # output pixel by value size: uint8 and uint16 pack 4x and 2x more values per SIMD op.
-# Measured on this machine for the network in blocks of two rows (2026-12-05, one thread,
-# 4K RGB 5x5, arrays of 256 kB): per pass 0.042 (uint8) and 0.17 (float32), plus ~0.6 ns a
+# Measured for the network in blocks of two rows (2026-12-05, Intel Xeon, one thread, 4K
+# RGB 5x5, arrays of 256 kB): per pass 0.042 (uint8) and 0.17 (float32), plus ~0.6 ns a
 # pixel for a fresh float32 result; bench_core's 512x512 medians cost up to 2x more a
-# pixel than its 4K ones.
-NS_MEDIAN_PASS = {1: 0.055, 2: 0.1, 4: 0.2, 8: 0.4}
+# pixel than its 4K ones. An AMD EPYC with AVX-512 (2026-12-06) took 1.2-2.5x the
+# Xeon's time: these sit between the two, every bench_core median estimate within 2x of
+# the measured time on both (0.6-1.6x).
+NS_MEDIAN_PASS = {1: 0.08, 2: 0.15, 4: 0.3, 8: 0.6}
 NS_SCIPY_MEDIAN_TAP = 15.0  # scipy.ndimage's selection, per output and window tap (1 core)
 NS_SCIPY_IMPORT = 2.5e8
 MAX_NETWORK_SIDE = 15
