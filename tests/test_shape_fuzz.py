@@ -1,5 +1,6 @@
-"""Property tests: whatever a user types to ``shape``, the answer is a report or one
-``Error:`` line (exit 1 or 2), quickly; never a traceback, a hang or a large allocation.
+"""Property tests: whatever a user types to ``shape`` (and to ``compare`` and ``draw``,
+which read the same sizes and layer options), the answer is a report or one ``Error:``
+line (exit 1 or 2), quickly; never a traceback, a hang or a large allocation.
 
 The strategies mix valid words with unicode, huge and tiny numbers, nan/inf, deep nesting
 and empty strings; examples are few enough to keep the suite fast on 2 cores.
@@ -46,19 +47,19 @@ FAST = settings(
 )
 
 
-def check(*args: str) -> None:
+def check(*args: str, command: str = "shape") -> None:
     tracemalloc.start()
     start = time.perf_counter()
     with deadline(60, args):
-        result = invoke("shape", *args)
+        result = invoke(command, *args)
     elapsed = time.perf_counter() - start
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     assert elapsed < 5, f"{args}: {elapsed:.1f} s"
     assert peak < 200 * 2**20, f"{args}: {peak / 2**20:.0f} MiB"
     assert "Traceback" not in result.stderr
-    if result.exit_code == 0:
-        assert result.stdout
+    if result.exit_code == 0:  # a report, or a picture written (draw -o)
+        assert result.stdout or result.stderr.startswith("wrote "), (args, result.stderr)
         return
     assert result.exit_code in (1, 2), (args, result.exit_code, result.stderr)
     lines = result.stderr.splitlines()
@@ -89,6 +90,47 @@ def test_any_net_file_gives_a_report_or_one_error_line(tmp_path_factory, tokens)
     path = tmp_path_factory.mktemp("nets") / "fuzz.net"
     path.write_text(" ".join(tokens).replace(" end ", "\nend\n"), encoding="utf-8")
     check("--net", str(path), "--format", "csv")
+
+
+# Mostly valid values, so that most examples get past the option checks to the work.
+OPTION = st.one_of(*[st.integers(1, 4).map(str)] * 3, NUMBERS)
+
+
+def mostly(valid: list[str]) -> st.SearchStrategy[str]:
+    """One of ``valid`` three times in four, else any SIZE."""
+    return st.one_of(*[st.sampled_from(valid)] * 3, SIZE)
+
+
+@FAST
+@given(mostly(["3x16x16", "8x7x7", "1x1x1", "16x9x9"]), OPTION, OPTION, OPTION, OPTION,
+       OPTION, st.booleans())  # fmt: skip
+def test_compare_any_layer_options(size, kernel, channels, stride, padding, multiplier, matrix):
+    args = [size, "-k", kernel, "-c", channels, "-s", stride, "-p", padding]
+    args += ["--depth-multiplier", multiplier, "--format", "plain"]
+    check(*args, *(["--kernel-matrix", f"{kernel} 1; 2 1"] if matrix else []), command="compare")
+
+
+@FAST
+@given(
+    mostly(["4x4", "7", "5x6", "9x9"]),
+    st.sampled_from(["conv", "deconv", "maxpool", "avgpool", "minpool", "median"]),
+    OPTION, OPTION, OPTION, OPTION,
+    st.sampled_from([".svg", ".png", "steps"]),
+)  # fmt: skip
+def test_draw_any_layer_options(
+    tmp_path_factory, size, op, kernel, stride, padding, dilation, output
+):
+    if output == "steps" and op in ("conv", "deconv"):  # numbers need the kernel's values
+        kernel = f"{kernel} 1; 1 {kernel}"
+    args = ["--op", op, "-k", kernel, "-s", stride, "-p", padding, "-d", dilation]
+    if output == "steps":  # the sums of a matrix, printed
+        args += ["--matrix", "0 1 2; 3 4 5; 6 7 8", "--steps", "--format", "plain"]
+    else:
+        # One frame (--at; a .gif is every frame): an animation within draw's limits
+        # (1,024 frames) takes seconds to encode (361 GIF frames: 4.8 s), a minute under
+        # tracemalloc. tests/test_draw.py animates.
+        args += [size, "-o", str(tmp_path_factory.mktemp("draw") / f"out{output}"), "--at", "0,0"]
+    check(*args, command="draw")
 
 
 def test_known_hangs_and_huge_numbers_are_quick():
