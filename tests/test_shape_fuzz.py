@@ -92,7 +92,7 @@ def test_any_net_file_gives_a_report_or_one_error_line(tmp_path_factory, tokens)
     check("--net", str(path), "--format", "csv")
 
 
-# Mostly valid values, so that most examples get past the option checks to the work.
+# Mostly valid values, so that more examples get past the option checks to the work.
 OPTION = st.one_of(*[st.integers(1, 4).map(str)] * 3, NUMBERS)
 
 
@@ -141,7 +141,7 @@ def test_known_hangs_and_huge_numbers_are_quick():
     check("1", "--op", "deconv", "-k", "2", "-d", "999999999", "--target", "999999999")
     check("61", "--op", "dwconv", "-k", "999999999", "-d", "23", "--target", "23")
     check("1", "-k", "32", "-d", "100", "--target", "1")  # 2.4 million paddings
-    check("1", "--op", "maxpool", "-k", "330", "--ceil-mode", "--target", "1")  # was 6.9 s
+    check("1", "--op", "maxpool", "-k", "330", "--ceil-mode", "--target", "1")  # every pair: 6.9 s
     check("61", "--op", "maxpool", "-k", "1400", "--ceil-mode", "--target", "999999")
     check("1", "--op", "dwconv", "-k", "99999999", "-s", "99999999", "--target", "1")
     check("3x8x8", "deconv:4,k=3,s=999999999", "--format", "plain")
