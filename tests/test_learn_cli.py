@@ -233,15 +233,29 @@ def test_per_channel_kernels_saved_as_a_layer(cli, photo, tmp_path):
     target = make_target(cli, photo, str(tmp_path / "layer.npy"), tmp_path / "t.npy")
     shared = cli("learn", photo, target, "--size", "3")
     assert shared.exit_code == 1 and "no linear 3x3 kernel fits" in shared.stderr
-    refused = cli("learn", photo, target, "--per-channel", "--save", tmp_path / "k.txt")
-    assert refused.exit_code == 2
-    assert "a per-channel kernel set is a depthwise layer, which only .npy holds" in refused.stderr
+    refused = cli("learn", photo, target, "--per-channel", "--save", tmp_path / "k.csv")
+    assert (refused.exit_code, refused.stderr) == (
+        2,
+        f"Error: --save '{tmp_path / 'k.csv'}': a per-channel kernel set is a (C,C,kh,kw) "
+        "layer, which .txt (filters closed by ||) or .npy holds; CSV holds one 2-D kernel\n",
+    )
     report = learn_json(
         cli, photo, target, "--per-channel", "--size", "3", "--save", tmp_path / "k.npy"
     )
     assert report["per_channel"] is True
     np.testing.assert_allclose(report["kernel_full"], truth, atol=1e-3)
     np.testing.assert_allclose(np.load(tmp_path / "k.npy"), layer, atol=1e-6)
+    # As text too: the layer's filters closed by ||, which apply reads back as this layer
+    # (blocks alone would be one kernel summing the channels).
+    saved = cli(
+        "learn", photo, target, "--per-channel", "--size", "3", "--save", tmp_path / "k.txt"
+    )
+    assert saved.exit_code == 0
+    text = (tmp_path / "k.txt").read_text()
+    assert "# one kernel per channel, as a layer: filter c reads channel c alone" in text
+    assert text.count("||") == 3
+    again = make_target(cli, photo, f"@{tmp_path / 'k.txt'}", tmp_path / "again.npy")
+    np.testing.assert_array_equal(np.load(again), np.load(target))
 
 
 # ------------------------------------------------------------------ errors

@@ -218,7 +218,7 @@ def learn(
         typer.Option(
             "--save",
             help="Write the kernel: .txt (the -k syntax, read back by `apply -k @FILE`), "
-            ".csv, or .npy (a per-channel set as a (C,C,kh,kw) layer).",
+            ".csv, or .npy; a per-channel set is a (C,C,kh,kw) layer (.txt or .npy).",
             show_default=False,
             rich_help_panel=_OUTPUT,
         ),
@@ -364,11 +364,10 @@ def _check_save_path(path: Path, per_channel: bool, force: bool, inputs: list[st
     suffix = path.suffix.lower()
     if suffix not in _SAVE_SUFFIXES:
         raise SpecError(f"--save writes .txt, .csv or .npy, got '{path}'")
-    if per_channel and suffix != ".npy":
+    if per_channel and suffix == ".csv":
         raise SpecError(
-            f"--save '{path}': a per-channel kernel set is a depthwise layer, which only "
-            ".npy holds (as a (C,C,kh,kw) layer apply reads); a .txt/.csv kernel with "
-            "channels would be summed over channels"
+            f"--save '{path}': a per-channel kernel set is a (C,C,kh,kw) layer, which .txt "
+            "(filters closed by ||) or .npy holds; CSV holds one 2-D kernel"
         )
     check_output_path(str(path), [word for word in inputs if Path(word).exists()], force=force)
 

@@ -223,8 +223,10 @@ def kernel_file_text(
 ) -> str:
     """The rounded kernel as text ``apply -k @FILE`` reads: rows on lines, ``#`` comments.
 
-    A per-channel set is written one block per channel, separated by blank lines
-    (which ``-k`` would read as one 3-D kernel summing over channels: say so).
+    A per-channel set is written as the layer it is, ``(C, C, kh, kw)``: output filter
+    ``c`` holds channel ``c``'s kernel and zeros for the other channels, its blocks apart
+    by blank lines and closed by a ``||`` line. Blocks alone would read back as one 3-D
+    kernel summing over the channels.
 
     Parameters
     ----------
@@ -245,11 +247,14 @@ def kernel_file_text(
         if fit.bias is not None:
             lines.append(f"# bias {_bias_text(fit)}: apply adds it with --bias")
         if fit.per_channel:
-            lines.append("# one block per channel (a depthwise set; apply reads blocks as 3-D)")
-    blocks = [
-        "\n".join(_rows_text(block, fit.decimals, separator))
-        for block in _channel_blocks(fit, fit.rounded_kernel())
-    ]
+            lines.append("# one kernel per channel, as a layer: filter c reads channel c alone")
+    kernels = _channel_blocks(fit, fit.rounded_kernel())
+    blocks = ["\n".join(_rows_text(kernel, fit.decimals, separator)) for kernel in kernels]
+    if fit.per_channel:
+        zeros = "\n".join(_rows_text(0 * kernels[0], 0, separator))
+        filters = [[block if c == j else zeros for j in range(len(blocks))] for c, block in
+                   enumerate(blocks)]  # fmt: skip
+        return "\n".join(lines + ["\n\n".join(f) + "\n||" for f in filters]) + "\n"
     return "\n".join(lines + ["\n\n".join(blocks)]) + "\n"
 
 
