@@ -438,55 +438,75 @@ class _Outputs:
     """The outputs a plan has named, each refused when it is one file with an output named
     before or with an input.
 
-    On a case-insensitive disk (macOS's and Windows' by default) ``X-box-3.PNG`` and
-    ``x-box-3.png`` are one file, which :func:`_key` (``os.path.normcase`` does nothing off
-    Windows) does not see. So when two local names differ only by case, the output folder's
-    disk is asked, once (:func:`convcli.imageio.ignores_case`); a batch without such names
-    never asks.
+    Some disks take two names for one file: ``X-box-3.PNG`` and ``x-box-3.png`` on macOS's
+    and Windows' by default, ``café`` with its é as one character or as e and an accent on
+    macOS's. :func:`_key` (``os.path.normcase`` does nothing off Windows) does not see
+    that. So names equal once folded (:func:`_folded`: Unicode normalization and case
+    folding) but not alike are put to the output folder's disk, each pair of parts that
+    differ once (:func:`convcli.imageio.one_file_by_both_names`); a batch without such
+    names never asks.
     """
 
     def __init__(self, inputs: Sequence[BatchInput], out_dir: str | None) -> None:
-        self.out_dir = out_dir  # None: an object store, whose keys are case-sensitive
+        self.out_dir = out_dir  # None: an object store, whose keys are taken as written
         self.inputs = {_key(source.path): source.path for source in inputs}
         self.writers: dict[str, tuple[str, str]] = {}  # key: (input, output)
-        self.by_case: dict[str, tuple[str, str]] = {}  # the same, by key.lower()
-        self.inputs_by_case = {key.lower(): path for key, path in self.inputs.items()}
-        self._ignores_case: bool | None = None
+        self.writers_folded: dict[str, tuple[str, tuple[str, str]]] = {}  # folded: (key, ...)
+        self.inputs_folded = {_folded(key): (key, path) for key, path in self.inputs.items()}
+        self._one_file: dict[tuple[str, str], bool] = {}  # the disk's answers, by pair of parts
 
-    def ignores_case(self) -> bool:
-        """Whether the output folder's disk ignores case (asked on first need, once)."""
-        if self._ignores_case is None:
-            self._ignores_case = self.out_dir is not None and imageio.ignores_case(self.out_dir)
-        return self._ignores_case
+    def _same_file(self, key: str, other: str) -> bool:
+        """Whether the output folder's disk takes the paths ``key`` and ``other`` (equal
+        once folded) for one file: every pair of their parts that differ is asked once."""
+        parts, others = Path(key).parts, Path(other).parts
+        if self.out_dir is None or len(parts) != len(others):
+            return False
+        for part, twin in zip(parts, others, strict=True):
+            if part != twin and (part, twin) not in self._one_file:
+                answer = imageio.one_file_by_both_names(self.out_dir, part, twin)
+                self._one_file[part, twin] = answer
+            if part != twin and not self._one_file[part, twin]:
+                return False
+        return True
 
-    def _named(self, exact: dict[str, Any], by_case: dict[str, Any], key: str) -> tuple[Any, bool]:
-        """What ``key`` names in ``exact``, else (on a disk that ignores case) in
-        ``by_case``, and whether it is by case only; (None, False): nothing."""
+    def _named(self, exact: dict[str, Any], folded: dict[str, Any], key: str) -> tuple[Any, str]:
+        """What ``key`` names in ``exact``, else (where the disk takes both names for one
+        file) in ``folded``, and how the disk took it ("" when named alike)."""
         if key in exact:
-            return exact[key], False
-        found = by_case.get(key.lower()) if self.out_dir is not None else None
-        if found is not None and self.ignores_case():
-            return found, True
-        return None, False
+            return exact[key], ""
+        other, found = folded.get(_folded(key), (None, None))
+        if other is None or not self._same_file(other, key):
+            return None, ""
+        alike = "case" if key.casefold() == other.casefold() else "how accents are encoded"
+        return found, f"this disk ignores {alike}"
 
     def add(self, source: str, output: str) -> None:
         """Refuse ``output`` if it is a file named before or an input (:class:`SpecError`)."""
         key = _key(output)
-        writer, by_case = self._named(self.writers, self.by_case, key)
+        writer, how = self._named(self.writers, self.writers_folded, key)
         if writer is not None:
-            also = f" (as '{writer[1]}': this disk ignores case)" if by_case else ""
+            also = f" (as '{writer[1]}': {how})" if how else ""
             raise SpecError(
                 f"'{writer[0]}' and '{source}' would both write '{output}'{also}; "
                 "put {parent} or {dir} (with --recursive) in --name"
             )
-        name, by_case = self._named(self.inputs, self.inputs_by_case, key)
+        name, how = self._named(self.inputs, self.inputs_folded, key)
         if name is not None:
-            also = f" ('{name}': this disk ignores case)" if by_case else ""
+            also = f" ('{name}': {how})" if how else ""
             raise SpecError(
                 f"the output of '{source}' would be '{output}', an input{also}; "
                 "convcli never overwrites an input"
             )
-        self.writers[key] = self.by_case[key.lower()] = (source, output)
+        self.writers[key] = (source, output)
+        self.writers_folded[_folded(key)] = (key, (source, output))
+
+
+def _folded(key: str) -> str:
+    """A name as a disk that ignores case and how accents are encoded might take it (NFC,
+    then Unicode case folding): two names alike here are put to the disk."""
+    import unicodedata
+
+    return unicodedata.normalize("NFC", key).casefold()
 
 
 def _key(path: str, option: str = "INPUT") -> str:

@@ -80,7 +80,7 @@ __all__ = [
     "format_for_path",
     "gif_losses",
     "nearest_existing",
-    "ignores_case",
+    "one_file_by_both_names",
     "image_suffixes",
     "is_matrix_path",
     "load_image",
@@ -1269,35 +1269,44 @@ def nearest_existing(folder: Path) -> Path | None:
     return next((place for place in (folder, *folder.parents) if place.exists()), None)
 
 
-def ignores_case(folder: str | os.PathLike[str]) -> bool:
-    """Whether the disk of ``folder`` takes names that differ only by case for one file
-    (macOS's and Windows' disks by default), so that ``X.PNG`` and ``x.png`` are one output.
+def one_file_by_both_names(folder: str | os.PathLike[str], first: str, second: str) -> bool:
+    """Whether the disk of ``folder`` takes the names ``first`` and ``second`` for one file:
+    ``X.PNG`` and ``x.png`` on macOS's and Windows' disks by default, ``café`` with its é
+    as one character or as e and an accent on macOS's.
 
     A folder not made yet is asked through the nearest folder that exists (it will be made
-    there). The answer is the disk's, not a guess from the platform: a probe file is made
-    in that folder, looked up by its name with the case swapped, and removed. False when it
-    cannot be told (no folder there, or none that takes a new file).
+    there). The answer is the disk's, not a guess from the platform or from Python's own
+    case folding: in a new hidden folder there, a file named ``first`` is made and looked
+    up as ``second``, and both are removed. False when it cannot be told (no folder there,
+    none that takes a new file, a name the disk refuses).
 
     Parameters
     ----------
     folder : path
         An output folder.
+    first, second : str
+        Two file or folder names (no separators).
     """
     where = nearest_existing(Path(folder))
     if where is None or not where.is_dir():
         return False
     with _signals.deferred():  # the probe is made and removed whole
         try:
-            handle, probe = tempfile.mkstemp(prefix=".convcli-case-", suffix=".probe", dir=where)
+            probe = tempfile.mkdtemp(prefix=".convcli-names-", dir=where)
         except OSError:
             return False
+        made = os.path.join(probe, first)
         try:
-            os.close(handle)
-            swapped = os.path.join(os.path.dirname(probe), os.path.basename(probe).swapcase())
-            return os.path.lexists(swapped) and os.path.samefile(probe, swapped)
+            os.close(os.open(made, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+            other = os.path.join(probe, second)
+            return os.path.lexists(other) and os.path.samefile(made, other)
+        except OSError:
+            return False
         finally:
             with contextlib.suppress(OSError):
-                os.unlink(probe)
+                os.unlink(made)
+            with contextlib.suppress(OSError):
+                os.rmdir(probe)
 
 
 def _why_no_folder(folder: Path) -> str:

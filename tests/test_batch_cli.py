@@ -832,18 +832,24 @@ def test_visible_is_the_one_escape_of_messages():
     assert shorten("k\x00") == "k\\x00"  # shorten shows invisible characters the same way
 
 
-def test_the_case_probe_tells_this_disk_and_leaves_nothing(tmp_path):
+def test_the_name_probe_tells_this_disk_and_leaves_nothing(tmp_path):
+    import unicodedata
+
     from convcli import imageio
 
-    # What this disk does, asked another way: a file looked up by another case.
-    (tmp_path / "Probe").touch()
-    expected = (tmp_path / "probe").exists()  # False on Linux, True on macOS and Windows
-    (tmp_path / "Probe").unlink()
-    assert imageio.ignores_case(tmp_path) is expected
-    assert imageio.ignores_case(tmp_path / "new" / "deeper") is expected  # where it goes
-    assert list(tmp_path.iterdir()) == []  # the probe is gone, no folder was made
-    if sys.platform == "linux":
-        assert imageio.ignores_case(tmp_path) is False
+    nfc, nfd = (unicodedata.normalize(form, "café") for form in ("NFC", "NFD"))
+    for first, second in (("Probe", "probe"), (nfc, nfd), ("straße", "STRASSE")):
+        # What this disk does, asked another way: a file looked up by the other name.
+        (tmp_path / first).touch()
+        expected = (tmp_path / second).exists()  # on Linux False: names are bytes
+        (tmp_path / first).unlink()
+        assert imageio.one_file_by_both_names(tmp_path, first, second) is expected
+        deeper = tmp_path / "new" / "deeper"  # where it goes: asked in the nearest folder
+        assert imageio.one_file_by_both_names(deeper, first, second) is expected
+        assert list(tmp_path.iterdir()) == []  # the probe is gone, no folder was made
+        if sys.platform == "linux":
+            assert expected is False
+    assert imageio.one_file_by_both_names(tmp_path, "a" * 300, "A" * 300) is False  # refused
 
 
 def test_names_differing_only_by_case_are_one_output_on_a_disk_that_ignores_case(
@@ -854,13 +860,13 @@ def test_names_differing_only_by_case_are_one_output_on_a_disk_that_ignores_case
     make_images(tmp_path / "a", 1, suffix="PNG")[0].rename(tmp_path / "a" / "X.PNG")
     make_images(tmp_path / "b", 1)[0].rename(tmp_path / "b" / "x.png")
     out = tmp_path / "out"
-    asked: list[str] = []
+    asked: list[tuple[str, str, str]] = []
 
-    def ignores_case(folder):  # a macOS or Windows disk, which this Linux cannot give
-        asked.append(str(folder))
-        return True
+    def one_file(folder, first, second):  # a macOS or Windows disk, which Linux cannot give
+        asked.append((str(folder), first, second))
+        return first.casefold() == second.casefold()
 
-    monkeypatch.setattr(imageio, "ignores_case", ignores_case)
+    monkeypatch.setattr(imageio, "one_file_by_both_names", one_file)
     both = ("apply", tmp_path / "a" / "X.PNG", tmp_path / "b" / "x.png", "-k", "box:3", "-O", out)
     result = cli(*both)
     error_line(
@@ -869,7 +875,7 @@ def test_names_differing_only_by_case_are_one_output_on_a_disk_that_ignores_case
         f"'{tmp_path}/a/X.PNG' and '{tmp_path}/b/x.png' would both write '{out}/x-box-3.png' "
         f"(as '{out}/X-box-3.PNG': this disk ignores case); put {{parent}} or {{dir}}",
     )
-    assert asked == [str(out)] and not out.exists()  # asked once, nothing made
+    assert asked == [(str(out), "X-box-3.PNG", "x-box-3.png")] and not out.exists()
     # An output that is an input but for its case.
     into = cli("apply", tmp_path / "a", "-k", "box:3", "-O", tmp_path / "a",
                "--name", "{stem}.png", "--force")  # fmt: skip
@@ -884,6 +890,37 @@ def test_names_differing_only_by_case_are_one_output_on_a_disk_that_ignores_case
     asked.clear()
     assert cli("apply", tmp_path / "b", "-k", "box:3", "-O", out, "-q").exit_code == 0
     assert asked == []
-    monkeypatch.setattr(imageio, "ignores_case", lambda folder: False)
+    monkeypatch.setattr(imageio, "one_file_by_both_names", lambda folder, a, b: False)
     assert cli(*both, "--force", "-q").exit_code == 0
     assert names(out) == ["X-box-3.PNG", "x-box-3.png"]
+
+
+def test_names_alike_but_for_how_an_accent_is_encoded_are_one_output_where_the_disk_says_so(
+    cli, tmp_path, monkeypatch
+):
+    """café with its é as one character (NFC) or as e and an accent (NFD): one file on
+    macOS's disks, two on this one. The first result was lost on macOS before."""
+    import unicodedata
+
+    from convcli import imageio
+
+    nfc, nfd = (unicodedata.normalize(form, "café") for form in ("NFC", "NFD"))
+    make_images(tmp_path / "a", 1)[0].rename(tmp_path / "a" / f"{nfc}.png")
+    make_images(tmp_path / "b", 1)[0].rename(tmp_path / "b" / f"{nfd}.png")
+    out = tmp_path / "out"
+    both = ("apply", tmp_path / "a", tmp_path / "b", "-k", "box:3", "-O", out, "-q")
+    assert cli(*both).exit_code == 0  # this disk keeps both names apart, as the probe says
+    assert names(out) == sorted([f"{nfc}-box-3.png", f"{nfd}-box-3.png"])
+
+    def macos(folder, first, second):
+        return unicodedata.normalize("NFC", first) == unicodedata.normalize("NFC", second)
+
+    monkeypatch.setattr(imageio, "one_file_by_both_names", macos)
+    result = cli(*both, "--force")
+    error_line(
+        result,
+        2,
+        f"'{tmp_path}/a/{nfc}.png' and '{tmp_path}/b/{nfd}.png' would both write "
+        f"'{out}/{nfd}-box-3.png' (as '{out}/{nfc}-box-3.png': this disk ignores how accents "
+        "are encoded); put {parent} or {dir}",
+    )
