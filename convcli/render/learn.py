@@ -251,7 +251,7 @@ def kernel_file_text(
     kernels = _channel_blocks(fit, fit.rounded_kernel())
     blocks = ["\n".join(_rows_text(kernel, fit.decimals, separator)) for kernel in kernels]
     if fit.per_channel:
-        zeros = "\n".join(_rows_text(0 * kernels[0], 0, separator))
+        zeros = "\n".join(_rows_text(0 * kernels[0] + 0.0, 0, separator))  # no -0
         filters = [[block if c == j else zeros for j in range(len(blocks))] for c, block in
                    enumerate(blocks)]  # fmt: skip
         return "\n".join(lines + ["\n\n".join(f) + "\n||" for f in filters]) + "\n"
