@@ -462,10 +462,13 @@ class _Outputs:
         if self.out_dir is None or len(parts) != len(others):
             return False
         for part, twin in zip(parts, others, strict=True):
-            if part != twin and (part, twin) not in self._one_file:
-                answer = imageio.one_file_by_both_names(self.out_dir, part, twin)
-                self._one_file[part, twin] = answer
-            if part != twin and not self._one_file[part, twin]:
+            if part == twin:
+                continue
+            if (part, twin) not in self._one_file:
+                self._one_file[part, twin] = imageio.one_file_by_both_names(
+                    self.out_dir, part, twin
+                )
+            if not self._one_file[part, twin]:
                 return False
         return True
 
