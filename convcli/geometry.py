@@ -434,12 +434,6 @@ class _PadSearch:
         symmetric one, then each total."""
         return 3 * self.limit + 2
 
-    def gives(self, s: int, pads: Pair) -> bool:
-        """Whether ``pads`` (each within the limit) give ``target`` in ceil mode."""
-        return max(pads) <= self.limit and self.target == pool_output_size(
-            self.size, self.kernel, s, pads, self.dilation, True
-        )
-
     def ceil_befores(self, s: int, total: int) -> range:
         """The paddings before that give ``target`` with this total in ceil mode.
 
@@ -532,8 +526,8 @@ class _PadSearch:
         if not self.ceil and not self.totals(s):
             return []
         tf_pads = same_padding(self.size, self.kernel, s, self.dilation)
-        if self.ceil:
-            gives = self.gives(s, tf_pads)
+        if self.ceil:  # the befores run within the limit, so do the afters then
+            gives = tf_pads[0] in self.ceil_befores(s, sum(tf_pads))
         else:
             gives = max(tf_pads) <= self.limit and sum(tf_pads) in self.totals(s)
         tf_ok = -(-self.size // s) == self.target and gives
